@@ -1,0 +1,22 @@
+# One entry point for building, testing and checking the product. See README.md.
+.PHONY: build test lint fmt clean
+
+CARGO ?= cargo
+
+build:
+	$(CARGO) build --workspace
+
+# The README's test command: every unit, property, contract and end-to-end test.
+test:
+	$(CARGO) test --workspace --all-targets
+	$(CARGO) test --workspace --doc
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,1 @@
+//! Lacework API v2 client. Not written yet.

@@ -1,0 +1,20 @@
+//! `tower-core`: the decisions every function of the Control Tower integration shares.
+//!
+//! Pure modules (no I/O): [`account`], [`event`], [`notification`], [`object_key`], [`mapping`],
+//! [`naming`], [`external_id`], [`config`], [`custom_resource`]. The Lacework API client
+//! ([`lacework`]) is the only module that talks to the network.
+
+pub mod account;
+pub mod config;
+pub mod custom_resource;
+pub mod error;
+pub mod event;
+pub mod external_id;
+pub mod lacework;
+pub mod mapping;
+pub mod naming;
+pub mod notification;
+pub mod object_key;
+
+pub use account::AccountId;
+pub use error::{Error, Problem, Result};

@@ -1,1 +1,1315 @@
-//! Not written yet.
+//! Configuration of the four functions, read from environment variables into typed structs.
+//!
+//! [`EnvReader`] is a pure reader: it takes the variables as pairs (tests pass a list; the
+//! functions call `from_process_env()`), reads typed values, and collects every problem, so a
+//! misconfigured stack hears about all of them at once (`Error::Config`, each problem's path
+//! being the variable's name). Problems never quote free-text values (URLs, ARNs, names),
+//! in case a secret was pasted into the wrong variable.
+//!
+//! # Variables
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `AWS_REGION` | region the function runs in (set by Lambda) | required |
+//! | `LACEWORK_URL` | Lacework API base URL, `https://<account>.lacework.net` (`http` only for `127.0.0.1`/`localhost`) | required |
+//! | `LACEWORK_ACCOUNT` | Lacework account (tenant) name, as in the external id | required |
+//! | `LACEWORK_SUB_ACCOUNT` | sub-account for accounts no OU rule maps | none (the account itself) |
+//! | `LACEWORK_OU_RULES` | OU -> sub-account rules text, parsed by `crate::mapping::OuRules::parse` | none |
+//! | `LACEWORK_SECRET_ARN` | ARN of the Secrets Manager secret with the API key id, secret key, token and external id suffix | required |
+//! | `LACEWORK_PRINCIPAL_ARN` | the principal Lacework's roles trust | `arn:aws:iam::434813966438:role/lacework-platform` |
+//! | `TOWER_NAME_PREFIX` | prefix of every name the product creates | `lacework-ct` |
+//! | `TOWER_CAPABILITY` | `CloudTrail`, `Config` or `Both` (`CloudTrail+Config`) | `Both` |
+//! | `TOWER_MONITOR_EXISTING_ACCOUNTS` | onboard the organization's ACTIVE accounts at setup (`true`/`false`) | `false` |
+//! | `TOWER_TRAIL_NAME` | the Control Tower trail (name or ARN) | `aws-controltower-BaselineCloudTrail` |
+//! | `TOWER_KMS_KEY_ARN` | KMS key that encrypts the trail's logs, for `kms:Decrypt` | none |
+//! | `TOWER_LOG_ARCHIVE_ACCOUNT_ID` / `_NAME` | Log Archive account id / expected name | required / `Log Archive` |
+//! | `TOWER_AUDIT_ACCOUNT_ID` / `_NAME` | Audit account id / expected name | required / `Audit` |
+//! | `TOWER_RESPONSE_URL_ALLOW` | comma-separated `host[:port]` list of extra custom resource `ResponseURL` hosts (local landing zone only) | none |
+//! | `TOWER_REFRESH_WINDOW_SECONDS` | renew the Lacework token when it has less than this left (300-86400) | `21600` |
+//!
+//! The AWS SDK reads its own variables (`AWS_ENDPOINT_URL`, credentials); they are not
+//! repeated here. Secrets never come from the environment: a `LACEWORK_*` or `TOWER_*`
+//! variable whose name suggests a secret (`LACEWORK_SECRET_KEY`, `LACEWORK_API_TOKEN`, ...)
+//! is refused with a problem that says to put it in Secrets Manager.
+
+use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
+
+use url::{Host, Url};
+
+use crate::account::{AccountId, account_id_problem};
+use crate::custom_resource::{AllowedHost, ResponseUrlPolicy};
+use crate::error::{Error, Problem};
+use crate::naming::{Arn, NamePrefix, Names, Region};
+
+pub const AWS_REGION: &str = "AWS_REGION";
+pub const LACEWORK_URL: &str = "LACEWORK_URL";
+pub const LACEWORK_ACCOUNT: &str = "LACEWORK_ACCOUNT";
+pub const LACEWORK_SUB_ACCOUNT: &str = "LACEWORK_SUB_ACCOUNT";
+pub const LACEWORK_OU_RULES: &str = "LACEWORK_OU_RULES";
+pub const LACEWORK_SECRET_ARN: &str = "LACEWORK_SECRET_ARN";
+pub const LACEWORK_PRINCIPAL_ARN: &str = "LACEWORK_PRINCIPAL_ARN";
+pub const TOWER_NAME_PREFIX: &str = "TOWER_NAME_PREFIX";
+pub const TOWER_CAPABILITY: &str = "TOWER_CAPABILITY";
+pub const TOWER_MONITOR_EXISTING_ACCOUNTS: &str = "TOWER_MONITOR_EXISTING_ACCOUNTS";
+pub const TOWER_TRAIL_NAME: &str = "TOWER_TRAIL_NAME";
+pub const TOWER_KMS_KEY_ARN: &str = "TOWER_KMS_KEY_ARN";
+pub const TOWER_LOG_ARCHIVE_ACCOUNT_ID: &str = "TOWER_LOG_ARCHIVE_ACCOUNT_ID";
+pub const TOWER_LOG_ARCHIVE_ACCOUNT_NAME: &str = "TOWER_LOG_ARCHIVE_ACCOUNT_NAME";
+pub const TOWER_AUDIT_ACCOUNT_ID: &str = "TOWER_AUDIT_ACCOUNT_ID";
+pub const TOWER_AUDIT_ACCOUNT_NAME: &str = "TOWER_AUDIT_ACCOUNT_NAME";
+pub const TOWER_RESPONSE_URL_ALLOW: &str = "TOWER_RESPONSE_URL_ALLOW";
+pub const TOWER_REFRESH_WINDOW_SECONDS: &str = "TOWER_REFRESH_WINDOW_SECONDS";
+
+/// Every variable this module defines; they are exempt from the secret-name check.
+pub const VARIABLES: &[&str] = &[
+    AWS_REGION,
+    LACEWORK_URL,
+    LACEWORK_ACCOUNT,
+    LACEWORK_SUB_ACCOUNT,
+    LACEWORK_OU_RULES,
+    LACEWORK_SECRET_ARN,
+    LACEWORK_PRINCIPAL_ARN,
+    TOWER_NAME_PREFIX,
+    TOWER_CAPABILITY,
+    TOWER_MONITOR_EXISTING_ACCOUNTS,
+    TOWER_TRAIL_NAME,
+    TOWER_KMS_KEY_ARN,
+    TOWER_LOG_ARCHIVE_ACCOUNT_ID,
+    TOWER_LOG_ARCHIVE_ACCOUNT_NAME,
+    TOWER_AUDIT_ACCOUNT_ID,
+    TOWER_AUDIT_ACCOUNT_NAME,
+    TOWER_RESPONSE_URL_ALLOW,
+    TOWER_REFRESH_WINDOW_SECONDS,
+];
+
+/// The principal Lacework's roles trust, unless `LACEWORK_PRINCIPAL_ARN` says otherwise.
+pub const DEFAULT_LACEWORK_PRINCIPAL_ARN: &str = "arn:aws:iam::434813966438:role/lacework-platform";
+
+/// The trail Control Tower creates.
+pub const DEFAULT_TRAIL_NAME: &str = "aws-controltower-BaselineCloudTrail";
+
+/// Control Tower's default names for its two shared accounts.
+pub const DEFAULT_LOG_ARCHIVE_NAME: &str = "Log Archive";
+pub const DEFAULT_AUDIT_NAME: &str = "Audit";
+
+/// Default token refresh window: renew when less than six hours are left.
+pub const DEFAULT_REFRESH_WINDOW_SECONDS: u64 = 6 * 3600;
+
+/// The prefixes of the variables that belong to this product (checked for secrets).
+const OWN_PREFIXES: [&str; 2] = ["LACEWORK_", "TOWER_"];
+
+/// Words in a variable name that suggest it holds a secret value.
+const SECRET_HINTS: [&str; 11] = [
+    "SECRET",
+    "TOKEN",
+    "PASSWORD",
+    "PASSWD",
+    "API_KEY",
+    "APIKEY",
+    "ACCESS_KEY",
+    "KEY_ID",
+    "PRIVATE_KEY",
+    "CREDENTIAL",
+    "EXTERNAL_ID",
+];
+
+/// Reads typed values from environment variables and collects every problem.
+///
+/// Each read returns the value, or `None` (or the default) after recording a problem;
+/// [`EnvReader::finish`] then reports all problems at once. Values are trimmed, and an empty
+/// value counts as unset (CloudFormation passes an unset optional parameter as `""`).
+#[derive(Debug)]
+pub struct EnvReader {
+    vars: BTreeMap<String, String>,
+    problems: Vec<Problem>,
+}
+
+impl EnvReader {
+    /// A reader over the given variables.
+    pub fn new<I, K, V>(vars: I) -> EnvReader
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        EnvReader {
+            vars: vars
+                .into_iter()
+                .map(|(name, value)| (name.into(), value.into()))
+                .collect(),
+            problems: Vec::new(),
+        }
+    }
+
+    /// A reader over this process's environment. A variable of ours that is not valid
+    /// UTF-8 is a problem; others are skipped (`std::env::vars` would panic on them).
+    pub fn from_process_env() -> EnvReader {
+        let mut vars = BTreeMap::new();
+        let mut problems = Vec::new();
+        for (name, value) in std::env::vars_os() {
+            let Ok(name) = name.into_string() else {
+                continue;
+            };
+            match value.into_string() {
+                Ok(value) => {
+                    vars.insert(name, value);
+                }
+                Err(_) if is_own_variable(&name) => {
+                    problems.push(Problem::new(name, "is not valid UTF-8"));
+                }
+                Err(_) => {}
+            }
+        }
+        EnvReader { vars, problems }
+    }
+
+    /// The trimmed value of `name`, or `None` when unset or empty.
+    fn value(&self, name: &str) -> Option<String> {
+        self.vars
+            .get(name)
+            .map(|value| value.trim())
+            .filter(|value| !value.is_empty())
+            .map(str::to_owned)
+    }
+
+    fn problem(&mut self, name: &str, message: impl Into<String>) {
+        self.problems.push(Problem::new(name, message));
+    }
+
+    /// A required value read by `parse` (whose error is a reason in words); `what` says what
+    /// the variable should hold, for the "is required" problem.
+    pub fn required<T>(
+        &mut self,
+        name: &str,
+        what: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        match self.value(name) {
+            None => {
+                self.problem(name, format!("is required: {what}"));
+                None
+            }
+            Some(text) => self.parsed(name, &text, parse),
+        }
+    }
+
+    /// An optional value read by `parse`; `None` when unset or wrong (wrong is a problem).
+    pub fn optional<T>(
+        &mut self,
+        name: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        let text = self.value(name)?;
+        self.parsed(name, &text, parse)
+    }
+
+    /// A value read by `parse`, or `default` when unset (or wrong, after recording the
+    /// problem).
+    pub fn with_default<T>(
+        &mut self,
+        name: &str,
+        default: T,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> T {
+        match self.value(name) {
+            None => default,
+            Some(text) => self.parsed(name, &text, parse).unwrap_or(default),
+        }
+    }
+
+    fn parsed<T>(
+        &mut self,
+        name: &str,
+        text: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        match parse(text) {
+            Ok(value) => Some(value),
+            Err(reason) => {
+                self.problem(name, reason);
+                None
+            }
+        }
+    }
+
+    /// A required string.
+    pub fn required_string(&mut self, name: &str, what: &str) -> Option<String> {
+        self.required(name, what, |text| Ok(text.to_owned()))
+    }
+
+    /// An optional string.
+    pub fn optional_string(&mut self, name: &str) -> Option<String> {
+        self.value(name)
+    }
+
+    /// A boolean (`true`/`false`, `yes`/`no`, `1`/`0`, any case), or `default` when unset.
+    pub fn bool_or(&mut self, name: &str, default: bool) -> bool {
+        self.with_default(name, default, parse_bool)
+    }
+
+    /// An integer within `range`, or `default` when unset.
+    pub fn integer_or(&mut self, name: &str, range: RangeInclusive<u64>, default: u64) -> u64 {
+        self.with_default(name, default, |text| parse_integer(text, &range))
+    }
+
+    /// A required 12-digit AWS account id.
+    pub fn account_id(&mut self, name: &str, what: &str) -> Option<AccountId> {
+        self.required(name, what, parse_account_id)
+    }
+
+    /// A required `https` URL (`http` only for a loopback host), with no user, query or
+    /// fragment.
+    pub fn https_url(&mut self, name: &str, what: &str) -> Option<Url> {
+        self.required(name, what, parse_service_url)
+    }
+
+    /// A required AWS region name.
+    pub fn region(&mut self, name: &str) -> Option<Region> {
+        self.required(name, "the AWS region, like us-east-1", Region::parse)
+    }
+
+    /// The name prefix, or the default `lacework-ct` when unset.
+    pub fn name_prefix(&mut self, name: &str) -> NamePrefix {
+        self.with_default(name, NamePrefix::default(), |text| {
+            NamePrefix::parse(text).map_err(|err| match err {
+                Error::Name { reason, .. } => reason,
+                other => other.to_string(),
+            })
+        })
+    }
+
+    /// A comma-separated list; blank entries are skipped.
+    pub fn list(&mut self, name: &str) -> Vec<String> {
+        self.value(name)
+            .map(|text| {
+                text.split(',')
+                    .map(str::trim)
+                    .filter(|entry| !entry.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// A comma-separated list of Lacework account or sub-account names (lower-cased).
+    pub fn lacework_names(&mut self, name: &str) -> Vec<String> {
+        let mut names = Vec::new();
+        for (index, entry) in self.list(name).iter().enumerate() {
+            match parse_lacework_name(entry) {
+                Ok(parsed) => names.push(parsed),
+                Err(reason) => self.problem(name, format!("entry {}: {reason}", index + 1)),
+            }
+        }
+        names
+    }
+
+    /// The `ResponseURL` policy: S3 plus the `host[:port]` entries of `name`.
+    pub fn response_url_policy(&mut self, name: &str) -> ResponseUrlPolicy {
+        let mut allowed = Vec::new();
+        for (index, entry) in self.list(name).iter().enumerate() {
+            match AllowedHost::parse(entry) {
+                Ok(host) => allowed.push(host),
+                Err(reason) => self.problem(name, format!("entry {}: {reason}", index + 1)),
+            }
+        }
+        ResponseUrlPolicy::with_allowed_hosts(allowed)
+    }
+
+    /// Ends reading: every problem recorded, plus a problem for each variable of ours whose
+    /// name suggests it holds a secret. `value` is what the caller assembled from the reads;
+    /// it is `None` only when a read failed, which is then among the problems.
+    pub fn finish<T>(mut self, value: Option<T>) -> Result<T, Error> {
+        let secret_looking: Vec<String> = self
+            .vars
+            .keys()
+            .filter(|name| looks_like_a_secret(name))
+            .cloned()
+            .collect();
+        for name in secret_looking {
+            self.problem(
+                &name,
+                format!(
+                    "looks like it holds a secret; secrets never go in environment variables: put the Lacework API key and token in the Secrets Manager secret named by {LACEWORK_SECRET_ARN}, and remove this variable"
+                ),
+            );
+        }
+        match value {
+            Some(value) if self.problems.is_empty() => Ok(value),
+            _ if !self.problems.is_empty() => Err(Error::Config(self.problems)),
+            _ => Err(Error::Config(vec![Problem::new(
+                "$",
+                "configuration could not be assembled although no variable was reported wrong",
+            )])),
+        }
+    }
+}
+
+fn is_own_variable(name: &str) -> bool {
+    OWN_PREFIXES.iter().any(|prefix| name.starts_with(prefix))
+}
+
+fn looks_like_a_secret(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    is_own_variable(&upper)
+        && !VARIABLES.contains(&name)
+        && SECRET_HINTS.iter().any(|hint| upper.contains(hint))
+}
+
+/// `true`/`false`, `yes`/`no`, `1`/`0`, in any case.
+pub fn parse_bool(text: &str) -> Result<bool, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "true" | "yes" | "1" => Ok(true),
+        "false" | "no" | "0" => Ok(false),
+        _ => Err("must be true or false".to_owned()),
+    }
+}
+
+/// A whole number within `range`.
+pub fn parse_integer(text: &str, range: &RangeInclusive<u64>) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(number) if range.contains(&number) => Ok(number),
+        _ => Err(format!(
+            "must be a whole number from {} to {}",
+            range.start(),
+            range.end()
+        )),
+    }
+}
+
+/// A 12-digit AWS account id.
+pub fn parse_account_id(text: &str) -> Result<AccountId, String> {
+    match account_id_problem(text) {
+        None => AccountId::parse(text).map_err(|err| err.to_string()),
+        Some(reason) => Err(reason),
+    }
+}
+
+/// The base URL of a service such as the Lacework API: `https` (or `http` on a loopback
+/// host), a host, no user, path, query or fragment.
+pub fn parse_service_url(text: &str) -> Result<Url, String> {
+    const SHAPE: &str = "must be a base URL like https://acme.lacework.net";
+    let url = Url::parse(text).map_err(|_| format!("is not a URL; it {SHAPE}"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!(
+            "must not carry a user or password (credentials belong in Secrets Manager); it {SHAPE}"
+        ));
+    }
+    let Some(host) = url.host() else {
+        return Err(format!("has no host; it {SHAPE}"));
+    };
+    let loopback = match host {
+        Host::Domain(name) => name == "localhost",
+        Host::Ipv4(address) => address.is_loopback(),
+        Host::Ipv6(address) => address.is_loopback(),
+    };
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        "http" => {
+            return Err(
+                "must use https (http is accepted only for 127.0.0.1 and localhost)".to_owned(),
+            );
+        }
+        _ => return Err(format!("must use https; it {SHAPE}")),
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "must have no path, query or fragment (the client adds /api/v2); it {SHAPE}"
+        ));
+    }
+    Ok(url)
+}
+
+/// A Lacework account or sub-account name: letters, digits, `-`, `_` and `.`, at most 128
+/// characters. Lacework compares names case-insensitively; they are kept in lower case.
+pub fn parse_lacework_name(text: &str) -> Result<String, String> {
+    if text.len() > 128 {
+        return Err("a Lacework account name is at most 128 characters".to_owned());
+    }
+    if !text
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+    {
+        return Err(
+            "a Lacework account name may contain only letters, digits, '-', '_' and '.' (give the name, like acme, not the URL)"
+                .to_owned(),
+        );
+    }
+    Ok(text.to_ascii_lowercase())
+}
+
+/// An ARN of `service` whose resource starts with `resource_start`; `shape` describes it
+/// for the problem.
+fn parse_arn_of(
+    text: &str,
+    service: &str,
+    resource_start: &str,
+    shape: &str,
+) -> Result<Arn, String> {
+    let wrong = |why: &str| format!("must be {shape}; it {why}");
+    let arn = Arn::parse(text).map_err(|reason| wrong(&reason))?;
+    if arn.service != service {
+        return Err(wrong(&format!("is not a {service} ARN")));
+    }
+    if !arn.resource.starts_with(resource_start) {
+        return Err(wrong(&format!("does not name a {resource_start} resource")));
+    }
+    if arn.account.is_none() {
+        return Err(wrong("has no account"));
+    }
+    Ok(arn)
+}
+
+/// The ARN of a Secrets Manager secret.
+pub fn parse_secret_arn(text: &str) -> Result<Arn, String> {
+    let arn = parse_arn_of(
+        text,
+        "secretsmanager",
+        "secret:",
+        "a Secrets Manager secret ARN (arn:<partition>:secretsmanager:<region>:<account>:secret:<name>)",
+    )?;
+    if arn.region.is_none() {
+        return Err("must be a Secrets Manager secret ARN; it has no region".to_owned());
+    }
+    Ok(arn)
+}
+
+/// The ARN of a KMS key (not an alias: IAM grants `kms:Decrypt` on keys).
+pub fn parse_kms_key_arn(text: &str) -> Result<Arn, String> {
+    let arn = parse_arn_of(
+        text,
+        "kms",
+        "key/",
+        "a KMS key ARN (arn:<partition>:kms:<region>:<account>:key/<key id>)",
+    )?;
+    if arn.region.is_none() {
+        return Err("must be a KMS key ARN; it has no region".to_owned());
+    }
+    Ok(arn)
+}
+
+/// The ARN of an IAM role.
+pub fn parse_role_arn(text: &str) -> Result<Arn, String> {
+    parse_arn_of(
+        text,
+        "iam",
+        "role/",
+        "an IAM role ARN (arn:<partition>:iam::<account>:role/<name>)",
+    )
+}
+
+/// A CloudTrail trail name (3-128 letters, digits, `.`, `_`, `-`, starting with a letter or
+/// digit) or trail ARN.
+pub fn parse_trail_name(text: &str) -> Result<String, String> {
+    if text.starts_with("arn:") {
+        parse_arn_of(
+            text,
+            "cloudtrail",
+            "trail/",
+            "a trail name or ARN (arn:<partition>:cloudtrail:<region>:<account>:trail/<name>)",
+        )?;
+        return Ok(text.to_owned());
+    }
+    let starts_well = text.starts_with(|c: char| c.is_ascii_alphanumeric());
+    let characters_ok = text
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-');
+    if !(3..=128).contains(&text.len()) || !starts_well || !characters_ok {
+        return Err(
+            "must be a trail name (3-128 letters, digits, '.', '_' or '-', starting with a letter or digit) or a trail ARN"
+                .to_owned(),
+        );
+    }
+    Ok(text.to_owned())
+}
+
+/// What Lacework monitors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capability {
+    /// CloudTrail log analysis only (the Log Archive and Audit side).
+    CloudTrail,
+    /// Configuration assessment only (a role in each member account).
+    Config,
+    /// Both.
+    Both,
+}
+
+impl Capability {
+    /// `CloudTrail`, `Config`, `Both` or `CloudTrail+Config`, in any case.
+    pub fn parse(text: &str) -> Result<Capability, String> {
+        match text.to_ascii_lowercase().as_str() {
+            "cloudtrail" => Ok(Capability::CloudTrail),
+            "config" => Ok(Capability::Config),
+            "both" | "cloudtrail+config" => Ok(Capability::Both),
+            _ => Err("must be CloudTrail, Config or Both".to_owned()),
+        }
+    }
+
+    /// Whether CloudTrail logs are analysed.
+    pub fn includes_cloudtrail(self) -> bool {
+        matches!(self, Capability::CloudTrail | Capability::Both)
+    }
+
+    /// Whether member accounts' configuration is assessed.
+    pub fn includes_config(self) -> bool {
+        matches!(self, Capability::Config | Capability::Both)
+    }
+}
+
+/// The Lacework side: where the API is, which account, how accounts map to sub-accounts, and
+/// where the credentials are kept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LaceworkSettings {
+    /// Base URL of the API, such as `https://acme.lacework.net/`.
+    pub api_url: Url,
+    /// The Lacework account (tenant), lower case.
+    pub account: String,
+    /// Sub-account for AWS accounts that no OU rule maps, lower case; `None` means the
+    /// account itself.
+    pub default_sub_account: Option<String>,
+    /// The OU -> sub-account rules as written; parsed by `crate::mapping::OuRules::parse`.
+    pub ou_rules: Option<String>,
+    /// The Secrets Manager secret with the API key id, secret key, token and external id
+    /// suffix (never the values themselves).
+    pub secret_arn: Arn,
+}
+
+impl LaceworkSettings {
+    /// Reads the Lacework variables; `None` when one is wrong (recorded in `env`).
+    pub fn read(env: &mut EnvReader) -> Option<LaceworkSettings> {
+        let api_url = env.https_url(
+            LACEWORK_URL,
+            "the Lacework API URL, like https://acme.lacework.net",
+        );
+        let account = env.required(
+            LACEWORK_ACCOUNT,
+            "the Lacework account name, like acme",
+            parse_lacework_name,
+        );
+        let default_sub_account = env.optional(LACEWORK_SUB_ACCOUNT, parse_lacework_name);
+        let ou_rules = env.optional_string(LACEWORK_OU_RULES);
+        let secret_arn = read_secret_arn(env);
+        Some(LaceworkSettings {
+            api_url: api_url?,
+            account: account?,
+            default_sub_account,
+            ou_rules,
+            secret_arn: secret_arn?,
+        })
+    }
+}
+
+fn read_secret_arn(env: &mut EnvReader) -> Option<Arn> {
+    env.required(
+        LACEWORK_SECRET_ARN,
+        "the ARN of the Secrets Manager secret that holds the Lacework API key",
+        parse_secret_arn,
+    )
+}
+
+/// The two shared accounts of the landing zone, with the names setup expects them to have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LandingZoneAccounts {
+    pub log_archive: AccountId,
+    pub log_archive_name: String,
+    pub audit: AccountId,
+    pub audit_name: String,
+}
+
+impl LandingZoneAccounts {
+    /// Reads the Log Archive and Audit variables; `None` when one is wrong.
+    pub fn read(env: &mut EnvReader) -> Option<LandingZoneAccounts> {
+        let log_archive = env.account_id(
+            TOWER_LOG_ARCHIVE_ACCOUNT_ID,
+            "the 12-digit id of the Log Archive account",
+        );
+        let log_archive_name = env
+            .optional_string(TOWER_LOG_ARCHIVE_ACCOUNT_NAME)
+            .unwrap_or_else(|| DEFAULT_LOG_ARCHIVE_NAME.to_owned());
+        let audit = env.account_id(
+            TOWER_AUDIT_ACCOUNT_ID,
+            "the 12-digit id of the Audit account",
+        );
+        let audit_name = env
+            .optional_string(TOWER_AUDIT_ACCOUNT_NAME)
+            .unwrap_or_else(|| DEFAULT_AUDIT_NAME.to_owned());
+        if let (Some(log_archive), Some(audit)) = (&log_archive, &audit) {
+            if log_archive == audit {
+                env.problem(
+                    TOWER_AUDIT_ACCOUNT_ID,
+                    format!(
+                        "is the same account as {TOWER_LOG_ARCHIVE_ACCOUNT_ID}; Control Tower's Log Archive and Audit are two accounts"
+                    ),
+                );
+                return None;
+            }
+        }
+        Some(LandingZoneAccounts {
+            log_archive: log_archive?,
+            log_archive_name,
+            audit: audit?,
+            audit_name,
+        })
+    }
+}
+
+/// The Control Tower trail whose logs Lacework reads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrailSettings {
+    /// Trail name or ARN.
+    pub trail_name: String,
+    /// KMS key of the logs, when they are encrypted with one.
+    pub kms_key_arn: Option<Arn>,
+}
+
+impl TrailSettings {
+    /// Reads the trail variables.
+    pub fn read(env: &mut EnvReader) -> Option<TrailSettings> {
+        let trail_name = env.with_default(
+            TOWER_TRAIL_NAME,
+            DEFAULT_TRAIL_NAME.to_owned(),
+            parse_trail_name,
+        );
+        let kms_key_arn = env.optional(TOWER_KMS_KEY_ARN, parse_kms_key_arn);
+        Some(TrailSettings {
+            trail_name,
+            kms_key_arn,
+        })
+    }
+}
+
+/// What every function shares about this installation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Installation {
+    /// The region the functions run in (and its partition).
+    pub region: Region,
+    pub prefix: NamePrefix,
+    /// Every name, derived from `prefix`.
+    pub names: Names,
+    /// The principal Lacework's roles trust.
+    pub lacework_principal_arn: Arn,
+}
+
+impl Installation {
+    /// Reads the region, prefix and principal.
+    pub fn read(env: &mut EnvReader) -> Option<Installation> {
+        let region = env.region(AWS_REGION);
+        let prefix = env.name_prefix(TOWER_NAME_PREFIX);
+        let principal = match Arn::parse(DEFAULT_LACEWORK_PRINCIPAL_ARN) {
+            Ok(default) => Some(env.with_default(LACEWORK_PRINCIPAL_ARN, default, parse_role_arn)),
+            Err(reason) => {
+                env.problem(
+                    LACEWORK_PRINCIPAL_ARN,
+                    format!("the built-in default {reason}"),
+                );
+                None
+            }
+        };
+        Some(Installation {
+            region: region?,
+            names: Names::new(&prefix),
+            prefix,
+            lacework_principal_arn: principal?,
+        })
+    }
+}
+
+/// What the `setup` function needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SetupConfig {
+    pub installation: Installation,
+    pub lacework: LaceworkSettings,
+    pub accounts: LandingZoneAccounts,
+    pub trail: TrailSettings,
+    pub capability: Capability,
+    pub monitor_existing_accounts: bool,
+    /// Which `ResponseURL`s setup answers (it is CloudFormation's custom resource).
+    pub response_urls: ResponseUrlPolicy,
+}
+
+impl SetupConfig {
+    /// Reads the configuration from `vars`, reporting every problem at once.
+    pub fn from_env<I, K, V>(vars: I) -> Result<SetupConfig, Error>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        Self::from_reader(EnvReader::new(vars))
+    }
+
+    /// Reads the configuration from this process's environment.
+    pub fn from_process_env() -> Result<SetupConfig, Error> {
+        Self::from_reader(EnvReader::from_process_env())
+    }
+
+    fn from_reader(mut env: EnvReader) -> Result<SetupConfig, Error> {
+        let installation = Installation::read(&mut env);
+        let lacework = LaceworkSettings::read(&mut env);
+        let accounts = LandingZoneAccounts::read(&mut env);
+        let trail = TrailSettings::read(&mut env);
+        let capability = env.with_default(TOWER_CAPABILITY, Capability::Both, Capability::parse);
+        let monitor_existing_accounts = env.bool_or(TOWER_MONITOR_EXISTING_ACCOUNTS, false);
+        let response_urls = env.response_url_policy(TOWER_RESPONSE_URL_ALLOW);
+        let config = (|| {
+            Some(SetupConfig {
+                installation: installation?,
+                lacework: lacework?,
+                accounts: accounts?,
+                trail: trail?,
+                capability,
+                monitor_existing_accounts,
+                response_urls,
+            })
+        })();
+        env.finish(config)
+    }
+}
+
+/// What the `account-lifecycle` function needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountLifecycleConfig {
+    pub installation: Installation,
+    pub lacework: LaceworkSettings,
+    /// Log Archive and Audit are set up by setup, not as members.
+    pub accounts: LandingZoneAccounts,
+    pub capability: Capability,
+}
+
+impl AccountLifecycleConfig {
+    /// Reads the configuration from `vars`, reporting every problem at once.
+    pub fn from_env<I, K, V>(vars: I) -> Result<AccountLifecycleConfig, Error>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        Self::from_reader(EnvReader::new(vars))
+    }
+
+    /// Reads the configuration from this process's environment.
+    pub fn from_process_env() -> Result<AccountLifecycleConfig, Error> {
+        Self::from_reader(EnvReader::from_process_env())
+    }
+
+    fn from_reader(mut env: EnvReader) -> Result<AccountLifecycleConfig, Error> {
+        let installation = Installation::read(&mut env);
+        let lacework = LaceworkSettings::read(&mut env);
+        let accounts = LandingZoneAccounts::read(&mut env);
+        let capability = env.with_default(TOWER_CAPABILITY, Capability::Both, Capability::parse);
+        let config = (|| {
+            Some(AccountLifecycleConfig {
+                installation: installation?,
+                lacework: lacework?,
+                accounts: accounts?,
+                capability,
+            })
+        })();
+        env.finish(config)
+    }
+}
+
+/// What the `auth-refresh` function needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthRefreshConfig {
+    /// Base URL of the Lacework API (the token endpoint is under it).
+    pub api_url: Url,
+    /// The secret that holds the key and the token.
+    pub secret_arn: Arn,
+    /// Renew the token when it has less than this many seconds left.
+    pub refresh_window_seconds: u64,
+}
+
+impl AuthRefreshConfig {
+    /// Reads the configuration from `vars`, reporting every problem at once.
+    pub fn from_env<I, K, V>(vars: I) -> Result<AuthRefreshConfig, Error>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        Self::from_reader(EnvReader::new(vars))
+    }
+
+    /// Reads the configuration from this process's environment.
+    pub fn from_process_env() -> Result<AuthRefreshConfig, Error> {
+        Self::from_reader(EnvReader::from_process_env())
+    }
+
+    fn from_reader(mut env: EnvReader) -> Result<AuthRefreshConfig, Error> {
+        let api_url = env.https_url(
+            LACEWORK_URL,
+            "the Lacework API URL, like https://acme.lacework.net",
+        );
+        let secret_arn = read_secret_arn(&mut env);
+        let refresh_window_seconds = env.integer_or(
+            TOWER_REFRESH_WINDOW_SECONDS,
+            300..=86_400,
+            DEFAULT_REFRESH_WINDOW_SECONDS,
+        );
+        let config = (|| {
+            Some(AuthRefreshConfig {
+                api_url: api_url?,
+                secret_arn: secret_arn?,
+                refresh_window_seconds,
+            })
+        })();
+        env.finish(config)
+    }
+}
+
+/// What the `sns-custom-resource` function needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnsCustomResourceConfig {
+    pub installation: Installation,
+    pub lacework: LaceworkSettings,
+    /// Which `ResponseURL`s it answers.
+    pub response_urls: ResponseUrlPolicy,
+}
+
+impl SnsCustomResourceConfig {
+    /// Reads the configuration from `vars`, reporting every problem at once.
+    pub fn from_env<I, K, V>(vars: I) -> Result<SnsCustomResourceConfig, Error>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        Self::from_reader(EnvReader::new(vars))
+    }
+
+    /// Reads the configuration from this process's environment.
+    pub fn from_process_env() -> Result<SnsCustomResourceConfig, Error> {
+        Self::from_reader(EnvReader::from_process_env())
+    }
+
+    fn from_reader(mut env: EnvReader) -> Result<SnsCustomResourceConfig, Error> {
+        let installation = Installation::read(&mut env);
+        let lacework = LaceworkSettings::read(&mut env);
+        let response_urls = env.response_url_policy(TOWER_RESPONSE_URL_ALLOW);
+        let config = (|| {
+            Some(SnsCustomResourceConfig {
+                installation: installation?,
+                lacework: lacework?,
+                response_urls,
+            })
+        })();
+        env.finish(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET_ARN: &str =
+        "arn:aws:secretsmanager:us-east-1:111122223333:secret:lacework-ct-lacework-api-AbCdEf";
+
+    /// The smallest environment every function accepts.
+    fn complete() -> Vec<(&'static str, &'static str)> {
+        vec![
+            (AWS_REGION, "us-east-1"),
+            (LACEWORK_URL, "https://acme.lacework.net"),
+            (LACEWORK_ACCOUNT, "Acme"),
+            (LACEWORK_SECRET_ARN, SECRET_ARN),
+            (TOWER_LOG_ARCHIVE_ACCOUNT_ID, "222233334444"),
+            (TOWER_AUDIT_ACCOUNT_ID, "333344445555"),
+            // Lambda sets these for every function; they are the SDK's, not ours.
+            ("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", "not-ours"),
+            ("AWS_SESSION_TOKEN", "not-ours-either"),
+        ]
+    }
+
+    fn with(
+        mut vars: Vec<(&'static str, &'static str)>,
+        extra: &[(&'static str, &'static str)],
+    ) -> Vec<(&'static str, &'static str)> {
+        for (name, value) in extra {
+            vars.retain(|(existing, _)| existing != name);
+            vars.push((name, value));
+        }
+        vars
+    }
+
+    fn without(
+        vars: Vec<(&'static str, &'static str)>,
+        names: &[&str],
+    ) -> Vec<(&'static str, &'static str)> {
+        vars.into_iter()
+            .filter(|(name, _)| !names.contains(name))
+            .collect()
+    }
+
+    fn problems(err: Error) -> Vec<Problem> {
+        match err {
+            Error::Config(problems) => problems,
+            other => panic!("expected a configuration error, got {other}"),
+        }
+    }
+
+    fn paths(problems: &[Problem]) -> Vec<&str> {
+        problems.iter().map(|p| p.path.as_str()).collect()
+    }
+
+    #[test]
+    fn setup_config_with_defaults() {
+        let config = SetupConfig::from_env(complete()).unwrap();
+        assert_eq!(config.installation.region.as_str(), "us-east-1");
+        assert_eq!(config.installation.prefix.as_str(), "lacework-ct");
+        assert_eq!(
+            config.installation.names.member_stack_set,
+            "lacework-ct-member"
+        );
+        assert_eq!(
+            config.installation.lacework_principal_arn.to_string(),
+            DEFAULT_LACEWORK_PRINCIPAL_ARN
+        );
+        assert_eq!(
+            config.lacework.api_url.as_str(),
+            "https://acme.lacework.net/"
+        );
+        assert_eq!(config.lacework.account, "acme");
+        assert_eq!(config.lacework.default_sub_account, None);
+        assert_eq!(config.lacework.ou_rules, None);
+        assert_eq!(config.lacework.secret_arn.to_string(), SECRET_ARN);
+        assert_eq!(config.accounts.log_archive.as_str(), "222233334444");
+        assert_eq!(config.accounts.log_archive_name, "Log Archive");
+        assert_eq!(config.accounts.audit.as_str(), "333344445555");
+        assert_eq!(config.accounts.audit_name, "Audit");
+        assert_eq!(config.trail.trail_name, DEFAULT_TRAIL_NAME);
+        assert_eq!(config.trail.kms_key_arn, None);
+        assert_eq!(config.capability, Capability::Both);
+        assert!(!config.monitor_existing_accounts);
+        assert_eq!(config.response_urls, ResponseUrlPolicy::s3_only());
+    }
+
+    #[test]
+    fn setup_config_with_every_variable_set() {
+        let vars = with(
+            complete(),
+            &[
+                (AWS_REGION, "us-gov-west-1"),
+                (LACEWORK_URL, "https://acme.lacework.net/"),
+                (LACEWORK_SUB_ACCOUNT, " Acme-Prod "),
+                (
+                    LACEWORK_OU_RULES,
+                    "ou-abcd-11111111 = acme-dev\nSandbox = acme-dev",
+                ),
+                (
+                    LACEWORK_SECRET_ARN,
+                    "arn:aws-us-gov:secretsmanager:us-gov-west-1:111122223333:secret:x-AbCdEf",
+                ),
+                (
+                    LACEWORK_PRINCIPAL_ARN,
+                    "arn:aws-us-gov:iam::123456789012:role/lw",
+                ),
+                (TOWER_NAME_PREFIX, "acme-lw"),
+                (TOWER_CAPABILITY, "cloudtrail+config"),
+                (TOWER_MONITOR_EXISTING_ACCOUNTS, "Yes"),
+                (TOWER_TRAIL_NAME, "org-trail"),
+                (
+                    TOWER_KMS_KEY_ARN,
+                    "arn:aws-us-gov:kms:us-gov-west-1:222233334444:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+                ),
+                (TOWER_LOG_ARCHIVE_ACCOUNT_NAME, "Logs"),
+                (TOWER_AUDIT_ACCOUNT_NAME, "Security"),
+                (TOWER_RESPONSE_URL_ALLOW, "127.0.0.1:4567, localhost:4568,"),
+            ],
+        );
+        let config = SetupConfig::from_env(vars).unwrap();
+        assert_eq!(
+            config.installation.region.partition(),
+            crate::naming::Partition::AwsUsGov
+        );
+        assert_eq!(
+            config.installation.names.cross_account_role,
+            "acme-lw-cross-account-role"
+        );
+        assert_eq!(
+            config.lacework.default_sub_account.as_deref(),
+            Some("acme-prod")
+        );
+        assert_eq!(
+            config.lacework.ou_rules.as_deref(),
+            Some("ou-abcd-11111111 = acme-dev\nSandbox = acme-dev")
+        );
+        assert_eq!(config.capability, Capability::Both);
+        assert!(config.monitor_existing_accounts);
+        assert_eq!(config.trail.trail_name, "org-trail");
+        assert!(config.trail.kms_key_arn.is_some());
+        assert_eq!(config.accounts.log_archive_name, "Logs");
+        assert_eq!(config.accounts.audit_name, "Security");
+        let hosts: Vec<String> = config
+            .response_urls
+            .allowed_hosts
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(hosts, ["127.0.0.1:4567", "localhost:4568"]);
+        config
+            .response_urls
+            .check("http://127.0.0.1:4567/answer")
+            .unwrap();
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let vars = with(
+            without(complete(), &[LACEWORK_ACCOUNT, AWS_REGION]),
+            &[
+                (LACEWORK_URL, "http://acme.lacework.net"),
+                (TOWER_NAME_PREFIX, "9lives"),
+                (TOWER_CAPABILITY, "Everything"),
+                (TOWER_MONITOR_EXISTING_ACCOUNTS, "maybe"),
+                (TOWER_LOG_ARCHIVE_ACCOUNT_ID, "22223333444"),
+                (
+                    TOWER_KMS_KEY_ARN,
+                    "arn:aws:kms:us-east-1:222233334444:alias/ct",
+                ),
+                (TOWER_RESPONSE_URL_ALLOW, "127.0.0.1:4567,http://x"),
+            ],
+        );
+        let problems = problems(SetupConfig::from_env(vars).unwrap_err());
+        assert_eq!(
+            paths(&problems),
+            [
+                AWS_REGION,
+                TOWER_NAME_PREFIX,
+                LACEWORK_URL,
+                LACEWORK_ACCOUNT,
+                TOWER_LOG_ARCHIVE_ACCOUNT_ID,
+                TOWER_KMS_KEY_ARN,
+                TOWER_CAPABILITY,
+                TOWER_MONITOR_EXISTING_ACCOUNTS,
+                TOWER_RESPONSE_URL_ALLOW,
+            ],
+            "{problems:#?}"
+        );
+        let message = |name: &str| {
+            problems
+                .iter()
+                .find(|p| p.path == name)
+                .map(|p| p.message.clone())
+                .unwrap()
+        };
+        assert!(message(AWS_REGION).starts_with("is required"));
+        assert!(message(LACEWORK_ACCOUNT).contains("Lacework account name"));
+        assert!(message(LACEWORK_URL).contains("must use https"));
+        assert!(message(TOWER_NAME_PREFIX).contains("start with a letter"));
+        assert!(message(TOWER_LOG_ARCHIVE_ACCOUNT_ID).contains("11 digits"));
+        assert!(message(TOWER_KMS_KEY_ARN).contains("key/"));
+        assert!(message(TOWER_CAPABILITY).contains("CloudTrail, Config or Both"));
+        assert!(message(TOWER_MONITOR_EXISTING_ACCOUNTS).contains("true or false"));
+        assert!(message(TOWER_RESPONSE_URL_ALLOW).starts_with("entry 2:"));
+
+        let shown = Error::Config(problems).to_string();
+        assert!(
+            shown.starts_with("invalid configuration (9 problems):"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn secrets_in_the_environment_are_refused_without_quoting_them() {
+        let vars = with(
+            complete(),
+            &[
+                ("LACEWORK_SECRET_KEY", "_abc123verysecret"),
+                ("LACEWORK_API_TOKEN", "tok-verysecret"),
+                (
+                    "TOWER_EXTERNAL_ID",
+                    "lweid:aws:v2:acme:222233334444:verysecret",
+                ),
+                ("lacework_key_id", "ACME_verysecret"),
+            ],
+        );
+        let err = AuthRefreshConfig::from_env(vars).unwrap_err();
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains("verysecret"), "{shown}");
+        let problems = problems(err);
+        assert_eq!(
+            paths(&problems),
+            [
+                "LACEWORK_API_TOKEN",
+                "LACEWORK_SECRET_KEY",
+                "TOWER_EXTERNAL_ID",
+                "lacework_key_id"
+            ]
+        );
+        for problem in &problems {
+            assert!(problem.message.contains("Secrets Manager"), "{problem}");
+            assert!(problem.message.contains(LACEWORK_SECRET_ARN), "{problem}");
+        }
+    }
+
+    #[test]
+    fn wrong_free_text_values_are_not_quoted() {
+        let vars = with(
+            complete(),
+            &[
+                (LACEWORK_SECRET_ARN, "_pasted-secret-value"),
+                (
+                    LACEWORK_URL,
+                    "https://user:pasted-password@acme.lacework.net",
+                ),
+            ],
+        );
+        let err = SnsCustomResourceConfig::from_env(vars).unwrap_err();
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains("pasted"), "{shown}");
+        assert_eq!(paths(&problems(err)), [LACEWORK_URL, LACEWORK_SECRET_ARN]);
+    }
+
+    #[test]
+    fn lacework_url_rules() {
+        for good in [
+            "https://acme.lacework.net",
+            "https://acme.lacework.net/",
+            "http://127.0.0.1:8080",
+            "http://localhost:8080/",
+            "http://[::1]:8080",
+        ] {
+            assert!(parse_service_url(good).is_ok(), "{good}");
+        }
+        for (bad, expected) in [
+            ("acme.lacework.net", "is not a URL"),
+            ("http://acme.lacework.net", "http is accepted only"),
+            ("http://10.0.0.1:8080", "http is accepted only"),
+            ("ftp://acme.lacework.net", "must use https"),
+            ("https://acme.lacework.net/api/v2", "no path"),
+            ("https://acme.lacework.net/?a=b", "no path"),
+            ("https://u@acme.lacework.net", "user or password"),
+        ] {
+            let reason = parse_service_url(bad).unwrap_err();
+            assert!(reason.contains(expected), "{bad}: {reason}");
+        }
+    }
+
+    #[test]
+    fn typed_reads() {
+        let mut env = EnvReader::new([
+            ("T1", "TRUE"),
+            ("T2", "0"),
+            ("N1", "600"),
+            ("N2", "10"),
+            ("N3", "-1"),
+            ("E", "   "),
+            ("L", "a, B ,,c"),
+            ("S", "Acme-Dev,bad name"),
+            ("R", "cn-north-1"),
+        ]);
+        assert!(env.bool_or("T1", false));
+        assert!(!env.bool_or("T2", true));
+        assert!(env.bool_or("UNSET", true));
+        assert_eq!(env.integer_or("N1", 300..=900, 1), 600);
+        assert_eq!(env.integer_or("N2", 300..=900, 400), 400);
+        assert_eq!(env.integer_or("N3", 300..=900, 400), 400);
+        assert_eq!(env.integer_or("UNSET", 300..=900, 400), 400);
+        assert_eq!(env.optional_string("E"), None);
+        assert_eq!(env.required_string("E", "something"), None);
+        assert_eq!(env.list("L"), ["a", "B", "c"]);
+        assert_eq!(env.lacework_names("S"), ["acme-dev"]);
+        assert_eq!(
+            env.region("R").map(|r| r.partition()),
+            Some(crate::naming::Partition::AwsCn)
+        );
+        let problems = problems(env.finish(Some(())).unwrap_err());
+        assert_eq!(paths(&problems), ["N2", "N3", "E", "S"]);
+        assert_eq!(
+            problems[0].message,
+            "must be a whole number from 300 to 900"
+        );
+        assert_eq!(problems[2].message, "is required: something");
+        assert!(problems[3].message.starts_with("entry 2:"));
+    }
+
+    #[test]
+    fn log_archive_and_audit_must_differ() {
+        let vars = with(complete(), &[(TOWER_AUDIT_ACCOUNT_ID, "222233334444")]);
+        let problems = problems(AccountLifecycleConfig::from_env(vars).unwrap_err());
+        assert_eq!(paths(&problems), [TOWER_AUDIT_ACCOUNT_ID]);
+        assert!(problems[0].message.contains("same account"));
+    }
+
+    #[test]
+    fn each_function_reads_only_what_it_needs() {
+        let auth = AuthRefreshConfig::from_env([
+            (LACEWORK_URL, "https://acme.lacework.net"),
+            (LACEWORK_SECRET_ARN, SECRET_ARN),
+            (TOWER_REFRESH_WINDOW_SECONDS, "3600"),
+        ])
+        .unwrap();
+        assert_eq!(auth.refresh_window_seconds, 3600);
+        assert_eq!(auth.secret_arn.to_string(), SECRET_ARN);
+        let default_window = AuthRefreshConfig::from_env([
+            (LACEWORK_URL, "https://acme.lacework.net"),
+            (LACEWORK_SECRET_ARN, SECRET_ARN),
+        ])
+        .unwrap();
+        assert_eq!(
+            default_window.refresh_window_seconds,
+            DEFAULT_REFRESH_WINDOW_SECONDS
+        );
+
+        let sns = SnsCustomResourceConfig::from_env(without(
+            complete(),
+            &[TOWER_LOG_ARCHIVE_ACCOUNT_ID, TOWER_AUDIT_ACCOUNT_ID],
+        ))
+        .unwrap();
+        assert_eq!(
+            sns.installation.names.registration_topic,
+            "lacework-ct-registration-topic"
+        );
+
+        let lifecycle =
+            AccountLifecycleConfig::from_env(with(complete(), &[(TOWER_CAPABILITY, "Config")]))
+                .unwrap();
+        assert!(lifecycle.capability.includes_config());
+        assert!(!lifecycle.capability.includes_cloudtrail());
+
+        let problems =
+            problems(AuthRefreshConfig::from_env(Vec::<(String, String)>::new()).unwrap_err());
+        assert_eq!(paths(&problems), [LACEWORK_URL, LACEWORK_SECRET_ARN]);
+    }
+
+    #[test]
+    fn arn_variables_are_checked_for_service_and_resource() {
+        assert!(parse_secret_arn(SECRET_ARN).is_ok());
+        for bad in [
+            "arn:aws:ssm:us-east-1:111122223333:parameter/x",
+            "arn:aws:secretsmanager:us-east-1:111122223333:x",
+            "arn:aws:secretsmanager::111122223333:secret:x",
+            "lacework-ct-lacework-api",
+        ] {
+            assert!(parse_secret_arn(bad).is_err(), "{bad}");
+        }
+        assert!(parse_role_arn(DEFAULT_LACEWORK_PRINCIPAL_ARN).is_ok());
+        assert!(parse_role_arn("arn:aws:iam::434813966438:user/lw").is_err());
+        assert!(parse_trail_name("arn:aws:cloudtrail:us-east-1:111122223333:trail/t").is_ok());
+        assert!(parse_trail_name("arn:aws:s3:::bucket").is_err());
+        assert!(parse_trail_name("ab").is_err());
+        assert!(parse_trail_name("-trail").is_err());
+        assert!(parse_trail_name("my trail").is_err());
+    }
+
+    #[test]
+    fn capability_words() {
+        assert_eq!(Capability::parse("CloudTrail"), Ok(Capability::CloudTrail));
+        assert_eq!(Capability::parse("config"), Ok(Capability::Config));
+        assert_eq!(Capability::parse("BOTH"), Ok(Capability::Both));
+        assert!(Capability::CloudTrail.includes_cloudtrail());
+        assert!(!Capability::CloudTrail.includes_config());
+        assert!(Capability::Both.includes_cloudtrail() && Capability::Both.includes_config());
+        assert!(Capability::parse("CloudTrail,Config").is_err());
+    }
+
+    #[test]
+    fn process_environment_is_readable() {
+        // The test runner's own environment has none of our required variables set (or
+        // has them set correctly); either way reading it must not panic.
+        let _ = AuthRefreshConfig::from_process_env();
+        let _ = SetupConfig::from_process_env();
+    }
+}

@@ -1,0 +1,120 @@
+//! The `tower` subcommands: read the input, ask `tower-core`, shape the answer.
+
+use std::io::Read;
+use std::path::Path;
+
+use serde_json::{Value, json};
+use tower_core::mapping::AccountMapping;
+use tower_core::notification::Notification;
+use tower_core::{AccountId, Error, Problem, event, notification};
+
+/// Why a command did not produce a result.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// The command line is wrong or its file cannot be read (exit 2).
+    #[error("{0}")]
+    Usage(String),
+    /// The input was read and is invalid (exit 1).
+    #[error(transparent)]
+    Invalid(#[from] Error),
+}
+
+/// What a command prints on success: JSON, or a plain line (the wire string).
+pub enum Output {
+    Json(Value),
+    Line(String),
+}
+
+impl std::fmt::Display for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Json(value) => write!(f, "{value:#}"),
+            Self::Line(line) => f.write_str(line),
+        }
+    }
+}
+
+/// Reads FILE, or standard input for `-`.
+fn read_input(file: &Path) -> Result<String, Failure> {
+    let mut text = String::new();
+    let read = if file == Path::new("-") {
+        std::io::stdin().read_to_string(&mut text).map(|_| ())
+    } else {
+        std::fs::read_to_string(file).map(|content| text = content)
+    };
+    read.map_err(|err| Failure::Usage(format!("cannot read {}: {err}", file.display())))?;
+    Ok(text)
+}
+
+/// Parses JSON input; a syntax error is invalid input at `$`, with its line and column.
+fn read_json(file: &Path, invalid: fn(Problem) -> Error) -> Result<Value, Failure> {
+    let text = read_input(file)?;
+    serde_json::from_str(&text)
+        .map_err(|err| Failure::Invalid(invalid(Problem::new("$", format!("not JSON: {err}")))))
+}
+
+fn read_mapping(file: &Path) -> Result<AccountMapping, Failure> {
+    Ok(AccountMapping::from_json_str(&read_input(file)?)?)
+}
+
+pub fn mapping_validate(file: &Path) -> Result<Output, Failure> {
+    let mapping = read_mapping(file)?;
+    Ok(Output::Json(json!({
+        "valid": true,
+        "defaultLaceworkAccountAws": mapping.default_account(),
+        "lacework_accounts": mapping.lacework_accounts().count(),
+        "aws_accounts": mapping.mapped_accounts().len(),
+    })))
+}
+
+pub fn mapping_encode(file: &Path) -> Result<Output, Failure> {
+    Ok(Output::Line(read_mapping(file)?.to_wire()))
+}
+
+pub fn mapping_decode(file: &Path) -> Result<Output, Failure> {
+    let text = read_input(file)?;
+    let text = text.trim();
+    // Accept the wire string as printed by `encode`, or quoted as it appears in API JSON.
+    let wire = match serde_json::from_str::<String>(text) {
+        Ok(unquoted) => unquoted,
+        Err(_) => text.to_owned(),
+    };
+    Ok(Output::Json(AccountMapping::from_wire(&wire)?.to_value()))
+}
+
+pub fn mapping_resolve(file: &Path, account: &AccountId) -> Result<Output, Failure> {
+    let mapping = read_mapping(file)?;
+    let resolution = mapping.resolve(account);
+    Ok(Output::Json(json!({
+        "aws_account": account,
+        "lacework_account": resolution.lacework_account,
+        "mapped": resolution.mapped,
+    })))
+}
+
+pub fn event_parse(file: &Path) -> Result<Output, Failure> {
+    let input = read_json(file, Error::Event)?;
+    let mut events = event::parse(&input)?;
+    let output = if events.len() == 1 {
+        serde_json::to_value(events.remove(0))
+    } else {
+        serde_json::to_value(events)
+    };
+    Ok(Output::Json(output.map_err(|err| {
+        Failure::Usage(format!("cannot show the result: {err}"))
+    })?))
+}
+
+pub fn notification_parse(file: &Path) -> Result<Output, Failure> {
+    let input = read_json(file, Error::Notification)?;
+    let objects = match notification::parse(&input)? {
+        Notification::Test { bucket } => {
+            eprintln!("tower: an S3 test event for bucket {bucket}: it announces no log object");
+            Vec::new()
+        }
+        Notification::Objects(objects) => objects,
+    };
+    Ok(Output::Json(serde_json::to_value(objects).map_err(
+        |err| Failure::Usage(format!("cannot show the result: {err}")),
+    )?))
+}

@@ -1,0 +1,442 @@
+//! The `CloudAccounts` calls.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::Arc;
+
+use reqwest::Method;
+use reqwest::header::HeaderValue;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use url::Url;
+
+use super::scope::Scope;
+use super::secret::{Credentials, Token};
+use super::token::{KeyTokenSource, TokenSource};
+use super::transport::{
+    ClientOptions, Incoming, Outgoing, Transport, decode, endpoint, parse_base_url,
+};
+use super::types::{
+    CloudAccount, CloudAccountSpec, IntegrationData, One, Page, SearchRequest, decode_error,
+    json_path,
+};
+use crate::error::{Error, LaceworkErrorKind};
+
+/// More pages than this in one listing means the API is looping; stop rather than spin.
+const MAX_PAGES: usize = 10_000;
+
+/// A Lacework API v2 client. Cheap to clone; clones share connections and the token source.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    base: Url,
+    transport: Transport,
+    tokens: Arc<dyn TokenSource>,
+}
+
+impl Client {
+    /// A client for `base_url` (`https://acme.lacework.net`) that takes its tokens from `tokens`.
+    pub fn new(
+        base_url: &str,
+        tokens: Arc<dyn TokenSource>,
+        options: &ClientOptions,
+    ) -> Result<Self, Error> {
+        let base = parse_base_url(base_url)?;
+        let transport = Transport::new(options)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                base,
+                transport,
+                tokens,
+            }),
+        })
+    }
+
+    /// A client that requests (and caches) its own tokens with an API key.
+    pub fn with_keys(
+        base_url: &str,
+        credentials: Credentials,
+        options: &ClientOptions,
+    ) -> Result<Self, Error> {
+        let base = parse_base_url(base_url)?;
+        let transport = Transport::new(options)?;
+        let tokens = KeyTokenSource::with_transport(&base, credentials, transport.clone());
+        Ok(Self {
+            inner: Arc::new(Inner {
+                base,
+                transport,
+                tokens: Arc::new(tokens),
+            }),
+        })
+    }
+
+    /// The API's address, for example `https://acme.lacework.net/`.
+    pub fn base_url(&self) -> &Url {
+        &self.inner.base
+    }
+
+    /// `POST /api/v2/CloudAccounts`: creates an integration.
+    pub async fn create<D: IntegrationData>(
+        &self,
+        scope: &Scope,
+        spec: &CloudAccountSpec<D>,
+    ) -> Result<CloudAccount<D>, Error> {
+        let url = self.endpoint(&["CloudAccounts"]);
+        let secrets = spec.data.secrets();
+        let body = encode(&url, &Method::POST, spec)?;
+        let (operation, incoming) = self
+            .call(Method::POST, url, scope, Some(&body), &secrets)
+            .await?;
+        let one: One<CloudAccount> = decode(&operation, &incoming.body, &secrets)?;
+        typed(one.data, &operation)
+    }
+
+    /// `GET /api/v2/CloudAccounts/{intgGuid}`, as type `D` (an error if it is another type).
+    pub async fn get<D: IntegrationData>(
+        &self,
+        scope: &Scope,
+        intg_guid: &str,
+    ) -> Result<CloudAccount<D>, Error> {
+        let (operation, record) = self.get_record(scope, intg_guid).await?;
+        typed(record, &operation)
+    }
+
+    /// `GET /api/v2/CloudAccounts/{intgGuid}`, whatever its type.
+    pub async fn get_any(&self, scope: &Scope, intg_guid: &str) -> Result<CloudAccount, Error> {
+        Ok(self.get_record(scope, intg_guid).await?.1)
+    }
+
+    async fn get_record(
+        &self,
+        scope: &Scope,
+        intg_guid: &str,
+    ) -> Result<(String, CloudAccount), Error> {
+        let url = self.endpoint(&["CloudAccounts", intg_guid]);
+        let (operation, incoming) = self.call(Method::GET, url, scope, None, &[]).await?;
+        let one: One<CloudAccount> = decode(&operation, &incoming.body, &[])?;
+        Ok((operation, one.data))
+    }
+
+    /// `GET /api/v2/CloudAccounts`: every integration in the scope, of every type.
+    pub async fn list(&self, scope: &Scope) -> Result<Vec<CloudAccount>, Error> {
+        let url = self.endpoint(&["CloudAccounts"]);
+        let (operation, incoming) = self.call(Method::GET, url, scope, None, &[]).await?;
+        self.all_pages(scope, &operation, incoming).await
+    }
+
+    /// `GET /api/v2/CloudAccounts/{type}`: every integration of type `D` in the scope.
+    pub async fn list_by_type<D: IntegrationData>(
+        &self,
+        scope: &Scope,
+    ) -> Result<Vec<CloudAccount<D>>, Error> {
+        let (operation, records) = self.list_by_type_any::<D>(scope).await?;
+        records
+            .into_iter()
+            .map(|record| typed(record, &operation))
+            .collect()
+    }
+
+    /// Like [`Client::list_by_type`], with the data not yet read as `D`.
+    pub(crate) async fn list_by_type_any<D: IntegrationData>(
+        &self,
+        scope: &Scope,
+    ) -> Result<(String, Vec<CloudAccount>), Error> {
+        let url = self.endpoint(&["CloudAccounts", D::TYPE]);
+        let (operation, incoming) = self.call(Method::GET, url, scope, None, &[]).await?;
+        let records = self.all_pages(scope, &operation, incoming).await?;
+        Ok((operation, records))
+    }
+
+    /// `PATCH /api/v2/CloudAccounts/{intgGuid}`: makes the integration what `spec` says.
+    pub async fn update<D: IntegrationData>(
+        &self,
+        scope: &Scope,
+        intg_guid: &str,
+        spec: &CloudAccountSpec<D>,
+    ) -> Result<CloudAccount<D>, Error> {
+        let url = self.endpoint(&["CloudAccounts", intg_guid]);
+        let secrets = spec.data.secrets();
+        let body = encode(&url, &Method::PATCH, spec)?;
+        let (operation, incoming) = self
+            .call(Method::PATCH, url, scope, Some(&body), &secrets)
+            .await?;
+        let one: One<CloudAccount> = decode(&operation, &incoming.body, &secrets)?;
+        typed(one.data, &operation)
+    }
+
+    /// `DELETE /api/v2/CloudAccounts/{intgGuid}`.
+    pub async fn delete(&self, scope: &Scope, intg_guid: &str) -> Result<(), Error> {
+        let url = self.endpoint(&["CloudAccounts", intg_guid]);
+        self.call(Method::DELETE, url, scope, None, &[]).await?;
+        Ok(())
+    }
+
+    /// `POST /api/v2/CloudAccounts/search`, every page. `T` is what each row reads as: a
+    /// [`CloudAccount`], or a smaller type when `request.returns` asks for some fields only.
+    pub async fn search<T: DeserializeOwned>(
+        &self,
+        scope: &Scope,
+        request: &SearchRequest,
+    ) -> Result<Vec<T>, Error> {
+        let url = self.endpoint(&["CloudAccounts", "search"]);
+        let body = encode(&url, &Method::POST, request)?;
+        let (operation, incoming) = self
+            .call(Method::POST, url, scope, Some(&body), &[])
+            .await?;
+        self.all_pages(scope, &operation, incoming).await
+    }
+
+    /// The rows of a first page and of every page after it (`paging.urls.nextPage`, fetched
+    /// with GET in the same scope).
+    async fn all_pages<T: DeserializeOwned>(
+        &self,
+        scope: &Scope,
+        operation: &str,
+        first: Incoming,
+    ) -> Result<Vec<T>, Error> {
+        let page: Page<T> = decode(operation, &first.body, &[])?;
+        let mut next = page.next_page().map(str::to_owned);
+        let mut rows = page.data;
+        let mut seen = HashSet::new();
+        while let Some(address) = next {
+            let url = self.next_page_url(operation, &address)?;
+            if !seen.insert(url.clone()) || seen.len() > MAX_PAGES {
+                return Err(decode_error(
+                    operation.to_owned(),
+                    format!(
+                        "{}: the pages do not end (page {} repeats or is past {MAX_PAGES})",
+                        json_path("$", "paging.urls.nextPage"),
+                        seen.len() + 1
+                    ),
+                ));
+            }
+            let (page_operation, incoming) = self.call(Method::GET, url, scope, None, &[]).await?;
+            let page: Page<T> = decode(&page_operation, &incoming.body, &[])?;
+            next = page.next_page().map(str::to_owned);
+            rows.extend(page.data);
+        }
+        Ok(rows)
+    }
+
+    /// A `nextPage` address, which must stay on the API's own host: the token goes with it.
+    fn next_page_url(&self, operation: &str, address: &str) -> Result<Url, Error> {
+        let base = &self.inner.base;
+        let refuse = |why: String| {
+            decode_error(
+                operation.to_owned(),
+                format!("$.paging.urls.nextPage: {why}"),
+            )
+        };
+        let url = base
+            .join(address)
+            .map_err(|e| refuse(format!("{address:?} is not a URL: {e}")))?;
+        if url.origin() != base.origin() {
+            return Err(refuse(format!(
+                "{address:?} is not on {}; not following it",
+                base.origin().ascii_serialization()
+            )));
+        }
+        Ok(url)
+    }
+
+    fn endpoint(&self, segments: &[&str]) -> Url {
+        endpoint(&self.inner.base, segments)
+    }
+
+    /// Sends one call with the current token; if the API answers 401, renews the token once
+    /// and sends it again. Returns the operation name with the answer.
+    async fn call(
+        &self,
+        method: Method,
+        url: Url,
+        scope: &Scope,
+        body: Option<&[u8]>,
+        secrets: &[&str],
+    ) -> Result<(String, Incoming), Error> {
+        let operation = format!("{method} {}", url.path());
+        let scope_headers = scope_headers(scope, &operation)?;
+        let mut token = self.inner.tokens.current().await?;
+        let mut renewed = false;
+        loop {
+            let mut headers = scope_headers.clone();
+            headers.push(("Authorization", authorization(&token, &operation)?));
+            let mut all_secrets = secrets.to_vec();
+            all_secrets.push(token.value().expose());
+            let result = self
+                .inner
+                .transport
+                .send(&Outgoing {
+                    method: method.clone(),
+                    url: url.clone(),
+                    operation: &operation,
+                    headers,
+                    body,
+                    secrets: &all_secrets,
+                })
+                .await;
+            match result {
+                Err(Error::Lacework {
+                    kind: LaceworkErrorKind::Unauthorized,
+                    ..
+                }) if !renewed => {
+                    tracing::info!(
+                        operation = %operation,
+                        %scope,
+                        "Lacework refused the access token; renewing it once"
+                    );
+                    renewed = true;
+                    token = self.inner.tokens.renew(&token).await?;
+                }
+                Ok(incoming) => return Ok((operation, incoming)),
+                Err(error) => return Err(error),
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("base_url", &self.inner.base.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+fn typed<D: IntegrationData>(
+    record: CloudAccount,
+    operation: &str,
+) -> Result<CloudAccount<D>, Error> {
+    record.typed::<D>().map_err(|error| match error {
+        Error::Lacework {
+            kind,
+            status,
+            message,
+            retry_after,
+            ..
+        } => Error::Lacework {
+            kind,
+            operation: operation.to_owned(),
+            status,
+            message,
+            retry_after,
+        },
+        other => other,
+    })
+}
+
+fn encode<T: Serialize>(url: &Url, method: &Method, body: &T) -> Result<Vec<u8>, Error> {
+    serde_json::to_vec(body).map_err(|e| Error::Lacework {
+        kind: LaceworkErrorKind::BadRequest,
+        operation: format!("{method} {}", url.path()),
+        status: None,
+        message: format!("cannot encode the request body: {e}"),
+        retry_after: None,
+    })
+}
+
+fn scope_headers(
+    scope: &Scope,
+    operation: &str,
+) -> Result<Vec<(&'static str, HeaderValue)>, Error> {
+    scope
+        .headers()
+        .into_iter()
+        .map(|(name, value)| {
+            HeaderValue::from_str(value)
+                .map(|value| (name, value))
+                .map_err(|_| Error::Lacework {
+                    kind: LaceworkErrorKind::BadRequest,
+                    operation: operation.to_owned(),
+                    status: None,
+                    message: format!("{name} {value:?} cannot be sent as an HTTP header"),
+                    retry_after: None,
+                })
+        })
+        .collect()
+}
+
+fn authorization(token: &Token, operation: &str) -> Result<HeaderValue, Error> {
+    let mut value =
+        HeaderValue::from_str(&format!("Bearer {}", token.value().expose())).map_err(|_| {
+            Error::Lacework {
+                kind: LaceworkErrorKind::Unauthorized,
+                operation: operation.to_owned(),
+                status: None,
+                message: "the access token has characters an HTTP header cannot carry".to_owned(),
+                retry_after: None,
+            }
+        })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lacework::StaticTokenSource;
+    use time::macros::datetime;
+
+    fn client() -> Client {
+        let token = Token::new("tok-secret-123", datetime!(2030-01-01 0:00 UTC));
+        Client::new(
+            "https://acme.lacework.net",
+            Arc::new(StaticTokenSource::new(token)),
+            &ClientOptions::default(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn next_page_must_stay_on_the_api_host() {
+        let client = client();
+        assert_eq!(
+            client
+                .next_page_url(
+                    "op",
+                    "https://acme.lacework.net/api/v2/CloudAccounts/search/abc"
+                )
+                .unwrap()
+                .as_str(),
+            "https://acme.lacework.net/api/v2/CloudAccounts/search/abc"
+        );
+        assert_eq!(
+            client
+                .next_page_url("op", "/api/v2/CloudAccounts/search/abc")
+                .unwrap()
+                .as_str(),
+            "https://acme.lacework.net/api/v2/CloudAccounts/search/abc"
+        );
+        for elsewhere in [
+            "https://evil.example/steal",
+            "http://acme.lacework.net/api/v2/x",
+            "https://acme.lacework.net:8443/api/v2/x",
+        ] {
+            let err = client
+                .next_page_url("op", elsewhere)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("$.paging.urls.nextPage"), "{err}");
+        }
+    }
+
+    #[test]
+    fn debug_shows_no_token() {
+        let shown = format!("{:?}", client());
+        assert!(shown.contains("acme.lacework.net"), "{shown}");
+        assert!(!shown.contains("tok-secret-123"), "{shown}");
+    }
+
+    #[test]
+    fn authorization_header_is_sensitive() {
+        let token = Token::new("tok-secret-123", datetime!(2030-01-01 0:00 UTC));
+        let header = authorization(&token, "op").unwrap();
+        assert!(header.is_sensitive());
+        assert!(!format!("{header:?}").contains("tok-secret-123"));
+        let bad = Token::new("tok\nsecret", datetime!(2030-01-01 0:00 UTC));
+        let err = authorization(&bad, "op").unwrap_err().to_string();
+        assert!(!err.contains("secret"), "{err}");
+    }
+}

@@ -1,0 +1,225 @@
+//! Idempotent registration: running the same registration twice (at-least-once delivery)
+//! changes nothing the second time, and an AWS account Lacework already knows is found and
+//! brought up to date rather than reported as a failure.
+
+use super::client::Client;
+use super::scope::Scope;
+use super::types::{CloudAccount, CloudAccountSpec, IntegrationData};
+use crate::account::AccountId;
+use crate::error::{Error, LaceworkErrorKind};
+
+/// What a registration had to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// There was no integration; one was created.
+    Created,
+    /// An integration existed (by name, or for the same AWS account) and was changed to match.
+    Updated,
+    /// The integration already was exactly as asked.
+    Unchanged,
+}
+
+/// The integration after a registration, and what it took.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Registration<D> {
+    /// What had to be done.
+    pub outcome: Outcome,
+    /// The integration as Lacework now holds it.
+    pub record: CloudAccount<D>,
+}
+
+impl Client {
+    /// Makes sure an integration like `spec` exists in `scope`, whatever state it was in:
+    ///
+    /// 1. one with the same name and type exists: it is updated if it differs;
+    /// 2. else one is created;
+    /// 3. if Lacework refuses because the AWS account "is already used", the integration that
+    ///    uses it is found and updated to `spec` (renamed too, so the next run finds it by
+    ///    name in one call).
+    pub async fn register_or_reconcile<D: IntegrationData>(
+        &self,
+        scope: &Scope,
+        spec: &CloudAccountSpec<D>,
+    ) -> Result<Registration<D>, Error> {
+        if let Some(existing) = self
+            .find_by_name::<D>(scope, &spec.name)
+            .await?
+            .into_iter()
+            .next()
+        {
+            return self.reconcile(scope, existing, spec).await;
+        }
+        let conflict = match self.create(scope, spec).await {
+            Ok(record) => {
+                tracing::info!(
+                    %scope,
+                    integration = %record.intg_guid,
+                    name = %record.name,
+                    kind = D::TYPE,
+                    "created Lacework integration"
+                );
+                return Ok(Registration {
+                    outcome: Outcome::Created,
+                    record,
+                });
+            }
+            Err(error) if is_conflict(&error) => error,
+            Err(error) => return Err(error),
+        };
+        let Some(account) = spec.data.aws_account() else {
+            return Err(conflict);
+        };
+        match self
+            .find_by_aws_account::<D>(scope, &account)
+            .await?
+            .into_iter()
+            .next()
+        {
+            Some(existing) => {
+                tracing::info!(
+                    %scope,
+                    aws_account = %account,
+                    integration = %existing.intg_guid,
+                    "AWS account already integrated; reconciling that integration"
+                );
+                self.reconcile(scope, existing, spec).await
+            }
+            None => Err(Error::Lacework {
+                kind: LaceworkErrorKind::Conflict,
+                operation: format!("register {} {}", D::TYPE, spec.name),
+                status: None,
+                message: format!(
+                    "Lacework says AWS account {account} is already used, but no {} integration \
+                     for it is visible in {scope}; it is probably registered in another \
+                     sub-account ({conflict})",
+                    D::TYPE
+                ),
+                retry_after: None,
+            }),
+        }
+    }
+
+    /// Integrations of type `D` named `name` in `scope`.
+    pub async fn find_by_name<D: IntegrationData>(
+        &self,
+        scope: &Scope,
+        name: &str,
+    ) -> Result<Vec<CloudAccount<D>>, Error> {
+        self.find::<D>(scope, |record| record.name == name).await
+    }
+
+    /// Integrations of type `D` in `scope` that cover AWS account `account` (by
+    /// `awsAccountId`, or else by the account in the role ARN).
+    pub async fn find_by_aws_account<D: IntegrationData>(
+        &self,
+        scope: &Scope,
+        account: &AccountId,
+    ) -> Result<Vec<CloudAccount<D>>, Error> {
+        self.find::<D>(scope, |record| {
+            record.data.aws_account().as_ref() == Some(account)
+        })
+        .await
+    }
+
+    /// Deletes every integration of type `D` in `scope` that covers `account`; returns how
+    /// many were deleted. Nothing to delete is not an error (it may be a second delivery).
+    pub async fn deregister_aws_account<D: IntegrationData>(
+        &self,
+        scope: &Scope,
+        account: &AccountId,
+    ) -> Result<usize, Error> {
+        let mut deleted = 0;
+        for record in self.find_by_aws_account::<D>(scope, account).await? {
+            if self.delete_if_exists(scope, &record.intg_guid).await? {
+                deleted += 1;
+                tracing::info!(
+                    %scope,
+                    aws_account = %account,
+                    integration = %record.intg_guid,
+                    "deleted Lacework integration"
+                );
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// Deletes an integration; `false` if it was already gone.
+    pub async fn delete_if_exists(&self, scope: &Scope, intg_guid: &str) -> Result<bool, Error> {
+        match self.delete(scope, intg_guid).await {
+            Ok(()) => Ok(true),
+            Err(Error::Lacework {
+                kind: LaceworkErrorKind::NotFound,
+                ..
+            }) => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Records of type `D` that satisfy `wanted`. A record whose data cannot be read as `D`
+    /// (someone else's, made by hand) is skipped with a warning rather than failing the lookup.
+    async fn find<D: IntegrationData>(
+        &self,
+        scope: &Scope,
+        wanted: impl Fn(&CloudAccount<D>) -> bool,
+    ) -> Result<Vec<CloudAccount<D>>, Error> {
+        let (_, records) = self.list_by_type_any::<D>(scope).await?;
+        let mut found = Vec::new();
+        for record in records {
+            let guid = record.intg_guid.clone();
+            match record.typed::<D>() {
+                Ok(record) if wanted(&record) => found.push(record),
+                Ok(_) => {}
+                Err(error) => tracing::warn!(
+                    %scope,
+                    integration = %guid,
+                    %error,
+                    "skipping a Lacework integration whose data cannot be read"
+                ),
+            }
+        }
+        // Enabled ones first: if there are several, the live one is the one to keep.
+        found.sort_by_key(|record| !record.enabled);
+        Ok(found)
+    }
+
+    async fn reconcile<D: IntegrationData>(
+        &self,
+        scope: &Scope,
+        existing: CloudAccount<D>,
+        spec: &CloudAccountSpec<D>,
+    ) -> Result<Registration<D>, Error> {
+        if existing.matches(spec) {
+            tracing::info!(
+                %scope,
+                integration = %existing.intg_guid,
+                name = %existing.name,
+                "Lacework integration already as wanted"
+            );
+            return Ok(Registration {
+                outcome: Outcome::Unchanged,
+                record: existing,
+            });
+        }
+        let record = self.update(scope, &existing.intg_guid, spec).await?;
+        tracing::info!(
+            %scope,
+            integration = %record.intg_guid,
+            name = %record.name,
+            "updated Lacework integration"
+        );
+        Ok(Registration {
+            outcome: Outcome::Updated,
+            record,
+        })
+    }
+}
+
+fn is_conflict(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::Lacework {
+            kind: LaceworkErrorKind::Conflict,
+            ..
+        }
+    )
+}

@@ -1,0 +1,313 @@
+//! Where the client gets its access token, and how it gets a new one when the API refuses it.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use reqwest::Method;
+use reqwest::header::HeaderValue;
+use serde::Serialize;
+use time::OffsetDateTime;
+use tokio::sync::Mutex;
+use url::Url;
+
+use super::secret::{Credentials, Token, TokenWire};
+use super::transport::{ClientOptions, Outgoing, Transport, decode, endpoint, parse_base_url};
+use crate::error::{Error, LaceworkErrorKind};
+
+/// The future a [`TokenSource`] returns.
+pub type TokenFuture<'a> = Pin<Box<dyn Future<Output = Result<Token, Error>> + Send + 'a>>;
+
+/// Gives the client its access token. The client asks for [`TokenSource::current`] before a
+/// call, and once for [`TokenSource::renew`] when the API answers 401 to a token.
+///
+/// [`KeyTokenSource`] requests tokens with the API keys; the Lambdas plug in a source that
+/// reads the token kept in Secrets Manager.
+pub trait TokenSource: Send + Sync {
+    /// A token to use now, from a cache when it is still good.
+    fn current(&self) -> TokenFuture<'_>;
+
+    /// A token to use instead of `rejected`, which the API refused. If the source already holds
+    /// a newer token than `rejected` (another call renewed it meanwhile), it returns that one.
+    fn renew<'a>(&'a self, rejected: &'a Token) -> TokenFuture<'a>;
+}
+
+/// A fixed token, for callers that got one elsewhere; it cannot be renewed.
+#[derive(Debug, Clone)]
+pub struct StaticTokenSource {
+    token: Token,
+}
+
+impl StaticTokenSource {
+    /// A source that always gives `token`.
+    pub fn new(token: Token) -> Self {
+        Self { token }
+    }
+}
+
+impl TokenSource for StaticTokenSource {
+    fn current(&self) -> TokenFuture<'_> {
+        Box::pin(async move { Ok(self.token.clone()) })
+    }
+
+    fn renew<'a>(&'a self, _rejected: &'a Token) -> TokenFuture<'a> {
+        Box::pin(async move {
+            Err(Error::Lacework {
+                kind: LaceworkErrorKind::Unauthorized,
+                operation: "renew access token".to_owned(),
+                status: None,
+                message: "the API refused the token and this token source cannot get another"
+                    .to_owned(),
+                retry_after: None,
+            })
+        })
+    }
+}
+
+/// Requests tokens from `POST /api/v2/access/tokens` with an API key, and keeps the current
+/// one until it is about to expire.
+pub struct KeyTokenSource {
+    transport: Transport,
+    url: Url,
+    credentials: Credentials,
+    lifetime: Duration,
+    renew_before: Duration,
+    cached: Mutex<Option<CachedToken>>,
+}
+
+#[derive(Clone)]
+struct CachedToken {
+    token: Token,
+    received_at: OffsetDateTime,
+}
+
+impl CachedToken {
+    /// Good for the next call: not within the renewal margin of its expiry. The margin is
+    /// `renew_before`, but at most half the token's life (a short-lived token is still used).
+    fn is_fresh(&self, renew_before: Duration, now: OffsetDateTime) -> bool {
+        let life = self.token.expires_at() - self.received_at;
+        let half_life = Duration::try_from(life / 2).unwrap_or(Duration::ZERO);
+        !self.token.expires_within(renew_before.min(half_life), now)
+    }
+}
+
+/// The body of a token request.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TokenRequest<'a> {
+    key_id: &'a str,
+    expiry_time: u64,
+}
+
+impl KeyTokenSource {
+    /// Tokens that live for an hour, renewed five minutes before they expire.
+    pub fn new(
+        base_url: &str,
+        credentials: Credentials,
+        options: &ClientOptions,
+    ) -> Result<Self, Error> {
+        let base = parse_base_url(base_url)?;
+        Ok(Self::with_transport(
+            &base,
+            credentials,
+            Transport::new(options)?,
+        ))
+    }
+
+    pub(crate) fn with_transport(
+        base: &Url,
+        credentials: Credentials,
+        transport: Transport,
+    ) -> Self {
+        Self {
+            transport,
+            url: endpoint(base, &["access", "tokens"]),
+            credentials,
+            lifetime: Duration::from_secs(3600),
+            renew_before: Duration::from_secs(300),
+            cached: Mutex::new(None),
+        }
+    }
+
+    /// How long requested tokens live (`expiryTime`, whole seconds, at least one).
+    pub fn with_lifetime(mut self, lifetime: Duration) -> Self {
+        self.lifetime = lifetime.max(Duration::from_secs(1));
+        self
+    }
+
+    /// How long before expiry a cached token is replaced.
+    pub fn with_renew_before(mut self, renew_before: Duration) -> Self {
+        self.renew_before = renew_before;
+        self
+    }
+
+    /// A new token from the API, whatever is cached (the cache is not touched).
+    pub async fn request_token(&self) -> Result<Token, Error> {
+        let operation = format!("POST {}", self.url.path());
+        let body = serde_json::to_vec(&TokenRequest {
+            key_id: &self.credentials.key_id,
+            expiry_time: self.lifetime.as_secs(),
+        })
+        .map_err(|e| Error::Lacework {
+            kind: LaceworkErrorKind::BadRequest,
+            operation: operation.clone(),
+            status: None,
+            message: format!("cannot encode the token request: {e}"),
+            retry_after: None,
+        })?;
+        let secret = self.credentials.secret_key.expose();
+        let mut key_header = HeaderValue::from_str(secret).map_err(|_| Error::Lacework {
+            kind: LaceworkErrorKind::Unauthorized,
+            operation: operation.clone(),
+            status: None,
+            message: "the secret key has characters an HTTP header cannot carry".to_owned(),
+            retry_after: None,
+        })?;
+        key_header.set_sensitive(true);
+        let secrets = [secret];
+        let incoming = self
+            .transport
+            .send(&Outgoing {
+                method: Method::POST,
+                url: self.url.clone(),
+                operation: &operation,
+                headers: vec![("X-LW-UAKS", key_header)],
+                body: Some(&body),
+                secrets: &secrets,
+            })
+            .await?;
+        let wire: TokenWire = decode(&operation, &incoming.body, &secrets)?;
+        let token = wire.into_token().map_err(|message| Error::Lacework {
+            kind: LaceworkErrorKind::Decode,
+            operation: operation.clone(),
+            status: None,
+            message,
+            retry_after: None,
+        })?;
+        tracing::info!(
+            operation = %operation,
+            key_id = %self.credentials.key_id,
+            expires_at = %token.expires_at(),
+            "got a Lacework access token"
+        );
+        Ok(token)
+    }
+
+    async fn fetch_into(&self, cached: &mut Option<CachedToken>) -> Result<Token, Error> {
+        let token = self.request_token().await?;
+        *cached = Some(CachedToken {
+            token: token.clone(),
+            received_at: OffsetDateTime::now_utc(),
+        });
+        Ok(token)
+    }
+}
+
+impl TokenSource for KeyTokenSource {
+    fn current(&self) -> TokenFuture<'_> {
+        Box::pin(async move {
+            // Held across the request so that concurrent calls wait for one new token.
+            let mut cached = self.cached.lock().await;
+            let now = OffsetDateTime::now_utc();
+            if let Some(held) = cached
+                .as_ref()
+                .filter(|held| held.is_fresh(self.renew_before, now))
+            {
+                return Ok(held.token.clone());
+            }
+            self.fetch_into(&mut cached).await
+        })
+    }
+
+    fn renew<'a>(&'a self, rejected: &'a Token) -> TokenFuture<'a> {
+        Box::pin(async move {
+            let mut cached = self.cached.lock().await;
+            let now = OffsetDateTime::now_utc();
+            let newer = cached.as_ref().filter(|held| {
+                held.token != *rejected && !held.token.expires_within(Duration::ZERO, now)
+            });
+            if let Some(held) = newer {
+                return Ok(held.token.clone());
+            }
+            self.fetch_into(&mut cached).await
+        })
+    }
+}
+
+impl fmt::Debug for KeyTokenSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyTokenSource")
+            .field("url", &self.url.as_str())
+            .field("credentials", &self.credentials)
+            .field("lifetime", &self.lifetime)
+            .field("renew_before", &self.renew_before)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn short_lived_tokens_are_used_for_half_their_life() {
+        let received_at = datetime!(2030-01-01 12:00:00 UTC);
+        let held = CachedToken {
+            token: Token::new("t", datetime!(2030-01-01 12:00:10 UTC)),
+            received_at,
+        };
+        let margin = Duration::from_secs(300);
+        assert!(held.is_fresh(margin, datetime!(2030-01-01 12:00:04 UTC)));
+        assert!(!held.is_fresh(margin, datetime!(2030-01-01 12:00:06 UTC)));
+
+        let long = CachedToken {
+            token: Token::new("t", datetime!(2030-01-01 13:00:00 UTC)),
+            received_at,
+        };
+        assert!(long.is_fresh(margin, datetime!(2030-01-01 12:54:00 UTC)));
+        assert!(!long.is_fresh(margin, datetime!(2030-01-01 12:56:00 UTC)));
+    }
+
+    #[test]
+    fn token_request_body_shape() {
+        let body = serde_json::to_value(TokenRequest {
+            key_id: "ACME_KEY",
+            expiry_time: 3600,
+        })
+        .unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"keyId": "ACME_KEY", "expiryTime": 3600})
+        );
+    }
+
+    #[test]
+    fn debug_hides_the_secret_key() {
+        let source = KeyTokenSource::new(
+            "https://acme.lacework.net",
+            Credentials::new("ACME_KEY", "_s3cr3t_value"),
+            &ClientOptions::default(),
+        )
+        .unwrap();
+        let shown = format!("{source:?}");
+        assert!(shown.contains("ACME_KEY"), "{shown}");
+        assert!(!shown.contains("_s3cr3t_value"), "{shown}");
+    }
+
+    #[tokio::test]
+    async fn static_source_cannot_renew() {
+        let token = Token::new("t", datetime!(2030-01-01 12:00 UTC));
+        let source = StaticTokenSource::new(token.clone());
+        assert_eq!(source.current().await.unwrap(), token);
+        let err = source.renew(&token).await.unwrap_err();
+        assert!(matches!(
+            err,
+            Error::Lacework {
+                kind: LaceworkErrorKind::Unauthorized,
+                ..
+            }
+        ));
+    }
+}

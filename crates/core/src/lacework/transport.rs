@@ -1,0 +1,485 @@
+//! One HTTP exchange with Lacework: timeouts, retries with backoff, and turning an answer into
+//! either its body or a classified [`Error::Lacework`].
+
+use std::time::Duration;
+
+use reqwest::Method;
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use time::OffsetDateTime;
+use url::{Host, Url};
+
+use super::retry::{RetryPolicy, parse_retry_after};
+use super::secret::REDACTED;
+use super::types::json_path;
+use crate::error::{Error, LaceworkErrorKind, Problem};
+
+/// Timeouts and retries for every Lacework call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientOptions {
+    /// Time allowed to open the connection (TCP and TLS).
+    pub connect_timeout: Duration,
+    /// Time allowed for one whole attempt, answer body included.
+    pub request_timeout: Duration,
+    /// How failed attempts are retried.
+    pub retry: RetryPolicy,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(30),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// An API error message longer than this is cut: it goes into logs and error reports.
+const MAX_MESSAGE_CHARS: usize = 500;
+
+/// The shared HTTP client (connection pool, timeouts) and retry policy.
+#[derive(Clone)]
+pub(crate) struct Transport {
+    http: reqwest::Client,
+    retry: RetryPolicy,
+}
+
+/// One request, ready to be sent as often as needed.
+pub(crate) struct Outgoing<'a> {
+    pub method: Method,
+    pub url: Url,
+    /// What we are doing, for logs and errors: `POST /api/v2/CloudAccounts`.
+    pub operation: &'a str,
+    /// Extra headers; values that carry a secret are marked sensitive.
+    pub headers: Vec<(&'static str, HeaderValue)>,
+    /// A JSON body.
+    pub body: Option<&'a [u8]>,
+    /// Values never to repeat in an error message, even if the API echoes them.
+    pub secrets: &'a [&'a str],
+}
+
+/// A successful (2xx) answer.
+pub(crate) struct Incoming {
+    pub body: Vec<u8>,
+}
+
+impl Transport {
+    pub fn new(options: &ClientOptions) -> Result<Self, Error> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(options.connect_timeout)
+            .timeout(options.request_timeout)
+            // The API never redirects; following one could carry the token elsewhere.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("tower-core/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| {
+                Error::Config(vec![Problem::new(
+                    "lacework",
+                    format!("cannot build the HTTP client: {}", error_chain(&e)),
+                )])
+            })?;
+        Ok(Self {
+            http,
+            retry: options.retry,
+        })
+    }
+
+    /// Sends the request, trying again after retryable failures (with backoff and jitter, and
+    /// at least as long as `Retry-After` asks, capped by the policy), up to `max_attempts`.
+    pub async fn send(&self, out: &Outgoing<'_>) -> Result<Incoming, Error> {
+        let max_attempts = self.retry.max_attempts.max(1);
+        let mut attempt = 1;
+        loop {
+            let error = match self.send_once(out).await {
+                Ok(incoming) => {
+                    tracing::debug!(
+                        operation = out.operation,
+                        attempt,
+                        "Lacework call succeeded"
+                    );
+                    return Ok(incoming);
+                }
+                Err(error) => error,
+            };
+            let (kind, status, retry_after) = match &error {
+                Error::Lacework {
+                    kind,
+                    status,
+                    retry_after,
+                    ..
+                } => (*kind, *status, *retry_after),
+                _ => return Err(error),
+            };
+            if !kind.is_retryable() || attempt >= max_attempts {
+                tracing::warn!(
+                    operation = out.operation,
+                    status,
+                    attempt,
+                    kind = %kind,
+                    "Lacework call failed"
+                );
+                return Err(error);
+            }
+            let delay = self
+                .retry
+                .next_delay(attempt, retry_after.map(Duration::from_secs));
+            tracing::warn!(
+                operation = out.operation,
+                status,
+                attempt,
+                kind = %kind,
+                delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                "Lacework call failed; trying again"
+            );
+            tokio::time::sleep(delay).await;
+            attempt += 1;
+        }
+    }
+
+    async fn send_once(&self, out: &Outgoing<'_>) -> Result<Incoming, Error> {
+        let mut request = self
+            .http
+            .request(out.method.clone(), out.url.clone())
+            .header(ACCEPT, "application/json");
+        for (name, value) in &out.headers {
+            request = request.header(*name, value.clone());
+        }
+        if let Some(body) = out.body {
+            request = request
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.to_vec());
+        }
+        let response = request.send().await.map_err(|e| request_error(out, &e))?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| parse_retry_after(value, OffsetDateTime::now_utc()));
+        let body = response.bytes().await.map_err(|e| request_error(out, &e))?;
+        if (200..300).contains(&status) {
+            Ok(Incoming {
+                body: body.to_vec(),
+            })
+        } else {
+            Err(status_error(
+                out.operation,
+                status,
+                &body,
+                retry_after,
+                out.secrets,
+            ))
+        }
+    }
+}
+
+/// A failure to get an answer at all: a timeout, or a connection that failed.
+fn request_error(out: &Outgoing<'_>, error: &reqwest::Error) -> Error {
+    let kind = if error.is_timeout() {
+        LaceworkErrorKind::Timeout
+    } else {
+        LaceworkErrorKind::Transport
+    };
+    Error::Lacework {
+        kind,
+        operation: out.operation.to_owned(),
+        status: None,
+        message: scrub(&error_chain(error), out.secrets),
+        retry_after: None,
+    }
+}
+
+/// An error and all its causes, `: `-separated (reqwest keeps the useful part in the causes).
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// The error for a non-2xx answer.
+pub(crate) fn status_error(
+    operation: &str,
+    status: u16,
+    body: &[u8],
+    retry_after: Option<u64>,
+    secrets: &[&str],
+) -> Error {
+    let message = scrub(&api_message(status, body), secrets);
+    Error::Lacework {
+        kind: kind_for(status, &message),
+        operation: operation.to_owned(),
+        status: Some(status),
+        message,
+        retry_after,
+    }
+}
+
+/// How a status (and, for a duplicate, the message) is classified.
+pub(crate) fn kind_for(status: u16, message: &str) -> LaceworkErrorKind {
+    use LaceworkErrorKind::*;
+    // Lacework reports a second integration of one AWS account as a plain 4xx; it means
+    // "that integration exists already".
+    if (400..500).contains(&status)
+        && message
+            .to_ascii_lowercase()
+            .contains("aws account is already used")
+    {
+        return Conflict;
+    }
+    match status {
+        401 => Unauthorized,
+        403 => Forbidden,
+        404 => NotFound,
+        408 => Timeout,
+        409 => Conflict,
+        429 => RateLimited,
+        500..=599 => Server,
+        400..=499 => BadRequest,
+        // Redirects are not followed and 1xx never reach us: an answer we cannot use.
+        _ => Decode,
+    }
+}
+
+/// The API's own `{"message": "..."}`, or the start of the body, or the status alone.
+fn api_message(status: u16, body: &[u8]) -> String {
+    #[derive(Deserialize)]
+    struct ApiError {
+        message: String,
+    }
+    let text = match serde_json::from_slice::<ApiError>(body) {
+        Ok(error) => error.message,
+        Err(_) => String::from_utf8_lossy(body).trim().to_owned(),
+    };
+    if text.is_empty() {
+        let reason = reqwest::StatusCode::from_u16(status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("no reason given");
+        return format!("HTTP {status} ({reason}) with no message");
+    }
+    if text.chars().count() > MAX_MESSAGE_CHARS {
+        let cut: String = text.chars().take(MAX_MESSAGE_CHARS).collect();
+        return format!("{cut}...");
+    }
+    text
+}
+
+/// `text` with every secret replaced by `<redacted>`.
+pub(crate) fn scrub(text: &str, secrets: &[&str]) -> String {
+    secrets
+        .iter()
+        .filter(|secret| !secret.is_empty())
+        .fold(text.to_owned(), |text, secret| {
+            text.replace(secret, REDACTED)
+        })
+}
+
+/// Reads a 2xx JSON body; a mismatch is named by its JSON path.
+pub(crate) fn decode<T: DeserializeOwned>(
+    operation: &str,
+    body: &[u8],
+    secrets: &[&str],
+) -> Result<T, Error> {
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|e| Error::Lacework {
+        kind: LaceworkErrorKind::Decode,
+        operation: operation.to_owned(),
+        status: None,
+        message: scrub(
+            &format!("{}: {}", json_path("$", &e.path().to_string()), e.inner()),
+            secrets,
+        ),
+        retry_after: None,
+    })
+}
+
+/// Checks a Lacework base address: `https://<account>.lacework.net`, or plain `http` to a
+/// loopback address (the local emulator). Tokens must never travel unencrypted elsewhere.
+pub(crate) fn parse_base_url(base_url: &str) -> Result<Url, Error> {
+    let problem = |message: String| Error::Config(vec![Problem::new("lacework.base_url", message)]);
+    let url =
+        Url::parse(base_url).map_err(|e| problem(format!("{base_url:?} is not a URL: {e}")))?;
+    let loopback = match url.host() {
+        Some(Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        None => return Err(problem(format!("{base_url:?} has no host"))),
+    };
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        "http" => {
+            return Err(problem(format!(
+                "{base_url:?} uses plain http; only https is allowed (http only to a loopback address)"
+            )));
+        }
+        other => {
+            return Err(problem(format!(
+                "{base_url:?}: scheme {other:?} is not https"
+            )));
+        }
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(problem("must not carry a user name or password".to_owned()));
+    }
+    if !matches!(url.path(), "" | "/") || url.query().is_some() || url.fragment().is_some() {
+        return Err(problem(format!(
+            "{base_url:?} must be just the scheme and host, like https://acme.lacework.net"
+        )));
+    }
+    Ok(url)
+}
+
+/// `base` + `/api/v2/<segments...>`, each segment escaped.
+pub(crate) fn endpoint(base: &Url, segments: &[&str]) -> Url {
+    let mut url = base.clone();
+    // Cannot fail: `parse_base_url` accepted only http(s) URLs, which have a path.
+    if let Ok(mut path) = url.path_segments_mut() {
+        path.clear().extend(["api", "v2"]).extend(segments);
+    }
+    url
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_are_classified() {
+        use LaceworkErrorKind::*;
+        for (status, kind) in [
+            (400, BadRequest),
+            (401, Unauthorized),
+            (403, Forbidden),
+            (404, NotFound),
+            (408, Timeout),
+            (409, Conflict),
+            (422, BadRequest),
+            (429, RateLimited),
+            (500, Server),
+            (503, Server),
+            (302, Decode),
+        ] {
+            assert_eq!(kind_for(status, "whatever"), kind, "{status}");
+        }
+    }
+
+    #[test]
+    fn already_used_aws_account_is_a_conflict() {
+        let err = status_error(
+            "POST /api/v2/CloudAccounts",
+            400,
+            br#"{"message":"Error: AWS account is already used in integration ABC"}"#,
+            None,
+            &[],
+        );
+        match err {
+            Error::Lacework {
+                kind,
+                status,
+                message,
+                ..
+            } => {
+                assert_eq!(kind, LaceworkErrorKind::Conflict);
+                assert_eq!(status, Some(400));
+                assert!(message.contains("already used"));
+            }
+            other => panic!("{other:?}"),
+        }
+        // A 5xx saying the same is still a server error.
+        assert_eq!(
+            kind_for(500, "aws account is already used"),
+            LaceworkErrorKind::Server
+        );
+    }
+
+    #[test]
+    fn error_messages_never_repeat_secrets() {
+        let err = status_error(
+            "POST /api/v2/CloudAccounts",
+            400,
+            br#"{"message":"bad externalId lweid:aws:v2:acme:123456789012:SUFFIX"}"#,
+            None,
+            &["lweid:aws:v2:acme:123456789012:SUFFIX", ""],
+        );
+        let text = err.to_string();
+        assert!(!text.contains("SUFFIX"), "{text}");
+        assert!(text.contains("<redacted>"), "{text}");
+    }
+
+    #[test]
+    fn messages_fall_back_to_body_or_status() {
+        assert_eq!(api_message(502, b"  bad gateway  "), "bad gateway");
+        assert_eq!(
+            api_message(503, b""),
+            "HTTP 503 (Service Unavailable) with no message"
+        );
+        let long = "x".repeat(2000);
+        assert_eq!(
+            api_message(500, long.as_bytes()).chars().count(),
+            MAX_MESSAGE_CHARS + 3
+        );
+    }
+
+    #[test]
+    fn decode_names_the_path() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Outer {
+            data: Vec<Inner>,
+        }
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Inner {
+            name: String,
+        }
+        let err = decode::<Outer>("GET /x", br#"{"data":[{"name":"a"},{"name":7}]}"#, &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("$.data[1].name"), "{err}");
+        assert!(err.contains("unreadable answer"), "{err}");
+    }
+
+    #[test]
+    fn base_url_rules() {
+        assert!(parse_base_url("https://acme.lacework.net").is_ok());
+        assert!(parse_base_url("https://acme.lacework.net/").is_ok());
+        assert!(parse_base_url("http://127.0.0.1:8080").is_ok());
+        assert!(parse_base_url("http://localhost:8080").is_ok());
+        assert!(parse_base_url("http://[::1]:8080").is_ok());
+        for bad in [
+            "http://acme.lacework.net",
+            "ftp://acme.lacework.net",
+            "acme.lacework.net",
+            "https://acme.lacework.net/api/v2",
+            "https://user:pw@acme.lacework.net",
+            "https://acme.lacework.net/?x=1",
+        ] {
+            let err = parse_base_url(bad).unwrap_err();
+            assert_eq!(err.problems()[0].path, "lacework.base_url", "{bad}");
+        }
+    }
+
+    #[test]
+    fn endpoints_escape_their_segments() {
+        let base = parse_base_url("https://acme.lacework.net").unwrap();
+        assert_eq!(
+            endpoint(&base, &["CloudAccounts", "AwsCfg"]).as_str(),
+            "https://acme.lacework.net/api/v2/CloudAccounts/AwsCfg"
+        );
+        assert_eq!(
+            endpoint(&base, &["CloudAccounts", "../x?y"]).as_str(),
+            "https://acme.lacework.net/api/v2/CloudAccounts/..%2Fx%3Fy"
+        );
+    }
+}

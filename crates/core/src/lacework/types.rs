@@ -1,0 +1,773 @@
+//! The typed shapes of Lacework's `CloudAccounts` API: records, integration data, search.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::secret::SecretString;
+use crate::account::AccountId;
+use crate::error::{Error, LaceworkErrorKind};
+use crate::mapping::AccountMapping;
+
+/// The data of one kind of cloud account integration (the record's `data` object).
+pub trait IntegrationData:
+    Serialize + DeserializeOwned + Clone + PartialEq + std::fmt::Debug + Send + Sync + 'static
+{
+    /// The integration type on the wire (`type`), for example `AwsCfg`.
+    const TYPE: &'static str;
+
+    /// The AWS account this integration covers, when it says.
+    fn aws_account(&self) -> Option<AccountId>;
+
+    /// Values in this data that must never be echoed (in an API error message, say).
+    fn secrets(&self) -> Vec<&str>;
+
+    /// Whether this data (what Lacework holds) already is what `wanted` asks for. Optional
+    /// fields that `wanted` leaves unset are not compared: an update leaves them as they are.
+    fn satisfies(&self, wanted: &Self) -> bool {
+        self == wanted
+    }
+}
+
+/// The role Lacework assumes, and the external id it presents (confidential).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CrossAccountCredentials {
+    /// The ARN of the role Lacework assumes (`roleArn`).
+    pub role_arn: String,
+    /// The `sts:ExternalId` Lacework presents (`externalId`); confidential.
+    pub external_id: SecretString,
+}
+
+impl CrossAccountCredentials {
+    /// Credentials for the role `role_arn` with external id `external_id`.
+    pub fn new(role_arn: impl Into<String>, external_id: impl Into<SecretString>) -> Self {
+        Self {
+            role_arn: role_arn.into(),
+            external_id: external_id.into(),
+        }
+    }
+
+    /// The account in the role ARN (`arn:<partition>:iam::<account>:role/<name>`), if it has one.
+    pub fn role_account(&self) -> Option<AccountId> {
+        let mut parts = self.role_arn.split(':');
+        let (Some("arn"), Some(_partition), Some("iam"), Some(""), Some(account)) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            return None;
+        };
+        AccountId::parse(account).ok()
+    }
+}
+
+/// `AwsCfg`: Lacework reads one AWS account's configuration through a cross-account role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AwsCfgData {
+    /// The role Lacework assumes in the account.
+    pub cross_account_credentials: CrossAccountCredentials,
+    /// The AWS account (`awsAccountId`); Lacework can also tell it from the role ARN.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "optional_account_id"
+    )]
+    pub aws_account_id: Option<AccountId>,
+}
+
+impl IntegrationData for AwsCfgData {
+    const TYPE: &'static str = "AwsCfg";
+
+    fn aws_account(&self) -> Option<AccountId> {
+        self.aws_account_id
+            .clone()
+            .or_else(|| self.cross_account_credentials.role_account())
+    }
+
+    fn secrets(&self) -> Vec<&str> {
+        vec![self.cross_account_credentials.external_id.expose()]
+    }
+
+    fn satisfies(&self, wanted: &Self) -> bool {
+        self.cross_account_credentials == wanted.cross_account_credentials
+            && unset_or_equal(&wanted.aws_account_id, &self.aws_account_id)
+    }
+}
+
+/// `AwsCtSqs`: Lacework reads CloudTrail logs announced on an SQS queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AwsCtSqsData {
+    /// The role Lacework assumes to read the trail bucket and the queue.
+    pub cross_account_credentials: CrossAccountCredentials,
+    /// The SQS queue that announces new CloudTrail log files (`queueUrl`).
+    pub queue_url: String,
+    /// The AWS account (`awsAccountId`) the integration belongs to, if given.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "optional_account_id"
+    )]
+    pub aws_account_id: Option<AccountId>,
+    /// The account mapping file as Lacework carries it:
+    /// `data:application/json;name=i.json;base64,<base64 of the mapping JSON>`. Accepted only on
+    /// an organization-level call.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "optional_text"
+    )]
+    pub account_mapping_file: Option<String>,
+}
+
+impl IntegrationData for AwsCtSqsData {
+    const TYPE: &'static str = "AwsCtSqs";
+
+    fn aws_account(&self) -> Option<AccountId> {
+        self.aws_account_id
+            .clone()
+            .or_else(|| self.cross_account_credentials.role_account())
+    }
+
+    fn secrets(&self) -> Vec<&str> {
+        vec![self.cross_account_credentials.external_id.expose()]
+    }
+
+    fn satisfies(&self, wanted: &Self) -> bool {
+        let same_mapping = match (&wanted.account_mapping_file, &self.account_mapping_file) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(wanted_file), Some(held_file)) => {
+                // Lacework may encode the same mapping differently (key order, spacing).
+                wanted_file == held_file
+                    || matches!(
+                        (AccountMapping::from_wire(wanted_file), AccountMapping::from_wire(held_file)),
+                        (Ok(a), Ok(b)) if a == b
+                    )
+            }
+        };
+        self.cross_account_credentials == wanted.cross_account_credentials
+            && self.queue_url == wanted.queue_url
+            && unset_or_equal(&wanted.aws_account_id, &self.aws_account_id)
+            && same_mapping
+    }
+}
+
+impl AwsCtSqsData {
+    /// The account mapping file, read and validated; `None` when the integration has none.
+    pub fn account_mapping(&self) -> Result<Option<AccountMapping>, Error> {
+        self.account_mapping_file
+            .as_deref()
+            .map(AccountMapping::from_wire)
+            .transpose()
+    }
+
+    /// Sets the account mapping file (in Lacework's encoding) from a mapping.
+    pub fn set_account_mapping(&mut self, mapping: &AccountMapping) {
+        self.account_mapping_file = Some(mapping.to_wire());
+    }
+}
+
+fn unset_or_equal<T: PartialEq>(wanted: &Option<T>, held: &Option<T>) -> bool {
+    wanted.is_none() || wanted == held
+}
+
+/// `""` and `null` both mean "no account id" (Lacework returns either for an unset field).
+fn optional_account_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<AccountId>, D::Error> {
+    match Option::<String>::deserialize(d)? {
+        None => Ok(None),
+        Some(text) if text.is_empty() => Ok(None),
+        Some(text) => AccountId::parse(&text)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+    }
+}
+
+fn optional_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.filter(|text| !text.is_empty()))
+}
+
+/// An integration's health as Lacework last saw it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IntegrationState {
+    /// Whether the last check succeeded.
+    #[serde(default)]
+    pub ok: bool,
+    /// Epoch milliseconds or a date, depending on the API version: kept as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_updated_time: Option<serde_json::Value>,
+    /// When it last succeeded, as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_successful_time: Option<serde_json::Value>,
+    /// Lacework's details of the last check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<serde_json::Value>,
+}
+
+/// One cloud account integration as Lacework returns it. `D` is the typed `data`; a list of
+/// mixed types uses `serde_json::Value` and converts each record with [`CloudAccount::typed`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CloudAccount<D = serde_json::Value> {
+    /// Lacework's id of the integration (`intgGuid`).
+    pub intg_guid: String,
+    /// The integration's name, unique by convention only.
+    pub name: String,
+    /// The integration type (`type`), for example `AwsCfg`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Whether Lacework uses the integration (`enabled`, 0/1 on the wire).
+    #[serde(with = "flag")]
+    pub enabled: bool,
+    /// Whether it is an organization-level integration (`isOrg`).
+    #[serde(default, with = "flag")]
+    pub is_org: bool,
+    /// When it was created or last changed, as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_or_updated_time: Option<String>,
+    /// Who created or last changed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_or_updated_by: Option<String>,
+    /// Lacework's view of its health.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<IntegrationState>,
+    /// The type-specific settings (`data`).
+    pub data: D,
+}
+
+impl CloudAccount<serde_json::Value> {
+    /// This record with typed data, if it is of type `T` and its data reads as `T`.
+    pub fn typed<T: IntegrationData>(self) -> Result<CloudAccount<T>, Error> {
+        let operation = format!("read {} integration {}", T::TYPE, self.intg_guid);
+        if self.kind != T::TYPE {
+            return Err(decode_error(
+                operation,
+                format!("$.type: is {:?}, expected {:?}", self.kind, T::TYPE),
+            ));
+        }
+        let data = serde_path_to_error::deserialize::<_, T>(self.data).map_err(|e| {
+            decode_error(
+                operation,
+                format!(
+                    "{}: {}",
+                    json_path("$.data", &e.path().to_string()),
+                    e.inner()
+                ),
+            )
+        })?;
+        Ok(CloudAccount {
+            intg_guid: self.intg_guid,
+            name: self.name,
+            kind: self.kind,
+            enabled: self.enabled,
+            is_org: self.is_org,
+            created_or_updated_time: self.created_or_updated_time,
+            created_or_updated_by: self.created_or_updated_by,
+            state: self.state,
+            data,
+        })
+    }
+}
+
+impl<D: IntegrationData> CloudAccount<D> {
+    /// Whether this record already is what `spec` asks for (see [`IntegrationData::satisfies`]).
+    pub fn matches(&self, spec: &CloudAccountSpec<D>) -> bool {
+        self.kind == D::TYPE
+            && self.name == spec.name
+            && self.enabled == spec.enabled
+            && self.data.satisfies(&spec.data)
+    }
+}
+
+/// What an integration should be: the body of a create (`POST`) or update (`PATCH`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CloudAccountSpec<D> {
+    /// The integration's name.
+    pub name: String,
+    /// Whether Lacework should use it.
+    pub enabled: bool,
+    /// The type-specific settings.
+    pub data: D,
+}
+
+impl<D: IntegrationData> CloudAccountSpec<D> {
+    /// An enabled integration called `name`.
+    pub fn new(name: impl Into<String>, data: D) -> Self {
+        Self {
+            name: name.into(),
+            enabled: true,
+            data,
+        }
+    }
+}
+
+impl<D: IntegrationData> Serialize for CloudAccountSpec<D> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Wire<'a, D> {
+            name: &'a str,
+            #[serde(rename = "type")]
+            kind: &'static str,
+            enabled: u8,
+            data: &'a D,
+        }
+        Wire {
+            name: &self.name,
+            kind: D::TYPE,
+            enabled: u8::from(self.enabled),
+            data: &self.data,
+        }
+        .serialize(serializer)
+    }
+}
+
+/// Lacework's 0/1 flags (`enabled`, `isOrg`); `true`/`false` are accepted on reads too.
+mod flag {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &bool, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u8(u8::from(*value))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Flag {
+            Number(u64),
+            Bool(bool),
+        }
+        match Flag::deserialize(deserializer) {
+            Ok(Flag::Number(0)) | Ok(Flag::Bool(false)) => Ok(false),
+            Ok(Flag::Number(1)) | Ok(Flag::Bool(true)) => Ok(true),
+            Ok(Flag::Number(n)) => {
+                Err(serde::de::Error::custom(format!("is {n}; expected 0 or 1")))
+            }
+            Err(_) => Err(serde::de::Error::custom("expected 0, 1, true or false")),
+        }
+    }
+}
+
+/// How a search filter compares (`expression`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Expression {
+    /// Equal.
+    Eq,
+    /// Not equal.
+    Ne,
+    /// One of `values`.
+    In,
+    /// None of `values`.
+    NotIn,
+    /// SQL `LIKE` (`%` matches any run of characters).
+    Like,
+    /// `LIKE`, ignoring case.
+    Ilike,
+    /// Not `LIKE`.
+    NotLike,
+    /// Not `ILIKE`.
+    NotIlike,
+    /// Matches a regular expression.
+    Rlike,
+    /// Does not match a regular expression.
+    NotRlike,
+    /// Greater than.
+    Gt,
+    /// Greater than or equal.
+    Ge,
+    /// Less than.
+    Lt,
+    /// Less than or equal.
+    Le,
+    /// Between the two `values`.
+    Between,
+}
+
+/// One search condition: `field` (a dotted path such as `data.awsAccountId`), how it
+/// compares, and one value (`value`) or several (`values`, for `in`, `not_in`, `between`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Filter {
+    /// The field compared: `name`, `type`, or a dotted path such as `data.awsAccountId`.
+    pub field: String,
+    /// How it is compared.
+    pub expression: Expression,
+    /// The value, for one-value expressions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<serde_json::Value>,
+    /// The values, for `in`, `not_in` and `between`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<Vec<serde_json::Value>>,
+}
+
+impl Filter {
+    /// A condition with one value.
+    pub fn new(
+        field: impl Into<String>,
+        expression: Expression,
+        value: impl Into<serde_json::Value>,
+    ) -> Self {
+        Self {
+            field: field.into(),
+            expression,
+            value: Some(value.into()),
+            values: None,
+        }
+    }
+
+    /// `field` equals `value`.
+    pub fn eq(field: impl Into<String>, value: impl Into<serde_json::Value>) -> Self {
+        Self::new(field, Expression::Eq, value)
+    }
+
+    /// `field` is one of `values`.
+    pub fn any_of<V: Into<serde_json::Value>>(
+        field: impl Into<String>,
+        values: impl IntoIterator<Item = V>,
+    ) -> Self {
+        Self {
+            field: field.into(),
+            expression: Expression::In,
+            value: None,
+            values: Some(values.into_iter().map(Into::into).collect()),
+        }
+    }
+}
+
+/// The body of `POST /api/v2/CloudAccounts/search`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct SearchRequest {
+    /// Conditions that must all hold.
+    pub filters: Vec<Filter>,
+    /// Only these fields of each record (all of them when `None`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub returns: Option<Vec<String>>,
+}
+
+impl SearchRequest {
+    /// A search with these conditions, returning whole records.
+    pub fn new(filters: Vec<Filter>) -> Self {
+        Self {
+            filters,
+            returns: None,
+        }
+    }
+
+    /// Ask for only these fields of each record.
+    pub fn returning<S: Into<String>>(mut self, fields: impl IntoIterator<Item = S>) -> Self {
+        self.returns = Some(fields.into_iter().map(Into::into).collect());
+        self
+    }
+}
+
+/// `{"data": ...}`, the envelope of single-record answers.
+#[derive(Deserialize)]
+pub(crate) struct One<T> {
+    pub data: T,
+}
+
+/// `{"data": [...], "paging": {...}}`, the envelope of list and search answers.
+#[derive(Deserialize)]
+pub(crate) struct Page<T> {
+    pub data: Vec<T>,
+    #[serde(default)]
+    pub paging: Option<Paging>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Paging {
+    #[serde(default)]
+    pub urls: Option<PagingUrls>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PagingUrls {
+    #[serde(default)]
+    pub next_page: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// The next page's address, if there is one.
+    pub fn next_page(&self) -> Option<&str> {
+        self.paging
+            .as_ref()
+            .and_then(|p| p.urls.as_ref())
+            .and_then(|u| u.next_page.as_deref())
+            .filter(|url| !url.is_empty())
+    }
+}
+
+pub(crate) fn decode_error(operation: String, message: String) -> Error {
+    Error::Lacework {
+        kind: LaceworkErrorKind::Decode,
+        operation,
+        status: None,
+        message,
+        retry_after: None,
+    }
+}
+
+/// `$.data` + `[0].name` (serde_path_to_error's `.` is its root) -> `$.data[0].name`.
+pub(crate) fn json_path(root: &str, inner: &str) -> String {
+    match inner {
+        "" | "." => root.to_owned(),
+        rest if rest.starts_with('[') => format!("{root}{rest}"),
+        rest => format!("{root}.{rest}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn cfg_data() -> AwsCfgData {
+        AwsCfgData {
+            cross_account_credentials: CrossAccountCredentials::new(
+                "arn:aws:iam::123456789012:role/lacework-cfg",
+                "lweid:aws:v2:acme:123456789012:SUFFIX",
+            ),
+            aws_account_id: Some(AccountId::parse("123456789012").unwrap()),
+        }
+    }
+
+    #[test]
+    fn spec_serializes_with_type_and_numeric_enabled() {
+        let spec = CloudAccountSpec::new("acme-123456789012", cfg_data());
+        assert_eq!(
+            serde_json::to_value(&spec).unwrap(),
+            json!({
+                "name": "acme-123456789012",
+                "type": "AwsCfg",
+                "enabled": 1,
+                "data": {
+                    "crossAccountCredentials": {
+                        "roleArn": "arn:aws:iam::123456789012:role/lacework-cfg",
+                        "externalId": "lweid:aws:v2:acme:123456789012:SUFFIX"
+                    },
+                    "awsAccountId": "123456789012"
+                }
+            })
+        );
+    }
+
+    #[test]
+    fn ct_sqs_optional_fields_are_left_out_when_unset() {
+        let data = AwsCtSqsData {
+            cross_account_credentials: CrossAccountCredentials::new("arn:aws:iam::1:role/r", "x"),
+            queue_url: "https://sqs.us-east-1.amazonaws.com/123456789012/q".into(),
+            aws_account_id: None,
+            account_mapping_file: None,
+        };
+        let value = serde_json::to_value(&data).unwrap();
+        assert_eq!(
+            value,
+            json!({
+                "crossAccountCredentials": {"roleArn": "arn:aws:iam::1:role/r", "externalId": "x"},
+                "queueUrl": "https://sqs.us-east-1.amazonaws.com/123456789012/q"
+            })
+        );
+    }
+
+    #[test]
+    fn record_reads_the_api_shape_and_converts_to_typed_data() {
+        let record: CloudAccount = serde_json::from_value(json!({
+            "intgGuid": "ACME_0123",
+            "name": "acme-123456789012",
+            "type": "AwsCfg",
+            "enabled": 1,
+            "isOrg": 0,
+            "createdOrUpdatedTime": "2024-05-01T10:00:00.000Z",
+            "state": {"ok": true, "lastUpdatedTime": 1714557600000u64, "details": {}},
+            "data": {
+                "crossAccountCredentials": {
+                    "roleArn": "arn:aws:iam::123456789012:role/lacework-cfg",
+                    "externalId": "lweid:aws:v2:acme:123456789012:SUFFIX"
+                },
+                "awsAccountId": "123456789012",
+                "somethingNew": true
+            }
+        }))
+        .unwrap();
+        assert!(record.enabled);
+        assert!(!record.is_org);
+        let typed = record.typed::<AwsCfgData>().unwrap();
+        assert_eq!(typed.data, cfg_data());
+        assert!(typed.matches(&CloudAccountSpec::new("acme-123456789012", cfg_data())));
+        assert!(!typed.matches(&CloudAccountSpec::new("other", cfg_data())));
+    }
+
+    #[test]
+    fn typed_conversion_names_the_wrong_type_or_field() {
+        let record: CloudAccount = serde_json::from_value(json!({
+            "intgGuid": "G1", "name": "n", "type": "AwsCtSqs", "enabled": true,
+            "data": {"crossAccountCredentials": {"roleArn": "r", "externalId": "e"}, "queueUrl": "q"}
+        }))
+        .unwrap();
+        let err = record
+            .clone()
+            .typed::<AwsCfgData>()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("$.type"), "{err}");
+
+        let mut broken = record;
+        broken.data["awsAccountId"] = json!("12345");
+        let err = broken.typed::<AwsCtSqsData>().unwrap_err().to_string();
+        assert!(err.contains("$.data.awsAccountId"), "{err}");
+        assert!(err.contains("unreadable answer"), "{err}");
+    }
+
+    #[test]
+    fn empty_account_id_and_mapping_file_read_as_absent() {
+        let data: AwsCtSqsData = serde_json::from_value(json!({
+            "crossAccountCredentials": {"roleArn": "r", "externalId": "e"},
+            "queueUrl": "q", "awsAccountId": "", "accountMappingFile": ""
+        }))
+        .unwrap();
+        assert_eq!(data.aws_account_id, None);
+        assert_eq!(data.account_mapping_file, None);
+    }
+
+    #[test]
+    fn enabled_flag_rejects_other_numbers() {
+        let err = serde_json::from_value::<CloudAccount>(json!({
+            "intgGuid": "G", "name": "n", "type": "AwsCfg", "enabled": 2, "data": {}
+        }))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("expected 0 or 1"), "{err}");
+    }
+
+    #[test]
+    fn aws_account_comes_from_the_id_or_else_the_role_arn() {
+        let mut data = cfg_data();
+        data.aws_account_id = None;
+        assert_eq!(data.aws_account().unwrap().as_str(), "123456789012");
+        data.cross_account_credentials.role_arn = "arn:aws-us-gov:iam::210987654321:role/x".into();
+        assert_eq!(data.aws_account().unwrap().as_str(), "210987654321");
+        data.cross_account_credentials.role_arn = "not an arn".into();
+        assert_eq!(data.aws_account(), None);
+        data.cross_account_credentials.role_arn = "arn:aws:s3:::bucket".into();
+        assert_eq!(data.aws_account(), None);
+    }
+
+    fn ct_sqs_data() -> AwsCtSqsData {
+        AwsCtSqsData {
+            cross_account_credentials: CrossAccountCredentials::new(
+                "arn:aws:iam::111111111111:role/lacework-ct",
+                "lweid:aws:v2:acme:111111111111:SUFFIX",
+            ),
+            queue_url: "https://sqs.us-east-1.amazonaws.com/222222222222/lacework-ct".into(),
+            aws_account_id: None,
+            account_mapping_file: None,
+        }
+    }
+
+    #[test]
+    fn unset_optional_fields_are_not_compared() {
+        let wanted = ct_sqs_data();
+        let mut held = wanted.clone();
+        held.aws_account_id = Some(AccountId::parse("111111111111").unwrap());
+        held.account_mapping_file = Some("data:application/json;name=i.json;base64,e30=".into());
+        assert!(held.satisfies(&wanted));
+        assert!(!wanted.satisfies(&held));
+
+        let mut other_queue = held.clone();
+        other_queue.queue_url.push('2');
+        assert!(!other_queue.satisfies(&wanted));
+
+        let mut cfg = cfg_data();
+        let wanted_cfg = AwsCfgData {
+            aws_account_id: None,
+            ..cfg.clone()
+        };
+        assert!(cfg.satisfies(&wanted_cfg));
+        cfg.cross_account_credentials.external_id = "lweid:other".into();
+        assert!(!cfg.satisfies(&wanted_cfg));
+    }
+
+    #[test]
+    fn mapping_files_compare_by_meaning() {
+        use base64::Engine;
+        let mapping = AccountMapping::from_json_str(
+            r#"{"defaultLaceworkAccountAws": "acme", "integration_mappings": {"prod": {"aws_accounts": ["333333333333"]}}}"#,
+        )
+        .unwrap();
+        let mut wanted = ct_sqs_data();
+        wanted.set_account_mapping(&mapping);
+        assert_eq!(wanted.account_mapping().unwrap(), Some(mapping.clone()));
+
+        // The same mapping with other spacing and key order, as another encoder may write it.
+        let spaced = r#"{ "integration_mappings": { "prod": { "aws_accounts": [ "333333333333" ] } }, "defaultLaceworkAccountAws": "ACME" }"#;
+        let mut held = ct_sqs_data();
+        held.account_mapping_file = Some(format!(
+            "data:application/json;name=i.json;base64,{}",
+            base64::engine::general_purpose::STANDARD.encode(spaced)
+        ));
+        assert!(held.satisfies(&wanted));
+
+        let mut moved = mapping.to_value();
+        moved["integration_mappings"]["prod"]["aws_accounts"][0] = json!("444444444444");
+        held.set_account_mapping(&AccountMapping::from_value(&moved).unwrap());
+        assert!(!held.satisfies(&wanted));
+        assert_eq!(ct_sqs_data().account_mapping().unwrap(), None);
+    }
+
+    #[test]
+    fn search_request_shape() {
+        let request = SearchRequest::new(vec![
+            Filter::eq("data.awsAccountId", "123456789012"),
+            Filter::any_of("type", ["AwsCfg", "AwsCtSqs"]),
+        ])
+        .returning(["intgGuid", "name"]);
+        assert_eq!(
+            serde_json::to_value(&request).unwrap(),
+            json!({
+                "filters": [
+                    {"field": "data.awsAccountId", "expression": "eq", "value": "123456789012"},
+                    {"field": "type", "expression": "in", "values": ["AwsCfg", "AwsCtSqs"]}
+                ],
+                "returns": ["intgGuid", "name"]
+            })
+        );
+        assert_eq!(
+            serde_json::to_value(Expression::NotIlike).unwrap(),
+            json!("not_ilike")
+        );
+    }
+
+    #[test]
+    fn next_page_is_read_from_paging_urls() {
+        let page: Page<serde_json::Value> = serde_json::from_value(json!({
+            "data": [], "paging": {"rows": 0, "totalRows": 10, "urls": {"nextPage": "https://x/p2"}}
+        }))
+        .unwrap();
+        assert_eq!(page.next_page(), Some("https://x/p2"));
+        let last: Page<serde_json::Value> =
+            serde_json::from_value(json!({"data": [], "paging": {"urls": {"nextPage": null}}}))
+                .unwrap();
+        assert_eq!(last.next_page(), None);
+        let bare: Page<serde_json::Value> = serde_json::from_value(json!({"data": [1]})).unwrap();
+        assert_eq!(bare.next_page(), None);
+    }
+
+    #[test]
+    fn record_debug_hides_the_external_id() {
+        let shown = format!("{:?}", CloudAccountSpec::new("n", cfg_data()));
+        assert!(!shown.contains("SUFFIX"), "{shown}");
+        assert!(shown.contains("lacework-cfg"), "{shown}");
+    }
+
+    #[test]
+    fn json_paths_join_cleanly() {
+        assert_eq!(json_path("$.data", "."), "$.data");
+        assert_eq!(json_path("$.data", "[2].name"), "$.data[2].name");
+        assert_eq!(json_path("$.data", "awsAccountId"), "$.data.awsAccountId");
+    }
+}

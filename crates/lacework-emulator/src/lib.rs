@@ -1,0 +1,295 @@
+//! A faithful local Lacework API v2 (FortiCNAPP), for tests and the local landing zone.
+//!
+//! Start it in-process with [`start`]; it binds 127.0.0.1 only and serves from a tokio task
+//! until the returned [`Emulator`] is dropped or [`Emulator::shutdown`] is called.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+mod mapping_file;
+mod search;
+mod server;
+mod store;
+mod validate;
+
+/// How the emulator is configured at start.
+#[derive(Clone)]
+pub struct Options {
+    /// TCP port on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+    /// The primary Lacework account (the scope used when no `Account-Name` header is sent).
+    pub account: String,
+    /// Sub-accounts of the organization that `Account-Name` may select.
+    pub sub_accounts: Vec<String>,
+    /// The API key id that may request tokens.
+    pub key_id: String,
+    /// The API secret key (`X-LW-UAKS`).
+    pub secret: String,
+    /// Lifetime of an issued token (the request's `expiryTime` is capped by it).
+    pub token_ttl: Duration,
+    /// At most this many rows per search page.
+    pub page_size: usize,
+    /// Optional request rate limit per token (or per key id for token requests).
+    pub rate_limit: Option<RateLimit>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            port: 0,
+            account: "acme".to_string(),
+            sub_accounts: vec!["acme".to_string()],
+            key_id: "ACME_KEY_ID".to_string(),
+            secret: "_secret".to_string(),
+            token_ttl: Duration::from_secs(3600),
+            page_size: 100,
+            rate_limit: None,
+        }
+    }
+}
+
+// The secret never reaches Debug output.
+impl fmt::Debug for Options {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Options")
+            .field("port", &self.port)
+            .field("account", &self.account)
+            .field("sub_accounts", &self.sub_accounts)
+            .field("key_id", &self.key_id)
+            .field("secret", &"<redacted>")
+            .field("token_ttl", &self.token_ttl)
+            .field("page_size", &self.page_size)
+            .field("rate_limit", &self.rate_limit)
+            .finish()
+    }
+}
+
+/// At most `requests` requests per `per` window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Requests allowed in one window.
+    pub requests: u32,
+    /// Window length.
+    pub per: Duration,
+}
+
+/// Why a `N/SECONDS` rate limit did not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("rate limit {value:?}: {problem} (expected N/SECONDS, e.g. 480/3600)")]
+pub struct RateLimitParseError {
+    value: String,
+    problem: &'static str,
+}
+
+impl FromStr for RateLimit {
+    type Err = RateLimitParseError;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        let fail = |problem| RateLimitParseError {
+            value: value.to_string(),
+            problem,
+        };
+        let (requests, seconds) = value.split_once('/').ok_or_else(|| fail("no '/'"))?;
+        let requests: u32 = requests
+            .trim()
+            .parse()
+            .map_err(|_| fail("N is not a whole number"))?;
+        let seconds: u64 = seconds
+            .trim()
+            .parse()
+            .map_err(|_| fail("SECONDS is not a whole number"))?;
+        if requests == 0 {
+            return Err(fail("N must be at least 1"));
+        }
+        if seconds == 0 {
+            return Err(fail("SECONDS must be at least 1"));
+        }
+        Ok(RateLimit {
+            requests,
+            per: Duration::from_secs(seconds),
+        })
+    }
+}
+
+/// A running emulator. Dropping it stops the server.
+pub struct Emulator {
+    /// Base URL, `http://127.0.0.1:PORT` (the API lives under `/api/v2`).
+    pub url: String,
+    /// The bound port.
+    pub port: u16,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Emulator {
+    /// Stops the server and waits for it to finish.
+    pub async fn shutdown(mut self) {
+        if let Some(signal) = self.shutdown.take() {
+            let _ = signal.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        if let Some(signal) = self.shutdown.take() {
+            let _ = signal.send(());
+        }
+    }
+}
+
+impl fmt::Debug for Emulator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Emulator").field("url", &self.url).finish()
+    }
+}
+
+/// Binds 127.0.0.1:`options.port` and serves the API from a tokio task.
+///
+/// Fails with `InvalidInput` when the options make no sense (empty account, key id or
+/// secret, a zero page size or token lifetime), and with the bind error otherwise.
+pub async fn start(options: Options) -> std::io::Result<Emulator> {
+    let config = config_from(&options)?;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port)).await?;
+    let port = listener.local_addr()?.port();
+    let url = format!("http://127.0.0.1:{port}");
+    let shared = Arc::new(server::Shared {
+        config,
+        url: url.clone(),
+        store: Mutex::new(store::Store::default()),
+    });
+    let app = axum::Router::new()
+        .fallback(server::handle)
+        .with_state(shared);
+    let (shutdown, signal) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = signal.await;
+            })
+            .await;
+        if let Err(error) = served {
+            tracing::error!(%error, "lacework-emulator stopped");
+        }
+    });
+    Ok(Emulator {
+        url,
+        port,
+        shutdown: Some(shutdown),
+        task: Some(task),
+    })
+}
+
+fn config_from(options: &Options) -> std::io::Result<server::Config> {
+    let invalid =
+        |message: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, message.to_string());
+    let account = options.account.trim().to_ascii_lowercase();
+    if account.is_empty() {
+        return Err(invalid("account must not be empty"));
+    }
+    if options.key_id.is_empty() {
+        return Err(invalid("key id must not be empty"));
+    }
+    if options.secret.is_empty() {
+        return Err(invalid("secret must not be empty"));
+    }
+    if options.page_size == 0 {
+        return Err(invalid("page size must be at least 1"));
+    }
+    if options.token_ttl.is_zero() {
+        return Err(invalid("token ttl must be more than zero"));
+    }
+    let mut accounts = vec![account.clone()];
+    for name in &options.sub_accounts {
+        let name = name.trim().to_ascii_lowercase();
+        if name.is_empty() {
+            return Err(invalid("sub-account names must not be empty"));
+        }
+        if !accounts.contains(&name) {
+            accounts.push(name);
+        }
+    }
+    Ok(server::Config {
+        account,
+        accounts,
+        key_id: options.key_id.clone(),
+        secret: options.secret.clone(),
+        token_ttl: options.token_ttl,
+        page_size: options.page_size,
+        rate_limit: options.rate_limit,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limits_parse() {
+        assert_eq!(
+            "480/3600".parse::<RateLimit>(),
+            Ok(RateLimit {
+                requests: 480,
+                per: Duration::from_secs(3600)
+            })
+        );
+        for bad in ["", "5", "5/", "/5", "0/5", "5/0", "a/5", "5/b", "-1/5"] {
+            assert!(bad.parse::<RateLimit>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn options_are_checked() {
+        let config = config_from(&Options {
+            sub_accounts: vec!["Prod".into(), "acme".into(), "prod".into()],
+            ..Options::default()
+        })
+        .unwrap();
+        assert_eq!(config.accounts, ["acme", "prod"]);
+        for broken in [
+            Options {
+                account: " ".into(),
+                ..Options::default()
+            },
+            Options {
+                key_id: String::new(),
+                ..Options::default()
+            },
+            Options {
+                secret: String::new(),
+                ..Options::default()
+            },
+            Options {
+                page_size: 0,
+                ..Options::default()
+            },
+            Options {
+                token_ttl: Duration::ZERO,
+                ..Options::default()
+            },
+            Options {
+                sub_accounts: vec![String::new()],
+                ..Options::default()
+            },
+        ] {
+            assert!(config_from(&broken).is_err(), "{broken:?}");
+        }
+    }
+
+    #[test]
+    fn debug_hides_the_secret() {
+        let shown = format!(
+            "{:?}",
+            Options {
+                secret: "hunter2".into(),
+                ..Options::default()
+            }
+        );
+        assert!(!shown.contains("hunter2"));
+    }
+}

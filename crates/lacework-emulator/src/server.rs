@@ -1,0 +1,896 @@
+//! HTTP handling: one entry point that logs, injects faults, authenticates, rate-limits,
+//! resolves the scope and routes. Routing is a plain `match` so the order of those steps is
+//! visible in one place.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::body::{Bytes, to_bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::RateLimit;
+use crate::search::Search;
+use crate::store::{
+    Fault, Integration, LogEntry, Scope, Store, StoreError, Token, TokenProblem, rfc3339_millis,
+};
+use crate::validate::{self, KNOWN_TYPES, Level, kind_of};
+
+/// Bodies larger than this are refused (a mapping file for thousands of accounts fits easily).
+const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// The longest token the real API issues on request (`expiryTime`), in seconds.
+const MAX_EXPIRY_SECONDS: u64 = 86_400;
+
+/// Settings fixed at start, normalised.
+#[derive(Clone)]
+pub struct Config {
+    /// The primary account, lower case.
+    pub account: String,
+    /// The primary account and every sub-account, lower case, primary first, no repeats.
+    pub accounts: Vec<String>,
+    /// The API key id.
+    pub key_id: String,
+    /// The API secret.
+    pub secret: String,
+    /// Longest token lifetime.
+    pub token_ttl: Duration,
+    /// Rows per search page (at least 1).
+    pub page_size: usize,
+    /// Optional rate limit per API key.
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// What every request handler shares.
+pub struct Shared {
+    /// Settings.
+    pub config: Config,
+    /// `http://127.0.0.1:PORT`, for absolute `nextPage` URLs.
+    pub url: String,
+    /// State.
+    pub store: Mutex<Store>,
+}
+
+impl Shared {
+    fn store(&self) -> MutexGuard<'_, Store> {
+        // A panic elsewhere cannot leave the store half-written in a way that matters for a
+        // test server; keep serving rather than poisoning every later request.
+        self.store
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// An API error: `{"message": ...}` with a status (and `Retry-After` for 429).
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+    retry_after: Option<u64>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    fn bad_request(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    fn unauthorized(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::UNAUTHORIZED, message)
+    }
+
+    fn not_found(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::NOT_FOUND, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response =
+            (self.status, axum::Json(json!({"message": self.message}))).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+fn json_response(status: StatusCode, body: Value) -> Response {
+    (status, axum::Json(body)).into_response()
+}
+
+/// The single entry point for every request.
+pub async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let started = Instant::now();
+    let arrived = OffsetDateTime::now_utc();
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let headers = request.headers().clone();
+    let body = to_bytes(request.into_body(), MAX_BODY_BYTES).await;
+
+    if let Some(rest) = path.strip_prefix("/__emulator/") {
+        // Inspection and control calls are neither logged, faulted nor rate limited.
+        return match body {
+            Ok(body) => inspection(&shared, &method, rest, &body)
+                .unwrap_or_else(IntoResponse::into_response),
+            Err(_) => body_too_large().into_response(),
+        };
+    }
+
+    let (response, fault) = match body {
+        Ok(body) => api(&shared, &method, &path, &headers, &body).await,
+        Err(_) => (body_too_large().into_response(), false),
+    };
+    let header_text = |name: &str| {
+        headers
+            .get(name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    };
+    let entry = LogEntry {
+        time: rfc3339_millis(arrived),
+        method: method.to_string(),
+        path,
+        account_name: header_text("account-name"),
+        org_access: header_text("org-access"),
+        authorization_sent: headers.contains_key(header::AUTHORIZATION),
+        status: response.status().as_u16(),
+        fault,
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    };
+    shared.store().log(entry);
+    response
+}
+
+fn body_too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("request body is larger than {MAX_BODY_BYTES} bytes"),
+    )
+}
+
+/// Applies an injected fault, if one matches, then handles the request.
+async fn api(
+    shared: &Shared,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> (Response, bool) {
+    let fault = shared.store().take_fault(path);
+    if let Some(fault) = &fault {
+        if fault.delay_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(fault.delay_ms)).await;
+        }
+        if fault.status != 0 {
+            return (fault_response(fault.status), true);
+        }
+    }
+    let response =
+        route(shared, method, path, headers, body).unwrap_or_else(IntoResponse::into_response);
+    (response, fault.is_some())
+}
+
+fn fault_response(status: u16) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut error = ApiError::new(
+        status,
+        format!(
+            "injected fault: the emulator was told to answer {}",
+            status.as_u16()
+        ),
+    );
+    if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
+        error.retry_after = Some(1);
+    }
+    error.into_response()
+}
+
+/// The API's paths, under `/api/v2/`.
+enum Route<'a> {
+    Tokens,
+    CloudAccounts,
+    Search,
+    SearchPage(&'a str),
+    CloudAccount(&'a str),
+}
+
+fn parse_route(path: &str) -> Option<Route<'_>> {
+    let rest = path.strip_prefix("/api/v2/")?;
+    let segments: Vec<&str> = rest.split('/').collect();
+    match segments.as_slice() {
+        ["access", "tokens"] => Some(Route::Tokens),
+        ["CloudAccounts"] => Some(Route::CloudAccounts),
+        ["CloudAccounts", "search"] => Some(Route::Search),
+        ["CloudAccounts", "search", "pages", id] if !id.is_empty() => Some(Route::SearchPage(id)),
+        ["CloudAccounts", param] if !param.is_empty() => Some(Route::CloudAccount(param)),
+        _ => None,
+    }
+}
+
+fn route(
+    shared: &Shared,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> ApiResult {
+    let Some(route) = parse_route(path) else {
+        return Err(ApiError::not_found(format!("no such API path: {path}")));
+    };
+    let allowed: &[Method] = match route {
+        Route::Tokens | Route::Search => &[Method::POST],
+        Route::CloudAccounts => &[Method::GET, Method::POST],
+        Route::SearchPage(_) => &[Method::GET],
+        Route::CloudAccount(_) => &[Method::GET, Method::PATCH, Method::DELETE],
+    };
+    if !allowed.contains(method) {
+        let names: Vec<&str> = allowed.iter().map(Method::as_str).collect();
+        return Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!(
+                "{method} is not allowed on {path} (allowed: {})",
+                names.join(", ")
+            ),
+        ));
+    }
+    if let Route::Tokens = route {
+        return issue_token(shared, headers, body);
+    }
+
+    let now = Instant::now();
+    let key_id = authenticate(shared, headers, now)?;
+    rate_check(shared, &key_id, now)?;
+    let scope = resolve_scope(&shared.config, headers)?;
+    match (route, method) {
+        (Route::CloudAccounts, &Method::GET) => list(shared, &scope, None),
+        (Route::CloudAccounts, _) => create(shared, &scope, &key_id, headers, body),
+        (Route::Search, _) => search(shared, &scope, &key_id, headers, body),
+        (Route::SearchPage(id), _) => search_page(shared, &scope, &key_id, id),
+        (Route::CloudAccount(param), &Method::GET) => {
+            if KNOWN_TYPES.contains(&param) {
+                list(shared, &scope, Some(param))
+            } else {
+                get(shared, &scope, checked_guid(param)?)
+            }
+        }
+        (Route::CloudAccount(param), &Method::PATCH) => {
+            update(shared, &scope, &key_id, checked_guid(param)?, headers, body)
+        }
+        (Route::CloudAccount(param), _) => delete(shared, &scope, checked_guid(param)?),
+        (Route::Tokens, _) => Err(ApiError::not_found("unreachable")),
+    }
+}
+
+// ---- authentication, rate limiting, scope ----
+
+fn issue_token(shared: &Shared, headers: &HeaderMap, body: &Bytes) -> ApiResult {
+    let value = json_body(headers, body)?;
+    let object = value.as_object().ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "$: the body must be a JSON object, got {}",
+            kind_of(&value)
+        ))
+    })?;
+    if let Some(key) = object.keys().find(|k| *k != "keyId" && *k != "expiryTime") {
+        return Err(ApiError::bad_request(format!(
+            "$.{key}: unknown field (allowed: keyId, expiryTime)"
+        )));
+    }
+    let key_id = match object.get("keyId") {
+        None => return Err(ApiError::bad_request("$.keyId: required field is missing")),
+        Some(Value::String(id)) if id.is_empty() => {
+            return Err(ApiError::bad_request("$.keyId: must not be empty"));
+        }
+        Some(Value::String(id)) => id.clone(),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "$.keyId: must be a string, got {}",
+                kind_of(other)
+            )));
+        }
+    };
+    let expiry_seconds = match object.get("expiryTime") {
+        None => {
+            return Err(ApiError::bad_request(
+                "$.expiryTime: required field is missing (seconds, 1 to 86400)",
+            ));
+        }
+        Some(value) => match value.as_u64() {
+            Some(seconds) if (1..=MAX_EXPIRY_SECONDS).contains(&seconds) => seconds,
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "$.expiryTime: must be a whole number of seconds from 1 to {MAX_EXPIRY_SECONDS}, got {value}"
+                )));
+            }
+        },
+    };
+    let secret = match headers.get("x-lw-uaks") {
+        None => {
+            return Err(ApiError::unauthorized(
+                "X-LW-UAKS header is missing (send the API secret key)",
+            ));
+        }
+        Some(value) => value.as_bytes(),
+    };
+    let config = &shared.config;
+    // Compare both whole values every time, so neither tells how much of it was right.
+    let key_ok = same_bytes(key_id.as_bytes(), config.key_id.as_bytes());
+    let secret_ok = same_bytes(secret, config.secret.as_bytes());
+    if !(key_ok && secret_ok) {
+        return Err(ApiError::unauthorized("invalid API key id or secret key"));
+    }
+    let now = Instant::now();
+    rate_check(shared, &key_id, now)?;
+
+    let lifetime = Duration::from_secs(expiry_seconds).min(config.token_ttl);
+    let token = format!("_{}", random_hex(32)?);
+    let expires_at = OffsetDateTime::now_utc() + lifetime;
+    shared.store().add_token(
+        token.clone(),
+        Token {
+            key_id,
+            expires: now + lifetime,
+        },
+    );
+    Ok(json_response(
+        StatusCode::CREATED,
+        json!({"token": token, "expiresAt": rfc3339_millis(expires_at)}),
+    ))
+}
+
+fn same_bytes(left: &[u8], right: &[u8]) -> bool {
+    let mut difference = u8::from(left.len() != right.len());
+    for (index, byte) in left.iter().enumerate() {
+        difference |= byte ^ right.get(index).copied().unwrap_or(0);
+    }
+    difference == 0
+}
+
+fn authenticate(shared: &Shared, headers: &HeaderMap, now: Instant) -> Result<String, ApiError> {
+    let value = headers.get(header::AUTHORIZATION).ok_or_else(|| {
+        ApiError::unauthorized("Authorization header is missing (send the access token)")
+    })?;
+    let text = value
+        .to_str()
+        .map_err(|_| ApiError::unauthorized("Authorization header is not readable text"))?
+        .trim();
+    let token = match text.split_once(' ') {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
+        Some(_) => {
+            return Err(ApiError::unauthorized(
+                "Authorization header: expected \"<token>\" or \"Bearer <token>\"",
+            ));
+        }
+        None => text,
+    };
+    if token.is_empty() {
+        return Err(ApiError::unauthorized(
+            "Authorization header holds no token",
+        ));
+    }
+    shared
+        .store()
+        .token_key(token, now)
+        .map_err(|problem| match problem {
+            TokenProblem::Unknown => ApiError::unauthorized("invalid access token"),
+            TokenProblem::Expired => {
+                ApiError::unauthorized("access token expired; request a new one")
+            }
+        })
+}
+
+fn rate_check(shared: &Shared, key_id: &str, now: Instant) -> Result<(), ApiError> {
+    let Some(limit) = shared.config.rate_limit else {
+        return Ok(());
+    };
+    shared.store().rate_check(key_id, limit, now).map_err(|seconds| ApiError {
+        status: StatusCode::TOO_MANY_REQUESTS,
+        message: format!(
+            "rate limit exceeded: at most {} requests per {} seconds for this API key; retry after {seconds} seconds",
+            limit.requests,
+            limit.per.as_secs()
+        ),
+        retry_after: Some(seconds),
+    })
+}
+
+fn resolve_scope(config: &Config, headers: &HeaderMap) -> Result<Scope, ApiError> {
+    if let Some(value) = headers.get("org-access") {
+        let text = value.to_str().unwrap_or("").trim();
+        if text.eq_ignore_ascii_case("true") {
+            return Ok(Scope::Org);
+        }
+        if !text.eq_ignore_ascii_case("false") {
+            return Err(ApiError::bad_request(format!(
+                "Org-Access header: must be \"true\" or \"false\", got {text:?}"
+            )));
+        }
+    }
+    let Some(value) = headers.get("account-name") else {
+        return Ok(Scope::Account(config.account.clone()));
+    };
+    let name = value
+        .to_str()
+        .map_err(|_| ApiError::bad_request("Account-Name header is not readable text"))?
+        .trim()
+        .to_ascii_lowercase();
+    if name.is_empty() {
+        return Err(ApiError::bad_request("Account-Name header is empty"));
+    }
+    if config.accounts.contains(&name) {
+        Ok(Scope::Account(name))
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "Account-Name: {name:?} is not an account of this organization, or the API key has no access to it"
+            ),
+        ))
+    }
+}
+
+// ---- CloudAccounts ----
+
+fn level<'a>(config: &'a Config, scope: &Scope) -> Level<'a> {
+    Level {
+        org: scope.is_org(),
+        org_accounts: &config.accounts,
+    }
+}
+
+fn list(shared: &Shared, scope: &Scope, kind: Option<&str>) -> ApiResult {
+    let store = shared.store();
+    let data: Vec<Value> = store
+        .list(scope)
+        .iter()
+        .filter(|i| kind.is_none_or(|k| i.valid.kind.as_str() == k))
+        .map(Integration::render)
+        .collect();
+    Ok(json_response(StatusCode::OK, json!({"data": data})))
+}
+
+fn get(shared: &Shared, scope: &Scope, guid: &str) -> ApiResult {
+    let store = shared.store();
+    let integration = store
+        .get(scope, guid)
+        .ok_or_else(|| not_found_in(scope, guid))?;
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"data": integration.render()}),
+    ))
+}
+
+fn create(
+    shared: &Shared,
+    scope: &Scope,
+    key_id: &str,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> ApiResult {
+    let value = json_body(headers, body)?;
+    let valid = validate::validate_create(&value, &level(&shared.config, scope))
+        .map_err(ApiError::bad_request)?;
+    let prefix = guid_prefix(match scope {
+        Scope::Org => &shared.config.account,
+        Scope::Account(name) => name,
+    });
+    let mut store = shared.store();
+    let guid = loop {
+        let mut suffix = random_hex(24)?;
+        suffix.truncate(47);
+        let candidate = format!("{prefix}_{suffix}");
+        if !store.guid_taken(&candidate) {
+            break candidate;
+        }
+    };
+    let integration = Integration {
+        guid,
+        valid,
+        is_org: scope.is_org(),
+        updated_at: OffsetDateTime::now_utc(),
+        updated_by: key_id.to_string(),
+    };
+    let record = store.create(scope, integration).map_err(store_error)?;
+    Ok(json_response(StatusCode::CREATED, json!({"data": record})))
+}
+
+fn update(
+    shared: &Shared,
+    scope: &Scope,
+    key_id: &str,
+    guid: &str,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> ApiResult {
+    let value = json_body(headers, body)?;
+    let mut store = shared.store();
+    let current = store
+        .get(scope, guid)
+        .ok_or_else(|| not_found_in(scope, guid))?;
+    let valid =
+        validate::validate_update(&value, guid, &current.valid, &level(&shared.config, scope))
+            .map_err(ApiError::bad_request)?;
+    let record = store
+        .update(scope, guid, valid, key_id, OffsetDateTime::now_utc())
+        .map_err(store_error)?;
+    Ok(json_response(StatusCode::OK, json!({"data": record})))
+}
+
+fn delete(shared: &Shared, scope: &Scope, guid: &str) -> ApiResult {
+    shared.store().delete(scope, guid).map_err(store_error)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+fn search(
+    shared: &Shared,
+    scope: &Scope,
+    key_id: &str,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> ApiResult {
+    let value = json_body(headers, body)?;
+    let search = Search::parse(&value).map_err(ApiError::bad_request)?;
+    let mut store = shared.store();
+    let rows: Vec<Value> = store
+        .list(scope)
+        .iter()
+        .map(Integration::render)
+        .filter(|record| search.matches(record))
+        .map(|record| search.project(&record))
+        .collect();
+    let total = rows.len();
+    let mut pages: Vec<Vec<Value>> = rows
+        .chunks(shared.config.page_size)
+        .map(<[Value]>::to_vec)
+        .collect();
+    let first = if pages.is_empty() {
+        Vec::new()
+    } else {
+        pages.remove(0)
+    };
+    let later = pages
+        .into_iter()
+        .map(|rows| Ok((random_hex(16)?, rows)))
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    let next = store.add_pages(scope, key_id, later, total);
+    Ok(page_response(shared, first, total, next))
+}
+
+fn search_page(shared: &Shared, scope: &Scope, key_id: &str, id: &str) -> ApiResult {
+    let store = shared.store();
+    let page = store.page(id, scope, key_id).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "no search page {id:?} for this API key and scope (pages live until a reset; send the same Account-Name/Org-Access as the search)"
+        ))
+    })?;
+    Ok(page_response(
+        shared,
+        page.rows.clone(),
+        page.total,
+        page.next.clone(),
+    ))
+}
+
+fn page_response(
+    shared: &Shared,
+    rows: Vec<Value>,
+    total: usize,
+    next: Option<String>,
+) -> Response {
+    let next_url = next.map(|id| format!("{}/api/v2/CloudAccounts/search/pages/{id}", shared.url));
+    json_response(
+        StatusCode::OK,
+        json!({
+            "data": rows.clone(),
+            "paging": {
+                "rows": rows.len(),
+                "totalRows": total,
+                "urls": {"nextPage": next_url},
+            }
+        }),
+    )
+}
+
+fn not_found_in(scope: &Scope, guid: &str) -> ApiError {
+    let place = match scope {
+        Scope::Org => "the organization".to_string(),
+        Scope::Account(name) => format!("account {name:?}"),
+    };
+    ApiError::not_found(format!(
+        "no cloud account with intgGuid {guid:?} in {place}"
+    ))
+}
+
+fn store_error(error: StoreError) -> ApiError {
+    match error {
+        StoreError::NotFound(guid) => {
+            ApiError::not_found(format!("no cloud account with intgGuid {guid:?}"))
+        }
+        StoreError::AwsAccountInUse(message) => ApiError::bad_request(message),
+    }
+}
+
+/// `ACME_` followed by 47 upper-case hex digits, like Lacework's own intgGuids.
+fn guid_prefix(account: &str) -> String {
+    account
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Whether a path parameter is shaped like an intgGuid (`PREFIX_` + 47 upper-case hex).
+pub fn is_guid(text: &str) -> bool {
+    let Some((prefix, suffix)) = text.rsplit_once('_') else {
+        return false;
+    };
+    !prefix.is_empty()
+        && prefix
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        && suffix.len() == 47
+        && suffix
+            .chars()
+            .all(|c| c.is_ascii_digit() || ('A'..='F').contains(&c))
+}
+
+fn checked_guid(param: &str) -> Result<&str, ApiError> {
+    if is_guid(param) {
+        Ok(param)
+    } else {
+        Err(ApiError::bad_request(format!(
+            "{param:?} is neither a cloud account type ({}) nor an intgGuid (ACCOUNT_ followed by 47 upper-case hex digits)",
+            KNOWN_TYPES.join(", ")
+        )))
+    }
+}
+
+// ---- bodies and randomness ----
+
+fn json_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let media_type = content_type.split(';').next().unwrap_or("").trim();
+    if !media_type.eq_ignore_ascii_case("application/json") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("Content-Type must be application/json, got {content_type:?}"),
+        ));
+    }
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request(
+            "$: the request body is empty; send a JSON object",
+        ));
+    }
+    serde_json::from_slice(body).map_err(|error| {
+        ApiError::bad_request(format!("$: the request body is not valid JSON: {error}"))
+    })
+}
+
+fn random_hex(bytes: usize) -> Result<String, ApiError> {
+    let mut buffer = vec![0u8; bytes];
+    getrandom::fill(&mut buffer).map_err(|error| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the emulator could not get random bytes: {error}"),
+        )
+    })?;
+    Ok(buffer.iter().map(|b| format!("{b:02X}")).collect())
+}
+
+// ---- /__emulator ----
+
+fn inspection(shared: &Shared, method: &Method, rest: &str, body: &Bytes) -> ApiResult {
+    match (rest, method) {
+        ("state", &Method::GET) => {
+            let store = shared.store();
+            let mut state = store.snapshot(&shared.config.accounts, Instant::now());
+            if let Some(object) = state.as_object_mut() {
+                object.insert("account".into(), json!(shared.config.account));
+                object.insert("subAccounts".into(), json!(shared.config.accounts));
+                object.insert(
+                    "options".into(),
+                    json!({
+                        "keyId": shared.config.key_id,
+                        "tokenTtlSeconds": shared.config.token_ttl.as_secs_f64(),
+                        "pageSize": shared.config.page_size,
+                        "rateLimit": shared.config.rate_limit.map(|l| json!({"requests": l.requests, "perSeconds": l.per.as_secs()})),
+                    }),
+                );
+            }
+            Ok(json_response(StatusCode::OK, state))
+        }
+        ("requests", &Method::GET) => Ok(json_response(
+            StatusCode::OK,
+            json!({"requests": shared.store().requests()}),
+        )),
+        ("faults", &Method::GET) => Ok(json_response(
+            StatusCode::OK,
+            json!({"faults": shared.store().faults()}),
+        )),
+        ("faults", &Method::POST) => {
+            let value: Value = serde_json::from_slice(body).map_err(|error| {
+                ApiError::bad_request(format!("$: the request body is not valid JSON: {error}"))
+            })?;
+            let fault = parse_fault(&value).map_err(ApiError::bad_request)?;
+            let shown = fault.render();
+            shared.store().add_fault(fault);
+            Ok(json_response(StatusCode::CREATED, json!({"fault": shown})))
+        }
+        ("reset", &Method::POST) => {
+            shared.store().reset();
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        ("state" | "requests" | "faults" | "reset", _) => Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("{method} is not allowed on /__emulator/{rest}"),
+        )),
+        _ => Err(ApiError::not_found(format!(
+            "no such emulator path: /__emulator/{rest} (state, requests, faults, reset)"
+        ))),
+    }
+}
+
+/// `{"path_prefix", "status"?, "count"?, "delay_ms"?}`.
+pub fn parse_fault(value: &Value) -> Result<Fault, String> {
+    let object = value
+        .as_object()
+        .ok_or_else(|| format!("$: must be a JSON object, got {}", kind_of(value)))?;
+    if let Some(key) = object
+        .keys()
+        .find(|k| !["path_prefix", "status", "count", "delay_ms"].contains(&k.as_str()))
+    {
+        return Err(format!(
+            "$.{key}: unknown field (allowed: path_prefix, status, count, delay_ms)"
+        ));
+    }
+    let path_prefix = match object.get("path_prefix") {
+        Some(Value::String(prefix)) if prefix.starts_with('/') => prefix.clone(),
+        Some(other) => {
+            return Err(format!(
+                "$.path_prefix: must be a path starting with '/', got {other}"
+            ));
+        }
+        None => return Err("$.path_prefix: required field is missing".to_string()),
+    };
+    let number =
+        |name: &str, default: u64, range: std::ops::RangeInclusive<u64>| -> Result<u64, String> {
+            match object.get(name) {
+                None | Some(Value::Null) => Ok(default),
+                Some(value) => value.as_u64().filter(|n| range.contains(n)).ok_or_else(|| {
+                    format!(
+                        "$.{name}: must be a whole number from {} to {}, got {value}",
+                        range.start(),
+                        range.end()
+                    )
+                }),
+            }
+        };
+    let status = number("status", 0, 0..=599)?;
+    if status != 0 && status < 100 {
+        return Err(format!(
+            "$.status: must be 0 (delay only) or an HTTP status from 100 to 599, got {status}"
+        ));
+    }
+    let count = number("count", 1, 1..=1_000_000)?;
+    let delay_ms = number("delay_ms", 0, 0..=600_000)?;
+    if status == 0 && delay_ms == 0 {
+        return Err("$: give a status, a delay_ms, or both".to_string());
+    }
+    Ok(Fault {
+        path_prefix,
+        status: u16::try_from(status).map_err(|_| "$.status: out of range".to_string())?,
+        remaining: u32::try_from(count).map_err(|_| "$.count: out of range".to_string())?,
+        delay_ms,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guids() {
+        let guid = format!("ACME_{}", "0123456789ABCDEF".repeat(3).get(..47).unwrap());
+        assert!(is_guid(&guid));
+        assert!(is_guid(&format!("MY_ORG_{}", &guid[5..])));
+        assert!(!is_guid("AwsCfg"));
+        assert!(!is_guid(&guid.to_lowercase()));
+        assert!(!is_guid(&guid[..guid.len() - 1]));
+        assert!(!is_guid(&format!("_{}", &guid[5..])));
+        assert_eq!(guid_prefix("my-org"), "MY_ORG");
+    }
+
+    #[test]
+    fn routes() {
+        assert!(matches!(
+            parse_route("/api/v2/access/tokens"),
+            Some(Route::Tokens)
+        ));
+        assert!(matches!(
+            parse_route("/api/v2/CloudAccounts"),
+            Some(Route::CloudAccounts)
+        ));
+        assert!(matches!(
+            parse_route("/api/v2/CloudAccounts/search"),
+            Some(Route::Search)
+        ));
+        assert!(matches!(
+            parse_route("/api/v2/CloudAccounts/search/pages/AB"),
+            Some(Route::SearchPage("AB"))
+        ));
+        assert!(matches!(
+            parse_route("/api/v2/CloudAccounts/AwsCfg"),
+            Some(Route::CloudAccount("AwsCfg"))
+        ));
+        assert!(parse_route("/api/v2/cloudaccounts").is_none());
+        assert!(parse_route("/api/v2/CloudAccounts/").is_none());
+        assert!(parse_route("/api/v1/CloudAccounts").is_none());
+    }
+
+    #[test]
+    fn faults_parse() {
+        let fault = parse_fault(
+            &json!({"path_prefix": "/api/v2/CloudAccounts", "status": 503, "count": 2}),
+        )
+        .unwrap();
+        assert_eq!(fault.remaining, 2);
+        assert_eq!(fault.status, 503);
+        assert_eq!(
+            parse_fault(&json!({"path_prefix": "/x", "delay_ms": 5}))
+                .unwrap()
+                .status,
+            0
+        );
+        for (body, path) in [
+            (json!({"status": 500}), "$.path_prefix"),
+            (json!({"path_prefix": "x", "status": 500}), "$.path_prefix"),
+            (json!({"path_prefix": "/x"}), "$:"),
+            (json!({"path_prefix": "/x", "status": 42}), "$.status"),
+            (json!({"path_prefix": "/x", "status": 700}), "$.status"),
+            (
+                json!({"path_prefix": "/x", "status": 500, "count": 0}),
+                "$.count",
+            ),
+            (
+                json!({"path_prefix": "/x", "status": 500, "other": 0}),
+                "$.other",
+            ),
+        ] {
+            let message = parse_fault(&body).unwrap_err();
+            assert!(
+                message.starts_with(path),
+                "{message} should start with {path}"
+            );
+        }
+    }
+
+    #[test]
+    fn byte_comparison() {
+        assert!(same_bytes(b"abc", b"abc"));
+        assert!(!same_bytes(b"abc", b"abd"));
+        assert!(!same_bytes(b"abc", b"abcd"));
+        assert!(!same_bytes(b"", b"a"));
+        assert!(same_bytes(b"", b""));
+    }
+}

@@ -1,0 +1,574 @@
+//! The emulator's in-memory state: integrations per scope, tokens, search pages, faults,
+//! rate-limit windows and the request log. Held behind one mutex; nothing here awaits.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::RateLimit;
+use crate::validate::{IntegrationType, ValidIntegration};
+
+/// At most this many request-log entries are kept (oldest dropped first).
+const LOG_CAPACITY: usize = 10_000;
+/// At most this many search pages are kept (oldest dropped first).
+const PAGE_CAPACITY: usize = 10_000;
+
+/// Where a request acts.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Scope {
+    /// `Org-Access: true`.
+    Org,
+    /// One Lacework account (lower case).
+    Account(String),
+}
+
+impl Scope {
+    /// The name used in `/__emulator/state`: `"org"` or the account.
+    pub fn label(&self) -> String {
+        match self {
+            Scope::Org => "org".to_string(),
+            Scope::Account(name) => name.clone(),
+        }
+    }
+
+    /// Whether this is the organization scope.
+    pub fn is_org(&self) -> bool {
+        matches!(self, Scope::Org)
+    }
+}
+
+/// One stored cloud account integration.
+#[derive(Debug, Clone)]
+pub struct Integration {
+    /// `intgGuid`.
+    pub guid: String,
+    /// The validated fields.
+    pub valid: ValidIntegration,
+    /// Created at organization level.
+    pub is_org: bool,
+    /// `createdOrUpdatedTime`.
+    pub updated_at: OffsetDateTime,
+    /// `createdOrUpdatedBy`: the API key id that wrote it last.
+    pub updated_by: String,
+}
+
+impl Integration {
+    /// The record as the API returns it.
+    pub fn render(&self) -> Value {
+        let millis = unix_millis(self.updated_at);
+        json!({
+            "intgGuid": self.guid,
+            "name": self.valid.name,
+            "type": self.valid.kind.as_str(),
+            "enabled": self.valid.enabled,
+            "isOrg": u8::from(self.is_org),
+            "createdOrUpdatedTime": rfc3339_millis(self.updated_at),
+            "createdOrUpdatedBy": self.updated_by,
+            "state": {
+                "ok": true,
+                "lastUpdatedTime": millis,
+                "lastSuccessfulTime": millis,
+                "details": {}
+            },
+            "data": Value::Object(self.valid.data.clone()),
+        })
+    }
+}
+
+/// An issued access token (the value is the map key and is never shown).
+#[derive(Debug, Clone)]
+pub struct Token {
+    /// The key that asked for it.
+    pub key_id: String,
+    /// When it stops working.
+    pub expires: Instant,
+}
+
+/// One page of search results waiting for its `nextPage` GET.
+#[derive(Debug, Clone)]
+pub struct Page {
+    /// The scope the search ran in; the page is served only to the same scope.
+    pub scope: Scope,
+    /// The key whose token ran the search; the page is served only to that key.
+    pub key_id: String,
+    /// The rows of this page.
+    pub rows: Vec<Value>,
+    /// Rows across all pages.
+    pub total: usize,
+    /// The id of the page after this one.
+    pub next: Option<String>,
+}
+
+/// An injected fault (see `POST /__emulator/faults`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    /// Applies to requests whose path starts with this.
+    pub path_prefix: String,
+    /// Answer with this status; 0 = only delay, then handle normally.
+    pub status: u16,
+    /// How many more requests it applies to.
+    pub remaining: u32,
+    /// Wait this long before answering.
+    pub delay_ms: u64,
+}
+
+impl Fault {
+    /// The fault as `/__emulator` shows it.
+    pub fn render(&self) -> Value {
+        json!({
+            "path_prefix": self.path_prefix,
+            "status": self.status,
+            "count": self.remaining,
+            "delay_ms": self.delay_ms,
+        })
+    }
+}
+
+/// One line of the request log. Holds no secrets: no bodies, no tokens, no `X-LW-UAKS`.
+#[derive(Debug, Clone)]
+pub struct LogEntry {
+    /// When the request arrived (RFC 3339).
+    pub time: String,
+    /// HTTP method.
+    pub method: String,
+    /// Path without the query string.
+    pub path: String,
+    /// The `Account-Name` header as sent.
+    pub account_name: Option<String>,
+    /// The `Org-Access` header as sent.
+    pub org_access: Option<String>,
+    /// Whether an `Authorization` header was sent (its value is never kept).
+    pub authorization_sent: bool,
+    /// The status answered.
+    pub status: u16,
+    /// Whether an injected fault touched the request.
+    pub fault: bool,
+    /// How long the answer took.
+    pub duration_ms: u64,
+}
+
+impl LogEntry {
+    fn render(&self) -> Value {
+        json!({
+            "time": self.time,
+            "method": self.method,
+            "path": self.path,
+            "accountName": self.account_name,
+            "orgAccess": self.org_access,
+            "authorization": if self.authorization_sent { "<redacted>" } else { "" },
+            "status": self.status,
+            "fault": self.fault,
+            "durationMs": self.duration_ms,
+        })
+    }
+}
+
+/// Why a write was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreError {
+    /// No integration with that guid in the scope.
+    NotFound(String),
+    /// A second AwsCfg for the same AWS account in the scope.
+    AwsAccountInUse(String),
+}
+
+/// Everything that changes while the emulator runs.
+#[derive(Debug, Default)]
+pub struct Store {
+    integrations: BTreeMap<Scope, Vec<Integration>>,
+    tokens: HashMap<String, Token>,
+    tokens_issued: u64,
+    pages: HashMap<String, Page>,
+    page_order: VecDeque<String>,
+    faults: VecDeque<Fault>,
+    log: VecDeque<LogEntry>,
+    rate_windows: HashMap<String, VecDeque<Instant>>,
+}
+
+impl Store {
+    /// Forgets integrations, tokens, pages, faults, rate windows and the log.
+    pub fn reset(&mut self) {
+        *self = Store::default();
+    }
+
+    // ---- tokens ----
+
+    /// Keeps a newly issued token.
+    pub fn add_token(&mut self, value: String, token: Token) {
+        self.tokens_issued += 1;
+        self.tokens.insert(value, token);
+    }
+
+    /// The key id behind a live token; an expired token is forgotten.
+    pub fn token_key(&mut self, value: &str, now: Instant) -> Result<String, TokenProblem> {
+        match self.tokens.get(value) {
+            None => Err(TokenProblem::Unknown),
+            Some(token) if token.expires <= now => {
+                self.tokens.remove(value);
+                Err(TokenProblem::Expired)
+            }
+            Some(token) => Ok(token.key_id.clone()),
+        }
+    }
+
+    // ---- rate limiting ----
+
+    /// Counts a request against `key`'s sliding window; `Err(seconds)` when over the limit
+    /// (the rejected request is not counted).
+    pub fn rate_check(&mut self, key: &str, limit: RateLimit, now: Instant) -> Result<(), u64> {
+        let window = self.rate_windows.entry(key.to_string()).or_default();
+        while window
+            .front()
+            .is_some_and(|at| now.duration_since(*at) >= limit.per)
+        {
+            window.pop_front();
+        }
+        if window.len() >= limit.requests as usize {
+            let oldest = window.front().copied().unwrap_or(now);
+            let wait = oldest
+                .checked_add(limit.per)
+                .map_or(limit.per, |until| until.saturating_duration_since(now));
+            return Err(ceil_seconds(wait).max(1));
+        }
+        window.push_back(now);
+        Ok(())
+    }
+
+    // ---- faults ----
+
+    /// Queues a fault.
+    pub fn add_fault(&mut self, fault: Fault) {
+        self.faults.push_back(fault);
+    }
+
+    /// Takes one use of the first fault matching `path`.
+    pub fn take_fault(&mut self, path: &str) -> Option<Fault> {
+        let index = self
+            .faults
+            .iter()
+            .position(|f| f.remaining > 0 && path.starts_with(&f.path_prefix))?;
+        let fault = self.faults.get_mut(index)?;
+        fault.remaining -= 1;
+        let taken = fault.clone();
+        if fault.remaining == 0 {
+            self.faults.remove(index);
+        }
+        Some(taken)
+    }
+
+    /// Pending faults.
+    pub fn faults(&self) -> Vec<Value> {
+        self.faults.iter().map(Fault::render).collect()
+    }
+
+    // ---- request log ----
+
+    /// Appends to the request log.
+    pub fn log(&mut self, entry: LogEntry) {
+        if self.log.len() >= LOG_CAPACITY {
+            self.log.pop_front();
+        }
+        self.log.push_back(entry);
+    }
+
+    /// The request log, oldest first.
+    pub fn requests(&self) -> Vec<Value> {
+        self.log.iter().map(LogEntry::render).collect()
+    }
+
+    // ---- integrations ----
+
+    /// Integrations of a scope, oldest first.
+    pub fn list(&self, scope: &Scope) -> &[Integration] {
+        self.integrations.get(scope).map_or(&[], Vec::as_slice)
+    }
+
+    /// One integration of a scope.
+    pub fn get(&self, scope: &Scope, guid: &str) -> Option<&Integration> {
+        self.list(scope).iter().find(|i| i.guid == guid)
+    }
+
+    /// Stores a new integration.
+    pub fn create(&mut self, scope: &Scope, integration: Integration) -> Result<Value, StoreError> {
+        self.check_aws_account(scope, &integration.valid, None)?;
+        let record = integration.render();
+        self.integrations
+            .entry(scope.clone())
+            .or_default()
+            .push(integration);
+        Ok(record)
+    }
+
+    /// Replaces an integration's fields.
+    pub fn update(
+        &mut self,
+        scope: &Scope,
+        guid: &str,
+        valid: ValidIntegration,
+        updated_by: &str,
+        now: OffsetDateTime,
+    ) -> Result<Value, StoreError> {
+        self.check_aws_account(scope, &valid, Some(guid))?;
+        let integration = self
+            .integrations
+            .get_mut(scope)
+            .and_then(|list| list.iter_mut().find(|i| i.guid == guid))
+            .ok_or_else(|| StoreError::NotFound(guid.to_string()))?;
+        integration.valid = valid;
+        integration.updated_at = now;
+        integration.updated_by = updated_by.to_string();
+        Ok(integration.render())
+    }
+
+    /// Removes an integration.
+    pub fn delete(&mut self, scope: &Scope, guid: &str) -> Result<(), StoreError> {
+        let list = self
+            .integrations
+            .get_mut(scope)
+            .ok_or_else(|| StoreError::NotFound(guid.to_string()))?;
+        let index = list
+            .iter()
+            .position(|i| i.guid == guid)
+            .ok_or_else(|| StoreError::NotFound(guid.to_string()))?;
+        list.remove(index);
+        Ok(())
+    }
+
+    /// Whether any scope already holds this guid (guids are unique across the emulator).
+    pub fn guid_taken(&self, guid: &str) -> bool {
+        self.integrations.values().flatten().any(|i| i.guid == guid)
+    }
+
+    fn check_aws_account(
+        &self,
+        scope: &Scope,
+        valid: &ValidIntegration,
+        except_guid: Option<&str>,
+    ) -> Result<(), StoreError> {
+        if valid.kind != IntegrationType::AwsCfg {
+            return Ok(());
+        }
+        let clash = self.list(scope).iter().find(|other| {
+            other.valid.kind == IntegrationType::AwsCfg
+                && other.valid.aws_account == valid.aws_account
+                && Some(other.guid.as_str()) != except_guid
+        });
+        match clash {
+            None => Ok(()),
+            Some(other) => Err(StoreError::AwsAccountInUse(format!(
+                "$.data.awsAccountId: aws account is already used: {} is covered by AwsCfg integration {} ({:?}) in {}",
+                valid.aws_account,
+                other.guid,
+                other.valid.name,
+                match scope {
+                    Scope::Org => "the organization".to_string(),
+                    Scope::Account(name) => format!("account {name:?}"),
+                }
+            ))),
+        }
+    }
+
+    // ---- search pages ----
+
+    /// Keeps the pages after the first, each with its id; returns the id of the second page.
+    pub fn add_pages(
+        &mut self,
+        scope: &Scope,
+        key_id: &str,
+        pages: Vec<(String, Vec<Value>)>,
+        total: usize,
+    ) -> Option<String> {
+        let mut next: Option<String> = None;
+        for (id, rows) in pages.into_iter().rev() {
+            self.pages.insert(
+                id.clone(),
+                Page {
+                    scope: scope.clone(),
+                    key_id: key_id.to_string(),
+                    rows,
+                    total,
+                    next: next.take(),
+                },
+            );
+            self.page_order.push_back(id.clone());
+            next = Some(id);
+        }
+        while self.page_order.len() > PAGE_CAPACITY {
+            if let Some(old) = self.page_order.pop_front() {
+                self.pages.remove(&old);
+            }
+        }
+        next
+    }
+
+    /// A kept page, if it belongs to this scope and key.
+    pub fn page(&self, id: &str, scope: &Scope, key_id: &str) -> Option<&Page> {
+        self.pages
+            .get(id)
+            .filter(|page| page.scope == *scope && page.key_id == key_id)
+    }
+
+    // ---- inspection ----
+
+    /// `/__emulator/state`: integrations per scope with mapping files decoded; token counts only.
+    pub fn snapshot(&self, accounts: &[String], now: Instant) -> Value {
+        let mut integrations = serde_json::Map::new();
+        let mut scopes: Vec<Scope> = vec![Scope::Org];
+        scopes.extend(accounts.iter().map(|a| Scope::Account(a.clone())));
+        let mut mapping_files = Vec::new();
+        for scope in &scopes {
+            let list = self.list(scope);
+            integrations.insert(
+                scope.label(),
+                Value::Array(list.iter().map(Integration::render).collect()),
+            );
+            for integration in list {
+                if let Some(mapping) = &integration.valid.mapping {
+                    mapping_files.push(json!({
+                        "scope": scope.label(),
+                        "intgGuid": integration.guid,
+                        "name": integration.valid.name,
+                        "mapping": mapping,
+                    }));
+                }
+            }
+        }
+        let active = self.tokens.values().filter(|t| t.expires > now).count();
+        json!({
+            "integrations": integrations,
+            "mappingFiles": mapping_files,
+            "tokens": {"active": active, "issued": self.tokens_issued},
+            "faults": self.faults(),
+            "searchPages": self.pages.len(),
+            "requestsLogged": self.log.len(),
+        })
+    }
+}
+
+/// Why a token was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenProblem {
+    /// Never issued (or forgotten by a reset).
+    Unknown,
+    /// Past its `expiresAt`.
+    Expired,
+}
+
+fn ceil_seconds(duration: Duration) -> u64 {
+    let whole = duration.as_secs();
+    if duration.subsec_nanos() > 0 {
+        whole + 1
+    } else {
+        whole
+    }
+}
+
+/// `2024-05-01T12:00:00.123Z`.
+pub fn rfc3339_millis(at: OffsetDateTime) -> String {
+    let utc = at.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        utc.year(),
+        u8::from(utc.month()),
+        utc.day(),
+        utc.hour(),
+        utc.minute(),
+        utc.second(),
+        utc.millisecond()
+    )
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn unix_millis(at: OffsetDateTime) -> i64 {
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_have_milliseconds_and_z() {
+        let at = OffsetDateTime::from_unix_timestamp_nanos(1_714_564_800_123_456_789).unwrap();
+        assert_eq!(rfc3339_millis(at), "2024-05-01T12:00:00.123Z");
+        assert_eq!(unix_millis(at), 1_714_564_800_123);
+    }
+
+    #[test]
+    fn the_rate_window_slides() {
+        let mut store = Store::default();
+        let limit = RateLimit {
+            requests: 2,
+            per: Duration::from_secs(10),
+        };
+        let start = Instant::now();
+        assert_eq!(store.rate_check("k", limit, start), Ok(()));
+        assert_eq!(
+            store.rate_check("k", limit, start + Duration::from_secs(1)),
+            Ok(())
+        );
+        assert_eq!(
+            store.rate_check("k", limit, start + Duration::from_millis(2500)),
+            Err(8)
+        );
+        assert_eq!(store.rate_check("other", limit, start), Ok(()), "per key");
+        assert_eq!(
+            store.rate_check("k", limit, start + Duration::from_secs(10)),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn faults_are_used_up_in_order() {
+        let mut store = Store::default();
+        store.add_fault(Fault {
+            path_prefix: "/api/v2/CloudAccounts".into(),
+            status: 500,
+            remaining: 2,
+            delay_ms: 0,
+        });
+        store.add_fault(Fault {
+            path_prefix: "/api/v2".into(),
+            status: 503,
+            remaining: 1,
+            delay_ms: 0,
+        });
+        assert_eq!(
+            store.take_fault("/api/v2/access/tokens").map(|f| f.status),
+            Some(503)
+        );
+        assert_eq!(
+            store.take_fault("/api/v2/CloudAccounts").map(|f| f.status),
+            Some(500)
+        );
+        assert_eq!(
+            store
+                .take_fault("/api/v2/CloudAccounts/x")
+                .map(|f| f.status),
+            Some(500)
+        );
+        assert_eq!(store.take_fault("/api/v2/CloudAccounts"), None);
+        assert!(store.faults().is_empty());
+    }
+
+    #[test]
+    fn tokens_expire() {
+        let mut store = Store::default();
+        let now = Instant::now();
+        store.add_token(
+            "t".into(),
+            Token {
+                key_id: "K".into(),
+                expires: now + Duration::from_secs(1),
+            },
+        );
+        assert_eq!(store.token_key("t", now), Ok("K".to_string()));
+        assert_eq!(store.token_key("x", now), Err(TokenProblem::Unknown));
+        assert_eq!(
+            store.token_key("t", now + Duration::from_secs(1)),
+            Err(TokenProblem::Expired)
+        );
+    }
+}

@@ -27,7 +27,7 @@ use serde_json::{Map, Value, json};
 use url::{Host, Url};
 
 use crate::account::AccountId;
-use crate::error::{Error, Problem};
+use crate::error::{Error, Problem, json_type};
 use crate::naming::{Arn, Region};
 
 /// CloudFormation refuses answers longer than this many bytes.
@@ -234,7 +234,7 @@ impl Request {
             Some(Value::String(text)) => Ok(Some(text)),
             Some(other) => Err(problem(
                 property_path(name),
-                format!("must be a string, not {}", json_kind(other)),
+                format!("must be a string, not {}", json_type(other)),
             )),
         }
     }
@@ -724,7 +724,7 @@ fn request_object(request: &Value) -> Result<&Map<String, Value>, Error> {
     request.as_object().ok_or_else(|| {
         problem(
             "$",
-            format!("must be a JSON object, not {}", json_kind(request)),
+            format!("must be a JSON object, not {}", json_type(request)),
         )
     })
 }
@@ -741,7 +741,7 @@ fn optional_str<'a>(fields: &'a Map<String, Value>, name: &str) -> Result<Option
         Some(Value::String(text)) => Ok(Some(text)),
         Some(other) => Err(problem(
             format!("$.{name}"),
-            format!("must be a string, not {}", json_kind(other)),
+            format!("must be a string, not {}", json_type(other)),
         )),
     }
 }
@@ -755,19 +755,8 @@ fn optional_object(
         Some(Value::Object(map)) => Ok(Some(map.clone())),
         Some(other) => Err(problem(
             format!("$.{name}"),
-            format!("must be an object, not {}", json_kind(other)),
+            format!("must be an object, not {}", json_type(other)),
         )),
-    }
-}
-
-fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

@@ -34,6 +34,19 @@ impl fmt::Display for Problem {
     }
 }
 
+/// A JSON value's type in words, for "must be ..., not ..." messages.
+pub(crate) fn json_type(value: &serde_json::Value) -> &'static str {
+    use serde_json::Value;
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
 /// Several problems, shown one per line.
 fn lines(problems: &[Problem]) -> String {
     problems
@@ -139,6 +152,23 @@ pub enum Error {
     #[error("ResponseURL refused: {0}")]
     ResponseUrl(String),
 
+    /// An AWS API call that failed. `code` is AWS's error code (`OperationInProgressException`,
+    /// `ThrottlingException`, ...) when the service sent one.
+    #[error("AWS {operation} failed{}: {message}", .code.as_ref().map(|c| format!(" ({c})")).unwrap_or_default())]
+    Aws {
+        /// Service and operation, for example `cloudformation:CreateStackInstances`.
+        operation: String,
+        code: Option<String>,
+        message: String,
+        /// Whether the same call may succeed later (throttling, a busy StackSet, a timeout).
+        retryable: bool,
+    },
+
+    /// The landing zone is not what the configuration says; found before anything was changed.
+    /// The message names what was expected and what was found.
+    #[error("preflight check failed: {0}")]
+    Preflight(String),
+
     /// A Lacework API call that failed.
     #[error("Lacework API {operation} failed ({kind}{}): {message}", .status.map(|s| format!(", HTTP {s}")).unwrap_or_default())]
     Lacework {
@@ -159,6 +189,7 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Lacework { kind, .. } => kind.is_retryable(),
+            Self::Aws { retryable, .. } => *retryable,
             _ => false,
         }
     }

@@ -24,7 +24,7 @@ use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use crate::account::AccountId;
-use crate::error::{Error, Problem};
+use crate::error::{Error, Problem, json_type};
 
 /// `detail-type` of Control Tower lifecycle events.
 const SERVICE_EVENT: &str = "AWS Service Event via CloudTrail";
@@ -717,7 +717,7 @@ fn read_account_id(parent: &At<'_>, key: &str) -> Result<AccountId, Error> {
     let Some(text) = at.value.as_str() else {
         return Err(at.problem(format!(
             "must be a string of 12 digits (in quotes, so leading zeros survive), found {}",
-            describe(at.value)
+            json_type(at.value)
         )));
     };
     AccountId::parse(text).map_err(|err| match err {
@@ -873,37 +873,26 @@ impl<'a> At<'a> {
         self.value.as_object().ok_or_else(|| {
             self.problem(format!(
                 "must be {what} (a JSON object), found {}",
-                describe(self.value)
+                json_type(self.value)
             ))
         })
     }
 
     fn string(&self) -> Result<&'a str, Error> {
         self.value.as_str().ok_or_else(|| {
-            self.problem(format!("must be a string, found {}", describe(self.value)))
+            self.problem(format!("must be a string, found {}", json_type(self.value)))
         })
     }
 
     fn items(&self) -> Result<Vec<At<'a>>, Error> {
         let items = self.value.as_array().ok_or_else(|| {
-            self.problem(format!("must be an array, found {}", describe(self.value)))
+            self.problem(format!("must be an array, found {}", json_type(self.value)))
         })?;
         Ok(items
             .iter()
             .enumerate()
             .map(|(i, item)| At::new(item, format!("{}[{i}]", self.path)))
             .collect())
-    }
-}
-
-fn describe(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

@@ -29,7 +29,7 @@ use percent_encoding::percent_decode_str;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::error::{Error, Problem};
+use crate::error::{Error, Problem, json_type};
 use crate::mapping::{AccountMapping, Resolution};
 use crate::object_key::ObjectKey;
 
@@ -78,34 +78,22 @@ fn index(path: &str, at: usize) -> String {
     format!("{path}[{at}]")
 }
 
-/// A JSON type in words, for "must be ..., not ..." messages.
-fn type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 fn as_object<'a>(value: &'a Value, path: &str) -> Result<&'a Map<String, Value>, Error> {
     value
         .as_object()
-        .ok_or_else(|| problem(path, format!("must be an object, not {}", type_name(value))))
+        .ok_or_else(|| problem(path, format!("must be an object, not {}", json_type(value))))
 }
 
 fn as_array<'a>(value: &'a Value, path: &str) -> Result<&'a Vec<Value>, Error> {
     value
         .as_array()
-        .ok_or_else(|| problem(path, format!("must be an array, not {}", type_name(value))))
+        .ok_or_else(|| problem(path, format!("must be an array, not {}", json_type(value))))
 }
 
 fn as_text<'a>(value: &'a Value, path: &str) -> Result<&'a str, Error> {
     value
         .as_str()
-        .ok_or_else(|| problem(path, format!("must be a string, not {}", type_name(value))))
+        .ok_or_else(|| problem(path, format!("must be a string, not {}", json_type(value))))
 }
 
 /// The member `name` of `object` (at `path`), with its own path.

@@ -6,8 +6,11 @@ CARGO ?= cargo
 build:
 	$(CARGO) build --workspace
 
-# The README's test command: every unit, property, contract and end-to-end test.
+# The README's test command: every unit, property, contract and end-to-end test. The
+# end-to-end tests run the functions' real binaries in the local landing zone (moto from
+# .venv, installed on first use), so the binaries are built first.
 test:
+	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
 
@@ -23,3 +26,52 @@ fmt:
 
 clean:
 	$(CARGO) clean
+
+# Deployment (docs/deployment.md). `package`: the four functions as release zips in dist/
+# (arm64 when the aarch64 target is installed, else x86_64; cargo-lambda and zig from .venv).
+# `deploy`: sam build, then sam deploy - guided the first time (no parameter_overrides in
+# $(SAMCONFIG) yet), which saves the answers there, the secret key excepted.
+# `least-privilege`: every AWS call of each function is granted to its role and nothing more;
+# the StackSet roles grant what Lacework needs (tools/least_privilege.py, with its unit tests).
+.PHONY: package deploy least-privilege
+
+SAMCONFIG ?= samconfig.toml
+# cargo-lambda (for sam build) is in .venv; zig's caches go to .cache/, not ~.
+SAM = PATH="$(CURDIR)/.venv/bin:$$PATH" XDG_CACHE_HOME="$(CURDIR)/.cache" .venv/bin/sam
+
+package:
+	bash tools/package.sh
+
+deploy:
+	tools/venv.sh
+	$(SAM) build --config-file $(SAMCONFIG)
+	if grep -q '^parameter_overrides' $(SAMCONFIG); then \
+		$(SAM) deploy --config-file $(SAMCONFIG); \
+	else \
+		$(SAM) deploy --guided --config-file $(SAMCONFIG); \
+	fi
+
+least-privilege:
+	tools/venv.sh
+	.venv/bin/python -m unittest tools/least_privilege_test.py
+	.venv/bin/python tools/least_privilege.py
+
+# The local landing zone (crates/landing-zone/README.md). Debug builds: much faster to build
+# here than release, and fast enough for moto.
+.PHONY: demo landing-zone-up landing-zone-state landing-zone-down
+
+# Fresh landing zone, the setup flow end to end, checks and a summary; exits non-zero on failure.
+demo:
+	$(CARGO) build --workspace --bins
+	./target/debug/landing-zone demo
+
+# A landing zone left running in the background (landing-zone invoke/state/down use it).
+landing-zone-up:
+	$(CARGO) build --workspace --bins
+	./target/debug/landing-zone up
+
+landing-zone-state:
+	./target/debug/landing-zone state
+
+landing-zone-down:
+	./target/debug/landing-zone down

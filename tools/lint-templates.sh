@@ -1,40 +1,25 @@
 #!/usr/bin/env bash
 # Lints the CloudFormation templates, offline:
 #   1. cfn-lint on stacksets/*.yaml and template.yaml (when present); any error or warning fails;
-#   2. stacksets/tests/check_templates.py: the project's own template rules, parameter
-#      patterns, and a deployment of each StackSet template into an in-process moto.
-# Uses the project venv .venv, created if absent; installs requirements-dev.txt into it only
-# when that file (or the venv's Python) changed since the last install. Prints nothing when all
-# is well; otherwise names the file that failed and exits non-zero.
+#   2. `sam validate --lint` on template.yaml (when present), with no network and no
+#      credentials: the SAM CLI's weekly version check is pre-empted (its state lives in
+#      .cache/sam, not ~), its telemetry is off, and it gets no AWS config or credentials;
+#   3. stacksets/tests/check_templates.py: the project's own template rules, parameter
+#      patterns, and a deployment of each StackSet template into an in-process moto;
+#   4. tools/check_sam_template.py (with template.yaml): the same kind of rules for the SAM
+#      template - parameter patterns, the secret key confined to the secret, environment
+#      variables as the functions read them, names from the prefix, queue timeouts.
+# Uses the project venv .venv, prepared by tools/venv.sh (created if absent; requirements-dev.txt
+# installed only when it changed). Prints nothing when all is well; otherwise names the file
+# that failed and exits non-zero.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 venv=.venv
-requirements=requirements-dev.txt
-stamp="$venv/.requirements-dev.stamp"
-install_log="$venv/.requirements-dev.log"
-
-# Several tools share the venv: one installer at a time.
-mkdir -p "$venv"
-exec 9>"$venv/.lock"
-if command -v flock >/dev/null; then
-    flock 9
+if ! tools/venv.sh; then
+    echo "lint-templates: the project venv could not be prepared (see above)" >&2
+    exit 1
 fi
-
-if ! "$venv/bin/python" -c '' 2>/dev/null; then
-    python3 -m venv "$venv"
-fi
-wanted="$(sha256sum "$requirements" | cut -d' ' -f1) $("$venv/bin/python" -V 2>&1)"
-if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
-    if ! PIP_DISABLE_PIP_VERSION_CHECK=1 "$venv/bin/python" -m pip install --quiet \
-        -r "$requirements" >"$install_log" 2>&1; then
-        echo "lint-templates: installing $requirements into $venv failed:" >&2
-        cat "$install_log" >&2
-        exit 1
-    fi
-    echo "$wanted" >"$stamp"
-fi
-exec 9>&-
 
 templates=(stacksets/*.yaml)
 if [ -f template.yaml ]; then
@@ -54,6 +39,28 @@ if ! "$venv/bin/cfn-lint" --non-zero-exit-code warning -- "${templates[@]}" >/de
     if [ "$status" -eq 0 ]; then  # only the templates together fail
         echo "lint-templates: cfn-lint failed on ${templates[*]}:" >&2
         "$venv/bin/cfn-lint" --non-zero-exit-code warning -- "${templates[@]}" >&2 || true
+        status=1
+    fi
+fi
+
+if [ -f template.yaml ]; then
+    # The SAM CLI asks PyPI for a newer version once a week, going by the time in its
+    # metadata.json: a last check far in the future means it never asks.
+    mkdir -p .cache/sam
+    if [ ! -f .cache/sam/metadata.json ]; then
+        echo '{"lastVersionCheck": 4102444800.0, "telemetryEnabled": false}' >.cache/sam/metadata.json
+    fi
+    if ! output="$(__SAM_CLI_APP_DIR="$PWD/.cache/sam" SAM_CLI_TELEMETRY=0 \
+        AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null \
+        AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}" \
+        "$venv/bin/sam" validate --lint --template-file template.yaml 2>&1)"; then
+        echo "lint-templates: sam validate --lint failed on template.yaml:" >&2
+        echo "$output" >&2
+        status=1
+    fi
+    if ! output="$("$venv/bin/python" tools/check_sam_template.py 2>&1)"; then
+        echo "lint-templates: tools/check_sam_template.py failed:" >&2
+        echo "$output" >&2
         status=1
     fi
 fi

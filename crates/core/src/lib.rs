@@ -5,16 +5,21 @@
 //! ([`lacework`]) is the only module that talks to the network.
 
 pub mod account;
+pub mod api_secret;
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod config;
 pub mod custom_resource;
 pub mod error;
 pub mod event;
 pub mod external_id;
 pub mod lacework;
+pub mod lifecycle;
 pub mod mapping;
 pub mod naming;
 pub mod notification;
 pub mod object_key;
+pub mod registration;
 
 pub use account::AccountId;
 pub use error::{Error, Problem, Result};

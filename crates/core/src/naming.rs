@@ -12,7 +12,9 @@
 //! | Log Archive StackSet | `lacework-ct-log-archive` | management account |
 //! | Audit StackSet | `lacework-ct-audit` | management account |
 //! | member StackSet | `lacework-ct-member` | management account |
-//! | cross-account role Lacework assumes | `lacework-ct-cross-account-role` | every member account and Log Archive (same name everywhere) |
+//! | role Lacework assumes for CloudTrail (bucket, Audit queue) | `lacework-ct-cross-account-role` | Log Archive |
+//! | role Lacework assumes for configuration | `lacework-ct-config-role` | every member account (Log Archive and Audit included) |
+//! | SNS topic, SQS queue and KMS alias for trails without a topic | `lacework-ct-s3-notifications` | Log Archive |
 //! | CloudTrail notification queue Lacework reads | `lacework-ct-cloudtrail-queue` | Audit |
 //! | account work queue / its dead-letter queue | `lacework-ct-account-queue` / `lacework-ct-account-dlq` | management account |
 //! | registration queue / its dead-letter queue | `lacework-ct-registration-queue` / `lacework-ct-registration-dlq` | management account |
@@ -347,8 +349,14 @@ pub struct Names {
     pub audit_stack_set: String,
     /// StackSet with one instance per monitored member account.
     pub member_stack_set: String,
-    /// The role Lacework assumes; the same name in every member account and in Log Archive.
+    /// The role Lacework assumes in Log Archive to read the CloudTrail bucket and the Audit
+    /// queue.
     pub cross_account_role: String,
+    /// The role Lacework assumes in every member account to read its configuration. It differs
+    /// from [`Names::cross_account_role`] because Log Archive is a member account too.
+    pub member_role: String,
+    /// SNS topic and SQS queue (and KMS alias) in Log Archive for trails without an SNS topic.
+    pub s3_notifications: String,
     /// The SQS queue in Audit that receives CloudTrail notifications and that Lacework reads.
     pub audit_queue: String,
     /// Queue of accounts waiting to be onboarded, updated or removed.
@@ -374,6 +382,8 @@ impl Names {
             audit_stack_set: name("audit"),
             member_stack_set: name("member"),
             cross_account_role: name("cross-account-role"),
+            member_role: name("config-role"),
+            s3_notifications: name("s3-notifications"),
             audit_queue: name("cloudtrail-queue"),
             account_queue: name("account-queue"),
             account_dead_letter_queue: name("account-dlq"),
@@ -676,6 +686,7 @@ mod tests {
         assert_eq!(names.audit_stack_set, "lacework-ct-audit");
         assert_eq!(names.member_stack_set, "lacework-ct-member");
         assert_eq!(names.cross_account_role, "lacework-ct-cross-account-role");
+        assert_eq!(names.member_role, "lacework-ct-config-role");
         assert_eq!(names.audit_queue, "lacework-ct-cloudtrail-queue");
         assert_eq!(names.account_queue, "lacework-ct-account-queue");
         assert_eq!(names.account_dead_letter_queue, "lacework-ct-account-dlq");

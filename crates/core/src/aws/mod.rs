@@ -1,0 +1,62 @@
+//! The thin AWS operations the functions share, behind narrow traits (ports) so the decisions
+//! above them are tested with in-memory fakes, and the real adapters over the AWS SDK.
+//!
+//! Built only with the `aws` feature (the functions and the local landing zone enable it; the
+//! `tower` CLI does not need the SDK).
+
+pub mod organizations;
+pub mod queue;
+pub mod secrets;
+pub mod stacksets;
+pub mod trail;
+
+use std::fmt::Debug;
+
+use aws_sdk_sts::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+
+use crate::error::Error;
+
+/// AWS error codes that mean "the same call may succeed later".
+const RETRYABLE_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "OperationInProgressException",
+    "StaleRequestException",
+    "ConcurrentModificationException",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "InternalFailure",
+    "InternalServiceError",
+    "InternalServerError",
+];
+
+/// Turns an SDK error into the crate's [`Error::Aws`], deciding whether it is worth retrying:
+/// timeouts, dropped connections, 5xx answers, throttling and busy StackSets are; anything the
+/// service refused on its merits is not.
+pub fn aws_error<E, R>(operation: &str, err: SdkError<E, R>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: Debug,
+{
+    let code = err.code().map(str::to_owned);
+    let transient = matches!(
+        err,
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
+    );
+    let retryable = transient
+        || code
+            .as_deref()
+            .is_some_and(|c| RETRYABLE_CODES.contains(&c));
+    let message = err
+        .message()
+        .map(str::to_owned)
+        .unwrap_or_else(|| DisplayErrorContext(&err).to_string());
+    Error::Aws {
+        operation: operation.to_owned(),
+        code,
+        message,
+        retryable,
+    }
+}

@@ -1,0 +1,1597 @@
+//! AWS CloudFormation StackSets, the way Control Tower runs them: self-managed permissions
+//! through `AWSControlTowerStackSetRole` in the management account and
+//! `AWSControlTowerExecution` in every target account.
+//!
+//! * [`StackSets`] is the port and [`StackSetsClient`] the adapter over the AWS SDK;
+//!   [`in_memory::InMemoryStackSets`] is a fake for tests that can be made busy, slow or
+//!   failing.
+//! * StackSet operations run asynchronously in AWS. [`run_operation`] starts one (again and
+//!   again while the StackSet is busy with another) and polls it until it ends or the
+//!   caller's deadline comes. Operation ids are derived from the caller's request
+//!   ([`operation_id`]), so a redelivered request finds the operation it already started
+//!   (`OperationIdAlreadyExistsException`) instead of starting a second one.
+//! * [`converge_stack_set`] makes a StackSet and its instances what a spec says, changing
+//!   nothing when they already are; [`remove_stack_set`] deletes the instances and then the
+//!   StackSet, and is content when they are already gone.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use aws_sdk_cloudformation::Client;
+use aws_sdk_cloudformation::types::{
+    Capability, ManagedExecution, Parameter, PermissionModels, RegionConcurrencyType,
+    StackInstanceSummary, StackSetOperationPreferences, StackSetOperationResultStatus,
+};
+use tokio::time::Instant;
+
+use super::aws_error;
+use crate::account::AccountId;
+use crate::error::Error;
+use crate::naming::{Partition, iam_role_arn};
+
+/// The role Control Tower's StackSets assume in every target account.
+pub const EXECUTION_ROLE_NAME: &str = "AWSControlTowerExecution";
+
+/// The role (with its path) Control Tower's StackSets run as in the management account.
+pub const ADMINISTRATION_ROLE_NAME: &str = "service-role/AWSControlTowerStackSetRole";
+
+/// What `DescribeStackSet` shows in place of a `NoEcho` parameter's value.
+pub const MASKED_VALUE: &str = "****";
+
+/// The ARN of Control Tower's StackSet administration role in the management account.
+pub fn administration_role_arn(partition: Partition, management: &AccountId) -> String {
+    iam_role_arn(partition, management, ADMINISTRATION_ROLE_NAME)
+}
+
+/// An operation id (`[a-zA-Z0-9][-a-zA-Z0-9]*`, at most 128 characters) for `action` on
+/// the StackSet `stack_set` done on behalf of the request `request_tag`: the same request
+/// always gets the same id, and different ones different ids (a text too long for 128
+/// characters is shortened and made unique again with a hash of the whole).
+pub fn operation_id(stack_set: &str, action: &str, request_tag: &str) -> String {
+    const MAX_LEN: usize = 128;
+    let full: String = format!("{stack_set}-{action}-{request_tag}")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let mut id = if full.len() <= MAX_LEN {
+        full
+    } else {
+        let hash = format!("-{:016x}", fnv1a(full.as_bytes()));
+        let kept: String = full.chars().take(MAX_LEN - hash.len()).collect();
+        kept + &hash
+    };
+    if !id.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        id.replace_range(..1, "x");
+    }
+    id
+}
+
+/// The 64-bit FNV-1a hash: stable across builds and platforms, unlike `std`'s hasher.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// What a StackSet should be. Parameters with an empty value are not sent: the templates'
+/// defaults for them are empty.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StackSetSpec {
+    pub name: String,
+    pub description: String,
+    pub template_body: String,
+    /// Parameter values; some are confidential (`NoEcho`), so `Debug` shows only the names.
+    pub parameters: BTreeMap<String, String>,
+    pub administration_role_arn: String,
+    pub execution_role_name: String,
+    /// CloudFormation queues conflicting operations instead of refusing them.
+    pub managed_execution: bool,
+}
+
+impl StackSetSpec {
+    /// The parameters that are sent (the non-empty ones).
+    pub fn sent_parameters(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.parameters
+            .iter()
+            .filter(|(_, value)| !value.is_empty())
+    }
+}
+
+impl fmt::Debug for StackSetSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StackSetSpec")
+            .field("name", &self.name)
+            .field("parameters", &self.parameters.keys().collect::<Vec<_>>())
+            .field("template_bytes", &self.template_body.len())
+            .field("administration_role_arn", &self.administration_role_arn)
+            .field("execution_role_name", &self.execution_role_name)
+            .field("managed_execution", &self.managed_execution)
+            .finish()
+    }
+}
+
+/// A StackSet as `DescribeStackSet` shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StackSetState {
+    pub name: String,
+    pub template_body: String,
+    /// `NoEcho` values read as [`MASKED_VALUE`].
+    pub parameters: BTreeMap<String, String>,
+    pub administration_role_arn: Option<String>,
+    pub execution_role_name: Option<String>,
+}
+
+impl StackSetState {
+    /// What differs from `spec`, in words (parameter names, never values); empty when the
+    /// StackSet already is what `spec` says. A masked (`NoEcho`) value is taken to be equal:
+    /// it cannot be read back. `ManagedExecution` is set on every create and update but is not
+    /// by itself a reason to update.
+    pub fn differences(&self, spec: &StackSetSpec) -> Vec<String> {
+        let mut differences = Vec::new();
+        if self.template_body != spec.template_body {
+            differences.push("template".to_owned());
+        }
+        let held: BTreeMap<&String, &String> = self
+            .parameters
+            .iter()
+            .filter(|(_, value)| !value.is_empty())
+            .collect();
+        let wanted: BTreeMap<&String, &String> = spec.sent_parameters().collect();
+        let names: BTreeSet<&&String> = held.keys().chain(wanted.keys()).collect();
+        for name in names {
+            let same = match (held.get(name), wanted.get(name)) {
+                (Some(held), Some(wanted)) => held == wanted || held.as_str() == MASKED_VALUE,
+                _ => false,
+            };
+            if !same {
+                differences.push(format!("parameter {name}"));
+            }
+        }
+        if self.administration_role_arn.as_deref() != Some(spec.administration_role_arn.as_str()) {
+            differences.push("administration role".to_owned());
+        }
+        if self.execution_role_name.as_deref() != Some(spec.execution_role_name.as_str()) {
+            differences.push("execution role".to_owned());
+        }
+        differences
+    }
+}
+
+impl fmt::Debug for StackSetState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StackSetState")
+            .field("name", &self.name)
+            .field("parameters", &self.parameters.keys().collect::<Vec<_>>())
+            .field("template_bytes", &self.template_body.len())
+            .field("administration_role_arn", &self.administration_role_arn)
+            .field("execution_role_name", &self.execution_role_name)
+            .finish()
+    }
+}
+
+/// Where a stack instance is (or should be): an account and a region.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StackInstanceTarget {
+    pub account: AccountId,
+    pub region: String,
+}
+
+impl StackInstanceTarget {
+    pub fn new(account: AccountId, region: impl Into<String>) -> Self {
+        Self {
+            account,
+            region: region.into(),
+        }
+    }
+}
+
+impl fmt::Display for StackInstanceTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.account, self.region)
+    }
+}
+
+/// A stack instance as `ListStackInstances` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackInstance {
+    pub target: StackInstanceTarget,
+    /// `CURRENT`, `OUTDATED` or `INOPERABLE`.
+    pub status: String,
+    /// `PENDING`, `RUNNING`, `SUCCEEDED`, `FAILED`, `CANCELLED`, `INOPERABLE`, ...
+    pub detailed_status: Option<String>,
+    pub status_reason: Option<String>,
+}
+
+impl StackInstance {
+    /// Whether the instance was left behind by an operation that did not finish (it is
+    /// `OUTDATED` and no operation is working on it), so the StackSet must be applied again.
+    pub fn needs_repair(&self) -> bool {
+        self.status == "OUTDATED"
+            && !matches!(self.detailed_status.as_deref(), Some("PENDING" | "RUNNING"))
+    }
+}
+
+/// Where a StackSet operation is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OperationStatus {
+    Queued,
+    Running,
+    Stopping,
+    Succeeded,
+    Failed,
+    Stopped,
+    /// A status this version does not know; treated as still going.
+    Other(String),
+}
+
+impl OperationStatus {
+    /// Reads AWS's spelling (`RUNNING`, `SUCCEEDED`, ...).
+    pub fn from_aws(text: &str) -> Self {
+        match text {
+            "QUEUED" => Self::Queued,
+            "RUNNING" => Self::Running,
+            "STOPPING" => Self::Stopping,
+            "SUCCEEDED" => Self::Succeeded,
+            "FAILED" => Self::Failed,
+            "STOPPED" => Self::Stopped,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+
+    /// AWS's spelling.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Queued => "QUEUED",
+            Self::Running => "RUNNING",
+            Self::Stopping => "STOPPING",
+            Self::Succeeded => "SUCCEEDED",
+            Self::Failed => "FAILED",
+            Self::Stopped => "STOPPED",
+            Self::Other(text) => text,
+        }
+    }
+}
+
+/// A StackSet operation as `DescribeStackSetOperation` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperationState {
+    pub status: OperationStatus,
+    pub status_reason: Option<String>,
+}
+
+/// One stack instance an operation failed on, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceFailure {
+    pub account: String,
+    pub region: String,
+    pub reason: String,
+}
+
+/// What the functions ask CloudFormation about StackSets.
+pub trait StackSets: Send + Sync {
+    /// The StackSet called `name`; `None` when there is none (or it was deleted).
+    fn describe_stack_set(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<StackSetState>, Error>> + Send;
+
+    /// Creates the StackSet (`CreateStackSet`, self-managed, `CAPABILITY_NAMED_IAM`). The same
+    /// `client_request_token` makes a repeated call harmless.
+    fn create_stack_set(
+        &self,
+        spec: &StackSetSpec,
+        client_request_token: &str,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Updates the StackSet and every instance (`UpdateStackSet`); returns the operation id.
+    fn update_stack_set(
+        &self,
+        spec: &StackSetSpec,
+        operation_id: &str,
+    ) -> impl Future<Output = Result<String, Error>> + Send;
+
+    /// Deletes the (empty) StackSet (`DeleteStackSet`); nothing to delete is not an error.
+    fn delete_stack_set(&self, name: &str) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Every instance of the StackSet (`ListStackInstances`, every page); empty when the
+    /// StackSet does not exist.
+    fn list_stack_instances(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Vec<StackInstance>, Error>> + Send;
+
+    /// Creates instances in every pair of `accounts` and `regions` (`CreateStackInstances`);
+    /// returns the operation id.
+    fn create_stack_instances(
+        &self,
+        name: &str,
+        accounts: &[AccountId],
+        regions: &[String],
+        operation_id: &str,
+    ) -> impl Future<Output = Result<String, Error>> + Send;
+
+    /// Deletes the instances and their stacks (`DeleteStackInstances`, not retained);
+    /// returns the operation id.
+    fn delete_stack_instances(
+        &self,
+        name: &str,
+        accounts: &[AccountId],
+        regions: &[String],
+        operation_id: &str,
+    ) -> impl Future<Output = Result<String, Error>> + Send;
+
+    /// Where an operation is (`DescribeStackSetOperation`).
+    fn describe_operation(
+        &self,
+        name: &str,
+        operation_id: &str,
+    ) -> impl Future<Output = Result<OperationState, Error>> + Send;
+
+    /// The instances a finished operation failed on, at most `limit` of them
+    /// (`ListStackSetOperationResults`).
+    fn operation_failures(
+        &self,
+        name: &str,
+        operation_id: &str,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<InstanceFailure>, Error>> + Send;
+}
+
+/// [`StackSets`] over the AWS SDK.
+#[derive(Debug, Clone)]
+pub struct StackSetsClient {
+    client: Client,
+}
+
+impl StackSetsClient {
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+}
+
+fn parameters_of(spec: &StackSetSpec) -> Vec<Parameter> {
+    spec.sent_parameters()
+        .map(|(key, value)| {
+            Parameter::builder()
+                .parameter_key(key)
+                .parameter_value(value)
+                .build()
+        })
+        .collect()
+}
+
+/// Every instance of an operation at once, in every region at once: the instances of one
+/// StackSet are independent of each other.
+fn preferences() -> StackSetOperationPreferences {
+    StackSetOperationPreferences::builder()
+        .region_concurrency_type(RegionConcurrencyType::Parallel)
+        .max_concurrent_percentage(100)
+        .build()
+}
+
+fn is_code(err: &Error, wanted: &str) -> bool {
+    matches!(err, Error::Aws { code: Some(code), .. } if code == wanted)
+}
+
+impl StackSets for StackSetsClient {
+    async fn describe_stack_set(&self, name: &str) -> Result<Option<StackSetState>, Error> {
+        let output = match self
+            .client
+            .describe_stack_set()
+            .stack_set_name(name)
+            .send()
+            .await
+        {
+            Ok(output) => output,
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_stack_set_not_found_exception()) =>
+            {
+                return Ok(None);
+            }
+            Err(err) => return Err(aws_error("cloudformation:DescribeStackSet", err)),
+        };
+        let Some(stack_set) = output.stack_set() else {
+            return Ok(None);
+        };
+        if stack_set.status().map(|s| s.as_str()) == Some("DELETED") {
+            return Ok(None);
+        }
+        Ok(Some(StackSetState {
+            name: stack_set.stack_set_name().unwrap_or(name).to_owned(),
+            template_body: stack_set.template_body().unwrap_or_default().to_owned(),
+            parameters: stack_set
+                .parameters()
+                .iter()
+                .filter_map(|p| {
+                    Some((
+                        p.parameter_key()?.to_owned(),
+                        p.parameter_value().unwrap_or_default().to_owned(),
+                    ))
+                })
+                .collect(),
+            administration_role_arn: stack_set.administration_role_arn().map(str::to_owned),
+            execution_role_name: stack_set.execution_role_name().map(str::to_owned),
+        }))
+    }
+
+    async fn create_stack_set(
+        &self,
+        spec: &StackSetSpec,
+        client_request_token: &str,
+    ) -> Result<(), Error> {
+        self.client
+            .create_stack_set()
+            .stack_set_name(&spec.name)
+            .description(&spec.description)
+            .template_body(&spec.template_body)
+            .set_parameters(Some(parameters_of(spec)))
+            .capabilities(Capability::CapabilityNamedIam)
+            .permission_model(PermissionModels::SelfManaged)
+            .administration_role_arn(&spec.administration_role_arn)
+            .execution_role_name(&spec.execution_role_name)
+            .managed_execution(
+                ManagedExecution::builder()
+                    .active(spec.managed_execution)
+                    .build(),
+            )
+            .client_request_token(client_request_token)
+            .send()
+            .await
+            .map_err(|err| aws_error("cloudformation:CreateStackSet", err))?;
+        Ok(())
+    }
+
+    async fn update_stack_set(
+        &self,
+        spec: &StackSetSpec,
+        operation_id: &str,
+    ) -> Result<String, Error> {
+        let output = self
+            .client
+            .update_stack_set()
+            .stack_set_name(&spec.name)
+            .description(&spec.description)
+            .template_body(&spec.template_body)
+            .set_parameters(Some(parameters_of(spec)))
+            .capabilities(Capability::CapabilityNamedIam)
+            .permission_model(PermissionModels::SelfManaged)
+            .administration_role_arn(&spec.administration_role_arn)
+            .execution_role_name(&spec.execution_role_name)
+            .managed_execution(
+                ManagedExecution::builder()
+                    .active(spec.managed_execution)
+                    .build(),
+            )
+            .operation_preferences(preferences())
+            .operation_id(operation_id)
+            .send()
+            .await
+            .map_err(|err| aws_error("cloudformation:UpdateStackSet", err))?;
+        Ok(output.operation_id().unwrap_or(operation_id).to_owned())
+    }
+
+    async fn delete_stack_set(&self, name: &str) -> Result<(), Error> {
+        match self
+            .client
+            .delete_stack_set()
+            .stack_set_name(name)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(err) => {
+                let err = aws_error("cloudformation:DeleteStackSet", err);
+                if is_code(&err, "StackSetNotFoundException") {
+                    Ok(())
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+
+    async fn list_stack_instances(&self, name: &str) -> Result<Vec<StackInstance>, Error> {
+        let listed: Result<Vec<StackInstanceSummary>, _> = self
+            .client
+            .list_stack_instances()
+            .stack_set_name(name)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await;
+        let listed = match listed {
+            Ok(listed) => listed,
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_stack_set_not_found_exception()) =>
+            {
+                return Ok(Vec::new());
+            }
+            Err(err) => return Err(aws_error("cloudformation:ListStackInstances", err)),
+        };
+        Ok(listed.iter().filter_map(stack_instance).collect())
+    }
+
+    async fn create_stack_instances(
+        &self,
+        name: &str,
+        accounts: &[AccountId],
+        regions: &[String],
+        operation_id: &str,
+    ) -> Result<String, Error> {
+        let output = self
+            .client
+            .create_stack_instances()
+            .stack_set_name(name)
+            .set_accounts(Some(
+                accounts.iter().map(|a| a.as_str().to_owned()).collect(),
+            ))
+            .set_regions(Some(regions.to_vec()))
+            .operation_preferences(preferences())
+            .operation_id(operation_id)
+            .send()
+            .await
+            .map_err(|err| aws_error("cloudformation:CreateStackInstances", err))?;
+        Ok(output.operation_id().unwrap_or(operation_id).to_owned())
+    }
+
+    async fn delete_stack_instances(
+        &self,
+        name: &str,
+        accounts: &[AccountId],
+        regions: &[String],
+        operation_id: &str,
+    ) -> Result<String, Error> {
+        let output = self
+            .client
+            .delete_stack_instances()
+            .stack_set_name(name)
+            .set_accounts(Some(
+                accounts.iter().map(|a| a.as_str().to_owned()).collect(),
+            ))
+            .set_regions(Some(regions.to_vec()))
+            .retain_stacks(false)
+            .operation_preferences(preferences())
+            .operation_id(operation_id)
+            .send()
+            .await
+            .map_err(|err| aws_error("cloudformation:DeleteStackInstances", err))?;
+        Ok(output.operation_id().unwrap_or(operation_id).to_owned())
+    }
+
+    async fn describe_operation(
+        &self,
+        name: &str,
+        operation_id: &str,
+    ) -> Result<OperationState, Error> {
+        let output = self
+            .client
+            .describe_stack_set_operation()
+            .stack_set_name(name)
+            .operation_id(operation_id)
+            .send()
+            .await
+            .map_err(|err| aws_error("cloudformation:DescribeStackSetOperation", err))?;
+        let operation = output.stack_set_operation();
+        Ok(OperationState {
+            status: OperationStatus::from_aws(
+                operation
+                    .and_then(|o| o.status())
+                    .map(|s| s.as_str())
+                    .unwrap_or("UNKNOWN"),
+            ),
+            status_reason: operation.and_then(|o| o.status_reason()).map(str::to_owned),
+        })
+    }
+
+    async fn operation_failures(
+        &self,
+        name: &str,
+        operation_id: &str,
+        limit: usize,
+    ) -> Result<Vec<InstanceFailure>, Error> {
+        let mut results = self
+            .client
+            .list_stack_set_operation_results()
+            .stack_set_name(name)
+            .operation_id(operation_id)
+            .into_paginator()
+            .items()
+            .send();
+        let mut failures = Vec::new();
+        while failures.len() < limit {
+            let Some(result) = results
+                .try_next()
+                .await
+                .map_err(|err| aws_error("cloudformation:ListStackSetOperationResults", err))?
+            else {
+                break;
+            };
+            if result.status() == Some(&StackSetOperationResultStatus::Failed) {
+                failures.push(InstanceFailure {
+                    account: result.account().unwrap_or_default().to_owned(),
+                    region: result.region().unwrap_or_default().to_owned(),
+                    reason: result.status_reason().unwrap_or_default().to_owned(),
+                });
+            }
+        }
+        Ok(failures)
+    }
+}
+
+/// An SDK instance summary read into a [`StackInstance`]; `None` (logged) without a readable
+/// account or region.
+fn stack_instance(summary: &StackInstanceSummary) -> Option<StackInstance> {
+    let account = summary.account().and_then(|a| AccountId::parse(a).ok());
+    let (Some(account), Some(region)) = (account, summary.region()) else {
+        tracing::warn!("skipping a stack instance listed without a readable account or region");
+        return None;
+    };
+    Some(StackInstance {
+        target: StackInstanceTarget::new(account, region),
+        status: summary
+            .status()
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default(),
+        detailed_status: summary
+            .stack_instance_status()
+            .and_then(|s| s.detailed_status())
+            .map(|s| s.as_str().to_owned()),
+        status_reason: summary.status_reason().map(str::to_owned),
+    })
+}
+
+/// How long to wait for StackSet operations, and how often to look.
+#[derive(Debug, Clone, Copy)]
+pub struct OperationWait {
+    /// Give up waiting (and say what is still running) before this instant.
+    pub deadline: Instant,
+    /// First pause between two looks at a running operation; it doubles up to `max_poll`.
+    pub first_poll: Duration,
+    pub max_poll: Duration,
+    /// Pause before starting again an operation refused because the StackSet was busy.
+    pub busy_retry: Duration,
+}
+
+impl OperationWait {
+    /// Waits until `deadline`, looking after 2 s, then 4, 8 and every 15 s; retries a busy
+    /// StackSet every 10 s.
+    pub fn until(deadline: Instant) -> Self {
+        Self {
+            deadline,
+            first_poll: Duration::from_secs(2),
+            max_poll: Duration::from_secs(15),
+            busy_retry: Duration::from_secs(10),
+        }
+    }
+
+    fn has_time_for(&self, pause: Duration) -> bool {
+        Instant::now() + pause < self.deadline
+    }
+}
+
+/// Starts a StackSet operation with `start` and waits until it ends.
+///
+/// * `start` is called again (every `wait.busy_retry`) while it fails with a retryable error
+///   such as `OperationInProgressException` (the StackSet is busy with another operation).
+/// * `OperationIdAlreadyExistsException` means this request started the operation before
+///   (a redelivery): it is waited for like a new one.
+/// * An operation that ends `FAILED` or `STOPPED` is an error naming the instances it failed
+///   on and why. One still running at `wait.deadline` is a retryable error that says so: it
+///   goes on in AWS, and running the same work again later picks it up.
+pub async fn run_operation<S, F, Fut>(
+    stack_sets: &S,
+    stack_set: &str,
+    what: &str,
+    operation_id: &str,
+    wait: &OperationWait,
+    mut start: F,
+) -> Result<(), Error>
+where
+    S: StackSets,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<String, Error>>,
+{
+    let started = loop {
+        match start().await {
+            Ok(id) => break id,
+            Err(err) if is_code(&err, "OperationIdAlreadyExistsException") => {
+                tracing::info!(
+                    stack_set,
+                    operation_id,
+                    what,
+                    "operation was started by an earlier delivery of this request; waiting for it"
+                );
+                break operation_id.to_owned();
+            }
+            Err(err) if err.is_retryable() && wait.has_time_for(wait.busy_retry) => {
+                tracing::warn!(stack_set, what, error = %err, "StackSet busy; trying again");
+                tokio::time::sleep(wait.busy_retry).await;
+            }
+            Err(err) if err.is_retryable() => {
+                return Err(Error::Aws {
+                    operation: "cloudformation:StackSets".to_owned(),
+                    code: Some("StackSetBusy".to_owned()),
+                    message: format!(
+                        "StackSet {stack_set} could not start {what}: it stayed busy ({err}) until this invocation had to answer; retry when its current operation has finished"
+                    ),
+                    retryable: true,
+                });
+            }
+            Err(err) => return Err(err),
+        }
+    };
+    tracing::info!(stack_set, operation_id = %started, what, "StackSet operation started");
+    let mut pause = wait.first_poll;
+    loop {
+        let state = stack_sets.describe_operation(stack_set, &started).await?;
+        match state.status {
+            OperationStatus::Succeeded => {
+                tracing::info!(stack_set, operation_id = %started, what, "StackSet operation succeeded");
+                return Ok(());
+            }
+            OperationStatus::Failed | OperationStatus::Stopped => {
+                let failures = stack_sets
+                    .operation_failures(stack_set, &started, 5)
+                    .await
+                    .unwrap_or_default();
+                let mut message = format!(
+                    "StackSet {stack_set}: operation {started} ({what}) ended {}",
+                    state.status.as_str()
+                );
+                if let Some(reason) = &state.status_reason {
+                    message.push_str(&format!(": {reason}"));
+                }
+                for failure in &failures {
+                    message.push_str(&format!(
+                        "; account {} in {}: {}",
+                        failure.account, failure.region, failure.reason
+                    ));
+                }
+                return Err(Error::Aws {
+                    operation: "cloudformation:StackSets".to_owned(),
+                    code: Some(format!("Operation{}", title_case(state.status.as_str()))),
+                    message,
+                    retryable: false,
+                });
+            }
+            _ => {}
+        }
+        if !wait.has_time_for(pause) {
+            return Err(Error::Aws {
+                operation: "cloudformation:StackSets".to_owned(),
+                code: Some("OperationStillRunning".to_owned()),
+                message: format!(
+                    "StackSet {stack_set}: operation {started} ({what}) is still {} and goes on in AWS; retry once it has finished (the retry picks up where this one stopped)",
+                    state.status.as_str()
+                ),
+                retryable: true,
+            });
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(wait.max_poll);
+    }
+}
+
+fn title_case(word: &str) -> String {
+    let lower = word.to_ascii_lowercase();
+    let mut chars = lower.chars();
+    match chars.next() {
+        Some(first) => first.to_ascii_uppercase().to_string() + chars.as_str(),
+        None => String::new(),
+    }
+}
+
+/// What [`converge_stack_set`] had to do.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Convergence {
+    pub stack_set_created: bool,
+    /// What differed, when the StackSet was updated (empty when it was not).
+    pub updated_for: Vec<String>,
+    pub instances_created: Vec<StackInstanceTarget>,
+}
+
+impl Convergence {
+    /// Whether nothing had to change.
+    pub fn unchanged(&self) -> bool {
+        !self.stack_set_created && self.updated_for.is_empty() && self.instances_created.is_empty()
+    }
+}
+
+/// Makes the StackSet what `spec` says, with an instance at every target:
+///
+/// 1. creates the StackSet when there is none;
+/// 2. updates it (and so every instance) when its template, parameters or roles differ, or
+///    when an instance was left `OUTDATED` by an operation that did not finish;
+/// 3. creates the missing instances, one operation per region.
+///
+/// Instances that exist and are not targets are left alone (others may have made them).
+/// `request_tag` names the request on whose behalf this runs; the operation ids derive from
+/// it ([`operation_id`]).
+pub async fn converge_stack_set<S: StackSets>(
+    stack_sets: &S,
+    spec: &StackSetSpec,
+    targets: &[StackInstanceTarget],
+    request_tag: &str,
+    wait: &OperationWait,
+) -> Result<Convergence, Error> {
+    let mut done = Convergence::default();
+    let existing = stack_sets.describe_stack_set(&spec.name).await?;
+    let instances = match &existing {
+        Some(_) => stack_sets.list_stack_instances(&spec.name).await?,
+        None => Vec::new(),
+    };
+    match existing {
+        None => {
+            let token = operation_id(&spec.name, "create", request_tag);
+            match stack_sets.create_stack_set(spec, &token).await {
+                Ok(()) => {}
+                // Created meanwhile by a concurrent delivery: carry on as if found.
+                Err(err) if is_code(&err, "NameAlreadyExistsException") => {}
+                Err(err) => return Err(err),
+            }
+            tracing::info!(stack_set = %spec.name, "StackSet created");
+            done.stack_set_created = true;
+        }
+        Some(state) => {
+            let mut reasons = state.differences(spec);
+            let outdated: Vec<String> = instances
+                .iter()
+                .filter(|i| i.needs_repair() && targets.contains(&i.target))
+                .map(|i| format!("outdated instance {}", i.target))
+                .collect();
+            reasons.extend(outdated);
+            if !reasons.is_empty() {
+                tracing::info!(stack_set = %spec.name, reasons = ?reasons, "updating StackSet");
+                let id = operation_id(&spec.name, "update", request_tag);
+                run_operation(stack_sets, &spec.name, "update", &id, wait, || {
+                    stack_sets.update_stack_set(spec, &id)
+                })
+                .await?;
+                done.updated_for = reasons;
+            }
+        }
+    }
+    let present: BTreeSet<&StackInstanceTarget> = instances.iter().map(|i| &i.target).collect();
+    let mut missing_by_region: BTreeMap<&str, Vec<AccountId>> = BTreeMap::new();
+    for target in targets {
+        if !present.contains(target) {
+            missing_by_region
+                .entry(target.region.as_str())
+                .or_default()
+                .push(target.account.clone());
+        }
+    }
+    for (region, accounts) in missing_by_region {
+        let id = operation_id(
+            &spec.name,
+            &format!("create-instances-{region}"),
+            request_tag,
+        );
+        let regions = [region.to_owned()];
+        let what = format!("create instances in {region}");
+        run_operation(stack_sets, &spec.name, &what, &id, wait, || {
+            stack_sets.create_stack_instances(&spec.name, &accounts, &regions, &id)
+        })
+        .await?;
+        done.instances_created.extend(
+            accounts
+                .into_iter()
+                .map(|account| StackInstanceTarget::new(account, region)),
+        );
+    }
+    Ok(done)
+}
+
+/// What [`remove_stack_set`] had to do.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Removal {
+    pub instances_deleted: Vec<StackInstanceTarget>,
+    pub stack_set_deleted: bool,
+}
+
+/// Deletes every instance of the StackSet (their stacks too, one operation per region) and
+/// then the StackSet. Already gone is success.
+pub async fn remove_stack_set<S: StackSets>(
+    stack_sets: &S,
+    name: &str,
+    request_tag: &str,
+    wait: &OperationWait,
+) -> Result<Removal, Error> {
+    let mut done = Removal::default();
+    if stack_sets.describe_stack_set(name).await?.is_none() {
+        tracing::info!(stack_set = name, "StackSet already gone");
+        return Ok(done);
+    }
+    let instances = stack_sets.list_stack_instances(name).await?;
+    let mut by_region: BTreeMap<&str, Vec<AccountId>> = BTreeMap::new();
+    for instance in &instances {
+        by_region
+            .entry(instance.target.region.as_str())
+            .or_default()
+            .push(instance.target.account.clone());
+    }
+    for (region, accounts) in by_region {
+        let id = operation_id(name, &format!("delete-instances-{region}"), request_tag);
+        let regions = [region.to_owned()];
+        let what = format!("delete {} instance(s) in {region}", accounts.len());
+        run_operation(stack_sets, name, &what, &id, wait, || {
+            stack_sets.delete_stack_instances(name, &accounts, &regions, &id)
+        })
+        .await?;
+        done.instances_deleted.extend(
+            accounts
+                .into_iter()
+                .map(|account| StackInstanceTarget::new(account, region)),
+        );
+    }
+    stack_sets.delete_stack_set(name).await?;
+    tracing::info!(stack_set = name, "StackSet deleted");
+    done.stack_set_deleted = true;
+    Ok(done)
+}
+
+/// An in-memory [`StackSets`] for tests: operations that end at once or after some looks,
+/// fail, or never end; a StackSet that is busy for the next few calls; `NoEcho` masking; a
+/// log of every changing call.
+pub mod in_memory {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::sync::{Mutex, MutexGuard};
+
+    use super::*;
+
+    /// How the next operations behave.
+    #[derive(Debug, Clone, Default)]
+    pub struct Behaviour {
+        /// The next this many starting calls fail with `OperationInProgressException`.
+        pub busy_calls: u32,
+        /// Operations are `RUNNING` for this many looks before they end.
+        pub looks_until_done: u32,
+        /// Operations never end.
+        pub never_done: bool,
+        /// The next operation ends `FAILED` with this reason (and changes nothing).
+        pub fail_next: Option<String>,
+        /// Parameters `DescribeStackSet` masks, like `NoEcho` ones in AWS.
+        pub masked_parameters: BTreeSet<String>,
+    }
+
+    #[derive(Debug, Clone)]
+    struct Operation {
+        stack_set: String,
+        looks_left: u32,
+        never_done: bool,
+        failure: Option<String>,
+    }
+
+    /// A StackSet held in memory.
+    #[derive(Debug, Clone)]
+    pub struct HeldStackSet {
+        pub spec: StackSetSpec,
+        pub instances: BTreeSet<StackInstanceTarget>,
+    }
+
+    #[derive(Debug, Default)]
+    struct State {
+        stack_sets: BTreeMap<String, HeldStackSet>,
+        operations: BTreeMap<String, Operation>,
+        behaviour: Behaviour,
+        calls: Vec<String>,
+    }
+
+    /// The fake.
+    #[derive(Debug, Default)]
+    pub struct InMemoryStackSets {
+        state: Mutex<State>,
+    }
+
+    impl InMemoryStackSets {
+        pub fn new() -> Self {
+            Self::default()
+        }
+
+        fn state(&self) -> MutexGuard<'_, State> {
+            // A test that panicked while holding the lock has failed already.
+            self.state
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+        }
+
+        /// Changes how the next operations behave.
+        pub fn set_behaviour(&self, behaviour: Behaviour) {
+            self.state().behaviour = behaviour;
+        }
+
+        /// The StackSets that exist.
+        pub fn stack_sets(&self) -> BTreeMap<String, HeldStackSet> {
+            self.state().stack_sets.clone()
+        }
+
+        /// Every changing call so far, like `CreateStackSet lacework-ct-audit`.
+        pub fn calls(&self) -> Vec<String> {
+            self.state().calls.clone()
+        }
+
+        /// Adds a StackSet as if made earlier.
+        pub fn insert(&self, spec: StackSetSpec, instances: &[StackInstanceTarget]) {
+            self.state().stack_sets.insert(
+                spec.name.clone(),
+                HeldStackSet {
+                    spec,
+                    instances: instances.iter().cloned().collect(),
+                },
+            );
+        }
+
+        /// Starts an operation: refuses while busy or when the id was used, then applies
+        /// `change` unless the operation is to fail.
+        fn start(
+            &self,
+            call: String,
+            stack_set: &str,
+            operation_id: &str,
+            change: impl FnOnce(&mut HeldStackSet),
+        ) -> Result<String, Error> {
+            let mut state = self.state();
+            state.calls.push(call.clone());
+            if state.behaviour.busy_calls > 0 {
+                state.behaviour.busy_calls -= 1;
+                return Err(aws_code(
+                    &call,
+                    "OperationInProgressException",
+                    "Another Operation on StackSet is in progress",
+                    true,
+                ));
+            }
+            if state.operations.contains_key(operation_id) {
+                return Err(aws_code(
+                    &call,
+                    "OperationIdAlreadyExistsException",
+                    "operation id already exists",
+                    false,
+                ));
+            }
+            let failure = state.behaviour.fail_next.take();
+            let looks_left = state.behaviour.looks_until_done;
+            let never_done = state.behaviour.never_done;
+            let Some(held) = state.stack_sets.get_mut(stack_set) else {
+                return Err(aws_code(
+                    &call,
+                    "StackSetNotFoundException",
+                    "StackSet not found",
+                    false,
+                ));
+            };
+            if failure.is_none() {
+                change(held);
+            }
+            state.operations.insert(
+                operation_id.to_owned(),
+                Operation {
+                    stack_set: stack_set.to_owned(),
+                    looks_left,
+                    never_done,
+                    failure,
+                },
+            );
+            Ok(operation_id.to_owned())
+        }
+    }
+
+    fn aws_code(operation: &str, code: &str, message: &str, retryable: bool) -> Error {
+        Error::Aws {
+            operation: format!("cloudformation:{operation}"),
+            code: Some(code.to_owned()),
+            message: message.to_owned(),
+            retryable,
+        }
+    }
+
+    impl StackSets for InMemoryStackSets {
+        async fn describe_stack_set(&self, name: &str) -> Result<Option<StackSetState>, Error> {
+            let state = self.state();
+            Ok(state.stack_sets.get(name).map(|held| StackSetState {
+                name: held.spec.name.clone(),
+                template_body: held.spec.template_body.clone(),
+                parameters: held
+                    .spec
+                    .sent_parameters()
+                    .map(|(key, value)| {
+                        let shown = if state.behaviour.masked_parameters.contains(key) {
+                            MASKED_VALUE.to_owned()
+                        } else {
+                            value.clone()
+                        };
+                        (key.clone(), shown)
+                    })
+                    .collect(),
+                administration_role_arn: Some(held.spec.administration_role_arn.clone()),
+                execution_role_name: Some(held.spec.execution_role_name.clone()),
+            }))
+        }
+
+        async fn create_stack_set(&self, spec: &StackSetSpec, _token: &str) -> Result<(), Error> {
+            let mut state = self.state();
+            state.calls.push(format!("CreateStackSet {}", spec.name));
+            if state.stack_sets.contains_key(&spec.name) {
+                return Err(aws_code(
+                    "CreateStackSet",
+                    "NameAlreadyExistsException",
+                    "exists",
+                    false,
+                ));
+            }
+            state.stack_sets.insert(
+                spec.name.clone(),
+                HeldStackSet {
+                    spec: spec.clone(),
+                    instances: BTreeSet::new(),
+                },
+            );
+            Ok(())
+        }
+
+        async fn update_stack_set(
+            &self,
+            spec: &StackSetSpec,
+            operation_id: &str,
+        ) -> Result<String, Error> {
+            let wanted = spec.clone();
+            self.start(
+                format!("UpdateStackSet {}", spec.name),
+                &spec.name,
+                operation_id,
+                |held| held.spec = wanted,
+            )
+        }
+
+        async fn delete_stack_set(&self, name: &str) -> Result<(), Error> {
+            let mut state = self.state();
+            state.calls.push(format!("DeleteStackSet {name}"));
+            if state
+                .stack_sets
+                .get(name)
+                .is_some_and(|held| !held.instances.is_empty())
+            {
+                return Err(aws_code(
+                    "DeleteStackSet",
+                    "StackSetNotEmptyException",
+                    "StackSet is not empty",
+                    false,
+                ));
+            }
+            state.stack_sets.remove(name);
+            Ok(())
+        }
+
+        async fn list_stack_instances(&self, name: &str) -> Result<Vec<StackInstance>, Error> {
+            let state = self.state();
+            Ok(state
+                .stack_sets
+                .get(name)
+                .map(|held| {
+                    held.instances
+                        .iter()
+                        .map(|target| StackInstance {
+                            target: target.clone(),
+                            status: "CURRENT".to_owned(),
+                            detailed_status: Some("SUCCEEDED".to_owned()),
+                            status_reason: None,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default())
+        }
+
+        async fn create_stack_instances(
+            &self,
+            name: &str,
+            accounts: &[AccountId],
+            regions: &[String],
+            operation_id: &str,
+        ) -> Result<String, Error> {
+            let targets: Vec<StackInstanceTarget> = accounts
+                .iter()
+                .flat_map(|account| {
+                    regions
+                        .iter()
+                        .map(|region| StackInstanceTarget::new(account.clone(), region.clone()))
+                })
+                .collect();
+            let shown: Vec<String> = targets.iter().map(ToString::to_string).collect();
+            self.start(
+                format!("CreateStackInstances {name} {}", shown.join(",")),
+                name,
+                operation_id,
+                |held| held.instances.extend(targets),
+            )
+        }
+
+        async fn delete_stack_instances(
+            &self,
+            name: &str,
+            accounts: &[AccountId],
+            regions: &[String],
+            operation_id: &str,
+        ) -> Result<String, Error> {
+            let targets: Vec<StackInstanceTarget> = accounts
+                .iter()
+                .flat_map(|account| {
+                    regions
+                        .iter()
+                        .map(|region| StackInstanceTarget::new(account.clone(), region.clone()))
+                })
+                .collect();
+            let shown: Vec<String> = targets.iter().map(ToString::to_string).collect();
+            self.start(
+                format!("DeleteStackInstances {name} {}", shown.join(",")),
+                name,
+                operation_id,
+                |held| {
+                    for target in &targets {
+                        held.instances.remove(target);
+                    }
+                },
+            )
+        }
+
+        async fn describe_operation(
+            &self,
+            name: &str,
+            operation_id: &str,
+        ) -> Result<OperationState, Error> {
+            let mut state = self.state();
+            let Some(operation) = state
+                .operations
+                .get_mut(operation_id)
+                .filter(|o| o.stack_set == name)
+            else {
+                return Err(aws_code(
+                    "DescribeStackSetOperation",
+                    "OperationNotFoundException",
+                    "no such operation",
+                    false,
+                ));
+            };
+            if operation.never_done {
+                return Ok(OperationState {
+                    status: OperationStatus::Running,
+                    status_reason: None,
+                });
+            }
+            if operation.looks_left > 0 {
+                operation.looks_left -= 1;
+                return Ok(OperationState {
+                    status: OperationStatus::Running,
+                    status_reason: None,
+                });
+            }
+            Ok(match &operation.failure {
+                None => OperationState {
+                    status: OperationStatus::Succeeded,
+                    status_reason: None,
+                },
+                Some(reason) => OperationState {
+                    status: OperationStatus::Failed,
+                    status_reason: Some(reason.clone()),
+                },
+            })
+        }
+
+        async fn operation_failures(
+            &self,
+            _name: &str,
+            operation_id: &str,
+            _limit: usize,
+        ) -> Result<Vec<InstanceFailure>, Error> {
+            let state = self.state();
+            Ok(state
+                .operations
+                .get(operation_id)
+                .and_then(|o| o.failure.clone())
+                .map(|reason| {
+                    vec![InstanceFailure {
+                        account: "(fake)".to_owned(),
+                        region: "(fake)".to_owned(),
+                        reason,
+                    }]
+                })
+                .unwrap_or_default())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_memory::{Behaviour, InMemoryStackSets};
+    use super::*;
+
+    fn account(id: &str) -> AccountId {
+        AccountId::parse(id).unwrap()
+    }
+
+    fn spec(template: &str) -> StackSetSpec {
+        StackSetSpec {
+            name: "lacework-ct-audit".into(),
+            description: "test".into(),
+            template_body: template.into(),
+            parameters: BTreeMap::from([
+                (
+                    "QueueName".to_owned(),
+                    "lacework-ct-cloudtrail-queue".to_owned(),
+                ),
+                ("ExternalIdSuffix".to_owned(), "verysecretsuffix".to_owned()),
+                ("QueueKmsKeyArn".to_owned(), String::new()),
+            ]),
+            administration_role_arn: administration_role_arn(
+                Partition::Aws,
+                &account("123456789012"),
+            ),
+            execution_role_name: EXECUTION_ROLE_NAME.into(),
+            managed_execution: false,
+        }
+    }
+
+    fn wait(seconds: u64) -> OperationWait {
+        OperationWait {
+            deadline: Instant::now() + Duration::from_secs(seconds),
+            first_poll: Duration::from_millis(1),
+            max_poll: Duration::from_millis(4),
+            busy_retry: Duration::from_millis(1),
+        }
+    }
+
+    fn target(id: &str) -> StackInstanceTarget {
+        StackInstanceTarget::new(account(id), "us-east-1")
+    }
+
+    #[test]
+    fn operation_ids_are_stable_unique_and_well_formed() {
+        let id = operation_id(
+            "lacework-ct-audit",
+            "create-instances-us-east-1",
+            "5b1c2f9e_4c7b/x",
+        );
+        assert_eq!(
+            id,
+            "lacework-ct-audit-create-instances-us-east-1-5b1c2f9e-4c7b-x"
+        );
+        assert_eq!(
+            id,
+            operation_id(
+                "lacework-ct-audit",
+                "create-instances-us-east-1",
+                "5b1c2f9e_4c7b/x"
+            )
+        );
+        assert_ne!(
+            id,
+            operation_id(
+                "lacework-ct-member",
+                "create-instances-us-east-1",
+                "5b1c2f9e_4c7b/x"
+            )
+        );
+        let long_a = operation_id("s", "update", &format!("{}a", "r".repeat(300)));
+        let long_b = operation_id("s", "update", &format!("{}b", "r".repeat(300)));
+        assert_eq!(long_a.len(), 128);
+        assert_ne!(long_a, long_b, "shortened ids stay unique");
+        assert!(
+            long_a
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        );
+        assert!(operation_id("-x", "y", "z").starts_with('x'));
+    }
+
+    #[test]
+    fn administration_role_follows_the_partition() {
+        assert_eq!(
+            administration_role_arn(Partition::AwsUsGov, &account("123456789012")),
+            "arn:aws-us-gov:iam::123456789012:role/service-role/AWSControlTowerStackSetRole"
+        );
+    }
+
+    #[test]
+    fn debug_never_shows_parameter_values() {
+        let shown = format!("{:?}", spec("t"));
+        assert!(!shown.contains("verysecretsuffix"), "{shown}");
+        assert!(shown.contains("ExternalIdSuffix"), "{shown}");
+    }
+
+    #[test]
+    fn differences_name_what_changed_and_accept_masked_values() {
+        let wanted = spec("template-1");
+        let mut held = StackSetState {
+            name: wanted.name.clone(),
+            template_body: "template-1".into(),
+            parameters: BTreeMap::from([
+                (
+                    "QueueName".to_owned(),
+                    "lacework-ct-cloudtrail-queue".to_owned(),
+                ),
+                ("ExternalIdSuffix".to_owned(), MASKED_VALUE.to_owned()),
+            ]),
+            administration_role_arn: Some(wanted.administration_role_arn.clone()),
+            execution_role_name: Some(EXECUTION_ROLE_NAME.into()),
+        };
+        assert!(held.differences(&wanted).is_empty());
+        held.template_body = "template-0".into();
+        held.parameters.insert("QueueName".into(), "old".into());
+        held.parameters.insert("Gone".into(), "x".into());
+        assert_eq!(
+            held.differences(&wanted),
+            ["template", "parameter Gone", "parameter QueueName"]
+        );
+    }
+
+    #[tokio::test]
+    async fn converging_twice_changes_nothing_the_second_time() {
+        let fake = InMemoryStackSets::new();
+        let first = converge_stack_set(
+            &fake,
+            &spec("t1"),
+            &[target("222233334444")],
+            "r1",
+            &wait(5),
+        )
+        .await
+        .unwrap();
+        assert!(first.stack_set_created);
+        assert_eq!(first.instances_created, [target("222233334444")]);
+        let second = converge_stack_set(
+            &fake,
+            &spec("t1"),
+            &[target("222233334444")],
+            "r2",
+            &wait(5),
+        )
+        .await
+        .unwrap();
+        assert!(second.unchanged(), "{second:?}");
+        assert_eq!(fake.calls().len(), 2, "{:?}", fake.calls());
+    }
+
+    #[tokio::test]
+    async fn a_changed_template_updates_the_stack_set() {
+        let fake = InMemoryStackSets::new();
+        fake.insert(spec("t1"), &[target("222233334444")]);
+        let done = converge_stack_set(&fake, &spec("t2"), &[target("222233334444")], "r", &wait(5))
+            .await
+            .unwrap();
+        assert_eq!(done.updated_for, ["template"]);
+        assert!(done.instances_created.is_empty());
+        assert_eq!(
+            fake.stack_sets()["lacework-ct-audit"].spec.template_body,
+            "t2"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_busy_stack_set_is_retried_and_slow_operations_are_waited_for() {
+        let fake = InMemoryStackSets::new();
+        fake.insert(spec("t1"), &[]);
+        fake.set_behaviour(Behaviour {
+            busy_calls: 2,
+            looks_until_done: 3,
+            ..Behaviour::default()
+        });
+        let done = converge_stack_set(&fake, &spec("t1"), &[target("222233334444")], "r", &wait(5))
+            .await
+            .unwrap();
+        assert_eq!(done.instances_created, [target("222233334444")]);
+        let starts = fake
+            .calls()
+            .iter()
+            .filter(|c| c.starts_with("CreateStackInstances"))
+            .count();
+        assert_eq!(starts, 3);
+    }
+
+    #[tokio::test]
+    async fn a_redelivered_request_waits_for_the_operation_it_started() {
+        let fake = InMemoryStackSets::new();
+        fake.insert(spec("t1"), &[]);
+        let id = operation_id("lacework-ct-audit", "create-instances-us-east-1", "r");
+        fake.create_stack_instances(
+            "lacework-ct-audit",
+            &[account("222233334444")],
+            &["us-east-1".to_owned()],
+            &id,
+        )
+        .await
+        .unwrap();
+        // The instance exists now, so a converge would not start anything: drive the
+        // operation runner directly, as a redelivery that lost the race would.
+        let accounts = [account("222233334444")];
+        let regions = ["us-east-1".to_owned()];
+        run_operation(&fake, "lacework-ct-audit", "create", &id, &wait(5), || {
+            fake.create_stack_instances("lacework-ct-audit", &accounts, &regions, &id)
+        })
+        .await
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_failed_operation_names_the_reason() {
+        let fake = InMemoryStackSets::new();
+        fake.insert(spec("t1"), &[]);
+        fake.set_behaviour(Behaviour {
+            fail_next: Some("AWSControlTowerExecution cannot be assumed".into()),
+            ..Behaviour::default()
+        });
+        let err = converge_stack_set(&fake, &spec("t1"), &[target("222233334444")], "r", &wait(5))
+            .await
+            .unwrap_err();
+        let shown = err.to_string();
+        assert!(shown.contains("ended FAILED"), "{shown}");
+        assert!(
+            shown.contains("AWSControlTowerExecution cannot be assumed"),
+            "{shown}"
+        );
+        assert!(!err.is_retryable());
+    }
+
+    #[tokio::test]
+    async fn an_operation_still_running_at_the_deadline_says_so() {
+        let fake = InMemoryStackSets::new();
+        fake.insert(spec("t1"), &[]);
+        fake.set_behaviour(Behaviour {
+            never_done: true,
+            ..Behaviour::default()
+        });
+        let mut short = wait(0);
+        short.deadline = Instant::now() + Duration::from_millis(30);
+        let err = converge_stack_set(&fake, &spec("t1"), &[target("222233334444")], "r", &short)
+            .await
+            .unwrap_err();
+        let shown = err.to_string();
+        assert!(shown.contains("is still RUNNING"), "{shown}");
+        assert!(shown.contains("create instances in us-east-1"), "{shown}");
+        assert!(err.is_retryable());
+    }
+
+    #[tokio::test]
+    async fn a_stack_set_busy_until_the_deadline_is_a_retryable_error() {
+        let fake = InMemoryStackSets::new();
+        fake.insert(spec("t1"), &[]);
+        fake.set_behaviour(Behaviour {
+            busy_calls: 1_000_000,
+            ..Behaviour::default()
+        });
+        let mut short = wait(0);
+        short.deadline = Instant::now() + Duration::from_millis(20);
+        let err = converge_stack_set(&fake, &spec("t1"), &[target("222233334444")], "r", &short)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("stayed busy"), "{err}");
+        assert!(err.is_retryable());
+    }
+
+    #[tokio::test]
+    async fn removal_deletes_instances_then_the_stack_set_and_accepts_nothing_left() {
+        let fake = InMemoryStackSets::new();
+        fake.insert(
+            spec("t1"),
+            &[
+                target("222233334444"),
+                StackInstanceTarget::new(account("333344445555"), "eu-west-1"),
+            ],
+        );
+        let done = remove_stack_set(&fake, "lacework-ct-audit", "r", &wait(5))
+            .await
+            .unwrap();
+        assert_eq!(done.instances_deleted.len(), 2);
+        assert!(done.stack_set_deleted);
+        assert!(fake.stack_sets().is_empty());
+        let again = remove_stack_set(&fake, "lacework-ct-audit", "r2", &wait(5))
+            .await
+            .unwrap();
+        assert_eq!(again, Removal::default());
+    }
+}

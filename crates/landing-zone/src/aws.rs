@@ -1,0 +1,100 @@
+//! AWS SDK configurations that reach moto: the management account (moto's default account for
+//! any plain access key) and, through STS `AssumeRole` into `AWSControlTowerExecution` as
+//! production does, any other account of the organization.
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_sts::config::Credentials;
+use tower_core::AccountId;
+
+use crate::error::{self, Error, Result};
+
+/// The region of the local landing zone (Control Tower's home region).
+pub const REGION: &str = "us-east-1";
+
+/// moto's management account: the account of any access key that is not an assumed role's.
+pub const MANAGEMENT_ACCOUNT: &str = "123456789012";
+
+/// The role Control Tower creates in every account for its administrators.
+pub const EXECUTION_ROLE: &str = "AWSControlTowerExecution";
+
+/// Dummy credentials: moto accepts any.
+pub const ACCESS_KEY_ID: &str = "testing";
+pub const SECRET_ACCESS_KEY: &str = "testing";
+
+/// The SDK configuration of the management account at moto's `endpoint`.
+pub async fn management_config(endpoint: &str) -> SdkConfig {
+    config_with(
+        endpoint,
+        Credentials::new(ACCESS_KEY_ID, SECRET_ACCESS_KEY, None, None, "landing-zone"),
+    )
+    .await
+}
+
+/// The SDK configuration of `account`, reached by assuming its `AWSControlTowerExecution` role
+/// from the management account.
+pub async fn account_config(
+    management: &SdkConfig,
+    endpoint: &str,
+    account: &AccountId,
+) -> Result<SdkConfig> {
+    let sts = aws_sdk_sts::Client::new(management);
+    let assumed = sts
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{account}:role/{EXECUTION_ROLE}"))
+        .role_session_name("landing-zone")
+        .send()
+        .await
+        .map_err(|err| error::aws("sts:AssumeRole", err))?;
+    let Some(credentials) = assumed.credentials() else {
+        return Err(Error::Usage(format!(
+            "sts:AssumeRole into {account} returned no credentials"
+        )));
+    };
+    Ok(config_with(
+        endpoint,
+        Credentials::new(
+            credentials.access_key_id(),
+            credentials.secret_access_key(),
+            Some(credentials.session_token().to_owned()),
+            None,
+            "landing-zone-assumed-role",
+        ),
+    )
+    .await)
+}
+
+async fn config_with(endpoint: &str, credentials: Credentials) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .endpoint_url(endpoint)
+        .credentials_provider(credentials)
+        .load()
+        .await
+}
+
+/// An S3 client for moto: path-style addressing, since bucket host names do not resolve on
+/// loopback.
+pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
+    let s3_config = aws_sdk_s3::config::Builder::from(config)
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(s3_config)
+}
+
+/// The variables a function process needs to reach moto as the management account.
+pub fn function_environment(endpoint: &str) -> Vec<(String, String)> {
+    [
+        ("AWS_REGION", REGION),
+        ("AWS_DEFAULT_REGION", REGION),
+        ("AWS_ENDPOINT_URL", endpoint),
+        ("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID),
+        ("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY),
+        // No instance metadata lookups and no profile files on a developer machine.
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("AWS_CONFIG_FILE", "/dev/null"),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
+    ]
+    .into_iter()
+    .map(|(key, value)| (key.to_owned(), value.to_owned()))
+    .collect()
+}

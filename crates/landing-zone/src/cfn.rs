@@ -1,0 +1,300 @@
+//! CloudFormation's part of the custom resource protocol, which moto cannot play: the harness
+//! builds the request, points its `ResponseURL` at its own loopback listener
+//! (`http://127.0.0.1:PORT/cfn-response/<id>`), invokes the function, and waits for the PUT.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::put;
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+
+use crate::error::{Error, Result};
+use crate::runtime_api::{FunctionSpec, Invoked, invoke, random_request_id};
+
+/// How long to wait for the PUT once the function has finished (it should have answered
+/// before returning; this covers the answer's trip).
+const ANSWER_GRACE: Duration = Duration::from_secs(3);
+
+/// One PUT received on the listener.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceivedResponse {
+    /// The answer (`{Status, Reason, PhysicalResourceId, ...}`), or its text if not JSON.
+    pub body: Value,
+    /// The `Content-Type` sent (CloudFormation's pre-signed URLs want none or an empty one).
+    pub content_type: Option<String>,
+}
+
+type Received = Arc<Mutex<HashMap<String, Vec<ReceivedResponse>>>>;
+
+/// The loopback listener that stands in for the pre-signed S3 `ResponseURL`; stops when
+/// dropped.
+pub struct ResponseListener {
+    address: SocketAddr,
+    received: Received,
+    server: JoinHandle<()>,
+}
+
+impl ResponseListener {
+    /// Listens on 127.0.0.1 and a free port.
+    pub async fn start() -> Result<ResponseListener> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .map_err(|err| Error::process("cfn-response", format!("cannot listen: {err}")))?;
+        let address = listener
+            .local_addr()
+            .map_err(|err| Error::process("cfn-response", err.to_string()))?;
+        let received = Received::default();
+        let app = Router::new()
+            .route("/cfn-response/{id}", put(receive))
+            .with_state(received.clone());
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(ResponseListener {
+            address,
+            received,
+            server,
+        })
+    }
+
+    /// `127.0.0.1:PORT`: the entry the functions need in `TOWER_RESPONSE_URL_ALLOW`.
+    pub fn host_port(&self) -> String {
+        self.address.to_string()
+    }
+
+    /// The `ResponseURL` for request `id`.
+    pub fn response_url(&self, id: &str) -> String {
+        format!("http://{}/cfn-response/{id}", self.address)
+    }
+
+    /// The answers received so far for `id`.
+    pub fn received(&self, id: &str) -> Vec<ReceivedResponse> {
+        self.received
+            .lock()
+            .ok()
+            .and_then(|received| received.get(id).cloned())
+            .unwrap_or_default()
+    }
+
+    /// Waits until an answer for `id` arrives or `timeout` passes; returns what arrived.
+    pub async fn wait(&self, id: &str, timeout: Duration) -> Vec<ReceivedResponse> {
+        let started = Instant::now();
+        loop {
+            let received = self.received(id);
+            if !received.is_empty() || started.elapsed() >= timeout {
+                return received;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
+
+impl Drop for ResponseListener {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+async fn receive(
+    State(received): State<Received>,
+    UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let body = serde_json::from_slice(&body)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
+    let content_type = headers
+        .get("content-type")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    if let Ok(mut received) = received.lock() {
+        received
+            .entry(id)
+            .or_default()
+            .push(ReceivedResponse { body, content_type });
+    }
+    // S3 answers a pre-signed PUT with 200 and an empty body.
+    StatusCode::OK
+}
+
+/// What a custom resource request came to.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomResourceOutcome {
+    /// The first answer PUT to the `ResponseURL`, if any.
+    pub response: Option<Value>,
+    /// How many answers arrived (a handler must answer exactly once).
+    pub answers_received: usize,
+    /// The `Content-Type` of the first answer.
+    pub content_type: Option<String>,
+    /// The function's own invocation result.
+    pub invocation: Invoked,
+}
+
+impl CustomResourceOutcome {
+    /// `SUCCESS`, `FAILED`, or `None` without an answer.
+    pub fn status(&self) -> Option<&str> {
+        self.response.as_ref()?.get("Status")?.as_str()
+    }
+
+    /// The answer's `Reason` (empty when absent).
+    pub fn reason(&self) -> &str {
+        self.response
+            .as_ref()
+            .and_then(|response| response.get("Reason"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    }
+
+    /// The answer's `PhysicalResourceId`.
+    pub fn physical_resource_id(&self) -> Option<&str> {
+        self.response.as_ref()?.get("PhysicalResourceId")?.as_str()
+    }
+}
+
+/// Delivers a custom resource `request` to the function as CloudFormation would: its
+/// `ResponseURL` replaced by the listener's, the function invoked, the answer awaited.
+pub async fn deliver(
+    listener: &ResponseListener,
+    function: &FunctionSpec,
+    mut request: Value,
+) -> Result<CustomResourceOutcome> {
+    let Some(fields) = request.as_object_mut() else {
+        return Err(Error::Usage(
+            "$: a custom resource request must be a JSON object".to_owned(),
+        ));
+    };
+    let answer_id = random_request_id();
+    fields.insert(
+        "ResponseURL".to_owned(),
+        Value::String(listener.response_url(&answer_id)),
+    );
+    let invocation = invoke(function, request).await?;
+    let mut received = listener.wait(&answer_id, ANSWER_GRACE).await;
+    if !received.is_empty() {
+        // A second answer would arrive right behind the first: give it a moment to show.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        received = listener.received(&answer_id);
+    }
+    let first = received.first();
+    Ok(CustomResourceOutcome {
+        response: first.map(|answer| answer.body.clone()),
+        answers_received: received.len(),
+        content_type: first.and_then(|answer| answer.content_type.clone()),
+        invocation,
+    })
+}
+
+/// Where a custom resource request comes from: the stack, the resource and the function.
+#[derive(Debug, Clone)]
+pub struct CustomResource {
+    /// `arn:aws:cloudformation:<region>:<account>:stack/<name>/<id>`.
+    pub stack_id: String,
+    pub logical_resource_id: String,
+    /// `Custom::...`.
+    pub resource_type: String,
+    /// The function's ARN (`ServiceToken`).
+    pub service_token: String,
+}
+
+impl CustomResource {
+    /// A request of `request_type` (`Create`, `Update`, `Delete`) with `properties` (the
+    /// `ServiceToken` is added); Update and Delete carry the `physical_resource_id` the
+    /// resource got at Create. The `ResponseURL` is set on delivery.
+    pub fn request(
+        &self,
+        request_type: &str,
+        physical_resource_id: Option<&str>,
+        properties: Value,
+    ) -> Value {
+        let mut properties = match properties {
+            Value::Object(map) => map,
+            _ => serde_json::Map::new(),
+        };
+        properties.insert(
+            "ServiceToken".to_owned(),
+            Value::String(self.service_token.clone()),
+        );
+        let mut request = json!({
+            "RequestType": request_type,
+            "ServiceToken": self.service_token,
+            "ResponseURL": "",
+            "StackId": self.stack_id,
+            "RequestId": random_request_id(),
+            "LogicalResourceId": self.logical_resource_id,
+            "ResourceType": self.resource_type,
+            "ResourceProperties": properties,
+        });
+        if let (Some(id), Some(fields)) = (physical_resource_id, request.as_object_mut()) {
+            fields.insert(
+                "PhysicalResourceId".to_owned(),
+                Value::String(id.to_owned()),
+            );
+        }
+        request
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_listener_records_each_put() {
+        let listener = ResponseListener::start().await.unwrap();
+        let url = listener.response_url("abc");
+        assert!(url.starts_with("http://127.0.0.1:") && url.ends_with("/cfn-response/abc"));
+        assert!(
+            listener
+                .wait("abc", Duration::from_millis(100))
+                .await
+                .is_empty()
+        );
+        let client = reqwest::Client::new();
+        for status in ["SUCCESS", "FAILED"] {
+            let sent = client
+                .put(&url)
+                .header("content-type", "")
+                .body(json!({"Status": status}).to_string())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(sent.status(), 200);
+        }
+        let received = listener.wait("abc", Duration::from_secs(1)).await;
+        assert_eq!(received.len(), 2);
+        assert_eq!(received[0].body, json!({"Status": "SUCCESS"}));
+        assert_eq!(received[0].content_type.as_deref(), Some(""));
+        assert!(listener.received("other").is_empty());
+    }
+
+    #[test]
+    fn requests_carry_what_cloudformation_sends() {
+        let resource = CustomResource {
+            stack_id: "arn:aws:cloudformation:us-east-1:123456789012:stack/s/1".to_owned(),
+            logical_resource_id: "LaceworkSetup".to_owned(),
+            resource_type: "Custom::LaceworkSetup".to_owned(),
+            service_token: "arn:aws:lambda:us-east-1:123456789012:function:f".to_owned(),
+        };
+        let create = resource.request("Create", None, json!({"A": "1"}));
+        assert_eq!(create["RequestType"], "Create");
+        assert_eq!(create["ResourceProperties"]["A"], "1");
+        assert_eq!(
+            create["ResourceProperties"]["ServiceToken"],
+            resource.service_token
+        );
+        assert!(create.get("PhysicalResourceId").is_none());
+        let delete = resource.request("Delete", Some("p-1"), Value::Null);
+        assert_eq!(delete["PhysicalResourceId"], "p-1");
+        assert_ne!(create["RequestId"], delete["RequestId"]);
+    }
+}

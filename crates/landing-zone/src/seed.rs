@@ -1,0 +1,420 @@
+//! Seeds moto with a Control Tower-like landing zone, and with what `template.yaml` creates in
+//! the management account.
+//!
+//! The organization:
+//!
+//! ```text
+//! Root (management account 123456789012)
+//! ├── Security:   Log Archive, Audit
+//! ├── Workloads
+//! │   ├── Prod:   Prod Payments, Prod Web
+//! │   └── Dev:    Dev Payments, Dev Web
+//! └── Sandbox:    Sandbox Alice, Sandbox Bob (closed: SUSPENDED)
+//! ```
+//!
+//! moto gives created accounts random ids; they are recorded in [`Organization`]. Control
+//! Tower's trail `aws-controltower-BaselineCloudTrail` is an organization trail of the
+//! management account whose bucket `aws-controltower-logs-<log archive>-us-east-1` is in Log
+//! Archive, and its SNS topic `aws-controltower-AllConfigNotifications` is in Audit (moto runs
+//! with a fix that lets a trail name a topic of another account: see [`crate::moto`]).
+
+use aws_config::SdkConfig;
+use aws_sdk_organizations::types::CreateAccountState;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tower_core::AccountId;
+use tower_core::naming::Names;
+
+use crate::aws::{self, MANAGEMENT_ACCOUNT, REGION};
+use crate::error::{self, Error, Result};
+
+/// Control Tower's trail.
+pub const TRAIL_NAME: &str = "aws-controltower-BaselineCloudTrail";
+
+/// Control Tower's SNS topic for the trail's notifications.
+pub const TRAIL_TOPIC_NAME: &str = "aws-controltower-AllConfigNotifications";
+
+/// The accounts to create: name, OU path, whether it is closed afterwards.
+const ACCOUNTS: [(&str, &str, bool); 8] = [
+    ("Log Archive", "Security", false),
+    ("Audit", "Security", false),
+    ("Prod Payments", "Workloads/Prod", false),
+    ("Prod Web", "Workloads/Prod", false),
+    ("Dev Payments", "Workloads/Dev", false),
+    ("Dev Web", "Workloads/Dev", false),
+    ("Sandbox Alice", "Sandbox", false),
+    ("Sandbox Bob", "Sandbox", true),
+];
+
+/// One account of the organization.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Account {
+    pub id: AccountId,
+    pub name: String,
+    /// The OU path below the root, such as `Workloads/Prod`.
+    pub ou: String,
+    /// `ACTIVE` or `SUSPENDED`.
+    pub status: String,
+}
+
+/// One organizational unit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrganizationalUnit {
+    pub id: String,
+    /// Path below the root, such as `Workloads/Prod`.
+    pub path: String,
+}
+
+/// The seeded organization.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Organization {
+    pub root_id: String,
+    pub management: AccountId,
+    pub log_archive: AccountId,
+    pub audit: AccountId,
+    /// Every account but the management account, in creation order.
+    pub accounts: Vec<Account>,
+    pub organizational_units: Vec<OrganizationalUnit>,
+}
+
+impl Organization {
+    /// The member accounts other than Log Archive and Audit.
+    pub fn workload_accounts(&self) -> impl Iterator<Item = &Account> {
+        self.accounts
+            .iter()
+            .filter(|account| account.id != self.log_archive && account.id != self.audit)
+    }
+
+    /// The accounts in OU path `ou`.
+    pub fn accounts_in<'a>(&'a self, ou: &'a str) -> impl Iterator<Item = &'a Account> {
+        self.accounts.iter().filter(move |account| account.ou == ou)
+    }
+}
+
+/// The Control Tower trail as seeded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Trail {
+    pub name: String,
+    pub arn: String,
+    pub bucket: String,
+    pub topic_arn: String,
+}
+
+/// What `template.yaml` creates in the management account before `setup` runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProductResources {
+    pub secret_arn: String,
+    pub account_queue_url: String,
+    pub account_dead_letter_queue_url: String,
+    pub registration_topic_arn: String,
+    pub registration_queue_url: String,
+    pub registration_dead_letter_queue_url: String,
+}
+
+/// Creates the organization: OUs, accounts (moved into their OUs), one account closed.
+pub async fn organization(management: &SdkConfig) -> Result<Organization> {
+    let client = aws_sdk_organizations::Client::new(management);
+    client
+        .create_organization()
+        .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
+        .send()
+        .await
+        .map_err(|err| error::aws("organizations:CreateOrganization", err))?;
+    let roots = client
+        .list_roots()
+        .send()
+        .await
+        .map_err(|err| error::aws("organizations:ListRoots", err))?;
+    let root_id = roots
+        .roots()
+        .first()
+        .and_then(|root| root.id())
+        .ok_or_else(|| Error::Usage("organizations:ListRoots returned no root".to_owned()))?
+        .to_owned();
+
+    let mut units: Vec<OrganizationalUnit> = Vec::new();
+    let mut accounts = Vec::new();
+    for (name, ou_path, closed) in ACCOUNTS {
+        let ou_id = ensure_ou_path(&client, &root_id, ou_path, &mut units).await?;
+        let id = create_account(&client, name).await?;
+        client
+            .move_account()
+            .account_id(id.as_str())
+            .source_parent_id(&root_id)
+            .destination_parent_id(&ou_id)
+            .send()
+            .await
+            .map_err(|err| error::aws("organizations:MoveAccount", err))?;
+        let mut status = "ACTIVE";
+        if closed {
+            client
+                .close_account()
+                .account_id(id.as_str())
+                .send()
+                .await
+                .map_err(|err| error::aws("organizations:CloseAccount", err))?;
+            status = "SUSPENDED";
+        }
+        accounts.push(Account {
+            id,
+            name: name.to_owned(),
+            ou: ou_path.to_owned(),
+            status: status.to_owned(),
+        });
+    }
+    let find = |name: &str| {
+        accounts
+            .iter()
+            .find(|account| account.name == name)
+            .map(|account| account.id.clone())
+            .ok_or_else(|| Error::Usage(format!("the seed has no {name} account")))
+    };
+    Ok(Organization {
+        root_id,
+        management: parse_account(MANAGEMENT_ACCOUNT)?,
+        log_archive: find("Log Archive")?,
+        audit: find("Audit")?,
+        accounts,
+        organizational_units: units,
+    })
+}
+
+/// Creates each OU of `path` (`Workloads/Prod`) that does not exist yet; returns the last
+/// one's id.
+async fn ensure_ou_path(
+    client: &aws_sdk_organizations::Client,
+    root_id: &str,
+    path: &str,
+    units: &mut Vec<OrganizationalUnit>,
+) -> Result<String> {
+    let mut parent = root_id.to_owned();
+    let mut walked = String::new();
+    for name in path.split('/') {
+        if !walked.is_empty() {
+            walked.push('/');
+        }
+        walked.push_str(name);
+        if let Some(unit) = units.iter().find(|unit| unit.path == walked) {
+            parent = unit.id.clone();
+            continue;
+        }
+        let created = client
+            .create_organizational_unit()
+            .parent_id(&parent)
+            .name(name)
+            .send()
+            .await
+            .map_err(|err| error::aws("organizations:CreateOrganizationalUnit", err))?;
+        let id = created
+            .organizational_unit()
+            .and_then(|unit| unit.id())
+            .ok_or_else(|| Error::Usage(format!("OU {walked} was created without an id")))?
+            .to_owned();
+        units.push(OrganizationalUnit {
+            id: id.clone(),
+            path: walked.clone(),
+        });
+        parent = id;
+    }
+    Ok(parent)
+}
+
+/// Creates an account and returns its id (moto finishes at once; the status is checked anyway).
+async fn create_account(client: &aws_sdk_organizations::Client, name: &str) -> Result<AccountId> {
+    let email = format!(
+        "{}@landing-zone.example.com",
+        name.to_ascii_lowercase().replace(' ', "-")
+    );
+    let created = client
+        .create_account()
+        .account_name(name)
+        .email(email)
+        .send()
+        .await
+        .map_err(|err| error::aws("organizations:CreateAccount", err))?;
+    let request_id = created
+        .create_account_status()
+        .and_then(|status| status.id())
+        .ok_or_else(|| Error::Usage(format!("CreateAccount for {name} returned no request id")))?;
+    let status = client
+        .describe_create_account_status()
+        .create_account_request_id(request_id)
+        .send()
+        .await
+        .map_err(|err| error::aws("organizations:DescribeCreateAccountStatus", err))?;
+    let status = status.create_account_status();
+    match (
+        status.and_then(|status| status.state()),
+        status.and_then(|status| status.account_id()),
+    ) {
+        (Some(CreateAccountState::Succeeded), Some(id)) => parse_account(id),
+        (state, _) => Err(Error::Usage(format!(
+            "CreateAccount for {name} ended in state {state:?}"
+        ))),
+    }
+}
+
+fn parse_account(id: &str) -> Result<AccountId> {
+    AccountId::parse(id).map_err(|err| Error::Usage(format!("account id from moto: {err}")))
+}
+
+/// Creates Control Tower's trail, its bucket in Log Archive and its topic in Audit.
+pub async fn trail(
+    management: &SdkConfig,
+    log_archive: &SdkConfig,
+    audit: &SdkConfig,
+    organization: &Organization,
+) -> Result<Trail> {
+    let bucket = format!(
+        "aws-controltower-logs-{}-{REGION}",
+        organization.log_archive
+    );
+    aws::s3_client(log_archive)
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .map_err(|err| error::aws("s3:CreateBucket", err))?;
+    let topic = aws_sdk_sns::Client::new(audit)
+        .create_topic()
+        .name(TRAIL_TOPIC_NAME)
+        .send()
+        .await
+        .map_err(|err| error::aws("sns:CreateTopic", err))?;
+    let topic_arn = topic.topic_arn().unwrap_or_default().to_owned();
+    let cloudtrail = aws_sdk_cloudtrail::Client::new(management);
+    let created = cloudtrail
+        .create_trail()
+        .name(TRAIL_NAME)
+        .s3_bucket_name(&bucket)
+        .sns_topic_name(&topic_arn)
+        .is_multi_region_trail(true)
+        .is_organization_trail(true)
+        .enable_log_file_validation(true)
+        .send()
+        .await
+        .map_err(|err| error::aws("cloudtrail:CreateTrail", err))?;
+    cloudtrail
+        .start_logging()
+        .name(TRAIL_NAME)
+        .send()
+        .await
+        .map_err(|err| error::aws("cloudtrail:StartLogging", err))?;
+    Ok(Trail {
+        name: TRAIL_NAME.to_owned(),
+        arn: created.trail_arn().unwrap_or_default().to_owned(),
+        bucket,
+        topic_arn,
+    })
+}
+
+/// Creates what `template.yaml` creates in the management account: the secret (API key id and
+/// secret key only, as the template writes it), the account queue and the registration topic
+/// and queue, each queue with its dead-letter queue.
+pub async fn product_resources(
+    management: &SdkConfig,
+    names: &Names,
+    key_id: &str,
+    secret_key: &str,
+) -> Result<ProductResources> {
+    let secret = aws_sdk_secretsmanager::Client::new(management)
+        .create_secret()
+        .name(&names.secret)
+        .description("Lacework API key of the Control Tower integration")
+        .secret_string(json!({"keyId": key_id, "secretKey": secret_key}).to_string())
+        .send()
+        .await
+        .map_err(|err| error::aws("secretsmanager:CreateSecret", err))?;
+    let sqs = aws_sdk_sqs::Client::new(management);
+    let (account_queue_url, account_dead_letter_queue_url) = queue_with_dead_letter_queue(
+        &sqs,
+        &names.account_queue,
+        &names.account_dead_letter_queue,
+        900,
+        8,
+    )
+    .await?;
+    let (registration_queue_url, registration_dead_letter_queue_url) =
+        queue_with_dead_letter_queue(
+            &sqs,
+            &names.registration_queue,
+            &names.registration_dead_letter_queue,
+            720,
+            20,
+        )
+        .await?;
+    let topic = aws_sdk_sns::Client::new(management)
+        .create_topic()
+        .name(&names.registration_topic)
+        .send()
+        .await
+        .map_err(|err| error::aws("sns:CreateTopic", err))?;
+    Ok(ProductResources {
+        secret_arn: secret.arn().unwrap_or_default().to_owned(),
+        account_queue_url,
+        account_dead_letter_queue_url,
+        registration_topic_arn: topic.topic_arn().unwrap_or_default().to_owned(),
+        registration_queue_url,
+        registration_dead_letter_queue_url,
+    })
+}
+
+/// A queue with its dead-letter queue, as `template.yaml` declares them: 14 days of
+/// retention, SQS-managed encryption, `visibility_timeout` seconds (six times the consuming
+/// function's timeout) and `max_receives` receives before a message goes to the dead-letter
+/// queue.
+async fn queue_with_dead_letter_queue(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+    dead_letter_name: &str,
+    visibility_timeout: u32,
+    max_receives: u32,
+) -> Result<(String, String)> {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    const FOURTEEN_DAYS: &str = "1209600";
+    let dead_letter_url = sqs
+        .create_queue()
+        .queue_name(dead_letter_name)
+        .attributes(QueueAttributeName::MessageRetentionPeriod, FOURTEEN_DAYS)
+        .attributes(QueueAttributeName::SqsManagedSseEnabled, "true")
+        .send()
+        .await
+        .map_err(|err| error::aws("sqs:CreateQueue", err))?
+        .queue_url()
+        .unwrap_or_default()
+        .to_owned();
+    let dead_letter_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&dead_letter_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|err| error::aws("sqs:GetQueueAttributes", err))?
+        .attributes()
+        .and_then(|attributes| attributes.get(&QueueAttributeName::QueueArn))
+        .cloned()
+        .unwrap_or_default();
+    let redrive = json!({"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": max_receives});
+    let url = sqs
+        .create_queue()
+        .queue_name(name)
+        .attributes(
+            QueueAttributeName::VisibilityTimeout,
+            visibility_timeout.to_string(),
+        )
+        .attributes(QueueAttributeName::MessageRetentionPeriod, FOURTEEN_DAYS)
+        .attributes(QueueAttributeName::SqsManagedSseEnabled, "true")
+        .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
+        .send()
+        .await
+        .map_err(|err| error::aws("sqs:CreateQueue", err))?
+        .queue_url()
+        .unwrap_or_default()
+        .to_owned();
+    Ok((url, dead_letter_url))
+}

@@ -1,0 +1,356 @@
+//! What the landing zone is and holds: the record of a running landing zone
+//! (`.cache/landing-zone/state.json`, written by `up`, read by `invoke`, `state` and `down`),
+//! and inspection of moto and the emulator (stack sets and instances, Lacework integrations,
+//! queued work).
+
+use std::path::Path;
+
+use aws_config::SdkConfig;
+use aws_sdk_sqs::types::QueueAttributeName;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tower_core::AccountId;
+
+use crate::aws::account_config;
+use crate::error::{self, Error, Result};
+use crate::seed::{Organization, ProductResources, Trail};
+
+/// A running landing zone, as recorded in `state.json`. Holds no secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunningState {
+    pub moto: Endpoint,
+    pub lacework: LaceworkEndpoint,
+    pub organization: Organization,
+    pub trail: Trail,
+    pub product: ProductResources,
+    /// The StackId of the (pretend) product stack in the management account.
+    pub stack_id: String,
+    /// Where the function binaries are.
+    pub bin_dir: String,
+}
+
+/// A service the landing zone started.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Endpoint {
+    pub url: String,
+    /// The process id, while `up` left it running.
+    pub pid: Option<u32>,
+}
+
+/// The Lacework emulator and its tenant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LaceworkEndpoint {
+    pub url: String,
+    pub pid: Option<u32>,
+    pub account: String,
+    pub sub_accounts: Vec<String>,
+    pub key_id: String,
+}
+
+impl RunningState {
+    /// Reads `state.json`.
+    pub fn load(path: &Path) -> Result<RunningState> {
+        let text = std::fs::read_to_string(path).map_err(|err| {
+            Error::file(
+                path,
+                format!("{err}; is a landing zone up? (landing-zone up)"),
+            )
+        })?;
+        serde_json::from_str(&text).map_err(|err| Error::file(path, err))
+    }
+
+    /// Writes `state.json`.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        if let Some(folder) = path.parent() {
+            std::fs::create_dir_all(folder).map_err(|err| Error::file(folder, err))?;
+        }
+        let text = serde_json::to_string_pretty(self).map_err(|err| Error::file(path, err))?;
+        std::fs::write(path, text + "\n").map_err(|err| Error::file(path, err))
+    }
+}
+
+/// A stack set and its instances.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StackSetView {
+    pub name: String,
+    pub status: String,
+    pub instances: Vec<StackInstanceView>,
+}
+
+/// One stack instance.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StackInstanceView {
+    pub account: String,
+    pub region: String,
+    pub status: String,
+}
+
+/// The stack sets of the management account that are not deleted, with their instances.
+pub async fn stack_sets(management: &SdkConfig) -> Result<Vec<StackSetView>> {
+    use aws_sdk_cloudformation::types::StackSetStatus;
+    let client = aws_sdk_cloudformation::Client::new(management);
+    let listed = client
+        .list_stack_sets()
+        .status(StackSetStatus::Active)
+        .send()
+        .await
+        .map_err(|err| error::aws("cloudformation:ListStackSets", err))?;
+    let mut views = Vec::new();
+    for summary in listed.summaries() {
+        let Some(name) = summary.stack_set_name() else {
+            continue;
+        };
+        // moto ignores the status filter: skip deleted ones here.
+        if summary.status() != Some(&StackSetStatus::Active) {
+            continue;
+        }
+        let instances = client
+            .list_stack_instances()
+            .stack_set_name(name)
+            .send()
+            .await
+            .map_err(|err| error::aws("cloudformation:ListStackInstances", err))?;
+        views.push(StackSetView {
+            name: name.to_owned(),
+            status: summary
+                .status()
+                .map(|status| status.as_str().to_owned())
+                .unwrap_or_default(),
+            instances: instances
+                .summaries()
+                .iter()
+                .map(|instance| StackInstanceView {
+                    account: instance.account().unwrap_or_default().to_owned(),
+                    region: instance.region().unwrap_or_default().to_owned(),
+                    status: instance
+                        .status()
+                        .map(|status| status.as_str().to_owned())
+                        .unwrap_or_default(),
+                })
+                .collect(),
+        });
+    }
+    Ok(views)
+}
+
+/// One resource of a stack.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StackResourceView {
+    pub logical_id: String,
+    pub resource_type: String,
+    pub physical_id: String,
+    pub status: String,
+}
+
+/// The resources of the live stack that stack set `stack_set` deployed in `account` (empty
+/// when there is none). Instance stacks are found by name: AWS names them
+/// `StackSet-<stack set>-<uuid>`, moto `StackSet:<stack set>`.
+pub async fn instance_resources(
+    management: &SdkConfig,
+    endpoint: &str,
+    account: &AccountId,
+    stack_set: &str,
+) -> Result<Vec<StackResourceView>> {
+    let config = account_config(management, endpoint, account).await?;
+    let client = aws_sdk_cloudformation::Client::new(&config);
+    let stacks = client
+        .describe_stacks()
+        .send()
+        .await
+        .map_err(|err| error::aws("cloudformation:DescribeStacks", err))?;
+    let mut resources = Vec::new();
+    for stack in stacks.stacks() {
+        let name = stack.stack_name().unwrap_or_default();
+        let of_this_set = name == format!("StackSet:{stack_set}")
+            || name.starts_with(&format!("StackSet-{stack_set}-"));
+        let deleted = stack.stack_status().map(|status| status.as_str()) == Some("DELETE_COMPLETE");
+        if !of_this_set || deleted {
+            continue;
+        }
+        let described = client
+            .describe_stack_resources()
+            .stack_name(stack.stack_id().unwrap_or(name))
+            .send()
+            .await
+            .map_err(|err| error::aws("cloudformation:DescribeStackResources", err))?;
+        resources.extend(described.stack_resources().iter().map(|resource| {
+            StackResourceView {
+                logical_id: resource
+                    .logical_resource_id()
+                    .unwrap_or_default()
+                    .to_owned(),
+                resource_type: resource.resource_type().unwrap_or_default().to_owned(),
+                physical_id: resource
+                    .physical_resource_id()
+                    .unwrap_or_default()
+                    .to_owned(),
+                status: resource
+                    .resource_status()
+                    .map(|status| status.as_str().to_owned())
+                    .unwrap_or_default(),
+            }
+        }));
+    }
+    Ok(resources)
+}
+
+/// One subscription of a topic.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscriptionView {
+    pub protocol: String,
+    pub endpoint: String,
+}
+
+/// The subscriptions of `topic_arn`, seen from `config` (the topic's account).
+pub async fn subscriptions(config: &SdkConfig, topic_arn: &str) -> Result<Vec<SubscriptionView>> {
+    let listed = aws_sdk_sns::Client::new(config)
+        .list_subscriptions_by_topic()
+        .topic_arn(topic_arn)
+        .send()
+        .await
+        .map_err(|err| error::aws("sns:ListSubscriptionsByTopic", err))?;
+    Ok(listed
+        .subscriptions()
+        .iter()
+        .map(|subscription| SubscriptionView {
+            protocol: subscription.protocol().unwrap_or_default().to_owned(),
+            endpoint: subscription.endpoint().unwrap_or_default().to_owned(),
+        })
+        .collect())
+}
+
+/// A queue's counts and the messages waiting in it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueView {
+    pub url: String,
+    pub visible: u64,
+    pub in_flight: u64,
+    pub delayed: u64,
+    /// Bodies of the visible messages (as JSON when they are JSON), peeked without consuming.
+    pub messages: Vec<Value>,
+}
+
+/// Most messages a peek collects (a bound, should a queue be flooded).
+const PEEK_LIMIT: usize = 1000;
+
+/// The queue's counts and its visible messages, peeked: received with a visibility timeout,
+/// then made visible again at once (their receive count goes up by one, nothing else changes).
+pub async fn peek_queue(config: &SdkConfig, url: &str) -> Result<QueueView> {
+    let sqs = aws_sdk_sqs::Client::new(config);
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::All)
+        .send()
+        .await
+        .map_err(|err| error::aws("sqs:GetQueueAttributes", err))?;
+    let count = |name: QueueAttributeName| {
+        attributes
+            .attributes()
+            .and_then(|map| map.get(&name))
+            .and_then(|value| value.parse::<u64>().ok())
+            .unwrap_or_default()
+    };
+    let mut messages = Vec::new();
+    let mut receipts = Vec::new();
+    while messages.len() < PEEK_LIMIT {
+        let received = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .visibility_timeout(60)
+            .wait_time_seconds(0)
+            .send()
+            .await
+            .map_err(|err| error::aws("sqs:ReceiveMessage", err))?;
+        if received.messages().is_empty() {
+            break;
+        }
+        for message in received.messages() {
+            let body = message.body().unwrap_or_default();
+            messages.push(
+                serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_owned())),
+            );
+            if let Some(receipt) = message.receipt_handle() {
+                receipts.push(receipt.to_owned());
+            }
+        }
+    }
+    for receipt in receipts {
+        sqs.change_message_visibility()
+            .queue_url(url)
+            .receipt_handle(receipt)
+            .visibility_timeout(0)
+            .send()
+            .await
+            .map_err(|err| error::aws("sqs:ChangeMessageVisibility", err))?;
+    }
+    Ok(QueueView {
+        url: url.to_owned(),
+        visible: count(QueueAttributeName::ApproximateNumberOfMessages),
+        in_flight: count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+        delayed: count(QueueAttributeName::ApproximateNumberOfMessagesDelayed),
+        messages,
+    })
+}
+
+/// The integrations of the emulator's state, one object each with its `scope` (`org` or the
+/// account), external ids left out.
+pub fn lacework_integrations(emulator_state: &Value) -> Vec<Value> {
+    let Some(scopes) = emulator_state
+        .get("integrations")
+        .and_then(Value::as_object)
+    else {
+        return Vec::new();
+    };
+    let mut integrations = Vec::new();
+    for (scope, records) in scopes {
+        for record in records.as_array().into_iter().flatten() {
+            let data = record.get("data").cloned().unwrap_or(Value::Null);
+            let credentials = data.get("crossAccountCredentials");
+            integrations.push(json!({
+                "scope": scope,
+                "type": record.get("type"),
+                "name": record.get("name"),
+                "intgGuid": record.get("intgGuid"),
+                "isOrg": record.get("isOrg"),
+                "awsAccountId": data.get("awsAccountId"),
+                "roleArn": credentials.and_then(|c| c.get("roleArn")),
+                "queueUrl": data.get("queueUrl"),
+                "hasAccountMappingFile": data.get("accountMappingFile").is_some(),
+            }));
+        }
+    }
+    integrations
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integrations_are_listed_per_scope_without_external_ids() {
+        let state = json!({"integrations": {
+            "org": [{"type": "AwsCtSqs", "name": "ct", "intgGuid": "ACME_1", "isOrg": 1,
+                     "data": {"crossAccountCredentials": {"roleArn": "arn:aws:iam::111111111111:role/r",
+                              "externalId": "lweid:aws:v2:acme:111111111111:SECRETSUFFIX"},
+                              "queueUrl": "https://sqs.us-east-1.amazonaws.com/222222222222/q",
+                              "accountMappingFile": "data:application/json;name=i.json;base64,e30="}}],
+            "prod": []
+        }});
+        let listed = lacework_integrations(&state);
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0]["scope"], "org");
+        assert_eq!(listed[0]["hasAccountMappingFile"], true);
+        assert_eq!(listed[0]["roleArn"], "arn:aws:iam::111111111111:role/r");
+        assert!(!listed[0].to_string().contains("SECRETSUFFIX"));
+    }
+}

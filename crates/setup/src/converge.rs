@@ -1,0 +1,233 @@
+//! Create and Update: make the installation what the configuration says. Running it twice
+//! changes nothing the second time; after a failure or a timeout, running it again finishes
+//! the work.
+
+use tower_core::Error;
+use tower_core::aws::organizations::Organizations;
+use tower_core::aws::queue::{MessageQueues, send_all};
+use tower_core::aws::secrets::SecretPort;
+use tower_core::aws::stacksets::{
+    Convergence, StackInstanceTarget, StackSetSpec, converge_stack_set,
+};
+use tower_core::external_id::ExternalIdSuffix;
+use tower_core::lacework::{AwsCtSqsData, Client, Scope};
+
+use crate::flow::{Outputs, Ports, Run, Setup};
+use crate::onboarding::{AccountWork, onboarding_batches};
+use crate::plan::{self, IntegrationLevel, Landscape};
+use crate::preflight::Checked;
+
+impl<P: Ports> Setup<P> {
+    /// Checks everything, then converges. A preflight failure is [`Error::Preflight`]
+    /// (nothing was changed); any other error may come after changes.
+    pub async fn converge(&self, run: &Run) -> Result<Outputs, Error> {
+        run.progress.step("preflight checks");
+        let checked = self.preflight().await.map_err(|problems| {
+            let listed: Vec<String> = problems
+                .iter()
+                .enumerate()
+                .map(|(n, problem)| format!("({}) {problem}", n + 1))
+                .collect();
+            Error::Preflight(format!(
+                "{} problem(s), nothing was changed: {}",
+                problems.len(),
+                listed.join(" ")
+            ))
+        })?;
+        let names = &self.config.installation.names;
+        let mut outputs = Outputs::new();
+        outputs.insert("ManagementAccountId".into(), checked.management.to_string());
+
+        run.progress
+            .step("storing the Lacework token and the external id suffix in the secret");
+        let suffix = self.store_token_and_suffix(&checked).await?;
+        let landscape = Landscape {
+            management: checked.management.clone(),
+            trail: checked.trail.clone(),
+            suffix,
+        };
+        let lacework = self.lacework()?;
+
+        match &landscape.trail {
+            Some(trail) => {
+                let log_archive = plan::log_archive_stack_set(&self.config, &landscape, trail);
+                let target = plan::instance_in(&self.config, &self.config.accounts.log_archive);
+                self.converge_one(run, &log_archive, &[target]).await?;
+                let audit = plan::audit_stack_set(&self.config, &landscape, trail);
+                let target = plan::instance_in(&self.config, &self.config.accounts.audit);
+                self.converge_one(run, &audit, &[target]).await?;
+                run.progress.step(format!(
+                    "registering the CloudTrail integration in Lacework ({} level)",
+                    checked.level.word()
+                ));
+                self.register_cloudtrail(&lacework, &checked, &landscape.suffix)
+                    .await?;
+                outputs.insert(
+                    "CrossAccountRoleArn".into(),
+                    plan::log_archive_role_arn(&self.config),
+                );
+                outputs.insert("QueueUrl".into(), plan::audit_queue_url(&self.config));
+                outputs.insert(
+                    "CloudTrailIntegration".into(),
+                    plan::cloudtrail_integration_name(&self.config.installation.prefix),
+                );
+                outputs.insert("IntegrationLevel".into(), checked.level.word().into());
+            }
+            None => {
+                // CloudTrail is not (or no longer) monitored.
+                self.remove_cloudtrail_side(
+                    run,
+                    &lacework,
+                    names,
+                    &self.config.installation.prefix,
+                )
+                .await?;
+            }
+        }
+
+        if self.config.capability.includes_config() {
+            let member = plan::member_stack_set(&self.config, &landscape);
+            self.converge_one(run, &member, &[]).await?;
+            outputs.insert("MemberStackSetName".into(), member.name.clone());
+            if self.config.monitor_existing_accounts {
+                let queued = self.queue_existing_accounts(run, &checked).await?;
+                outputs.insert("AccountsQueued".into(), queued.to_string());
+            }
+        } else {
+            self.remove_member_side(run, &lacework, names, &self.config.installation.prefix)
+                .await?;
+        }
+        run.progress.finish();
+        Ok(outputs)
+    }
+
+    /// Puts the fresh token in the secret and draws the external id suffix if the secret has
+    /// none yet; a suffix already there is kept forever. Returns the suffix.
+    async fn store_token_and_suffix(&self, checked: &Checked) -> Result<ExternalIdSuffix, Error> {
+        let token = checked.token.clone();
+        let stored = self
+            .secrets
+            .update(|current| {
+                let (next, drawn) = current
+                    .clone()
+                    .with_token(token.clone())
+                    .ensure_external_id_suffix()?;
+                if drawn {
+                    tracing::info!(
+                        operation = "secretsmanager:PutSecretValue",
+                        "drew this installation's external id suffix"
+                    );
+                }
+                Ok(Some(next))
+            })
+            .await?;
+        stored.external_id_suffix.ok_or_else(|| {
+            Error::ExternalId("the secret holds no external id suffix after writing one".into())
+        })
+    }
+
+    async fn converge_one(
+        &self,
+        run: &Run,
+        spec: &StackSetSpec,
+        targets: &[StackInstanceTarget],
+    ) -> Result<Convergence, Error> {
+        let shown: Vec<String> = targets.iter().map(ToString::to_string).collect();
+        run.progress.step(format!(
+            "StackSet {} with instances [{}]",
+            spec.name,
+            shown.join(", ")
+        ));
+        let wait = self.operation_wait(run.deadline);
+        let done =
+            converge_stack_set(&self.stack_sets, spec, targets, &run.request_tag, &wait).await?;
+        tracing::info!(
+            operation = "cloudformation:StackSets",
+            stack_set = %spec.name,
+            region = %self.config.installation.region,
+            created = done.stack_set_created,
+            updated_for = ?done.updated_for,
+            instances_created = ?done.instances_created.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "StackSet converged"
+        );
+        Ok(done)
+    }
+
+    /// Registers (or reconciles) the CloudTrail integration at its level, and removes a copy
+    /// left at the other level from before OU rules were set or removed.
+    async fn register_cloudtrail(
+        &self,
+        lacework: &Client,
+        checked: &Checked,
+        suffix: &ExternalIdSuffix,
+    ) -> Result<(), Error> {
+        let default_scope = plan::default_scope(&self.config)?;
+        let (scope, other) = match &checked.level {
+            IntegrationLevel::Account(sub_account) => {
+                (Scope::Account(sub_account.clone()), Scope::Organization)
+            }
+            IntegrationLevel::Organization(_) => (Scope::Organization, default_scope),
+        };
+        let spec = plan::cloudtrail_integration(&self.config, suffix, checked.mapping.as_ref())?;
+        let registration = lacework.register_or_reconcile(&scope, &spec).await?;
+        tracing::info!(
+            operation = "lacework:register",
+            %scope,
+            integration = %registration.record.intg_guid,
+            outcome = ?registration.outcome,
+            account = %self.config.accounts.log_archive,
+            "CloudTrail integration in place"
+        );
+        for stale in lacework
+            .find_by_name::<AwsCtSqsData>(&other, &spec.name)
+            .await?
+        {
+            lacework.delete_if_exists(&other, &stale.intg_guid).await?;
+            tracing::info!(
+                operation = "lacework:deregister",
+                scope = %other,
+                integration = %stale.intg_guid,
+                "removed the CloudTrail integration left at the other level"
+            );
+        }
+        Ok(())
+    }
+
+    /// Queues every ACTIVE account (but the management account) for `account-lifecycle`.
+    async fn queue_existing_accounts(&self, run: &Run, checked: &Checked) -> Result<usize, Error> {
+        run.progress
+            .step("queueing the organization's ACTIVE accounts for onboarding");
+        let accounts = self.organizations.list_accounts().await?;
+        tracing::info!(
+            operation = "organizations:ListAccounts",
+            account = %checked.management,
+            "the management account is not onboarded: StackSets cannot deploy to it through AWSControlTowerExecution"
+        );
+        let batches = onboarding_batches(&accounts, &checked.management);
+        let bodies = batches
+            .iter()
+            .map(serde_json::to_string)
+            .collect::<Result<Vec<String>, _>>()
+            .map_err(|err| Error::Aws {
+                operation: "sqs:SendMessageBatch".into(),
+                code: None,
+                message: format!("cannot write an onboarding message: {err}"),
+                retryable: false,
+            })?;
+        let queue_name = &self.config.installation.names.account_queue;
+        let queue_url = self.queues.queue_url(queue_name).await?;
+        send_all(&self.queues, &queue_url, &bodies, self.timing.queue_retry).await?;
+        let queued: usize = batches
+            .iter()
+            .map(|AccountWork::OnboardAccounts { accounts, .. }| accounts.len())
+            .sum();
+        tracing::info!(
+            operation = "sqs:SendMessageBatch",
+            queue = %queue_name,
+            accounts = queued,
+            messages = bodies.len(),
+            "existing accounts queued for onboarding"
+        );
+        Ok(queued)
+    }
+}

@@ -1,0 +1,234 @@
+//! In-memory stand-ins for the AWS side of the flow, and a configuration, for tests.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tower_core::aws::organizations::{MemberAccount, Organizations};
+use tower_core::aws::queue::{MessageQueues, RejectedMessage};
+use tower_core::aws::secrets::{KeyTokenRequester, MemorySecretStore};
+use tower_core::aws::stacksets::in_memory::InMemoryStackSets;
+use tower_core::aws::trail::{TrailDetails, Trails};
+use tower_core::config::SetupConfig;
+use tower_core::mapping::{
+    AccountStatus, OrganizationAccount, OrganizationTree, OrganizationalUnit,
+};
+use tower_core::{AccountId, Error};
+
+use crate::flow::Ports;
+
+pub const MANAGEMENT: &str = "123456789012";
+pub const LOG_ARCHIVE: &str = "222233334444";
+pub const AUDIT: &str = "333344445555";
+pub const PROD: &str = "444455556666";
+pub const DEV: &str = "555566667777";
+pub const SUSPENDED: &str = "666677778888";
+pub const SECRET_ARN: &str =
+    "arn:aws:secretsmanager:us-east-1:123456789012:secret:lacework-ct-lacework-api-AbCdEf";
+
+pub fn id(text: &str) -> AccountId {
+    AccountId::parse(text).unwrap()
+}
+
+/// A complete environment; `overrides` replace or add variables.
+pub fn env(overrides: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut vars: Vec<(String, String)> = [
+        ("AWS_REGION", "us-east-1"),
+        ("LACEWORK_URL", "https://acme.lacework.net"),
+        ("LACEWORK_ACCOUNT", "acme"),
+        ("LACEWORK_SECRET_ARN", SECRET_ARN),
+        ("TOWER_LOG_ARCHIVE_ACCOUNT_ID", LOG_ARCHIVE),
+        ("TOWER_AUDIT_ACCOUNT_ID", AUDIT),
+        ("TOWER_RESPONSE_URL_ALLOW", "127.0.0.1"),
+    ]
+    .iter()
+    .map(|(name, value)| (name.to_string(), value.to_string()))
+    .collect();
+    for (name, value) in overrides {
+        vars.retain(|(existing, _)| existing != name);
+        vars.push((name.to_string(), value.to_string()));
+    }
+    vars
+}
+
+pub fn config() -> SetupConfig {
+    config_with(&[])
+}
+
+pub fn config_with(overrides: &[(&str, &str)]) -> SetupConfig {
+    SetupConfig::from_env(env(overrides)).unwrap()
+}
+
+/// An organization: the management account at the root; Log Archive and Audit under
+/// `Security`; a production account under `Workloads`, a development one under
+/// `Workloads/Sandbox`, and a suspended one.
+pub fn organization() -> OrganizationTree {
+    let mut tree = OrganizationTree::new("r-root");
+    for (unit, name, parent) in [
+        ("ou-root-security", "Security", "r-root"),
+        ("ou-root-workloads", "Workloads", "r-root"),
+        ("ou-root-sandbox", "Sandbox", "ou-root-workloads"),
+    ] {
+        tree.add_unit(OrganizationalUnit {
+            id: unit.into(),
+            name: name.into(),
+            parent_id: parent.into(),
+        });
+    }
+    for (account, name, parent, status) in [
+        (MANAGEMENT, "Management", "r-root", AccountStatus::Active),
+        (
+            LOG_ARCHIVE,
+            "Log Archive",
+            "ou-root-security",
+            AccountStatus::Active,
+        ),
+        (AUDIT, "Audit", "ou-root-security", AccountStatus::Active),
+        (PROD, "prod-app", "ou-root-workloads", AccountStatus::Active),
+        (DEV, "dev-app", "ou-root-sandbox", AccountStatus::Active),
+        (
+            SUSPENDED,
+            "old-app",
+            "ou-root-workloads",
+            AccountStatus::Suspended,
+        ),
+    ] {
+        tree.add_account(OrganizationAccount {
+            id: id(account),
+            name: name.into(),
+            parent_id: parent.into(),
+            status,
+        });
+    }
+    tree
+}
+
+/// Organizations over a fixed tree.
+#[derive(Debug)]
+pub struct FakeOrganizations {
+    pub management: AccountId,
+    pub tree: Mutex<OrganizationTree>,
+    /// The next call panics (a bug stand-in).
+    pub panic_next: AtomicBool,
+}
+
+impl FakeOrganizations {
+    pub fn new(tree: OrganizationTree) -> Self {
+        Self {
+            management: id(MANAGEMENT),
+            tree: Mutex::new(tree),
+            panic_next: AtomicBool::new(false),
+        }
+    }
+
+    fn tree(&self) -> OrganizationTree {
+        self.tree.lock().unwrap().clone()
+    }
+}
+
+impl Organizations for FakeOrganizations {
+    async fn management_account(&self) -> Result<AccountId, Error> {
+        if self.panic_next.swap(false, Ordering::SeqCst) {
+            panic!("the fake organization was told to panic");
+        }
+        Ok(self.management.clone())
+    }
+
+    async fn describe_account(&self, account: &AccountId) -> Result<Option<MemberAccount>, Error> {
+        Ok(self.tree().account(account).map(|a| MemberAccount {
+            id: a.id.clone(),
+            name: a.name.clone(),
+            status: a.status,
+        }))
+    }
+
+    async fn list_accounts(&self) -> Result<Vec<MemberAccount>, Error> {
+        Ok(self
+            .tree()
+            .accounts()
+            .map(|a| MemberAccount {
+                id: a.id.clone(),
+                name: a.name.clone(),
+                status: a.status,
+            })
+            .collect())
+    }
+
+    async fn organization_tree(&self) -> Result<OrganizationTree, Error> {
+        Ok(self.tree())
+    }
+}
+
+/// The Control Tower trail of the test organization.
+pub fn control_tower_trail() -> TrailDetails {
+    TrailDetails {
+        name: "aws-controltower-BaselineCloudTrail".into(),
+        arn: Some(format!(
+            "arn:aws:cloudtrail:us-east-1:{MANAGEMENT}:trail/aws-controltower-BaselineCloudTrail"
+        )),
+        s3_bucket_name: Some(format!("aws-controltower-logs-{LOG_ARCHIVE}-us-east-1")),
+        s3_key_prefix: Some("o-abcd1234".into()),
+        sns_topic_arn: Some(format!(
+            "arn:aws:sns:us-east-1:{AUDIT}:aws-controltower-AllConfigNotifications"
+        )),
+        kms_key_id: None,
+        home_region: Some("us-east-1".into()),
+        is_organization_trail: true,
+        is_multi_region_trail: true,
+    }
+}
+
+/// CloudTrail with at most one trail.
+#[derive(Debug)]
+pub struct FakeTrails {
+    pub trail: Option<TrailDetails>,
+}
+
+impl Trails for FakeTrails {
+    async fn get_trail(&self, name_or_arn: &str) -> Result<Option<TrailDetails>, Error> {
+        Ok(self
+            .trail
+            .clone()
+            .filter(|t| t.name == name_or_arn || t.arn.as_deref() == Some(name_or_arn)))
+    }
+}
+
+/// SQS that keeps what it is sent.
+#[derive(Debug, Default)]
+pub struct FakeQueues {
+    pub sent: Mutex<Vec<(String, String)>>,
+}
+
+impl MessageQueues for FakeQueues {
+    async fn queue_url(&self, name: &str) -> Result<String, Error> {
+        Ok(format!(
+            "https://sqs.us-east-1.amazonaws.com/{MANAGEMENT}/{name}"
+        ))
+    }
+
+    async fn send_batch(
+        &self,
+        queue_url: &str,
+        bodies: &[String],
+    ) -> Result<Vec<RejectedMessage>, Error> {
+        assert!(
+            bodies.len() <= 10,
+            "SQS takes at most 10 messages per batch"
+        );
+        let mut sent = self.sent.lock().unwrap();
+        sent.extend(bodies.iter().map(|b| (queue_url.to_owned(), b.clone())));
+        Ok(Vec::new())
+    }
+}
+
+/// The fakes, with the real secret rules in memory and the real token requests (to the
+/// Lacework emulator).
+pub struct FakePorts;
+
+impl Ports for FakePorts {
+    type Organizations = FakeOrganizations;
+    type Trails = FakeTrails;
+    type StackSets = InMemoryStackSets;
+    type Queues = FakeQueues;
+    type Secrets = MemorySecretStore;
+    type Tokens = KeyTokenRequester;
+}

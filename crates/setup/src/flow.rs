@@ -1,0 +1,152 @@
+//! What every part of the setup flow shares: the configuration, the AWS ports, the secret,
+//! the timing, and a record of progress for the answer when time runs out.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tower_core::Error;
+use tower_core::aws::organizations::Organizations;
+use tower_core::aws::queue::MessageQueues;
+use tower_core::aws::secrets::{SecretPort, SecretsManagerTokenSource, TokenRequester};
+use tower_core::aws::stacksets::{OperationWait, StackSets};
+use tower_core::aws::trail::Trails;
+use tower_core::config::SetupConfig;
+use tower_core::lacework::{Client, ClientOptions};
+
+/// The AWS and Lacework ports setup works through: the SDK adapters in AWS, fakes in tests.
+pub trait Ports: Send + Sync + 'static {
+    type Organizations: Organizations + 'static;
+    type Trails: Trails + 'static;
+    type StackSets: StackSets + 'static;
+    type Queues: MessageQueues + 'static;
+    type Secrets: SecretPort + 'static;
+    type Tokens: TokenRequester + 'static;
+}
+
+/// How long things may take.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// Time kept at the end of the invocation to answer CloudFormation.
+    pub answer_margin: Duration,
+    /// Waits for StackSet operations end this long before the work must end, so that they
+    /// report what is still running themselves (the hard stop is a safety net).
+    pub wrap_up: Duration,
+    /// Pauses while waiting for StackSet operations.
+    pub first_poll: Duration,
+    pub max_poll: Duration,
+    pub busy_retry: Duration,
+    /// Pause before sending again messages SQS did not take.
+    pub queue_retry: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self {
+            answer_margin: crate::answer::DELIVERY_BUDGET + Duration::from_secs(7),
+            wrap_up: Duration::from_secs(5),
+            first_poll: Duration::from_secs(2),
+            max_poll: Duration::from_secs(15),
+            busy_retry: Duration::from_secs(10),
+            queue_retry: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Everything the flow works with.
+pub struct Setup<P: Ports> {
+    pub config: SetupConfig,
+    pub organizations: P::Organizations,
+    pub trails: P::Trails,
+    pub stack_sets: P::StackSets,
+    pub queues: P::Queues,
+    pub secrets: Arc<P::Secrets>,
+    pub tokens: Arc<P::Tokens>,
+    pub lacework_options: ClientOptions,
+    pub timing: Timing,
+}
+
+impl<P: Ports> Setup<P> {
+    /// A Lacework client that takes its token from the secret (renewing it there if refused).
+    pub fn lacework(&self) -> Result<Client, Error> {
+        let tokens = SecretsManagerTokenSource::new(self.secrets.clone(), self.tokens.clone());
+        Client::new(
+            self.config.lacework.api_url.as_str(),
+            Arc::new(tokens),
+            &self.lacework_options,
+        )
+    }
+
+    /// How to wait for StackSet operations of a run that must end by `deadline`.
+    pub fn operation_wait(&self, deadline: Instant) -> OperationWait {
+        OperationWait {
+            deadline,
+            first_poll: self.timing.first_poll,
+            max_poll: self.timing.max_poll,
+            busy_retry: self.timing.busy_retry,
+        }
+    }
+}
+
+/// One run of the flow: the request it serves, its deadline, and what it has done so far.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// Names the request in operation ids, so a redelivery finds its own operations.
+    pub request_tag: String,
+    /// Waits for StackSet operations end before this instant (the work itself is stopped
+    /// [`Timing::wrap_up`] later).
+    pub deadline: Instant,
+    pub progress: Progress,
+}
+
+/// What a run has done and is doing, for the answer when time runs out and for the logs.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    inner: Arc<Mutex<ProgressState>>,
+}
+
+#[derive(Debug, Default)]
+struct ProgressState {
+    done: Vec<String>,
+    current: Option<String>,
+}
+
+impl Progress {
+    fn lock(&self) -> std::sync::MutexGuard<'_, ProgressState> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Starts a step (ending the one before as done).
+    pub fn step(&self, what: impl Into<String>) {
+        let what = what.into();
+        tracing::info!(step = %what, "setup step");
+        let mut state = self.lock();
+        if let Some(previous) = state.current.replace(what) {
+            state.done.push(previous);
+        }
+    }
+
+    /// Ends the current step as done.
+    pub fn finish(&self) {
+        let mut state = self.lock();
+        if let Some(previous) = state.current.take() {
+            state.done.push(previous);
+        }
+    }
+
+    /// The step in progress, if any.
+    pub fn current(&self) -> Option<String> {
+        self.lock().current.clone()
+    }
+
+    /// The steps finished so far.
+    pub fn done(&self) -> Vec<String> {
+        self.lock().done.clone()
+    }
+}
+
+/// Values for the stack's outputs (`Fn::GetAtt`): never a secret.
+pub type Outputs = BTreeMap<String, String>;

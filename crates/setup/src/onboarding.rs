@@ -1,0 +1,116 @@
+//! Existing accounts queued for `account-lifecycle` (`TOWER_MONITOR_EXISTING_ACCOUNTS`).
+//!
+//! Each SQS message body is one batch of at most [`ACCOUNTS_PER_MESSAGE`] accounts:
+//!
+//! ```json
+//! {"type": "OnboardAccounts", "source": "setup",
+//!  "accounts": [{"id": "222233334444", "name": "Log Archive"}]}
+//! ```
+
+use serde::{Deserialize, Serialize};
+use tower_core::AccountId;
+use tower_core::aws::organizations::MemberAccount;
+use tower_core::mapping::AccountStatus;
+
+/// Accounts per message: small messages, and a failed one holds up few accounts.
+pub const ACCOUNTS_PER_MESSAGE: usize = 50;
+
+/// Who queued a batch.
+pub const SOURCE: &str = "setup";
+
+/// A message on the account queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum AccountWork {
+    /// Onboard these accounts (create their member stack instances).
+    OnboardAccounts {
+        /// Which function queued it (`setup`).
+        source: String,
+        accounts: Vec<AccountToOnboard>,
+    },
+}
+
+/// One account of a batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountToOnboard {
+    pub id: AccountId,
+    pub name: String,
+}
+
+/// The accounts to onboard, in batches: every ACTIVE account but the management account
+/// (StackSets cannot deploy to it through `AWSControlTowerExecution`), sorted by id.
+pub fn onboarding_batches(accounts: &[MemberAccount], management: &AccountId) -> Vec<AccountWork> {
+    let mut chosen: Vec<AccountToOnboard> = accounts
+        .iter()
+        .filter(|account| account.status == AccountStatus::Active && account.id != *management)
+        .map(|account| AccountToOnboard {
+            id: account.id.clone(),
+            name: account.name.clone(),
+        })
+        .collect();
+    chosen.sort_by(|a, b| a.id.cmp(&b.id));
+    chosen.dedup_by(|a, b| a.id == b.id);
+    chosen
+        .chunks(ACCOUNTS_PER_MESSAGE)
+        .map(|batch| AccountWork::OnboardAccounts {
+            source: SOURCE.to_owned(),
+            accounts: batch.to_vec(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn account(n: usize, status: AccountStatus) -> MemberAccount {
+        MemberAccount {
+            id: AccountId::parse(&format!("{n:012}")).unwrap(),
+            name: format!("account {n}"),
+            status,
+        }
+    }
+
+    #[test]
+    fn only_active_members_are_queued_fifty_per_message() {
+        let management = AccountId::parse("000000000001").unwrap();
+        let mut accounts: Vec<MemberAccount> = (1..=120)
+            .map(|n| account(n, AccountStatus::Active))
+            .collect();
+        accounts.push(account(200, AccountStatus::Suspended));
+        accounts.push(account(201, AccountStatus::Closed));
+        accounts.push(account(202, AccountStatus::PendingClosure));
+        accounts.reverse();
+        let batches = onboarding_batches(&accounts, &management);
+        let sizes: Vec<usize> = batches
+            .iter()
+            .map(|AccountWork::OnboardAccounts { accounts, .. }| accounts.len())
+            .collect();
+        assert_eq!(sizes, [50, 50, 19]);
+        let AccountWork::OnboardAccounts {
+            accounts: first, ..
+        } = &batches[0];
+        assert_eq!(first[0].id.as_str(), "000000000002");
+    }
+
+    #[test]
+    fn the_message_has_the_agreed_shape() {
+        let batch = AccountWork::OnboardAccounts {
+            source: SOURCE.into(),
+            accounts: vec![AccountToOnboard {
+                id: AccountId::parse("222233334444").unwrap(),
+                name: "Log Archive".into(),
+            }],
+        };
+        assert_eq!(
+            serde_json::to_value(&batch).unwrap(),
+            json!({"type": "OnboardAccounts", "source": "setup",
+                   "accounts": [{"id": "222233334444", "name": "Log Archive"}]})
+        );
+        let read: AccountWork =
+            serde_json::from_value(serde_json::to_value(&batch).unwrap()).unwrap();
+        assert_eq!(read, batch);
+    }
+}

@@ -1,0 +1,182 @@
+//! Delete: remove every stack instance, StackSet and Lacework integration the installation
+//! made. What is already gone counts as removed, so a repeated Delete succeeds.
+
+use std::collections::BTreeSet;
+
+use tower_core::Error;
+use tower_core::aws::stacksets::remove_stack_set;
+use tower_core::error::LaceworkErrorKind;
+use tower_core::lacework::{AwsCtSqsData, Client, Scope, SubAccount};
+use tower_core::naming::{NamePrefix, Names};
+
+use crate::flow::{Outputs, Ports, Run, Setup};
+use crate::plan::{self, IntegrationLevel};
+
+impl<P: Ports> Setup<P> {
+    /// Removes what the installation with `prefix` made: its Lacework integrations, then
+    /// the member, Audit and Log Archive StackSets with their instances. Every part is
+    /// attempted; the error lists each part that failed.
+    pub async fn delete(&self, run: &Run, prefix: &NamePrefix) -> Result<Outputs, Error> {
+        let names = Names::new(prefix);
+        let mut failures: Vec<String> = Vec::new();
+        match self.lacework() {
+            Ok(lacework) => {
+                if let Err(err) = self
+                    .remove_member_side(run, &lacework, &names, prefix)
+                    .await
+                {
+                    failures.push(err.to_string());
+                }
+                if let Err(err) = self
+                    .remove_cloudtrail_side(run, &lacework, &names, prefix)
+                    .await
+                {
+                    failures.push(err.to_string());
+                }
+            }
+            Err(err) => failures.push(err.to_string()),
+        }
+        run.progress.finish();
+        if failures.is_empty() {
+            Ok(Outputs::new())
+        } else {
+            Err(Error::Aws {
+                operation: "setup:Delete".into(),
+                code: None,
+                message: format!(
+                    "{} part(s) could not be removed: {}; retry the delete (what is gone stays gone)",
+                    failures.len(),
+                    failures.join("; ")
+                ),
+                retryable: true,
+            })
+        }
+    }
+
+    /// The CloudTrail side: the Audit and Log Archive StackSets, then the CloudTrail
+    /// integration (at both levels).
+    pub async fn remove_cloudtrail_side(
+        &self,
+        run: &Run,
+        lacework: &Client,
+        names: &Names,
+        prefix: &NamePrefix,
+    ) -> Result<(), Error> {
+        let wait = self.operation_wait(run.deadline);
+        for stack_set in [&names.audit_stack_set, &names.log_archive_stack_set] {
+            run.progress
+                .step(format!("removing StackSet {stack_set} and its instances"));
+            let removed =
+                remove_stack_set(&self.stack_sets, stack_set, &run.request_tag, &wait).await?;
+            tracing::info!(
+                operation = "cloudformation:DeleteStackSet",
+                stack_set = %stack_set,
+                instances_deleted = removed.instances_deleted.len(),
+                stack_set_deleted = removed.stack_set_deleted,
+                "StackSet removed"
+            );
+        }
+        run.progress
+            .step("removing the CloudTrail integration from Lacework");
+        let name = plan::cloudtrail_integration_name(prefix);
+        let mut scopes = vec![Scope::Organization];
+        scopes.extend(plan::default_scope(&self.config));
+        for scope in scopes {
+            let found = match lacework.find_by_name::<AwsCtSqsData>(&scope, &name).await {
+                Ok(found) => found,
+                Err(err) if is_absent_scope(&err) => continue,
+                Err(err) => return Err(err),
+            };
+            for record in found {
+                lacework.delete_if_exists(&scope, &record.intg_guid).await?;
+                tracing::info!(
+                    operation = "lacework:deregister",
+                    %scope,
+                    integration = %record.intg_guid,
+                    "CloudTrail integration removed"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The member side: the member StackSet with every instance (their custom resources
+    /// deregister the accounts), then any `AwsCfg` integration named with the prefix that
+    /// is left in the sub-accounts the configuration names.
+    pub async fn remove_member_side(
+        &self,
+        run: &Run,
+        lacework: &Client,
+        names: &Names,
+        prefix: &NamePrefix,
+    ) -> Result<(), Error> {
+        run.progress.step(format!(
+            "removing StackSet {} and its instances",
+            names.member_stack_set
+        ));
+        let wait = self.operation_wait(run.deadline);
+        let removed = remove_stack_set(
+            &self.stack_sets,
+            &names.member_stack_set,
+            &run.request_tag,
+            &wait,
+        )
+        .await?;
+        tracing::info!(
+            operation = "cloudformation:DeleteStackSet",
+            stack_set = %names.member_stack_set,
+            instances_deleted = removed.instances_deleted.len(),
+            "member StackSet removed"
+        );
+        run.progress
+            .step("removing the accounts' AwsCfg integrations from Lacework");
+        let start = plan::member_integration_prefix(prefix);
+        for scope in self.member_scopes() {
+            let records = match lacework.list(&scope).await {
+                Ok(records) => records,
+                Err(err) if is_absent_scope(&err) => continue,
+                Err(err) => return Err(err),
+            };
+            for record in records
+                .iter()
+                .filter(|r| r.kind == "AwsCfg" && r.name.starts_with(&start))
+            {
+                lacework.delete_if_exists(&scope, &record.intg_guid).await?;
+                tracing::info!(
+                    operation = "lacework:deregister",
+                    %scope,
+                    integration = %record.intg_guid,
+                    name = %record.name,
+                    "account integration removed"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The sub-accounts that may hold the accounts' integrations: the default one and every
+    /// one an OU rule names.
+    fn member_scopes(&self) -> Vec<Scope> {
+        let mut sub_accounts: BTreeSet<String> =
+            BTreeSet::from([plan::default_lacework_account(&self.config).to_owned()]);
+        if let Ok(IntegrationLevel::Organization(rules)) = plan::integration_level(&self.config) {
+            sub_accounts.extend(rules.rules().iter().map(|rule| rule.sub_account.clone()));
+        }
+        sub_accounts
+            .iter()
+            .filter_map(|name| SubAccount::new(name).ok())
+            .map(Scope::Account)
+            .collect()
+    }
+}
+
+/// A sub-account Lacework does not know (any more): nothing of ours can be in it.
+fn is_absent_scope(err: &Error) -> bool {
+    matches!(
+        err,
+        Error::Lacework {
+            kind: LaceworkErrorKind::Forbidden | LaceworkErrorKind::NotFound,
+            ..
+        }
+    )
+}

@@ -1,0 +1,864 @@
+//! The handler end to end over fakes of AWS, the real secret rules in memory, the Lacework
+//! emulator, and a local listener playing CloudFormation's `ResponseURL`.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use lacework_emulator::{Emulator, Options};
+use serde_json::{Value, json};
+use tokio::time::Instant;
+use tower_core::api_secret::ApiSecret;
+use tower_core::aws::secrets::{KeyTokenRequester, MemorySecretStore};
+use tower_core::aws::stacksets::in_memory::{Behaviour, InMemoryStackSets};
+use tower_core::aws::stacksets::{StackInstanceTarget, StackSets};
+use tower_core::custom_resource::ResponseUrlPolicy;
+use tower_core::lacework::{
+    AwsCfgData, Client, ClientOptions, CloudAccountSpec, Credentials, CrossAccountCredentials,
+    Scope, SubAccount,
+};
+use tower_core::mapping::OrganizationTree;
+
+use crate::answer::{AnswerSlot, PANIC_REASON};
+use crate::fakes::*;
+use crate::flow::{Setup, Timing};
+use crate::handler::{Handler, Mode};
+use crate::onboarding::AccountWork;
+
+/// One answer CloudFormation would have received.
+#[derive(Debug, Clone)]
+struct Answer {
+    path: String,
+    content_type: Option<String>,
+    body: Value,
+}
+
+impl Answer {
+    fn status(&self) -> &str {
+        self.body["Status"].as_str().unwrap_or_default()
+    }
+
+    fn reason(&self) -> &str {
+        self.body["Reason"].as_str().unwrap_or_default()
+    }
+
+    fn physical_id(&self) -> &str {
+        self.body["PhysicalResourceId"].as_str().unwrap_or_default()
+    }
+}
+
+/// A loopback listener that records every PUT.
+async fn answer_listener() -> (String, Arc<Mutex<Vec<Answer>>>) {
+    let answers: Arc<Mutex<Vec<Answer>>> = Arc::default();
+    let recorded = answers.clone();
+    let app = axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap, body: Bytes| {
+        let recorded = recorded.clone();
+        async move {
+            recorded.lock().unwrap().push(Answer {
+                path: uri.path().to_owned(),
+                content_type: headers
+                    .get("content-type")
+                    .map(|v| v.to_str().unwrap_or("?").to_owned()),
+                body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+            });
+            StatusCode::OK
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, answers)
+}
+
+/// What a test changes in the world before it starts.
+struct WorldOptions {
+    env: Vec<(&'static str, &'static str)>,
+    organization: OrganizationTree,
+    trail: bool,
+    secret_key: &'static str,
+    sub_accounts: Vec<&'static str>,
+}
+
+impl Default for WorldOptions {
+    fn default() -> Self {
+        Self {
+            env: Vec::new(),
+            organization: organization(),
+            trail: true,
+            secret_key: "_secret",
+            sub_accounts: vec!["acme", "secops", "dev"],
+        }
+    }
+}
+
+struct World {
+    emulator: Emulator,
+    answer_url: String,
+    answers: Arc<Mutex<Vec<Answer>>>,
+    setup: Arc<Setup<FakePorts>>,
+    handler: Handler<FakePorts>,
+    requests: AtomicUsize,
+}
+
+fn timing() -> Timing {
+    Timing {
+        answer_margin: Duration::from_millis(300),
+        wrap_up: Duration::from_millis(100),
+        first_poll: Duration::from_millis(1),
+        max_poll: Duration::from_millis(5),
+        busy_retry: Duration::from_millis(1),
+        queue_retry: Duration::from_millis(1),
+    }
+}
+
+impl World {
+    async fn start(options: WorldOptions) -> World {
+        let emulator = lacework_emulator::start(Options {
+            sub_accounts: options.sub_accounts.iter().map(|s| s.to_string()).collect(),
+            ..Options::default()
+        })
+        .await
+        .unwrap();
+        let mut env = vec![("LACEWORK_URL", emulator.url.as_str())];
+        env.extend(options.env.iter().copied());
+        let config = config_with(&env);
+        let setup = Arc::new(Setup::<FakePorts> {
+            config,
+            organizations: FakeOrganizations::new(options.organization),
+            trails: FakeTrails {
+                trail: options.trail.then(control_tower_trail),
+            },
+            stack_sets: InMemoryStackSets::new(),
+            queues: FakeQueues::default(),
+            secrets: Arc::new(MemorySecretStore::new(&ApiSecret::new(
+                "ACME_KEY_ID",
+                options.secret_key,
+            ))),
+            tokens: Arc::new(KeyTokenRequester::new(
+                emulator.url.clone(),
+                ClientOptions::default(),
+            )),
+            lacework_options: ClientOptions::default(),
+            timing: timing(),
+        });
+        let handler = Handler::new(Mode::Ready(setup.clone()), AnswerSlot::new());
+        let (answer_url, answers) = answer_listener().await;
+        World {
+            emulator,
+            answer_url,
+            answers,
+            setup,
+            handler,
+            requests: AtomicUsize::new(0),
+        }
+    }
+
+    fn stack_sets(&self) -> &InMemoryStackSets {
+        &self.setup.stack_sets
+    }
+
+    fn request(&self, request_type: &str, physical_id: Option<&str>) -> Value {
+        let n = self.requests.fetch_add(1, Ordering::SeqCst);
+        let mut request = json!({
+            "RequestType": request_type,
+            "ServiceToken": format!("arn:aws:lambda:us-east-1:{MANAGEMENT}:function:lacework-ct-setup"),
+            "ResponseURL": format!("{}/answers/{n}?X-Amz-Signature=abc", self.answer_url),
+            "StackId": format!("arn:aws:cloudformation:us-east-1:{MANAGEMENT}:stack/lacework-ct/6f9a1c20"),
+            "RequestId": format!("request-{n}"),
+            "LogicalResourceId": "LaceworkSetup",
+            "ResourceType": "Custom::LaceworkSetup",
+            "ResourceProperties": {"ServiceToken": "x", "TemplateVersion": "1"}
+        });
+        if let Some(id) = physical_id {
+            request["PhysicalResourceId"] = json!(id);
+        }
+        request
+    }
+
+    /// Sends a request with `seconds` left in the invocation; returns the one answer it got.
+    async fn send_with(&self, request: Value, left: Duration) -> Answer {
+        let before = self.answers.lock().unwrap().len();
+        let outcome = self
+            .handler
+            .handle_request(request, Instant::now() + left)
+            .await;
+        assert!(outcome.is_ok(), "{outcome:?}");
+        let answers = self.answers.lock().unwrap().clone();
+        assert_eq!(
+            answers.len(),
+            before + 1,
+            "exactly one answer per request: {answers:#?}"
+        );
+        answers.last().cloned().unwrap()
+    }
+
+    async fn send(&self, request_type: &str, physical_id: Option<&str>) -> Answer {
+        self.send_with(
+            self.request(request_type, physical_id),
+            Duration::from_secs(60),
+        )
+        .await
+    }
+
+    async fn lacework_state(&self) -> Value {
+        reqwest::get(format!("{}/__emulator/state", self.emulator.url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// The integrations of one scope (`org` or a sub-account), as `(type, name)`.
+    async fn integrations(&self, scope: &str) -> Vec<(String, String)> {
+        let state = self.lacework_state().await;
+        state["integrations"][scope]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|r| {
+                (
+                    r["type"].as_str().unwrap().to_owned(),
+                    r["name"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    fn secret(&self) -> ApiSecret {
+        ApiSecret::from_json(&self.setup.secrets.current_json()).unwrap()
+    }
+}
+
+fn names(stack_sets: &InMemoryStackSets) -> Vec<String> {
+    stack_sets.stack_sets().keys().cloned().collect()
+}
+
+fn instances(stack_sets: &InMemoryStackSets, name: &str) -> Vec<StackInstanceTarget> {
+    stack_sets
+        .stack_sets()
+        .get(name)
+        .map(|held| held.instances.iter().cloned().collect())
+        .unwrap_or_default()
+}
+
+fn target(account: &str) -> StackInstanceTarget {
+    StackInstanceTarget::new(id(account), "us-east-1")
+}
+
+#[tokio::test]
+async fn create_with_one_sub_account_registers_an_account_level_integration() {
+    let world = World::start(WorldOptions::default()).await;
+    let answer = world.send("Create", None).await;
+    assert_eq!(answer.status(), "SUCCESS", "{}", answer.reason());
+    assert_eq!(answer.physical_id(), "lacework-ct-setup");
+    assert_eq!(
+        answer.content_type.as_deref(),
+        Some(""),
+        "the answer has an empty content type"
+    );
+    assert!(answer.path.starts_with("/answers/"));
+    assert_eq!(answer.body["Data"]["IntegrationLevel"], "account");
+    assert_eq!(answer.body["Data"]["ManagementAccountId"], MANAGEMENT);
+    assert_eq!(
+        answer.body["Data"]["QueueUrl"],
+        format!("https://sqs.us-east-1.amazonaws.com/{AUDIT}/lacework-ct-cloudtrail-queue")
+    );
+
+    let stack_sets = world.stack_sets();
+    assert_eq!(
+        names(stack_sets),
+        [
+            "lacework-ct-audit",
+            "lacework-ct-log-archive",
+            "lacework-ct-member"
+        ]
+    );
+    assert_eq!(
+        instances(stack_sets, "lacework-ct-log-archive"),
+        [target(LOG_ARCHIVE)]
+    );
+    assert_eq!(instances(stack_sets, "lacework-ct-audit"), [target(AUDIT)]);
+    assert!(instances(stack_sets, "lacework-ct-member").is_empty());
+    let member = &stack_sets.stack_sets()["lacework-ct-member"];
+    assert!(member.spec.managed_execution);
+    assert_eq!(
+        member.spec.administration_role_arn,
+        format!("arn:aws:iam::{MANAGEMENT}:role/service-role/AWSControlTowerStackSetRole")
+    );
+    assert_eq!(member.spec.execution_role_name, "AWSControlTowerExecution");
+
+    let secret = world.secret();
+    assert!(secret.token.is_some(), "the token is in the secret");
+    let suffix = secret.external_id_suffix.expect("a suffix was drawn");
+    assert_eq!(
+        stack_sets.stack_sets()["lacework-ct-log-archive"]
+            .spec
+            .parameters["ExternalIdSuffix"],
+        suffix.expose()
+    );
+
+    assert_eq!(
+        world.integrations("acme").await,
+        [("AwsCtSqs".to_owned(), "lacework-ct-cloudtrail".to_owned())]
+    );
+    assert!(world.integrations("org").await.is_empty());
+    let state = world.lacework_state().await;
+    let record = &state["integrations"]["acme"][0]["data"];
+    assert_eq!(
+        record["crossAccountCredentials"]["roleArn"],
+        format!("arn:aws:iam::{LOG_ARCHIVE}:role/lacework-ct-cross-account-role")
+    );
+    assert!(record.get("accountMappingFile").is_none());
+
+    // Nothing secret in the answer.
+    let shown = answer.body.to_string();
+    assert!(
+        !shown.contains(suffix.expose()) && !shown.contains("_secret"),
+        "{shown}"
+    );
+}
+
+#[tokio::test]
+async fn create_with_ou_rules_registers_an_organization_level_integration_with_the_mapping() {
+    let world = World::start(WorldOptions {
+        env: vec![("LACEWORK_OU_RULES", "Security=secops, Sandbox=dev")],
+        ..WorldOptions::default()
+    })
+    .await;
+    let answer = world.send("Create", None).await;
+    assert_eq!(answer.status(), "SUCCESS", "{}", answer.reason());
+    assert_eq!(answer.body["Data"]["IntegrationLevel"], "organization");
+    assert_eq!(
+        world.integrations("org").await,
+        [("AwsCtSqs".to_owned(), "lacework-ct-cloudtrail".to_owned())]
+    );
+    assert!(world.integrations("acme").await.is_empty());
+    let state = world.lacework_state().await;
+    let files = state["mappingFiles"].as_array().unwrap();
+    assert_eq!(files.len(), 1);
+    assert_eq!(
+        files[0]["mapping"],
+        json!({
+            "defaultLaceworkAccountAws": "acme",
+            "integration_mappings": {
+                "dev": {"aws_accounts": [DEV]},
+                "secops": {"aws_accounts": [LOG_ARCHIVE, AUDIT]}
+            }
+        })
+    );
+}
+
+#[tokio::test]
+async fn switching_to_ou_rules_moves_the_integration_to_organization_level() {
+    let world = World::start(WorldOptions::default()).await;
+    assert_eq!(world.send("Create", None).await.status(), "SUCCESS");
+    assert_eq!(world.integrations("acme").await.len(), 1);
+
+    // The same installation, now configured with rules (as after a stack update).
+    let mut config = world.setup.config.clone();
+    config.lacework.ou_rules = Some("Sandbox=dev".into());
+    let setup = Arc::new(Setup::<FakePorts> {
+        config,
+        organizations: FakeOrganizations::new(organization()),
+        trails: FakeTrails {
+            trail: Some(control_tower_trail()),
+        },
+        stack_sets: InMemoryStackSets::new(),
+        queues: FakeQueues::default(),
+        secrets: world.setup.secrets.clone(),
+        tokens: world.setup.tokens.clone(),
+        lacework_options: ClientOptions::default(),
+        timing: timing(),
+    });
+    let handler = Handler::new(Mode::Ready(setup), AnswerSlot::new());
+    handler
+        .handle_request(
+            world.request("Update", Some("lacework-ct-setup")),
+            Instant::now() + Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        world.answers.lock().unwrap().last().unwrap().status(),
+        "SUCCESS"
+    );
+    assert!(
+        world.integrations("acme").await.is_empty(),
+        "the account-level copy is gone"
+    );
+    assert_eq!(world.integrations("org").await.len(), 1);
+}
+
+#[tokio::test]
+async fn create_twice_creates_nothing_twice() {
+    let world = World::start(WorldOptions {
+        env: vec![("LACEWORK_OU_RULES", "Sandbox=dev")],
+        ..WorldOptions::default()
+    })
+    .await;
+    let first = world.send("Create", None).await;
+    assert_eq!(first.status(), "SUCCESS", "{}", first.reason());
+    let calls = world.stack_sets().calls();
+    let suffix = world.secret().external_id_suffix.unwrap();
+    let state = world.lacework_state().await;
+
+    // A redelivery of the same request, and a second Create.
+    let again = world.request("Create", None);
+    let mut redelivered = again.clone();
+    redelivered["RequestId"] = json!("request-0");
+    for request in [redelivered, again] {
+        let answer = world.send_with(request, Duration::from_secs(60)).await;
+        assert_eq!(answer.status(), "SUCCESS", "{}", answer.reason());
+    }
+    assert_eq!(
+        world.stack_sets().calls(),
+        calls,
+        "no StackSet call the second time"
+    );
+    assert_eq!(
+        world.secret().external_id_suffix.unwrap(),
+        suffix,
+        "the suffix is kept"
+    );
+    let after = world.lacework_state().await;
+    assert_eq!(
+        after["integrations"], state["integrations"],
+        "no new or changed integration"
+    );
+    assert_eq!(
+        instances(world.stack_sets(), "lacework-ct-log-archive").len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_log_archive_name_fails_before_anything_is_changed() {
+    let mut tree = organization();
+    tree.add_account(tower_core::mapping::OrganizationAccount {
+        id: id(LOG_ARCHIVE),
+        name: "Logs".into(),
+        parent_id: "ou-root-security".into(),
+        status: tower_core::mapping::AccountStatus::Active,
+    });
+    let world = World::start(WorldOptions {
+        organization: tree,
+        trail: false,
+        ..WorldOptions::default()
+    })
+    .await;
+    let answer = world.send("Create", None).await;
+    assert_eq!(answer.status(), "FAILED");
+    let reason = answer.reason();
+    assert!(
+        reason.contains(&format!(
+            "the Log Archive account {LOG_ARCHIVE} is named \"Logs\""
+        )),
+        "{reason}"
+    );
+    assert!(
+        reason.contains("TOWER_LOG_ARCHIVE_ACCOUNT_NAME expects \"Log Archive\""),
+        "{reason}"
+    );
+    assert!(
+        reason.contains("aws-controltower-BaselineCloudTrail") && reason.contains("was not found"),
+        "every problem at once: {reason}"
+    );
+    assert!(reason.contains("nothing was changed"), "{reason}");
+    assert!(
+        answer
+            .physical_id()
+            .starts_with("LaceworkSetup-create-failed-"),
+        "{}",
+        answer.physical_id()
+    );
+    assert!(world.stack_sets().calls().is_empty());
+    assert_eq!(world.setup.secrets.writes(), 0);
+    assert!(world.integrations("acme").await.is_empty());
+
+    // The rollback's Delete of that placeholder changes nothing and succeeds.
+    let rollback = world.send("Delete", Some(answer.physical_id())).await;
+    assert_eq!(rollback.status(), "SUCCESS");
+    assert!(
+        rollback.reason().starts_with("nothing to delete"),
+        "{}",
+        rollback.reason()
+    );
+    assert!(world.stack_sets().calls().is_empty());
+}
+
+#[tokio::test]
+async fn bad_lacework_keys_fail_without_showing_the_key() {
+    let world = World::start(WorldOptions {
+        secret_key: "_wrong-secret-value",
+        ..WorldOptions::default()
+    })
+    .await;
+    let answer = world.send("Create", None).await;
+    assert_eq!(answer.status(), "FAILED");
+    let reason = answer.reason();
+    assert!(
+        reason.contains("refused the API key ACME_KEY_ID"),
+        "{reason}"
+    );
+    assert!(reason.contains("unauthorized"), "{reason}");
+    assert!(!reason.contains("_wrong-secret-value"), "{reason}");
+    assert!(world.stack_sets().calls().is_empty());
+    assert_eq!(world.setup.secrets.writes(), 0);
+}
+
+#[tokio::test]
+async fn delete_removes_every_instance_stack_set_and_integration() {
+    let world = World::start(WorldOptions {
+        env: vec![("LACEWORK_OU_RULES", "Sandbox=dev")],
+        ..WorldOptions::default()
+    })
+    .await;
+    assert_eq!(world.send("Create", None).await.status(), "SUCCESS");
+    // What account-lifecycle and sns-custom-resource would have added meanwhile.
+    let member = world.stack_sets().stack_sets()["lacework-ct-member"]
+        .spec
+        .clone();
+    world
+        .stack_sets()
+        .insert(member, &[target(PROD), target(DEV)]);
+    let lacework = Client::with_keys(
+        &world.emulator.url,
+        Credentials::new("ACME_KEY_ID", "_secret"),
+        &ClientOptions::default(),
+    )
+    .unwrap();
+    for (scope, name, account) in [
+        ("acme", "lacework-ct-444455556666", PROD),
+        ("dev", "lacework-ct-555566667777", DEV),
+        ("acme", "someone-elses-integration", SUSPENDED),
+    ] {
+        let spec = CloudAccountSpec::new(
+            name,
+            AwsCfgData {
+                cross_account_credentials: CrossAccountCredentials::new(
+                    format!("arn:aws:iam::{account}:role/lacework-ct-config-role"),
+                    format!("lweid:aws:v2:acme:{account}:Suffix0123456789"),
+                ),
+                aws_account_id: Some(id(account)),
+            },
+        );
+        lacework
+            .create(&Scope::Account(SubAccount::new(scope).unwrap()), &spec)
+            .await
+            .unwrap();
+    }
+
+    let answer = world.send("Delete", Some("lacework-ct-setup")).await;
+    assert_eq!(answer.status(), "SUCCESS", "{}", answer.reason());
+    assert_eq!(answer.physical_id(), "lacework-ct-setup");
+    assert!(names(world.stack_sets()).is_empty());
+    assert!(world.integrations("org").await.is_empty());
+    assert!(world.integrations("dev").await.is_empty());
+    assert_eq!(
+        world.integrations("acme").await,
+        [("AwsCfg".to_owned(), "someone-elses-integration".to_owned())]
+    );
+
+    // Already gone is success.
+    let again = world.send("Delete", Some("lacework-ct-setup")).await;
+    assert_eq!(again.status(), "SUCCESS", "{}", again.reason());
+}
+
+#[tokio::test]
+async fn a_busy_stack_set_is_waited_for() {
+    let world = World::start(WorldOptions::default()).await;
+    world.stack_sets().set_behaviour(Behaviour {
+        busy_calls: 3,
+        looks_until_done: 2,
+        ..Behaviour::default()
+    });
+    let answer = world.send("Create", None).await;
+    assert_eq!(answer.status(), "SUCCESS", "{}", answer.reason());
+    let attempts = world
+        .stack_sets()
+        .calls()
+        .iter()
+        .filter(|c| c.starts_with("CreateStackInstances lacework-ct-log-archive"))
+        .count();
+    assert_eq!(attempts, 4, "three refusals, then the operation");
+    assert_eq!(
+        instances(world.stack_sets(), "lacework-ct-audit"),
+        [target(AUDIT)]
+    );
+}
+
+#[tokio::test]
+async fn a_failed_stack_set_operation_is_answered_with_its_reason() {
+    let world = World::start(WorldOptions::default()).await;
+    world.stack_sets().set_behaviour(Behaviour {
+        fail_next: Some("Account 222233334444 should have 'AWSControlTowerExecution' role".into()),
+        ..Behaviour::default()
+    });
+    let answer = world.send("Create", None).await;
+    assert_eq!(answer.status(), "FAILED");
+    assert!(
+        answer
+            .reason()
+            .contains("should have 'AWSControlTowerExecution' role"),
+        "{}",
+        answer.reason()
+    );
+    assert!(
+        answer.reason().contains("StackSet lacework-ct-log-archive"),
+        "{}",
+        answer.reason()
+    );
+    assert_eq!(
+        answer.physical_id(),
+        "lacework-ct-setup",
+        "the rollback's Delete cleans up"
+    );
+}
+
+#[tokio::test]
+async fn an_operation_outlasting_the_invocation_is_answered_before_the_deadline() {
+    let world = World::start(WorldOptions::default()).await;
+    world.stack_sets().set_behaviour(Behaviour {
+        never_done: true,
+        ..Behaviour::default()
+    });
+    let started = Instant::now();
+    let answer = world
+        .send_with(world.request("Create", None), Duration::from_millis(1500))
+        .await;
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "answered in time"
+    );
+    assert_eq!(answer.status(), "FAILED");
+    let reason = answer.reason();
+    assert!(reason.contains("is still RUNNING"), "{reason}");
+    assert!(reason.contains("lacework-ct-log-archive"), "{reason}");
+    assert!(reason.contains("update the stack again"), "{reason}");
+}
+
+#[tokio::test]
+async fn a_deadline_about_to_pass_still_gets_one_answer() {
+    let world = World::start(WorldOptions::default()).await;
+    // Less time left than the margin kept for answering.
+    let answer = world
+        .send_with(world.request("Create", None), Duration::from_millis(100))
+        .await;
+    assert_eq!(answer.status(), "FAILED");
+    assert!(
+        answer.reason().contains("ran out of time"),
+        "{}",
+        answer.reason()
+    );
+    // Nothing answers later on behalf of the abandoned work.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(world.answers.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_panic_in_the_flow_is_answered_once() {
+    let world = World::start(WorldOptions::default()).await;
+    world
+        .setup
+        .organizations
+        .panic_next
+        .store(true, Ordering::SeqCst);
+    let answer = world.send("Create", None).await;
+    assert_eq!(answer.status(), "FAILED");
+    assert_eq!(answer.reason(), PANIC_REASON);
+}
+
+#[tokio::test]
+async fn a_request_that_cannot_be_read_is_answered_failed() {
+    let world = World::start(WorldOptions::default()).await;
+    let mut request = world.request("Create", None);
+    request["RequestType"] = json!("Upsert");
+    let answer = world.send_with(request, Duration::from_secs(60)).await;
+    assert_eq!(answer.status(), "FAILED");
+    assert!(
+        answer.reason().contains("$.RequestType"),
+        "{}",
+        answer.reason()
+    );
+}
+
+#[tokio::test]
+async fn a_refused_response_url_gets_no_answer_and_no_work() {
+    let world = World::start(WorldOptions::default()).await;
+    let mut request = world.request("Create", None);
+    request["ResponseURL"] = json!("https://attacker.example.com/answer");
+    let outcome = world
+        .handler
+        .handle_request(request, Instant::now() + Duration::from_secs(60))
+        .await;
+    assert!(outcome.is_err());
+    assert!(world.answers.lock().unwrap().is_empty());
+    assert!(world.stack_sets().calls().is_empty());
+}
+
+#[tokio::test]
+async fn a_bad_configuration_is_answered_with_its_problems() {
+    let (answer_url, answers) = answer_listener().await;
+    let handler = Handler::<FakePorts>::new(
+        Mode::Misconfigured {
+            problems: "invalid configuration (1 problem):\n  - TOWER_AUDIT_ACCOUNT_ID: is required"
+                .into(),
+            response_urls: ResponseUrlPolicy::with_allowed_hosts(vec![
+                tower_core::custom_resource::AllowedHost::parse("127.0.0.1").unwrap(),
+            ]),
+        },
+        AnswerSlot::new(),
+    );
+    let request = |kind: &str, physical: Option<&str>| {
+        let mut r = json!({
+            "RequestType": kind,
+            "ResponseURL": format!("{answer_url}/a"),
+            "StackId": format!("arn:aws:cloudformation:us-east-1:{MANAGEMENT}:stack/s/1"),
+            "RequestId": "r1",
+            "LogicalResourceId": "LaceworkSetup",
+            "ResourceType": "Custom::LaceworkSetup"
+        });
+        if let Some(id) = physical {
+            r["PhysicalResourceId"] = json!(id);
+        }
+        r
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    handler
+        .handle_request(request("Create", None), deadline)
+        .await
+        .unwrap();
+    handler
+        .handle_request(
+            request("Delete", Some("LaceworkSetup-create-failed-r1")),
+            deadline,
+        )
+        .await
+        .unwrap();
+    let answers = answers.lock().unwrap().clone();
+    assert_eq!(answers.len(), 2);
+    assert_eq!(answers[0].status(), "FAILED");
+    assert!(
+        answers[0]
+            .reason()
+            .contains("TOWER_AUDIT_ACCOUNT_ID: is required"),
+        "{}",
+        answers[0].reason()
+    );
+    assert_eq!(answers[1].status(), "SUCCESS");
+}
+
+#[tokio::test]
+async fn existing_active_accounts_are_queued_for_onboarding() {
+    let world = World::start(WorldOptions {
+        env: vec![("TOWER_MONITOR_EXISTING_ACCOUNTS", "true")],
+        ..WorldOptions::default()
+    })
+    .await;
+    let answer = world.send("Create", None).await;
+    assert_eq!(answer.status(), "SUCCESS", "{}", answer.reason());
+    assert_eq!(answer.body["Data"]["AccountsQueued"], "4");
+    let sent = world.setup.queues.sent.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        sent[0].0,
+        format!("https://sqs.us-east-1.amazonaws.com/{MANAGEMENT}/lacework-ct-account-queue")
+    );
+    let AccountWork::OnboardAccounts { source, accounts } =
+        serde_json::from_str(&sent[0].1).unwrap();
+    assert_eq!(source, "setup");
+    let ids: Vec<&str> = accounts.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [LOG_ARCHIVE, AUDIT, PROD, DEV],
+        "ACTIVE members only, not the management account"
+    );
+}
+
+#[tokio::test]
+async fn an_update_that_changes_a_parameter_updates_the_stack_sets() {
+    let world = World::start(WorldOptions::default()).await;
+    assert_eq!(world.send("Create", None).await.status(), "SUCCESS");
+    let held = world.stack_sets().stack_sets()["lacework-ct-log-archive"]
+        .spec
+        .clone();
+    let mut older = held.clone();
+    older
+        .parameters
+        .insert("CloudTrailKeyPrefix".into(), "old-prefix".into());
+    world.stack_sets().insert(older, &[target(LOG_ARCHIVE)]);
+    world.stack_sets().set_behaviour(Behaviour {
+        masked_parameters: ["ExternalIdSuffix".to_owned()].into(),
+        ..Behaviour::default()
+    });
+    let answer = world.send("Update", Some("lacework-ct-setup")).await;
+    assert_eq!(answer.status(), "SUCCESS", "{}", answer.reason());
+    let updates: Vec<String> = world
+        .stack_sets()
+        .calls()
+        .into_iter()
+        .filter(|c| c.starts_with("UpdateStackSet"))
+        .collect();
+    assert_eq!(
+        updates,
+        ["UpdateStackSet lacework-ct-log-archive"],
+        "a masked suffix is no change"
+    );
+    assert_eq!(
+        world.stack_sets().stack_sets()["lacework-ct-log-archive"].spec,
+        held
+    );
+}
+
+#[tokio::test]
+async fn dropping_config_from_the_capability_removes_the_member_side() {
+    let world = World::start(WorldOptions::default()).await;
+    assert_eq!(world.send("Create", None).await.status(), "SUCCESS");
+    let mut config = world.setup.config.clone();
+    config.capability = tower_core::config::Capability::CloudTrail;
+    let stack_sets = InMemoryStackSets::new();
+    for (name, held) in world.stack_sets().stack_sets() {
+        let targets: Vec<StackInstanceTarget> = held.instances.iter().cloned().collect();
+        stack_sets.insert(held.spec, &targets);
+        assert!(
+            stack_sets
+                .describe_stack_set(&name)
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+    let setup = Arc::new(Setup::<FakePorts> {
+        config,
+        organizations: FakeOrganizations::new(organization()),
+        trails: FakeTrails {
+            trail: Some(control_tower_trail()),
+        },
+        stack_sets,
+        queues: FakeQueues::default(),
+        secrets: world.setup.secrets.clone(),
+        tokens: world.setup.tokens.clone(),
+        lacework_options: ClientOptions::default(),
+        timing: timing(),
+    });
+    let handler = Handler::new(Mode::Ready(setup.clone()), AnswerSlot::new());
+    handler
+        .handle_request(
+            world.request("Update", Some("lacework-ct-setup")),
+            Instant::now() + Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        world.answers.lock().unwrap().last().unwrap().status(),
+        "SUCCESS"
+    );
+    assert_eq!(
+        names(&setup.stack_sets),
+        ["lacework-ct-audit", "lacework-ct-log-archive"]
+    );
+}

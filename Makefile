@@ -13,6 +13,7 @@ test:
 	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
+	$(MAKE) least-privilege
 
 # Rust style and warnings, then the CloudFormation templates (cfn-lint and a deployment of
 # each StackSet template into moto; installs requirements-dev.txt into .venv on first use).

@@ -1,0 +1,344 @@
+"""Checks template.yaml beyond what cfn-lint and `sam validate --lint` know, offline.
+
+1. Parameters: each is described, labelled, in one console group, constrained with a message a
+   person understands; realistic values are accepted and typical mistakes refused.
+2. The Lacework API secret key reaches only the Secrets Manager secret: no environment
+   variable, custom resource property, output or other resource names it.
+3. Environment variables: each function gets exactly the variables its configuration
+   (crates/core/src/config.rs) reads, under the names config.rs gives them, each from the
+   parameter it stands for; none looks like a secret.
+4. Names come from the prefix as crates/core/src/naming.rs makes them; the outputs name the
+   Log Archive role and the CloudTrail queue the same way.
+5. Timeouts: a function fed by a queue times out within a sixth of the queue's visibility
+   timeout; setup within the custom resource's ServiceTimeout.
+6. The functions are built by cargo-lambda from the workspace, for provided.al2023 on arm64;
+   every configuration parameter is a property of the setup custom resource, so changing it
+   re-runs setup.
+
+Run by tools/lint-templates.sh; prints nothing and exits 0 when every check passes.
+"""
+
+import json
+import re
+import sys
+from pathlib import Path
+
+from cfnlint.decode import decode
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE = ROOT / "template.yaml"
+CONFIG_RS = ROOT / "crates" / "core" / "src" / "config.rs"
+NAMING_RS = ROOT / "crates" / "core" / "src" / "naming.rs"
+
+SECRET_PARAMETER = "LaceworkApiSecretKey"
+SECRET_RESOURCE = "LaceworkApiSecret"
+
+# Values each parameter must accept and refuse.
+PATTERN_CASES = {
+    "LaceworkUrl": (["https://acme.lacework.net", "https://acme.fra.lacework.net/",
+                     "https://my-company.lacework.net"],
+                    ["acme.lacework.net", "http://acme.lacework.net", "https://acme.lacework.net/api/v2",
+                     "https://acme", "https://user@acme.lacework.net", ""]),
+    "LaceworkAccount": (["acme", "my-company", "ACME1"],
+                        ["acme.lacework.net", "https://acme.lacework.net", "-acme", ""]),
+    "LaceworkApiKeyId": (["ACME_0123456789ABCDEF0123456789ABCDEF", "ACME_KEY"],
+                         ["has space", "quote\"d", "abc", ""]),
+    "LaceworkApiSecretKey": (["_0123456789abcdef0123456789abcdef", "abc+/=.-_12345"],
+                             ["short", "has space in it", 'quote"inside', "back\\slash12", ""]),
+    "LaceworkSubAccount": (["", "prod", "sec-ops_1.eu"], ["prod team", "https://prod.lacework.net"]),
+    "OuSubAccountRules": (["", "Security=secops", "Security=secops, Workloads=prod",
+                           " Sandbox Accounts = sandbox ,Prod=prod "],
+                          ["Security", "Security=", "=secops", "Security=secops,",
+                           "Security=sec ops", "a=b=c", ",Security=secops"]),
+    "OrganizationId": (["o-a1b2c3d4e5", "o-" + "a" * 32], ["o-short", "O-A1B2C3D4E5", "a1b2c3d4e5", ""]),
+    "LogArchiveAccountId": (["012345678901"], ["12345678901", "1234567890123", "abc", ""]),
+    "AuditAccountId": (["012345678901"], ["12345678901", ""]),
+    "LogArchiveAccountName": (["Log Archive", "log-archive (prod)"], ["", "x" * 51, "caf\u00e9"]),
+    "AuditAccountName": (["Audit"], [""]),
+    "TrailName": (["aws-controltower-BaselineCloudTrail",
+                   "arn:aws:cloudtrail:us-east-1:111122223333:trail/org-trail",
+                   "arn:aws-us-gov:cloudtrail:us-gov-west-1:111122223333:trail/t.1"],
+                  ["ab", "-trail", "trail name", "arn:aws:s3:::bucket", ""]),
+    "TrailKmsKeyArn": (["", "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+                        "arn:aws-cn:kms:cn-north-1:111122223333:key/mrk-0123456789abcdef"],
+                       ["arn:aws:kms:us-east-1:111122223333:alias/trail",
+                        "1234abcd-12ab-34cd-56ef-1234567890ab"]),
+    "NamePrefix": (["lacework-ct", "a", "A" + "b" * 31], ["", "-x", "x-", "1x", "a_b", "a" * 33]),
+    "LaceworkPrincipalArn": (["arn:aws:iam::434813966438:role/lacework-platform",
+                              "arn:aws:iam::123456789012:root"],
+                             ["434813966438", "arn:aws:iam::434813966438:user/x", ""]),
+    "AlarmTopicArn": (["", "arn:aws:sns:us-east-1:111122223333:ops"],
+                      ["ops", "arn:aws:sqs:us-east-1:111122223333:ops"]),
+}
+
+# Parameter (or resource) each variable is set from.
+VARIABLE_SOURCE = {
+    "LACEWORK_URL": "LaceworkUrl",
+    "LACEWORK_ACCOUNT": "LaceworkAccount",
+    "LACEWORK_SUB_ACCOUNT": "LaceworkSubAccount",
+    "LACEWORK_OU_RULES": "OuSubAccountRules",
+    "LACEWORK_SECRET_ARN": SECRET_RESOURCE,
+    "LACEWORK_PRINCIPAL_ARN": "LaceworkPrincipalArn",
+    "TOWER_NAME_PREFIX": "NamePrefix",
+    "TOWER_CAPABILITY": "Capability",
+    "TOWER_MONITOR_EXISTING_ACCOUNTS": "MonitorExistingAccounts",
+    "TOWER_TRAIL_NAME": "TrailName",
+    "TOWER_KMS_KEY_ARN": "TrailKmsKeyArn",
+    "TOWER_LOG_ARCHIVE_ACCOUNT_ID": "LogArchiveAccountId",
+    "TOWER_LOG_ARCHIVE_ACCOUNT_NAME": "LogArchiveAccountName",
+    "TOWER_AUDIT_ACCOUNT_ID": "AuditAccountId",
+    "TOWER_AUDIT_ACCOUNT_NAME": "AuditAccountName",
+}
+
+# What each function's configuration struct in config.rs reads (Installation, LaceworkSettings,
+# LandingZoneAccounts, TrailSettings are shared parts), less what Lambda sets (AWS_REGION) and
+# what keeps its default in AWS (TOWER_RESPONSE_URL_ALLOW is for the local landing zone only,
+# TOWER_REFRESH_WINDOW_SECONDS has a sound default).
+INSTALLATION = {"TOWER_NAME_PREFIX", "LACEWORK_PRINCIPAL_ARN"}
+LACEWORK = {"LACEWORK_URL", "LACEWORK_ACCOUNT", "LACEWORK_SUB_ACCOUNT", "LACEWORK_OU_RULES",
+            "LACEWORK_SECRET_ARN"}
+ACCOUNTS = {"TOWER_LOG_ARCHIVE_ACCOUNT_ID", "TOWER_LOG_ARCHIVE_ACCOUNT_NAME",
+            "TOWER_AUDIT_ACCOUNT_ID", "TOWER_AUDIT_ACCOUNT_NAME"}
+TRAIL = {"TOWER_TRAIL_NAME", "TOWER_KMS_KEY_ARN"}
+VARIABLES_READ = {
+    "setup": INSTALLATION | LACEWORK | ACCOUNTS | TRAIL | {"TOWER_CAPABILITY", "TOWER_MONITOR_EXISTING_ACCOUNTS"},
+    "account-lifecycle": INSTALLATION | LACEWORK | ACCOUNTS | {"TOWER_CAPABILITY"},
+    "auth-refresh": {"LACEWORK_URL", "LACEWORK_SECRET_ARN"},
+    "sns-custom-resource": INSTALLATION | LACEWORK,
+}
+NOT_IN_AWS = {"AWS_REGION", "TOWER_RESPONSE_URL_ALLOW", "TOWER_REFRESH_WINDOW_SECONDS"}
+
+# Name properties that must start with the prefix, by resource type.
+NAME_PROPERTIES = {
+    "AWS::SQS::Queue": "QueueName",
+    "AWS::SNS::Topic": "TopicName",
+    "AWS::IAM::Role": "RoleName",
+    "AWS::Serverless::Function": "FunctionName",
+    "AWS::SecretsManager::Secret": "Name",
+    "AWS::Events::Rule": "Name",
+    "AWS::CloudWatch::Alarm": "AlarmName",
+}
+# Logical id -> the naming.rs field whose name it must have.
+NAMED_AS = {
+    "AccountQueue": "account_queue",
+    "AccountDeadLetterQueue": "account_dead_letter_queue",
+    "RegistrationQueue": "registration_queue",
+    "RegistrationDeadLetterQueue": "registration_dead_letter_queue",
+    "RegistrationTopic": "registration_topic",
+    SECRET_RESOURCE: "secret",
+}
+
+failures = []
+
+
+def fail(message):
+    failures.append(message)
+
+
+def load():
+    template, matches = decode(str(TEMPLATE))
+    if matches:
+        raise SystemExit(f"template.yaml: cannot parse: {matches[0]}")
+    return template
+
+
+def references(value, path="$"):
+    """(path, logical id) of every Ref, GetAtt and ${...} in value."""
+    found = []
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if key == "Ref":
+                found.append((path, str(inner)))
+            elif key == "Fn::GetAtt":
+                found.append((path, str(inner[0] if isinstance(inner, list) else inner.split(".")[0])))
+            elif key == "Fn::Sub":
+                text = inner if isinstance(inner, str) else inner[0]
+                found += [(path, name.split(".")[0]) for name in re.findall(r"\$\{([^}!]+)\}", text)]
+                if not isinstance(inner, str):
+                    found += references(inner[1], f"{path}.Fn::Sub[1]")
+            else:
+                found += references(inner, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, inner in enumerate(value):
+            found += references(inner, f"{path}[{index}]")
+    return found
+
+
+def check_parameters(template):
+    parameters = template["Parameters"]
+    interface = template["Metadata"]["AWS::CloudFormation::Interface"]
+    grouped = [p for group in interface["ParameterGroups"] for p in group["Parameters"]]
+    for key, param in parameters.items():
+        where = f"$.Parameters.{key}"
+        if not param.get("Description"):
+            fail(f"{where} has no Description")
+        if "AllowedPattern" not in param and "AllowedValues" not in param:
+            fail(f"{where} has neither AllowedPattern nor AllowedValues")
+        if not param.get("ConstraintDescription"):
+            fail(f"{where} has no ConstraintDescription")
+        if grouped.count(key) != 1:
+            fail(f"{where} is in {grouped.count(key)} console parameter groups, not one")
+        if key not in interface["ParameterLabels"]:
+            fail(f"{where} has no console label")
+        pattern = param.get("AllowedPattern")
+        if pattern is None:
+            continue
+        if "Default" in param and not re.fullmatch(pattern, param["Default"]):
+            fail(f"{where}.Default {param['Default']!r} does not match its own pattern")
+        cases = PATTERN_CASES.get(key)
+        if cases is None:
+            fail(f"{where}: no pattern cases in PATTERN_CASES")
+            continue
+        accepted, refused = cases
+        for value in accepted:
+            if not re.fullmatch(pattern, value):
+                fail(f"{where} refuses the valid value {value!r}")
+        for value in refused:
+            if re.fullmatch(pattern, value):
+                fail(f"{where} accepts the invalid value {value!r}")
+    if not parameters.get(SECRET_PARAMETER, {}).get("NoEcho"):
+        fail(f"$.Parameters.{SECRET_PARAMETER} holds the secret key and must be NoEcho")
+
+
+def check_secret_confined(template):
+    allowed = f"$.Resources.{SECRET_RESOURCE}.Properties.SecretString"
+    for section in ("Resources", "Outputs", "Conditions"):
+        for path, name in references(template.get(section, {}), f"$.{section}"):
+            if name == SECRET_PARAMETER and not path.startswith(allowed):
+                fail(f"{path} uses {SECRET_PARAMETER}: the secret key may only go into the secret")
+    secret = template["Resources"][SECRET_RESOURCE]["Properties"]["SecretString"]
+    text = secret["Fn::Sub"] if isinstance(secret, dict) else secret
+    sample = text.replace("${LaceworkApiKeyId}", "ACME_KEY").replace("${LaceworkApiSecretKey}", "_abc")
+    try:
+        document = json.loads(sample)
+    except json.JSONDecodeError as error:
+        fail(f"{allowed} is not JSON once substituted: {error}")
+        return
+    if document != {"keyId": "ACME_KEY", "secretKey": "_abc"}:
+        fail(f"{allowed} must hold exactly keyId and secretKey (setup adds the rest)")
+
+
+def config_variables():
+    text = CONFIG_RS.read_text()
+    return set(re.findall(r'pub const ([A-Z_]+): &str = "\1";', text))
+
+
+def functions(template):
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::Serverless::Function":
+            yield logical_id, resource
+
+
+def check_environment(template):
+    known = config_variables()
+    if not known >= set(VARIABLE_SOURCE) | NOT_IN_AWS:
+        fail(f"config.rs no longer defines {sorted((set(VARIABLE_SOURCE) | NOT_IN_AWS) - known)}")
+    for logical_id, resource in functions(template):
+        binary = resource.get("Metadata", {}).get("BuildProperties", {}).get("Binary")
+        variables = resource["Properties"].get("Environment", {}).get("Variables", {})
+        wanted = VARIABLES_READ.get(binary)
+        if wanted is None:
+            fail(f"{logical_id}: binary {binary!r} has no entry in VARIABLES_READ")
+            continue
+        for name in sorted(set(variables) - known):
+            fail(f"{logical_id}: {name} is not a variable config.rs reads")
+        for name in sorted(set(variables) - wanted):
+            fail(f"{logical_id}: {name} is not read by {binary}'s configuration")
+        for name in sorted(wanted - set(variables)):
+            fail(f"{logical_id}: {name} is missing; {binary} reads it")
+        for name, value in variables.items():
+            source = VARIABLE_SOURCE.get(name)
+            if source and value != {"Ref": source}:
+                fail(f"{logical_id}: {name} must be !Ref {source}")
+
+
+def naming_suffixes():
+    return dict(re.findall(r"(\w+): name\(\"([a-z-]+)\"\)", NAMING_RS.read_text()))
+
+
+def check_names(template):
+    suffixes = naming_suffixes()
+    for logical_id, resource in template["Resources"].items():
+        prop = NAME_PROPERTIES.get(resource["Type"])
+        if not prop:
+            continue
+        value = resource["Properties"].get(prop)
+        text = value.get("Fn::Sub") if isinstance(value, dict) else None
+        if not isinstance(text, str) or not text.startswith("${NamePrefix}-"):
+            fail(f"{logical_id}.{prop} must be !Sub '${{NamePrefix}}-...'")
+            continue
+        field = NAMED_AS.get(logical_id)
+        if field and text != f"${{NamePrefix}}-{suffixes.get(field)}":
+            fail(f"{logical_id}.{prop} is {text}, but naming.rs names it {{prefix}}-{suffixes.get(field)}")
+    outputs = template["Outputs"]
+    for output, field in (("LogArchiveRoleArn", "cross_account_role"), ("CloudTrailQueueUrl", "audit_queue")):
+        value = outputs.get(output, {}).get("Value", {}).get("Fn::Sub", "")
+        if not value.endswith(f"${{NamePrefix}}-{suffixes.get(field)}"):
+            fail(f"$.Outputs.{output} does not end with naming.rs's {{prefix}}-{suffixes.get(field)}")
+    for output in ("ManagementAccountId", "ExternalIdFormat", "ExternalIdCommand"):
+        if output not in outputs:
+            fail(f"$.Outputs.{output} is missing (a platform without an API needs it)")
+
+
+def check_timeouts(template):
+    resources = template["Resources"]
+    for logical_id, resource in resources.items():
+        if resource["Type"] != "AWS::Lambda::EventSourceMapping":
+            continue
+        props = resource["Properties"]
+        queue = props["EventSourceArn"]["Fn::GetAtt"][0]
+        function = props["FunctionName"]["Ref"]
+        visibility = resources[queue]["Properties"]["VisibilityTimeout"]
+        timeout = resources[function]["Properties"]["Timeout"]
+        if 6 * int(timeout) > int(visibility):
+            fail(f"{logical_id}: {function} times out after {timeout} s, more than a sixth of "
+                 f"{queue}'s visibility timeout ({visibility} s)")
+        if "ReportBatchItemFailures" not in props.get("FunctionResponseTypes", []):
+            fail(f"{logical_id}: each message must succeed or fail on its own (ReportBatchItemFailures)")
+        queue_props = resources[queue]["Properties"]
+        if "RedrivePolicy" not in queue_props:
+            fail(f"{queue} has no dead-letter queue")
+    setup = resources["LaceworkSetup"]["Properties"]
+    timeout = resources["SetupFunction"]["Properties"]["Timeout"]
+    if int(setup.get("ServiceTimeout", 3600)) <= int(timeout):
+        fail("LaceworkSetup.ServiceTimeout must exceed the setup function's timeout")
+
+
+def check_functions_and_setup(template):
+    function_globals = template["Globals"]["Function"]
+    if function_globals.get("Runtime") != "provided.al2023" or function_globals.get("Architectures") != ["arm64"]:
+        fail("$.Globals.Function: Runtime provided.al2023 on arm64")
+    if function_globals.get("CodeUri") != ".":
+        fail("$.Globals.Function.CodeUri must be the workspace root '.'")
+    for logical_id, resource in functions(template):
+        metadata = resource.get("Metadata", {})
+        binary = metadata.get("BuildProperties", {}).get("Binary")
+        if metadata.get("BuildMethod") != "rust-cargolambda":
+            fail(f"{logical_id}: Metadata.BuildMethod must be rust-cargolambda")
+        if not binary or not (ROOT / "crates" / binary / "Cargo.toml").exists():
+            fail(f"{logical_id}: Metadata.BuildProperties.Binary {binary!r} is no crate of crates/")
+    properties = template["Resources"]["LaceworkSetup"]["Properties"]
+    for key in template["Parameters"]:
+        if key in (SECRET_PARAMETER, "AlarmTopicArn", "OrganizationId"):
+            continue  # the secret never; the other two change no setup work
+        if properties.get(key) != {"Ref": key}:
+            fail(f"LaceworkSetup.{key} must be !Ref {key}, so that changing it re-runs setup")
+    if properties.get("SetupVersion") != {"Ref": "SetupFunction.Version"}:
+        fail("LaceworkSetup.SetupVersion must be !Ref SetupFunction.Version (new code re-runs setup)")
+
+
+def main():
+    template = load()
+    check_parameters(template)
+    check_secret_confined(template)
+    check_environment(template)
+    check_names(template)
+    check_timeouts(template)
+    check_functions_and_setup(template)
+    for failure in dict.fromkeys(failures):
+        print(f"template.yaml: {failure}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

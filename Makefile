@@ -10,7 +10,7 @@ build:
 # end-to-end tests run the functions' real binaries in the local landing zone (moto from
 # .venv, installed on first use), so the binaries are built first.
 test:
-	$(CARGO) build --workspace --bins
+	$(CARGO) build --workspace --bins --examples
 	$(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
 	$(MAKE) least-privilege

@@ -1,20 +1,579 @@
-//! The `account-lifecycle` handler. Not implemented yet: see issue 5.
+//! The `account-lifecycle` handler: one SQS batch from the account queue in, a partial batch
+//! response out.
+//!
+//! 1. Each record's body is read ([`read_message`]): a batch `setup` queued, an EventBridge
+//!    event (bare or in SNS), or something that cannot be read.
+//! 2. When some record names an account, the organization tree, the management account and
+//!    the member StackSet's instances are read - once for the whole batch.
+//! 3. [`plan`] decides; this module carries the plan out: at most one StackSet operation each
+//!    to create, repair and delete instances (all accounts of the batch together), the
+//!    registration work on the registration queue, unreadable records to the account
+//!    dead-letter queue with their reason.
+//! 4. Records whose work must be tried again (a busy StackSet, throttling, a failed read) are
+//!    reported as batch item failures, and their visibility timeout is raised with the number
+//!    of receives, so the queue itself waits: the function never sleeps.
+//!
+//! StackSet operations are started, not waited for. Each operation id names the accounts and
+//! the messages it serves, so a redelivered message finds the operation it started before
+//! (`OperationIdAlreadyExistsException`) instead of starting another. What repairs an
+//! operation that fails after this function answered: the failed instances stay `OUTDATED`,
+//! and the next message about such an account (its next lifecycle event, or `setup` queueing
+//! every active account again on a stack update) finds them so and applies the StackSet to
+//! them again (`UpdateStackInstances`); a redelivery of the very messages whose operation
+//! failed is dead-lettered with the operation's failure, and redriving it is a new message,
+//! so a new attempt.
 
-use lambda_runtime::{Error, LambdaEvent};
-use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
 
-pub async fn handle(_event: LambdaEvent<Value>) -> Result<Value, Error> {
-    Err("`account-lifecycle` is not implemented yet (issue 5); this build only answers with this error".into())
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use tokio::sync::OnceCell;
+use tower_core::aws::organizations::Organizations;
+use tower_core::aws::queue::{MessageQueues, send_all};
+use tower_core::aws::registration_queue::RegistrationQueue;
+use tower_core::aws::stacksets::{OperationStatus, StackSets, operation_id};
+use tower_core::lifecycle::{
+    Disposition, Findings, InstanceAction, InstanceChange, InstanceState, Plan, Received, plan,
+    plan_without_findings, read_message, retry_delay_seconds,
+};
+use tower_core::mapping::{OrganizationTree, OuRules};
+use tower_core::naming::{Arn, Names};
+use tower_core::{AccountId, Error};
+
+use crate::instances::InstanceUpkeep;
+
+/// The AWS services the handler talks to (the SDK in production, fakes in tests).
+pub trait Ports: Send + Sync + 'static {
+    type StackSets: StackSets;
+    type Upkeep: InstanceUpkeep;
+    type Organizations: Organizations;
+    /// The registration queue (sending), the account queue (visibility) and the account
+    /// dead-letter queue.
+    type Queues: RegistrationQueue;
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// What the handler needs to know about the installation.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The region the function runs in: member instances go there.
+    pub region: String,
+    pub names: Names,
+    /// OU -> sub-account rules, only to say in the logs where an account will be registered.
+    pub rules: OuRules,
+    /// Whether accounts get member instances (configuration assessment is on).
+    pub member_instances: bool,
+}
 
-    #[tokio::test]
-    async fn says_plainly_that_it_is_not_implemented() {
-        let event = LambdaEvent::new(Value::Null, lambda_runtime::Context::default());
-        let err = handle(event).await.unwrap_err().to_string();
-        assert!(err.contains("not implemented yet"), "{err}");
+/// The function.
+pub struct Lifecycle<P: Ports> {
+    pub stack_sets: P::StackSets,
+    pub upkeep: P::Upkeep,
+    pub organizations: P::Organizations,
+    pub queues: P::Queues,
+    pub settings: Settings,
+    /// Never changes: read once per process.
+    management: OnceCell<AccountId>,
+}
+
+/// SQS's `ApproximateReceiveCount` attribute.
+const RECEIVE_COUNT: &str = "ApproximateReceiveCount";
+
+/// What finally happens to a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Outcome {
+    /// Deleted from the queue; with the reason when nothing had to be done.
+    Done { reason: Option<String> },
+    /// Back to the queue after a delay.
+    Retry { reason: String },
+    /// To the account dead-letter queue with the reason.
+    DeadLetter { reason: String },
+}
+
+impl Outcome {
+    fn severity(&self) -> u8 {
+        match self {
+            Self::Done { .. } => 0,
+            Self::Retry { .. } => 1,
+            Self::DeadLetter { .. } => 2,
+        }
     }
+
+    /// Keeps the worse of the two: a record is done only when every part of its work is.
+    fn worsen(&mut self, other: Outcome) {
+        if other.severity() > self.severity() {
+            *self = other;
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        matches!(self, Self::Done { .. })
+    }
+}
+
+/// A failure that sends a record back, or to the dead-letter queue.
+fn failure_of(err: &Error, context: &str) -> Outcome {
+    let reason = format!("{context}: {err}");
+    if err.is_retryable() {
+        Outcome::Retry { reason }
+    } else {
+        Outcome::DeadLetter { reason }
+    }
+}
+
+fn is_code(err: &Error, wanted: &str) -> bool {
+    matches!(err, Error::Aws { code: Some(code), .. } if code == wanted)
+}
+
+impl<P: Ports> Lifecycle<P> {
+    pub fn new(
+        stack_sets: P::StackSets,
+        upkeep: P::Upkeep,
+        organizations: P::Organizations,
+        queues: P::Queues,
+        settings: Settings,
+    ) -> Self {
+        Self {
+            stack_sets,
+            upkeep,
+            organizations,
+            queues,
+            settings,
+            management: OnceCell::new(),
+        }
+    }
+
+    /// One invocation: every record ends done, back on the queue (a batch item failure) or
+    /// in the dead-letter queue; the answer lists the ones going back.
+    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        let records = &event.records;
+        let received: Vec<Received> = records
+            .iter()
+            .enumerate()
+            .map(|(index, record)| Received {
+                message_id: record.message_id.clone().unwrap_or_default(),
+                message: read_message(record.body.as_deref(), &format!("$.Records[{index}].body")),
+            })
+            .collect();
+
+        let (plan, mut outcomes) = self.decide(&received).await;
+        for (action, change) in plan.instance_changes() {
+            if let Err(outcome) = self.change_instances(action, change).await {
+                for index in &change.records {
+                    if let Some(slot) = outcomes.get_mut(*index) {
+                        slot.worsen(outcome.clone());
+                    }
+                }
+            }
+        }
+        self.queue_registrations(&plan, &mut outcomes).await;
+        self.dead_letter(records, &mut outcomes).await;
+
+        let mut response = SqsBatchResponse::default();
+        let mut queue_urls: HashMap<String, String> = HashMap::new();
+        let mut counts = [0usize; 3];
+        for (index, record) in records.iter().enumerate() {
+            let outcome = outcomes.get(index).cloned().unwrap_or(Outcome::Done {
+                reason: Some("not planned".to_owned()),
+            });
+            let notes = plan
+                .records
+                .get(index)
+                .map(|r| r.notes.as_slice())
+                .unwrap_or_default();
+            let message_id = record.message_id.as_deref().unwrap_or_default();
+            if let Some(count) = counts.get_mut(usize::from(outcome.severity())) {
+                *count += 1;
+            }
+            match &outcome {
+                Outcome::Done { reason } => tracing::info!(
+                    message_id,
+                    outcome = "done",
+                    reason = reason.as_deref().unwrap_or(""),
+                    accounts = ?notes,
+                    "record settled"
+                ),
+                Outcome::DeadLetter { reason } => tracing::error!(
+                    message_id,
+                    outcome = "dead-lettered",
+                    reason,
+                    accounts = ?notes,
+                    "record sent to the account dead-letter queue"
+                ),
+                Outcome::Retry { reason } => {
+                    tracing::warn!(
+                        message_id,
+                        outcome = "retry",
+                        reason,
+                        accounts = ?notes,
+                        "record goes back to the queue"
+                    );
+                    if message_id.is_empty() {
+                        // An empty id would make Lambda retry the whole batch; SQS always
+                        // gives one, so this is a delivery we cannot hand back.
+                        tracing::error!(
+                            "a record without a message id cannot be returned to the queue"
+                        );
+                        continue;
+                    }
+                    self.postpone(record, &mut queue_urls).await;
+                    response.add_failure(message_id);
+                }
+            }
+        }
+        let [done, retried, dead_lettered] = counts;
+        let accounts = |change: Option<&InstanceChange>| change.map_or(0, |c| c.accounts.len());
+        // One line per invocation, for metric filters.
+        tracing::info!(
+            records = records.len(),
+            done,
+            retried,
+            dead_lettered,
+            instances_to_create = accounts(plan.create.as_ref()),
+            instances_to_repair = accounts(plan.repair.as_ref()),
+            instances_to_delete = accounts(plan.delete.as_ref()),
+            registration_work = plan.registrations.len(),
+            "batch handled"
+        );
+        response
+    }
+
+    /// Reads what the plan needs (only when some record names an account) and plans.
+    async fn decide(&self, received: &[Received]) -> (Plan, Vec<Outcome>) {
+        let plan = if !received.iter().any(Received::needs_findings) {
+            plan_without_findings(received, "")
+        } else {
+            match self.find().await {
+                Ok((tree, management, instances)) => plan(
+                    received,
+                    &Findings {
+                        tree: &tree,
+                        management: &management,
+                        rules: &self.settings.rules,
+                        instances: &instances,
+                        member_instances: self.settings.member_instances,
+                    },
+                ),
+                // The environment's fault, not the messages': they come back later even when
+                // the error looks permanent (the queue's redrive policy ends that).
+                Err(err) => plan_without_findings(
+                    received,
+                    &format!("could not read the organization or the member instances: {err}"),
+                ),
+            }
+        };
+        let outcomes = initial_outcomes(&plan);
+        (plan, outcomes)
+    }
+
+    /// The organization tree, the management account and the member instances in this
+    /// region, each read once.
+    async fn find(
+        &self,
+    ) -> Result<
+        (
+            OrganizationTree,
+            AccountId,
+            BTreeMap<AccountId, InstanceState>,
+        ),
+        Error,
+    > {
+        let management = self
+            .management
+            .get_or_try_init(|| self.organizations.management_account())
+            .await?
+            .clone();
+        let tree = self.organizations.organization_tree().await?;
+        let mut instances = BTreeMap::new();
+        if self.settings.member_instances {
+            for instance in self
+                .stack_sets
+                .list_stack_instances(&self.settings.names.member_stack_set)
+                .await?
+            {
+                if instance.target.region == self.settings.region {
+                    instances.insert(
+                        instance.target.account.clone(),
+                        InstanceState::from_status(
+                            &instance.status,
+                            instance.detailed_status.as_deref(),
+                        ),
+                    );
+                }
+            }
+        }
+        Ok((tree, management, instances))
+    }
+
+    /// Starts one StackSet operation for `change` without waiting for it. `Err` is what
+    /// happens to the records that asked for it.
+    async fn change_instances(
+        &self,
+        action: InstanceAction,
+        change: &InstanceChange,
+    ) -> Result<(), Outcome> {
+        let stack_set = &self.settings.names.member_stack_set;
+        let region = &self.settings.region;
+        let id = operation_id(
+            stack_set,
+            &format!("{}-{region}", action.word()),
+            &change.request_tag,
+        );
+        let regions = [region.clone()];
+        let accounts = &change.accounts;
+        let started = match action {
+            InstanceAction::Create => {
+                self.stack_sets
+                    .create_stack_instances(stack_set, accounts, &regions, &id)
+                    .await
+            }
+            InstanceAction::Repair => {
+                self.upkeep
+                    .update_stack_instances(stack_set, accounts, &regions, &id)
+                    .await
+            }
+            InstanceAction::Delete => {
+                self.upkeep
+                    .delete_stack_instances_retaining_stacks(stack_set, accounts, &regions, &id)
+                    .await
+            }
+        };
+        let shown: Vec<&str> = accounts.iter().map(AccountId::as_str).collect();
+        match started {
+            Ok(operation) => {
+                tracing::info!(
+                    stack_set,
+                    region,
+                    action = action.word(),
+                    operation_id = %operation,
+                    accounts = ?shown,
+                    "StackSet operation started; not waiting for it"
+                );
+                Ok(())
+            }
+            Err(err) if is_code(&err, "OperationIdAlreadyExistsException") => {
+                self.started_before(action, change, &id).await
+            }
+            Err(err) => {
+                let outcome = failure_of(
+                    &err,
+                    &format!(
+                        "StackSet {stack_set}: could not {action} the member instances of {} account(s) in {region}",
+                        accounts.len()
+                    ),
+                );
+                tracing::warn!(
+                    stack_set,
+                    region,
+                    action = action.word(),
+                    error = %err,
+                    accounts = ?shown,
+                    "StackSet operation not started"
+                );
+                Err(outcome)
+            }
+        }
+    }
+
+    /// An earlier delivery of these very messages started operation `id`: fine unless it
+    /// failed, in which case starting it again under the same id is impossible and the
+    /// records go to the dead-letter queue with the failure (a redriven message is a new
+    /// message, so a new operation).
+    async fn started_before(
+        &self,
+        action: InstanceAction,
+        change: &InstanceChange,
+        id: &str,
+    ) -> Result<(), Outcome> {
+        let stack_set = &self.settings.names.member_stack_set;
+        let state = self
+            .stack_sets
+            .describe_operation(stack_set, id)
+            .await
+            .map_err(|err| {
+                // It exists, so only reading it failed: look again later.
+                Outcome::Retry {
+                    reason: format!("StackSet {stack_set}: could not read operation {id}: {err}"),
+                }
+            })?;
+        match state.status {
+            OperationStatus::Failed | OperationStatus::Stopped => {
+                let failures = self
+                    .stack_sets
+                    .operation_failures(stack_set, id, 5)
+                    .await
+                    .unwrap_or_default();
+                let mut reason = format!(
+                    "StackSet {stack_set}: operation {id} ({action} {} member instance(s)), started by an earlier delivery of these messages, ended {}",
+                    change.accounts.len(),
+                    state.status.as_str()
+                );
+                if let Some(why) = &state.status_reason {
+                    reason.push_str(&format!(": {why}"));
+                }
+                for failure in &failures {
+                    reason.push_str(&format!(
+                        "; account {} in {}: {}",
+                        failure.account, failure.region, failure.reason
+                    ));
+                }
+                tracing::error!(
+                    stack_set,
+                    operation_id = id,
+                    reason,
+                    "StackSet operation failed"
+                );
+                Err(Outcome::DeadLetter { reason })
+            }
+            status => {
+                tracing::info!(
+                    stack_set,
+                    operation_id = id,
+                    status = status.as_str(),
+                    "operation already started by an earlier delivery of these messages"
+                );
+                Ok(())
+            }
+        }
+    }
+
+    /// Queues the registration work of records whose other work went through (the others
+    /// come back and ask again).
+    async fn queue_registrations(&self, plan: &Plan, outcomes: &mut [Outcome]) {
+        let planned: Vec<_> = plan
+            .registrations
+            .iter()
+            .filter(|p| {
+                p.records
+                    .iter()
+                    .any(|index| outcomes.get(*index).is_some_and(Outcome::is_done))
+            })
+            .collect();
+        if planned.is_empty() {
+            return;
+        }
+        let bodies: Vec<String> = planned.iter().map(|p| p.work.to_message()).collect();
+        let queue = &self.settings.names.registration_queue;
+        let sent = match self.queues.queue_url(queue).await {
+            Ok(url) => send_all(&self.queues, &url, &bodies, Duration::from_millis(200)).await,
+            Err(err) => Err(err),
+        };
+        match sent {
+            Ok(count) => tracing::info!(
+                queue,
+                count,
+                work = ?bodies,
+                "registration work queued"
+            ),
+            Err(err) => {
+                // Sending again is harmless: the drain's work is idempotent.
+                let outcome = Outcome::Retry {
+                    reason: format!("could not queue registration work on {queue}: {err}"),
+                };
+                for index in planned.iter().flat_map(|p| &p.records) {
+                    if let Some(slot) = outcomes.get_mut(*index) {
+                        slot.worsen(outcome.clone());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends each record that must be given up on to the account dead-letter queue with its
+    /// reason; one that cannot be sent there goes back to the queue instead.
+    async fn dead_letter(&self, records: &[SqsMessage], outcomes: &mut [Outcome]) {
+        let queue = &self.settings.names.account_dead_letter_queue;
+        let mut url: Option<String> = None;
+        for (index, record) in records.iter().enumerate() {
+            let Some(Outcome::DeadLetter { reason }) = outcomes.get(index).cloned() else {
+                continue;
+            };
+            let sent = match &url {
+                Some(url) => Ok(url.clone()),
+                None => self.queues.queue_url(queue).await,
+            };
+            let sent = match sent {
+                Ok(found) => {
+                    url = Some(found.clone());
+                    let body = record
+                        .body
+                        .as_deref()
+                        .filter(|body| !body.is_empty())
+                        .unwrap_or("(the message had no body)");
+                    self.queues.dead_letter(&found, body, &reason).await
+                }
+                Err(err) => Err(err),
+            };
+            if let Err(err) = sent {
+                outcomes[index] = Outcome::Retry {
+                    reason: format!(
+                        "{reason} - and it could not be sent to the dead-letter queue {queue}: {err}"
+                    ),
+                };
+            }
+        }
+    }
+
+    /// Keeps a record that goes back hidden for longer with each receive; a failure here
+    /// only means it comes back after the queue's own visibility timeout.
+    async fn postpone(&self, record: &SqsMessage, queue_urls: &mut HashMap<String, String>) {
+        let (Some(receipt_handle), Some(queue)) = (
+            record.receipt_handle.as_deref(),
+            record
+                .event_source_arn
+                .as_deref()
+                .and_then(|arn| Arn::parse(arn).ok())
+                .map(|arn| arn.resource),
+        ) else {
+            tracing::warn!("a record without receipt handle or source queue keeps its visibility");
+            return;
+        };
+        let receive_count = record
+            .attributes
+            .get(RECEIVE_COUNT)
+            .and_then(|count| count.parse().ok())
+            .unwrap_or(1);
+        let message_id = record.message_id.as_deref().unwrap_or_default();
+        let delay = retry_delay_seconds(receive_count, message_id);
+        let url = match queue_urls.get(&queue) {
+            Some(url) => Ok(url.clone()),
+            None => self.queues.queue_url(&queue).await.inspect(|url| {
+                queue_urls.insert(queue.clone(), url.clone());
+            }),
+        };
+        let changed = match url {
+            Ok(url) => {
+                self.queues
+                    .change_visibility(&url, receipt_handle, Duration::from_secs(u64::from(delay)))
+                    .await
+            }
+            Err(err) => Err(err),
+        };
+        match changed {
+            Ok(()) => tracing::info!(
+                message_id,
+                receive_count,
+                delay_seconds = delay,
+                "record postponed"
+            ),
+            Err(err) => tracing::warn!(message_id, error = %err, "could not postpone the record"),
+        }
+    }
+}
+
+fn initial_outcomes(plan: &Plan) -> Vec<Outcome> {
+    plan.records
+        .iter()
+        .map(|record| match &record.disposition {
+            Disposition::Act => Outcome::Done { reason: None },
+            Disposition::Acknowledge { reason } => Outcome::Done {
+                reason: Some(reason.clone()),
+            },
+            Disposition::Retry { reason } => Outcome::Retry {
+                reason: reason.clone(),
+            },
+            Disposition::DeadLetter { reason } => Outcome::DeadLetter {
+                reason: reason.clone(),
+            },
+        })
+        .collect()
 }

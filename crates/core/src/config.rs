@@ -26,6 +26,7 @@
 //! | `TOWER_AUDIT_ACCOUNT_ID` / `_NAME` | Audit account id / expected name | required / `Audit` |
 //! | `TOWER_RESPONSE_URL_ALLOW` | comma-separated `host[:port]` list of extra custom resource `ResponseURL` hosts (local landing zone only) | none |
 //! | `TOWER_REFRESH_WINDOW_SECONDS` | renew the Lacework token when it has less than this left (300-86400) | `21600` |
+//! | `TOWER_REGISTRATION_BUDGET` | Lacework API requests one run of the registration drain may make (1-480); with a run every 5 minutes the default uses 360 of Lacework's ~480 requests an hour, leaving the rest to `setup` and `auth-refresh` | `30` |
 //!
 //! The AWS SDK reads its own variables (`AWS_ENDPOINT_URL`, credentials); they are not
 //! repeated here. Secrets never come from the environment: a `LACEWORK_*` or `TOWER_*`
@@ -60,6 +61,7 @@ pub const TOWER_AUDIT_ACCOUNT_ID: &str = "TOWER_AUDIT_ACCOUNT_ID";
 pub const TOWER_AUDIT_ACCOUNT_NAME: &str = "TOWER_AUDIT_ACCOUNT_NAME";
 pub const TOWER_RESPONSE_URL_ALLOW: &str = "TOWER_RESPONSE_URL_ALLOW";
 pub const TOWER_REFRESH_WINDOW_SECONDS: &str = "TOWER_REFRESH_WINDOW_SECONDS";
+pub const TOWER_REGISTRATION_BUDGET: &str = "TOWER_REGISTRATION_BUDGET";
 
 /// Every variable this module defines; they are exempt from the secret-name check.
 pub const VARIABLES: &[&str] = &[
@@ -81,6 +83,7 @@ pub const VARIABLES: &[&str] = &[
     TOWER_AUDIT_ACCOUNT_NAME,
     TOWER_RESPONSE_URL_ALLOW,
     TOWER_REFRESH_WINDOW_SECONDS,
+    TOWER_REGISTRATION_BUDGET,
 ];
 
 /// The principal Lacework's roles trust, unless `LACEWORK_PRINCIPAL_ARN` says otherwise.
@@ -95,6 +98,14 @@ pub const DEFAULT_AUDIT_NAME: &str = "Audit";
 
 /// Default token refresh window: renew when less than six hours are left.
 pub const DEFAULT_REFRESH_WINDOW_SECONDS: u64 = 6 * 3600;
+
+/// Default Lacework requests per run of the registration drain: a run every 5 minutes makes
+/// at most 360 requests an hour, below Lacework's ~480 per key, with room left for `setup`
+/// and `auth-refresh`.
+pub const DEFAULT_REGISTRATION_BUDGET: u32 = 30;
+
+/// The most a single drain run may be given: Lacework's whole hourly allowance.
+pub const MAX_REGISTRATION_BUDGET: u32 = 480;
 
 /// The prefixes of the variables that belong to this product (checked for secrets).
 const OWN_PREFIXES: [&str; 2] = ["LACEWORK_", "TOWER_"];
@@ -866,6 +877,12 @@ pub struct SnsCustomResourceConfig {
     pub lacework: LaceworkSettings,
     /// Which `ResponseURL`s it answers.
     pub response_urls: ResponseUrlPolicy,
+    /// Lacework API requests one run of the registration drain may make
+    /// (`TOWER_REGISTRATION_BUDGET`).
+    pub registration_budget: u32,
+    /// Without `Config`, the drain registers no `AwsCfg` integration (there is no member
+    /// role to assume) and only keeps the CloudTrail mapping file current.
+    pub capability: Capability,
 }
 
 impl SnsCustomResourceConfig {
@@ -888,11 +905,21 @@ impl SnsCustomResourceConfig {
         let installation = Installation::read(&mut env);
         let lacework = LaceworkSettings::read(&mut env);
         let response_urls = env.response_url_policy(TOWER_RESPONSE_URL_ALLOW);
+        let budget = env.integer_or(
+            TOWER_REGISTRATION_BUDGET,
+            1..=u64::from(MAX_REGISTRATION_BUDGET),
+            u64::from(DEFAULT_REGISTRATION_BUDGET),
+        );
+        // The range above keeps it within u32.
+        let registration_budget = u32::try_from(budget).unwrap_or(DEFAULT_REGISTRATION_BUDGET);
+        let capability = env.with_default(TOWER_CAPABILITY, Capability::Both, Capability::parse);
         let config = (|| {
             Some(SnsCustomResourceConfig {
                 installation: installation?,
                 lacework: lacework?,
                 response_urls,
+                registration_budget,
+                capability,
             })
         })();
         env.finish(config)
@@ -1262,6 +1289,7 @@ mod tests {
             sns.installation.names.registration_topic,
             "lacework-ct-registration-topic"
         );
+        assert_eq!(sns.registration_budget, DEFAULT_REGISTRATION_BUDGET);
 
         let lifecycle =
             AccountLifecycleConfig::from_env(with(complete(), &[(TOWER_CAPABILITY, "Config")]))
@@ -1311,5 +1339,30 @@ mod tests {
         // has them set correctly); either way reading it must not panic.
         let _ = AuthRefreshConfig::from_process_env();
         let _ = SetupConfig::from_process_env();
+    }
+
+    #[test]
+    fn registration_budget_is_a_number_of_requests_within_the_hourly_limit() {
+        let vars = without(
+            complete(),
+            &[TOWER_LOG_ARCHIVE_ACCOUNT_ID, TOWER_AUDIT_ACCOUNT_ID],
+        );
+        let sns = SnsCustomResourceConfig::from_env(with(
+            vars.clone(),
+            &[(TOWER_REGISTRATION_BUDGET, "3")],
+        ))
+        .unwrap();
+        assert_eq!(sns.registration_budget, 3);
+        assert_eq!(sns.capability, Capability::Both);
+        for bad in ["0", "481", "many", "-1"] {
+            let problems = problems(
+                SnsCustomResourceConfig::from_env(with(
+                    vars.clone(),
+                    &[(TOWER_REGISTRATION_BUDGET, bad)],
+                ))
+                .unwrap_err(),
+            );
+            assert_eq!(paths(&problems), [TOWER_REGISTRATION_BUDGET], "{bad}");
+        }
     }
 }

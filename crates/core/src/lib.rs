@@ -10,6 +10,7 @@ pub mod api_secret;
 pub mod aws;
 pub mod config;
 pub mod custom_resource;
+pub mod drain;
 pub mod error;
 pub mod event;
 pub mod external_id;

@@ -1,20 +1,114 @@
-//! The `sns-custom-resource` handler. Not implemented yet: see issue 5.
+//! The Lambda handler: tells the two triggers apart and hands each to its flow.
+//!
+//! * A Lambda SNS event (`Records[].Sns.Message`): CloudFormation requests of the member
+//!   stacks' custom resource, answered exactly once each ([`crate::sns`]).
+//! * An EventBridge scheduled event (`"detail-type": "Scheduled Event"`): "drain now" - one run
+//!   of the paced registration drain ([`crate::drain`]).
 
-use lambda_runtime::{Error, LambdaEvent};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use lambda_runtime::LambdaEvent;
 use serde_json::Value;
+use tokio::time::Instant;
+use tower_core::custom_resource::ResponseUrlPolicy;
+use tower_core::{Error, Problem};
 
-pub async fn handle(_event: LambdaEvent<Value>) -> Result<Value, Error> {
-    Err("`sns-custom-resource` is not implemented yet (issue 5); this build only answers with this error".into())
+use crate::function::{Function, Ports};
+use crate::sns::{self, Readiness};
+
+/// `detail-type` of an EventBridge schedule's events.
+pub const SCHEDULED_EVENT: &str = "Scheduled Event";
+
+/// Whether the function can work, or can only say why not.
+pub enum Mode<P: Ports> {
+    Ready(Arc<Function<P>>),
+    /// The configuration is invalid: every request is answered FAILED with the problems, and
+    /// a drain run fails with them.
+    Misconfigured {
+        problems: Vec<Problem>,
+        response_urls: ResponseUrlPolicy,
+    },
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// What started the invocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    Sns,
+    Schedule,
+}
 
-    #[tokio::test]
-    async fn says_plainly_that_it_is_not_implemented() {
-        let event = LambdaEvent::new(Value::Null, lambda_runtime::Context::default());
-        let err = handle(event).await.unwrap_err().to_string();
-        assert!(err.contains("not implemented yet"), "{err}");
+/// Tells the triggers apart; anything else is an error naming what was expected.
+pub fn trigger(event: &Value) -> Result<Trigger, Error> {
+    if event.get("Records").is_some() {
+        return Ok(Trigger::Sns);
+    }
+    match event.get("detail-type").and_then(Value::as_str) {
+        Some(SCHEDULED_EVENT) => Ok(Trigger::Schedule),
+        other => Err(Error::Event(Problem::new(
+            if other.is_some() {
+                "$.detail-type"
+            } else {
+                "$"
+            },
+            format!(
+                "is neither an SNS event (Records[].Sns.Message) nor an EventBridge scheduled event (\"detail-type\": {SCHEDULED_EVENT:?}){}",
+                other.map_or_else(String::new, |kind| format!(
+                    "; got detail-type {:?}",
+                    kind.chars().take(60).collect::<String>()
+                ))
+            ),
+        ))),
+    }
+}
+
+/// The handler of `sns-custom-resource`.
+pub struct Handler<P: Ports> {
+    mode: Mode<P>,
+}
+
+impl<P: Ports> Handler<P> {
+    pub fn new(mode: Mode<P>) -> Self {
+        Self { mode }
+    }
+
+    /// One Lambda invocation.
+    pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, lambda_runtime::Error> {
+        let remaining = event
+            .context
+            .deadline()
+            .duration_since(SystemTime::now())
+            .unwrap_or_default();
+        // Boxed: the SDK and Lacework calls below nest so deep that, inlined into the
+        // runtime's future, they pass the compiler's limit for computing its layout.
+        Box::pin(self.handle_payload(&event.payload, Instant::now() + remaining))
+            .await
+            .map_err(|err| {
+                tracing::error!(error = %err, "invocation failed");
+                err.into()
+            })
+    }
+
+    /// Handles an event that must be done with before `deadline`.
+    pub async fn handle_payload(&self, payload: &Value, deadline: Instant) -> Result<Value, Error> {
+        match trigger(payload)? {
+            Trigger::Sns => {
+                let readiness = match &self.mode {
+                    Mode::Ready(function) => Readiness::Ready(function),
+                    Mode::Misconfigured {
+                        problems,
+                        response_urls,
+                    } => Readiness::Misconfigured {
+                        problems: Error::Config(problems.clone()).to_string(),
+                        response_urls,
+                    },
+                };
+                sns::handle_event(&readiness, payload, deadline).await
+            }
+            Trigger::Schedule => match &self.mode {
+                Mode::Ready(function) => Ok(function.drain(deadline).await?.to_json()),
+                Mode::Misconfigured { problems, .. } => Err(Error::Config(problems.clone())),
+            },
+        }
     }
 }

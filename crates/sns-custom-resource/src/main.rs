@@ -1,9 +1,95 @@
-//! Lambda function `sns-custom-resource`: registering accounts through the SNS custom resource.
+//! Lambda function `sns-custom-resource`: checks the member stacks' registration requests
+//! (CloudFormation custom resources arriving through SNS), queues their work and answers them;
+//! on its schedule, drains the registration queue into Lacework at the pace the API allows.
+//!
+//! This file only wires things together: JSON logs, the configuration (a bad one still gets
+//! every request answered, FAILED with the problems), the AWS clients and the Lambda runtime.
 
+mod answer;
+mod budget;
+mod drain;
+mod function;
 mod handler;
+mod request;
+mod sns;
+
+#[cfg(test)]
+mod fakes;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use aws_config::BehaviorVersion;
+use tower_core::aws::organizations::OrganizationsClient;
+use tower_core::aws::registration_queue::SqsRegistrationQueue;
+use tower_core::aws::secrets::{KeyTokenRequester, SecretStore};
+use tower_core::config::{EnvReader, SnsCustomResourceConfig, TOWER_RESPONSE_URL_ALLOW};
+use tracing_subscriber::EnvFilter;
+
+use crate::function::{Function, Ports, drain_client_options};
+use crate::handler::{Handler, Mode};
+
+/// The real services: the AWS SDK and the Lacework API.
+struct AwsPorts;
+
+impl Ports for AwsPorts {
+    type Organizations = OrganizationsClient;
+    type Queues = SqsRegistrationQueue;
+    type Secrets = SecretStore;
+    type Tokens = KeyTokenRequester;
+}
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tracing_subscriber::fmt().json().without_time().init();
-    lambda_runtime::run(lambda_runtime::service_fn(handler::handle)).await
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("warn,sns_custom_resource=info,tower_core=info"));
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(false)
+        .without_time()
+        .init();
+
+    let mode = match SnsCustomResourceConfig::from_process_env() {
+        Ok(config) => match function(config).await {
+            Ok(function) => Mode::Ready(Arc::new(function)),
+            Err(err) => misconfigured(err),
+        },
+        Err(err) => misconfigured(err),
+    };
+    let handler = Arc::new(Handler::<AwsPorts>::new(mode));
+    lambda_runtime::run(lambda_runtime::service_fn(move |event| {
+        let handler = handler.clone();
+        async move { handler.handle(event).await }
+    }))
+    .await
+}
+
+fn misconfigured(err: tower_core::Error) -> Mode<AwsPorts> {
+    tracing::error!(error = %err, "invalid configuration; every request will be answered FAILED");
+    Mode::Misconfigured {
+        problems: err.problems(),
+        response_urls: EnvReader::from_process_env().response_url_policy(TOWER_RESPONSE_URL_ALLOW),
+    }
+}
+
+/// The function over the AWS SDK (which reads `AWS_REGION`, credentials and
+/// `AWS_ENDPOINT_URL` itself) and the Lacework API.
+async fn function(
+    config: SnsCustomResourceConfig,
+) -> Result<Function<AwsPorts>, tower_core::Error> {
+    let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    let secrets = SecretStore::new(
+        aws_sdk_secretsmanager::Client::new(&sdk),
+        config.lacework.secret_arn.to_string(),
+    );
+    let tokens = KeyTokenRequester::new(config.lacework.api_url.as_str(), drain_client_options());
+    Function::new(
+        config,
+        OrganizationsClient::new(aws_sdk_organizations::Client::new(&sdk)),
+        SqsRegistrationQueue::new(aws_sdk_sqs::Client::new(&sdk)),
+        Arc::new(secrets),
+        Arc::new(tokens),
+    )
 }

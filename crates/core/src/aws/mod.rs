@@ -6,6 +6,7 @@
 
 pub mod organizations;
 pub mod queue;
+pub mod registration_queue;
 pub mod secrets;
 pub mod stacksets;
 pub mod trail;

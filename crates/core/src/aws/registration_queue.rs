@@ -1,0 +1,268 @@
+//! Amazon SQS, consumer side: taking registration work off the registration queue, putting it
+//! back for later, and dead-lettering it with its reason.
+//!
+//! [`RegistrationQueue`] is the port (it extends [`MessageQueues`], the sending side);
+//! [`SqsRegistrationQueue`] the adapter over the AWS SDK.
+//!
+//! IAM: `sqs:GetQueueUrl`, `sqs:SendMessageBatch` (sending), `sqs:ReceiveMessage`,
+//! `sqs:DeleteMessage`, `sqs:ChangeMessageVisibility` (consuming) and `sqs:SendMessage`
+//! (dead-lettering).
+
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName};
+
+use super::aws_error;
+use super::queue::{MessageQueues, RejectedMessage, SqsQueues};
+use crate::error::Error;
+
+/// SQS returns at most this many messages per `ReceiveMessage`.
+pub const MAX_RECEIVE: u32 = 10;
+
+/// The message attribute of a dead-lettered message that says why it was given up on.
+pub const REASON_ATTRIBUTE: &str = "reason";
+
+/// SQS message attributes hold at most 256 KiB in all; a reason is cut well before that.
+const MAX_REASON_CHARS: usize = 4000;
+
+/// One message taken off a queue.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ReceivedMessage {
+    pub message_id: String,
+    pub body: String,
+    /// Deletes the message or changes its visibility, for this receive only.
+    pub receipt_handle: String,
+    /// How many times the message has been received, this time included
+    /// (`ApproximateReceiveCount`).
+    pub receive_count: u32,
+}
+
+impl fmt::Debug for ReceivedMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The body is shown by whoever reads it; the receipt handle is noise in logs.
+        f.debug_struct("ReceivedMessage")
+            .field("message_id", &self.message_id)
+            .field("receive_count", &self.receive_count)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the registration drain asks of its queue and dead-letter queue.
+pub trait RegistrationQueue: MessageQueues {
+    /// Up to `max` (at most [`MAX_RECEIVE`]) messages, each hidden from other consumers for
+    /// `visibility` (`ReceiveMessage`, waiting at most a second for the first).
+    fn receive(
+        &self,
+        queue_url: &str,
+        max: u32,
+        visibility: Duration,
+    ) -> impl Future<Output = Result<Vec<ReceivedMessage>, Error>> + Send;
+
+    /// Deletes a received message (`DeleteMessage`).
+    fn delete(
+        &self,
+        queue_url: &str,
+        receipt_handle: &str,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Keeps a received message hidden for `visibility` from now; zero makes it visible at
+    /// once (`ChangeMessageVisibility`).
+    fn change_visibility(
+        &self,
+        queue_url: &str,
+        receipt_handle: &str,
+        visibility: Duration,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Sends `body` to the dead-letter queue with the attribute [`REASON_ATTRIBUTE`] saying
+    /// why (`SendMessage`).
+    fn dead_letter(
+        &self,
+        dead_letter_queue_url: &str,
+        body: &str,
+        reason: &str,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
+/// [`RegistrationQueue`] (and [`MessageQueues`]) over the AWS SDK.
+#[derive(Debug, Clone)]
+pub struct SqsRegistrationQueue {
+    client: Client,
+    sending: SqsQueues,
+}
+
+impl SqsRegistrationQueue {
+    pub fn new(client: Client) -> Self {
+        Self {
+            sending: SqsQueues::new(client.clone()),
+            client,
+        }
+    }
+}
+
+impl MessageQueues for SqsRegistrationQueue {
+    fn queue_url(&self, name: &str) -> impl Future<Output = Result<String, Error>> + Send {
+        self.sending.queue_url(name)
+    }
+
+    fn send_batch(
+        &self,
+        queue_url: &str,
+        bodies: &[String],
+    ) -> impl Future<Output = Result<Vec<RejectedMessage>, Error>> + Send {
+        self.sending.send_batch(queue_url, bodies)
+    }
+}
+
+impl RegistrationQueue for SqsRegistrationQueue {
+    async fn receive(
+        &self,
+        queue_url: &str,
+        max: u32,
+        visibility: Duration,
+    ) -> Result<Vec<ReceivedMessage>, Error> {
+        const OPERATION: &str = "sqs:ReceiveMessage";
+        let output = self
+            .client
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(to_i32(max.clamp(1, MAX_RECEIVE)))
+            .visibility_timeout(seconds(visibility))
+            // A short wait makes SQS look at every server, so a nearly empty queue still
+            // gives what it has.
+            .wait_time_seconds(1)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .send()
+            .await
+            .map_err(|err| aws_error(OPERATION, err))?;
+        let mut received = Vec::new();
+        for message in output.messages() {
+            let (Some(receipt_handle), Some(message_id)) =
+                (message.receipt_handle(), message.message_id())
+            else {
+                tracing::warn!(
+                    operation = OPERATION,
+                    "skipping a message without receipt handle or id"
+                );
+                continue;
+            };
+            let receive_count = message
+                .attributes()
+                .and_then(|attributes| {
+                    attributes.get(&MessageSystemAttributeName::ApproximateReceiveCount)
+                })
+                .and_then(|count| count.parse().ok())
+                .unwrap_or(1);
+            received.push(ReceivedMessage {
+                message_id: message_id.to_owned(),
+                body: message.body().unwrap_or_default().to_owned(),
+                receipt_handle: receipt_handle.to_owned(),
+                receive_count,
+            });
+        }
+        Ok(received)
+    }
+
+    async fn delete(&self, queue_url: &str, receipt_handle: &str) -> Result<(), Error> {
+        self.client
+            .delete_message()
+            .queue_url(queue_url)
+            .receipt_handle(receipt_handle)
+            .send()
+            .await
+            .map_err(|err| aws_error("sqs:DeleteMessage", err))?;
+        Ok(())
+    }
+
+    async fn change_visibility(
+        &self,
+        queue_url: &str,
+        receipt_handle: &str,
+        visibility: Duration,
+    ) -> Result<(), Error> {
+        self.client
+            .change_message_visibility()
+            .queue_url(queue_url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(seconds(visibility))
+            .send()
+            .await
+            .map_err(|err| aws_error("sqs:ChangeMessageVisibility", err))?;
+        Ok(())
+    }
+
+    async fn dead_letter(
+        &self,
+        dead_letter_queue_url: &str,
+        body: &str,
+        reason: &str,
+    ) -> Result<(), Error> {
+        const OPERATION: &str = "sqs:SendMessage";
+        let reason = shorten(reason);
+        let attribute = MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(reason)
+            .build()
+            .map_err(|err| Error::Aws {
+                operation: OPERATION.to_owned(),
+                code: None,
+                message: format!("cannot build the {REASON_ATTRIBUTE} attribute: {err}"),
+                retryable: false,
+            })?;
+        self.client
+            .send_message()
+            .queue_url(dead_letter_queue_url)
+            .message_body(body)
+            .message_attributes(REASON_ATTRIBUTE, attribute)
+            .send()
+            .await
+            .map_err(|err| aws_error(OPERATION, err))?;
+        Ok(())
+    }
+}
+
+/// Whole seconds, within what SQS accepts (0 to 12 hours).
+fn seconds(duration: Duration) -> i32 {
+    to_i32(duration.as_secs().min(12 * 3600))
+}
+
+fn to_i32(value: impl TryInto<i32>) -> i32 {
+    value.try_into().unwrap_or(i32::MAX)
+}
+
+/// `reason` cut to [`MAX_REASON_CHARS`] characters; SQS refuses an empty attribute value.
+fn shorten(reason: &str) -> String {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return "no reason given".to_owned();
+    }
+    if reason.chars().count() <= MAX_REASON_CHARS {
+        return reason.to_owned();
+    }
+    let cut: String = reason.chars().take(MAX_REASON_CHARS).collect();
+    format!("{cut}...")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_are_whole_seconds_within_the_sqs_range() {
+        assert_eq!(seconds(Duration::ZERO), 0);
+        assert_eq!(seconds(Duration::from_millis(90_500)), 90);
+        assert_eq!(seconds(Duration::from_secs(u64::MAX)), 43_200);
+        assert_eq!(to_i32(u32::MAX), i32::MAX);
+    }
+
+    #[test]
+    fn reasons_are_never_empty_nor_huge() {
+        assert_eq!(shorten("  "), "no reason given");
+        assert_eq!(shorten(" HTTP 400 "), "HTTP 400");
+        let long = shorten(&"é".repeat(5000));
+        assert_eq!(long.chars().count(), MAX_REASON_CHARS + 3);
+    }
+}

@@ -1,0 +1,588 @@
+//! The drain: registrations taken off the registration queue and carried out in Lacework,
+//! within a budget of requests per run. An EventBridge schedule starts a run.
+//!
+//! A run receives messages ten at a time (never more than the requests left), reads the
+//! organization tree once, and for each message decides the sub-account from the tree
+//! ([`SubAccountRouting`]) and does the work:
+//!
+//! * `Register` / `Remap`: register-or-reconcile the account's `AwsCfg` integration in its
+//!   sub-account, remove registrations of it from every other configured sub-account (it
+//!   moved), and - with OU rules - bring the org-level CloudTrail integration's account mapping
+//!   file up to date. `Remap` uses the member role the StackSet creates. Without the `Config`
+//!   capability (`TOWER_CAPABILITY=CloudTrail`) there is no member role: only the mapping file
+//!   follows the account;
+//! * `Deregister`: remove its registrations from every configured sub-account and take it out
+//!   of the mapping file.
+//!
+//! Then [`disposition`] decides: delete the message; leave it hidden for a backoff (a failure
+//! that may pass; a 429 also ends the run, the hour's allowance being spent); release it for
+//! the next run (this run's budget ran out); or send it to the dead-letter queue with its
+//! reason and delete it. Nothing is dropped: a message leaves the queue only when its work is
+//! done or it is safely on the dead-letter queue.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use tokio::time::Instant;
+use tower_core::aws::organizations::Organizations;
+use tower_core::aws::registration_queue::{MAX_RECEIVE, ReceivedMessage, RegistrationQueue};
+use tower_core::aws::secrets::SecretPort;
+use tower_core::drain::{
+    Disposition, WorkFailure, account_integration_name, cloudtrail_integration_name, disposition,
+    is_unknown_sub_account, mapping_after,
+};
+use tower_core::error::LaceworkErrorKind;
+use tower_core::external_id::{ExternalId, ExternalIdSuffix};
+use tower_core::lacework::{
+    AwsCfgData, AwsCtSqsData, Client, CloudAccount, CloudAccountSpec, CrossAccountCredentials,
+    Scope, SubAccount,
+};
+use tower_core::mapping::{AccountMapping, AccountStatus, OrganizationTree};
+use tower_core::naming::{Arn, iam_role_arn};
+use tower_core::registration::RegistrationWork;
+use tower_core::{AccountId, Error, Problem};
+
+use crate::budget::RequestBudget;
+use crate::function::{Function, Ports, QueueUrls};
+
+/// What one run did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct DrainReport {
+    /// Accounts registered (or found registered as asked).
+    pub registered: usize,
+    /// Accounts deregistered.
+    pub deregistered: usize,
+    /// Messages whose work was already done earlier in this run (a repeated delivery).
+    pub duplicates: usize,
+    /// Messages left on the queue for a retry after a backoff.
+    pub retrying: usize,
+    /// Messages put back for the next run untouched or unfinished (budget or time ran out).
+    pub released: usize,
+    /// Messages sent to the dead-letter queue.
+    pub dead_lettered: usize,
+    /// Lacework requests made, and the budget.
+    pub requests: u32,
+    pub budget: u32,
+    /// Why the run ended.
+    pub ended: String,
+}
+
+impl DrainReport {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "registered": self.registered,
+            "deregistered": self.deregistered,
+            "duplicates": self.duplicates,
+            "retrying": self.retrying,
+            "released": self.released,
+            "deadLettered": self.dead_lettered,
+            "laceworkRequests": self.requests,
+            "budget": self.budget,
+            "ended": self.ended,
+        })
+    }
+}
+
+/// What the run should do after a message.
+enum Next {
+    Continue,
+    End(String),
+}
+
+/// What a run reads once and keeps.
+struct Run {
+    lacework: Client,
+    budget: Arc<RequestBudget>,
+    tree: OrganizationTree,
+    suffix: ExternalIdSuffix,
+    /// The org-level CloudTrail integration, once read (only with OU rules).
+    cloudtrail: Option<CloudAccount<AwsCtSqsData>>,
+    /// The work last done for each account in this run, to skip repeated deliveries.
+    done: HashMap<AccountId, RegistrationWork>,
+}
+
+impl<P: Ports> Function<P> {
+    /// One run of the drain, until the queue is empty, the budget is spent, Lacework says it
+    /// is rate limited, or less than [`Timing::drain_margin`] is left before `deadline`.
+    /// An error when the run could not work at all (queues, secret, organization, API key);
+    /// the messages it held are then back on the queue.
+    ///
+    /// [`Timing::drain_margin`]: crate::function::Timing
+    pub async fn drain(&self, deadline: Instant) -> Result<DrainReport, Error> {
+        let urls = self.queue_urls().await?;
+        let budget = Arc::new(RequestBudget::new(self.config.registration_budget));
+        let mut report = DrainReport {
+            budget: budget.limit(),
+            ..DrainReport::default()
+        };
+        let result = self.drain_into(&mut report, urls, &budget, deadline).await;
+        report.requests = budget.used();
+        tracing::info!(
+            operation = "drain",
+            region = %self.config.installation.region,
+            registered = report.registered,
+            deregistered = report.deregistered,
+            duplicates = report.duplicates,
+            retrying = report.retrying,
+            released = report.released,
+            dead_lettered = report.dead_lettered,
+            lacework_requests = report.requests,
+            budget = report.budget,
+            ended = %report.ended,
+            "registration drain run finished"
+        );
+        result.map(|()| report)
+    }
+
+    async fn drain_into(
+        &self,
+        report: &mut DrainReport,
+        urls: &QueueUrls,
+        budget: &Arc<RequestBudget>,
+        deadline: Instant,
+    ) -> Result<(), Error> {
+        // Started when the first messages arrive: an empty queue costs no reads.
+        let mut run: Option<Run> = None;
+        loop {
+            if budget.remaining() == 0 {
+                report.ended = "the request budget is spent".into();
+                return Ok(());
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left < self.timing.drain_margin {
+                report.ended = "the invocation's time is nearly up".into();
+                return Ok(());
+            }
+            let messages = self
+                .queues
+                .receive(
+                    &urls.registration,
+                    budget.remaining().min(MAX_RECEIVE),
+                    left + self.timing.visibility_slack,
+                )
+                .await?;
+            if messages.is_empty() {
+                report.ended = "the queue is empty".into();
+                return Ok(());
+            }
+            let state = match &mut run {
+                Some(state) => state,
+                None => match self.start_run(budget).await {
+                    Ok(state) => run.insert(state),
+                    Err(err) => {
+                        self.release(urls, &messages, report).await;
+                        return Err(err);
+                    }
+                },
+            };
+            let mut pending = messages.iter();
+            while let Some(message) = pending.next() {
+                let next = match self.settle(state, urls, message, report).await {
+                    Ok(next) => next,
+                    Err(err) => {
+                        self.release(urls, pending.as_slice(), report).await;
+                        return Err(err);
+                    }
+                };
+                if let Next::End(why) = next {
+                    self.release(urls, pending.as_slice(), report).await;
+                    report.ended = why;
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// What the run needs once it has work: the Lacework client, the external id suffix and
+    /// the organization tree (read once per run).
+    async fn start_run(&self, budget: &Arc<RequestBudget>) -> Result<Run, Error> {
+        let secret = self.secrets.read().await?;
+        let suffix = secret.external_id_suffix.ok_or_else(|| {
+            Error::Config(vec![Problem::new(
+                "secret.externalIdSuffix",
+                "is missing from the Lacework API secret; setup stores it: run setup (create or update the stack) first",
+            )])
+        })?;
+        let tree = self.organizations.organization_tree().await?;
+        Ok(Run {
+            lacework: self.lacework_client(budget)?,
+            budget: budget.clone(),
+            tree,
+            suffix,
+            cloudtrail: None,
+            done: HashMap::new(),
+        })
+    }
+
+    /// Does one message's work and settles the message.
+    async fn settle(
+        &self,
+        run: &mut Run,
+        urls: &QueueUrls,
+        message: &ReceivedMessage,
+        report: &mut DrainReport,
+    ) -> Result<Next, Error> {
+        let queue = &urls.registration;
+        let (work, result) = match RegistrationWork::from_message(&message.body) {
+            Ok(work) => {
+                if run
+                    .done
+                    .get(work.account())
+                    .is_some_and(|done| same_work(done, &work))
+                {
+                    self.queues.delete(queue, &message.receipt_handle).await?;
+                    report.duplicates += 1;
+                    return Ok(Next::Continue);
+                }
+                let result = self.carry_out(run, &work).await;
+                (Some(work), result)
+            }
+            Err(err) => (None, Err(WorkFailure::Refused(err.to_string()))),
+        };
+        let account = work
+            .as_ref()
+            .map_or_else(|| "(unreadable)".to_owned(), |w| w.account().to_string());
+        match disposition(&result, message.receive_count, run.budget.was_refused()) {
+            Disposition::Done => {
+                self.queues.delete(queue, &message.receipt_handle).await?;
+                if let Some(work) = work {
+                    match work {
+                        RegistrationWork::Deregister { .. } => report.deregistered += 1,
+                        _ => report.registered += 1,
+                    }
+                    run.done.insert(work.account().clone(), work);
+                }
+                Ok(Next::Continue)
+            }
+            Disposition::Release => {
+                self.release(urls, std::slice::from_ref(message), report)
+                    .await;
+                Ok(Next::End("the request budget is spent".into()))
+            }
+            Disposition::Retry { delay, end_run } => {
+                tracing::warn!(
+                    operation = "drain",
+                    account = %account,
+                    attempt = message.receive_count,
+                    retry_in_seconds = delay.as_secs(),
+                    error = %failure_text(&result),
+                    "registration failed; it will be tried again"
+                );
+                self.queues
+                    .change_visibility(queue, &message.receipt_handle, delay)
+                    .await?;
+                report.retrying += 1;
+                Ok(if end_run {
+                    Next::End("Lacework is rate limiting this API key".into())
+                } else {
+                    Next::Continue
+                })
+            }
+            Disposition::Halt => {
+                self.release(urls, std::slice::from_ref(message), report)
+                    .await;
+                Err(match result {
+                    Err(WorkFailure::Failed(error)) => error,
+                    _ => Error::Preflight("the Lacework API key was refused".into()),
+                })
+            }
+            Disposition::DeadLetter { reason } => {
+                tracing::error!(
+                    operation = "drain",
+                    account = %account,
+                    attempt = message.receive_count,
+                    reason = %reason,
+                    "registration failed for good; moving it to the dead-letter queue"
+                );
+                self.queues
+                    .dead_letter(&urls.dead_letter, &message.body, &reason)
+                    .await?;
+                self.queues.delete(queue, &message.receipt_handle).await?;
+                report.dead_lettered += 1;
+                Ok(Next::Continue)
+            }
+        }
+    }
+
+    /// Makes messages visible again at once, for the next run. A failure only delays them
+    /// (they come back when their visibility timeout ends).
+    async fn release(
+        &self,
+        urls: &QueueUrls,
+        messages: &[ReceivedMessage],
+        report: &mut DrainReport,
+    ) {
+        for message in messages {
+            report.released += 1;
+            if let Err(err) = self
+                .queues
+                .change_visibility(
+                    &urls.registration,
+                    &message.receipt_handle,
+                    std::time::Duration::ZERO,
+                )
+                .await
+            {
+                tracing::warn!(
+                    operation = "sqs:ChangeMessageVisibility",
+                    error = %err,
+                    "could not put a message back at once; it comes back when its visibility timeout ends"
+                );
+            }
+        }
+    }
+
+    async fn carry_out(&self, run: &mut Run, work: &RegistrationWork) -> Result<(), WorkFailure> {
+        match work {
+            RegistrationWork::Register {
+                account, role_arn, ..
+            } => {
+                let role_account = Arn::parse(role_arn)
+                    .ok()
+                    .filter(|arn| arn.service == "iam" && arn.resource.starts_with("role/"))
+                    .and_then(|arn| arn.account);
+                if role_account.as_ref() != Some(account) {
+                    return Err(WorkFailure::Refused(format!(
+                        "$.role_arn: is not a role in account {account}; Lacework is only told to assume a role in the account it registers"
+                    )));
+                }
+                self.register(run, account, role_arn).await
+            }
+            RegistrationWork::Remap { account, .. } => {
+                let role_arn = iam_role_arn(
+                    self.config.installation.region.partition(),
+                    account,
+                    &self.config.installation.names.member_role,
+                );
+                self.register(run, account, &role_arn).await
+            }
+            RegistrationWork::Deregister { account, .. } => self.deregister(run, account).await,
+        }
+    }
+
+    /// Registers `account` where it belongs now and removes it from wherever else it is;
+    /// with OU rules, lists it in the mapping file too. Without the `Config` capability there
+    /// is no member role, so only the mapping file follows the account.
+    async fn register(
+        &self,
+        run: &mut Run,
+        account: &AccountId,
+        role_arn: &str,
+    ) -> Result<(), WorkFailure> {
+        match run.tree.account(account) {
+            None => {
+                return Err(WorkFailure::Refused(format!(
+                    "account {account} is not in the organization (any more); it was not registered"
+                )));
+            }
+            Some(member) if member.status != AccountStatus::Active => {
+                return Err(WorkFailure::Refused(format!(
+                    "account {account} is {} in the organization; only ACTIVE accounts are registered",
+                    member.status.as_aws()
+                )));
+            }
+            Some(_) => {}
+        }
+        let target = self
+            .routing
+            .sub_account_for(&run.tree, account)
+            .map_err(|err| WorkFailure::Refused(err.to_string()))?;
+        if self.config.capability.includes_config() {
+            self.register_config(run, account, role_arn, &target)
+                .await?;
+        }
+        if self.routing.has_ou_rules() {
+            self.update_mapping(run, account, Some(&target)).await?;
+        }
+        Ok(())
+    }
+
+    /// The account's `AwsCfg` integration in `target`, and in no other sub-account.
+    async fn register_config(
+        &self,
+        run: &mut Run,
+        account: &AccountId,
+        role_arn: &str,
+        target: &SubAccount,
+    ) -> Result<(), WorkFailure> {
+        let external_id = ExternalId::new(&self.config.lacework.account, account, &run.suffix)?;
+        let spec = CloudAccountSpec::new(
+            account_integration_name(&self.config.installation.prefix, account),
+            AwsCfgData {
+                cross_account_credentials: CrossAccountCredentials::new(
+                    role_arn,
+                    external_id.expose(),
+                ),
+                aws_account_id: Some(account.clone()),
+            },
+        );
+        let scope = Scope::Account(target.clone());
+        let others = self.routing.other_sub_accounts(target);
+        let registration = match run.lacework.register_or_reconcile(&scope, &spec).await {
+            Ok(registration) => {
+                self.sweep(run, account, &others).await?;
+                registration
+            }
+            // Lacework refuses a second integration of one AWS account: it is registered in
+            // another sub-account. Remove it there, then register it here.
+            Err(Error::Lacework {
+                kind: LaceworkErrorKind::Conflict,
+                ..
+            }) => {
+                self.sweep(run, account, &others).await?;
+                run.lacework.register_or_reconcile(&scope, &spec).await?
+            }
+            Err(err) => return Err(err.into()),
+        };
+        tracing::info!(
+            operation = "lacework:register",
+            account = %account,
+            sub_account = %target,
+            integration = %registration.record.intg_guid,
+            outcome = ?registration.outcome,
+            "account registered"
+        );
+        Ok(())
+    }
+
+    async fn deregister(&self, run: &mut Run, account: &AccountId) -> Result<(), WorkFailure> {
+        let everywhere: Vec<SubAccount> = self.routing.sub_accounts().into_iter().collect();
+        let removed = self.sweep(run, account, &everywhere).await?;
+        tracing::info!(
+            operation = "lacework:deregister",
+            account = %account,
+            removed,
+            "account deregistered"
+        );
+        if self.routing.has_ou_rules() {
+            self.update_mapping(run, account, None).await?;
+        }
+        Ok(())
+    }
+
+    /// Removes the account's `AwsCfg` integrations from `sub_accounts`; a sub-account Lacework
+    /// does not know (any more) holds none. Returns how many were removed.
+    async fn sweep(
+        &self,
+        run: &Run,
+        account: &AccountId,
+        sub_accounts: &[SubAccount],
+    ) -> Result<usize, Error> {
+        let mut removed = 0;
+        for sub_account in sub_accounts {
+            let scope = Scope::Account(sub_account.clone());
+            match run
+                .lacework
+                .deregister_aws_account::<AwsCfgData>(&scope, account)
+                .await
+            {
+                Ok(count) => removed += count,
+                Err(err) if is_unknown_sub_account(&err) => {
+                    tracing::warn!(
+                        operation = "lacework:deregister",
+                        account = %account,
+                        %scope,
+                        error = %err,
+                        "sub-account not reachable with this API key; nothing of ours can be there"
+                    );
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Makes the org-level CloudTrail integration's mapping file send `account` to
+    /// `sub_account` (`None`: forget the account). The integration is read once per run.
+    async fn update_mapping(
+        &self,
+        run: &mut Run,
+        account: &AccountId,
+        sub_account: Option<&SubAccount>,
+    ) -> Result<(), WorkFailure> {
+        let name = cloudtrail_integration_name(&self.config.installation.prefix);
+        // Taken out of the cache, and put back only when known current.
+        let record = match run.cloudtrail.take() {
+            Some(record) => record,
+            None => run
+                .lacework
+                .find_by_name::<AwsCtSqsData>(&Scope::Organization, &name)
+                .await?
+                .into_iter()
+                .next()
+                .ok_or_else(|| {
+                    WorkFailure::Refused(format!(
+                        "the organization-level CloudTrail integration {name:?} was not found, so its account mapping file cannot follow account {account}; run setup (update the stack) to create it"
+                    ))
+                })?,
+        };
+        let mapping = match record.data.account_mapping() {
+            Ok(Some(mapping)) => mapping,
+            Ok(None) => AccountMapping::new(self.routing.default_sub_account().as_str())?,
+            Err(err) => {
+                return Err(WorkFailure::Refused(format!(
+                    "the account mapping file of the CloudTrail integration {name:?} is invalid, so it was not changed: {err}"
+                )));
+            }
+        };
+        let Some(next) = mapping_after(&mapping, account, sub_account)? else {
+            run.cloudtrail = Some(record);
+            return Ok(());
+        };
+        let mut data = record.data.clone();
+        data.set_account_mapping(&next);
+        let spec = CloudAccountSpec {
+            name: record.name.clone(),
+            enabled: record.enabled,
+            data,
+        };
+        let updated = run
+            .lacework
+            .update(&Scope::Organization, &record.intg_guid, &spec)
+            .await?;
+        tracing::info!(
+            operation = "lacework:update",
+            account = %account,
+            sub_account = sub_account.map_or("(removed)", SubAccount::as_str),
+            integration = %updated.intg_guid,
+            "account mapping file updated"
+        );
+        run.cloudtrail = Some(updated);
+        Ok(())
+    }
+}
+
+/// Whether two pieces of work do the same thing (whoever asked).
+fn same_work(a: &RegistrationWork, b: &RegistrationWork) -> bool {
+    match (a, b) {
+        (
+            RegistrationWork::Register {
+                account: a,
+                role_arn: role_a,
+                ..
+            },
+            RegistrationWork::Register {
+                account: b,
+                role_arn: role_b,
+                ..
+            },
+        ) => a == b && role_a == role_b,
+        (
+            RegistrationWork::Remap { account: a, .. },
+            RegistrationWork::Remap { account: b, .. },
+        )
+        | (
+            RegistrationWork::Deregister { account: a, .. },
+            RegistrationWork::Deregister { account: b, .. },
+        ) => a == b,
+        _ => false,
+    }
+}
+
+fn failure_text(result: &Result<(), WorkFailure>) -> String {
+    match result {
+        Ok(()) => "none".to_owned(),
+        Err(failure) => failure.to_string(),
+    }
+}

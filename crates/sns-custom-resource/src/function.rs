@@ -1,0 +1,143 @@
+//! What the function works with: its configuration, the AWS services behind narrow ports
+//! (real ones in `main.rs`, in-memory fakes in the tests) and the Lacework API.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::OnceCell;
+use tower_core::Error;
+use tower_core::aws::organizations::Organizations;
+use tower_core::aws::queue::MessageQueues;
+use tower_core::aws::registration_queue::RegistrationQueue;
+use tower_core::aws::secrets::{SecretPort, SecretsManagerTokenSource, TokenRequester};
+use tower_core::config::SnsCustomResourceConfig;
+use tower_core::drain::SubAccountRouting;
+use tower_core::lacework::{Client, ClientOptions, RetryPolicy};
+
+use crate::budget::{BudgetedTokenRequester, BudgetedTokenSource, RequestBudget};
+
+/// The services the function talks to.
+pub trait Ports: Send + Sync + 'static {
+    type Organizations: Organizations + 'static;
+    /// The registration queue (sending and consuming) and its dead-letter queue.
+    type Queues: RegistrationQueue + 'static;
+    /// The Lacework API secret (key, token, external id suffix).
+    type Secrets: SecretPort + 'static;
+    /// Gets new Lacework tokens with the secret's API key.
+    type Tokens: TokenRequester + 'static;
+}
+
+/// How the function spends its time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// Kept back from the invocation's time for answering CloudFormation.
+    pub answer_margin: Duration,
+    /// The drain takes no new message when less time than this is left.
+    pub drain_margin: Duration,
+    /// Added to the time left when hiding received messages, so that no other run gets a
+    /// message while this one may still be working on it.
+    pub visibility_slack: Duration,
+    /// Pause before sending again a message SQS did not take.
+    pub queue_retry: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self {
+            answer_margin: crate::answer::DELIVERY_TIME,
+            drain_margin: Duration::from_secs(15),
+            visibility_slack: Duration::from_secs(30),
+            queue_retry: Duration::from_millis(200),
+        }
+    }
+}
+
+/// Lacework client settings for the drain: no retries inside a call. A failed call leaves its
+/// message on the queue, which tries again with a backoff, and every request is counted
+/// against the run's budget (a retry inside the client would be a request the budget cannot
+/// see).
+pub fn drain_client_options() -> ClientOptions {
+    ClientOptions {
+        // Well within the drain's margin, so a slow call cannot outlive the invocation.
+        request_timeout: Duration::from_secs(10),
+        retry: RetryPolicy {
+            max_attempts: 1,
+            ..RetryPolicy::default()
+        },
+        ..ClientOptions::default()
+    }
+}
+
+/// The registration queue's and its dead-letter queue's URLs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueUrls {
+    pub registration: String,
+    pub dead_letter: String,
+}
+
+/// The function, ready to work.
+pub struct Function<P: Ports> {
+    pub config: SnsCustomResourceConfig,
+    pub routing: SubAccountRouting,
+    pub organizations: P::Organizations,
+    pub queues: P::Queues,
+    pub secrets: Arc<P::Secrets>,
+    pub tokens: Arc<P::Tokens>,
+    pub lacework_options: ClientOptions,
+    pub timing: Timing,
+    queue_urls: OnceCell<QueueUrls>,
+}
+
+impl<P: Ports> Function<P> {
+    /// The function over these services; an error when the OU rules or sub-account names in
+    /// the configuration cannot be used.
+    pub fn new(
+        config: SnsCustomResourceConfig,
+        organizations: P::Organizations,
+        queues: P::Queues,
+        secrets: Arc<P::Secrets>,
+        tokens: Arc<P::Tokens>,
+    ) -> Result<Self, Error> {
+        let routing = SubAccountRouting::from_settings(&config.lacework)?;
+        Ok(Self {
+            config,
+            routing,
+            organizations,
+            queues,
+            secrets,
+            tokens,
+            lacework_options: drain_client_options(),
+            timing: Timing::default(),
+            queue_urls: OnceCell::new(),
+        })
+    }
+
+    /// The queues' URLs, looked up once (`GetQueueUrl`) and kept while the process lives.
+    pub async fn queue_urls(&self) -> Result<&QueueUrls, Error> {
+        self.queue_urls
+            .get_or_try_init(|| async {
+                let names = &self.config.installation.names;
+                Ok(QueueUrls {
+                    registration: self.queues.queue_url(&names.registration_queue).await?,
+                    dead_letter: self
+                        .queues
+                        .queue_url(&names.registration_dead_letter_queue)
+                        .await?,
+                })
+            })
+            .await
+    }
+
+    /// A Lacework client whose every request - token requests included - is charged to
+    /// `budget`, and refused once it is spent. Its tokens come from the secret, and a refused
+    /// token is renewed and written back.
+    pub fn lacework_client(&self, budget: &Arc<RequestBudget>) -> Result<Client, Error> {
+        let requester = BudgetedTokenRequester::new(self.tokens.clone(), budget.clone());
+        let tokens = SecretsManagerTokenSource::new(self.secrets.clone(), requester);
+        Client::new(
+            self.config.lacework.api_url.as_str(),
+            Arc::new(BudgetedTokenSource::new(tokens, budget.clone())),
+            &self.lacework_options,
+        )
+    }
+}

@@ -1,0 +1,322 @@
+//! CloudFormation requests arriving through SNS: each `Records[].Sns.Message` is a custom
+//! resource request of a member stack. Each is checked, its work queued, and answered exactly
+//! once - or, when its `ResponseURL` fails the policy, not answered at all: an answer is never
+//! sent to a URL the policy refuses (it could be a host of the publisher's choosing), so such a
+//! request is logged and dropped, and nothing is queued for it.
+//!
+//! A valid request is answered SUCCESS as soon as its [`RegistrationWork`] is on the
+//! registration queue; the Lacework registration happens later, when the drain gets to it
+//! within its request budget. A request that fails a check is answered FAILED with the reason,
+//! and nothing is queued.
+
+use serde_json::{Value, json};
+use tokio::time::Instant;
+use tower_core::aws::organizations::Organizations;
+use tower_core::aws::queue::send_all;
+use tower_core::custom_resource::{
+    ReplyTo, Request, RequestType, Response, ResponseUrlPolicy, Status, parse_request,
+};
+use tower_core::mapping::AccountStatus;
+use tower_core::registration::RegistrationWork;
+use tower_core::{AccountId, Error, Problem};
+
+use crate::answer::deliver;
+use crate::function::{Function, Ports};
+use crate::request::{Asked, check, physical_resource_id};
+
+/// The text of one SNS message and where it was in the event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message<'a> {
+    /// For example `$.Records[0].Sns.Message`.
+    pub path: String,
+    pub text: &'a str,
+}
+
+/// Reads the SNS messages of a Lambda SNS event. A record that is not an SNS notification with
+/// a text message is an error naming where.
+///
+/// The JSON is walked by hand rather than read into `aws_lambda_events`' `SnsEvent`: only the
+/// message text matters here, and a problem must be reported with its place in the event.
+pub fn messages(event: &Value) -> Result<Vec<Message<'_>>, Error> {
+    let problem = |path: String, message: String| Error::Event(Problem::new(path, message));
+    let Some(records) = event.get("Records").and_then(Value::as_array) else {
+        return Err(problem(
+            "$.Records".into(),
+            "must be the array of SNS records".into(),
+        ));
+    };
+    let mut found = Vec::new();
+    for (index, record) in records.iter().enumerate() {
+        let at = format!("$.Records[{index}]");
+        let source = record
+            .get("EventSource")
+            .or_else(|| record.get("eventSource"))
+            .and_then(Value::as_str);
+        if source != Some("aws:sns") {
+            let hint = if source == Some("aws:sqs") {
+                "; the registration queue is drained on a schedule, not by an SQS event source mapping (remove the mapping)"
+            } else {
+                ""
+            };
+            return Err(problem(
+                format!("{at}.EventSource"),
+                format!("must be \"aws:sns\", not {}{hint}", shown(source)),
+            ));
+        }
+        match record.pointer("/Sns/Message").and_then(Value::as_str) {
+            Some(text) => found.push(Message {
+                path: format!("{at}.Sns.Message"),
+                text,
+            }),
+            None => {
+                return Err(problem(
+                    format!("{at}.Sns.Message"),
+                    "is missing or not a string; it carries the CloudFormation request".into(),
+                ));
+            }
+        }
+    }
+    Ok(found)
+}
+
+fn shown(text: Option<&str>) -> String {
+    match text {
+        Some(text) => format!("{:?}", text.chars().take(40).collect::<String>()),
+        None => "missing".to_owned(),
+    }
+}
+
+/// What became of one request.
+#[derive(Debug)]
+pub enum Handled {
+    /// The answer was delivered.
+    Answered(Status),
+    /// The request cannot be answered (unreadable, or its `ResponseURL` refused); why.
+    NotAnswered(String),
+    /// The answer could not be delivered.
+    DeliveryFailed(Error),
+}
+
+/// Whether the function can work, or can only say why not.
+pub enum Readiness<'a, P: Ports> {
+    Ready(&'a Function<P>),
+    /// The configuration is invalid: every request is answered FAILED with the problems.
+    Misconfigured {
+        problems: String,
+        response_urls: &'a ResponseUrlPolicy,
+    },
+}
+
+/// Handles every request of an SNS event; an error only if an answer could not be delivered
+/// (so that Lambda invokes again and the answer gets another chance).
+pub async fn handle_event<P: Ports>(
+    readiness: &Readiness<'_, P>,
+    event: &Value,
+    deadline: Instant,
+) -> Result<Value, Error> {
+    let mut answered = Vec::new();
+    let mut not_answered = 0;
+    let mut undelivered = None;
+    for message in messages(event)? {
+        match handle_message(readiness, &message, deadline).await {
+            Handled::Answered(status) => answered.push(status.as_str()),
+            Handled::NotAnswered(reason) => {
+                tracing::warn!(
+                    operation = "cloudformation:answer",
+                    message = %message.path,
+                    reason = %reason,
+                    "request not answered"
+                );
+                not_answered += 1;
+            }
+            Handled::DeliveryFailed(error) => {
+                tracing::error!(
+                    operation = "cloudformation:answer",
+                    message = %message.path,
+                    error = %error,
+                    "could not deliver the answer"
+                );
+                undelivered = Some(error);
+            }
+        }
+    }
+    if let Some(error) = undelivered {
+        return Err(error);
+    }
+    Ok(json!({"answered": answered, "notAnswered": not_answered}))
+}
+
+/// Handles one request: reads its reply address, checks the `ResponseURL`, acts, answers.
+pub async fn handle_message<P: Ports>(
+    readiness: &Readiness<'_, P>,
+    message: &Message<'_>,
+    deadline: Instant,
+) -> Handled {
+    let value: Value = match serde_json::from_str(message.text) {
+        Ok(value) => value,
+        Err(err) => {
+            // serde's error gives a line and column, never the text itself.
+            return Handled::NotAnswered(format!(
+                "{}: is not a CloudFormation request: not JSON ({err})",
+                message.path
+            ));
+        }
+    };
+    let reply_to = match ReplyTo::from_value(&value) {
+        Ok(reply_to) => reply_to,
+        Err(err) => return Handled::NotAnswered(format!("{}: {err}", message.path)),
+    };
+    let policy = match readiness {
+        Readiness::Ready(function) => &function.config.response_urls,
+        Readiness::Misconfigured { response_urls, .. } => response_urls,
+    };
+    let url = match policy.check(&reply_to.response_url) {
+        Ok(url) => url,
+        Err(err) => {
+            return Handled::NotAnswered(format!(
+                "{err}; no answer is sent to a URL the policy refuses, and nothing was queued (request {}, stack {})",
+                reply_to.request_id, reply_to.stack_id
+            ));
+        }
+    };
+    let response = match readiness {
+        Readiness::Misconfigured { problems, .. } => Response::failure_to(
+            &reply_to,
+            format!("sns-custom-resource cannot work: {problems}"),
+        ),
+        Readiness::Ready(function) => {
+            let work_deadline = deadline
+                .checked_sub(function.timing.answer_margin)
+                .unwrap_or(deadline);
+            match tokio::time::timeout_at(work_deadline, function.respond(&value, &reply_to)).await
+            {
+                Ok(response) => response,
+                Err(_) => Response::failure_to(
+                    &reply_to,
+                    "timed out checking and queueing the registration; retry the stack operation",
+                ),
+            }
+        }
+    };
+    match deliver(&url, &response).await {
+        Ok(()) => Handled::Answered(response.status),
+        Err(err) => Handled::DeliveryFailed(err),
+    }
+}
+
+impl<P: Ports> Function<P> {
+    /// The answer to one request whose reply address is readable and allowed.
+    pub async fn respond(&self, value: &Value, reply_to: &ReplyTo) -> Response {
+        let request = match parse_request(value) {
+            Ok(request) => request,
+            Err(err) => return Response::failure_to(reply_to, err.to_string()),
+        };
+        let asked = match check(
+            &request,
+            &self.config.installation,
+            &self.config.lacework.account,
+        ) {
+            Ok(asked) => asked,
+            Err(reason) => return self.refuse(&request, reason),
+        };
+        let (account, work) = match asked {
+            Asked::Nothing => {
+                tracing::info!(
+                    operation = "cloudformation:Delete",
+                    stack = %request.stack_id(),
+                    "the Create of this resource failed; nothing to deregister"
+                );
+                let physical_id = request.reply_to.fallback_physical_id();
+                return Response::success(&request, physical_id, Default::default());
+            }
+            Asked::Register { account, role_arn } => {
+                if let Err(reason) = self.check_membership(&account).await {
+                    return self.refuse(&request, reason);
+                }
+                let work = RegistrationWork::Register {
+                    account: account.clone(),
+                    role_arn,
+                    cause: cause(&request),
+                };
+                (account, work)
+            }
+            // A Delete is not refused for an account that left the organization or is being
+            // closed: that is when deregistering matters most, and refusing would leave the
+            // stack instance undeletable.
+            Asked::Deregister { account } => {
+                let work = RegistrationWork::Deregister {
+                    account: account.clone(),
+                    cause: cause(&request),
+                };
+                (account, work)
+            }
+        };
+        if let Err(err) = self.queue(&work).await {
+            return self.refuse(
+                &request,
+                format!(
+                    "could not queue the work for account {account} (nothing will be done): {err}; retry the stack operation"
+                ),
+            );
+        }
+        tracing::info!(
+            operation = "sqs:SendMessageBatch",
+            account = %account,
+            request_type = %request.request_type,
+            stack = %request.stack_id(),
+            region = %self.config.installation.region,
+            "registration work queued"
+        );
+        Response::success(&request, physical_resource_id(&account), Default::default())
+    }
+
+    fn refuse(&self, request: &Request, reason: String) -> Response {
+        tracing::warn!(
+            operation = "cloudformation:answer",
+            request_type = %request.request_type,
+            stack = %request.stack_id(),
+            reason = %reason,
+            "request refused"
+        );
+        Response::failure(request, None, reason)
+    }
+
+    /// The account must be an ACTIVE member of the organization (`DescribeAccount`).
+    async fn check_membership(&self, account: &AccountId) -> Result<(), String> {
+        match self.organizations.describe_account(account).await {
+            Ok(Some(member)) if member.status == AccountStatus::Active => Ok(()),
+            Ok(Some(member)) => Err(format!(
+                "account {account} is {} in the organization; only ACTIVE accounts are registered",
+                member.status.as_aws()
+            )),
+            Ok(None) => Err(format!(
+                "account {account} is not a member of this organization; only the organization's ACTIVE accounts are registered"
+            )),
+            Err(err) => Err(format!(
+                "could not check that account {account} is an ACTIVE member of the organization: {err}; retry the stack operation"
+            )),
+        }
+    }
+
+    async fn queue(&self, work: &RegistrationWork) -> Result<(), Error> {
+        let urls = self.queue_urls().await?;
+        send_all(
+            &self.queues,
+            &urls.registration,
+            &[work.to_message()],
+            self.timing.queue_retry,
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// Why the work was queued, for the drain's logs.
+fn cause(request: &Request) -> String {
+    let kind = match request.request_type {
+        RequestType::Create => "create",
+        RequestType::Update => "update",
+        RequestType::Delete => "delete",
+    };
+    format!("custom-resource-{kind}:{}", request.stack_id())
+}

@@ -1,0 +1,963 @@
+//! The function end to end in-process: SNS-delivered CloudFormation requests answered to a
+//! loopback listener, the registration queue and Organizations faked in memory, and the
+//! Lacework side played by `lacework-emulator`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lacework_emulator::{Emulator, Options, RateLimit};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use tokio::time::Instant;
+use tower_core::api_secret::ApiSecret;
+use tower_core::aws::secrets::{KeyTokenRequester, MemorySecretStore, SecretPort, TokenRequester};
+use tower_core::config::SnsCustomResourceConfig;
+use tower_core::custom_resource::ResponseUrlPolicy;
+use tower_core::external_id::{ExternalId, ExternalIdSuffix};
+use tower_core::lacework::{
+    AwsCtSqsData, Client, ClientOptions, CloudAccountSpec, CrossAccountCredentials, RetryPolicy,
+    Scope, StaticTokenSource, Token,
+};
+use tower_core::mapping::AccountMapping;
+use tower_core::registration::RegistrationWork;
+use tower_core::{AccountId, Error, Problem};
+
+use crate::fakes::*;
+use crate::function::{Function, Timing};
+use crate::handler::{Handler, Mode};
+use crate::request::{RESOURCE_TYPE, physical_resource_id};
+
+const KEY_ID: &str = "ACME_KEY";
+const SECRET_KEY: &str = "_secret";
+const SUFFIX: &str = "StoredSuffix0123";
+const QUEUE: &str = "lacework-ct-registration-queue";
+const DLQ: &str = "lacework-ct-registration-dlq";
+const RULES: &str = "Security=secops, Workloads=prod";
+
+/// How a test's installation is set up.
+struct Setup {
+    ou_rules: Option<&'static str>,
+    capability: &'static str,
+    budget: u32,
+    rate_limit: Option<RateLimit>,
+    /// The token the secret holds at the start: a good one from the emulator unless a test
+    /// says otherwise.
+    stored_token: StoredToken,
+}
+
+enum StoredToken {
+    Good,
+    UnknownToTheApi,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Self {
+            ou_rules: Some(RULES),
+            capability: "Both",
+            budget: 100,
+            rate_limit: None,
+            stored_token: StoredToken::Good,
+        }
+    }
+}
+
+struct Harness {
+    emulator: Emulator,
+    answers: AnswerListener,
+    function: Arc<Function<TestPorts>>,
+    handler: Handler<TestPorts>,
+}
+
+fn fast() -> ClientOptions {
+    ClientOptions {
+        connect_timeout: Duration::from_secs(2),
+        request_timeout: Duration::from_secs(5),
+        retry: RetryPolicy {
+            max_attempts: 1,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(5),
+        },
+    }
+}
+
+fn in_an_hour(value: &str) -> Token {
+    Token::new(value, OffsetDateTime::now_utc() + time::Duration::hours(1))
+}
+
+fn id(text: &str) -> AccountId {
+    AccountId::parse(text).unwrap()
+}
+
+impl Harness {
+    async fn start(setup: Setup) -> Self {
+        let emulator = lacework_emulator::start(Options {
+            key_id: KEY_ID.into(),
+            secret: SECRET_KEY.into(),
+            sub_accounts: vec!["acme".into(), "secops".into(), "prod".into()],
+            rate_limit: setup.rate_limit,
+            ..Options::default()
+        })
+        .await
+        .unwrap();
+        let answers = AnswerListener::start().await;
+        let allow = format!("127.0.0.1:{}", answers.port);
+        let budget = setup.budget.to_string();
+        let mut vars = vec![
+            ("AWS_REGION", "us-east-1".to_owned()),
+            ("LACEWORK_URL", emulator.url.clone()),
+            ("LACEWORK_ACCOUNT", "acme".to_owned()),
+            (
+                "LACEWORK_SECRET_ARN",
+                "arn:aws:secretsmanager:us-east-1:111122223333:secret:lacework-ct-lacework-api-AbCdEf"
+                    .to_owned(),
+            ),
+            ("TOWER_RESPONSE_URL_ALLOW", allow),
+            ("TOWER_REGISTRATION_BUDGET", budget),
+            ("TOWER_CAPABILITY", setup.capability.to_owned()),
+        ];
+        if let Some(rules) = setup.ou_rules {
+            vars.push(("LACEWORK_OU_RULES", rules.to_owned()));
+        }
+        let config = SnsCustomResourceConfig::from_env(vars).unwrap();
+
+        let requester = Arc::new(KeyTokenRequester::new(&emulator.url, fast()));
+        let token = match setup.stored_token {
+            StoredToken::Good => requester
+                .request_token(&ApiSecret::new(KEY_ID, SECRET_KEY).credentials())
+                .await
+                .unwrap(),
+            StoredToken::UnknownToTheApi => in_an_hour("revoked-token"),
+        };
+        let secret = ApiSecret {
+            external_id_suffix: Some(ExternalIdSuffix::parse(SUFFIX).unwrap()),
+            ..ApiSecret::new(KEY_ID, SECRET_KEY).with_token(token)
+        };
+        let mut function = Function::<TestPorts>::new(
+            config,
+            FakeOrganizations::new(organization()),
+            FakeQueues::default(),
+            Arc::new(MemorySecretStore::new(&secret)),
+            requester,
+        )
+        .unwrap();
+        function.lacework_options = fast();
+        function.timing = Timing {
+            queue_retry: Duration::ZERO,
+            ..Timing::default()
+        };
+        let function = Arc::new(function);
+        let handler = Handler::new(Mode::Ready(function.clone()));
+        let harness = Self {
+            emulator,
+            answers,
+            function,
+            handler,
+        };
+        if setup.ou_rules.is_some() {
+            harness.register_cloudtrail().await;
+        }
+        harness
+    }
+
+    /// What setup registers with OU rules: the org-level CloudTrail integration with a
+    /// mapping file that sends every account to the default.
+    async fn register_cloudtrail(&self) {
+        let log_archive = id("666677778888");
+        let external_id = ExternalId::new(
+            "acme",
+            &log_archive,
+            &ExternalIdSuffix::parse(SUFFIX).unwrap(),
+        )
+        .unwrap();
+        let mut data = AwsCtSqsData {
+            cross_account_credentials: CrossAccountCredentials::new(
+                "arn:aws:iam::666677778888:role/lacework-ct-cross-account-role",
+                external_id.expose(),
+            ),
+            queue_url:
+                "https://sqs.us-east-1.amazonaws.com/999900001111/lacework-ct-cloudtrail-queue"
+                    .into(),
+            aws_account_id: None,
+            account_mapping_file: None,
+        };
+        data.set_account_mapping(&AccountMapping::new("acme").unwrap());
+        self.admin()
+            .await
+            .create(
+                &Scope::Organization,
+                &CloudAccountSpec::new("lacework-ct-cloudtrail", data),
+            )
+            .await
+            .unwrap();
+    }
+
+    /// A client of the tests' own, with a fresh token.
+    async fn admin(&self) -> Client {
+        let token = KeyTokenRequester::new(&self.emulator.url, fast())
+            .request_token(&ApiSecret::new(KEY_ID, SECRET_KEY).credentials())
+            .await
+            .unwrap();
+        Client::new(
+            &self.emulator.url,
+            Arc::new(StaticTokenSource::new(token)),
+            &fast(),
+        )
+        .unwrap()
+    }
+
+    fn deadline() -> Instant {
+        Instant::now() + Duration::from_secs(90)
+    }
+
+    /// Delivers `request` as SNS does.
+    async fn publish(&self, request: &Value) -> Result<Value, Error> {
+        let event = json!({"Records": [{
+            "EventSource": "aws:sns",
+            "EventVersion": "1.0",
+            "EventSubscriptionArn": "arn:aws:sns:us-east-1:111122223333:lacework-ct-registration-topic:sub",
+            "Sns": {
+                "Type": "Notification",
+                "MessageId": "m-1",
+                "TopicArn": "arn:aws:sns:us-east-1:111122223333:lacework-ct-registration-topic",
+                "Subject": "AWS CloudFormation custom resource request",
+                "Message": request.to_string(),
+                "Timestamp": "2024-05-01T12:00:00.000Z",
+            }
+        }]});
+        self.handler.handle_payload(&event, Self::deadline()).await
+    }
+
+    /// One run of the drain, as the schedule starts it.
+    async fn drain(&self) -> Result<Value, Error> {
+        let event = json!({
+            "version": "0",
+            "id": "e-1",
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": "111122223333",
+            "time": "2024-05-01T12:00:00Z",
+            "region": "us-east-1",
+            "resources": ["arn:aws:events:us-east-1:111122223333:rule/lacework-ct-registration-drain"],
+            "detail": {}
+        });
+        self.handler.handle_payload(&event, Self::deadline()).await
+    }
+
+    fn queue(&self) -> &FakeQueues {
+        &self.function.queues
+    }
+
+    fn organizations(&self) -> &FakeOrganizations {
+        &self.function.organizations
+    }
+
+    fn secrets(&self) -> &MemorySecretStore {
+        &self.function.secrets
+    }
+
+    async fn emulator_get(&self, path: &str) -> Value {
+        reqwest::get(format!("{}/__emulator/{path}", self.emulator.url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    async fn fault(&self, fault: Value) {
+        let status = reqwest::Client::new()
+            .post(format!("{}/__emulator/faults", self.emulator.url))
+            .json(&fault)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 201);
+    }
+
+    /// The AWS accounts with an `AwsCfg` integration in each scope, as `scope: account`.
+    async fn registrations(&self) -> Vec<String> {
+        let state = self.emulator_get("state").await;
+        let mut found = Vec::new();
+        for (scope, records) in state["integrations"].as_object().unwrap() {
+            for record in records.as_array().unwrap() {
+                if record["type"] == "AwsCfg" {
+                    found.push(format!(
+                        "{scope}: {}",
+                        record["data"]["awsAccountId"].as_str().unwrap()
+                    ));
+                }
+            }
+        }
+        found.sort();
+        found
+    }
+
+    /// The org-level mapping file, decoded.
+    async fn mapping(&self) -> Value {
+        let state = self.emulator_get("state").await;
+        state["mappingFiles"][0]["mapping"].clone()
+    }
+
+    /// How many integrations were created in a sub-account (not the org-level CloudTrail
+    /// integration the harness registers).
+    async fn account_creates(&self) -> usize {
+        self.lacework_requests()
+            .await
+            .iter()
+            .filter(|r| {
+                r["method"] == "POST"
+                    && r["path"] == "/api/v2/CloudAccounts"
+                    && r["orgAccess"].is_null()
+            })
+            .count()
+    }
+
+    /// The API requests the emulator served (tokens included).
+    async fn lacework_requests(&self) -> Vec<Value> {
+        self.emulator_get("requests").await["requests"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+}
+
+fn request(kind: &str, account: &str, response_url: &str) -> Value {
+    let mut request = json!({
+        "RequestType": kind,
+        "ResponseURL": response_url,
+        "StackId": format!("arn:aws:cloudformation:us-east-1:{account}:stack/StackSet-lacework-ct-member-0001/11112222-3333"),
+        "RequestId": format!("{kind}-request-{account}"),
+        "LogicalResourceId": "AccountRegistration",
+        "ResourceType": RESOURCE_TYPE,
+        "ResourceProperties": {
+            "ServiceToken": "arn:aws:sns:us-east-1:111122223333:lacework-ct-registration-topic",
+            "AccountId": account,
+            "RoleArn": format!("arn:aws:iam::{account}:role/lacework-ct-config-role"),
+            "ExternalId": format!("lweid:aws:v2:acme:{account}:{SUFFIX}"),
+        }
+    });
+    if kind != "Create" {
+        request["PhysicalResourceId"] = json!(physical_resource_id(&id(account)));
+    }
+    if kind == "Update" {
+        request["OldResourceProperties"] = request["ResourceProperties"].clone();
+    }
+    request
+}
+
+fn work(body: &str) -> RegistrationWork {
+    RegistrationWork::from_message(body).unwrap()
+}
+
+#[tokio::test]
+async fn a_valid_create_is_answered_once_queued_and_registered_by_the_drain() {
+    let harness = Harness::start(Setup::default()).await;
+    let url = harness.answers.url("answer/create");
+    let result = harness
+        .publish(&request("Create", SECURITY_ACCOUNT, &url))
+        .await
+        .unwrap();
+    assert_eq!(result["answered"], json!(["SUCCESS"]));
+
+    // Answered SUCCESS after exactly one message was queued; nothing registered yet.
+    let answers = harness.answers.answers();
+    assert_eq!(answers.len(), 1);
+    let answer = &answers[0];
+    assert_eq!(answer.method, "PUT");
+    assert_eq!(answer.path, "/answer/create");
+    assert_eq!(answer.content_type.as_deref(), Some(""));
+    assert_eq!(answer.body["Status"], "SUCCESS");
+    assert_eq!(
+        answer.body["PhysicalResourceId"],
+        "lacework-cfg-222233334444"
+    );
+    assert_eq!(answer.body["RequestId"], "Create-request-222233334444");
+    let queued = harness.queue().bodies(QUEUE);
+    assert_eq!(queued.len(), 1);
+    assert_eq!(
+        work(&queued[0]),
+        RegistrationWork::Register {
+            account: id(SECURITY_ACCOUNT),
+            role_arn: "arn:aws:iam::222233334444:role/lacework-ct-config-role".into(),
+            cause: "custom-resource-create:arn:aws:cloudformation:us-east-1:222233334444:stack/StackSet-lacework-ct-member-0001/11112222-3333".into(),
+        }
+    );
+    assert!(harness.registrations().await.is_empty());
+
+    let report = harness.drain().await.unwrap();
+    assert_eq!(report["registered"], 1, "{report}");
+    assert_eq!(report["ended"], "the queue is empty");
+    // Security maps to secops: registered there, and listed there in the mapping file.
+    assert_eq!(harness.registrations().await, ["secops: 222233334444"]);
+    assert_eq!(
+        harness.mapping().await["integration_mappings"]["secops"]["aws_accounts"],
+        json!([SECURITY_ACCOUNT])
+    );
+    let record = &harness.emulator_get("state").await["integrations"]["secops"][0];
+    assert_eq!(record["name"], "lacework-ct-222233334444");
+    assert_eq!(
+        record["data"]["crossAccountCredentials"]["roleArn"],
+        "arn:aws:iam::222233334444:role/lacework-ct-config-role"
+    );
+    assert_eq!(
+        record["data"]["crossAccountCredentials"]["externalId"],
+        format!("lweid:aws:v2:acme:222233334444:{SUFFIX}")
+    );
+    assert!(harness.queue().bodies(QUEUE).is_empty());
+    assert!(harness.queue().bodies(DLQ).is_empty());
+    assert_eq!(harness.organizations().tree_reads(), 1);
+}
+
+#[tokio::test]
+async fn an_account_no_rule_maps_goes_to_the_default_and_stays_out_of_the_mapping_file() {
+    let harness = Harness::start(Setup::default()).await;
+    let url = harness.answers.url("answer");
+    harness
+        .publish(&request("Create", ROOT_ACCOUNT, &url))
+        .await
+        .unwrap();
+    harness.drain().await.unwrap();
+    assert_eq!(harness.registrations().await, ["acme: 444455556666"]);
+    assert_eq!(harness.mapping().await["integration_mappings"], json!({}));
+}
+
+#[tokio::test]
+async fn the_same_request_delivered_three_times_registers_once() {
+    let harness = Harness::start(Setup::default()).await;
+    let url = harness.answers.url("answer");
+    let create = request("Create", WORKLOAD_ACCOUNT, &url);
+    for _ in 0..3 {
+        harness.publish(&create).await.unwrap();
+    }
+    // Each delivery is answered (CloudFormation takes the first), each queues its work.
+    let answers = harness.answers.answers();
+    assert_eq!(answers.len(), 3);
+    assert!(answers.iter().all(|a| a.body["Status"] == "SUCCESS"));
+    assert!(
+        answers
+            .iter()
+            .all(|a| a.body["PhysicalResourceId"] == "lacework-cfg-333344445555")
+    );
+    assert_eq!(harness.queue().bodies(QUEUE).len(), 3);
+
+    let report = harness.drain().await.unwrap();
+    assert_eq!(report["registered"], 1, "{report}");
+    assert_eq!(report["duplicates"], 2, "{report}");
+    assert_eq!(harness.registrations().await, ["prod: 333344445555"]);
+    assert_eq!(harness.account_creates().await, 1);
+    assert!(harness.queue().bodies(QUEUE).is_empty());
+
+    // Delivered again later, in another run: found as it is, nothing created.
+    harness.publish(&create).await.unwrap();
+    harness.drain().await.unwrap();
+    assert_eq!(harness.registrations().await, ["prod: 333344445555"]);
+}
+
+#[tokio::test]
+async fn spoofed_requests_are_refused_and_nothing_is_queued() {
+    let harness = Harness::start(Setup::default()).await;
+    let url = harness.answers.url("answer");
+
+    let mut other_stack = request("Create", SECURITY_ACCOUNT, &url);
+    other_stack["StackId"] = json!("arn:aws:cloudformation:us-east-1:999988887777:stack/evil/guid");
+    let mut other_role = request("Create", SECURITY_ACCOUNT, &url);
+    other_role["ResourceProperties"]["RoleArn"] =
+        json!("arn:aws:iam::999988887777:role/lacework-ct-config-role");
+    let suspended = request("Create", SUSPENDED_ACCOUNT, &url);
+    let stranger = request("Create", STRANGER_ACCOUNT, &url);
+
+    for (spoofed, reason) in [
+        (
+            &other_stack,
+            "the stack ($.StackId) belongs to account 999988887777",
+        ),
+        (
+            &other_role,
+            "$.ResourceProperties.RoleArn: the role is in account 999988887777",
+        ),
+        (
+            &suspended,
+            "account 555566667777 is SUSPENDED in the organization",
+        ),
+        (
+            &stranger,
+            "account 777788889999 is not a member of this organization",
+        ),
+    ] {
+        let before = harness.answers.answers().len();
+        harness.publish(spoofed).await.unwrap();
+        let answers = harness.answers.answers();
+        assert_eq!(answers.len(), before + 1);
+        let answer = &answers[before].body;
+        assert_eq!(answer["Status"], "FAILED");
+        let said = answer["Reason"].as_str().unwrap();
+        assert!(said.contains(reason), "{said}");
+        assert!(!said.contains(SUFFIX), "{said}");
+        // A refused Create keeps CloudFormation's placeholder, never our physical id.
+        assert_eq!(
+            answer["PhysicalResourceId"],
+            format!(
+                "AccountRegistration-create-failed-{}",
+                spoofed["RequestId"].as_str().unwrap()
+            )
+        );
+    }
+
+    // A foreign ResponseURL: no answer is sent anywhere, and nothing is queued.
+    let evil = request(
+        "Create",
+        SECURITY_ACCOUNT,
+        "https://evil.example/answer?X-Amz-Signature=abc",
+    );
+    let before = harness.answers.answers().len();
+    let result = harness.publish(&evil).await.unwrap();
+    assert_eq!(result["notAnswered"], 1);
+    assert_eq!(result["answered"], json!([]));
+    assert_eq!(harness.answers.answers().len(), before);
+
+    assert!(harness.queue().bodies(QUEUE).is_empty());
+    harness.drain().await.unwrap();
+    assert!(harness.registrations().await.is_empty());
+    assert_eq!(harness.account_creates().await, 0);
+}
+
+#[tokio::test]
+async fn a_request_whose_work_cannot_be_queued_is_answered_failed() {
+    let harness = Harness::start(Setup::default()).await;
+    harness.queue().refuse_sends(true);
+    harness
+        .publish(&request(
+            "Create",
+            SECURITY_ACCOUNT,
+            &harness.answers.url("a"),
+        ))
+        .await
+        .unwrap();
+    let answer = &harness.answers.answers()[0].body;
+    assert_eq!(answer["Status"], "FAILED");
+    let reason = answer["Reason"].as_str().unwrap();
+    assert!(reason.contains("could not queue"), "{reason}");
+    assert!(reason.contains("sqs:SendMessageBatch"), "{reason}");
+}
+
+#[tokio::test]
+async fn unreadable_requests_are_answered_failed_when_they_can_be_answered_at_all() {
+    let harness = Harness::start(Setup::default()).await;
+    let mut no_account = request("Create", SECURITY_ACCOUNT, &harness.answers.url("a"));
+    no_account["ResourceProperties"]
+        .as_object_mut()
+        .unwrap()
+        .remove("AccountId");
+    harness.publish(&no_account).await.unwrap();
+    let answer = &harness.answers.answers()[0].body;
+    assert_eq!(answer["Status"], "FAILED");
+    assert!(
+        answer["Reason"]
+            .as_str()
+            .unwrap()
+            .contains("$.ResourceProperties.AccountId: is missing")
+    );
+
+    // Without a reply address there is nobody to answer.
+    let mut no_url = request("Create", SECURITY_ACCOUNT, "x");
+    no_url.as_object_mut().unwrap().remove("ResponseURL");
+    let result = harness.publish(&no_url).await.unwrap();
+    assert_eq!(result["notAnswered"], 1);
+    let event = json!({"Records": [{"EventSource": "aws:sns", "Sns": {"Message": "not json"}}]});
+    let result = harness
+        .handler
+        .handle_payload(&event, Harness::deadline())
+        .await
+        .unwrap();
+    assert_eq!(result["notAnswered"], 1);
+    assert_eq!(harness.answers.answers().len(), 1);
+    assert!(harness.queue().bodies(QUEUE).is_empty());
+}
+
+#[tokio::test]
+async fn delete_deregisters_and_an_account_already_gone_is_success() {
+    let harness = Harness::start(Setup::default()).await;
+    let url = harness.answers.url("answer");
+    harness
+        .publish(&request("Create", SECURITY_ACCOUNT, &url))
+        .await
+        .unwrap();
+    harness.drain().await.unwrap();
+    assert_eq!(harness.registrations().await, ["secops: 222233334444"]);
+
+    harness
+        .publish(&request("Delete", SECURITY_ACCOUNT, &url))
+        .await
+        .unwrap();
+    let answer = &harness.answers.answers()[1].body;
+    assert_eq!(answer["Status"], "SUCCESS");
+    assert_eq!(answer["PhysicalResourceId"], "lacework-cfg-222233334444");
+    assert!(matches!(
+        work(&harness.queue().bodies(QUEUE)[0]),
+        RegistrationWork::Deregister { .. }
+    ));
+    let report = harness.drain().await.unwrap();
+    assert_eq!(report["deregistered"], 1, "{report}");
+    assert!(harness.registrations().await.is_empty());
+    assert_eq!(harness.mapping().await["integration_mappings"], json!({}));
+
+    // Deleted again (a repeated delivery, or a retried stack deletion): nothing left to do.
+    harness
+        .publish(&request("Delete", SECURITY_ACCOUNT, &url))
+        .await
+        .unwrap();
+    assert_eq!(harness.answers.answers()[2].body["Status"], "SUCCESS");
+    let report = harness.drain().await.unwrap();
+    assert_eq!(report["deregistered"], 1, "{report}");
+    assert_eq!(report["deadLettered"], 0, "{report}");
+    assert!(harness.queue().bodies(DLQ).is_empty());
+
+    // The Delete of a suspended account is not refused: leaving accounts are deregistered.
+    harness
+        .publish(&request("Delete", SUSPENDED_ACCOUNT, &url))
+        .await
+        .unwrap();
+    assert_eq!(harness.answers.answers()[3].body["Status"], "SUCCESS");
+
+    // The rollback of a Create that failed: nothing to do, nothing queued.
+    let mut rollback = request("Delete", WORKLOAD_ACCOUNT, &url);
+    rollback["PhysicalResourceId"] = json!("AccountRegistration-create-failed-x");
+    let queued = harness.queue().bodies(QUEUE).len();
+    harness.publish(&rollback).await.unwrap();
+    let answer = &harness.answers.answers()[4].body;
+    assert_eq!(answer["Status"], "SUCCESS");
+    assert_eq!(
+        answer["PhysicalResourceId"],
+        "AccountRegistration-create-failed-x"
+    );
+    assert_eq!(harness.queue().bodies(QUEUE).len(), queued);
+}
+
+#[tokio::test]
+async fn an_update_after_a_move_to_another_ou_moves_the_registration() {
+    let harness = Harness::start(Setup::default()).await;
+    let url = harness.answers.url("answer");
+    harness
+        .publish(&request("Create", SECURITY_ACCOUNT, &url))
+        .await
+        .unwrap();
+    harness.drain().await.unwrap();
+    assert_eq!(harness.registrations().await, ["secops: 222233334444"]);
+
+    harness
+        .organizations()
+        .move_account(&id(SECURITY_ACCOUNT), "ou-work");
+    harness
+        .publish(&request("Update", SECURITY_ACCOUNT, &url))
+        .await
+        .unwrap();
+    let answer = &harness.answers.answers()[1].body;
+    assert_eq!(answer["Status"], "SUCCESS");
+    // The same physical id: CloudFormation sees an update, not a replacement.
+    assert_eq!(answer["PhysicalResourceId"], "lacework-cfg-222233334444");
+    harness.drain().await.unwrap();
+    assert_eq!(harness.registrations().await, ["prod: 222233334444"]);
+    assert_eq!(
+        harness.mapping().await["integration_mappings"],
+        json!({"prod": {"aws_accounts": [SECURITY_ACCOUNT]}})
+    );
+
+    // Moved to the root (no rule: the default), by account-lifecycle's Remap this time.
+    harness
+        .organizations()
+        .move_account(&id(SECURITY_ACCOUNT), "r-root");
+    harness.queue().put(
+        QUEUE,
+        &RegistrationWork::Remap {
+            account: id(SECURITY_ACCOUNT),
+            cause: "lifecycle:move-1".into(),
+        }
+        .to_message(),
+    );
+    let report = harness.drain().await.unwrap();
+    assert_eq!(report["registered"], 1, "{report}");
+    assert_eq!(harness.registrations().await, ["acme: 222233334444"]);
+    assert_eq!(harness.mapping().await["integration_mappings"], json!({}));
+    let record = &harness.emulator_get("state").await["integrations"]["acme"][0];
+    assert_eq!(
+        record["data"]["crossAccountCredentials"]["roleArn"],
+        "arn:aws:iam::222233334444:role/lacework-ct-config-role"
+    );
+}
+
+#[tokio::test]
+async fn a_run_makes_no_more_requests_than_its_budget_and_keeps_the_rest_queued() {
+    let harness = Harness::start(Setup {
+        ou_rules: None,
+        budget: 3,
+        ..Setup::default()
+    })
+    .await;
+    for index in 0..10 {
+        harness.queue().put(
+            QUEUE,
+            &RegistrationWork::Register {
+                account: id(&many_account(index)),
+                role_arn: format!(
+                    "arn:aws:iam::{}:role/lacework-ct-config-role",
+                    many_account(index)
+                ),
+                cause: "test".into(),
+            }
+            .to_message(),
+        );
+    }
+    let served_before = harness.lacework_requests().await.len();
+    let report = harness.drain().await.unwrap();
+    let served = harness.lacework_requests().await.len() - served_before;
+    assert!(served <= 3, "{served} requests: {report}");
+    assert_eq!(report["laceworkRequests"], served, "{report}");
+    assert_eq!(report["ended"], "the request budget is spent", "{report}");
+    // One registration took two requests (look up, create); the next one's work was cut
+    // short by the budget and waits for the next run, as do the eight never received.
+    assert_eq!(report["registered"], 1, "{report}");
+    assert_eq!(harness.registrations().await.len(), 1);
+    let waiting = harness.queue().messages(QUEUE);
+    assert_eq!(waiting.len(), 9);
+    assert!(
+        waiting.iter().all(|m| m.visible),
+        "released at once for the next run"
+    );
+    assert!(harness.queue().bodies(DLQ).is_empty());
+
+    // Run after run, every account gets registered, none past the budget, none lost.
+    for _ in 0..20 {
+        if harness.queue().messages(QUEUE).is_empty() {
+            break;
+        }
+        let before = harness.lacework_requests().await.len();
+        harness.drain().await.unwrap();
+        assert!(harness.lacework_requests().await.len() - before <= 3);
+    }
+    assert_eq!(harness.registrations().await.len(), 10);
+    assert!(harness.queue().bodies(DLQ).is_empty());
+}
+
+#[tokio::test]
+async fn rate_limited_work_is_kept_and_done_in_a_later_run() {
+    let harness = Harness::start(Setup {
+        ou_rules: None,
+        // The token issued at start is the window's first request.
+        rate_limit: Some(RateLimit {
+            requests: 4,
+            per: Duration::from_secs(2),
+        }),
+        ..Setup::default()
+    })
+    .await;
+    let url = harness.answers.url("answer");
+    for account in [SECURITY_ACCOUNT, WORKLOAD_ACCOUNT] {
+        harness
+            .publish(&request("Create", account, &url))
+            .await
+            .unwrap();
+    }
+    let report = harness.drain().await.unwrap();
+    assert_eq!(report["registered"], 1, "{report}");
+    assert_eq!(report["retrying"], 1, "{report}");
+    assert_eq!(
+        report["ended"], "Lacework is rate limiting this API key",
+        "{report}"
+    );
+    let statuses: Vec<u64> = harness
+        .lacework_requests()
+        .await
+        .iter()
+        .map(|r| r["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+    let kept = harness.queue().messages(QUEUE);
+    assert_eq!(kept.len(), 1);
+    assert!(!kept[0].visible);
+    // Hidden for the backoff, at least as long as Lacework asked.
+    assert!(
+        kept[0].hidden_for >= Some(Duration::from_secs(60)),
+        "{kept:?}"
+    );
+    assert!(harness.queue().bodies(DLQ).is_empty());
+
+    // The window passes, the message's visibility timeout ends, the next run does it.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    harness.queue().time_passes();
+    let report = harness.drain().await.unwrap();
+    assert_eq!(report["registered"], 1, "{report}");
+    assert_eq!(
+        harness.registrations().await,
+        ["acme: 222233334444", "acme: 333344445555"]
+    );
+    assert!(harness.queue().messages(QUEUE).is_empty());
+}
+
+#[tokio::test]
+async fn work_refused_for_good_lands_in_the_dead_letter_queue_with_its_reason() {
+    let harness = Harness::start(Setup::default()).await;
+    harness
+        .fault(json!({"path_prefix": "/api/v2/CloudAccounts", "status": 400, "count": 1}))
+        .await;
+    harness
+        .publish(&request(
+            "Create",
+            SECURITY_ACCOUNT,
+            &harness.answers.url("a"),
+        ))
+        .await
+        .unwrap();
+    harness.queue().put(QUEUE, r#"{"type":"Explode"}"#);
+    // Queued while ACTIVE, suspended before the drain got to it.
+    harness.queue().put(
+        QUEUE,
+        &RegistrationWork::Register {
+            account: id(SUSPENDED_ACCOUNT),
+            role_arn: "arn:aws:iam::555566667777:role/lacework-ct-config-role".into(),
+            cause: "test".into(),
+        }
+        .to_message(),
+    );
+    let report = harness.drain().await.unwrap();
+    assert_eq!(report["deadLettered"], 3, "{report}");
+    assert!(harness.queue().messages(QUEUE).is_empty());
+    let dead = harness.queue().messages(DLQ);
+    let reasons: Vec<&str> = dead.iter().map(|m| m.reason.as_deref().unwrap()).collect();
+    assert!(reasons[0].contains("HTTP 400"), "{reasons:?}");
+    assert!(reasons[0].contains("injected fault"), "{reasons:?}");
+    assert!(reasons[1].contains("not registration work"), "{reasons:?}");
+    assert!(reasons[2].contains("SUSPENDED"), "{reasons:?}");
+    // The message is kept as it was, so it can be sent back once the cause is fixed.
+    assert_eq!(work(&dead[0].body).account(), &id(SECURITY_ACCOUNT));
+    assert!(harness.registrations().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_refused_token_is_renewed_through_the_secret_and_written_back() {
+    let harness = Harness::start(Setup {
+        stored_token: StoredToken::UnknownToTheApi,
+        ..Setup::default()
+    })
+    .await;
+    harness
+        .publish(&request(
+            "Create",
+            SECURITY_ACCOUNT,
+            &harness.answers.url("a"),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(harness.secrets().writes(), 0);
+    let before = harness.lacework_requests().await.len();
+    let report = harness.drain().await.unwrap();
+    assert_eq!(report["registered"], 1, "{report}");
+    assert_eq!(harness.registrations().await, ["secops: 222233334444"]);
+    let stored = harness.secrets().read().await.unwrap();
+    assert_ne!(
+        stored.token.as_ref().unwrap().value().expose(),
+        "revoked-token"
+    );
+    assert_eq!(stored.external_id_suffix.unwrap().expose(), SUFFIX);
+    assert_eq!(harness.secrets().writes(), 1);
+    // The refused request, the token request and the request sent again all count.
+    let requests = harness.lacework_requests().await;
+    assert_eq!(requests.iter().filter(|r| r["status"] == 401).count(), 1);
+    assert_eq!(
+        report["laceworkRequests"],
+        requests.len() - before,
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn unknown_events_and_a_misconfigured_function_say_what_is_wrong() {
+    let harness = Harness::start(Setup::default()).await;
+    let err = harness
+        .handler
+        .handle_payload(&json!({"hello": "world"}), Harness::deadline())
+        .await
+        .unwrap_err();
+    assert_eq!(err.problems()[0].path, "$");
+    let err = harness
+        .handler
+        .handle_payload(
+            &json!({"Records": [{"eventSource": "aws:sqs", "body": "{}"}]}),
+            Harness::deadline(),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("$.Records[0].EventSource"), "{err}");
+    assert!(err.contains("drained on a schedule"), "{err}");
+
+    let misconfigured: Handler<TestPorts> = Handler::new(Mode::Misconfigured {
+        problems: vec![Problem::new("LACEWORK_URL", "is required")],
+        response_urls: ResponseUrlPolicy::with_allowed_hosts(vec![
+            tower_core::custom_resource::AllowedHost::parse(&format!(
+                "127.0.0.1:{}",
+                harness.answers.port
+            ))
+            .unwrap(),
+        ]),
+    });
+    let event = json!({"Records": [{"EventSource": "aws:sns", "Sns": {"Message":
+        request("Create", SECURITY_ACCOUNT, &harness.answers.url("m")).to_string()}}]});
+    misconfigured
+        .handle_payload(&event, Harness::deadline())
+        .await
+        .unwrap();
+    let answer = &harness.answers.answers()[0].body;
+    assert_eq!(answer["Status"], "FAILED");
+    assert!(
+        answer["Reason"]
+            .as_str()
+            .unwrap()
+            .contains("LACEWORK_URL: is required")
+    );
+    let err = misconfigured
+        .handle_payload(
+            &json!({"detail-type": "Scheduled Event"}),
+            Harness::deadline(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Config(_)));
+}
+
+#[tokio::test]
+async fn an_empty_queue_costs_no_lacework_request_and_no_organization_read() {
+    let harness = Harness::start(Setup::default()).await;
+    let before = harness.lacework_requests().await.len();
+    let report = harness.drain().await.unwrap();
+    assert_eq!(report["ended"], "the queue is empty");
+    assert_eq!(report["laceworkRequests"], 0);
+    assert_eq!(harness.lacework_requests().await.len(), before);
+    assert_eq!(harness.organizations().tree_reads(), 0);
+}
+
+#[tokio::test]
+async fn without_the_config_capability_only_the_mapping_file_follows_the_accounts() {
+    let harness = Harness::start(Setup {
+        capability: "CloudTrail",
+        ..Setup::default()
+    })
+    .await;
+    harness.queue().put(
+        QUEUE,
+        &RegistrationWork::Remap {
+            account: id(WORKLOAD_ACCOUNT),
+            cause: "lifecycle:move-1".into(),
+        }
+        .to_message(),
+    );
+    let report = harness.drain().await.unwrap();
+    assert_eq!(report["registered"], 1, "{report}");
+    assert!(harness.registrations().await.is_empty());
+    assert_eq!(
+        harness.mapping().await["integration_mappings"],
+        json!({"prod": {"aws_accounts": [WORKLOAD_ACCOUNT]}})
+    );
+    assert_eq!(harness.account_creates().await, 0);
+}

@@ -10,7 +10,10 @@
 4. Names come from the prefix as crates/core/src/naming.rs makes them; the outputs name the
    Log Archive role and the CloudTrail queue the same way.
 5. Timeouts: a function fed by a queue times out within a sixth of the queue's visibility
-   timeout; setup within the custom resource's ServiceTimeout.
+   timeout; setup within the custom resource's ServiceTimeout; a scheduled function within
+   its schedule's interval (runs never overlap). The registration queue's redrive gives up
+   only after the drain's own limit (crates/core/src/drain.rs GIVE_UP_AFTER_RECEIVES), so the
+   drain, not SQS, dead-letters work, with its reason.
 6. The functions are built by cargo-lambda from the workspace, for provided.al2023 on arm64;
    every configuration parameter is a property of the setup custom resource, so changing it
    re-runs setup.
@@ -28,6 +31,7 @@ from cfnlint.decode import decode
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "template.yaml"
 CONFIG_RS = ROOT / "crates" / "core" / "src" / "config.rs"
+DRAIN_RS = ROOT / "crates" / "core" / "src" / "drain.rs"
 NAMING_RS = ROOT / "crates" / "core" / "src" / "naming.rs"
 
 SECRET_PARAMETER = "LaceworkApiSecretKey"
@@ -88,6 +92,7 @@ VARIABLE_SOURCE = {
     "TOWER_LOG_ARCHIVE_ACCOUNT_NAME": "LogArchiveAccountName",
     "TOWER_AUDIT_ACCOUNT_ID": "AuditAccountId",
     "TOWER_AUDIT_ACCOUNT_NAME": "AuditAccountName",
+    "TOWER_REGISTRATION_BUDGET": "RegistrationBudget",
 }
 
 # What each function's configuration struct in config.rs reads (Installation, LaceworkSettings,
@@ -104,7 +109,7 @@ VARIABLES_READ = {
     "setup": INSTALLATION | LACEWORK | ACCOUNTS | TRAIL | {"TOWER_CAPABILITY", "TOWER_MONITOR_EXISTING_ACCOUNTS"},
     "account-lifecycle": INSTALLATION | LACEWORK | ACCOUNTS | {"TOWER_CAPABILITY"},
     "auth-refresh": {"LACEWORK_URL", "LACEWORK_SECRET_ARN"},
-    "sns-custom-resource": INSTALLATION | LACEWORK,
+    "sns-custom-resource": INSTALLATION | LACEWORK | {"TOWER_CAPABILITY", "TOWER_REGISTRATION_BUDGET"},
 }
 NOT_IN_AWS = {"AWS_REGION", "TOWER_RESPONSE_URL_ALLOW", "TOWER_REFRESH_WINDOW_SECONDS"}
 
@@ -172,7 +177,9 @@ def check_parameters(template):
         where = f"$.Parameters.{key}"
         if not param.get("Description"):
             fail(f"{where} has no Description")
-        if "AllowedPattern" not in param and "AllowedValues" not in param:
+        if param.get("Type") == "Number":
+            check_number_parameter(where, param)
+        elif "AllowedPattern" not in param and "AllowedValues" not in param:
             fail(f"{where} has neither AllowedPattern nor AllowedValues")
         if not param.get("ConstraintDescription"):
             fail(f"{where} has no ConstraintDescription")
@@ -198,6 +205,34 @@ def check_parameters(template):
                 fail(f"{where} accepts the invalid value {value!r}")
     if not parameters.get(SECRET_PARAMETER, {}).get("NoEcho"):
         fail(f"$.Parameters.{SECRET_PARAMETER} holds the secret key and must be NoEcho")
+
+
+def check_number_parameter(where, param):
+    """A Number parameter has bounds, and its default lies within them."""
+    if "MinValue" not in param or "MaxValue" not in param:
+        fail(f"{where} is a Number without MinValue and MaxValue")
+        return
+    low, high = float(param["MinValue"]), float(param["MaxValue"])
+    if "Default" in param and not low <= float(param["Default"]) <= high:
+        fail(f"{where}.Default {param['Default']} is outside {low:g}..{high:g}")
+
+
+def check_registration_budget(template):
+    """RegistrationBudget allows exactly what config.rs accepts for TOWER_REGISTRATION_BUDGET,
+    with the same default."""
+    text = CONFIG_RS.read_text()
+    low = re.search(r"TOWER_REGISTRATION_BUDGET,\s*([0-9]+)\.\.=", text)
+    high = re.search(r"pub const MAX_REGISTRATION_BUDGET: u32 = ([0-9_]+);", text)
+    default = re.search(r"pub const DEFAULT_REGISTRATION_BUDGET: u32 = ([0-9_]+);", text)
+    if not (low and high and default):
+        fail("config.rs no longer reads TOWER_REGISTRATION_BUDGET as this check expects")
+        return
+    wanted = tuple(int(m.group(1).replace("_", "")) for m in (low, high, default))
+    param = template["Parameters"].get("RegistrationBudget", {})
+    have = tuple(int(param.get(k, -1)) for k in ("MinValue", "MaxValue", "Default"))
+    if have != wanted:
+        fail(f"$.Parameters.RegistrationBudget: MinValue, MaxValue, Default are {have}, but "
+             f"config.rs reads TOWER_REGISTRATION_BUDGET as {wanted}")
 
 
 def check_secret_confined(template):
@@ -302,6 +337,49 @@ def check_timeouts(template):
     timeout = resources["SetupFunction"]["Properties"]["Timeout"]
     if int(setup.get("ServiceTimeout", 3600)) <= int(timeout):
         fail("LaceworkSetup.ServiceTimeout must exceed the setup function's timeout")
+    for logical_id, resource in resources.items():
+        props = resource.get("Properties", {})
+        if resource["Type"] != "AWS::Events::Rule" or "ScheduleExpression" not in props:
+            continue
+        interval = schedule_seconds(props["ScheduleExpression"])
+        if interval is None:
+            fail(f"{logical_id}: ScheduleExpression {props['ScheduleExpression']!r} is not rate(N unit)")
+            continue
+        for target in props.get("Targets", []):
+            function = target.get("Arn", {}).get("Fn::GetAtt", [None])[0]
+            timeout = resources.get(function, {}).get("Properties", {}).get("Timeout")
+            if timeout is not None and int(timeout) >= interval:
+                fail(f"{logical_id}: {function} may run {timeout} s, as long as the schedule's "
+                     f"interval ({interval} s): runs would overlap")
+    check_registration_redrive(resources)
+
+
+def schedule_seconds(expression):
+    found = re.fullmatch(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)", expression)
+    if not found:
+        return None
+    unit = {"minute": 60, "hour": 3600, "day": 86400}[found.group(2).rstrip("s")]
+    return int(found.group(1)) * unit
+
+
+def check_registration_redrive(resources):
+    """The drain (not SQS) gives up on registration work, with a reason: the queue's
+    maxReceiveCount must exceed the drain's GIVE_UP_AFTER_RECEIVES, and nothing but the drain
+    consumes the queue (an event source mapping would bypass its budget)."""
+    found = re.search(r"pub const GIVE_UP_AFTER_RECEIVES: u32 = (\d+);", DRAIN_RS.read_text())
+    if not found:
+        fail("drain.rs no longer defines GIVE_UP_AFTER_RECEIVES")
+        return
+    give_up = int(found.group(1))
+    redrive = resources["RegistrationQueue"]["Properties"].get("RedrivePolicy", {})
+    if int(redrive.get("maxReceiveCount", 0)) <= give_up:
+        fail(f"RegistrationQueue: maxReceiveCount {redrive.get('maxReceiveCount')} must exceed the "
+             f"drain's GIVE_UP_AFTER_RECEIVES ({give_up}), or SQS dead-letters work without a reason")
+    for logical_id, resource in resources.items():
+        if (resource["Type"] == "AWS::Lambda::EventSourceMapping"
+                and resource["Properties"]["EventSourceArn"].get("Fn::GetAtt", [None])[0] == "RegistrationQueue"):
+            fail(f"{logical_id}: the registration queue is drained on a schedule within a request "
+                 "budget; an event source mapping would bypass it")
 
 
 def check_functions_and_setup(template):
@@ -319,8 +397,8 @@ def check_functions_and_setup(template):
             fail(f"{logical_id}: Metadata.BuildProperties.Binary {binary!r} is no crate of crates/")
     properties = template["Resources"]["LaceworkSetup"]["Properties"]
     for key in template["Parameters"]:
-        if key in (SECRET_PARAMETER, "AlarmTopicArn", "OrganizationId"):
-            continue  # the secret never; the other two change no setup work
+        if key in (SECRET_PARAMETER, "AlarmTopicArn", "OrganizationId", "RegistrationBudget"):
+            continue  # the secret never; the others change no setup work
         if properties.get(key) != {"Ref": key}:
             fail(f"LaceworkSetup.{key} must be !Ref {key}, so that changing it re-runs setup")
     if properties.get("SetupVersion") != {"Ref": "SetupFunction.Version"}:
@@ -330,6 +408,7 @@ def check_functions_and_setup(template):
 def main():
     template = load()
     check_parameters(template)
+    check_registration_budget(template)
     check_secret_confined(template)
     check_environment(template)
     check_names(template)

@@ -4,14 +4,24 @@ against what Lacework needs.
 
 How a function's calls are found (a static scan, simple on purpose):
 
-* its sources are its own crate (`crates/<binary>/src`) and the `tower_core::aws` modules it
-  uses, followed through their own `super::`/`crate::aws::` references;
-* comments, string literals and `#[cfg(test)]` modules are blanked out first;
-* in each source file that names an SDK crate (`aws_sdk_<service>`), a fluent call
-  `.<operation>()` whose name is an operation of that service's SDK (the operation modules of
-  the very SDK version Cargo.lock holds, found with `cargo metadata`) is a call of
-  `<service>:<Operation>`, after the few renames IAM needs (`SendMessageBatch` is authorised
-  as `sqs:SendMessage`, ...).
+* comments, string literals and `#[cfg(test)]` modules are blanked out first, and files that
+  `#[cfg(test)] mod x;` declares are left out;
+* its own crate (`crates/<binary>/src`): in each file that names an SDK crate
+  (`aws_sdk_<service>`), a fluent call `.<operation>()` whose name is an operation of that
+  service's SDK (the operation modules of the very SDK version Cargo.lock holds, found with
+  `cargo metadata`) is a call of `<service>:<Operation>`, after the few renames IAM needs
+  (`SendMessageBatch` is authorised as `sqs:SendMessage`, ...);
+* the shared adapters (`tower_core::aws`), function by function, so that a function is charged
+  only with the adapter methods it can reach, not with every method of a module it uses: in
+  the modules its crate names (followed through their own `super::`/`crate::aws::` paths),
+  a `fn` is reached when a reached body - the crate's code to begin with - calls its name
+  (`name(`, `.name(`, `Type::name`), or, for a method of an `impl ForeignTrait for Type` (a
+  trait not declared in `tower_core::aws`, such as the Lacework client's `TokenSource`, whose
+  methods are called from code this scan does not read), when a reached body names `Type`.
+  Matching by name over-reaches when names are shared (a name reaches every `fn` so named),
+  which can only ask for more grants, never fewer. What it cannot see is a `fn` passed as a
+  bare value (`.map(helper)`) or a foreign trait's method on a type never named; as a safety
+  net, every adapter `fn` that calls AWS must be reached by some function of the template.
 
 What the Lambda service does with the role is derived from template.yaml, not from code: the
 function's logs (`logs:CreateLogStream`, `logs:PutLogEvents` on its log group), the SQS event
@@ -29,6 +39,7 @@ tools/least_privilege_test.py. Exit code 0 when every check passes, 1 otherwise.
 """
 
 import fnmatch
+import functools
 import json
 import re
 import subprocess
@@ -39,13 +50,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CORE_AWS = ROOT / "crates" / "core" / "src" / "aws"
 
-# Functions whose code is not written yet, and the issue that writes it. Their roles grant
-# what that issue will need (see the comments on the roles in template.yaml); until then the
-# unused grants are warnings. A function leaves this list the day its code lands.
-STUB_FUNCTIONS = {
-    "account-lifecycle": "issue 5",
-    "sns-custom-resource": "issue 5",
-}
+# Functions whose code is not written yet, and the issue that writes it: binary -> issue. Their
+# roles grant what that issue will need (see the comments on the roles in template.yaml); until
+# then the unused grants are warnings. A function leaves this list the day its code lands.
+# Every function of the template is written today.
+STUB_FUNCTIONS = {}
 # What a stub's sources say, so that an implemented function cannot stay on the list unnoticed.
 STUB_MARKER = "is not implemented yet"
 
@@ -183,6 +192,7 @@ AUDIT_CONSUMER_ACTIONS = {
 # Rust sources
 # ----------------------------------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=None)
 def strip_rust(text):
     """The text with comments, string and char literals replaced by spaces (newlines kept), and
     `#[cfg(test)]` modules removed, so that only code remains."""
@@ -246,10 +256,7 @@ def _remove_test_modules(code):
         found = re.search(r"#\s*\[\s*cfg\s*\(\s*test\s*\)\s*\]\s*(?:pub(?:\([^)]*\))?\s+)?mod\s+\w+\s*\{", code)
         if not found:
             return code
-        depth, j = 1, found.end()
-        while j < len(code) and depth:
-            depth += {"{": 1, "}": -1}.get(code[j], 0)
-            j += 1
+        j = _block_end(code, found.end())
         code = code[:found.start()] + _blank(code[found.start():j]) + code[j:]
 
 
@@ -258,12 +265,13 @@ def sdk_services(code):
     return set(re.findall(r"\baws_sdk_([a-z0-9]+)\b", code))
 
 
-def scan_calls(code, operations):
+def scan_calls(code, operations, services=None):
     """The `(service, operation)` pairs called in `code` (already stripped): fluent calls
-    `.op()` with no arguments whose name is an operation of an SDK service the file names.
-    `operations` maps a service to the set of its operations' snake_case names. An operation
-    name that two of the file's services share is returned for both."""
-    services = sdk_services(code)
+    `.op()` with no arguments whose name is an operation of an SDK service the code names (or
+    of `services`, those its file names, for a part of a file). `operations` maps a service to
+    the set of its operations' snake_case names. An operation name that two of the services
+    share is returned for both."""
+    services = sdk_services(code) if services is None else services
     calls = set()
     for name in re.findall(r"\.\s*([a-z][a-z0-9_]*)\s*\(\s*\)", code):
         for service in services:
@@ -272,9 +280,9 @@ def scan_calls(code, operations):
     return calls
 
 
-def scan_implied(code):
+def scan_implied(code, services=None):
     """The implied actions (IMPLIED_BY_SETTER) of `code` (already stripped): action -> why."""
-    services = sdk_services(code)
+    services = sdk_services(code) if services is None else services
     implied = {}
     for (service, setter), (action, why) in IMPLIED_BY_SETTER.items():
         if service in services and re.search(rf"\.\s*{setter}\s*\(\s*[^)\s]", code):
@@ -307,10 +315,7 @@ def modules_named(code, known, prefix):
         if token == "*":
             return set(known)
         if token == "{":
-            depth, j = 1, found.end()
-            while j < len(code) and depth:
-                depth += {"{": 1, "}": -1}.get(code[j], 0)
-                j += 1
+            j = _block_end(code, found.end())
             group = code[found.end():j - 1]
             names |= {m for m in re.findall(r"(?:^|[,{])\s*(\w+)", group)}
         else:
@@ -338,6 +343,26 @@ def test_only_files(paths):
     return excluded
 
 
+def _outside_inline_modules(code):
+    """`code` with the bodies of inline modules (`mod x { ... }`) blanked: there `super::`
+    names the module around them, not `tower_core::aws`."""
+    while True:
+        found = re.search(r"\bmod\s+\w+\s*\{", code)
+        if not found:
+            return code
+        end = _block_end(code, found.end())
+        code = code[:found.start()] + _blank(code[found.start():end]) + code[end:]
+
+
+def _block_end(code, start):
+    """The index just after the `}` that closes the block whose `{` ends just before `start`."""
+    depth, j = 1, start
+    while j < len(code) and depth:
+        depth += {"{": 1, "}": -1}.get(code[j], 0)
+        j += 1
+    return j
+
+
 def function_sources(crate_dir):
     """The function's own sources (test-only files left out), and the core `aws` modules they
     use (transitively)."""
@@ -355,11 +380,145 @@ def function_sources(crate_dir):
         module = sorted(wanted - done)[0]
         done.add(module)
         for path in module_files(module):
-            code = strip_rust(path.read_text())
+            code = _outside_inline_modules(strip_rust(path.read_text()))
             wanted |= modules_named(code, known, "super")
             wanted |= modules_named(code, known, "crate::aws")
-    files = own + [CORE_AWS / "mod.rs"] + [f for m in sorted(done) for f in module_files(m)]
-    return files, sorted(done)
+    return own, sorted(done)
+
+
+# ----------------------------------------------------------------------------------------------
+# The functions of tower_core::aws, and which of them a function reaches
+# ----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CoreFn:
+    """One `fn` of `tower_core::aws` (outside tests)."""
+    name: str
+    where: str  # path:line
+    module: str
+    # For a method of `impl ForeignTrait for Type`: `Type`, whose naming reaches it.
+    owner: str
+    calls: frozenset  # names its body calls
+    types: frozenset  # capitalised names its body mentions
+    services: frozenset  # the SDK services its file names
+    sdk_calls: frozenset  # (service, operation)
+    implied: tuple  # ((action, why), ...)
+
+
+# A name called: `name(`, `name::<T>(`, or a path `Type::name` (a function passed by name).
+CALLED = re.compile(r"\b([a-z_][a-z0-9_]*)\s*(?:::\s*<[^;{}()]*>\s*)?\(|::\s*([a-z_][a-z0-9_]*)\b")
+TYPE_NAMED = re.compile(r"\b([A-Z][A-Za-z0-9_]*)\b")
+
+
+def names_called(code):
+    return {a or b for a, b in CALLED.findall(code)}
+
+
+def declared_traits():
+    """The traits `tower_core::aws` declares (its ports): their methods are called by name."""
+    return {name for path in CORE_AWS.rglob("*.rs")
+            for name in re.findall(r"\btrait\s+(\w+)", strip_rust(path.read_text()))}
+
+
+def impl_blocks(code):
+    """(start, end, trait or None, type) of each `impl` block of `code` (already stripped)."""
+    blocks = []
+    for found in re.finditer(r"\bimpl\b", code):
+        before = re.sub(r"\bunsafe\s*$", "", code[:found.start()].rstrip()).rstrip()
+        # An item starts after `}`, `;`, `{`, an attribute, or the start of the file; `impl`
+        # anywhere else is a type (`-> impl Future`, `x: impl Fn()`).
+        if before and before[-1] not in "};{]":
+            continue
+        header_end = _body_start(code, found.end())
+        if header_end is None:
+            continue
+        header = code[found.end():header_end].strip()
+        if header.startswith("<"):
+            depth, k = 0, 0
+            for k, c in enumerate(header):
+                depth += {"<": 1, ">": -1}.get(c, 0)
+                if depth == 0:
+                    break
+            header = header[k + 1:]
+        header = re.split(r"\bwhere\b", header)[0]
+        trait, target = re.split(r"\s+for\s+", header, maxsplit=1) if re.search(r"\s+for\s+", header) else ("", header)
+        blocks.append((found.start(), _block_end(code, header_end + 1), _type_name(trait) or None,
+                       _type_name(target.replace("&", " ").replace("dyn ", " "))))
+    return blocks
+
+
+def _type_name(path):
+    """The last segment of a type path, generics left out: `fmt::Debug` -> `Debug`,
+    `Arc<P>` -> `Arc`; empty for none."""
+    names = re.findall(r"\w+", re.sub(r"<.*", "", path))
+    return names[-1] if names else ""
+
+
+def _body_start(code, start):
+    """The index of the `{` that opens the body of the item whose header goes on from
+    `start`, or None when a `;` ends the item first (a declaration without a body)."""
+    depth = 0
+    for index in range(start, len(code)):
+        c = code[index]
+        depth += {"(": 1, "[": 1, ")": -1, "]": -1}.get(c, 0)
+        if depth == 0 and c in "{;":
+            return index if c == "{" else None
+    return None
+
+
+def core_functions(modules, operations, ports=None):
+    """Every `fn` with a body in the files of `modules` (and `mod.rs`), as CoreFn."""
+    ports = declared_traits() if ports is None else ports
+    paths = [(CORE_AWS / "mod.rs", "mod")] + [(p, m) for m in sorted(modules) for p in module_files(m)]
+    return [function
+            for path, module in paths
+            for function in functions_in(strip_rust(path.read_text()), path.relative_to(ROOT).as_posix(),
+                                         module, operations, ports)]
+
+
+def functions_in(code, label, module, operations, ports):
+    """The `fn`s with a body of one file's `code` (already stripped), as CoreFn; `ports` are
+    the traits whose methods are reached by name."""
+    found = []
+    services = frozenset(sdk_services(code))
+    blocks = impl_blocks(code)
+    for match in re.finditer(r"\bfn\s+(\w+)", code):
+        j = _body_start(code, match.end())
+        if j is None:
+            continue
+        body = code[j:_block_end(code, j + 1)]
+        inside = [b for b in blocks if b[0] < match.start() < b[1]]
+        trait, target = (inside[-1][2], inside[-1][3]) if inside else (None, "")
+        found.append(CoreFn(
+            name=match.group(1),
+            where=f"{label}:{code.count(chr(10), 0, match.start()) + 1}",
+            module=module,
+            owner=target if trait and trait not in ports else "",
+            calls=frozenset(names_called(body)),
+            types=frozenset(TYPE_NAMED.findall(body)),
+            services=services,
+            sdk_calls=frozenset(scan_calls(body, operations, services)),
+            implied=tuple(sorted(scan_implied(body, services).items())),
+        ))
+    return found
+
+
+def reached_functions(crate_code, functions):
+    """The CoreFns that `crate_code` (the crate's stripped sources, joined) reaches."""
+    called, named = names_called(crate_code), set(TYPE_NAMED.findall(crate_code))
+    reached = []
+    pending = list(functions)
+    progress = True
+    while progress:
+        progress = False
+        for function in list(pending):
+            if function.name in called or (function.owner and function.owner in named):
+                reached.append(function)
+                pending.remove(function)
+                called |= function.calls
+                named |= function.types
+                progress = True
+    return reached
 
 
 def sdk_operations():
@@ -582,6 +741,9 @@ def crate_of(binary):
 
 def check_functions(template, operations):
     reports = []
+    ports = declared_traits()
+    every_module = core_functions(core_aws_modules(), operations, ports)
+    reached_by_any = set()
     for binary, function_id, role_id in functions_of(template):
         report = Report(f"{binary} ({function_id}, role {role_id})")
         reports.append(report)
@@ -589,7 +751,7 @@ def check_functions(template, operations):
         if crate is None or role_id is None:
             report.errors.append(f"{function_id}: no crate builds binary {binary!r}, or no Role")
             continue
-        files, modules = function_sources(crate)
+        own, modules = function_sources(crate)
         stub = binary in STUB_FUNCTIONS
         if stub and not any(STUB_MARKER in f.read_text() for f in (crate / "src").rglob("*.rs")):
             report.errors.append(
@@ -597,34 +759,63 @@ def check_functions(template, operations):
                 "says it is not implemented: take it off the list")
         assumed = ASSUMED_ROLE_SERVICES.get(binary, {})
         called = {}
-        for path in files:
-            code = strip_rust(path.read_text())
-            for service, operation in scan_calls(code, operations):
-                if service in assumed:
-                    continue
+        assumed_used = set()
+
+        def record(sdk_calls, implied, services, where):
+            assumed_used.update(services & set(assumed))
+            for service, operation in sorted(sdk_calls):
                 action = iam_action(service, operation)
-                if action:
-                    called.setdefault(action, path.relative_to(ROOT).as_posix())
-            for action, why in scan_implied(code).items():
-                called.setdefault(action, f"{path.relative_to(ROOT).as_posix()}: {why}")
-        assumed_used = {s for s in assumed if any(
-            s in sdk_services(strip_rust(p.read_text())) for p in files)}
+                if action and service not in assumed:
+                    called.setdefault(action, where)
+            for action, why in implied:
+                called.setdefault(action, f"{where}: {why}")
+
+        crate_code = []
+        for path in own:
+            code = strip_rust(path.read_text())
+            crate_code.append(code)
+            record(scan_calls(code, operations), scan_implied(code).items(), sdk_services(code),
+                   path.relative_to(ROOT).as_posix())
+        in_modules = [f for f in every_module if f.module in modules or f.module == "mod"]
+        reached = reached_functions("\n".join(crate_code), in_modules)
+        reached_by_any |= {f.where for f in reached}
+        for function in reached:
+            record(function.sdk_calls, function.implied,
+                   function.services if function.sdk_calls else set(), f"{function.where} {function.name}")
         grants = grants_of(role_statements(template, role_id), report)
         platform = platform_needs(template, function_id)
         check_function(binary, role_id, grants, called, platform, assumed_used, stub, report)
         report.notes.append(
-            f"code calls {len(called)} actions (crate + tower_core::aws::{{{', '.join(modules)}}})"
+            f"code calls {len(called)} actions (crate + {len(reached)} fns of "
+            f"tower_core::aws::{{{', '.join(modules)}}})"
             f"{'; assumed-role calls: ' + ', '.join(sorted(assumed_used)) if assumed_used else ''}; "
             f"Lambda needs {len({a for a, _, _ in platform})}; role grants {len({g.action for g in grants})}"
             + (f"; stub until {STUB_FUNCTIONS[binary]}" if stub else ""))
-        for path in sorted((ROOT / "crates" / "core" / "src").rglob("*.rs")):
-            if CORE_AWS in path.parents:
-                continue
-            if sdk_services(strip_rust(path.read_text())):
-                report.errors.append(
-                    f"{path.relative_to(ROOT)} uses the AWS SDK outside tower_core::aws, where "
-                    "this check does not look")
+    reports.append(check_core(every_module, reached_by_any))
     return reports
+
+
+def check_core(functions, reached):
+    """Every fn of tower_core::aws that calls AWS is reached by some function (else the scan
+    missed a path, or it is dead code), and no other module of tower-core uses the SDK."""
+    report = Report("tower_core::aws")
+    calling = [f for f in functions if f.sdk_calls or f.implied]
+    for function in calling:
+        if function.where not in reached:
+            actions = sorted({iam_action(*c) or c[1] for c in function.sdk_calls} | {a for a, _ in function.implied})
+            report.errors.append(
+                f"{function.where} {function.name} calls {', '.join(actions)}, but no function of "
+                "the template reaches it: dead code, or a path this scan does not follow")
+    for path in sorted((ROOT / "crates" / "core" / "src").rglob("*.rs")):
+        if CORE_AWS in path.parents:
+            continue
+        if sdk_services(strip_rust(path.read_text())):
+            report.errors.append(
+                f"{path.relative_to(ROOT)} uses the AWS SDK outside tower_core::aws, where "
+                "this check does not look")
+    if not report.errors:
+        report.notes.append(f"each of its {len(calling)} fns that call AWS is reached by a function")
+    return report
 
 
 # ----------------------------------------------------------------------------------------------

@@ -141,6 +141,75 @@ class TestOnlyFiles(unittest.TestCase):
                              {src / "fakes.rs", src / "tests.rs", src / "flow" / "inner.rs"})
 
 
+ADAPTER = """
+    use aws_sdk_organizations::Client;
+    use crate::lacework::TokenSource;
+
+    pub trait Organizations {
+        fn describe(&self) -> impl Future<Output = ()> + Send;
+        fn everything(&self) -> impl Future<Output = ()> + Send;
+    }
+
+    impl Organizations for OrganizationsClient {
+        async fn describe(&self) { self.client.describe_account().send().await; }
+        async fn everything(&self) -> Result<(), Error> { self.client.list_accounts().send().await; }
+    }
+
+    pub async fn describe_all<O: Organizations>(port: &O) -> impl Sized { port.describe().await }
+
+    pub struct ParentsSource;
+    impl TokenSource for ParentsSource {
+        fn current(&self) -> TokenFuture<'_> { self.client.list_parents() }
+    }
+"""
+
+
+def adapter_functions():
+    return lp.functions_in(lp.strip_rust(ADAPTER), "adapter.rs", "organizations", OPERATIONS,
+                           {"Organizations"})
+
+
+def reached_actions(crate_code):
+    reached = lp.reached_functions(lp.strip_rust(crate_code), adapter_functions())
+    return {lp.iam_action(*call) for f in reached for call in f.sdk_calls}
+
+
+class Reach(unittest.TestCase):
+    def test_impl_blocks_are_told_from_impl_types(self):
+        blocks = lp.impl_blocks(lp.strip_rust(ADAPTER))
+        self.assertEqual([(trait, target) for _, _, trait, target in blocks],
+                         [("Organizations", "OrganizationsClient"), ("TokenSource", "ParentsSource")])
+
+    def test_only_the_port_methods_called_are_charged(self):
+        self.assertEqual(reached_actions("fn f(o: &impl Organizations) { o.describe(); }"),
+                         {"organizations:DescribeAccount"})
+        self.assertEqual(reached_actions("fn f(o: &impl Organizations) { o.everything(); }"),
+                         {"organizations:ListAccounts"})
+
+    def test_calls_are_followed_through_shared_functions(self):
+        self.assertEqual(reached_actions("fn f(o: &Client) { describe_all(o); }"),
+                         {"organizations:DescribeAccount"})
+
+    def test_a_foreign_trait_impl_is_reached_by_naming_its_type(self):
+        # The Lacework client calls `current()`; the function only builds the source.
+        self.assertEqual(reached_actions("fn f() { let s = ParentsSource; }"),
+                         {"organizations:ListParents"})
+        self.assertEqual(reached_actions("fn f() {}"), set())
+
+    def test_an_adapter_call_no_function_reaches_is_an_error(self):
+        functions = adapter_functions()
+        reached = {f.where for f in functions if f.name != "everything"}
+        report = lp.check_core(functions, reached)
+        self.assertTrue(any("everything calls organizations:ListAccounts" in e for e in report.errors),
+                        report.errors)
+        self.assertEqual(lp.check_core(functions, {f.where for f in functions}).errors, [])
+
+    def test_super_inside_an_inline_module_is_not_the_aws_module(self):
+        code = "use super::queue::X;\npub mod in_memory { use super::*; }"
+        stripped = lp._outside_inline_modules(code)
+        self.assertEqual(lp.modules_named(stripped, ModulesNamed.KNOWN, "super"), {"queue"})
+
+
 class ModulesNamed(unittest.TestCase):
     KNOWN = {"organizations", "queue", "secrets", "stacksets", "trail"}
 
@@ -269,6 +338,40 @@ class RepositoryTemplate(unittest.TestCase):
         errors = self.errors(broken)
         self.assertTrue(any("secretsmanager:GetSecretValue is called" in e and "AuthRefreshRole" in e
                             for e in errors), errors)
+
+    def statements(self, tmpl, role):
+        return tmpl["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+
+    def without(self, role, action):
+        broken = copy.deepcopy(self.template)
+        for statement in self.statements(broken, role):
+            actions = lp.as_list(statement["Action"])
+            statement["Action"] = [a for a in actions if a != action]
+        return self.errors(broken)
+
+    def test_the_new_account_functions_need_what_they_call(self):
+        for role, action in (("AccountLifecycleRole", "sqs:ChangeMessageVisibility"),
+                             ("AccountLifecycleRole", "cloudformation:UpdateStackInstances"),
+                             ("AccountLifecycleRole", "organizations:DescribeOrganization"),
+                             ("SnsCustomResourceRole", "sqs:ReceiveMessage"),
+                             ("SnsCustomResourceRole", "organizations:DescribeAccount"),
+                             ("SnsCustomResourceRole", "secretsmanager:UpdateSecretVersionStage")):
+            errors = self.without(role, action)
+            self.assertTrue(any(f"{action} is called" in e and role in e for e in errors), (role, action, errors))
+
+    def test_a_method_of_a_used_module_that_is_not_called_is_not_needed(self):
+        # account-lifecycle uses the StackSets and Organizations ports but never creates a
+        # StackSet or lists every account: granting those is an error.
+        broken = copy.deepcopy(self.template)
+        self.statements(broken, "AccountLifecycleRole").append(
+            {"Sid": "Extra", "Effect": "Allow", "Action": ["cloudformation:CreateStackSet"],
+             "Resource": {"Fn::Sub": "arn:${AWS::Partition}:cloudformation:*:${AWS::AccountId}:stackset/x-*"}})
+        self.statements(broken, "AccountLifecycleRole").append(
+            {"Sid": "Extra2", "Effect": "Allow", "Action": ["organizations:ListAccounts"], "Resource": "*"})
+        errors = self.errors(broken)
+        for action in ("cloudformation:CreateStackSet", "organizations:ListAccounts"):
+            self.assertTrue(any(f"{action} (Extra" in e and "no code of account-lifecycle" in e
+                                for e in errors), (action, errors))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,10 @@
 //! answer must not go to a host of the publisher's choosing. Pre-signed URLs are credentials
 //! (they let their holder answer for the stack), so `Debug` of a [`Request`] and every error
 //! here show only the URL's host.
+//!
+//! Everything here is pure but [`delivery`], which sends the answer.
+
+pub mod delivery;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -1,8 +1,10 @@
 //! `tower-core`: the decisions every function of the Control Tower integration shares.
 //!
 //! Pure modules (no I/O): [`account`], [`event`], [`notification`], [`object_key`], [`mapping`],
-//! [`naming`], [`external_id`], [`config`], [`custom_resource`]. The Lacework API client
-//! ([`lacework`]) is the only module that talks to the network.
+//! [`naming`], [`external_id`], [`config`], [`custom_resource`] (but for its `delivery`, the
+//! answer's PUT), [`registration`], [`lifecycle`], [`drain`], [`api_secret`]. The Lacework API
+//! client ([`lacework`]) and, with the `aws` feature, the AWS adapters ([`aws`]) talk to the
+//! network.
 
 pub mod account;
 pub mod api_secret;

@@ -9,22 +9,11 @@
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use tower_core::Error;
+use tower_core::custom_resource::delivery::deliver;
 use tower_core::custom_resource::{ReplyTo, Response};
 use url::Url;
-
-/// Attempts to deliver an answer; transient failures are retried.
-const ATTEMPTS: u32 = 3;
-
-/// Time for one attempt, connection included.
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The most time [`deliver`] can take (attempts and pauses); the handler keeps this much of
-/// the invocation for answering.
-pub const DELIVERY_BUDGET: Duration = Duration::from_secs(10 * 3 + 3);
 
 /// A request not yet answered: where the answer goes (checked against the policy) and whom
 /// it is for.
@@ -71,57 +60,6 @@ impl AnswerSlot {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
-}
-
-/// PUTs the answer to `url` with an empty content type (the pre-signed URL was signed
-/// without one), retrying connection failures and 5xx answers.
-pub async fn deliver(url: &Url, response: &Response) -> Result<(), Error> {
-    let body = response.to_body();
-    let refused = |message: String| Error::ResponseUrl(message);
-    let http = reqwest::Client::builder()
-        .timeout(ATTEMPT_TIMEOUT)
-        .connect_timeout(Duration::from_secs(5))
-        .build()
-        .map_err(|err| refused(format!("cannot build the HTTP client: {err}")))?;
-    let host = url.host_str().unwrap_or("(no host)").to_owned();
-    let mut last_problem = String::new();
-    for attempt in 1..=ATTEMPTS {
-        let sent = http
-            .put(url.clone())
-            .header(CONTENT_TYPE, HeaderValue::from_static(""))
-            .body(body.clone())
-            .send()
-            .await;
-        match sent {
-            Ok(answer) if answer.status().is_success() => {
-                tracing::info!(
-                    operation = "custom-resource:answer",
-                    status = response.status.as_str(),
-                    request_id = %response.request_id,
-                    host,
-                    "answered CloudFormation"
-                );
-                return Ok(());
-            }
-            Ok(answer) if answer.status().is_server_error() => {
-                last_problem = format!("{host} answered HTTP {}", answer.status());
-            }
-            Ok(answer) => {
-                // 4xx: the URL expired or was refused; sending again cannot help.
-                return Err(refused(format!("{host} answered HTTP {}", answer.status())));
-            }
-            Err(err) => {
-                // reqwest's error text names the URL, whose query is a credential.
-                let err = err.without_url();
-                last_problem = format!("sending to {host} failed: {err}");
-            }
-        }
-        tracing::warn!(attempt, problem = %last_problem, "answering CloudFormation failed");
-        if attempt < ATTEMPTS {
-            tokio::time::sleep(Duration::from_secs(u64::from(attempt))).await;
-        }
-    }
-    Err(refused(last_problem))
 }
 
 /// Answers the request in `slot` with `response`, unless it was answered already (then

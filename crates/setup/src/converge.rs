@@ -9,11 +9,13 @@ use tower_core::aws::secrets::SecretPort;
 use tower_core::aws::stacksets::{
     Convergence, StackInstanceTarget, StackSetSpec, converge_stack_set,
 };
+use tower_core::drain::cloudtrail_integration_name;
 use tower_core::external_id::ExternalIdSuffix;
 use tower_core::lacework::{AwsCtSqsData, Client, Scope};
+use tower_core::lifecycle::AccountWork;
 
 use crate::flow::{Outputs, Ports, Run, Setup};
-use crate::onboarding::{AccountWork, onboarding_batches};
+use crate::onboarding::onboarding_batches;
 use crate::plan::{self, IntegrationLevel, Landscape};
 use crate::preflight::Checked;
 
@@ -69,7 +71,7 @@ impl<P: Ports> Setup<P> {
                 outputs.insert("QueueUrl".into(), plan::audit_queue_url(&self.config));
                 outputs.insert(
                     "CloudTrailIntegration".into(),
-                    plan::cloudtrail_integration_name(&self.config.installation.prefix),
+                    cloudtrail_integration_name(&self.config.installation.prefix),
                 );
                 outputs.insert("IntegrationLevel".into(), checked.level.word().into());
             }

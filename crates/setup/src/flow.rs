@@ -13,6 +13,7 @@ use tower_core::aws::secrets::{SecretPort, SecretsManagerTokenSource, TokenReque
 use tower_core::aws::stacksets::{OperationWait, StackSets};
 use tower_core::aws::trail::Trails;
 use tower_core::config::SetupConfig;
+use tower_core::custom_resource::delivery;
 use tower_core::lacework::{Client, ClientOptions};
 
 /// The AWS and Lacework ports setup works through: the SDK adapters in AWS, fakes in tests.
@@ -44,7 +45,7 @@ pub struct Timing {
 impl Default for Timing {
     fn default() -> Self {
         Self {
-            answer_margin: crate::answer::DELIVERY_BUDGET + Duration::from_secs(7),
+            answer_margin: delivery::DELIVERY_TIME + Duration::from_secs(7),
             wrap_up: Duration::from_secs(5),
             first_poll: Duration::from_secs(2),
             max_poll: Duration::from_secs(15),

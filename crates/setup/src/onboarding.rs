@@ -1,15 +1,16 @@
 //! Existing accounts queued for `account-lifecycle` (`TOWER_MONITOR_EXISTING_ACCOUNTS`).
 //!
-//! Each SQS message body is one batch of at most [`ACCOUNTS_PER_MESSAGE`] accounts:
+//! Each SQS message body is one [`AccountWork`] batch (the type `account-lifecycle` reads, from
+//! `tower_core::lifecycle`) of at most [`ACCOUNTS_PER_MESSAGE`] accounts:
 //!
 //! ```json
 //! {"type": "OnboardAccounts", "source": "setup",
 //!  "accounts": [{"id": "222233334444", "name": "Log Archive"}]}
 //! ```
 
-use serde::{Deserialize, Serialize};
 use tower_core::AccountId;
 use tower_core::aws::organizations::MemberAccount;
+use tower_core::lifecycle::{AccountToOnboard, AccountWork};
 use tower_core::mapping::AccountStatus;
 
 /// Accounts per message: small messages, and a failed one holds up few accounts.
@@ -17,25 +18,6 @@ pub const ACCOUNTS_PER_MESSAGE: usize = 50;
 
 /// Who queued a batch.
 pub const SOURCE: &str = "setup";
-
-/// A message on the account queue.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type")]
-pub enum AccountWork {
-    /// Onboard these accounts (create their member stack instances).
-    OnboardAccounts {
-        /// Which function queued it (`setup`).
-        source: String,
-        accounts: Vec<AccountToOnboard>,
-    },
-}
-
-/// One account of a batch.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AccountToOnboard {
-    pub id: AccountId,
-    pub name: String,
-}
 
 /// The accounts to onboard, in batches: every ACTIVE account but the management account
 /// (StackSets cannot deploy to it through `AWSControlTowerExecution`), sorted by id.
@@ -62,6 +44,7 @@ pub fn onboarding_batches(accounts: &[MemberAccount], management: &AccountId) ->
 #[cfg(test)]
 mod tests {
     use serde_json::json;
+    use tower_core::lifecycle::{Message, read_message};
 
     use super::*;
 
@@ -96,21 +79,34 @@ mod tests {
     }
 
     #[test]
-    fn the_message_has_the_agreed_shape() {
-        let batch = AccountWork::OnboardAccounts {
-            source: SOURCE.into(),
-            accounts: vec![AccountToOnboard {
-                id: AccountId::parse("222233334444").unwrap(),
-                name: "Log Archive".into(),
-            }],
+    fn the_message_has_the_agreed_shape_and_account_lifecycle_reads_it() {
+        let management = AccountId::parse("000000000001").unwrap();
+        let accounts = [MemberAccount {
+            id: AccountId::parse("222233334444").unwrap(),
+            name: "Log Archive".into(),
+            status: AccountStatus::Active,
+        }];
+        let batches = onboarding_batches(&accounts, &management);
+        let [batch] = batches.as_slice() else {
+            panic!("one batch expected: {batches:?}");
         };
+        // The exact text on the wire, field order included.
+        let body = serde_json::to_string(batch).unwrap();
         assert_eq!(
-            serde_json::to_value(&batch).unwrap(),
+            body,
+            r#"{"type":"OnboardAccounts","source":"setup","accounts":[{"id":"222233334444","name":"Log Archive"}]}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&body).unwrap(),
             json!({"type": "OnboardAccounts", "source": "setup",
                    "accounts": [{"id": "222233334444", "name": "Log Archive"}]})
         );
-        let read: AccountWork =
-            serde_json::from_value(serde_json::to_value(&batch).unwrap()).unwrap();
-        assert_eq!(read, batch);
+        assert_eq!(
+            read_message(Some(&body), "$.Records[0].body"),
+            Message::Onboard(vec![AccountToOnboard {
+                id: AccountId::parse("222233334444").unwrap(),
+                name: "Log Archive".into(),
+            }])
+        );
     }
 }

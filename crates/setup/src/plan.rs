@@ -9,6 +9,7 @@ use tower_core::aws::stacksets::{
 };
 use tower_core::aws::trail::TrailDetails;
 use tower_core::config::{SetupConfig, TOWER_KMS_KEY_ARN, TOWER_TRAIL_NAME, parse_kms_key_arn};
+use tower_core::drain::cloudtrail_integration_name;
 use tower_core::external_id::{ExternalId, ExternalIdSuffix};
 use tower_core::lacework::{
     AwsCtSqsData, CloudAccountSpec, CrossAccountCredentials, Scope, SubAccount,
@@ -36,11 +37,6 @@ pub fn prefix_of_physical_id(physical_id: &str) -> Option<NamePrefix> {
     physical_id
         .strip_suffix(PHYSICAL_ID_SUFFIX)
         .and_then(|prefix| NamePrefix::parse(prefix).ok())
-}
-
-/// The name of the CloudTrail (`AwsCtSqs`) integration in Lacework.
-pub fn cloudtrail_integration_name(prefix: &NamePrefix) -> String {
-    format!("{prefix}-cloudtrail")
 }
 
 /// What the names of the product's `AwsCfg` integrations start with.

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use tower_core::Error;
 use tower_core::aws::stacksets::remove_stack_set;
+use tower_core::drain::cloudtrail_integration_name;
 use tower_core::error::LaceworkErrorKind;
 use tower_core::lacework::{AwsCtSqsData, Client, Scope, SubAccount};
 use tower_core::naming::{NamePrefix, Names};
@@ -78,7 +79,7 @@ impl<P: Ports> Setup<P> {
         }
         run.progress
             .step("removing the CloudTrail integration from Lacework");
-        let name = plan::cloudtrail_integration_name(prefix);
+        let name = cloudtrail_integration_name(prefix);
         let mut scopes = vec![Scope::Organization];
         scopes.extend(plan::default_scope(&self.config));
         for scope in scopes {

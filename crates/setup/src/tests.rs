@@ -19,13 +19,13 @@ use tower_core::lacework::{
     AwsCfgData, Client, ClientOptions, CloudAccountSpec, Credentials, CrossAccountCredentials,
     Scope, SubAccount,
 };
+use tower_core::lifecycle::AccountWork;
 use tower_core::mapping::OrganizationTree;
 
 use crate::answer::{AnswerSlot, PANIC_REASON};
 use crate::fakes::*;
 use crate::flow::{Setup, Timing};
 use crate::handler::{Handler, Mode};
-use crate::onboarding::AccountWork;
 
 /// One answer CloudFormation would have received.
 #[derive(Debug, Clone)]

@@ -44,7 +44,7 @@ pub struct Timing {
 impl Default for Timing {
     fn default() -> Self {
         Self {
-            answer_margin: crate::answer::DELIVERY_TIME,
+            answer_margin: tower_core::custom_resource::delivery::DELIVERY_TIME,
             drain_margin: Duration::from_secs(15),
             visibility_slack: Duration::from_secs(30),
             queue_retry: Duration::from_millis(200),

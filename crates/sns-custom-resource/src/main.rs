@@ -5,7 +5,6 @@
 //! This file only wires things together: JSON logs, the configuration (a bad one still gets
 //! every request answered, FAILED with the problems), the AWS clients and the Lambda runtime.
 
-mod answer;
 mod budget;
 mod drain;
 mod function;

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 use tower_core::aws::organizations::Organizations;
 use tower_core::aws::queue::send_all;
+use tower_core::custom_resource::delivery::deliver;
 use tower_core::custom_resource::{
     ReplyTo, Request, RequestType, Response, ResponseUrlPolicy, Status, parse_request,
 };
@@ -20,7 +21,6 @@ use tower_core::mapping::AccountStatus;
 use tower_core::registration::RegistrationWork;
 use tower_core::{AccountId, Error, Problem};
 
-use crate::answer::deliver;
 use crate::function::{Function, Ports};
 use crate::request::{Asked, check, physical_resource_id};
 

@@ -21,8 +21,9 @@ use std::time::Duration;
 
 use aws_sdk_cloudformation::Client;
 use aws_sdk_cloudformation::types::{
-    Capability, ManagedExecution, Parameter, PermissionModels, RegionConcurrencyType,
-    StackInstanceSummary, StackSetOperationPreferences, StackSetOperationResultStatus,
+    Capability, ConcurrencyMode, ManagedExecution, Parameter, PermissionModels,
+    RegionConcurrencyType, StackInstanceSummary, StackSetOperationPreferences,
+    StackSetOperationResultStatus,
 };
 use tokio::time::Instant;
 
@@ -364,9 +365,13 @@ fn parameters_of(spec: &StackSetSpec) -> Vec<Parameter> {
 
 /// Every instance of an operation at once, in every region at once: the instances of one
 /// StackSet are independent of each other.
+/// Every account and region at once. In the default strict mode the concurrency is capped at
+/// the failure tolerance plus one - one account at a time with no tolerance - so the soft mode
+/// keeps thousands of member accounts in one fast operation while any failure still fails it.
 fn preferences() -> StackSetOperationPreferences {
     StackSetOperationPreferences::builder()
         .region_concurrency_type(RegionConcurrencyType::Parallel)
+        .concurrency_mode(ConcurrencyMode::SoftFailureTolerance)
         .max_concurrent_percentage(100)
         .build()
 }

@@ -166,7 +166,18 @@ impl CustomResourceOutcome {
 pub async fn deliver(
     listener: &ResponseListener,
     function: &FunctionSpec,
+    request: Value,
+) -> Result<CustomResourceOutcome> {
+    deliver_as(listener, function, request, |request| request).await
+}
+
+/// Like [`deliver`], with the request (its `ResponseURL` already the listener's) put into
+/// the event the function receives by `wrap`, such as an SNS notification.
+pub async fn deliver_as(
+    listener: &ResponseListener,
+    function: &FunctionSpec,
     mut request: Value,
+    wrap: impl FnOnce(Value) -> Value,
 ) -> Result<CustomResourceOutcome> {
     let Some(fields) = request.as_object_mut() else {
         return Err(Error::Usage(
@@ -178,20 +189,38 @@ pub async fn deliver(
         "ResponseURL".to_owned(),
         Value::String(listener.response_url(&answer_id)),
     );
-    let invocation = invoke(function, request).await?;
-    let mut received = listener.wait(&answer_id, ANSWER_GRACE).await;
+    let invocation = invoke(function, wrap(request)).await?;
+    Ok(collect(listener, &answer_id, invocation).await)
+}
+
+/// The answers that arrived for `answer_id` after `invocation`.
+pub async fn collect(
+    listener: &ResponseListener,
+    answer_id: &str,
+    invocation: Invoked,
+) -> CustomResourceOutcome {
+    let mut received = listener.wait(answer_id, ANSWER_GRACE).await;
     if !received.is_empty() {
         // A second answer would arrive right behind the first: give it a moment to show.
         tokio::time::sleep(Duration::from_millis(200)).await;
-        received = listener.received(&answer_id);
+        received = listener.received(answer_id);
     }
     let first = received.first();
-    Ok(CustomResourceOutcome {
+    CustomResourceOutcome {
         response: first.map(|answer| answer.body.clone()),
         answers_received: received.len(),
         content_type: first.and_then(|answer| answer.content_type.clone()),
         invocation,
-    })
+    }
+}
+
+impl ResponseListener {
+    /// The request id in `url` if it is one of this listener's `ResponseURL`s.
+    pub fn answer_id_of(&self, url: &str) -> Option<String> {
+        url.strip_prefix(&format!("http://{}/cfn-response/", self.address))
+            .filter(|id| !id.is_empty() && !id.contains('/'))
+            .map(str::to_owned)
+    }
 }
 
 /// Where a custom resource request comes from: the stack, the resource and the function.

@@ -1,15 +1,54 @@
-//! `landing-zone demo`: the setup flow on a fresh landing zone, checked step by step, with a
-//! summary a person can read.
+//! `landing-zone demo`: the whole product on a fresh landing zone - setup, the existing
+//! accounts onboarded, a new account enrolled, one moved, one closed, the token refreshed -
+//! checked step by step, with a summary a person can read at a glance.
 
+use std::collections::BTreeMap;
 use std::io::Write;
+use std::time::Instant;
 
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::LandingZone;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::flows::{AccountQueueRun, DrainLimits, DrainRun, Schedule};
 use crate::seed::Account;
-use crate::state;
+use crate::state::{self, Registration};
+
+/// The OU -> Lacework sub-account rules the demo installs (`LACEWORK_OU_RULES`).
+pub const OU_RULES: [(&str, &str); 2] = [("Prod", "prod"), ("Dev", "dev")];
+
+/// The account the demo enrolls through Account Factory, and its OU.
+pub const NEW_ACCOUNT: (&str, &str) = ("Prod Analytics", "Workloads/Prod");
+
+/// The account the demo moves, and where to.
+pub const MOVED_ACCOUNT: (&str, &str) = ("Dev Web", "Workloads/Prod");
+
+/// The account the demo closes.
+pub const CLOSED_ACCOUNT: &str = "Sandbox Alice";
+
+/// `LACEWORK_OU_RULES` for [`OU_RULES`].
+pub fn ou_rules_variable() -> String {
+    OU_RULES
+        .iter()
+        .map(|(ou, sub_account)| format!("{ou}={sub_account}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The sub-account an account in `ou_path` belongs to under [`OU_RULES`]: the rule of its
+/// nearest OU, else `default`.
+pub fn expected_sub_account(ou_path: &str, default: &str) -> String {
+    ou_path
+        .rsplit('/')
+        .find_map(|ou| {
+            OU_RULES
+                .iter()
+                .find(|(rule_ou, _)| rule_ou.eq_ignore_ascii_case(ou))
+        })
+        .map(|(_, sub_account)| (*sub_account).to_owned())
+        .unwrap_or_else(|| default.to_owned())
+}
 
 /// One thing the demo verified.
 #[derive(Debug, Clone, Serialize)]
@@ -19,16 +58,26 @@ pub struct Check {
     pub detail: String,
 }
 
+/// One step of the demo and how long it took.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Step {
+    pub name: String,
+    pub seconds: f64,
+    pub result: String,
+}
+
 /// What the demo did and found.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DemoReport {
+    pub steps: Vec<Step>,
     pub checks: Vec<Check>,
-    /// `landing-zone state` after setup (not printed by `demo`: use `demo --keep` and `state`).
-    #[serde(skip)]
-    pub state: Value,
+    /// Every account: id, name, OU, status, instance, registrations, mapping.
+    pub accounts: Vec<Value>,
     /// setup's answer to CloudFormation.
     pub setup_response: Option<Value>,
+    pub seconds: f64,
 }
 
 impl DemoReport {
@@ -53,165 +102,313 @@ pub async fn queued_accounts(zone: &LandingZone) -> Result<Vec<Account>> {
         .collect())
 }
 
-/// Runs setup's Create on `zone`, checks what it left behind, and writes a readable account
-/// of it to `out`.
-pub async fn run(zone: &LandingZone, out: &mut dyn Write) -> Result<DemoReport> {
-    let organization = &zone.organization;
-    let _ = writeln!(out, "Local landing zone");
-    let _ = writeln!(out, "  moto (AWS):         {}", zone.moto_url);
-    let _ = writeln!(out, "  Lacework emulator:  {}", zone.lacework_url);
-    let _ = writeln!(out, "  management account: {}", organization.management);
-    for account in &organization.accounts {
-        let _ = writeln!(
-            out,
-            "  {:<18}  {}  {:<15} {}",
-            account.name, account.id, account.ou, account.status
-        );
-    }
-    let _ = writeln!(
-        out,
-        "  trail {} -> bucket {}, topic {}",
-        zone.trail.name, zone.trail.bucket, zone.trail.topic_arn
-    );
-    let _ = writeln!(out, "\nInvoking setup (CloudFormation Create) ...");
+/// Records steps and checks, and tells the reader as it goes.
+struct Narrator<'a> {
+    out: &'a mut dyn Write,
+    steps: Vec<Step>,
+    checks: Vec<Check>,
+}
 
-    let created = zone.setup("Create", None).await?;
-    let mut checks = Vec::new();
-    let mut check = |name: &str, passed: bool, detail: String| {
-        checks.push(Check {
+impl Narrator<'_> {
+    fn step(&mut self, name: &str, started: Instant, result: String) {
+        let seconds = started.elapsed().as_secs_f64();
+        let _ = writeln!(self.out, "  {seconds:>5.1} s  {name}\n           {result}");
+        self.steps.push(Step {
+            name: name.to_owned(),
+            seconds,
+            result,
+        });
+    }
+
+    fn check(&mut self, name: &str, passed: bool, detail: String) {
+        self.checks.push(Check {
             name: name.to_owned(),
             passed,
             detail,
         });
+    }
+}
+
+/// What a run of the account queue did, in a few words.
+fn queue_run_words(run: &AccountQueueRun) -> String {
+    let answered = |status: &str| {
+        run.registration_requests
+            .iter()
+            .filter(|request| request.status() == Some(status))
+            .count()
     };
-    check(
+    format!(
+        "{} batch(es), {} left failed; custom resources: {} SUCCESS, {} FAILED, {} unanswered",
+        run.batches.len(),
+        run.failed_messages(),
+        answered("SUCCESS"),
+        answered("FAILED"),
+        run.registration_requests
+            .iter()
+            .filter(|request| request.status().is_none())
+            .count()
+    )
+}
+
+fn drain_words(drain: &DrainRun) -> String {
+    format!(
+        "drain: {} run(s), {} message(s) left",
+        drain.runs.len(),
+        drain.remaining.total()
+    )
+}
+
+fn account<'a>(zone: &'a LandingZone, name: &str) -> Result<&'a Account> {
+    zone.organization
+        .account_named(name)
+        .ok_or_else(|| Error::Usage(format!("the seed has no account named {name:?}")))
+}
+
+/// Runs the whole product on `zone` (started with [`ou_rules_variable`] as
+/// `LACEWORK_OU_RULES`), checks what it left behind, and writes a readable account to `out`.
+pub async fn run(zone: &mut LandingZone, out: &mut dyn Write) -> Result<DemoReport> {
+    let demo_started = Instant::now();
+    let _ = writeln!(
+        out,
+        "Local landing zone: moto {}, Lacework emulator {}, management account {}",
+        zone.moto_url, zone.lacework_url, zone.organization.management
+    );
+    let _ = writeln!(out, "\nSteps:");
+    let mut narrator = Narrator {
+        out,
+        steps: Vec::new(),
+        checks: Vec::new(),
+    };
+    let drain = DrainLimits::default();
+
+    let started = Instant::now();
+    let created = zone.setup("Create", None).await?;
+    narrator.step(
+        "setup: CloudFormation Create",
+        started,
+        format!("{:?}", created.status().unwrap_or("no answer")),
+    );
+    narrator.check(
         "setup answered CloudFormation SUCCESS, exactly once",
         created.status() == Some("SUCCESS") && created.answers_received == 1,
         format!(
-            "{} answer(s), status {:?}, reason {:?}; function: {}",
+            "{} answer(s), reason {:?}; function: {}",
             created.answers_received,
-            created.status(),
             created.reason(),
             json!(created.invocation.answer)
         ),
     );
 
-    let log_archive_resources = state::instance_resources(
-        zone.management(),
-        &zone.moto_url,
-        &organization.log_archive,
-        &zone.names.log_archive_stack_set,
-    )
-    .await?;
-    let role = log_archive_resources.iter().find(|resource| {
-        resource.resource_type == "AWS::IAM::Role"
-            && resource
-                .physical_id
-                .contains(&zone.names.cross_account_role)
-    });
-    check(
-        "cross-account role in Log Archive",
-        role.is_some(),
-        role.map(|role| format!("{} ({})", role.physical_id, role.status))
-            .unwrap_or_else(|| format!("resources: {}", json!(log_archive_resources))),
+    let started = Instant::now();
+    let onboarded = zone.run_account_queue().await?;
+    let drained = zone.drain_registrations(drain).await?;
+    narrator.step(
+        "existing accounts onboarded (account queue, then drain)",
+        started,
+        format!("{}; {}", queue_run_words(&onboarded), drain_words(&drained)),
     );
 
-    let subscriptions = zone.trail_topic_subscriptions().await?;
-    let audit_prefix = format!("arn:aws:sqs:{}:{}:", crate::aws::REGION, organization.audit);
-    let audit_subscription = subscriptions
-        .iter()
-        .find(|subscription| subscription.endpoint.starts_with(&audit_prefix));
-    check(
-        "Audit queue subscribed to the trail topic",
-        audit_subscription.is_some(),
-        audit_subscription
-            .map(|subscription| subscription.endpoint.clone())
-            .unwrap_or_else(|| format!("subscriptions: {}", json!(subscriptions))),
-    );
-
-    let lacework = zone.lacework_state().await?;
-    let integrations = state::lacework_integrations(&lacework);
-    let cloudtrail: Vec<&Value> = integrations
-        .iter()
-        .filter(|integration| integration["type"] == "AwsCtSqs")
-        .collect();
-    check(
-        "CloudTrail integration (AwsCtSqs) registered in Lacework",
-        cloudtrail.len() == 1,
-        json!(cloudtrail).to_string(),
-    );
-
-    let queued = queued_accounts(zone).await?;
-    let expected: Vec<&Account> = organization
-        .workload_accounts()
-        .filter(|account| account.status == "ACTIVE")
-        .collect();
-    let missing: Vec<&str> = expected
-        .iter()
-        .filter(|account| !queued.iter().any(|queued| queued.id == account.id))
-        .map(|account| account.name.as_str())
-        .collect();
-    check(
-        "every ACTIVE member account queued for onboarding",
-        missing.is_empty(),
-        format!(
-            "queued: {}; missing: {}",
-            names(queued.iter()),
-            missing.join(", ")
+    let started = Instant::now();
+    let (new_account, enrolled) = zone.enroll_account(NEW_ACCOUNT.0, NEW_ACCOUNT.1).await?;
+    let drained = zone.drain_registrations(drain).await?;
+    narrator.step(
+        &format!(
+            "new account {:?} in {}: CreateManagedAccount",
+            NEW_ACCOUNT.0, NEW_ACCOUNT.1
         ),
-    );
-    let suspended_queued: Vec<&Account> = queued
-        .iter()
-        .filter(|account| account.status == "SUSPENDED")
-        .collect();
-    check(
-        "SUSPENDED account not queued",
-        suspended_queued.is_empty(),
-        format!("queued suspended: {}", names(suspended_queued.into_iter())),
+        started,
+        format!("{}; {}", queue_run_words(&enrolled), drain_words(&drained)),
     );
 
-    let inspected = zone.inspect().await?;
-    let _ = writeln!(out, "\nStack sets:");
-    for stack_set in inspected["stackSets"].as_array().into_iter().flatten() {
-        let instances: Vec<String> = stack_set["instances"]
-            .as_array()
+    let started = Instant::now();
+    let moved = account(zone, MOVED_ACCOUNT.0)?.clone();
+    let relocated = zone.relocate_account(&moved.id, MOVED_ACCOUNT.1).await?;
+    let drained = zone.drain_registrations(drain).await?;
+    narrator.step(
+        &format!(
+            "{:?} moved {} -> {}: MoveAccount",
+            moved.name, moved.ou, MOVED_ACCOUNT.1
+        ),
+        started,
+        format!("{}; {}", queue_run_words(&relocated), drain_words(&drained)),
+    );
+
+    let started = Instant::now();
+    let closed = account(zone, CLOSED_ACCOUNT)?.clone();
+    let retired = zone.retire_account(&closed.id).await?;
+    let drained = zone.drain_registrations(drain).await?;
+    narrator.step(
+        &format!("{:?} closed: CloseAccount", closed.name),
+        started,
+        format!("{}; {}", queue_run_words(&retired), drain_words(&drained)),
+    );
+
+    let started = Instant::now();
+    let refreshed = zone.tick(Schedule::AuthRefresh).await?;
+    narrator.step(
+        "auth-refresh: Scheduled Event",
+        started,
+        json!(refreshed.answer).to_string(),
+    );
+    narrator.check(
+        "auth-refresh answered",
+        refreshed.answer.is_response(),
+        json!(refreshed.answer).to_string(),
+    );
+
+    // What the landing zone holds now.
+    let lacework = zone.lacework_state().await?;
+    let registrations = state::account_registrations(&lacework);
+    let mapping = state::cloudtrail_mapping(&lacework);
+    let instances = zone.member_instances().await?;
+    let default_sub_account = zone.options.lacework.account.to_ascii_lowercase();
+    let mut accounts = Vec::new();
+    let mut wrong = Vec::new();
+    for account in &zone.organization.accounts {
+        let active = account.status == "ACTIVE";
+        let expected = expected_sub_account(&account.ou, &default_sub_account);
+        let has_instance = instances
+            .iter()
+            .any(|instance| instance.account == account.id.as_str());
+        let registered: Vec<&str> = registrations
+            .iter()
+            .filter(|registration| registration.account == account.id.as_str())
+            .map(|registration| registration.sub_account.as_str())
+            .collect();
+        let mapped = mapping
+            .as_ref()
+            .map(|mapping| state::mapped_lacework_account(mapping, account.id.as_str()));
+        let as_expected = if active {
+            has_instance && registered == [expected.as_str()]
+        } else {
+            !has_instance && registered.is_empty()
+        };
+        if !as_expected {
+            wrong.push(format!(
+                "{} ({}, {}): instance {has_instance}, registered in {registered:?}, expected {}",
+                account.name,
+                account.ou,
+                account.status,
+                if active { expected.as_str() } else { "nothing" }
+            ));
+        }
+        accounts.push(json!({
+            "name": account.name, "id": account.id, "ou": account.ou, "status": account.status,
+            "stackInstance": has_instance, "registeredIn": registered, "expected": if active { Some(&expected) } else { None },
+            "mappingFile": mapped,
+        }));
+    }
+    narrator.check(
+        "every ACTIVE member account has one instance and is registered in its sub-account only; no other account has either",
+        wrong.is_empty(),
+        wrong.join("; "),
+    );
+    check_account(
+        &mut narrator,
+        &registrations,
+        mapping.as_ref(),
+        new_account.id.as_str(),
+        &format!(
+            "new account {:?} registered in {}",
+            new_account.name,
+            expected_sub_account(&new_account.ou, &default_sub_account)
+        ),
+        &expected_sub_account(&new_account.ou, &default_sub_account),
+    );
+    check_account(
+        &mut narrator,
+        &registrations,
+        mapping.as_ref(),
+        moved.id.as_str(),
+        &format!(
+            "moved account {:?} re-mapped from {} to {} (registration and mapping file)",
+            moved.name,
+            expected_sub_account(&moved.ou, &default_sub_account),
+            expected_sub_account(MOVED_ACCOUNT.1, &default_sub_account)
+        ),
+        &expected_sub_account(MOVED_ACCOUNT.1, &default_sub_account),
+    );
+    let closed_registered: Vec<&Registration> = registrations
+        .iter()
+        .filter(|registration| registration.account == closed.id.as_str())
+        .collect();
+    let closed_instance = instances
+        .iter()
+        .any(|instance| instance.account == closed.id.as_str());
+    let closed_listed = mapping.as_ref().is_some_and(|mapping| {
+        mapping["integration_mappings"]
+            .as_object()
             .into_iter()
             .flatten()
-            .map(|instance| {
-                format!(
-                    "{} {}",
-                    instance["account"].as_str().unwrap_or_default(),
-                    instance["status"].as_str().unwrap_or_default()
-                )
+            .any(|(_, entry)| {
+                entry["aws_accounts"]
+                    .as_array()
+                    .is_some_and(|ids| ids.iter().any(|id| id == closed.id.as_str()))
             })
-            .collect();
-        let _ = writeln!(
-            out,
-            "  {}: {}",
-            stack_set["name"].as_str().unwrap_or_default(),
-            if instances.is_empty() {
-                "no instances".to_owned()
-            } else {
-                instances.join(", ")
-            }
-        );
-    }
-    let _ = writeln!(out, "Lacework integrations:");
-    for integration in &integrations {
-        let _ = writeln!(
-            out,
-            "  [{}] {} {}",
-            integration["scope"].as_str().unwrap_or_default(),
-            integration["type"].as_str().unwrap_or_default(),
-            integration["name"].as_str().unwrap_or_default()
-        );
-    }
-    let _ = writeln!(
-        out,
-        "Queued accounts ({}): {}",
-        queued.len(),
-        names(queued.iter())
+    });
+    let delivered = zone.delivered_requests();
+    let closed_deleted = delivered.iter().any(|request| {
+        request.request_type == "Delete"
+            && request.account == closed.id.as_str()
+            && request.status() == Some("SUCCESS")
+    });
+    narrator.check(
+        &format!(
+            "closed account {:?}: its instance deleted (custom resource Delete answered), deregistered, not in the mapping file",
+            closed.name
+        ),
+        closed_deleted && closed_registered.is_empty() && !closed_instance && !closed_listed,
+        format!(
+            "Delete answered SUCCESS {closed_deleted}, registrations {closed_registered:?}, instance {closed_instance}, listed in the mapping file {closed_listed}"
+        ),
     );
+    let not_answered: Vec<String> = delivered
+        .iter()
+        .filter(|request| {
+            request.status() != Some("SUCCESS") || request.outcome.answers_received != 1
+        })
+        .map(|request| {
+            format!(
+                "{} {}: {:?} ({} answers) {}",
+                request.request_type,
+                request.account,
+                request.status(),
+                request.outcome.answers_received,
+                request.outcome.reason()
+            )
+        })
+        .collect();
+    narrator.check(
+        &format!(
+            "every member custom resource request ({}) answered SUCCESS exactly once",
+            delivered.len()
+        ),
+        !delivered.is_empty() && not_answered.is_empty(),
+        not_answered.join("; "),
+    );
+    let mut queues = Vec::new();
+    for (label, url) in [
+        ("account queue", &zone.product.account_queue_url),
+        ("account DLQ", &zone.product.account_dead_letter_queue_url),
+        ("registration queue", &zone.product.registration_queue_url),
+        (
+            "registration DLQ",
+            &zone.product.registration_dead_letter_queue_url,
+        ),
+    ] {
+        let counts = state::queue_counts(zone.management(), url).await?;
+        if counts.total() > 0 {
+            queues.push(format!("{label}: {counts:?}"));
+        }
+    }
+    narrator.check(
+        "no work left or dead-lettered in the product's queues",
+        queues.is_empty(),
+        queues.join("; "),
+    );
+
+    let Narrator { out, steps, checks } = narrator;
+    write_summary(out, zone, &accounts, &lacework, mapping.as_ref()).await?;
     let _ = writeln!(out, "\nChecks:");
     for check in &checks {
         let mark = if check.passed { "PASS" } else { "FAIL" };
@@ -220,23 +417,157 @@ pub async fn run(zone: &LandingZone, out: &mut dyn Write) -> Result<DemoReport> 
             let _ = writeln!(out, "        {}", check.detail);
         }
     }
+    let seconds = demo_started.elapsed().as_secs_f64();
     let _ = writeln!(
         out,
-        "\nFunction logs: {}",
+        "\nDemo took {seconds:.1} s. Function logs: {}",
         zone.options.work_dir.join("logs").display()
     );
     Ok(DemoReport {
+        steps,
         checks,
-        state: inspected,
+        accounts,
         setup_response: created.response,
+        seconds,
     })
 }
 
-fn names<'a>(accounts: impl Iterator<Item = &'a Account>) -> String {
-    let names: Vec<&str> = accounts.map(|account| account.name.as_str()).collect();
-    if names.is_empty() {
-        "none".to_owned()
-    } else {
-        names.join(", ")
+fn check_account(
+    narrator: &mut Narrator<'_>,
+    registrations: &[Registration],
+    mapping: Option<&Value>,
+    account: &str,
+    name: &str,
+    sub_account: &str,
+) {
+    let registered: Vec<&str> = registrations
+        .iter()
+        .filter(|registration| registration.account == account)
+        .map(|registration| registration.sub_account.as_str())
+        .collect();
+    let mapped = mapping.map(|mapping| state::mapped_lacework_account(mapping, account));
+    narrator.check(
+        name,
+        registered == [sub_account] && mapped.as_deref() == Some(sub_account),
+        format!("registered in {registered:?}; the mapping file maps it to {mapped:?}"),
+    );
+}
+
+/// Accounts, stack sets, integrations per sub-account and the mapping file.
+async fn write_summary(
+    out: &mut dyn Write,
+    zone: &LandingZone,
+    accounts: &[Value],
+    lacework: &Value,
+    mapping: Option<&Value>,
+) -> Result<()> {
+    let text = |value: &Value| value.as_str().unwrap_or("-").to_owned();
+    let _ = writeln!(out, "\nAccounts:");
+    let _ = writeln!(
+        out,
+        "  {:<16} {:<13} {:<15} {:<10} {:<9} {:<12} mapping file",
+        "name", "id", "OU", "status", "instance", "registered"
+    );
+    for account in accounts {
+        let registered: Vec<String> = account["registeredIn"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(text)
+            .collect();
+        let _ = writeln!(
+            out,
+            "  {:<16} {:<13} {:<15} {:<10} {:<9} {:<12} {}",
+            text(&account["name"]),
+            text(&account["id"]),
+            text(&account["ou"]),
+            text(&account["status"]),
+            if account["stackInstance"] == true {
+                "yes"
+            } else {
+                "-"
+            },
+            if registered.is_empty() {
+                "-".to_owned()
+            } else {
+                registered.join(",")
+            },
+            text(&account["mappingFile"]),
+        );
+    }
+    let _ = writeln!(out, "\nStack sets:");
+    for set in state::stack_sets(zone.management()).await? {
+        let _ = writeln!(
+            out,
+            "  {:<28} {} instance(s)",
+            set.name,
+            set.instances.len()
+        );
+    }
+    let _ = writeln!(out, "\nLacework integrations per sub-account:");
+    let mut per_scope: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for integration in state::lacework_integrations(lacework) {
+        per_scope
+            .entry(text(&integration["scope"]))
+            .or_default()
+            .push(format!(
+                "{} {}",
+                text(&integration["type"]),
+                match integration["awsAccountId"].as_str() {
+                    Some(id) => id.to_owned(),
+                    None => text(&integration["name"]),
+                }
+            ));
+    }
+    for (scope, integrations) in &per_scope {
+        let _ = writeln!(
+            out,
+            "  {scope:<6} ({}) {}",
+            integrations.len(),
+            integrations.join(", ")
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nMapping file of the organization's CloudTrail integration:"
+    );
+    match mapping {
+        None => {
+            let _ = writeln!(out, "  none");
+        }
+        Some(mapping) => {
+            let _ = writeln!(
+                out,
+                "  default: {}",
+                text(&mapping["defaultLaceworkAccountAws"])
+            );
+            for (name, entry) in mapping["integration_mappings"]
+                .as_object()
+                .into_iter()
+                .flatten()
+            {
+                let ids: Vec<String> = entry["aws_accounts"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(text)
+                    .collect();
+                let _ = writeln!(out, "  {name}: {}", ids.join(", "));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_nearest_ou_with_a_rule_decides() {
+        assert_eq!(expected_sub_account("Workloads/Prod", "acme"), "prod");
+        assert_eq!(expected_sub_account("Workloads/Dev/Team", "acme"), "dev");
+        assert_eq!(expected_sub_account("Sandbox", "acme"), "acme");
+        assert_eq!(ou_rules_variable(), "Prod=prod,Dev=dev");
     }
 }

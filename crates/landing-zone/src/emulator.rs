@@ -24,6 +24,9 @@ pub struct LaceworkOptions {
     pub key_id: String,
     /// API secret key (written to the secret as `secretKey`; never printed).
     pub secret_key: String,
+    /// The emulator's rate limit per API key, `N/SECONDS` (`480/3600` is what a third party
+    /// reports for Lacework); none by default.
+    pub rate_limit: Option<String>,
 }
 
 impl Default for LaceworkOptions {
@@ -33,6 +36,7 @@ impl Default for LaceworkOptions {
             sub_accounts: vec!["prod".to_owned(), "dev".to_owned()],
             key_id: "ACME_LANDING_ZONE_KEY".to_owned(),
             secret_key: "_landing_zone_secret".to_owned(),
+            rate_limit: None,
         }
     }
 }
@@ -45,6 +49,7 @@ impl std::fmt::Debug for LaceworkOptions {
             .field("sub_accounts", &self.sub_accounts)
             .field("key_id", &self.key_id)
             .field("secret_key", &"<redacted>")
+            .field("rate_limit", &self.rate_limit)
             .finish()
     }
 }
@@ -79,6 +84,9 @@ pub async fn start(bin_dir: &Path, options: &LaceworkOptions, log: &Path) -> Res
         .args(["--key-id", &options.key_id, "--secret", &options.secret_key]);
     if !options.sub_accounts.is_empty() {
         command.args(["--sub-accounts", &options.sub_accounts.join(",")]);
+    }
+    if let Some(limit) = &options.rate_limit {
+        command.args(["--rate-limit", limit]);
     }
     let mut process = BackgroundProcess::spawn("lacework-emulator", command, log)?;
     let started = Instant::now();

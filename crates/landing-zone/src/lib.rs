@@ -16,15 +16,22 @@
 //! Modules: [`moto`] (venv and process), [`runtime_api`] (the Lambda Runtime API and function
 //! invocation), [`seed`] (the organization, the trail, the management account's resources),
 //! [`cfn`] (custom resource delivery and the `ResponseURL` listener), [`skipped`] (what moto's
-//! CloudFormation skips), [`state`] (`state.json` and inspection), [`demo`].
+//! CloudFormation skips), [`events`] (lifecycle and scheduled events), [`event_source`] (SQS
+//! to Lambda), [`registration_topic`] (SNS to Lambda for the member stacks' custom resources),
+//! [`flows`] (the product's flows end to end), [`state`] (`state.json` and inspection),
+//! [`demo`].
 
 pub mod aws;
 pub mod cfn;
 pub mod demo;
 pub mod emulator;
 pub mod error;
+pub mod event_source;
+pub mod events;
+pub mod flows;
 pub mod moto;
 pub mod process;
+pub mod registration_topic;
 pub mod runtime_api;
 pub mod seed;
 pub mod skipped;
@@ -32,6 +39,7 @@ pub mod state;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
@@ -48,6 +56,7 @@ pub use crate::state::RunningState;
 
 use crate::cfn::{CustomResource, ResponseListener};
 use crate::process::BackgroundProcess;
+use crate::registration_topic::{DeliveredRequest, RegistrationDeliveries};
 use crate::runtime_api::FunctionSpec;
 use crate::seed::{Organization, ProductResources, Trail};
 
@@ -129,6 +138,10 @@ pub struct LandingZone {
     pub names: Names,
     /// The StackId of the pretend product stack whose custom resource `setup` is.
     pub stack_id: String,
+    /// The landing zone's queue on the registration topic.
+    pub registration_deliveries: RegistrationDeliveries,
+    /// Every registration topic notification delivered so far, in order.
+    delivered: Mutex<Vec<DeliveredRequest>>,
     management: SdkConfig,
     listener: ResponseListener,
     moto: Option<BackgroundProcess>,
@@ -161,7 +174,11 @@ impl LandingZone {
             &options.lacework.secret_key,
         )
         .await?;
+        let registration_deliveries =
+            registration_topic::subscribe(&management, &product.registration_topic_arn).await?;
         Ok(LandingZone {
+            registration_deliveries,
+            delivered: Mutex::default(),
             stack_id: format!(
                 "arn:aws:cloudformation:{}:{}:stack/lacework-control-tower/{}",
                 aws::REGION,
@@ -193,6 +210,8 @@ impl LandingZone {
             product: state.product,
             names: Names::default(),
             stack_id: state.stack_id,
+            registration_deliveries: state.registration_deliveries,
+            delivered: Mutex::default(),
             management,
             listener: ResponseListener::start().await?,
             moto: None,
@@ -220,6 +239,8 @@ impl LandingZone {
             product: self.product.clone(),
             stack_id: self.stack_id.clone(),
             bin_dir: self.options.bin_dir.display().to_string(),
+            registration_deliveries: self.registration_deliveries.clone(),
+            function_env: self.options.function_env.clone(),
         }
     }
 
@@ -313,7 +334,8 @@ impl LandingZone {
 
     /// Delivers a custom resource `request` to function `name` as CloudFormation would
     /// (answer on the loopback listener), then creates what moto's CloudFormation skipped
-    /// ([`skipped`]).
+    /// ([`skipped`]) and delivers the member stacks' registration requests it caused
+    /// (teardown deletes member stack instances).
     pub async fn invoke_custom_resource(
         &self,
         name: &str,
@@ -321,6 +343,7 @@ impl LandingZone {
     ) -> Result<CustomResourceOutcome> {
         let outcome = cfn::deliver(&self.listener, &self.function(name)?, request).await?;
         self.complete_skipped_resources().await?;
+        self.deliver_registration_requests().await?;
         Ok(outcome)
     }
 

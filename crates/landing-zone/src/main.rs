@@ -5,8 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use landing_zone::flows::{DrainLimits, Schedule};
 use landing_zone::{LandingZone, Options, RunningState, find_repository_root, process};
 use serde_json::{Value, json};
+use tower_core::AccountId;
 
 /// A local AWS Control Tower landing zone for the Lacework integration.
 ///
@@ -28,9 +30,17 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Start moto and the emulator, seed the organization, and leave them running.
-    Up,
-    /// Deliver EVENT_FILE to FUNCTION as AWS would and print its answer (setup gets a
-    /// CloudFormation custom resource request, answered on loopback).
+    Up {
+        /// Function variable, NAME=VALUE (repeatable), for every later command, such as
+        /// LACEWORK_OU_RULES=Prod=prod,Dev=dev.
+        #[arg(long = "env", value_name = "NAME=VALUE")]
+        env: Vec<String>,
+    },
+    /// Deliver EVENT_FILE to FUNCTION as AWS would and print what came of it: setup gets a
+    /// CloudFormation custom resource request (answered on loopback); account-lifecycle gets
+    /// the event through the account queue (then the custom resource requests of the stack
+    /// instances it changed go to sns-custom-resource); sns-custom-resource gets a custom
+    /// resource request through the registration topic, anything else as it is.
     Invoke {
         /// setup, account-lifecycle, auth-refresh or sns-custom-resource.
         function: String,
@@ -39,6 +49,22 @@ enum Command {
         /// Extra function variable, NAME=VALUE (repeatable).
         #[arg(long = "env", value_name = "NAME=VALUE")]
         env: Vec<String>,
+    },
+    /// Deliver what waits in the account queue to account-lifecycle, as Lambda's event
+    /// source mapping does (and the custom resource requests that follow).
+    Poll,
+    /// Run a schedule once: auth-refresh, or drain (sns-custom-resource's registration drain).
+    Tick {
+        /// auth-refresh or drain.
+        schedule: String,
+        /// drain: run again until the registration queue is empty (bounded).
+        #[arg(long)]
+        until_empty: bool,
+    },
+    /// Change the organization in moto and deliver the event AWS would emit.
+    Account {
+        #[command(subcommand)]
+        change: AccountChange,
     },
     /// Show stack sets and instances, Lacework integrations and queued work.
     State,
@@ -50,6 +76,25 @@ enum Command {
         #[arg(long)]
         keep: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum AccountChange {
+    /// Create account NAME in OU (path such as Workloads/Prod) and deliver Control Tower's
+    /// CreateManagedAccount.
+    Create {
+        name: String,
+        #[arg(long)]
+        ou: String,
+    },
+    /// Move account ID into OU and deliver Organizations' MoveAccount.
+    Move {
+        id: String,
+        #[arg(long)]
+        ou: String,
+    },
+    /// Close account ID and deliver Organizations' CloseAccount.
+    Close { id: String },
 }
 
 #[tokio::main]
@@ -80,8 +125,10 @@ async fn run(cli: Cli) -> landing_zone::Result<(Value, bool)> {
     let options = options(&cli)?;
     let bin_dir_given = cli.bin_dir.is_some();
     match cli.command {
-        Command::Up => {
+        Command::Up { env } => {
             refuse_if_up(&options)?;
+            let mut options = options;
+            set_env(&mut options, env)?;
             let zone = LandingZone::start(options).await?;
             let described = zone.describe();
             let state_file = zone.options.state_file();
@@ -98,32 +145,96 @@ async fn run(cli: Cli) -> landing_zone::Result<(Value, bool)> {
             env,
         } => {
             let mut options = options;
-            for pair in env {
-                let Some((name, value)) = pair.split_once('=') else {
-                    return Err(landing_zone::Error::Usage(format!(
-                        "--env {pair:?}: write it as NAME=VALUE"
-                    )));
-                };
-                options
-                    .function_env
-                    .insert(name.to_owned(), value.to_owned());
-            }
+            set_env(&mut options, env)?;
             let zone = attach(options, bin_dir_given).await?;
             let text = std::fs::read_to_string(&event_file)
                 .map_err(|err| landing_zone::Error::file(&event_file, err))?;
             let event: Value = serde_json::from_str(&text).map_err(|err| {
                 landing_zone::Error::file(&event_file, format!("not JSON: {err}"))
             })?;
-            if function == "setup" {
-                let request = with_setup_defaults(&zone, event);
-                let outcome = zone.invoke_custom_resource(&function, request).await?;
-                let success = outcome.status() == Some("SUCCESS");
-                Ok((json!(outcome), success))
+            match function.as_str() {
+                "setup" => {
+                    let request = with_setup_defaults(&zone, event);
+                    let outcome = zone.invoke_custom_resource(&function, request).await?;
+                    let success = outcome.status() == Some("SUCCESS");
+                    Ok((json!(outcome), success))
+                }
+                "account-lifecycle" => {
+                    let queue = zone.account_queue().await?;
+                    for body in queue_messages(&event) {
+                        queue.send(&body).await?;
+                    }
+                    let run = zone.run_account_queue().await?;
+                    let success = run.succeeded();
+                    Ok((json!(run), success))
+                }
+                "sns-custom-resource" if event.get("RequestType").is_some() => {
+                    // Answered on the harness's listener, never at a URL from the file.
+                    let mut request = event;
+                    if let Some(fields) = request.as_object_mut() {
+                        fields.remove("ResponseURL");
+                    }
+                    let delivered = zone.publish_registration_request(request).await?;
+                    let success = delivered
+                        .iter()
+                        .all(|request| request.status() == Some("SUCCESS"));
+                    Ok((json!({"delivered": delivered}), success))
+                }
+                _ => {
+                    let invoked = zone.invoke(&function, event).await?;
+                    let success = invoked.answer.is_response();
+                    Ok((json!(invoked), success))
+                }
+            }
+        }
+        Command::Poll => {
+            let zone = attach(options, bin_dir_given).await?;
+            let run = zone.run_account_queue().await?;
+            let success = run.succeeded();
+            Ok((json!(run), success))
+        }
+        Command::Tick {
+            schedule,
+            until_empty,
+        } => {
+            let Some(schedule) = Schedule::parse(&schedule) else {
+                return Err(landing_zone::Error::Usage(format!(
+                    "tick {schedule:?}: the schedules are auth-refresh and drain"
+                )));
+            };
+            let zone = attach(options, bin_dir_given).await?;
+            if until_empty && schedule == Schedule::Drain {
+                let drained = zone.drain_registrations(DrainLimits::default()).await?;
+                let success = drained.emptied();
+                Ok((json!(drained), success))
             } else {
-                let invoked = zone.invoke(&function, event).await?;
+                let invoked = zone.tick(schedule).await?;
                 let success = invoked.answer.is_response();
                 Ok((json!(invoked), success))
             }
+        }
+        Command::Account { change } => {
+            let state_file = options.state_file();
+            let mut zone = attach(options, bin_dir_given).await?;
+            let output = match change {
+                AccountChange::Create { name, ou } => {
+                    let (account, run) = zone.enroll_account(&name, &ou).await?;
+                    json!({"account": account, "delivered": run})
+                }
+                AccountChange::Move { id, ou } => {
+                    let run = zone.relocate_account(&account_id(&id)?, &ou).await?;
+                    json!({"delivered": run})
+                }
+                AccountChange::Close { id } => {
+                    let run = zone.retire_account(&account_id(&id)?).await?;
+                    json!({"delivered": run})
+                }
+            };
+            // Keep the processes' record, with the organization as it is now.
+            let mut state = RunningState::load(&state_file)?;
+            state.organization = zone.organization.clone();
+            state.save(&state_file)?;
+            Ok((output, true))
         }
         Command::State => {
             let zone = attach(options, bin_dir_given).await?;
@@ -151,8 +262,12 @@ async fn run(cli: Cli) -> landing_zone::Result<(Value, bool)> {
             if keep {
                 refuse_if_up(&options)?;
             }
-            let zone = LandingZone::start(options).await?;
-            let report = landing_zone::demo::run(&zone, &mut std::io::stderr()).await;
+            let options = options.with_function_env(
+                tower_core::config::LACEWORK_OU_RULES,
+                &landing_zone::demo::ou_rules_variable(),
+            );
+            let mut zone = LandingZone::start(options).await?;
+            let report = landing_zone::demo::run(&mut zone, &mut std::io::stderr()).await;
             let state_file = zone.options.state_file();
             if keep {
                 zone.detach().save(&state_file)?;
@@ -202,14 +317,57 @@ fn options(cli: &Cli) -> landing_zone::Result<Options> {
     Ok(Options::new(root, bin_dir))
 }
 
+/// Adds `--env NAME=VALUE` pairs to the functions' variables.
+fn set_env(options: &mut Options, pairs: Vec<String>) -> landing_zone::Result<()> {
+    for pair in pairs {
+        let Some((name, value)) = pair.split_once('=') else {
+            return Err(landing_zone::Error::Usage(format!(
+                "--env {pair:?}: write it as NAME=VALUE"
+            )));
+        };
+        options
+            .function_env
+            .insert(name.to_owned(), value.to_owned());
+    }
+    Ok(())
+}
+
 async fn attach(options: Options, bin_dir_given: bool) -> landing_zone::Result<LandingZone> {
     let state = RunningState::load(&options.state_file())?;
     let mut options = options;
+    // The variables given to `up`, unless given again.
+    for (name, value) in &state.function_env {
+        options
+            .function_env
+            .entry(name.clone())
+            .or_insert_with(|| value.clone());
+    }
     // The binaries of the run that is up, unless told otherwise.
     if !bin_dir_given {
         options.bin_dir = PathBuf::from(&state.bin_dir);
     }
     LandingZone::attach(options, state).await
+}
+
+/// The account id given on the command line.
+fn account_id(text: &str) -> landing_zone::Result<AccountId> {
+    AccountId::parse(text)
+        .map_err(|err| landing_zone::Error::Usage(format!("account {text:?}: {err}")))
+}
+
+/// The message bodies EventBridge would put on the account queue for `event`: the event
+/// itself, or, for an `aws:sqs` event (as Lambda would hand it over), each record's body.
+fn queue_messages(event: &Value) -> Vec<String> {
+    let Some(records) = event.get("Records").and_then(Value::as_array) else {
+        return vec![event.to_string()];
+    };
+    records
+        .iter()
+        .map(|record| match record.get("body").and_then(Value::as_str) {
+            Some(body) => body.to_owned(),
+            None => record.to_string(),
+        })
+        .collect()
 }
 
 /// Fills in what CloudFormation always sends and a hand-written event may leave out.

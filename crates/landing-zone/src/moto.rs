@@ -2,9 +2,11 @@
 //! the pinned `requirements-dev.txt`), run as `moto_server` on a free loopback port.
 //!
 //! moto_server is started through `crates/landing-zone/moto/moto_server.py`, which is moto_server
-//! with one fix: CloudTrail's `CreateTrail` accepts a topic ARN in another account (Control
-//! Tower's trail notifies a topic in Audit); moto 5.2.5 reads it only as a name in the trail's
-//! own account.
+//! with a few fixes where moto 5.2.5 differs from AWS in ways the product meets: a trail
+//! notifying a topic of another account, custom resources whose `ServiceToken` is an SNS topic
+//! (published there, as CloudFormation does), StackSet instance stacks named as AWS names them,
+//! and the default version of a secret after `UpdateSecretVersionStage`. The script's docstring
+//! explains each.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -67,6 +67,13 @@ pub struct OrganizationalUnit {
     pub path: String,
 }
 
+impl OrganizationalUnit {
+    /// The OU's own name: the last part of its path (`Prod` for `Workloads/Prod`).
+    pub fn name(&self) -> &str {
+        self.path.rsplit('/').next().unwrap_or(&self.path)
+    }
+}
+
 /// The seeded organization.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -92,6 +99,129 @@ impl Organization {
     pub fn accounts_in<'a>(&'a self, ou: &'a str) -> impl Iterator<Item = &'a Account> {
         self.accounts.iter().filter(move |account| account.ou == ou)
     }
+
+    /// The account `id`.
+    pub fn account(&self, id: &AccountId) -> Option<&Account> {
+        self.accounts.iter().find(|account| account.id == *id)
+    }
+
+    /// The account named `name`.
+    pub fn account_named(&self, name: &str) -> Option<&Account> {
+        self.accounts.iter().find(|account| account.name == name)
+    }
+
+    /// The OU at `path` (`Workloads/Prod`).
+    pub fn ou(&self, path: &str) -> Option<&OrganizationalUnit> {
+        self.organizational_units
+            .iter()
+            .find(|unit| unit.path == path)
+    }
+}
+
+/// Creates account `name` in OU path `ou_path` (creating missing OUs), as Account Factory
+/// does: `CreateAccount` (into the root), then `MoveAccount` into the OU. Records it in
+/// `organization`.
+pub async fn add_account(
+    management: &SdkConfig,
+    organization: &mut Organization,
+    name: &str,
+    ou_path: &str,
+) -> Result<Account> {
+    let client = aws_sdk_organizations::Client::new(management);
+    let ou_id = ensure_ou_path(
+        &client,
+        &organization.root_id,
+        ou_path,
+        &mut organization.organizational_units,
+    )
+    .await?;
+    let id = create_account(&client, name).await?;
+    client
+        .move_account()
+        .account_id(id.as_str())
+        .source_parent_id(&organization.root_id)
+        .destination_parent_id(&ou_id)
+        .send()
+        .await
+        .map_err(|err| error::aws("organizations:MoveAccount", err))?;
+    let account = Account {
+        id,
+        name: name.to_owned(),
+        ou: ou_path.to_owned(),
+        status: "ACTIVE".to_owned(),
+    };
+    organization.accounts.push(account.clone());
+    Ok(account)
+}
+
+/// Where an account was moved: its former parent's id and its new OU's id.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Moved {
+    pub source_parent_id: String,
+    pub destination_parent_id: String,
+}
+
+/// Moves account `id` into OU path `ou_path` (`MoveAccount`) and records it.
+pub async fn move_account(
+    management: &SdkConfig,
+    organization: &mut Organization,
+    id: &AccountId,
+    ou_path: &str,
+) -> Result<Moved> {
+    let client = aws_sdk_organizations::Client::new(management);
+    let parents = client
+        .list_parents()
+        .child_id(id.as_str())
+        .send()
+        .await
+        .map_err(|err| error::aws("organizations:ListParents", err))?;
+    let source = parents
+        .parents()
+        .first()
+        .and_then(|parent| parent.id())
+        .ok_or_else(|| Error::Usage(format!("account {id} has no parent")))?
+        .to_owned();
+    let destination = ensure_ou_path(
+        &client,
+        &organization.root_id,
+        ou_path,
+        &mut organization.organizational_units,
+    )
+    .await?;
+    client
+        .move_account()
+        .account_id(id.as_str())
+        .source_parent_id(&source)
+        .destination_parent_id(&destination)
+        .send()
+        .await
+        .map_err(|err| error::aws("organizations:MoveAccount", err))?;
+    if let Some(account) = organization.accounts.iter_mut().find(|a| a.id == *id) {
+        ou_path.clone_into(&mut account.ou);
+    }
+    Ok(Moved {
+        source_parent_id: source,
+        destination_parent_id: destination,
+    })
+}
+
+/// Closes account `id` (`CloseAccount`; moto makes it `SUSPENDED` at once) and records it.
+pub async fn close_account(
+    management: &SdkConfig,
+    organization: &mut Organization,
+    id: &AccountId,
+) -> Result<()> {
+    aws_sdk_organizations::Client::new(management)
+        .close_account()
+        .account_id(id.as_str())
+        .send()
+        .await
+        .map_err(|err| error::aws("organizations:CloseAccount", err))?;
+    if let Some(account) = organization.accounts.iter_mut().find(|a| a.id == *id) {
+        "SUSPENDED".clone_into(&mut account.status);
+    }
+    Ok(())
 }
 
 /// The Control Tower trail as seeded.

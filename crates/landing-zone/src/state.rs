@@ -3,6 +3,7 @@
 //! and inspection of moto and the emulator (stack sets and instances, Lacework integrations,
 //! queued work).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use aws_config::SdkConfig;
@@ -13,6 +14,7 @@ use tower_core::AccountId;
 
 use crate::aws::account_config;
 use crate::error::{self, Error, Result};
+use crate::registration_topic::RegistrationDeliveries;
 use crate::seed::{Organization, ProductResources, Trail};
 
 /// A running landing zone, as recorded in `state.json`. Holds no secret.
@@ -28,6 +30,13 @@ pub struct RunningState {
     pub stack_id: String,
     /// Where the function binaries are.
     pub bin_dir: String,
+    /// The landing zone's queue on the registration topic (see [`crate::registration_topic`]).
+    #[serde(default)]
+    pub registration_deliveries: RegistrationDeliveries,
+    /// Function variables given to `up` (`--env`), for every later command. Holds no secret
+    /// (the API key is in the secret, not in the functions' variables).
+    #[serde(default)]
+    pub function_env: BTreeMap<String, String>,
 }
 
 /// A service the landing zone started.
@@ -149,8 +158,7 @@ pub struct StackResourceView {
 }
 
 /// The resources of the live stack that stack set `stack_set` deployed in `account` (empty
-/// when there is none). Instance stacks are found by name: AWS names them
-/// `StackSet-<stack set>-<uuid>`, moto `StackSet:<stack set>`.
+/// when there is none). Instance stacks are found by name: `StackSet-<stack set>-<uuid>`.
 pub async fn instance_resources(
     management: &SdkConfig,
     endpoint: &str,
@@ -167,8 +175,7 @@ pub async fn instance_resources(
     let mut resources = Vec::new();
     for stack in stacks.stacks() {
         let name = stack.stack_name().unwrap_or_default();
-        let of_this_set = name == format!("StackSet:{stack_set}")
-            || name.starts_with(&format!("StackSet-{stack_set}-"));
+        let of_this_set = is_instance_stack(name, stack_set);
         let deleted = stack.stack_status().map(|status| status.as_str()) == Some("DELETE_COMPLETE");
         if !of_this_set || deleted {
             continue;
@@ -198,6 +205,39 @@ pub async fn instance_resources(
         }));
     }
     Ok(resources)
+}
+
+/// The status of the live stack that stack set `stack_set` deployed in `account`
+/// (`CREATE_COMPLETE`, or `CREATE_IN_PROGRESS` while a custom resource is unanswered), if any.
+pub async fn instance_stack_status(
+    management: &SdkConfig,
+    endpoint: &str,
+    account: &AccountId,
+    stack_set: &str,
+) -> Result<Option<String>> {
+    let config = account_config(management, endpoint, account).await?;
+    let stacks = aws_sdk_cloudformation::Client::new(&config)
+        .describe_stacks()
+        .send()
+        .await
+        .map_err(|err| error::aws("cloudformation:DescribeStacks", err))?;
+    Ok(stacks
+        .stacks()
+        .iter()
+        .filter(|stack| is_instance_stack(stack.stack_name().unwrap_or_default(), stack_set))
+        .filter_map(|stack| {
+            stack
+                .stack_status()
+                .map(|status| status.as_str().to_owned())
+        })
+        .find(|status| status != "DELETE_COMPLETE"))
+}
+
+/// Whether `name` is the name of a stack of stack set `stack_set`'s instance: AWS names them
+/// `StackSet-<stack set>-<uuid>` (and so does the patched moto), unpatched moto
+/// `StackSet:<stack set>`.
+fn is_instance_stack(name: &str, stack_set: &str) -> bool {
+    name == format!("StackSet:{stack_set}") || name.starts_with(&format!("StackSet-{stack_set}-"))
 }
 
 /// One subscription of a topic.
@@ -236,6 +276,45 @@ pub struct QueueView {
     pub delayed: u64,
     /// Bodies of the visible messages (as JSON when they are JSON), peeked without consuming.
     pub messages: Vec<Value>,
+}
+
+/// A queue's message counts (from its attributes; nothing is received).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueCounts {
+    pub visible: u64,
+    pub in_flight: u64,
+    pub delayed: u64,
+}
+
+impl QueueCounts {
+    /// Every message the queue holds, whether visible or not.
+    pub fn total(&self) -> u64 {
+        self.visible + self.in_flight + self.delayed
+    }
+}
+
+/// The approximate counts of the queue at `url`.
+pub async fn queue_counts(config: &SdkConfig, url: &str) -> Result<QueueCounts> {
+    let attributes = aws_sdk_sqs::Client::new(config)
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::All)
+        .send()
+        .await
+        .map_err(|err| error::aws("sqs:GetQueueAttributes", err))?;
+    let count = |name: QueueAttributeName| {
+        attributes
+            .attributes()
+            .and_then(|map| map.get(&name))
+            .and_then(|value| value.parse::<u64>().ok())
+            .unwrap_or_default()
+    };
+    Ok(QueueCounts {
+        visible: count(QueueAttributeName::ApproximateNumberOfMessages),
+        in_flight: count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+        delayed: count(QueueAttributeName::ApproximateNumberOfMessagesDelayed),
+    })
 }
 
 /// Most messages a peek collects (a bound, should a queue be flooded).
@@ -332,9 +411,129 @@ pub fn lacework_integrations(emulator_state: &Value) -> Vec<Value> {
     integrations
 }
 
+/// An AWS account's configuration integration (`AwsCfg`) in Lacework.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Registration {
+    /// The Lacework sub-account (`Account-Name`) it is in.
+    pub sub_account: String,
+    /// The AWS account: `data.awsAccountId`, or else the account of the role ARN.
+    pub account: String,
+    pub name: String,
+    pub intg_guid: String,
+    pub role_arn: String,
+}
+
+/// Every `AwsCfg` integration of the emulator's state, sorted by sub-account and account.
+pub fn account_registrations(emulator_state: &Value) -> Vec<Registration> {
+    let text = |value: &Value, key: &str| {
+        value
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let mut registrations: Vec<Registration> = lacework_integrations(emulator_state)
+        .iter()
+        .filter(|integration| integration["type"] == "AwsCfg")
+        .map(|integration| {
+            let role_arn = text(integration, "roleArn");
+            let account = match integration.get("awsAccountId").and_then(Value::as_str) {
+                Some(id) if !id.is_empty() => id.to_owned(),
+                // arn:<partition>:iam::<account>:role/<name>
+                _ => role_arn.split(':').nth(4).unwrap_or_default().to_owned(),
+            };
+            Registration {
+                sub_account: text(integration, "scope"),
+                account,
+                name: text(integration, "name"),
+                intg_guid: text(integration, "intgGuid"),
+                role_arn,
+            }
+        })
+        .collect();
+    registrations.sort_by(|a, b| (&a.sub_account, &a.account).cmp(&(&b.sub_account, &b.account)));
+    registrations
+}
+
+/// The account mapping file of the organization-level CloudTrail integration, decoded, if
+/// there is one.
+pub fn cloudtrail_mapping(emulator_state: &Value) -> Option<Value> {
+    emulator_state
+        .get("mappingFiles")?
+        .as_array()?
+        .iter()
+        .find(|file| file.get("scope").and_then(Value::as_str) == Some("org"))
+        .and_then(|file| file.get("mapping"))
+        .cloned()
+}
+
+/// The Lacework account `account` maps to in a mapping file: the one whose `aws_accounts`
+/// list it, else `defaultLaceworkAccountAws`.
+pub fn mapped_lacework_account(mapping: &Value, account: &str) -> String {
+    let listed = mapping
+        .get("integration_mappings")
+        .and_then(Value::as_object)
+        .and_then(|mappings| {
+            mappings.iter().find(|(_, entry)| {
+                entry
+                    .get("aws_accounts")
+                    .and_then(Value::as_array)
+                    .is_some_and(|accounts| accounts.iter().any(|a| a == account))
+            })
+        })
+        .map(|(name, _)| name.clone());
+    listed.unwrap_or_else(|| {
+        mapping
+            .get("defaultLaceworkAccountAws")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn registrations_name_their_account_and_sub_account() {
+        let state = json!({"integrations": {
+            "org": [],
+            "prod": [{"type": "AwsCfg", "name": "lacework-ct-111111111111", "intgGuid": "G1",
+                      "data": {"crossAccountCredentials": {"roleArn": "arn:aws:iam::111111111111:role/r",
+                               "externalId": "lweid:aws:v2:acme:111111111111:SUFFIX"}}}],
+            "dev": [{"type": "AwsCfg", "name": "x", "intgGuid": "G2",
+                     "data": {"awsAccountId": "222222222222",
+                              "crossAccountCredentials": {"roleArn": "arn:aws:iam::222222222222:role/r"}}}]
+        }});
+        let registrations = account_registrations(&state);
+        assert_eq!(registrations.len(), 2);
+        assert_eq!(
+            (
+                registrations[0].sub_account.as_str(),
+                registrations[0].account.as_str()
+            ),
+            ("dev", "222222222222")
+        );
+        assert_eq!(
+            (
+                registrations[1].sub_account.as_str(),
+                registrations[1].account.as_str()
+            ),
+            ("prod", "111111111111")
+        );
+    }
+
+    #[test]
+    fn mapped_accounts_are_found_or_go_to_the_default() {
+        let mapping = json!({"defaultLaceworkAccountAws": "acme",
+            "integration_mappings": {"prod": {"aws_accounts": ["111111111111"]}}});
+        assert_eq!(mapped_lacework_account(&mapping, "111111111111"), "prod");
+        assert_eq!(mapped_lacework_account(&mapping, "999999999999"), "acme");
+        let state = json!({"mappingFiles": [{"scope": "org", "mapping": mapping.clone()}]});
+        assert_eq!(cloudtrail_mapping(&state), Some(mapping));
+    }
 
     #[test]
     fn integrations_are_listed_per_scope_without_external_ids() {

@@ -535,3 +535,70 @@ async fn delete_removes_everything_and_succeeds() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_outlasting_an_invocation_is_handed_on_and_answered_once_when_done() {
+    within_time_limit(async {
+        // Invocations of 45 s: setup keeps 34 s of each to answer in, so it has 11 s of work.
+        let mut options = options("create-handed-on");
+        options.function_timeout = Duration::from_secs(45);
+        let zone = start(options).await;
+        // Lacework is slow, once, reading the CloudTrail integrations (a read, so the request
+        // the first invocation abandons leaves nothing behind): the first invocation cannot
+        // finish.
+        zone.inject_lacework_fault(&serde_json::json!({
+            "path_prefix": "/api/v2/CloudAccounts/AwsCtSqs",
+            "delay_ms": 20_000,
+        }))
+        .await
+        .expect("the emulator takes the fault");
+
+        let created = setup(&zone, "Create", None).await;
+        assert_answered(&created, "SUCCESS");
+        match &created.invocation.answer {
+            landing_zone::Answer::Response { payload } => {
+                assert_eq!(payload["status"], "CONTINUED", "{payload}");
+                assert_eq!(payload["answered"], false, "{payload}");
+            }
+            other => panic!("the first invocation must hand the work on: {other:?}"),
+        }
+        assert!(
+            !created.handed_on.is_empty(),
+            "a fresh invocation took the work over"
+        );
+        assert!(
+            created.handed_on.iter().all(|i| i.answer.is_response()),
+            "{:?}",
+            created.handed_on
+        );
+        assert!(
+            created.reason().contains("finished by invocation"),
+            "{}",
+            created.reason()
+        );
+        let log = std::fs::read_to_string(&created.invocation.log).unwrap_or_default();
+        assert!(
+            log.contains("handed on to a fresh one"),
+            "the log says what happened: {}",
+            created.invocation.log.display()
+        );
+
+        // Everything is there once, as after a Create in one invocation.
+        assert_log_archive_and_audit_are_set_up(&zone).await;
+        let cloudtrail = cloudtrail_integrations(&zone).await;
+        assert_eq!(cloudtrail.len(), 1, "{cloudtrail:?}");
+        let (stack_sets, instances, integrations) = inventory(&zone).await;
+        let again = setup(&zone, "Update", created.physical_resource_id()).await;
+        assert_answered(&again, "SUCCESS");
+        assert!(
+            again.handed_on.is_empty(),
+            "an Update with nothing to do fits in one invocation"
+        );
+        assert_eq!(
+            inventory(&zone).await,
+            (stack_sets, instances, integrations),
+            "nothing twice"
+        );
+    })
+    .await;
+}

@@ -88,6 +88,7 @@ IAM_RENAMES = {
     "s3:HeadObject": "s3:GetObject",
     "s3:GetBucketNotificationConfiguration": "s3:GetBucketNotification",
     "s3:PutBucketNotificationConfiguration": "s3:PutBucketNotification",
+    "lambda:Invoke": "lambda:InvokeFunction",
     # Anyone may ask who they are; IAM has no permission for it.
     "sts:GetCallerIdentity": None,
 }

@@ -21,6 +21,7 @@
 //!
 //! Everything here is pure but [`delivery`], which sends the answer.
 
+pub mod continuation;
 pub mod delivery;
 
 use std::collections::BTreeMap;

@@ -1,6 +1,7 @@
 //! CloudFormation's part of the custom resource protocol, which moto cannot play: the harness
 //! builds the request, points its `ResponseURL` at its own loopback listener
-//! (`http://127.0.0.1:PORT/cfn-response/<id>`), invokes the function, and waits for the PUT.
+//! (`http://127.0.0.1:PORT/cfn-response/<id>`), invokes the function, and waits for the PUT -
+//! also when it comes from a fresh invocation the function handed the work to.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -17,11 +18,16 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
 use crate::error::{Error, Result};
+use crate::lambda_service::LambdaService;
 use crate::runtime_api::{FunctionSpec, Invoked, invoke, random_request_id};
 
 /// How long to wait for the PUT once the function has finished (it should have answered
 /// before returning; this covers the answer's trip).
 const ANSWER_GRACE: Duration = Duration::from_secs(3);
+
+/// The most time the invocations a function hands a request on to may take, together (the
+/// stack's longest wait).
+const HANDED_ON_LIMIT: Duration = Duration::from_secs(3600);
 
 /// One PUT received on the listener.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -138,6 +144,9 @@ pub struct CustomResourceOutcome {
     pub content_type: Option<String>,
     /// The function's own invocation result.
     pub invocation: Invoked,
+    /// The invocations the function started itself to finish the request (each attempt),
+    /// in the order they finished.
+    pub handed_on: Vec<Invoked>,
 }
 
 impl CustomResourceOutcome {
@@ -162,22 +171,13 @@ impl CustomResourceOutcome {
 }
 
 /// Delivers a custom resource `request` to the function as CloudFormation would: its
-/// `ResponseURL` replaced by the listener's, the function invoked, the answer awaited.
+/// `ResponseURL` replaced by the listener's, the function invoked, the answer awaited - after
+/// the invocations the function hands the work on to through `lambda`, if it does.
 pub async fn deliver(
     listener: &ResponseListener,
     function: &FunctionSpec,
-    request: Value,
-) -> Result<CustomResourceOutcome> {
-    deliver_as(listener, function, request, |request| request).await
-}
-
-/// Like [`deliver`], with the request (its `ResponseURL` already the listener's) put into
-/// the event the function receives by `wrap`, such as an SNS notification.
-pub async fn deliver_as(
-    listener: &ResponseListener,
-    function: &FunctionSpec,
+    lambda: &LambdaService,
     mut request: Value,
-    wrap: impl FnOnce(Value) -> Value,
 ) -> Result<CustomResourceOutcome> {
     let Some(fields) = request.as_object_mut() else {
         return Err(Error::Usage(
@@ -189,8 +189,26 @@ pub async fn deliver_as(
         "ResponseURL".to_owned(),
         Value::String(listener.response_url(&answer_id)),
     );
-    let invocation = invoke(function, wrap(request)).await?;
-    Ok(collect(listener, &answer_id, invocation).await)
+    let earlier = lambda.finished().len();
+    let invocation = invoke(function, request).await?;
+    if !lambda.wait_until_idle(HANDED_ON_LIMIT).await {
+        return Err(Error::process(
+            &function.function_name,
+            format!(
+                "the invocations it started itself still ran after {} s",
+                HANDED_ON_LIMIT.as_secs()
+            ),
+        ));
+    }
+    let handed_on = lambda
+        .finished()
+        .into_iter()
+        .skip(earlier)
+        .flat_map(|handed| handed.attempts)
+        .collect();
+    let mut outcome = collect(listener, &answer_id, invocation).await;
+    outcome.handed_on = handed_on;
+    Ok(outcome)
 }
 
 /// The answers that arrived for `answer_id` after `invocation`.
@@ -211,6 +229,7 @@ pub async fn collect(
         answers_received: received.len(),
         content_type: first.and_then(|answer| answer.content_type.clone()),
         invocation,
+        handed_on: Vec::new(),
     }
 }
 

@@ -138,6 +138,25 @@ pub async fn inspect(url: &str) -> Result<Value> {
     response.json().await.map_err(|err| Error::http(what, err))
 }
 
+/// `POST /__emulator/faults` of the emulator at `url`: `fault` is
+/// `{"path_prefix", "status"?, "count"?, "delay_ms"?}` (its README has the details).
+pub async fn inject_fault(url: &str, fault: &Value) -> Result<()> {
+    let what = "lacework-emulator /__emulator/faults";
+    let response = reqwest::Client::new()
+        .post(format!("{url}/__emulator/faults"))
+        .json(fault)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .map_err(|err| Error::http(what, err))?;
+    if !response.status().is_success() {
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        return Err(Error::http(what, format!("answered {status}: {body}")));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

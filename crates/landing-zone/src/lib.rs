@@ -29,6 +29,7 @@ pub mod error;
 pub mod event_source;
 pub mod events;
 pub mod flows;
+pub mod lambda_service;
 pub mod moto;
 pub mod process;
 pub mod registration_topic;
@@ -55,6 +56,7 @@ pub use crate::runtime_api::{Answer, Invoked};
 pub use crate::state::RunningState;
 
 use crate::cfn::{CustomResource, ResponseListener};
+use crate::lambda_service::LambdaService;
 use crate::process::BackgroundProcess;
 use crate::registration_topic::{DeliveredRequest, RegistrationDeliveries};
 use crate::runtime_api::FunctionSpec;
@@ -144,6 +146,8 @@ pub struct LandingZone {
     delivered: Mutex<Vec<DeliveredRequest>>,
     management: SdkConfig,
     listener: ResponseListener,
+    /// Lambda's Invoke API, for the invocations the functions start themselves.
+    lambda: LambdaService,
     moto: Option<BackgroundProcess>,
     emulator: Option<BackgroundProcess>,
 }
@@ -193,6 +197,7 @@ impl LandingZone {
             names,
             management,
             listener: ResponseListener::start().await?,
+            lambda: LambdaService::start().await?,
             moto: Some(moto.process),
             emulator: Some(emulator.process),
             options,
@@ -214,6 +219,7 @@ impl LandingZone {
             delivered: Mutex::default(),
             management,
             listener: ResponseListener::start().await?,
+            lambda: LambdaService::start().await?,
             moto: None,
             emulator: None,
             options,
@@ -290,13 +296,17 @@ impl LandingZone {
         set(vars::TOWER_AUDIT_ACCOUNT_ID, organization.audit.to_string());
         set(vars::TOWER_MONITOR_EXISTING_ACCOUNTS, "true".to_owned());
         set(vars::TOWER_RESPONSE_URL_ALLOW, self.listener.host_port());
+        // Lambda is this harness (the functions invoke one another, or themselves, through
+        // it); every other service is moto.
+        set("AWS_ENDPOINT_URL_LAMBDA", self.lambda.url());
         for (name, value) in &self.options.function_env {
             env.insert(name.clone(), value.clone());
         }
         env.into_iter().collect()
     }
 
-    /// How function `name` (one of [`FUNCTIONS`]) is run.
+    /// How function `name` (one of [`FUNCTIONS`]) is run; invoked through Lambda's API (see
+    /// [`lambda_service`]), it runs so from now on.
     pub fn function(&self, name: &str) -> Result<FunctionSpec> {
         if !FUNCTIONS.contains(&name) {
             return Err(Error::Usage(format!(
@@ -317,6 +327,7 @@ impl LandingZone {
             log: self.options.log(name),
             timeout: self.options.function_timeout,
         })
+        .inspect(|spec| self.lambda.describe(spec))
     }
 
     fn names_prefix(&self) -> &str {
@@ -341,7 +352,8 @@ impl LandingZone {
         name: &str,
         request: Value,
     ) -> Result<CustomResourceOutcome> {
-        let outcome = cfn::deliver(&self.listener, &self.function(name)?, request).await?;
+        let outcome =
+            cfn::deliver(&self.listener, &self.function(name)?, &self.lambda, request).await?;
         self.complete_skipped_resources().await?;
         self.deliver_registration_requests().await?;
         Ok(outcome)
@@ -368,7 +380,8 @@ impl LandingZone {
         let env: BTreeMap<String, String> = self.function_environment().into_iter().collect();
         let variable = |name: &str| env.get(name).cloned().unwrap_or_default();
         json!({
-            "ServiceTimeout": (self.options.function_timeout.as_secs() + 60).to_string(),
+            // As template.yaml: setup hands work on to fresh invocations while the stack waits.
+            "ServiceTimeout": "3600",
             "SetupVersion": "1",
             "LaceworkUrl": variable(vars::LACEWORK_URL),
             "LaceworkAccount": variable(vars::LACEWORK_ACCOUNT),
@@ -425,6 +438,11 @@ impl LandingZone {
     /// The emulator's `/__emulator/state`.
     pub async fn lacework_state(&self) -> Result<Value> {
         emulator::inspect(&self.lacework_url).await
+    }
+
+    /// Makes the emulator slow or failing for the next requests ([`emulator::inject_fault`]).
+    pub async fn inject_lacework_fault(&self, fault: &Value) -> Result<()> {
+        emulator::inject_fault(&self.lacework_url, fault).await
     }
 
     /// Everything `landing-zone state` shows: stack sets and instances, Lacework

@@ -262,6 +262,7 @@ pub async fn deliver(
             answers_received: 0,
             content_type: None,
             invocation,
+            handed_on: Vec::new(),
         },
     };
     let mut relayed = false;

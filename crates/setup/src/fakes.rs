@@ -1,7 +1,7 @@
 //! In-memory stand-ins for the AWS side of the flow, and a configuration, for tests.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use tower_core::aws::organizations::{MemberAccount, Organizations};
 use tower_core::aws::queue::{MessageQueues, RejectedMessage};
@@ -14,6 +14,9 @@ use tower_core::mapping::{
 };
 use tower_core::{AccountId, Error};
 
+use serde_json::Value;
+
+use crate::continuation::Invocations;
 use crate::flow::Ports;
 
 pub const MANAGEMENT: &str = "123456789012";
@@ -109,6 +112,8 @@ pub struct FakeOrganizations {
     pub tree: Mutex<OrganizationTree>,
     /// The next call panics (a bug stand-in).
     pub panic_next: AtomicBool,
+    /// The next this many `ListAccounts` calls are throttled.
+    pub throttle_list_accounts: AtomicU32,
 }
 
 impl FakeOrganizations {
@@ -117,6 +122,7 @@ impl FakeOrganizations {
             management: id(MANAGEMENT),
             tree: Mutex::new(tree),
             panic_next: AtomicBool::new(false),
+            throttle_list_accounts: AtomicU32::new(0),
         }
     }
 
@@ -142,6 +148,18 @@ impl Organizations for FakeOrganizations {
     }
 
     async fn list_accounts(&self) -> Result<Vec<MemberAccount>, Error> {
+        let throttled = self
+            .throttle_list_accounts
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if throttled {
+            return Err(Error::Aws {
+                operation: "organizations:ListAccounts".into(),
+                code: Some("TooManyRequestsException".into()),
+                message: "AWS Organizations can't complete your request because another request is already in progress".into(),
+                retryable: true,
+            });
+        }
         Ok(self
             .tree()
             .accounts()
@@ -231,4 +249,38 @@ impl Ports for FakePorts {
     type Queues = FakeQueues;
     type Secrets = MemorySecretStore;
     type Tokens = KeyTokenRequester;
+    type Invocations = FakeInvocations;
+}
+
+/// Lambda that records the asynchronous invocations it is asked for.
+#[derive(Debug, Default)]
+pub struct FakeInvocations {
+    /// `(function, payload)` of every invocation accepted.
+    pub started: Mutex<Vec<(String, Value)>>,
+    /// Refuse the next invocation with this error code.
+    pub refuse_next: Mutex<Option<&'static str>>,
+}
+
+impl FakeInvocations {
+    pub fn started(&self) -> Vec<(String, Value)> {
+        self.started.lock().unwrap().clone()
+    }
+}
+
+impl Invocations for FakeInvocations {
+    async fn invoke_async(&self, function: &str, payload: &Value) -> Result<(), Error> {
+        if let Some(code) = self.refuse_next.lock().unwrap().take() {
+            return Err(Error::Aws {
+                operation: "lambda:Invoke".into(),
+                code: Some(code.into()),
+                message: "refused by the test".into(),
+                retryable: false,
+            });
+        }
+        self.started
+            .lock()
+            .unwrap()
+            .push((function.to_owned(), payload.clone()));
+        Ok(())
+    }
 }

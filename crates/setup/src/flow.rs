@@ -16,6 +16,8 @@ use tower_core::config::SetupConfig;
 use tower_core::custom_resource::delivery;
 use tower_core::lacework::{Client, ClientOptions};
 
+use crate::continuation::Invocations;
+
 /// The AWS and Lacework ports setup works through: the SDK adapters in AWS, fakes in tests.
 pub trait Ports: Send + Sync + 'static {
     type Organizations: Organizations + 'static;
@@ -24,6 +26,7 @@ pub trait Ports: Send + Sync + 'static {
     type Queues: MessageQueues + 'static;
     type Secrets: SecretPort + 'static;
     type Tokens: TokenRequester + 'static;
+    type Invocations: Invocations + 'static;
 }
 
 /// How long things may take.
@@ -40,6 +43,16 @@ pub struct Timing {
     pub busy_retry: Duration,
     /// Pause before sending again messages SQS did not take.
     pub queue_retry: Duration,
+    /// First pause before trying the work again after a transient failure; it doubles up to
+    /// `max_retry_pause`.
+    pub retry_pause: Duration,
+    pub max_retry_pause: Duration,
+    /// The least time worth giving the work: no attempt, and no fresh invocation, is started
+    /// with less.
+    pub least_work: Duration,
+    /// The most time handing unfinished work to a fresh invocation may take (it is part of
+    /// `answer_margin`: if it fails, the answer is still sent in time).
+    pub hand_on: Duration,
 }
 
 impl Default for Timing {
@@ -51,6 +64,10 @@ impl Default for Timing {
             max_poll: Duration::from_secs(15),
             busy_retry: Duration::from_secs(10),
             queue_retry: Duration::from_secs(1),
+            retry_pause: Duration::from_secs(5),
+            max_retry_pause: Duration::from_secs(60),
+            least_work: Duration::from_secs(60),
+            hand_on: Duration::from_secs(5),
         }
     }
 }
@@ -64,6 +81,8 @@ pub struct Setup<P: Ports> {
     pub queues: P::Queues,
     pub secrets: Arc<P::Secrets>,
     pub tokens: Arc<P::Tokens>,
+    /// Starts the fresh invocation that takes over unfinished work.
+    pub invocations: P::Invocations,
     pub lacework_options: ClientOptions,
     pub timing: Timing,
 }

@@ -1,27 +1,34 @@
 //! The Lambda handler: reads the CloudFormation custom resource request, runs the setup flow
-//! within the invocation's time, and answers exactly once - SUCCESS, or FAILED with a reason a
+//! within the time it has, and answers exactly once - SUCCESS, or FAILED with a reason a
 //! person can act on - whatever happens (a bad request, a bad configuration, a failure, a
 //! timeout, a panic).
 //!
-//! Time: the work gets the invocation's remaining time minus [`Timing::answer_margin`]; what
-//! is still running then is abandoned (StackSet operations go on in AWS) and the answer is
-//! FAILED, naming the step that was running and asking for a retry. Every step converges, so
-//! the retry - an Update of the stack, or retrying the delete - finishes the work.
+//! Time: an invocation gives the work its remaining time less [`Timing::answer_margin`]. A
+//! transient failure is tried again after a pause while that time lasts. Work still
+//! unfinished when it ends - a StackSet operation still running, a service still failing -
+//! is handed to a fresh invocation of this function with the same request
+//! ([`continuation`]), which converges again from where the work is (every step converges)
+//! and answers when it is done. Only when the stack itself would stop waiting (its
+//! `ServiceTimeout`, counted from the first invocation) is the answer FAILED, naming the step
+//! that was running and asking for a retry.
 //!
 //! [`Timing::answer_margin`]: crate::flow::Timing
+//! [`continuation`]: tower_core::custom_resource::continuation
 
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use lambda_runtime::LambdaEvent;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 use tower_core::Error;
+use tower_core::custom_resource::continuation::{Continuation, service_timeout};
 use tower_core::custom_resource::{
-    ReplyTo, Request, RequestType, Response, ResponseUrlPolicy, parse_request,
+    ReplyTo, Request, RequestType, Response, ResponseUrlPolicy, Status, parse_request,
 };
 
 use crate::answer::{AnswerSlot, PANIC_REASON, Pending, answer_once};
+use crate::continuation::Invocations;
 use crate::flow::{Outputs, Ports, Progress, Run, Setup};
 use crate::plan;
 
@@ -42,6 +49,26 @@ pub struct Handler<P: Ports> {
     slot: Arc<AnswerSlot>,
 }
 
+/// The Lambda invocation serving a request.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    /// When Lambda stops it.
+    pub deadline: Instant,
+    /// When it started.
+    pub started: SystemTime,
+    /// The function's ARN as invoked: where unfinished work is handed on to.
+    pub function_arn: String,
+}
+
+/// How one attempt at the work ended.
+enum Attempt {
+    /// With the answer to send.
+    Finished(Response),
+    /// Unfinished for now; `reason` says what was left and why. `transient` when it stopped
+    /// on a failure worth trying again (rather than on running out of time).
+    Unfinished { reason: String, transient: bool },
+}
+
 impl<P: Ports> Handler<P> {
     /// A handler that keeps the request in progress in `slot` (shared with the panic hook).
     pub fn new(mode: Mode<P>, slot: Arc<AnswerSlot>) -> Self {
@@ -50,20 +77,30 @@ impl<P: Ports> Handler<P> {
 
     /// One Lambda invocation.
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, lambda_runtime::Error> {
+        let now = SystemTime::now();
         let remaining = event
             .context
             .deadline()
-            .duration_since(SystemTime::now())
+            .duration_since(now)
             .unwrap_or_default();
-        self.handle_request(event.payload, Instant::now() + remaining)
+        let invocation = Invocation {
+            deadline: Instant::now() + remaining,
+            started: now,
+            function_arn: event.context.invoked_function_arn.clone(),
+        };
+        self.handle_request(event.payload, &invocation)
             .await
             .map_err(Into::into)
     }
 
-    /// Handles a request that must be answered before `deadline`. `Err` only when there is no
-    /// one to answer (no reply address, or a `ResponseURL` the policy refuses) or the answer
-    /// could not be delivered.
-    pub async fn handle_request(&self, payload: Value, deadline: Instant) -> Result<Value, Error> {
+    /// Serves a request in `invocation`: answers it, or hands it on to a fresh invocation.
+    /// `Err` only when there is no one to answer (no reply address, or a `ResponseURL` the
+    /// policy refuses) or the answer could not be delivered.
+    pub async fn handle_request(
+        &self,
+        payload: Value,
+        invocation: &Invocation,
+    ) -> Result<Value, Error> {
         let policy = match &self.mode {
             Mode::Ready(setup) => &setup.config.response_urls,
             Mode::Misconfigured { response_urls, .. } => response_urls,
@@ -97,7 +134,19 @@ impl<P: Ports> Handler<P> {
                 );
                 match &self.mode {
                     Mode::Misconfigured { problems, .. } => misconfigured(&request, problems),
-                    Mode::Ready(setup) => run_in_time(setup.clone(), request, deadline).await,
+                    Mode::Ready(setup) => {
+                        match serve_in_time(setup.clone(), &request, &payload, invocation).await {
+                            Served::Answer(response) => response,
+                            Served::HandedOn { to } => {
+                                // The next invocation answers; this one must not, even
+                                // from the panic hook.
+                                self.slot.take();
+                                return Ok(
+                                    json!({"status": "CONTINUED", "answered": false, "handedTo": to}),
+                                );
+                            }
+                        }
+                    }
                 }
             }
         };
@@ -107,16 +156,147 @@ impl<P: Ports> Handler<P> {
     }
 }
 
-/// Runs the flow in a task of its own (so that a panic there is seen here, in builds that
-/// unwind) and gives it until `deadline` less the answer margin.
-async fn run_in_time<P: Ports>(
+/// What an invocation did with its request.
+enum Served {
+    Answer(Response),
+    /// Handed on to invocation number `to`, which answers.
+    HandedOn {
+        to: u32,
+    },
+}
+
+/// Serves `request` within the time the invocation and the stack allow: tries again after a
+/// transient failure while this invocation has time, then hands unfinished work on to a
+/// fresh invocation while the stack still waits.
+async fn serve_in_time<P: Ports>(
     setup: Arc<Setup<P>>,
-    request: Request,
-    deadline: Instant,
-) -> Response {
-    let work_deadline = deadline
-        .checked_sub(setup.timing.answer_margin)
+    request: &Request,
+    payload: &Value,
+    invocation: &Invocation,
+) -> Served {
+    let continuation = match Continuation::of_request(payload, invocation.started) {
+        Ok(continuation) => continuation,
+        Err(err) => return Served::Answer(Response::failure(request, None, err.to_string())),
+    };
+    let stack_waits = match service_timeout(request) {
+        Ok(timeout) => timeout,
+        Err(err) => return Served::Answer(Response::failure(request, None, err.to_string())),
+    };
+    let timing = setup.timing;
+    let stack_deadline = instant_of(continuation.answer_due(stack_waits));
+    let work_deadline = invocation
+        .deadline
+        .min(stack_deadline)
+        .checked_sub(timing.answer_margin)
         .unwrap_or_else(Instant::now);
+    if continuation.invocation > 1 {
+        tracing::info!(
+            invocation = continuation.invocation,
+            request_id = %request.request_id(),
+            "continuing the work of earlier invocations"
+        );
+    }
+    let mut pause = timing.retry_pause;
+    let reason = loop {
+        match attempt(setup.clone(), request, work_deadline).await {
+            Attempt::Finished(mut response) => {
+                if continuation.invocation > 1 && response.status == Status::Success {
+                    response.reason = format!(
+                        "{} (finished by invocation {} of this request)",
+                        response.reason, continuation.invocation
+                    );
+                }
+                return Served::Answer(response);
+            }
+            Attempt::Unfinished { reason, transient }
+                if transient && Instant::now() + pause + timing.least_work < work_deadline =>
+            {
+                tracing::warn!(reason = %reason, pause_ms = pause.as_millis() as u64, "trying again after a pause");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(timing.max_retry_pause);
+            }
+            Attempt::Unfinished { reason, .. } => break reason,
+        }
+    };
+    let failed_physical_id = physical_id_after_changes(&setup, request);
+    // A fresh invocation is worth starting only if the stack waits long enough for it to
+    // do some work and answer.
+    if Instant::now() + timing.answer_margin + timing.least_work >= stack_deadline {
+        tracing::error!(reason = %reason, "unfinished, and the stack stops waiting soon: answering FAILED");
+        return Served::Answer(Response::failure(
+            request,
+            failed_physical_id.as_deref(),
+            reason,
+        ));
+    }
+    let next = continuation.next();
+    let handed = match next.attach_to(payload) {
+        Ok(handed) => handed,
+        Err(err) => {
+            return Served::Answer(Response::failure(
+                request,
+                failed_physical_id.as_deref(),
+                format!("{reason} ({err})"),
+            ));
+        }
+    };
+    let sent = tokio::time::timeout(
+        timing.hand_on,
+        setup
+            .invocations
+            .invoke_async(&invocation.function_arn, &handed),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        Err(Error::Aws {
+            operation: "lambda:Invoke".to_owned(),
+            code: None,
+            message: format!(
+                "no answer from Lambda within {} ms",
+                timing.hand_on.as_millis()
+            ),
+            retryable: true,
+        })
+    });
+    match sent {
+        Ok(()) => {
+            tracing::info!(
+                operation = "lambda:Invoke",
+                reason = %reason,
+                function = %invocation.function_arn,
+                next_invocation = next.invocation,
+                "work unfinished in this invocation: handed on to a fresh one, which answers"
+            );
+            Served::HandedOn {
+                to: next.invocation,
+            }
+        }
+        Err(err) => {
+            tracing::error!(error = %err, reason = %reason, "could not hand the work on");
+            Served::Answer(Response::failure(
+                request,
+                failed_physical_id.as_deref(),
+                format!("{reason} (handing the rest to a fresh invocation failed: {err})"),
+            ))
+        }
+    }
+}
+
+/// The [`Instant`] of a wall-clock time (now, if it has passed).
+fn instant_of(time: SystemTime) -> Instant {
+    Instant::now()
+        + time
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO)
+}
+
+/// One attempt at the work, in a task of its own (so that a panic there is seen here, in
+/// builds that unwind), stopped at `work_deadline` if still running.
+async fn attempt<P: Ports>(
+    setup: Arc<Setup<P>>,
+    request: &Request,
+    work_deadline: Instant,
+) -> Attempt {
     let run = Run {
         request_tag: request.request_id().to_owned(),
         deadline: work_deadline
@@ -131,18 +311,21 @@ async fn run_in_time<P: Ports>(
         async move { setup.serve(&request, &run).await }
     });
     let abort = task.abort_handle();
-    let failed_physical_id = physical_id_after_changes(&setup, &request);
     match tokio::time::timeout_at(work_deadline, task).await {
-        Ok(Ok(response)) => response,
+        Ok(Ok(attempt)) => attempt,
         Ok(Err(stopped)) => {
             tracing::error!(error = %stopped, "the setup flow stopped abnormally");
-            Response::failure(&request, failed_physical_id.as_deref(), PANIC_REASON)
+            let id = physical_id_after_changes(&setup, request);
+            Attempt::Finished(Response::failure(request, id.as_deref(), PANIC_REASON))
         }
         Err(_) => {
             abort.abort();
-            let reason = timeout_reason(&request, &run.progress);
-            tracing::error!(reason = %reason, "out of time");
-            Response::failure(&request, failed_physical_id.as_deref(), reason)
+            let reason = timeout_reason(request, &run.progress);
+            tracing::warn!(reason = %reason, "out of time in this invocation");
+            Attempt::Unfinished {
+                reason,
+                transient: false,
+            }
         }
     }
 }
@@ -198,43 +381,62 @@ fn nothing_to_delete(request: &Request, physical_id: &str) -> Response {
 }
 
 impl<P: Ports> Setup<P> {
-    /// Does what the request asks and says how it went.
-    pub async fn serve(&self, request: &Request, run: &Run) -> Response {
+    /// Does what the request asks and says how it went: finished (with the answer), or
+    /// unfinished on a transient failure.
+    async fn serve(&self, request: &Request, run: &Run) -> Attempt {
         match request.request_type {
             RequestType::Create | RequestType::Update => {
                 let physical_id = plan::physical_id(&self.config.installation.prefix);
                 match self.converge(run).await {
-                    Ok(outputs) => succeeded(request, &physical_id, outputs, &run.progress),
+                    Ok(outputs) => {
+                        Attempt::Finished(succeeded(request, &physical_id, outputs, &run.progress))
+                    }
                     Err(err @ Error::Preflight(_)) => {
                         tracing::error!(error = %err, "preflight failed");
-                        Response::failure(request, None, err.to_string())
+                        Attempt::Finished(Response::failure(request, None, err.to_string()))
                     }
                     Err(err) => {
-                        tracing::error!(error = %err, "setup failed");
                         let id =
                             (request.request_type == RequestType::Create).then_some(physical_id);
-                        Response::failure(
-                            request,
-                            id.as_deref(),
-                            failure_reason(&err, &run.progress),
-                        )
+                        unfinished_or_failed(request, id.as_deref(), &err, &run.progress)
                     }
                 }
             }
             RequestType::Delete => {
                 let physical_id = request.physical_resource_id().unwrap_or_default();
                 let Some(prefix) = plan::prefix_of_physical_id(physical_id) else {
-                    return nothing_to_delete(request, physical_id);
+                    return Attempt::Finished(nothing_to_delete(request, physical_id));
                 };
                 match self.delete(run, &prefix).await {
-                    Ok(outputs) => succeeded(request, physical_id, outputs, &run.progress),
+                    Ok(outputs) => {
+                        Attempt::Finished(succeeded(request, physical_id, outputs, &run.progress))
+                    }
                     Err(err) => {
-                        tracing::error!(error = %err, "delete failed");
-                        Response::failure(request, Some(physical_id), err.to_string())
+                        unfinished_or_failed(request, Some(physical_id), &err, &run.progress)
                     }
                 }
             }
         }
+    }
+}
+
+/// A failure worth trying again leaves the work unfinished; any other is the answer.
+fn unfinished_or_failed(
+    request: &Request,
+    physical_id: Option<&str>,
+    err: &Error,
+    progress: &Progress,
+) -> Attempt {
+    let reason = failure_reason(request, err, progress);
+    if err.is_retryable() {
+        tracing::warn!(error = %err, "setup stopped on a transient failure");
+        Attempt::Unfinished {
+            reason,
+            transient: true,
+        }
+    } else {
+        tracing::error!(error = %err, "setup failed");
+        Attempt::Finished(Response::failure(request, physical_id, reason))
     }
 }
 
@@ -253,10 +455,14 @@ fn succeeded(
     response
 }
 
-fn failure_reason(err: &Error, progress: &Progress) -> String {
+fn failure_reason(request: &Request, err: &Error, progress: &Progress) -> String {
+    let retry = match request.request_type {
+        RequestType::Delete => "retry the delete",
+        RequestType::Create | RequestType::Update => "update the stack again",
+    };
     match progress.current() {
         Some(step) => {
-            format!("{err} (while {step}; re-running converges: update the stack again to finish)")
+            format!("{err} (while {step}; re-running converges: {retry} to finish)")
         }
         None => err.to_string(),
     }

@@ -5,6 +5,7 @@
 //! answers CloudFormation if the process is about to die, and the Lambda runtime.
 
 mod answer;
+mod continuation;
 mod converge;
 mod flow;
 mod handler;
@@ -33,6 +34,7 @@ use tower_core::lacework::ClientOptions;
 use tracing_subscriber::EnvFilter;
 
 use crate::answer::AnswerSlot;
+use crate::continuation::LambdaInvocations;
 use crate::flow::{Ports, Setup, Timing};
 use crate::handler::{Handler, Mode};
 
@@ -46,6 +48,7 @@ impl Ports for AwsPorts {
     type Queues = SqsQueues;
     type Secrets = SecretStore;
     type Tokens = KeyTokenRequester;
+    type Invocations = LambdaInvocations;
 }
 
 #[tokio::main]
@@ -101,6 +104,7 @@ async fn setup(config: SetupConfig) -> Setup<AwsPorts> {
         queues: SqsQueues::new(aws_sdk_sqs::Client::new(&sdk)),
         secrets: Arc::new(secrets),
         tokens: Arc::new(tokens),
+        invocations: LambdaInvocations::new(aws_sdk_lambda::Client::new(&sdk)),
         lacework_options,
         timing: Timing::default(),
         config,

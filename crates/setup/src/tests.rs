@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode, Uri};
@@ -25,7 +25,7 @@ use tower_core::mapping::OrganizationTree;
 use crate::answer::{AnswerSlot, PANIC_REASON};
 use crate::fakes::*;
 use crate::flow::{Setup, Timing};
-use crate::handler::{Handler, Mode};
+use crate::handler::{Handler, Invocation, Mode};
 
 /// One answer CloudFormation would have received.
 #[derive(Debug, Clone)]
@@ -110,6 +110,21 @@ fn timing() -> Timing {
         max_poll: Duration::from_millis(5),
         busy_retry: Duration::from_millis(1),
         queue_retry: Duration::from_millis(1),
+        retry_pause: Duration::from_millis(20),
+        max_retry_pause: Duration::from_millis(40),
+        least_work: Duration::from_millis(200),
+        hand_on: Duration::from_millis(100),
+    }
+}
+
+const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:lacework-ct-setup";
+
+/// An invocation of the function with `left` until Lambda stops it.
+fn invocation(left: Duration) -> Invocation {
+    Invocation {
+        deadline: Instant::now() + left,
+        started: SystemTime::now(),
+        function_arn: FUNCTION_ARN.to_owned(),
     }
 }
 
@@ -140,6 +155,7 @@ impl World {
                 emulator.url.clone(),
                 ClientOptions::default(),
             )),
+            invocations: FakeInvocations::default(),
             lacework_options: ClientOptions::default(),
             timing: timing(),
         });
@@ -182,7 +198,7 @@ impl World {
         let before = self.answers.lock().unwrap().len();
         let outcome = self
             .handler
-            .handle_request(request, Instant::now() + left)
+            .handle_request(request, &invocation(left))
             .await;
         assert!(outcome.is_ok(), "{outcome:?}");
         let answers = self.answers.lock().unwrap().clone();
@@ -371,6 +387,7 @@ async fn switching_to_ou_rules_moves_the_integration_to_organization_level() {
         queues: FakeQueues::default(),
         secrets: world.setup.secrets.clone(),
         tokens: world.setup.tokens.clone(),
+        invocations: FakeInvocations::default(),
         lacework_options: ClientOptions::default(),
         timing: timing(),
     });
@@ -378,7 +395,7 @@ async fn switching_to_ou_rules_moves_the_integration_to_organization_level() {
     handler
         .handle_request(
             world.request("Update", Some("lacework-ct-setup")),
-            Instant::now() + Duration::from_secs(60),
+            &invocation(Duration::from_secs(60)),
         )
         .await
         .unwrap();
@@ -619,44 +636,200 @@ async fn a_failed_stack_set_operation_is_answered_with_its_reason() {
     );
 }
 
+/// The requests the handler handed on to fresh invocations, as `(function, payload)`.
+fn handed_on(world: &World) -> Vec<(String, Value)> {
+    world.setup.invocations.started()
+}
+
 #[tokio::test]
-async fn an_operation_outlasting_the_invocation_is_answered_before_the_deadline() {
+async fn work_outlasting_the_invocation_is_handed_on_and_answered_once_by_the_next() {
     let world = World::start(WorldOptions::default()).await;
     world.stack_sets().set_behaviour(Behaviour {
         never_done: true,
         ..Behaviour::default()
     });
+    let request = world.request("Create", None);
     let started = Instant::now();
-    let answer = world
-        .send_with(world.request("Create", None), Duration::from_millis(1500))
-        .await;
+    let first = world
+        .handler
+        .handle_request(request.clone(), &invocation(Duration::from_millis(1500)))
+        .await
+        .unwrap();
     assert!(
         started.elapsed() < Duration::from_millis(1500),
-        "answered in time"
+        "handed on before Lambda's deadline"
+    );
+    assert_eq!(first["status"], "CONTINUED");
+    assert!(
+        world.answers.lock().unwrap().is_empty(),
+        "the invocation that hands on does not answer"
+    );
+    let handed = handed_on(&world);
+    assert_eq!(handed.len(), 1);
+    let (function, payload) = &handed[0];
+    assert_eq!(
+        function, FUNCTION_ARN,
+        "the same function, as it was invoked"
+    );
+    assert_eq!(payload["TowerContinuation"]["invocation"], 2);
+    let mut without_record = payload.clone();
+    without_record
+        .as_object_mut()
+        .unwrap()
+        .remove("TowerContinuation");
+    assert_eq!(
+        without_record, request,
+        "the very request CloudFormation sent"
+    );
+
+    // Lambda runs the next invocation; the StackSet operation has finished meanwhile.
+    world.stack_sets().set_behaviour(Behaviour::default());
+    let answer = world
+        .send_with(payload.clone(), Duration::from_secs(60))
+        .await;
+    assert_eq!(answer.status(), "SUCCESS", "{}", answer.reason());
+    assert!(
+        answer.reason().contains("finished by invocation 2"),
+        "{}",
+        answer.reason()
+    );
+    assert_eq!(handed_on(&world).len(), 1, "nothing handed on again");
+    assert_eq!(
+        instances(world.stack_sets(), "lacework-ct-log-archive"),
+        [target(LOG_ARCHIVE)]
+    );
+    assert_eq!(world.integrations("acme").await.len(), 1);
+    let creates = world
+        .stack_sets()
+        .calls()
+        .iter()
+        .filter(|c| c.starts_with("CreateStackSet lacework-ct-log-archive"))
+        .count();
+    assert_eq!(
+        creates, 1,
+        "the second invocation picked up where the first stopped"
+    );
+}
+
+#[tokio::test]
+async fn unfinished_work_is_answered_failed_when_the_stack_stops_waiting() {
+    let world = World::start(WorldOptions::default()).await;
+    world.stack_sets().set_behaviour(Behaviour {
+        never_done: true,
+        ..Behaviour::default()
+    });
+    let mut request = world.request("Create", None);
+    // The stack waits 31 s from the request; 30 s of that are kept as a margin.
+    request["ResourceProperties"]["ServiceTimeout"] = json!("31");
+    let started = Instant::now();
+    let answer = world.send_with(request, Duration::from_secs(60)).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "answered in the stack's time"
     );
     assert_eq!(answer.status(), "FAILED");
     let reason = answer.reason();
     assert!(reason.contains("is still RUNNING"), "{reason}");
     assert!(reason.contains("lacework-ct-log-archive"), "{reason}");
     assert!(reason.contains("update the stack again"), "{reason}");
+    assert!(
+        handed_on(&world).is_empty(),
+        "no invocation the stack would not wait for"
+    );
+    assert_eq!(
+        answer.physical_id(),
+        "lacework-ct-setup",
+        "the rollback's Delete cleans up what was made"
+    );
 }
 
 #[tokio::test]
-async fn a_deadline_about_to_pass_still_gets_one_answer() {
+async fn a_continuation_the_stack_no_longer_waits_for_is_answered_at_once() {
     let world = World::start(WorldOptions::default()).await;
-    // Less time left than the margin kept for answering.
-    let answer = world
-        .send_with(world.request("Create", None), Duration::from_millis(100))
-        .await;
+    let mut request = world.request("Create", None);
+    let an_hour_ago = SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+        - 3_590_000;
+    request["TowerContinuation"] = json!({"invocation": 4, "firstStartedMs": an_hour_ago});
+    let answer = world.send_with(request, Duration::from_secs(60)).await;
     assert_eq!(answer.status(), "FAILED");
     assert!(
         answer.reason().contains("ran out of time"),
         "{}",
         answer.reason()
     );
+    assert!(world.stack_sets().calls().is_empty(), "no work started");
+    assert!(handed_on(&world).is_empty());
     // Nothing answers later on behalf of the abandoned work.
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(world.answers.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_bad_continuation_record_is_answered_failed_naming_the_field() {
+    let world = World::start(WorldOptions::default()).await;
+    let mut request = world.request("Create", None);
+    request["TowerContinuation"] = json!({"invocation": "two", "firstStartedMs": 1});
+    let answer = world.send_with(request, Duration::from_secs(60)).await;
+    assert_eq!(answer.status(), "FAILED");
+    assert!(
+        answer.reason().contains("$.TowerContinuation.invocation"),
+        "{}",
+        answer.reason()
+    );
+    assert!(world.stack_sets().calls().is_empty());
+}
+
+#[tokio::test]
+async fn when_lambda_refuses_the_next_invocation_the_answer_is_failed_with_why() {
+    let world = World::start(WorldOptions::default()).await;
+    world.stack_sets().set_behaviour(Behaviour {
+        never_done: true,
+        ..Behaviour::default()
+    });
+    *world.setup.invocations.refuse_next.lock().unwrap() = Some("AccessDeniedException");
+    let answer = world
+        .send_with(world.request("Create", None), Duration::from_millis(1500))
+        .await;
+    assert_eq!(answer.status(), "FAILED");
+    let reason = answer.reason();
+    assert!(reason.contains("is still RUNNING"), "{reason}");
+    assert!(
+        reason.contains("handing the rest to a fresh invocation failed")
+            && reason.contains("AccessDeniedException"),
+        "{reason}"
+    );
+}
+
+#[tokio::test]
+async fn a_transient_failure_is_tried_again_within_the_invocation() {
+    let world = World::start(WorldOptions {
+        env: vec![("TOWER_MONITOR_EXISTING_ACCOUNTS", "true")],
+        ..WorldOptions::default()
+    })
+    .await;
+    world
+        .setup
+        .organizations
+        .throttle_list_accounts
+        .store(2, Ordering::SeqCst);
+    let answer = world
+        .send_with(world.request("Create", None), Duration::from_secs(60))
+        .await;
+    assert_eq!(answer.status(), "SUCCESS", "{}", answer.reason());
+    assert_eq!(
+        world
+            .setup
+            .organizations
+            .throttle_list_accounts
+            .load(Ordering::SeqCst),
+        0,
+        "throttled twice, then listed"
+    );
+    assert!(handed_on(&world).is_empty(), "no fresh invocation needed");
+    assert_eq!(world.setup.queues.sent.lock().unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -693,7 +866,7 @@ async fn a_refused_response_url_gets_no_answer_and_no_work() {
     request["ResponseURL"] = json!("https://attacker.example.com/answer");
     let outcome = world
         .handler
-        .handle_request(request, Instant::now() + Duration::from_secs(60))
+        .handle_request(request, &invocation(Duration::from_secs(60)))
         .await;
     assert!(outcome.is_err());
     assert!(world.answers.lock().unwrap().is_empty());
@@ -727,7 +900,7 @@ async fn a_bad_configuration_is_answered_with_its_problems() {
         }
         r
     };
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = &invocation(Duration::from_secs(60));
     handler
         .handle_request(request("Create", None), deadline)
         .await
@@ -842,6 +1015,7 @@ async fn dropping_config_from_the_capability_removes_the_member_side() {
         queues: FakeQueues::default(),
         secrets: world.setup.secrets.clone(),
         tokens: world.setup.tokens.clone(),
+        invocations: FakeInvocations::default(),
         lacework_options: ClientOptions::default(),
         timing: timing(),
     });
@@ -849,7 +1023,7 @@ async fn dropping_config_from_the_capability_removes_the_member_side() {
     handler
         .handle_request(
             world.request("Update", Some("lacework-ct-setup")),
-            Instant::now() + Duration::from_secs(60),
+            &invocation(Duration::from_secs(60)),
         )
         .await
         .unwrap();

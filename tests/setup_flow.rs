@@ -602,3 +602,70 @@ async fn work_outlasting_an_invocation_is_handed_on_and_answered_once_when_done(
     })
     .await;
 }
+
+/// The installation's external id suffix as the secret holds it now.
+async fn stored_suffix(zone: &LandingZone) -> Option<String> {
+    let secret = aws_sdk_secretsmanager::Client::new(zone.management())
+        .get_secret_value()
+        .secret_id(&zone.product.secret_arn)
+        .send()
+        .await
+        .expect("the secret is readable");
+    let text: Value = serde_json::from_str(secret.secret_string().unwrap_or_default())
+        .expect("the secret is JSON");
+    text["externalIdSuffix"].as_str().map(str::to_owned)
+}
+
+/// The external id suffix the Log Archive StackSet was given (moto shows `NoEcho` values).
+async fn log_archive_suffix_parameter(zone: &LandingZone) -> Option<String> {
+    let described = aws_sdk_cloudformation::Client::new(zone.management())
+        .describe_stack_set()
+        .stack_set_name(&zone.names.log_archive_stack_set)
+        .send()
+        .await
+        .expect("the Log Archive StackSet exists");
+    described
+        .stack_set()
+        .map(|set| set.parameters())
+        .unwrap_or_default()
+        .iter()
+        .find(|parameter| parameter.parameter_key() == Some("ExternalIdSuffix"))
+        .and_then(|parameter| parameter.parameter_value())
+        .map(str::to_owned)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_rotation_through_the_stack_keeps_the_external_ids() {
+    within_time_limit(async {
+        let zone = start(options("key-rotation")).await;
+        let created = setup(&zone, "Create", None).await;
+        assert_answered(&created, "SUCCESS");
+        let suffix = stored_suffix(&zone).await;
+        assert!(suffix.is_some(), "setup stored the suffix");
+        assert_eq!(log_archive_suffix_parameter(&zone).await, suffix);
+        let before = inventory(&zone).await;
+
+        // The stack's key parameters change (or roll back): CloudFormation writes the secret
+        // whole, with keyId and secretKey only.
+        let key = zone.options.lacework.clone();
+        zone.put_lacework_api_key(&key.key_id, &key.secret_key)
+            .await
+            .expect("the secret is rewritten");
+        assert_eq!(stored_suffix(&zone).await, None, "rewritten whole");
+
+        let updated = setup(&zone, "Update", created.physical_resource_id()).await;
+        assert_answered(&updated, "SUCCESS");
+        assert_eq!(
+            stored_suffix(&zone).await,
+            suffix,
+            "the same suffix, stored again"
+        );
+        assert_eq!(
+            log_archive_suffix_parameter(&zone).await,
+            suffix,
+            "the roles' external ids are unchanged"
+        );
+        assert_eq!(inventory(&zone).await, before, "nothing else changed");
+    })
+    .await;
+}

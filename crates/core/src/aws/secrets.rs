@@ -26,6 +26,16 @@
 //!
 //! If the label move succeeded but its answer was lost (a timeout), the secret is read again:
 //! finding our version current counts as success.
+//!
+//! # A secret rewritten whole
+//!
+//! The stack owns the secret's `keyId` and `secretKey`: rotating the key through the stack's
+//! parameters (or a rollback) makes CloudFormation write a new version holding those two
+//! only, without the installation's external id suffix. Drawing a new suffix would change
+//! every external id - every role's trust and every integration. So a writer that finds no
+//! suffix in `AWSCURRENT` takes it from the newest earlier version that has one
+//! ([`SecretPort::earlier_external_id_suffix`]: `AWSPREVIOUS` first, then older versions,
+//! newest first), and the next write stores it again.
 
 use std::fmt;
 use std::future::Future;
@@ -38,6 +48,7 @@ use tokio::sync::Mutex;
 use super::aws_error;
 use crate::api_secret::ApiSecret;
 use crate::error::{Error, Problem};
+use crate::external_id::ExternalIdSuffix;
 use crate::lacework::{
     ClientOptions, Credentials, KeyTokenSource, Token, TokenFuture, TokenSource,
 };
@@ -47,6 +58,12 @@ pub const PROPOSED_STAGE: &str = "TOWER_PROPOSED";
 
 /// The label of the version readers get.
 const CURRENT_STAGE: &str = "AWSCURRENT";
+
+/// How many earlier versions are read, at most, looking for the external id suffix.
+pub const SUFFIX_LOOKBACK: usize = 10;
+
+/// The label Secrets Manager gives the version that was `AWSCURRENT` before the current one.
+const PREVIOUS_STAGE: &str = "AWSPREVIOUS";
 
 /// How many times a change is applied again after other writers got in first. Each retry
 /// follows a write that completed, so this bounds the work, not the waiting.
@@ -83,6 +100,13 @@ pub trait SecretPort: Send + Sync {
         secret: &ApiSecret,
     ) -> impl Future<Output = Result<ReplaceOutcome, Error>> + Send;
 
+    /// The external id suffix of the newest version before `AWSCURRENT` that has one
+    /// (`AWSPREVIOUS` first, then older versions, newest first, at most [`SUFFIX_LOOKBACK`]);
+    /// `None` when none has. Versions that cannot be read as the secret are passed over.
+    fn earlier_external_id_suffix(
+        &self,
+    ) -> impl Future<Output = Result<Option<ExternalIdSuffix>, Error>> + Send;
+
     /// The current contents.
     fn read(&self) -> impl Future<Output = Result<ApiSecret, Error>> + Send {
         async move { Ok(self.read_current().await?.secret) }
@@ -99,7 +123,16 @@ pub trait SecretPort: Send + Sync {
         async move {
             let mut change = change;
             for _ in 0..MAX_ATTEMPTS {
-                let current = self.read_current().await?;
+                let mut current = self.read_current().await?;
+                if current.secret.external_id_suffix.is_none() {
+                    if let Some(suffix) = self.earlier_external_id_suffix().await? {
+                        tracing::warn!(
+                            operation = "secretsmanager:ListSecretVersionIds",
+                            "the Lacework API secret was rewritten without the external id suffix (as a key rotation through the stack does); keeping the installation's suffix from an earlier version"
+                        );
+                        current.secret.external_id_suffix = Some(suffix);
+                    }
+                }
                 let next = match change(&current.secret)? {
                     Some(next) if next != current.secret => next,
                     _ => return Ok(current.secret),
@@ -149,6 +182,12 @@ impl<P: SecretPort + ?Sized> SecretPort for Arc<P> {
         secret: &ApiSecret,
     ) -> impl Future<Output = Result<ReplaceOutcome, Error>> + Send {
         (**self).replace_current(expected_version, secret)
+    }
+
+    fn earlier_external_id_suffix(
+        &self,
+    ) -> impl Future<Output = Result<Option<ExternalIdSuffix>, Error>> + Send {
+        (**self).earlier_external_id_suffix()
     }
 }
 
@@ -298,6 +337,60 @@ impl SecretPort for SecretStore {
         }
         Ok(outcome)
     }
+    async fn earlier_external_id_suffix(&self) -> Result<Option<ExternalIdSuffix>, Error> {
+        let listed = self
+            .client
+            .list_secret_version_ids()
+            .secret_id(&self.secret_id)
+            .include_deprecated(true)
+            .max_results(100)
+            .send()
+            .await
+            .map_err(|err| aws_error("secretsmanager:ListSecretVersionIds", err))?;
+        let mut earlier: Vec<_> = listed
+            .versions()
+            .iter()
+            .filter(|version| {
+                !version
+                    .version_stages()
+                    .iter()
+                    .any(|stage| stage == CURRENT_STAGE)
+            })
+            .filter_map(|version| {
+                let previous = version
+                    .version_stages()
+                    .iter()
+                    .any(|stage| stage == PREVIOUS_STAGE);
+                let created = version.created_date().map(|date| date.as_nanos());
+                Some((previous, created, version.version_id()?.to_owned()))
+            })
+            .collect();
+        // AWSPREVIOUS first (it was current), then the newest.
+        earlier.sort_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)));
+        for (_, _, version_id) in earlier.into_iter().take(SUFFIX_LOOKBACK) {
+            let answer = self
+                .client
+                .get_secret_value()
+                .secret_id(&self.secret_id)
+                .version_id(&version_id)
+                .send()
+                .await
+                .map_err(|err| aws_error("secretsmanager:GetSecretValue", err))?;
+            let suffix = answer
+                .secret_string()
+                .and_then(|text| ApiSecret::from_json(text).ok())
+                .and_then(|secret| secret.external_id_suffix);
+            if suffix.is_some() {
+                tracing::info!(
+                    operation = "secretsmanager:GetSecretValue",
+                    version_id = %version_id,
+                    "found the external id suffix in an earlier version of the secret"
+                );
+                return Ok(suffix);
+            }
+        }
+        Ok(None)
+    }
 }
 
 impl fmt::Debug for SecretStore {
@@ -363,6 +456,14 @@ impl MemorySecretStore {
         self.lock().reads
     }
 
+    /// Stores `text` as a new current version unconditionally, as CloudFormation does when
+    /// the stack's key parameters change (or roll back).
+    pub fn rewrite(&self, text: impl Into<String>) {
+        let mut state = self.lock();
+        state.versions.push(text.into());
+        state.current = state.versions.len().saturating_sub(1);
+    }
+
     /// Makes every later write fail with `AccessDeniedException` (or succeed again).
     pub fn deny_writes(&self, deny: bool) {
         self.lock().deny_writes = deny;
@@ -413,6 +514,19 @@ impl SecretPort for MemorySecretStore {
         Ok(ReplaceOutcome::Replaced {
             version_id: state.current.to_string(),
         })
+    }
+
+    async fn earlier_external_id_suffix(&self) -> Result<Option<ExternalIdSuffix>, Error> {
+        let state = self.lock();
+        // Versions are kept in the order they were written, and every one was current.
+        Ok(state
+            .versions
+            .iter()
+            .take(state.current)
+            .rev()
+            .take(SUFFIX_LOOKBACK)
+            .filter_map(|text| ApiSecret::from_json(text).ok())
+            .find_map(|secret| secret.external_id_suffix))
     }
 }
 
@@ -639,6 +753,12 @@ mod tests {
             }
             self.inner.replace_current(expected_version, secret).await
         }
+
+        fn earlier_external_id_suffix(
+            &self,
+        ) -> impl Future<Output = Result<Option<ExternalIdSuffix>, Error>> + Send {
+            self.inner.earlier_external_id_suffix()
+        }
     }
 
     #[tokio::test]
@@ -727,6 +847,79 @@ mod tests {
         assert!(matches!(err, Error::ExternalId(_)), "{err:?}");
         assert_eq!(store.writes(), 1);
         assert_eq!(store.read().await.unwrap(), now);
+    }
+
+    #[tokio::test]
+    async fn a_secret_rewritten_whole_keeps_the_installations_suffix() {
+        let with_suffix = ApiSecret {
+            external_id_suffix: Some(suffix()),
+            ..keys_only()
+        }
+        .with_token(in_an_hour("t1"));
+        let store = MemorySecretStore::new(&with_suffix);
+        // A key rotation through the stack, then its rollback: two versions without it.
+        let rotated = ApiSecret::new("NEW_KEY", "_new_secret");
+        store.rewrite(rotated.to_json());
+        store.rewrite(keys_only().to_json());
+        assert_eq!(store.read().await.unwrap().external_id_suffix, None);
+
+        let stored = store
+            .update(|current| {
+                let (next, drawn) = current
+                    .clone()
+                    .with_token(in_an_hour("t2"))
+                    .ensure_external_id_suffix()?;
+                assert!(
+                    !drawn,
+                    "the earlier suffix is found before anything is drawn"
+                );
+                Ok(Some(next))
+            })
+            .await
+            .unwrap();
+        assert_eq!(stored.external_id_suffix, Some(suffix()));
+        assert_eq!(stored.key_id, "ACME_KEY", "the rewritten key is kept");
+        assert_eq!(
+            store.read().await.unwrap().external_id_suffix,
+            Some(suffix())
+        );
+    }
+
+    #[tokio::test]
+    async fn a_secret_that_never_had_a_suffix_gets_a_new_one() {
+        let store = MemorySecretStore::new(&keys_only());
+        store.rewrite(ApiSecret::new("NEW_KEY", "_new_secret").to_json());
+        store.rewrite("not even JSON");
+        store.rewrite(keys_only().to_json());
+        assert_eq!(store.earlier_external_id_suffix().await.unwrap(), None);
+        let stored = store
+            .update(|current| Ok(Some(current.clone().ensure_external_id_suffix()?.0)))
+            .await
+            .unwrap();
+        assert!(stored.external_id_suffix.is_some());
+    }
+
+    #[tokio::test]
+    async fn only_the_last_versions_are_searched_for_the_suffix() {
+        let store = MemorySecretStore::new(&ApiSecret {
+            external_id_suffix: Some(suffix()),
+            ..keys_only()
+        });
+        for _ in 0..SUFFIX_LOOKBACK {
+            store.rewrite(keys_only().to_json());
+        }
+        assert_eq!(
+            store.earlier_external_id_suffix().await.unwrap(),
+            Some(suffix()),
+            "{SUFFIX_LOOKBACK} versions back"
+        );
+        store.rewrite(keys_only().to_json());
+        assert_eq!(
+            store.earlier_external_id_suffix().await.unwrap(),
+            None,
+            "the version with the suffix is {} versions back",
+            SUFFIX_LOOKBACK + 1
+        );
     }
 
     #[tokio::test]

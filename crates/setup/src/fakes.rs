@@ -3,6 +3,7 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use tower_core::aws::log_archive::in_memory::InMemoryLogArchive;
 use tower_core::aws::organizations::{MemberAccount, Organizations};
 use tower_core::aws::queue::{MessageQueues, RejectedMessage};
 use tower_core::aws::secrets::{KeyTokenRequester, MemorySecretStore};
@@ -177,16 +178,30 @@ pub fn control_tower_trail() -> TrailDetails {
     }
 }
 
-/// CloudTrail with at most one trail.
+/// CloudTrail with at most one trail, which a test may change.
 #[derive(Debug)]
 pub struct FakeTrails {
-    pub trail: Option<TrailDetails>,
+    pub trail: Mutex<Option<TrailDetails>>,
+}
+
+impl FakeTrails {
+    pub fn new(trail: Option<TrailDetails>) -> Self {
+        Self {
+            trail: Mutex::new(trail),
+        }
+    }
+
+    pub fn set(&self, trail: Option<TrailDetails>) {
+        *self.trail.lock().unwrap() = trail;
+    }
 }
 
 impl Trails for FakeTrails {
     async fn get_trail(&self, name_or_arn: &str) -> Result<Option<TrailDetails>, Error> {
         Ok(self
             .trail
+            .lock()
+            .unwrap()
             .clone()
             .filter(|t| t.name == name_or_arn || t.arn.as_deref() == Some(name_or_arn)))
     }
@@ -231,4 +246,5 @@ impl Ports for FakePorts {
     type Queues = FakeQueues;
     type Secrets = MemorySecretStore;
     type Tokens = KeyTokenRequester;
+    type LogArchive = InMemoryLogArchive;
 }

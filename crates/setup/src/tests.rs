@@ -920,7 +920,7 @@ fn ours() -> EventNotification {
         id: Some("lacework-ct-cloudtrail-log-files".into()),
         destination: Destination::Topic(s3_topic()),
         events: vec!["s3:ObjectCreated:*".into()],
-        filter_rules: vec![FilterRule::new("Prefix", "o-abcd1234/AWSLogs/")],
+        filter_rules: vec![FilterRule::new("prefix", "o-abcd1234/AWSLogs/")],
     }
 }
 

@@ -40,7 +40,8 @@ impl fmt::Display for Destination {
     }
 }
 
-/// One key filter rule (`Prefix` or `Suffix`), kept as S3 returned it.
+/// One key filter rule: `prefix` or `suffix` (the only names S3 takes; the adapter reads
+/// S3's `Prefix` as `prefix`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FilterRule {
     pub name: String,
@@ -251,7 +252,7 @@ pub fn log_files_notification(
         id: Some(id.to_owned()),
         destination: Destination::Topic(topic_arn.to_owned()),
         events: vec![OBJECT_CREATED.to_owned()],
-        filter_rules: vec![FilterRule::new("Prefix", log_files_prefix(key_prefix))],
+        filter_rules: vec![FilterRule::new("prefix", log_files_prefix(key_prefix))],
     }
 }
 

@@ -207,8 +207,11 @@ fn read(
         .unwrap_or_default()
         .iter()
         .map(|rule| {
+            // S3 answers `Prefix` but takes only `prefix` (and moto insists): one spelling.
             FilterRule::new(
-                rule.name().map(|name| name.as_str()).unwrap_or_default(),
+                rule.name()
+                    .map(|name| name.as_str().to_ascii_lowercase())
+                    .unwrap_or_default(),
                 rule.value().unwrap_or_default(),
             )
         })
@@ -241,7 +244,9 @@ fn sdk_configuration(
                 .iter()
                 .map(|rule| {
                     aws_sdk_s3::types::FilterRule::builder()
-                        .name(FilterRuleName::from(rule.name.as_str()))
+                        .name(FilterRuleName::from(
+                            rule.name.to_ascii_lowercase().as_str(),
+                        ))
                         .value(&rule.value)
                         .build()
                 })
@@ -441,7 +446,7 @@ mod tests {
                 "arn:aws:lambda:us-east-1:222233334444:function:f".into(),
             ),
             events: vec!["s3:ObjectRestore:Post".into(), "s3:ObjectTagging:*".into()],
-            filter_rules: vec![FilterRule::new("Suffix", ".csv")],
+            filter_rules: vec![FilterRule::new("suffix", ".csv")],
         };
         let configuration = NotificationConfiguration {
             notifications: vec![ours.clone(), queue.clone(), function.clone()],

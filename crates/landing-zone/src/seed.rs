@@ -16,7 +16,9 @@
 //! Tower's trail `aws-controltower-BaselineCloudTrail` is an organization trail of the
 //! management account whose bucket `aws-controltower-logs-<log archive>-us-east-1` is in Log
 //! Archive, and its SNS topic `aws-controltower-AllConfigNotifications` is in Audit (moto runs
-//! with a fix that lets a trail name a topic of another account: see [`crate::moto`]).
+//! with a fix that lets a trail name a topic of another account: see [`crate::moto`]). A second
+//! trail, [`TRAIL_WITHOUT_TOPIC_NAME`], notifies no topic and writes under a key prefix to a
+//! bucket of its own in Log Archive (what `setup` meets with such a trail).
 
 use aws_config::SdkConfig;
 use aws_sdk_organizations::types::CreateAccountState;

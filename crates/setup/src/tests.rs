@@ -1070,7 +1070,7 @@ async fn delete_removes_our_bucket_notification_and_keeps_theirs() {
         "{}",
         answer.reason()
     );
-    assert_eq!(bucket_notifications(&world), [theirs.clone()]);
+    assert_eq!(bucket_notifications(&world), std::slice::from_ref(&theirs));
     assert!(
         world
             .setup
@@ -1109,7 +1109,7 @@ async fn an_update_follows_the_trail_gaining_and_losing_its_topic() {
             "lacework-ct-member"
         ]
     );
-    assert_eq!(bucket_notifications(&world), [theirs.clone()]);
+    assert_eq!(bucket_notifications(&world), std::slice::from_ref(&theirs));
     let log_archive = &world.stack_sets().stack_sets()["lacework-ct-log-archive"].spec;
     assert_eq!(
         log_archive.parameters["AuditQueueArn"],

@@ -3,13 +3,13 @@
 //! the work.
 
 use tower_core::Error;
-use tower_core::aws::bucket_notifications::Change;
+use tower_core::aws::bucket_notifications::{Change, notification_id};
 use tower_core::aws::log_archive::LogArchive;
 use tower_core::aws::organizations::Organizations;
 use tower_core::aws::queue::{MessageQueues, send_all};
 use tower_core::aws::secrets::SecretPort;
 use tower_core::aws::stacksets::{
-    Convergence, StackInstanceTarget, StackSetSpec, converge_stack_set,
+    Convergence, StackInstanceTarget, StackSetSpec, StackSets, converge_stack_set,
 };
 use tower_core::drain::cloudtrail_integration_name;
 use tower_core::external_id::ExternalIdSuffix;
@@ -158,6 +158,22 @@ impl<P: Ports> Setup<P> {
         trail: &TrailPlan,
     ) -> Result<NotificationQueue, Error> {
         let log_archive_account = &self.config.accounts.log_archive;
+        // The trail moved to another bucket: ours leaves the one the StackSet still names.
+        let names = &self.config.installation.names;
+        if let Some(existing) = self
+            .stack_sets
+            .describe_stack_set(&names.s3_notifications)
+            .await?
+        {
+            if let Some(old) = existing
+                .parameters
+                .get("CloudTrailBucketName")
+                .filter(|old| !old.is_empty() && **old != trail.bucket)
+            {
+                let id = notification_id(&self.config.installation.prefix);
+                self.remove_bucket_notification(run, old, &id).await?;
+            }
+        }
         let notifications = plan::s3_notifications_stack_set(&self.config, landscape, trail);
         let target = plan::instance_in(&self.config, log_archive_account);
         self.converge_one(run, &notifications, &[target]).await?;

@@ -150,7 +150,9 @@ impl<P: Ports> Setup<P> {
             .await
     }
 
-    async fn remove_bucket_notification(
+    /// Removes our event notification (Id `id`) from `bucket`, keeping the others; a bucket
+    /// that is gone, or without ours, is left alone.
+    pub(crate) async fn remove_bucket_notification(
         &self,
         run: &Run,
         bucket: &str,

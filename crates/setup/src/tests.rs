@@ -1144,3 +1144,38 @@ async fn an_update_follows_the_trail_gaining_and_losing_its_topic() {
         log_archive_queue_url()
     );
 }
+
+#[tokio::test]
+async fn a_trail_that_moves_to_another_bucket_takes_our_notification_along() {
+    let theirs = foreign("deleted-log-files", "s3:ObjectRemoved:*", None);
+    let world = World::start(with_foreign(vec![theirs.clone()])).await;
+    assert_eq!(world.send("Create", None).await.status(), "SUCCESS");
+    let moved = format!("org-logs-{LOG_ARCHIVE}-us-east-1");
+    world
+        .setup
+        .log_archive
+        .insert_bucket(&moved, NotificationConfiguration::default());
+    world.setup.trails.set(Some(TrailDetails {
+        sns_topic_arn: None,
+        s3_bucket_name: Some(moved.clone()),
+        ..control_tower_trail()
+    }));
+    let answer = world.send("Update", Some("lacework-ct-setup")).await;
+    assert_eq!(answer.status(), "SUCCESS", "{}", answer.reason());
+    assert_eq!(bucket_notifications(&world), [theirs]);
+    assert_eq!(
+        world
+            .setup
+            .log_archive
+            .bucket(&moved)
+            .unwrap()
+            .notifications,
+        [ours()]
+    );
+    assert_eq!(
+        world.stack_sets().stack_sets()["lacework-ct-s3-notifications"]
+            .spec
+            .parameters["CloudTrailBucketName"],
+        moved
+    );
+}

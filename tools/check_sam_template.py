@@ -313,7 +313,8 @@ def check_names(template):
     # The queue is Audit's or, for a trail without an SNS topic, Log Archive's: setup answers
     # which (its QueueUrl and TrailNotifications, named by naming.rs and tested in Rust).
     for output, attribute in (("CloudTrailQueueUrl", "QueueUrl"), ("TrailNotifications", "TrailNotifications")):
-        value = outputs.get(output, {}).get("Value", {}).get("Fn::GetAtt")
+        value = outputs.get(output, {}).get("Value")
+        value = value.get("Fn::GetAtt") if isinstance(value, dict) else value
         if value not in (["LaceworkSetup", attribute], f"LaceworkSetup.{attribute}"):
             fail(f"$.Outputs.{output} must be !GetAtt LaceworkSetup.{attribute} (setup answers it)")
     for output in ("ManagementAccountId", "ExternalIdFormat", "ExternalIdCommand"):

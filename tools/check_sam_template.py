@@ -306,10 +306,17 @@ def check_names(template):
         if field and text != f"${{NamePrefix}}-{suffixes.get(field)}":
             fail(f"{logical_id}.{prop} is {text}, but naming.rs names it {{prefix}}-{suffixes.get(field)}")
     outputs = template["Outputs"]
-    for output, field in (("LogArchiveRoleArn", "cross_account_role"), ("CloudTrailQueueUrl", "audit_queue")):
+    for output, field in (("LogArchiveRoleArn", "cross_account_role"),):
         value = outputs.get(output, {}).get("Value", {}).get("Fn::Sub", "")
         if not value.endswith(f"${{NamePrefix}}-{suffixes.get(field)}"):
             fail(f"$.Outputs.{output} does not end with naming.rs's {{prefix}}-{suffixes.get(field)}")
+    # The queue is Audit's or, for a trail without an SNS topic, Log Archive's: setup answers
+    # which (its QueueUrl and TrailNotifications, named by naming.rs and tested in Rust).
+    for output, attribute in (("CloudTrailQueueUrl", "QueueUrl"), ("TrailNotifications", "TrailNotifications")):
+        value = outputs.get(output, {}).get("Value")
+        value = value.get("Fn::GetAtt") if isinstance(value, dict) else value
+        if value not in (["LaceworkSetup", attribute], f"LaceworkSetup.{attribute}"):
+            fail(f"$.Outputs.{output} must be !GetAtt LaceworkSetup.{attribute} (setup answers it)")
     for output in ("ManagementAccountId", "ExternalIdFormat", "ExternalIdCommand"):
         if output not in outputs:
             fail(f"$.Outputs.{output} is missing (a platform without an API needs it)")

@@ -128,10 +128,15 @@ IMPLIED_BY_SETTER = {
 # Calls a function makes with credentials it got from sts:AssumeRole (AWSControlTowerExecution
 # in another account of the organization), keyed by function, then SDK service: they are
 # authorised by that role, not the function's. The function's role needs sts:AssumeRole instead.
-# None today. When setup adds the trail bucket's event notification in Log Archive (trails
-# without an SNS topic, stacksets/README.md), it will do so this way:
-#     "setup": {"s3": "the trail bucket's notification, in Log Archive"},
-ASSUMED_ROLE_SERVICES = {}
+# setup adds the trail bucket's event notification in Log Archive for a trail without an SNS
+# topic (stacksets/README.md), and reads the key of the notification topic there
+# (tower_core::aws::log_archive).
+ASSUMED_ROLE_SERVICES = {
+    "setup": {
+        "s3": "the trail bucket's event notifications, in Log Archive",
+        "sns": "the S3 notification topic's KMS key, in Log Archive",
+    },
+}
 
 # What Lacework needs in the Log Archive cross-account role (stacksets/log-archive.yaml), with
 # the source of each need.

@@ -60,7 +60,7 @@ use crate::lambda_service::LambdaService;
 use crate::process::BackgroundProcess;
 use crate::registration_topic::{DeliveredRequest, RegistrationDeliveries};
 use crate::runtime_api::FunctionSpec;
-use crate::seed::{Organization, ProductResources, Trail};
+use crate::seed::{Organization, ProductResources, Trail, TrailWithoutTopic};
 
 /// The product's functions (binary names).
 pub const FUNCTIONS: [&str; 4] = [
@@ -135,6 +135,8 @@ pub struct LandingZone {
     pub lacework_url: String,
     pub organization: Organization,
     pub trail: Trail,
+    /// A second trail, without an SNS topic (used only where a test names it).
+    pub trail_without_topic: TrailWithoutTopic,
     pub product: ProductResources,
     /// The names every resource gets (default prefix).
     pub names: Names,
@@ -170,6 +172,8 @@ impl LandingZone {
             aws::account_config(&management, &moto.url, &organization.log_archive).await?;
         let audit = aws::account_config(&management, &moto.url, &organization.audit).await?;
         let trail = seed::trail(&management, &log_archive, &audit, &organization).await?;
+        let trail_without_topic =
+            seed::trail_without_topic(&management, &log_archive, &organization).await?;
         let names = Names::default();
         let product = seed::product_resources(
             &management,
@@ -193,6 +197,7 @@ impl LandingZone {
             lacework_url: emulator.url.clone(),
             organization,
             trail,
+            trail_without_topic,
             product,
             names,
             management,
@@ -210,6 +215,7 @@ impl LandingZone {
         Ok(LandingZone {
             moto_url: state.moto.url,
             lacework_url: state.lacework.url,
+            trail_without_topic: TrailWithoutTopic::of(&state.organization),
             organization: state.organization,
             trail: state.trail,
             product: state.product,

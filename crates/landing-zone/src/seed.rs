@@ -16,7 +16,9 @@
 //! Tower's trail `aws-controltower-BaselineCloudTrail` is an organization trail of the
 //! management account whose bucket `aws-controltower-logs-<log archive>-us-east-1` is in Log
 //! Archive, and its SNS topic `aws-controltower-AllConfigNotifications` is in Audit (moto runs
-//! with a fix that lets a trail name a topic of another account: see [`crate::moto`]).
+//! with a fix that lets a trail name a topic of another account: see [`crate::moto`]). A second
+//! trail, [`TRAIL_WITHOUT_TOPIC_NAME`], notifies no topic and writes under a key prefix to a
+//! bucket of its own in Log Archive (what `setup` meets with such a trail).
 
 use aws_config::SdkConfig;
 use aws_sdk_organizations::types::CreateAccountState;
@@ -33,6 +35,14 @@ pub const TRAIL_NAME: &str = "aws-controltower-BaselineCloudTrail";
 
 /// Control Tower's SNS topic for the trail's notifications.
 pub const TRAIL_TOPIC_NAME: &str = "aws-controltower-AllConfigNotifications";
+
+/// A second organization trail of the management account that notifies no SNS topic, writing
+/// under a key prefix to a bucket of its own in Log Archive: what `setup` meets when given a
+/// trail without a topic (`TOWER_TRAIL_NAME`). Nothing uses it unless a test names it.
+pub const TRAIL_WITHOUT_TOPIC_NAME: &str = "org-trail-without-topic";
+
+/// The key prefix of [`TRAIL_WITHOUT_TOPIC_NAME`]'s log files.
+pub const TRAIL_WITHOUT_TOPIC_KEY_PREFIX: &str = "org-logs";
 
 /// The accounts to create: name, OU path, whether it is closed afterwards.
 const ACCOUNTS: [(&str, &str, bool); 8] = [
@@ -232,6 +242,58 @@ pub struct Trail {
     pub arn: String,
     pub bucket: String,
     pub topic_arn: String,
+}
+
+/// The trail without an SNS topic, as seeded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrailWithoutTopic {
+    pub name: String,
+    pub arn: String,
+    /// In Log Archive.
+    pub bucket: String,
+    pub key_prefix: String,
+}
+
+impl TrailWithoutTopic {
+    /// Its names, which follow from the organization alone.
+    pub fn of(organization: &Organization) -> TrailWithoutTopic {
+        TrailWithoutTopic {
+            name: TRAIL_WITHOUT_TOPIC_NAME.to_owned(),
+            arn: format!(
+                "arn:aws:cloudtrail:{REGION}:{}:trail/{TRAIL_WITHOUT_TOPIC_NAME}",
+                organization.management
+            ),
+            bucket: format!("org-trail-logs-{}-{REGION}", organization.log_archive),
+            key_prefix: TRAIL_WITHOUT_TOPIC_KEY_PREFIX.to_owned(),
+        }
+    }
+}
+
+/// Creates the trail without an SNS topic and its bucket in Log Archive.
+pub async fn trail_without_topic(
+    management: &SdkConfig,
+    log_archive: &SdkConfig,
+    organization: &Organization,
+) -> Result<TrailWithoutTopic> {
+    let trail = TrailWithoutTopic::of(organization);
+    aws::s3_client(log_archive)
+        .create_bucket()
+        .bucket(&trail.bucket)
+        .send()
+        .await
+        .map_err(|err| error::aws("s3:CreateBucket", err))?;
+    aws_sdk_cloudtrail::Client::new(management)
+        .create_trail()
+        .name(&trail.name)
+        .s3_bucket_name(&trail.bucket)
+        .s3_key_prefix(&trail.key_prefix)
+        .is_multi_region_trail(true)
+        .is_organization_trail(true)
+        .send()
+        .await
+        .map_err(|err| error::aws("cloudtrail:CreateTrail", err))?;
+    Ok(trail)
 }
 
 /// What `template.yaml` creates in the management account before `setup` runs.

@@ -3,11 +3,13 @@
 //! the work.
 
 use tower_core::Error;
+use tower_core::aws::bucket_notifications::{Change, notification_id};
+use tower_core::aws::log_archive::LogArchive;
 use tower_core::aws::organizations::Organizations;
 use tower_core::aws::queue::{MessageQueues, send_all};
 use tower_core::aws::secrets::SecretPort;
 use tower_core::aws::stacksets::{
-    Convergence, StackInstanceTarget, StackSetSpec, converge_stack_set,
+    Convergence, StackInstanceTarget, StackSetSpec, StackSets, converge_stack_set,
 };
 use tower_core::drain::cloudtrail_integration_name;
 use tower_core::external_id::ExternalIdSuffix;
@@ -16,7 +18,9 @@ use tower_core::lifecycle::AccountWork;
 
 use crate::flow::{Outputs, Ports, Run, Setup};
 use crate::onboarding::onboarding_batches;
-use crate::plan::{self, IntegrationLevel, Landscape};
+use crate::plan::{
+    self, IntegrationLevel, Landscape, NotificationQueue, TrailNotifications, TrailPlan,
+};
 use crate::preflight::Checked;
 
 impl<P: Ports> Setup<P> {
@@ -52,23 +56,45 @@ impl<P: Ports> Setup<P> {
 
         match &landscape.trail {
             Some(trail) => {
-                let log_archive = plan::log_archive_stack_set(&self.config, &landscape, trail);
-                let target = plan::instance_in(&self.config, &self.config.accounts.log_archive);
-                self.converge_one(run, &log_archive, &[target]).await?;
-                let audit = plan::audit_stack_set(&self.config, &landscape, trail);
-                let target = plan::instance_in(&self.config, &self.config.accounts.audit);
-                self.converge_one(run, &audit, &[target]).await?;
+                let path = TrailNotifications::of(trail);
+                let queue = match &trail.topic_arn {
+                    Some(topic_arn) => {
+                        self.converge_trail_topic_path(run, &landscape, trail, topic_arn)
+                            .await?
+                    }
+                    None => {
+                        self.converge_s3_notifications_path(run, &landscape, trail)
+                            .await?
+                    }
+                };
                 run.progress.step(format!(
-                    "registering the CloudTrail integration in Lacework ({} level)",
-                    checked.level.word()
+                    "registering the CloudTrail integration in Lacework ({} level, queue {})",
+                    checked.level.word(),
+                    queue.url
                 ));
-                self.register_cloudtrail(&lacework, &checked, &landscape.suffix)
+                self.register_cloudtrail(&lacework, &checked, &landscape.suffix, &queue.url)
                     .await?;
+                // What the other path left, from before the trail gained or lost its topic.
+                match path {
+                    TrailNotifications::TrailTopic => {
+                        self.remove_s3_notifications_path(
+                            run,
+                            names,
+                            &self.config.installation.prefix,
+                        )
+                        .await?;
+                    }
+                    TrailNotifications::S3EventNotifications => {
+                        self.remove_stack_sets(run, &[&names.audit_stack_set])
+                            .await?;
+                    }
+                }
                 outputs.insert(
                     "CrossAccountRoleArn".into(),
                     plan::log_archive_role_arn(&self.config),
                 );
-                outputs.insert("QueueUrl".into(), plan::audit_queue_url(&self.config));
+                outputs.insert("QueueUrl".into(), queue.url.clone());
+                outputs.insert("TrailNotifications".into(), path.word().into());
                 outputs.insert(
                     "CloudTrailIntegration".into(),
                     cloudtrail_integration_name(&self.config.installation.prefix),
@@ -101,6 +127,116 @@ impl<P: Ports> Setup<P> {
         }
         run.progress.finish();
         Ok(outputs)
+    }
+
+    /// The trail notifies a topic: the Log Archive role consumes the Audit queue, which
+    /// subscribes to the topic. Returns that queue.
+    async fn converge_trail_topic_path(
+        &self,
+        run: &Run,
+        landscape: &Landscape,
+        trail: &TrailPlan,
+        topic_arn: &str,
+    ) -> Result<NotificationQueue, Error> {
+        let queue = plan::audit_queue(&self.config);
+        let log_archive = plan::log_archive_stack_set(&self.config, landscape, trail, &queue);
+        let target = plan::instance_in(&self.config, &self.config.accounts.log_archive);
+        self.converge_one(run, &log_archive, &[target]).await?;
+        let audit = plan::audit_stack_set(&self.config, landscape, topic_arn);
+        let target = plan::instance_in(&self.config, &self.config.accounts.audit);
+        self.converge_one(run, &audit, &[target]).await?;
+        Ok(queue)
+    }
+
+    /// The trail notifies no topic: key, topic and queue in Log Archive (a StackSet), the
+    /// Log Archive role consuming that queue, then the bucket's event notification to the
+    /// topic, merged into the bucket's configuration. Returns the queue.
+    async fn converge_s3_notifications_path(
+        &self,
+        run: &Run,
+        landscape: &Landscape,
+        trail: &TrailPlan,
+    ) -> Result<NotificationQueue, Error> {
+        let log_archive_account = &self.config.accounts.log_archive;
+        // The trail moved to another bucket: ours leaves the one the StackSet still names.
+        let names = &self.config.installation.names;
+        if let Some(existing) = self
+            .stack_sets
+            .describe_stack_set(&names.s3_notifications)
+            .await?
+        {
+            if let Some(old) = existing
+                .parameters
+                .get("CloudTrailBucketName")
+                .filter(|old| !old.is_empty() && **old != trail.bucket)
+            {
+                let id = notification_id(&self.config.installation.prefix);
+                self.remove_bucket_notification(run, old, &id).await?;
+            }
+        }
+        let notifications = plan::s3_notifications_stack_set(&self.config, landscape, trail);
+        let target = plan::instance_in(&self.config, log_archive_account);
+        self.converge_one(run, &notifications, &[target]).await?;
+
+        let topic_arn = plan::s3_notifications_topic_arn(&self.config);
+        run.progress.step(format!(
+            "reading the KMS key of topic {topic_arn} in Log Archive"
+        ));
+        let key = self.log_archive.topic_kms_key(&topic_arn).await?;
+        if key.is_none() {
+            tracing::warn!(
+                operation = "sns:GetTopicAttributes",
+                account = %log_archive_account,
+                topic = %topic_arn,
+                "the notification topic has no KMS key; the Log Archive role gets no kms:Decrypt for its queue"
+            );
+        }
+        let queue = plan::log_archive_queue(&self.config, key);
+        let log_archive = plan::log_archive_stack_set(&self.config, landscape, trail, &queue);
+        let target = plan::instance_in(&self.config, log_archive_account);
+        self.converge_one(run, &log_archive, &[target]).await?;
+
+        self.add_bucket_notification(run, trail).await?;
+        Ok(queue)
+    }
+
+    /// Adds (or corrects) our event notification on the trail bucket, keeping every other
+    /// configuration of the bucket as it is.
+    async fn add_bucket_notification(&self, run: &Run, trail: &TrailPlan) -> Result<(), Error> {
+        const OPERATION: &str = "s3:PutBucketNotificationConfiguration";
+        let ours = plan::log_files_notification(&self.config, trail);
+        let id = ours.id.clone().unwrap_or_default();
+        let bucket = &trail.bucket;
+        let account = &self.config.accounts.log_archive;
+        run.progress.step(format!(
+            "adding event notification {id} (s3:ObjectCreated:* under {} to {}) to bucket {bucket} in Log Archive {account}",
+            ours.prefix(),
+            ours.destination
+        ));
+        let current = self.log_archive.bucket_notifications(bucket).await?;
+        let merged = current.with(&ours).map_err(|overlap| Error::Aws {
+            operation: OPERATION.into(),
+            code: None,
+            message: plan::overlap_problem(&self.config, bucket, &overlap),
+            retryable: false,
+        })?;
+        if merged.change != Change::Unchanged {
+            self.log_archive
+                .put_bucket_notifications(bucket, &merged.configuration)
+                .await?;
+        }
+        tracing::info!(
+            operation = OPERATION,
+            account = %account,
+            bucket = %bucket,
+            notification_id = %id,
+            prefix = %ours.prefix(),
+            destination = %ours.destination,
+            change = ?merged.change,
+            others_kept = merged.kept,
+            "the trail bucket's event notification is in place; the bucket's other configurations are unchanged"
+        );
+        Ok(())
     }
 
     /// Puts the fresh token in the secret and draws the external id suffix if the secret has
@@ -162,6 +298,7 @@ impl<P: Ports> Setup<P> {
         lacework: &Client,
         checked: &Checked,
         suffix: &ExternalIdSuffix,
+        queue_url: &str,
     ) -> Result<(), Error> {
         let default_scope = plan::default_scope(&self.config)?;
         let (scope, other) = match &checked.level {
@@ -170,7 +307,12 @@ impl<P: Ports> Setup<P> {
             }
             IntegrationLevel::Organization(_) => (Scope::Organization, default_scope),
         };
-        let spec = plan::cloudtrail_integration(&self.config, suffix, checked.mapping.as_ref())?;
+        let spec = plan::cloudtrail_integration(
+            &self.config,
+            suffix,
+            checked.mapping.as_ref(),
+            queue_url,
+        )?;
         let registration = lacework.register_or_reconcile(&scope, &spec).await?;
         tracing::info!(
             operation = "lacework:register",

@@ -3,6 +3,7 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
+use tower_core::aws::log_archive::in_memory::InMemoryLogArchive;
 use tower_core::aws::organizations::{MemberAccount, Organizations};
 use tower_core::aws::queue::{MessageQueues, RejectedMessage};
 use tower_core::aws::secrets::{KeyTokenRequester, MemorySecretStore};
@@ -195,16 +196,30 @@ pub fn control_tower_trail() -> TrailDetails {
     }
 }
 
-/// CloudTrail with at most one trail.
+/// CloudTrail with at most one trail, which a test may change.
 #[derive(Debug)]
 pub struct FakeTrails {
-    pub trail: Option<TrailDetails>,
+    pub trail: Mutex<Option<TrailDetails>>,
+}
+
+impl FakeTrails {
+    pub fn new(trail: Option<TrailDetails>) -> Self {
+        Self {
+            trail: Mutex::new(trail),
+        }
+    }
+
+    pub fn set(&self, trail: Option<TrailDetails>) {
+        *self.trail.lock().unwrap() = trail;
+    }
 }
 
 impl Trails for FakeTrails {
     async fn get_trail(&self, name_or_arn: &str) -> Result<Option<TrailDetails>, Error> {
         Ok(self
             .trail
+            .lock()
+            .unwrap()
             .clone()
             .filter(|t| t.name == name_or_arn || t.arn.as_deref() == Some(name_or_arn)))
     }
@@ -250,6 +265,7 @@ impl Ports for FakePorts {
     type Secrets = MemorySecretStore;
     type Tokens = KeyTokenRequester;
     type Invocations = FakeInvocations;
+    type LogArchive = InMemoryLogArchive;
 }
 
 /// Lambda that records the asynchronous invocations it is asked for.

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 use tower_core::Error;
+use tower_core::aws::log_archive::LogArchive;
 use tower_core::aws::organizations::Organizations;
 use tower_core::aws::queue::MessageQueues;
 use tower_core::aws::secrets::{SecretPort, SecretsManagerTokenSource, TokenRequester};
@@ -27,6 +28,8 @@ pub trait Ports: Send + Sync + 'static {
     type Secrets: SecretPort + 'static;
     type Tokens: TokenRequester + 'static;
     type Invocations: Invocations + 'static;
+    /// The trail bucket's notifications in Log Archive, as `AWSControlTowerExecution`.
+    type LogArchive: LogArchive + 'static;
 }
 
 /// How long things may take.
@@ -79,6 +82,7 @@ pub struct Setup<P: Ports> {
     pub trails: P::Trails,
     pub stack_sets: P::StackSets,
     pub queues: P::Queues,
+    pub log_archive: P::LogArchive,
     pub secrets: Arc<P::Secrets>,
     pub tokens: Arc<P::Tokens>,
     /// Starts the fresh invocation that takes over unfinished work.

@@ -24,6 +24,7 @@ use std::sync::Arc;
 
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
+use tower_core::aws::log_archive::LogArchiveClient;
 use tower_core::aws::organizations::OrganizationsClient;
 use tower_core::aws::queue::SqsQueues;
 use tower_core::aws::secrets::{KeyTokenRequester, SecretStore};
@@ -49,6 +50,7 @@ impl Ports for AwsPorts {
     type Secrets = SecretStore;
     type Tokens = KeyTokenRequester;
     type Invocations = LambdaInvocations;
+    type LogArchive = LogArchiveClient;
 }
 
 #[tokio::main]
@@ -97,11 +99,21 @@ async fn setup(config: SetupConfig) -> Setup<AwsPorts> {
         config.lacework.secret_arn.to_string(),
     );
     let tokens = KeyTokenRequester::new(config.lacework.api_url.as_str(), lacework_options);
+    // The trail bucket is in Log Archive; setup reaches it as AWSControlTowerExecution (only
+    // trails without an SNS topic need it, and the role is assumed on first use).
+    let log_archive = LogArchiveClient::assume(
+        &sdk,
+        config.installation.region.partition(),
+        &config.accounts.log_archive,
+        &format!("{}-setup", config.installation.prefix),
+    )
+    .await;
     Setup {
         organizations: OrganizationsClient::new(aws_sdk_organizations::Client::new(&sdk)),
         trails: TrailsClient::new(aws_sdk_cloudtrail::Client::new(&sdk)),
         stack_sets: StackSetsClient::new(aws_sdk_cloudformation::Client::new(&sdk)),
         queues: SqsQueues::new(aws_sdk_sqs::Client::new(&sdk)),
+        log_archive,
         secrets: Arc::new(secrets),
         tokens: Arc::new(tokens),
         invocations: LambdaInvocations::new(aws_sdk_lambda::Client::new(&sdk)),

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use tower_core::aws::bucket_notifications::{self, EventNotification, Overlap, notification_id};
 use tower_core::aws::stacksets::{
     EXECUTION_ROLE_NAME, StackInstanceTarget, StackSetSpec, administration_role_arn,
 };
@@ -49,7 +50,9 @@ pub fn member_integration_prefix(prefix: &NamePrefix) -> String {
 pub struct TrailPlan {
     pub bucket: String,
     pub key_prefix: Option<String>,
-    pub topic_arn: String,
+    /// The trail's SNS topic; `None` when it has none (then setup announces new log files
+    /// with the bucket's S3 event notifications).
+    pub topic_arn: Option<String>,
     /// The key the log files are encrypted with (a key ARN), if any.
     pub kms_key_arn: Option<String>,
 }
@@ -83,13 +86,10 @@ pub fn trail_plan(
             ));
         }
     }
-    let topic_arn = trail.sns_topic_arn.clone().unwrap_or_default();
-    if topic_arn.is_empty() {
-        problems.push(format!(
-            "the trail {wanted:?} notifies no SNS topic; Control Tower's trail notifies aws-controltower-AllConfigNotifications in the Audit account, which the Audit queue subscribes to"
-        ));
-    } else {
-        match Arn::parse(&topic_arn) {
+    // No topic: setup builds the S3 event notification path in Log Archive instead.
+    let topic_arn = trail.sns_topic_arn.clone().filter(|t| !t.is_empty());
+    if let Some(topic_arn) = &topic_arn {
+        match Arn::parse(topic_arn) {
             Ok(arn) if arn.service == "sns" => {
                 // Control Tower's topic is in Audit. One elsewhere works only if its policy
                 // lets Audit subscribe; the StackSet operation will say if it does not.
@@ -271,20 +271,121 @@ pub fn log_archive_role_arn(config: &SetupConfig) -> String {
     )
 }
 
-/// The Audit queue Lacework reads (in the functions' region).
-pub fn audit_queue_url(config: &SetupConfig) -> String {
-    sqs_queue_url(
+/// How the trail announces new log files to Lacework.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrailNotifications {
+    /// The trail notifies an SNS topic; the Audit queue subscribes to it.
+    TrailTopic,
+    /// The trail notifies no topic; the bucket's S3 event notifications go to a topic and
+    /// queue of our own in Log Archive.
+    S3EventNotifications,
+}
+
+impl TrailNotifications {
+    pub fn of(trail: &TrailPlan) -> Self {
+        match trail.topic_arn {
+            Some(_) => Self::TrailTopic,
+            None => Self::S3EventNotifications,
+        }
+    }
+
+    /// The value of the `TrailNotifications` output.
+    pub fn word(self) -> &'static str {
+        match self {
+            Self::TrailTopic => "trail-topic",
+            Self::S3EventNotifications => "s3-event-notifications",
+        }
+    }
+}
+
+/// The queue Lacework reads, and the role consumes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotificationQueue {
+    pub arn: String,
+    pub url: String,
+    /// Its customer managed key; `None` = SQS-managed encryption.
+    pub kms_key_arn: Option<String>,
+}
+
+/// The Audit queue subscribed to the trail's topic (in the functions' region).
+pub fn audit_queue(config: &SetupConfig) -> NotificationQueue {
+    let (region, audit) = (&config.installation.region, &config.accounts.audit);
+    let name = &config.installation.names.audit_queue;
+    NotificationQueue {
+        arn: sqs_queue_arn(region, audit, name),
+        url: sqs_queue_url(region, audit, name),
+        kms_key_arn: None,
+    }
+}
+
+/// The queue of the S3 notifications stack in Log Archive, encrypted with `kms_key_arn`.
+pub fn log_archive_queue(config: &SetupConfig, kms_key_arn: Option<String>) -> NotificationQueue {
+    let (region, log_archive) = (&config.installation.region, &config.accounts.log_archive);
+    let name = &config.installation.names.s3_notifications;
+    NotificationQueue {
+        arn: sqs_queue_arn(region, log_archive, name),
+        url: sqs_queue_url(region, log_archive, name),
+        kms_key_arn,
+    }
+}
+
+/// The topic of the S3 notifications stack in Log Archive, which the bucket notifies.
+pub fn s3_notifications_topic_arn(config: &SetupConfig) -> String {
+    sns_topic_arn(
         &config.installation.region,
-        &config.accounts.audit,
-        &config.installation.names.audit_queue,
+        &config.accounts.log_archive,
+        &config.installation.names.s3_notifications,
     )
 }
 
-/// The Log Archive StackSet: the cross-account role reading the trail bucket.
+/// The product's event notification on the trail bucket: created log files to our topic.
+pub fn log_files_notification(config: &SetupConfig, trail: &TrailPlan) -> EventNotification {
+    bucket_notifications::log_files_notification(
+        &notification_id(&config.installation.prefix),
+        &s3_notifications_topic_arn(config),
+        trail.key_prefix.as_deref(),
+    )
+}
+
+/// Why setup cannot add its event notification to the trail bucket, and what to do.
+pub fn overlap_problem(config: &SetupConfig, bucket: &str, overlap: &Overlap) -> String {
+    format!(
+        "the trail {:?} notifies no SNS topic, so setup announces its log files with an event notification on its bucket {bucket} in Log Archive {}; but {overlap}. Remove or narrow that configuration (or give the trail an SNS topic), then retry",
+        config.trail.trail_name, config.accounts.log_archive
+    )
+}
+
+/// The S3 notifications StackSet (trails without a topic): key, topic and queue in Log
+/// Archive, next to the bucket.
+pub fn s3_notifications_stack_set(
+    config: &SetupConfig,
+    landscape: &Landscape,
+    trail: &TrailPlan,
+) -> StackSetSpec {
+    let names = &config.installation.names;
+    let parameters = BTreeMap::from([
+        ("CloudTrailBucketName".to_owned(), trail.bucket.clone()),
+        ("TopicName".to_owned(), names.s3_notifications.clone()),
+        ("QueueName".to_owned(), names.s3_notifications.clone()),
+    ]);
+    spec(
+        config,
+        landscape,
+        &names.s3_notifications,
+        "Lacework Control Tower integration: the S3 event notification topic and queue in Log Archive, for a trail without an SNS topic",
+        templates::S3_NOTIFICATIONS,
+        parameters,
+        false,
+    )
+}
+
+/// The Log Archive StackSet: the cross-account role reading the trail bucket and consuming
+/// `queue`.
 pub fn log_archive_stack_set(
     config: &SetupConfig,
     landscape: &Landscape,
     trail: &TrailPlan,
+    queue: &NotificationQueue,
 ) -> StackSetSpec {
     let names = &config.installation.names;
     let mut parameters = base_parameters(config, &landscape.suffix);
@@ -299,15 +400,11 @@ pub fn log_archive_stack_set(
             "CloudTrailKmsKeyArn".to_owned(),
             trail.kms_key_arn.clone().unwrap_or_default(),
         ),
+        ("AuditQueueArn".to_owned(), queue.arn.clone()),
         (
-            "AuditQueueArn".to_owned(),
-            sqs_queue_arn(
-                &config.installation.region,
-                &config.accounts.audit,
-                &names.audit_queue,
-            ),
+            "AuditQueueKmsKeyArn".to_owned(),
+            queue.kms_key_arn.clone().unwrap_or_default(),
         ),
-        ("AuditQueueKmsKeyArn".to_owned(), String::new()),
     ]);
     spec(
         config,
@@ -320,15 +417,15 @@ pub fn log_archive_stack_set(
     )
 }
 
-/// The Audit StackSet: the queue subscribed to the trail's topic.
+/// The Audit StackSet: the queue subscribed to the trail's topic `topic_arn`.
 pub fn audit_stack_set(
     config: &SetupConfig,
     landscape: &Landscape,
-    trail: &TrailPlan,
+    topic_arn: &str,
 ) -> StackSetSpec {
     let names = &config.installation.names;
     let parameters = BTreeMap::from([
-        ("CloudTrailTopicArn".to_owned(), trail.topic_arn.clone()),
+        ("CloudTrailTopicArn".to_owned(), topic_arn.to_owned()),
         ("LogArchiveRoleArn".to_owned(), log_archive_role_arn(config)),
         ("QueueName".to_owned(), names.audit_queue.clone()),
         ("QueueKmsKeyArn".to_owned(), String::new()),
@@ -377,12 +474,13 @@ pub fn instance_in(config: &SetupConfig, account: &AccountId) -> StackInstanceTa
     StackInstanceTarget::new(account.clone(), config.installation.region.as_str())
 }
 
-/// The CloudTrail integration: the Log Archive role, the Audit queue, and - at organization
-/// level - the account mapping file.
+/// The CloudTrail integration: the Log Archive role, the queue at `queue_url`, and - at
+/// organization level - the account mapping file.
 pub fn cloudtrail_integration(
     config: &SetupConfig,
     suffix: &ExternalIdSuffix,
     mapping: Option<&AccountMapping>,
+    queue_url: &str,
 ) -> Result<CloudAccountSpec<AwsCtSqsData>, Error> {
     let external_id = ExternalId::new(
         &config.lacework.account,
@@ -394,7 +492,7 @@ pub fn cloudtrail_integration(
             log_archive_role_arn(config),
             external_id.expose(),
         ),
-        queue_url: audit_queue_url(config),
+        queue_url: queue_url.to_owned(),
         aws_account_id: None,
         account_mapping_file: None,
     };
@@ -495,10 +593,16 @@ mod tests {
             sns_topic_arn: None,
             ..trail()
         };
-        let problems = trail_plan(&self::config(), Some(&no_topic)).unwrap_err();
-        assert!(
-            problems[0].contains("notifies no SNS topic"),
-            "{problems:?}"
+        // No topic: the S3 event notification path.
+        let plan = trail_plan(&self::config(), Some(&no_topic)).unwrap();
+        assert_eq!(plan.topic_arn, None);
+        assert_eq!(
+            TrailNotifications::of(&plan),
+            TrailNotifications::S3EventNotifications
+        );
+        assert_eq!(
+            TrailNotifications::of(&plan).word(),
+            "s3-event-notifications"
         );
     }
 
@@ -541,7 +645,7 @@ mod tests {
         let config = config();
         let landscape = landscape();
         let trail = trail_plan(&config, Some(&trail())).unwrap();
-        let log_archive = log_archive_stack_set(&config, &landscape, &trail);
+        let log_archive = log_archive_stack_set(&config, &landscape, &trail, &audit_queue(&config));
         assert_fits(&log_archive, templates::LOG_ARCHIVE);
         assert_eq!(log_archive.name, "lacework-ct-log-archive");
         assert_eq!(
@@ -553,7 +657,7 @@ mod tests {
             log_archive.administration_role_arn,
             "arn:aws:iam::123456789012:role/service-role/AWSControlTowerStackSetRole"
         );
-        let audit = audit_stack_set(&config, &landscape, &trail);
+        let audit = audit_stack_set(&config, &landscape, trail.topic_arn.as_deref().unwrap());
         assert_fits(&audit, templates::AUDIT);
         assert_eq!(
             audit.parameters["LogArchiveRoleArn"],
@@ -566,6 +670,61 @@ mod tests {
         assert_eq!(
             member.parameters["RegistrationTopicArn"],
             "arn:aws:sns:us-east-1:123456789012:lacework-ct-registration-topic"
+        );
+    }
+
+    #[test]
+    fn without_a_topic_log_archive_consumes_its_own_queue() {
+        let config = config();
+        let landscape = landscape();
+        let no_topic = TrailDetails {
+            sns_topic_arn: None,
+            ..trail()
+        };
+        let trail = trail_plan(&config, Some(&no_topic)).unwrap();
+        let notifications = s3_notifications_stack_set(&config, &landscape, &trail);
+        assert_fits(&notifications, templates::S3_NOTIFICATIONS);
+        assert_eq!(notifications.name, "lacework-ct-s3-notifications");
+        assert_eq!(
+            notifications.parameters["CloudTrailBucketName"],
+            "aws-controltower-logs-222233334444-us-east-1"
+        );
+        assert_eq!(
+            notifications.parameters["TopicName"],
+            "lacework-ct-s3-notifications"
+        );
+        assert_eq!(
+            notifications.parameters["QueueName"],
+            "lacework-ct-s3-notifications"
+        );
+        assert_eq!(
+            notifications.execution_role_name,
+            "AWSControlTowerExecution"
+        );
+
+        let key = "arn:aws:kms:us-east-1:222233334444:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        let queue = log_archive_queue(&config, Some(key.into()));
+        assert_eq!(
+            queue.url,
+            "https://sqs.us-east-1.amazonaws.com/222233334444/lacework-ct-s3-notifications"
+        );
+        let log_archive = log_archive_stack_set(&config, &landscape, &trail, &queue);
+        assert_fits(&log_archive, templates::LOG_ARCHIVE);
+        assert_eq!(
+            log_archive.parameters["AuditQueueArn"],
+            "arn:aws:sqs:us-east-1:222233334444:lacework-ct-s3-notifications"
+        );
+        assert_eq!(log_archive.parameters["AuditQueueKmsKeyArn"], key);
+
+        let ours = log_files_notification(&config, &trail);
+        assert_eq!(ours.id.as_deref(), Some("lacework-ct-cloudtrail-log-files"));
+        assert_eq!(ours.prefix(), "o-abcd1234/AWSLogs/");
+        assert_eq!(ours.events, ["s3:ObjectCreated:*"]);
+        assert_eq!(
+            ours.destination,
+            bucket_notifications::Destination::Topic(
+                "arn:aws:sns:us-east-1:222233334444:lacework-ct-s3-notifications".into()
+            )
         );
     }
 
@@ -601,7 +760,8 @@ mod tests {
     fn the_cloudtrail_integration_carries_role_queue_and_mapping() {
         let config = config();
         let suffix = ExternalIdSuffix::parse("Suffix0123456789").unwrap();
-        let plain = cloudtrail_integration(&config, &suffix, None).unwrap();
+        let queue = audit_queue(&config).url;
+        let plain = cloudtrail_integration(&config, &suffix, None, &queue).unwrap();
         assert_eq!(plain.name, "lacework-ct-cloudtrail");
         assert_eq!(
             plain.data.cross_account_credentials.role_arn,
@@ -631,7 +791,7 @@ mod tests {
         });
         let rules = OuRules::parse("Security=secops").unwrap();
         let mapping = AccountMapping::build(&tree, &rules, "acme").unwrap();
-        let mapped = cloudtrail_integration(&config, &suffix, Some(&mapping)).unwrap();
+        let mapped = cloudtrail_integration(&config, &suffix, Some(&mapping), &queue).unwrap();
         let carried = mapped.data.account_mapping().unwrap().unwrap();
         assert_eq!(carried, mapping);
     }

@@ -3,8 +3,10 @@
 //! was found and where to fix it.
 
 use tower_core::AccountId;
+use tower_core::aws::log_archive::LogArchive;
 use tower_core::aws::organizations::Organizations;
 use tower_core::aws::secrets::{SecretPort, TokenRequester};
+use tower_core::aws::stacksets::EXECUTION_ROLE_NAME;
 use tower_core::aws::trail::Trails;
 use tower_core::config::{
     LACEWORK_OU_RULES, LACEWORK_SECRET_ARN, TOWER_AUDIT_ACCOUNT_ID, TOWER_AUDIT_ACCOUNT_NAME,
@@ -181,10 +183,42 @@ impl<P: Ports> Setup<P> {
             return Ok(None);
         }
         let name = &self.config.trail.trail_name;
-        match self.trails.get_trail(name).await {
-            Ok(trail) => plan::trail_plan(&self.config, trail.as_ref()).map(Some),
-            Err(err) => Err(vec![format!("cannot read the trail {name:?}: {err}")]),
+        let trail = match self.trails.get_trail(name).await {
+            Ok(trail) => plan::trail_plan(&self.config, trail.as_ref())?,
+            Err(err) => return Err(vec![format!("cannot read the trail {name:?}: {err}")]),
+        };
+        if trail.topic_arn.is_none() {
+            self.check_bucket_notifications(&trail).await?;
         }
+        Ok(Some(trail))
+    }
+
+    /// A trail without a topic: setup can read the bucket's event notifications in Log
+    /// Archive, and none of them would make S3 refuse ours.
+    async fn check_bucket_notifications(&self, trail: &TrailPlan) -> Result<(), Vec<String>> {
+        let bucket = &trail.bucket;
+        let account = &self.config.accounts.log_archive;
+        let current = self
+            .log_archive
+            .bucket_notifications(bucket)
+            .await
+            .map_err(|err| {
+                vec![format!(
+                    "the trail {:?} notifies no SNS topic, so setup adds an event notification to its bucket {bucket}; but it cannot read the bucket's event notifications as {EXECUTION_ROLE_NAME} in Log Archive {account}: {err}",
+                    self.config.trail.trail_name
+                )]
+            })?;
+        tracing::info!(
+            operation = "s3:GetBucketNotificationConfiguration",
+            account = %account,
+            bucket = %bucket,
+            configurations = current.notifications.len(),
+            "the trail notifies no SNS topic: setup will use the bucket's S3 event notifications"
+        );
+        current
+            .with(&plan::log_files_notification(&self.config, trail))
+            .map(|_| ())
+            .map_err(|overlap| vec![plan::overlap_problem(&self.config, bucket, &overlap)])
     }
 
     /// The secret's API key gets a token.

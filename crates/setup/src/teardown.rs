@@ -4,7 +4,9 @@
 use std::collections::BTreeSet;
 
 use tower_core::Error;
-use tower_core::aws::stacksets::remove_stack_set;
+use tower_core::aws::bucket_notifications::notification_id;
+use tower_core::aws::log_archive::LogArchive;
+use tower_core::aws::stacksets::{StackSets, remove_stack_set};
 use tower_core::drain::cloudtrail_integration_name;
 use tower_core::error::LaceworkErrorKind;
 use tower_core::lacework::{AwsCtSqsData, Client, Scope, SubAccount};
@@ -54,7 +56,8 @@ impl<P: Ports> Setup<P> {
         }
     }
 
-    /// The CloudTrail side: the Audit and Log Archive StackSets, then the CloudTrail
+    /// The CloudTrail side: our event notification on the trail bucket and the S3
+    /// notifications StackSet, the Audit and Log Archive StackSets, then the CloudTrail
     /// integration (at both levels).
     pub async fn remove_cloudtrail_side(
         &self,
@@ -63,20 +66,10 @@ impl<P: Ports> Setup<P> {
         names: &Names,
         prefix: &NamePrefix,
     ) -> Result<(), Error> {
-        let wait = self.operation_wait(run.deadline);
-        for stack_set in [&names.audit_stack_set, &names.log_archive_stack_set] {
-            run.progress
-                .step(format!("removing StackSet {stack_set} and its instances"));
-            let removed =
-                remove_stack_set(&self.stack_sets, stack_set, &run.request_tag, &wait).await?;
-            tracing::info!(
-                operation = "cloudformation:DeleteStackSet",
-                stack_set = %stack_set,
-                instances_deleted = removed.instances_deleted.len(),
-                stack_set_deleted = removed.stack_set_deleted,
-                "StackSet removed"
-            );
-        }
+        self.remove_s3_notifications_path(run, names, prefix)
+            .await?;
+        self.remove_stack_sets(run, &[&names.audit_stack_set, &names.log_archive_stack_set])
+            .await?;
         run.progress
             .step("removing the CloudTrail integration from Lacework");
         let name = cloudtrail_integration_name(prefix);
@@ -98,6 +91,111 @@ impl<P: Ports> Setup<P> {
                 );
             }
         }
+        Ok(())
+    }
+
+    /// Removes each StackSet with its instances; already gone is fine.
+    pub async fn remove_stack_sets(&self, run: &Run, stack_sets: &[&str]) -> Result<(), Error> {
+        let wait = self.operation_wait(run.deadline);
+        for stack_set in stack_sets {
+            if self
+                .stack_sets
+                .describe_stack_set(stack_set)
+                .await?
+                .is_none()
+            {
+                continue;
+            }
+            run.progress
+                .step(format!("removing StackSet {stack_set} and its instances"));
+            let removed =
+                remove_stack_set(&self.stack_sets, stack_set, &run.request_tag, &wait).await?;
+            tracing::info!(
+                operation = "cloudformation:DeleteStackSet",
+                stack_set = %stack_set,
+                instances_deleted = removed.instances_deleted.len(),
+                stack_set_deleted = removed.stack_set_deleted,
+                "StackSet removed"
+            );
+        }
+        Ok(())
+    }
+
+    /// The S3 notification path of a trail without a topic: our event notification on the
+    /// bucket (the others' stay as they are), then the S3 notifications StackSet. The
+    /// StackSet names the bucket (`CloudTrailBucketName`) and is removed last, so a retry
+    /// still finds the bucket; without it, setup never touched a bucket.
+    pub async fn remove_s3_notifications_path(
+        &self,
+        run: &Run,
+        names: &Names,
+        prefix: &NamePrefix,
+    ) -> Result<(), Error> {
+        let Some(stack_set) = self
+            .stack_sets
+            .describe_stack_set(&names.s3_notifications)
+            .await?
+        else {
+            return Ok(());
+        };
+        if let Some(bucket) = stack_set
+            .parameters
+            .get("CloudTrailBucketName")
+            .filter(|b| !b.is_empty())
+        {
+            self.remove_bucket_notification(run, bucket, &notification_id(prefix))
+                .await?;
+        }
+        self.remove_stack_sets(run, &[&names.s3_notifications])
+            .await
+    }
+
+    /// Removes our event notification (Id `id`) from `bucket`, keeping the others; a bucket
+    /// that is gone, or without ours, is left alone.
+    pub(crate) async fn remove_bucket_notification(
+        &self,
+        run: &Run,
+        bucket: &str,
+        id: &str,
+    ) -> Result<(), Error> {
+        let account = &self.config.accounts.log_archive;
+        run.progress.step(format!(
+            "removing event notification {id} from bucket {bucket} in Log Archive {account}"
+        ));
+        let current = match self.log_archive.bucket_notifications(bucket).await {
+            Ok(current) => current,
+            Err(Error::Aws {
+                code: Some(code), ..
+            }) if code == "NoSuchBucket" => {
+                tracing::info!(
+                    operation = "s3:GetBucketNotificationConfiguration",
+                    account = %account,
+                    bucket,
+                    "the trail bucket is gone, and our event notification with it"
+                );
+                return Ok(());
+            }
+            Err(err) => return Err(err),
+        };
+        let Some(left) = current.without(id) else {
+            tracing::info!(
+                bucket,
+                notification_id = id,
+                "our event notification is already gone"
+            );
+            return Ok(());
+        };
+        self.log_archive
+            .put_bucket_notifications(bucket, &left)
+            .await?;
+        tracing::info!(
+            operation = "s3:PutBucketNotificationConfiguration",
+            account = %account,
+            bucket,
+            notification_id = id,
+            others_kept = left.notifications.len(),
+            "removed our event notification from the trail bucket; its other configurations are unchanged"
+        );
         Ok(())
     }
 

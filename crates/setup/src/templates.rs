@@ -9,6 +9,10 @@ pub const AUDIT: &str = include_str!("../../../stacksets/audit.yaml");
 /// Role (and registration custom resource) in every monitored account.
 pub const MEMBER: &str = include_str!("../../../stacksets/member.yaml");
 
+/// KMS key, encrypted SNS topic and SQS queue in Log Archive, for a trail without an SNS topic.
+pub const S3_NOTIFICATIONS: &str =
+    include_str!("../../../stacksets/log-archive-s3-notifications.yaml");
+
 /// A template's parameters: each name, and whether it has a `Default`.
 #[cfg(test)]
 pub fn parameters(template: &str) -> Vec<(String, bool)> {
@@ -54,5 +58,13 @@ mod tests {
         assert!(parameters(AUDIT).contains(&("LogArchiveRoleArn".to_owned(), false)));
         assert_eq!(parameters(LOG_ARCHIVE).len(), 9);
         assert_eq!(parameters(MEMBER).len(), 5);
+        assert_eq!(
+            parameters(S3_NOTIFICATIONS),
+            [
+                ("CloudTrailBucketName".to_owned(), false),
+                ("TopicName".to_owned(), true),
+                ("QueueName".to_owned(), true)
+            ]
+        );
     }
 }

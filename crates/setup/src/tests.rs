@@ -11,9 +11,14 @@ use lacework_emulator::{Emulator, Options};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 use tower_core::api_secret::ApiSecret;
+use tower_core::aws::bucket_notifications::{
+    Destination, EventNotification, FilterRule, NotificationConfiguration,
+};
+use tower_core::aws::log_archive::in_memory::InMemoryLogArchive;
 use tower_core::aws::secrets::{KeyTokenRequester, MemorySecretStore};
 use tower_core::aws::stacksets::in_memory::{Behaviour, InMemoryStackSets};
 use tower_core::aws::stacksets::{StackInstanceTarget, StackSets};
+use tower_core::aws::trail::TrailDetails;
 use tower_core::custom_resource::ResponseUrlPolicy;
 use tower_core::lacework::{
     AwsCfgData, Client, ClientOptions, CloudAccountSpec, Credentials, CrossAccountCredentials,
@@ -77,6 +82,10 @@ struct WorldOptions {
     env: Vec<(&'static str, &'static str)>,
     organization: OrganizationTree,
     trail: bool,
+    /// Whether the trail notifies an SNS topic.
+    trail_topic: bool,
+    /// The trail bucket's event notifications before setup runs.
+    bucket_notifications: NotificationConfiguration,
     secret_key: &'static str,
     sub_accounts: Vec<&'static str>,
 }
@@ -87,6 +96,8 @@ impl Default for WorldOptions {
             env: Vec::new(),
             organization: organization(),
             trail: true,
+            trail_topic: true,
+            bucket_notifications: NotificationConfiguration::default(),
             secret_key: "_secret",
             sub_accounts: vec!["acme", "secops", "dev"],
         }
@@ -142,11 +153,18 @@ impl World {
         let setup = Arc::new(Setup::<FakePorts> {
             config,
             organizations: FakeOrganizations::new(options.organization),
-            trails: FakeTrails {
-                trail: options.trail.then(control_tower_trail),
-            },
+            trails: FakeTrails::new(options.trail.then(|| {
+                TrailDetails {
+                    sns_topic_arn: options
+                        .trail_topic
+                        .then(|| control_tower_trail().sns_topic_arn)
+                        .flatten(),
+                    ..control_tower_trail()
+                }
+            })),
             stack_sets: InMemoryStackSets::new(),
             queues: FakeQueues::default(),
+            log_archive: InMemoryLogArchive::new(),
             secrets: Arc::new(MemorySecretStore::new(&ApiSecret::new(
                 "ACME_KEY_ID",
                 options.secret_key,
@@ -159,6 +177,12 @@ impl World {
             lacework_options: ClientOptions::default(),
             timing: timing(),
         });
+        setup
+            .log_archive
+            .insert_bucket(&bucket(), options.bucket_notifications);
+        setup
+            .log_archive
+            .insert_topic_key(&s3_topic(), NOTIFICATION_KEY);
         let handler = Handler::new(Mode::Ready(setup.clone()), AnswerSlot::new());
         let (answer_url, answers) = answer_listener().await;
         World {
@@ -380,11 +404,10 @@ async fn switching_to_ou_rules_moves_the_integration_to_organization_level() {
     let setup = Arc::new(Setup::<FakePorts> {
         config,
         organizations: FakeOrganizations::new(organization()),
-        trails: FakeTrails {
-            trail: Some(control_tower_trail()),
-        },
+        trails: FakeTrails::new(Some(control_tower_trail())),
         stack_sets: InMemoryStackSets::new(),
         queues: FakeQueues::default(),
+        log_archive: InMemoryLogArchive::new(),
         secrets: world.setup.secrets.clone(),
         tokens: world.setup.tokens.clone(),
         invocations: FakeInvocations::default(),
@@ -1008,11 +1031,10 @@ async fn dropping_config_from_the_capability_removes_the_member_side() {
     let setup = Arc::new(Setup::<FakePorts> {
         config,
         organizations: FakeOrganizations::new(organization()),
-        trails: FakeTrails {
-            trail: Some(control_tower_trail()),
-        },
+        trails: FakeTrails::new(Some(control_tower_trail())),
         stack_sets,
         queues: FakeQueues::default(),
+        log_archive: InMemoryLogArchive::new(),
         secrets: world.setup.secrets.clone(),
         tokens: world.setup.tokens.clone(),
         invocations: FakeInvocations::default(),
@@ -1034,5 +1056,300 @@ async fn dropping_config_from_the_capability_removes_the_member_side() {
     assert_eq!(
         names(&setup.stack_sets),
         ["lacework-ct-audit", "lacework-ct-log-archive"]
+    );
+}
+
+// ---- Trails without an SNS topic: the S3 event notification path ----
+
+/// The key the S3 notifications stack's topic and queue are encrypted with.
+const NOTIFICATION_KEY: &str =
+    "arn:aws:kms:us-east-1:222233334444:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+fn bucket() -> String {
+    format!("aws-controltower-logs-{LOG_ARCHIVE}-us-east-1")
+}
+
+fn s3_topic() -> String {
+    format!("arn:aws:sns:us-east-1:{LOG_ARCHIVE}:lacework-ct-s3-notifications")
+}
+
+fn log_archive_queue_url() -> String {
+    format!("https://sqs.us-east-1.amazonaws.com/{LOG_ARCHIVE}/lacework-ct-s3-notifications")
+}
+
+/// Someone else's configuration on the trail bucket, with `events` under `prefix`.
+fn foreign(id: &str, events: &str, prefix: Option<&str>) -> EventNotification {
+    EventNotification {
+        id: Some(id.into()),
+        destination: Destination::Queue(format!("arn:aws:sqs:us-east-1:{LOG_ARCHIVE}:siem")),
+        events: vec![events.into()],
+        filter_rules: prefix
+            .map(|p| vec![FilterRule::new("Prefix", p)])
+            .unwrap_or_default(),
+    }
+}
+
+fn ours() -> EventNotification {
+    EventNotification {
+        id: Some("lacework-ct-cloudtrail-log-files".into()),
+        destination: Destination::Topic(s3_topic()),
+        events: vec!["s3:ObjectCreated:*".into()],
+        filter_rules: vec![FilterRule::new("prefix", "o-abcd1234/AWSLogs/")],
+    }
+}
+
+fn with_foreign(notifications: Vec<EventNotification>) -> WorldOptions {
+    WorldOptions {
+        trail_topic: false,
+        bucket_notifications: NotificationConfiguration {
+            notifications,
+            event_bridge: true,
+        },
+        ..WorldOptions::default()
+    }
+}
+
+fn bucket_notifications(world: &World) -> Vec<EventNotification> {
+    world
+        .setup
+        .log_archive
+        .bucket(&bucket())
+        .expect("the bucket exists")
+        .notifications
+}
+
+fn puts(world: &World) -> usize {
+    world
+        .setup
+        .log_archive
+        .calls()
+        .iter()
+        .filter(|call| call.starts_with("s3:PutBucketNotificationConfiguration"))
+        .count()
+}
+
+#[tokio::test]
+async fn a_trail_without_a_topic_gets_s3_event_notifications_in_log_archive() {
+    let removed_files = foreign("deleted-log-files", "s3:ObjectRemoved:*", None);
+    let world = World::start(with_foreign(vec![removed_files.clone()])).await;
+    let answer = world.send("Create", None).await;
+    assert_eq!(answer.status(), "SUCCESS", "{}", answer.reason());
+    assert_eq!(
+        answer.body["Data"]["TrailNotifications"],
+        "s3-event-notifications"
+    );
+    assert_eq!(answer.body["Data"]["QueueUrl"], log_archive_queue_url());
+    let reason = answer.reason();
+    assert!(
+        reason.contains(&format!(
+            "adding event notification lacework-ct-cloudtrail-log-files (s3:ObjectCreated:* under o-abcd1234/AWSLogs/ to SNS topic {}) to bucket {}",
+            s3_topic(),
+            bucket()
+        )),
+        "the answer says what was done to the bucket: {reason}"
+    );
+
+    // No Audit queue (there is no topic to subscribe it to); the notification stack next to
+    // the bucket, and the Log Archive role consuming its queue with its key.
+    let stack_sets = world.stack_sets();
+    assert_eq!(
+        names(stack_sets),
+        [
+            "lacework-ct-log-archive",
+            "lacework-ct-member",
+            "lacework-ct-s3-notifications"
+        ]
+    );
+    assert_eq!(
+        instances(stack_sets, "lacework-ct-s3-notifications"),
+        [target(LOG_ARCHIVE)]
+    );
+    let log_archive = &stack_sets.stack_sets()["lacework-ct-log-archive"].spec;
+    assert_eq!(
+        log_archive.parameters["AuditQueueArn"],
+        format!("arn:aws:sqs:us-east-1:{LOG_ARCHIVE}:lacework-ct-s3-notifications")
+    );
+    assert_eq!(
+        log_archive.parameters["AuditQueueKmsKeyArn"],
+        NOTIFICATION_KEY
+    );
+
+    // Ours added after theirs, theirs and EventBridge untouched.
+    assert_eq!(bucket_notifications(&world), [removed_files, ours()]);
+    assert!(
+        world
+            .setup
+            .log_archive
+            .bucket(&bucket())
+            .unwrap()
+            .event_bridge
+    );
+
+    let state = world.lacework_state().await;
+    let record = &state["integrations"]["acme"][0]["data"];
+    assert_eq!(record["queueUrl"], log_archive_queue_url());
+
+    // A second Create changes nothing: no StackSet call, no write to the bucket.
+    let calls = world.stack_sets().calls();
+    let written = puts(&world);
+    let again = world.send("Create", None).await;
+    assert_eq!(again.status(), "SUCCESS", "{}", again.reason());
+    assert_eq!(world.stack_sets().calls(), calls);
+    assert_eq!(puts(&world), written, "no second write");
+    assert_eq!(bucket_notifications(&world).len(), 2);
+}
+
+#[tokio::test]
+async fn an_overlapping_bucket_notification_is_refused_before_anything_changes() {
+    // Someone already sends every created object of the trail's prefix elsewhere.
+    let world = World::start(with_foreign(vec![foreign(
+        "siem-feed",
+        "s3:ObjectCreated:Put",
+        Some("o-abcd1234/"),
+    )]))
+    .await;
+    let answer = world.send("Create", None).await;
+    assert_eq!(answer.status(), "FAILED");
+    let reason = answer.reason();
+    for expected in [
+        "nothing was changed",
+        "notifies no SNS topic",
+        "\"siem-feed\"",
+        "keys under \"o-abcd1234/\"",
+        "\"o-abcd1234/AWSLogs/\"",
+        &bucket(),
+        "Remove or narrow that configuration",
+    ] {
+        assert!(reason.contains(expected), "{expected:?} in: {reason}");
+    }
+    assert!(world.stack_sets().calls().is_empty());
+    assert_eq!(puts(&world), 0);
+    assert_eq!(world.setup.secrets.writes(), 0);
+}
+
+#[tokio::test]
+async fn delete_removes_our_bucket_notification_and_keeps_theirs() {
+    let theirs = foreign("deleted-log-files", "s3:ObjectRemoved:*", None);
+    let world = World::start(with_foreign(vec![theirs.clone()])).await;
+    assert_eq!(world.send("Create", None).await.status(), "SUCCESS");
+    assert_eq!(bucket_notifications(&world).len(), 2);
+
+    let answer = world.send("Delete", Some("lacework-ct-setup")).await;
+    assert_eq!(answer.status(), "SUCCESS", "{}", answer.reason());
+    assert!(
+        answer.reason().contains(&format!(
+            "removing event notification lacework-ct-cloudtrail-log-files from bucket {}",
+            bucket()
+        )),
+        "{}",
+        answer.reason()
+    );
+    assert_eq!(bucket_notifications(&world), std::slice::from_ref(&theirs));
+    assert!(
+        world
+            .setup
+            .log_archive
+            .bucket(&bucket())
+            .unwrap()
+            .event_bridge
+    );
+    assert!(names(world.stack_sets()).is_empty());
+    assert!(world.integrations("acme").await.is_empty());
+
+    // Again: nothing left to remove, nothing written.
+    let written = puts(&world);
+    let again = world.send("Delete", Some("lacework-ct-setup")).await;
+    assert_eq!(again.status(), "SUCCESS", "{}", again.reason());
+    assert_eq!(puts(&world), written);
+    assert_eq!(bucket_notifications(&world), [theirs]);
+}
+
+#[tokio::test]
+async fn an_update_follows_the_trail_gaining_and_losing_its_topic() {
+    let theirs = foreign("deleted-log-files", "s3:ObjectRemoved:*", None);
+    let world = World::start(with_foreign(vec![theirs.clone()])).await;
+    assert_eq!(world.send("Create", None).await.status(), "SUCCESS");
+
+    // The trail now notifies Control Tower's topic: the Audit path, the S3 path removed.
+    world.setup.trails.set(Some(control_tower_trail()));
+    let answer = world.send("Update", Some("lacework-ct-setup")).await;
+    assert_eq!(answer.status(), "SUCCESS", "{}", answer.reason());
+    assert_eq!(answer.body["Data"]["TrailNotifications"], "trail-topic");
+    assert_eq!(
+        names(world.stack_sets()),
+        [
+            "lacework-ct-audit",
+            "lacework-ct-log-archive",
+            "lacework-ct-member"
+        ]
+    );
+    assert_eq!(bucket_notifications(&world), std::slice::from_ref(&theirs));
+    let log_archive = &world.stack_sets().stack_sets()["lacework-ct-log-archive"].spec;
+    assert_eq!(
+        log_archive.parameters["AuditQueueArn"],
+        format!("arn:aws:sqs:us-east-1:{AUDIT}:lacework-ct-cloudtrail-queue")
+    );
+    assert_eq!(log_archive.parameters["AuditQueueKmsKeyArn"], "");
+    let state = world.lacework_state().await;
+    assert_eq!(
+        state["integrations"]["acme"][0]["data"]["queueUrl"],
+        format!("https://sqs.us-east-1.amazonaws.com/{AUDIT}/lacework-ct-cloudtrail-queue")
+    );
+
+    // And back: the topic is gone again.
+    world.setup.trails.set(Some(TrailDetails {
+        sns_topic_arn: None,
+        ..control_tower_trail()
+    }));
+    let answer = world.send("Update", Some("lacework-ct-setup")).await;
+    assert_eq!(answer.status(), "SUCCESS", "{}", answer.reason());
+    assert_eq!(
+        names(world.stack_sets()),
+        [
+            "lacework-ct-log-archive",
+            "lacework-ct-member",
+            "lacework-ct-s3-notifications"
+        ]
+    );
+    assert_eq!(bucket_notifications(&world), [theirs, ours()]);
+    let state = world.lacework_state().await;
+    assert_eq!(
+        state["integrations"]["acme"][0]["data"]["queueUrl"],
+        log_archive_queue_url()
+    );
+}
+
+#[tokio::test]
+async fn a_trail_that_moves_to_another_bucket_takes_our_notification_along() {
+    let theirs = foreign("deleted-log-files", "s3:ObjectRemoved:*", None);
+    let world = World::start(with_foreign(vec![theirs.clone()])).await;
+    assert_eq!(world.send("Create", None).await.status(), "SUCCESS");
+    let moved = format!("org-logs-{LOG_ARCHIVE}-us-east-1");
+    world
+        .setup
+        .log_archive
+        .insert_bucket(&moved, NotificationConfiguration::default());
+    world.setup.trails.set(Some(TrailDetails {
+        sns_topic_arn: None,
+        s3_bucket_name: Some(moved.clone()),
+        ..control_tower_trail()
+    }));
+    let answer = world.send("Update", Some("lacework-ct-setup")).await;
+    assert_eq!(answer.status(), "SUCCESS", "{}", answer.reason());
+    assert_eq!(bucket_notifications(&world), [theirs]);
+    assert_eq!(
+        world
+            .setup
+            .log_archive
+            .bucket(&moved)
+            .unwrap()
+            .notifications,
+        [ours()]
+    );
+    assert_eq!(
+        world.stack_sets().stack_sets()["lacework-ct-s3-notifications"]
+            .spec
+            .parameters["CloudTrailBucketName"],
+        moved
     );
 }

@@ -4,6 +4,8 @@
 //! Built only with the `aws` feature (the functions and the local landing zone enable it; the
 //! `tower` CLI does not need the SDK).
 
+pub mod bucket_notifications;
+pub mod log_archive;
 pub mod organizations;
 pub mod queue;
 pub mod registration_queue;

@@ -366,7 +366,7 @@ impl SecretPort for SecretStore {
             })
             .collect();
         // AWSPREVIOUS first (it was current), then the newest.
-        earlier.sort_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)));
+        earlier.sort_by_key(|(previous, created, _)| std::cmp::Reverse((*previous, *created)));
         for (_, _, version_id) in earlier.into_iter().take(SUFFIX_LOOKBACK) {
             let answer = self
                 .client

@@ -1,0 +1,510 @@
+//! What setup reads and changes in the Log Archive account for a trail without an SNS topic:
+//! the trail bucket's event notifications and the notification topic's KMS key. Setup runs
+//! in the management account, so it works there as `AWSControlTowerExecution` (the role
+//! StackSets use too), with credentials from `sts:AssumeRole`.
+//!
+//! [`LogArchive`] is the port; [`LogArchiveClient`] the adapter over the AWS SDK;
+//! [`in_memory::InMemoryLogArchive`] a fake for tests.
+
+use std::future::Future;
+
+use aws_config::SdkConfig;
+use aws_config::sts::AssumeRoleProvider;
+use aws_sdk_s3::types::{
+    Event, EventBridgeConfiguration, FilterRuleName, LambdaFunctionConfiguration,
+    NotificationConfigurationFilter, QueueConfiguration, S3KeyFilter, TopicConfiguration,
+};
+use aws_sdk_sts::config::SharedCredentialsProvider;
+
+use super::aws_error;
+use super::bucket_notifications::{
+    Destination, EventNotification, FilterRule, NotificationConfiguration,
+};
+use super::stacksets::EXECUTION_ROLE_NAME;
+use crate::AccountId;
+use crate::error::Error;
+use crate::naming::{Partition, iam_role_arn};
+
+/// What setup does in Log Archive.
+pub trait LogArchive: Send + Sync {
+    /// The bucket's whole event notification configuration
+    /// (`GetBucketNotificationConfiguration`).
+    fn bucket_notifications(
+        &self,
+        bucket: &str,
+    ) -> impl Future<Output = Result<NotificationConfiguration, Error>> + Send;
+
+    /// Replaces the bucket's whole event notification configuration
+    /// (`PutBucketNotificationConfiguration`).
+    fn put_bucket_notifications(
+        &self,
+        bucket: &str,
+        configuration: &NotificationConfiguration,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// The KMS key (ARN) the SNS topic is encrypted with (`GetTopicAttributes`,
+    /// `KmsMasterKeyId`); `None` when it is not encrypted.
+    fn topic_kms_key(
+        &self,
+        topic_arn: &str,
+    ) -> impl Future<Output = Result<Option<String>, Error>> + Send;
+}
+
+/// [`LogArchive`] over the AWS SDK, as `AWSControlTowerExecution` in the Log Archive account.
+#[derive(Debug, Clone)]
+pub struct LogArchiveClient {
+    account: AccountId,
+    s3: aws_sdk_s3::Client,
+    sns: aws_sdk_sns::Client,
+}
+
+impl LogArchiveClient {
+    /// Clients that act in `account` by assuming its `AWSControlTowerExecution` role with the
+    /// credentials of `management`. The role is assumed on the first call (and again when the
+    /// credentials expire), so building this costs nothing.
+    pub async fn assume(
+        management: &SdkConfig,
+        partition: Partition,
+        account: &AccountId,
+        session_name: &str,
+    ) -> Self {
+        let role_arn = iam_role_arn(partition, account, EXECUTION_ROLE_NAME);
+        let provider = AssumeRoleProvider::builder(role_arn)
+            .session_name(session_name)
+            .configure(management)
+            .build()
+            .await;
+        let config = management
+            .clone()
+            .into_builder()
+            .credentials_provider(SharedCredentialsProvider::new(provider))
+            .build();
+        // Path-style addressing where an endpoint is set (a local S3 such as moto cannot
+        // resolve bucket host names); AWS's virtual-hosted style otherwise.
+        let s3 = aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(config.endpoint_url().is_some())
+            .build();
+        Self {
+            account: account.clone(),
+            s3: aws_sdk_s3::Client::from_conf(s3),
+            sns: aws_sdk_sns::Client::new(&config),
+        }
+    }
+
+    fn in_account(&self, err: Error) -> Error {
+        match err {
+            Error::Aws {
+                operation,
+                code,
+                message,
+                retryable,
+            } => Error::Aws {
+                operation,
+                code,
+                message: format!(
+                    "{message} (as {EXECUTION_ROLE_NAME} in the Log Archive account {})",
+                    self.account
+                ),
+                retryable,
+            },
+            other => other,
+        }
+    }
+}
+
+impl LogArchive for LogArchiveClient {
+    async fn bucket_notifications(&self, bucket: &str) -> Result<NotificationConfiguration, Error> {
+        let output = self
+            .s3
+            .get_bucket_notification_configuration()
+            .bucket(bucket)
+            // Only a bucket Log Archive owns is read (and written).
+            .expected_bucket_owner(self.account.as_str())
+            .send()
+            .await
+            .map_err(|err| {
+                self.in_account(aws_error("s3:GetBucketNotificationConfiguration", err))
+            })?;
+        let mut notifications = Vec::new();
+        for topic in output.topic_configurations() {
+            notifications.push(read(
+                topic.id(),
+                Destination::Topic(topic.topic_arn().to_owned()),
+                topic.events(),
+                topic.filter(),
+            ));
+        }
+        for queue in output.queue_configurations() {
+            notifications.push(read(
+                queue.id(),
+                Destination::Queue(queue.queue_arn().to_owned()),
+                queue.events(),
+                queue.filter(),
+            ));
+        }
+        for function in output.lambda_function_configurations() {
+            notifications.push(read(
+                function.id(),
+                Destination::LambdaFunction(function.lambda_function_arn().to_owned()),
+                function.events(),
+                function.filter(),
+            ));
+        }
+        Ok(NotificationConfiguration {
+            notifications,
+            event_bridge: output.event_bridge_configuration().is_some(),
+        })
+    }
+
+    async fn put_bucket_notifications(
+        &self,
+        bucket: &str,
+        configuration: &NotificationConfiguration,
+    ) -> Result<(), Error> {
+        const OPERATION: &str = "s3:PutBucketNotificationConfiguration";
+        let written = sdk_configuration(configuration).map_err(|message| Error::Aws {
+            operation: OPERATION.into(),
+            code: None,
+            message: format!("cannot write the configuration of bucket {bucket}: {message}"),
+            retryable: false,
+        })?;
+        self.s3
+            .put_bucket_notification_configuration()
+            .bucket(bucket)
+            .expected_bucket_owner(self.account.as_str())
+            .notification_configuration(written)
+            .send()
+            .await
+            .map_err(|err| self.in_account(aws_error(OPERATION, err)))?;
+        Ok(())
+    }
+
+    async fn topic_kms_key(&self, topic_arn: &str) -> Result<Option<String>, Error> {
+        let output = self
+            .sns
+            .get_topic_attributes()
+            .topic_arn(topic_arn)
+            .send()
+            .await
+            .map_err(|err| self.in_account(aws_error("sns:GetTopicAttributes", err)))?;
+        Ok(output
+            .attributes()
+            .and_then(|attributes| attributes.get("KmsMasterKeyId"))
+            .filter(|key| !key.is_empty())
+            .cloned())
+    }
+}
+
+fn read(
+    id: Option<&str>,
+    destination: Destination,
+    events: &[Event],
+    filter: Option<&NotificationConfigurationFilter>,
+) -> EventNotification {
+    let filter_rules = filter
+        .and_then(|filter| filter.key())
+        .map(|key| key.filter_rules())
+        .unwrap_or_default()
+        .iter()
+        .map(|rule| {
+            // S3 answers `Prefix` but takes only `prefix` (and moto insists): one spelling.
+            FilterRule::new(
+                rule.name()
+                    .map(|name| name.as_str().to_ascii_lowercase())
+                    .unwrap_or_default(),
+                rule.value().unwrap_or_default(),
+            )
+        })
+        .collect();
+    EventNotification {
+        id: id.map(str::to_owned),
+        destination,
+        events: events
+            .iter()
+            .map(|event| event.as_str().to_owned())
+            .collect(),
+        filter_rules,
+    }
+}
+
+/// The SDK's form of `configuration`; `Err` says what S3 would not take.
+fn sdk_configuration(
+    configuration: &NotificationConfiguration,
+) -> Result<aws_sdk_s3::types::NotificationConfiguration, String> {
+    let mut written = aws_sdk_s3::types::NotificationConfiguration::builder();
+    for notification in &configuration.notifications {
+        let events: Vec<Event> = notification
+            .events
+            .iter()
+            .map(|event| Event::from(event.as_str()))
+            .collect();
+        let filter = (!notification.filter_rules.is_empty()).then(|| {
+            let rules = notification
+                .filter_rules
+                .iter()
+                .map(|rule| {
+                    aws_sdk_s3::types::FilterRule::builder()
+                        .name(FilterRuleName::from(
+                            rule.name.to_ascii_lowercase().as_str(),
+                        ))
+                        .value(&rule.value)
+                        .build()
+                })
+                .collect();
+            NotificationConfigurationFilter::builder()
+                .key(S3KeyFilter::builder().set_filter_rules(Some(rules)).build())
+                .build()
+        });
+        let id = notification.id.clone();
+        let unbuildable = |err: aws_sdk_s3::error::BuildError| {
+            format!(
+                "configuration {}: {err}",
+                id.as_deref().unwrap_or("(no Id)")
+            )
+        };
+        written = match &notification.destination {
+            Destination::Topic(arn) => written.topic_configurations(
+                TopicConfiguration::builder()
+                    .set_id(id.clone())
+                    .topic_arn(arn)
+                    .set_events(Some(events))
+                    .set_filter(filter)
+                    .build()
+                    .map_err(unbuildable)?,
+            ),
+            Destination::Queue(arn) => written.queue_configurations(
+                QueueConfiguration::builder()
+                    .set_id(id.clone())
+                    .queue_arn(arn)
+                    .set_events(Some(events))
+                    .set_filter(filter)
+                    .build()
+                    .map_err(unbuildable)?,
+            ),
+            Destination::LambdaFunction(arn) => written.lambda_function_configurations(
+                LambdaFunctionConfiguration::builder()
+                    .set_id(id.clone())
+                    .lambda_function_arn(arn)
+                    .set_events(Some(events))
+                    .set_filter(filter)
+                    .build()
+                    .map_err(unbuildable)?,
+            ),
+        };
+    }
+    if configuration.event_bridge {
+        written = written.event_bridge_configuration(EventBridgeConfiguration::builder().build());
+    }
+    Ok(written.build())
+}
+
+/// An in-memory [`LogArchive`] for tests. Like S3, it refuses a configuration in which two
+/// configurations overlap, and an unknown bucket.
+pub mod in_memory {
+    use std::collections::BTreeMap;
+    use std::sync::{Mutex, MutexGuard};
+
+    use super::*;
+
+    #[derive(Debug, Default)]
+    struct State {
+        buckets: BTreeMap<String, NotificationConfiguration>,
+        topic_keys: BTreeMap<String, String>,
+        calls: Vec<String>,
+    }
+
+    #[derive(Debug, Default)]
+    pub struct InMemoryLogArchive {
+        state: Mutex<State>,
+    }
+
+    impl InMemoryLogArchive {
+        pub fn new() -> Self {
+            Self::default()
+        }
+
+        fn state(&self) -> MutexGuard<'_, State> {
+            // A test that panicked while holding the lock has failed already.
+            self.state
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        }
+
+        /// Creates (or overwrites) a bucket with `configuration`.
+        pub fn insert_bucket(&self, bucket: &str, configuration: NotificationConfiguration) {
+            self.state()
+                .buckets
+                .insert(bucket.to_owned(), configuration);
+        }
+
+        /// Says which key encrypts a topic.
+        pub fn insert_topic_key(&self, topic_arn: &str, key_arn: &str) {
+            self.state()
+                .topic_keys
+                .insert(topic_arn.to_owned(), key_arn.to_owned());
+        }
+
+        /// The bucket's configuration, if the bucket exists.
+        pub fn bucket(&self, bucket: &str) -> Option<NotificationConfiguration> {
+            self.state().buckets.get(bucket).cloned()
+        }
+
+        /// Every call so far, `<operation> <bucket or topic>`.
+        pub fn calls(&self) -> Vec<String> {
+            self.state().calls.clone()
+        }
+    }
+
+    fn refused(operation: &str, code: &str, message: String) -> Error {
+        Error::Aws {
+            operation: operation.to_owned(),
+            code: Some(code.to_owned()),
+            message,
+            retryable: false,
+        }
+    }
+
+    impl LogArchive for InMemoryLogArchive {
+        async fn bucket_notifications(
+            &self,
+            bucket: &str,
+        ) -> Result<NotificationConfiguration, Error> {
+            const OPERATION: &str = "s3:GetBucketNotificationConfiguration";
+            let mut state = self.state();
+            state.calls.push(format!("{OPERATION} {bucket}"));
+            state.buckets.get(bucket).cloned().ok_or_else(|| {
+                refused(
+                    OPERATION,
+                    "NoSuchBucket",
+                    format!("The specified bucket does not exist: {bucket}"),
+                )
+            })
+        }
+
+        async fn put_bucket_notifications(
+            &self,
+            bucket: &str,
+            configuration: &NotificationConfiguration,
+        ) -> Result<(), Error> {
+            const OPERATION: &str = "s3:PutBucketNotificationConfiguration";
+            let mut state = self.state();
+            state.calls.push(format!("{OPERATION} {bucket}"));
+            if !state.buckets.contains_key(bucket) {
+                return Err(refused(
+                    OPERATION,
+                    "NoSuchBucket",
+                    format!("The specified bucket does not exist: {bucket}"),
+                ));
+            }
+            let all = &configuration.notifications;
+            for (n, a) in all.iter().enumerate() {
+                if all[n + 1..].iter().any(|b| a.overlaps(b)) {
+                    return Err(refused(
+                        OPERATION,
+                        "InvalidArgument",
+                        "Configurations overlap. Configurations on the same bucket cannot share a common event type.".into(),
+                    ));
+                }
+            }
+            state
+                .buckets
+                .insert(bucket.to_owned(), configuration.clone());
+            Ok(())
+        }
+
+        async fn topic_kms_key(&self, topic_arn: &str) -> Result<Option<String>, Error> {
+            let mut state = self.state();
+            state
+                .calls
+                .push(format!("sns:GetTopicAttributes {topic_arn}"));
+            Ok(state.topic_keys.get(topic_arn).cloned())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::bucket_notifications::log_files_notification;
+    use super::*;
+
+    #[test]
+    fn a_configuration_is_written_as_it_was_read() {
+        let ours = log_files_notification(
+            "lacework-ct-cloudtrail-log-files",
+            "arn:aws:sns:us-east-1:222233334444:t",
+            Some("o-abc"),
+        );
+        let queue = EventNotification {
+            id: Some("siem".into()),
+            destination: Destination::Queue("arn:aws:sqs:us-east-1:222233334444:q".into()),
+            events: vec!["s3:ObjectRemoved:*".into()],
+            filter_rules: vec![],
+        };
+        let function = EventNotification {
+            id: None,
+            destination: Destination::LambdaFunction(
+                "arn:aws:lambda:us-east-1:222233334444:function:f".into(),
+            ),
+            events: vec!["s3:ObjectRestore:Post".into(), "s3:ObjectTagging:*".into()],
+            filter_rules: vec![FilterRule::new("suffix", ".csv")],
+        };
+        let configuration = NotificationConfiguration {
+            notifications: vec![ours.clone(), queue.clone(), function.clone()],
+            event_bridge: true,
+        };
+        let written = sdk_configuration(&configuration).unwrap();
+        assert!(written.event_bridge_configuration().is_some());
+        let [topic] = written.topic_configurations() else {
+            panic!("one topic configuration: {written:?}");
+        };
+        let back = read(
+            topic.id(),
+            Destination::Topic(topic.topic_arn().to_owned()),
+            topic.events(),
+            topic.filter(),
+        );
+        assert_eq!(back, ours);
+        let [sqs] = written.queue_configurations() else {
+            panic!("one queue configuration: {written:?}");
+        };
+        assert!(sqs.filter().is_none(), "no filter where there was none");
+        let back = read(
+            sqs.id(),
+            Destination::Queue(sqs.queue_arn().to_owned()),
+            sqs.events(),
+            sqs.filter(),
+        );
+        assert_eq!(back, queue);
+        let [lambda] = written.lambda_function_configurations() else {
+            panic!("one function configuration: {written:?}");
+        };
+        let back = read(
+            lambda.id(),
+            Destination::LambdaFunction(lambda.lambda_function_arn().to_owned()),
+            lambda.events(),
+            lambda.filter(),
+        );
+        assert_eq!(back, function);
+    }
+
+    #[tokio::test]
+    async fn the_fake_refuses_overlaps_like_s3() {
+        let fake = in_memory::InMemoryLogArchive::new();
+        let ours = log_files_notification("ours", "arn:aws:sns:us-east-1:1:t", None);
+        let mut theirs = ours.clone();
+        theirs.id = Some("theirs".into());
+        let refused = fake
+            .put_bucket_notifications("b", &NotificationConfiguration::default())
+            .await
+            .unwrap_err();
+        assert!(refused.to_string().contains("NoSuchBucket"), "{refused}");
+        fake.insert_bucket("b", NotificationConfiguration::default());
+        let both = NotificationConfiguration {
+            notifications: vec![ours, theirs],
+            event_bridge: false,
+        };
+        let refused = fake.put_bucket_notifications("b", &both).await.unwrap_err();
+        assert!(refused.to_string().contains("overlap"), "{refused}");
+        assert_eq!(fake.bucket("b"), Some(NotificationConfiguration::default()));
+    }
+}

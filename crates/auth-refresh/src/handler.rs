@@ -285,6 +285,10 @@ mod tests {
             tokio::task::yield_now().await;
             self.0.replace_current(expected_version, secret).await
         }
+
+        async fn earlier_external_id_suffix(&self) -> Result<Option<ExternalIdSuffix>, Error> {
+            self.0.earlier_external_id_suffix().await
+        }
     }
 
     fn refresher(

@@ -57,6 +57,15 @@ least-privilege:
 	.venv/bin/python -m unittest tools/least_privilege_test.py
 	.venv/bin/python tools/least_privilege.py
 
+# Time and memory, measured and printed, never asserted: the core decisions at the scale of a
+# large organization (crates/core/benches/decisions.rs), then every function's duration and
+# peak memory through the whole demo, as the release builds that ship.
+.PHONY: bench
+bench:
+	$(CARGO) bench -p tower-core --bench decisions
+	$(CARGO) build --release --workspace --bins
+	python3 tools/function_memory.py ./target/release/landing-zone demo
+
 # The local landing zone (crates/landing-zone/README.md). Debug builds: much faster to build
 # here than release, and fast enough for moto.
 .PHONY: demo landing-zone-up landing-zone-state landing-zone-down

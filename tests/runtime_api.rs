@@ -52,6 +52,16 @@ async fn a_real_lambda_runtime_client_gets_the_event_and_its_answer_comes_back()
         log.contains(&format!("echo-function: handling {}", invoked.request_id)),
         "the function's stderr is in its log: {log}"
     );
+    // Lambda's closing line, with the process's peak memory (a Rust function needs a few MB).
+    let memory = invoked.max_memory_kib.expect("read while the process ran");
+    assert!((100..200 * 1024).contains(&memory), "{memory} KiB");
+    assert!(
+        log.contains(&format!(
+            "REPORT RequestId: {}\tDuration: ",
+            invoked.request_id
+        )) && log.contains(&format!("Max Memory Used: {} MB", memory.div_ceil(1024))),
+        "{log}"
+    );
 }
 
 #[tokio::test]

@@ -317,6 +317,9 @@ pub struct Invoked {
     pub request_id: String,
     pub answer: Answer,
     pub duration_ms: u128,
+    /// The process's peak resident memory (Linux `VmHWM`): Lambda's "Max Memory Used". `None`
+    /// when the process had exited before it could be read.
+    pub max_memory_kib: Option<u64>,
     /// The function's log file.
     pub log: PathBuf,
 }
@@ -380,14 +383,39 @@ pub async fn invoke(spec: &FunctionSpec, event: Value) -> Result<Invoked> {
         },
     };
     let duration_ms = started.elapsed().as_millis();
+    let max_memory_kib = child.id().and_then(peak_resident_kib);
     // The function is done with this event; Lambda would freeze it, we stop it.
     let _ = child.kill().await;
+    {
+        use std::io::Write;
+        // Lambda's own closing line, with what it reports of the invocation.
+        let memory = max_memory_kib
+            .map(|kib| format!("\tMax Memory Used: {} MB", kib.div_ceil(1024)))
+            .unwrap_or_default();
+        if let Ok(mut log) = open_log(&spec.log) {
+            let _ = writeln!(
+                log,
+                "REPORT RequestId: {request_id}\tDuration: {duration_ms} ms{memory}"
+            );
+        }
+    }
     Ok(Invoked {
         request_id,
         answer,
         duration_ms,
+        max_memory_kib,
         log: spec.log.clone(),
     })
+}
+
+/// The peak resident memory of process `pid`, from `/proc/<pid>/status` (Linux only).
+fn peak_resident_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.trim().strip_suffix("kB"))
+        .and_then(|kib| kib.trim().parse().ok())
 }
 
 /// The variables Lambda sets for a function (those `lambda_runtime` requires among them).

@@ -260,11 +260,21 @@ impl AccountMapping {
     ) -> Result<Self, Error> {
         let mut mapping = Self::new(default_account)?;
         let mut problems: Vec<Problem> = Vec::new();
+        // Accounts under one OU map alike: each OU's ancestors are walked once, not once per
+        // account (a broken link is not remembered, so that each account reports its own).
+        let mut by_parent: BTreeMap<&str, Option<&str>> = BTreeMap::new();
         for account in tree.accounts() {
             if account.status != AccountStatus::Active {
                 continue;
             }
-            match rules.sub_account_for(tree, &account.id) {
+            let parent = account.parent_id.as_str();
+            let resolved = match by_parent.get(parent) {
+                Some(known) => Ok(*known),
+                None => rules.sub_account_for(tree, &account.id).inspect(|found| {
+                    by_parent.insert(parent, *found);
+                }),
+            };
+            match resolved {
                 Ok(Some(sub_account)) if sub_account != mapping.default_account => {
                     mapping
                         .lacework_accounts

@@ -2,7 +2,7 @@
 //! caller lists them (`ListRoots`, `ListOrganizationalUnitsForParent`,
 //! `ListAccountsForParent`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -124,20 +124,29 @@ impl OrganizationTree {
     /// An account not in the tree, an unknown parent or a cycle is an [`Error::Mapping`] whose
     /// path names the broken link, for example `organization.units["ou-a1"].parent_id`.
     pub fn ancestors_of(&self, account: &AccountId) -> Result<Vec<&OrganizationalUnit>, Error> {
-        let account_path = member_path("organization.accounts", account.as_str());
+        // Called for every account of the organization: the error's words are only put
+        // together when a link is broken.
+        let account_path = || member_path("organization.accounts", account.as_str());
         let Some(member) = self.accounts.get(account) else {
             return Err(broken(
-                account_path,
+                account_path(),
                 "is not in the organization tree".to_owned(),
             ));
         };
         let mut ancestors: Vec<&OrganizationalUnit> = Vec::new();
-        let mut visited: BTreeSet<&str> = BTreeSet::new();
         let mut parent_id = member.parent_id.as_str();
-        let mut child_path = format!("{account_path}.parent_id");
-        let mut child = format!("account {account}");
         while parent_id != self.root_id {
             let Some(unit) = self.units.get(parent_id) else {
+                let (child_path, child) = match ancestors.last() {
+                    None => (
+                        format!("{}.parent_id", account_path()),
+                        format!("account {account}"),
+                    ),
+                    Some(child) => (
+                        format!("{}.parent_id", unit_path(&child.id)),
+                        format!("OU {:?} ({})", child.id, child.name),
+                    ),
+                };
                 return Err(broken(
                     child_path,
                     format!(
@@ -147,13 +156,12 @@ impl OrganizationTree {
                     ),
                 ));
             };
-            if !visited.insert(unit.id.as_str()) {
+            // OUs nest a few levels deep, so a look back is cheaper than a set.
+            if ancestors.iter().any(|seen| seen.id == unit.id) {
                 return Err(self.cycle_through(unit));
             }
             ancestors.push(unit);
             parent_id = unit.parent_id.as_str();
-            child_path = format!("{}.parent_id", unit_path(&unit.id));
-            child = format!("OU {:?} ({})", unit.id, unit.name);
         }
         Ok(ancestors)
     }

@@ -899,3 +899,65 @@ fn to_value_is_the_seed_document() {
         .collect();
     assert_eq!(ids.len(), 4);
 }
+
+/// A random organization: OUs under the root or an earlier OU, accounts under the root or any
+/// OU, some of them not ACTIVE; and rules naming some of the OUs (in any letter case).
+fn any_organization() -> impl Strategy<Value = (OrganizationTree, OuRules)> {
+    let units = prop::collection::vec(any::<prop::sample::Index>(), 1..30);
+    let accounts = prop::collection::vec((any::<prop::sample::Index>(), 0..4u8), 0..80);
+    let rules = prop::collection::vec((any::<prop::sample::Index>(), 0..3u8, any::<bool>()), 0..8);
+    (units, accounts, rules).prop_map(|(units, accounts, rules)| {
+        let mut tree = OrganizationTree::new("r-root");
+        let mut ids = vec!["r-root".to_owned()];
+        for (n, parent) in units.iter().enumerate() {
+            let id = format!("ou-{n}");
+            tree.add_unit(OrganizationalUnit {
+                id: id.clone(),
+                name: format!("Unit{n}"),
+                parent_id: parent.get(&ids).clone(),
+            });
+            ids.push(id);
+        }
+        for (n, (parent, status)) in accounts.iter().enumerate() {
+            tree.add_account(OrganizationAccount {
+                id: AccountId::parse(&format!("{:012}", 100_000_000_000u64 + n as u64)).unwrap(),
+                name: format!("account-{n}"),
+                parent_id: parent.get(&ids).clone(),
+                status: match status {
+                    0 => AccountStatus::Suspended,
+                    _ => AccountStatus::Active,
+                },
+            });
+        }
+        let mut named = std::collections::BTreeSet::new();
+        let text: Vec<String> = rules
+            .iter()
+            .filter_map(|(unit, sub, upper)| {
+                let n = unit.index(units.len());
+                named.insert(n).then(|| {
+                    let name = format!("Unit{n}");
+                    let name = if *upper { name.to_uppercase() } else { name };
+                    format!("{name}=sub-{sub}")
+                })
+            })
+            .collect();
+        (tree, OuRules::parse(&text.join(",")).unwrap())
+    })
+}
+
+proptest! {
+    #[test]
+    fn build_maps_each_active_account_by_its_own_nearest_rule((tree, rules) in any_organization()) {
+        let mapping = AccountMapping::build(&tree, &rules, "main").unwrap();
+        for account in tree.accounts() {
+            let expected = match account.status {
+                AccountStatus::Active => rules
+                    .sub_account_for(&tree, &account.id)
+                    .unwrap()
+                    .filter(|sub| *sub != "main"),
+                _ => None,
+            };
+            prop_assert_eq!(mapping.lacework_account_of(&account.id), expected, "{}", account.id);
+        }
+    }
+}

@@ -5,9 +5,9 @@
 //!
 //! `POST /2015-03-31/functions/{FunctionName}/invocations`, with the function's name, ARN or
 //! partial ARN (a qualifier is accepted and ignored: there is one version, `$LATEST`):
-//! * `X-Amz-Invocation-Type: Event`: 202 at once, then the function runs as Lambda would run
-//!   it (a cold start under [`runtime_api::invoke`]); a failed invocation is retried twice,
-//!   as Lambda does by default for asynchronous invocations (without its minutes of delay);
+//! * `X-Amz-Invocation-Type: Event`: 202 at once, then the function runs as Lambda runs an
+//!   asynchronous invocation ([`runtime_api::invoke_async`]: a cold start, a failed attempt
+//!   retried twice);
 //! * `RequestResponse` (the default): the function runs and its answer is the response (with
 //!   `X-Amz-Function-Error: Unhandled` when it failed);
 //! * `DryRun`: 204.
@@ -35,9 +35,6 @@ use tokio::task::JoinHandle;
 use crate::error::{Error, Result};
 use crate::runtime_api::{self, FunctionSpec, Invoked};
 
-/// How many times Lambda retries a failed asynchronous invocation by default.
-const ASYNC_RETRIES: usize = 2;
-
 /// One asynchronous invocation the service ran (each attempt of it).
 #[derive(Debug, Clone)]
 pub struct AsyncInvocation {
@@ -46,13 +43,11 @@ pub struct AsyncInvocation {
     pub attempts: Vec<Invoked>,
 }
 
-#[derive(Default)]
 struct Shared {
     functions: Mutex<HashMap<String, FunctionSpec>>,
     finished: Mutex<Vec<AsyncInvocation>>,
-    /// Asynchronous invocations accepted and not finished.
-    running: Mutex<usize>,
-    changed: Option<watch::Sender<usize>>,
+    /// How many asynchronous invocations are accepted and not finished.
+    running: watch::Sender<usize>,
 }
 
 impl Shared {
@@ -60,22 +55,12 @@ impl Shared {
         let name = function_name(function);
         self.functions.lock().ok()?.get(name).cloned()
     }
-
-    fn add_running(&self, delta: isize) {
-        if let Ok(mut running) = self.running.lock() {
-            *running = running.saturating_add_signed(delta);
-            if let Some(changed) = &self.changed {
-                changed.send_replace(*running);
-            }
-        }
-    }
 }
 
 /// A Lambda Invoke API on a free loopback port; stops when dropped.
 pub struct LambdaService {
     address: SocketAddr,
     shared: Arc<Shared>,
-    running: watch::Receiver<usize>,
     server: JoinHandle<()>,
 }
 
@@ -88,10 +73,10 @@ impl LambdaService {
         let address = listener
             .local_addr()
             .map_err(|err| Error::process("lambda-service", err.to_string()))?;
-        let (changed, running) = watch::channel(0);
         let shared = Arc::new(Shared {
-            changed: Some(changed),
-            ..Shared::default()
+            functions: Mutex::default(),
+            finished: Mutex::default(),
+            running: watch::Sender::new(0),
         });
         let app = Router::new()
             .route("/2015-03-31/functions/{function}/invocations", post(invoke))
@@ -102,7 +87,6 @@ impl LambdaService {
         Ok(LambdaService {
             address,
             shared,
-            running,
             server,
         })
     }
@@ -131,7 +115,7 @@ impl LambdaService {
     /// Waits until no asynchronous invocation is running (including those they start), for
     /// at most `limit`; `false` if some still run then.
     pub async fn wait_until_idle(&self, limit: Duration) -> bool {
-        let mut running = self.running.clone();
+        let mut running = self.shared.running.subscribe();
         tokio::time::timeout(limit, running.wait_for(|count| *count == 0))
             .await
             .is_ok_and(|waited| waited.is_ok())
@@ -195,10 +179,17 @@ async fn invoke(
         .unwrap_or("RequestResponse");
     match invocation_type {
         "Event" => {
-            shared.add_running(1);
+            shared.running.send_modify(|count| *count += 1);
             let shared = shared.clone();
             tokio::spawn(async move {
-                let attempts = run_async(&spec, &payload).await;
+                // A binary that cannot even start leaves no attempt behind.
+                let attempts = match runtime_api::invoke_async(&spec, &payload).await {
+                    Ok((last, mut failed)) => {
+                        failed.push(last);
+                        failed
+                    }
+                    Err(_) => Vec::new(),
+                };
                 if let Ok(mut finished) = shared.finished.lock() {
                     finished.push(AsyncInvocation {
                         function_name: spec.function_name.clone(),
@@ -206,7 +197,7 @@ async fn invoke(
                         attempts,
                     });
                 }
-                shared.add_running(-1);
+                shared.running.send_modify(|count| *count -= 1);
             });
             StatusCode::ACCEPTED.into_response()
         }
@@ -240,25 +231,6 @@ async fn invoke(
             ),
         ),
     }
-}
-
-/// Runs an asynchronous invocation, retrying a failed one as Lambda does.
-async fn run_async(spec: &FunctionSpec, payload: &Value) -> Vec<Invoked> {
-    let mut attempts = Vec::new();
-    for _ in 0..=ASYNC_RETRIES {
-        match runtime_api::invoke(spec, payload.clone()).await {
-            Ok(invoked) => {
-                let answered = invoked.answer.is_response();
-                attempts.push(invoked);
-                if answered {
-                    break;
-                }
-            }
-            // The binary could not even start: retrying would not help.
-            Err(_) => break,
-        }
-    }
-    attempts
 }
 
 #[cfg(test)]

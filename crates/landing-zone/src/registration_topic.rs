@@ -27,14 +27,11 @@ use serde_json::{Value, json};
 
 use crate::cfn::{CustomResourceOutcome, ResponseListener, collect};
 use crate::error::{self, Error, Result};
-use crate::runtime_api::{Answer, FunctionSpec, invoke, random_request_id};
+use crate::runtime_api::{FunctionSpec, invoke_async, random_request_id};
 
 /// The landing zone's queue subscribed to the registration topic (stands in for the
 /// function's Lambda subscription).
 pub const DELIVERIES_QUEUE: &str = "landing-zone-registration-topic-deliveries";
-
-/// Attempts of one asynchronous invocation: the first and Lambda's two retries.
-const ASYNC_ATTEMPTS: usize = 3;
 
 /// Most notifications delivered in one go (a bound, should something publish in a loop).
 const MOST_PER_DELIVERY: usize = 5000;
@@ -247,14 +244,7 @@ pub async fn deliver(
         )
     };
     let event = notification.lambda_event(&delivery.deliveries.subscription_arn, &message);
-    let mut attempts = 0;
-    let invocation = loop {
-        attempts += 1;
-        let invocation = invoke(delivery.function, event.clone()).await?;
-        if matches!(invocation.answer, Answer::Response { .. }) || attempts >= ASYNC_ATTEMPTS {
-            break invocation;
-        }
-    };
+    let (invocation, failed) = invoke_async(delivery.function, &event).await?;
     let outcome = match &answer_id {
         Some(id) => collect(delivery.listener, id, invocation).await,
         None => CustomResourceOutcome {
@@ -284,7 +274,7 @@ pub async fn deliver(
             .map(str::to_owned),
         response_url: original_url,
         outcome,
-        attempts,
+        attempts: failed.len() + 1,
         relayed,
     })
 }

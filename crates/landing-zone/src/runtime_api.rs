@@ -408,6 +408,24 @@ pub async fn invoke(spec: &FunctionSpec, event: Value) -> Result<Invoked> {
     })
 }
 
+/// How many times Lambda tries an asynchronous invocation by default: once and two retries.
+pub const ASYNC_ATTEMPTS: usize = 3;
+
+/// Runs `event` through the function as Lambda runs an asynchronous invocation: a failed
+/// attempt is tried again, up to [`ASYNC_ATTEMPTS`] in all (without Lambda's minutes between
+/// them). Returns the last attempt and the failed ones before it; `Err` if the binary cannot
+/// be run at all.
+pub async fn invoke_async(spec: &FunctionSpec, event: &Value) -> Result<(Invoked, Vec<Invoked>)> {
+    let mut failed = Vec::new();
+    loop {
+        let invoked = invoke(spec, event.clone()).await?;
+        if invoked.answer.is_response() || failed.len() + 1 >= ASYNC_ATTEMPTS {
+            return Ok((invoked, failed));
+        }
+        failed.push(invoked);
+    }
+}
+
 /// The peak resident memory of process `pid`, from `/proc/<pid>/status` (Linux only).
 fn peak_resident_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;

@@ -229,47 +229,16 @@ async fn serve_in_time<P: Ports>(
             reason,
         ));
     }
-    let next = continuation.next();
-    let handed = match next.attach_to(payload) {
-        Ok(handed) => handed,
-        Err(err) => {
-            return Served::Answer(Response::failure(
-                request,
-                failed_physical_id.as_deref(),
-                format!("{reason} ({err})"),
-            ));
-        }
-    };
-    let sent = tokio::time::timeout(
-        timing.hand_on,
-        setup
-            .invocations
-            .invoke_async(&invocation.function_arn, &handed),
-    )
-    .await
-    .unwrap_or_else(|_| {
-        Err(Error::Aws {
-            operation: "lambda:Invoke".to_owned(),
-            code: None,
-            message: format!(
-                "no answer from Lambda within {} ms",
-                timing.hand_on.as_millis()
-            ),
-            retryable: true,
-        })
-    });
-    match sent {
-        Ok(()) => {
+    match hand_on(&setup, payload, &continuation, &invocation.function_arn).await {
+        Ok(next) => {
             tracing::info!(
                 operation = "lambda:Invoke",
                 reason = %reason,
                 function = %invocation.function_arn,
-                next_invocation = next.invocation,
+                next_invocation = next,
                 "work unfinished in this invocation: handed on to a fresh one, which answers"
             );
-            Served::HandedOn {
-                to: next.invocation,
-            }
+            Served::HandedOn { to: next }
         }
         Err(err) => {
             tracing::error!(error = %err, reason = %reason, "could not hand the work on");
@@ -280,6 +249,30 @@ async fn serve_in_time<P: Ports>(
             ))
         }
     }
+}
+
+/// Starts the next invocation of `function` with the request and the next continuation
+/// record, within [`Timing::hand_on`]; returns the next invocation's number.
+///
+/// [`Timing::hand_on`]: crate::flow::Timing
+async fn hand_on<P: Ports>(
+    setup: &Setup<P>,
+    payload: &Value,
+    continuation: &Continuation,
+    function: &str,
+) -> Result<u32, Error> {
+    let next = continuation.next();
+    let handed = next.attach_to(payload)?;
+    let limit = setup.timing.hand_on;
+    tokio::time::timeout(limit, setup.invocations.invoke_async(function, &handed))
+        .await
+        .map_err(|_| Error::Aws {
+            operation: "lambda:Invoke".to_owned(),
+            code: None,
+            message: format!("no answer from Lambda within {} ms", limit.as_millis()),
+            retryable: true,
+        })??;
+    Ok(next.invocation)
 }
 
 /// The [`Instant`] of a wall-clock time (now, if it has passed).

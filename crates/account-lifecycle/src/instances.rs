@@ -12,10 +12,10 @@
 use std::future::Future;
 
 use aws_sdk_cloudformation::Client;
-use aws_sdk_cloudformation::types::{RegionConcurrencyType, StackSetOperationPreferences};
 use tower_core::AccountId;
 use tower_core::Error;
 use tower_core::aws::aws_error;
+use tower_core::aws::stacksets::{FailureTolerance, account_ids, operation_preferences};
 
 /// What `account-lifecycle` asks CloudFormation beyond [`tower_core::aws::stacksets::StackSets`].
 pub trait InstanceUpkeep: Send + Sync {
@@ -52,20 +52,6 @@ impl CloudFormationUpkeep {
     }
 }
 
-/// Every account at once, and one account's failure does not cancel the others: each
-/// instance stands on its own.
-fn preferences() -> StackSetOperationPreferences {
-    StackSetOperationPreferences::builder()
-        .region_concurrency_type(RegionConcurrencyType::Parallel)
-        .max_concurrent_percentage(100)
-        .failure_tolerance_percentage(100)
-        .build()
-}
-
-fn account_ids(accounts: &[AccountId]) -> Vec<String> {
-    accounts.iter().map(|a| a.as_str().to_owned()).collect()
-}
-
 impl InstanceUpkeep for CloudFormationUpkeep {
     async fn update_stack_instances(
         &self,
@@ -80,7 +66,7 @@ impl InstanceUpkeep for CloudFormationUpkeep {
             .stack_set_name(name)
             .set_accounts(Some(account_ids(accounts)))
             .set_regions(Some(regions.to_vec()))
-            .operation_preferences(preferences())
+            .operation_preferences(operation_preferences(FailureTolerance::EachInstance))
             .operation_id(operation_id)
             .send()
             .await
@@ -102,7 +88,7 @@ impl InstanceUpkeep for CloudFormationUpkeep {
             .set_accounts(Some(account_ids(accounts)))
             .set_regions(Some(regions.to_vec()))
             .retain_stacks(true)
-            .operation_preferences(preferences())
+            .operation_preferences(operation_preferences(FailureTolerance::EachInstance))
             .operation_id(operation_id)
             .send()
             .await

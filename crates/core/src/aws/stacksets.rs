@@ -363,17 +363,37 @@ fn parameters_of(spec: &StackSetSpec) -> Vec<Parameter> {
         .collect()
 }
 
-/// Every instance of an operation at once, in every region at once: the instances of one
-/// StackSet are independent of each other.
+/// How the failure of one stack instance affects the others of its StackSet operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureTolerance {
+    /// Any failure fails the operation: the product's own StackSets, whose instances setup
+    /// needs, every one of them.
+    None,
+    /// Each instance stands on its own (member accounts, closed accounts): one account's
+    /// failure does not stop the others.
+    EachInstance,
+}
+
 /// Every account and region at once. In the default strict mode the concurrency is capped at
-/// the failure tolerance plus one - one account at a time with no tolerance - so the soft mode
-/// keeps thousands of member accounts in one fast operation while any failure still fails it.
-fn preferences() -> StackSetOperationPreferences {
-    StackSetOperationPreferences::builder()
+/// the failure tolerance plus one - one account at a time with no tolerance - so without
+/// tolerance the soft mode keeps thousands of member accounts in one fast operation while any
+/// failure still fails it; with every instance on its own, strict mode at 100% is as fast.
+pub fn operation_preferences(tolerance: FailureTolerance) -> StackSetOperationPreferences {
+    let preferences = StackSetOperationPreferences::builder()
         .region_concurrency_type(RegionConcurrencyType::Parallel)
-        .concurrency_mode(ConcurrencyMode::SoftFailureTolerance)
-        .max_concurrent_percentage(100)
-        .build()
+        .max_concurrent_percentage(100);
+    match tolerance {
+        FailureTolerance::None => {
+            preferences.concurrency_mode(ConcurrencyMode::SoftFailureTolerance)
+        }
+        FailureTolerance::EachInstance => preferences.failure_tolerance_percentage(100),
+    }
+    .build()
+}
+
+/// The account ids of a StackSet instances request.
+pub fn account_ids(accounts: &[AccountId]) -> Vec<String> {
+    accounts.iter().map(|a| a.as_str().to_owned()).collect()
 }
 
 fn is_code(err: &Error, wanted: &str) -> bool {
@@ -471,7 +491,7 @@ impl StackSets for StackSetsClient {
                     .active(spec.managed_execution)
                     .build(),
             )
-            .operation_preferences(preferences())
+            .operation_preferences(operation_preferences(FailureTolerance::None))
             .operation_id(operation_id)
             .send()
             .await
@@ -534,11 +554,9 @@ impl StackSets for StackSetsClient {
             .client
             .create_stack_instances()
             .stack_set_name(name)
-            .set_accounts(Some(
-                accounts.iter().map(|a| a.as_str().to_owned()).collect(),
-            ))
+            .set_accounts(Some(account_ids(accounts)))
             .set_regions(Some(regions.to_vec()))
-            .operation_preferences(preferences())
+            .operation_preferences(operation_preferences(FailureTolerance::None))
             .operation_id(operation_id)
             .send()
             .await
@@ -557,12 +575,10 @@ impl StackSets for StackSetsClient {
             .client
             .delete_stack_instances()
             .stack_set_name(name)
-            .set_accounts(Some(
-                accounts.iter().map(|a| a.as_str().to_owned()).collect(),
-            ))
+            .set_accounts(Some(account_ids(accounts)))
             .set_regions(Some(regions.to_vec()))
             .retain_stacks(false)
-            .operation_preferences(preferences())
+            .operation_preferences(operation_preferences(FailureTolerance::None))
             .operation_id(operation_id)
             .send()
             .await
@@ -909,11 +925,22 @@ pub async fn remove_stack_set<S: StackSets>(
     request_tag: &str,
     wait: &OperationWait,
 ) -> Result<Removal, Error> {
-    let mut done = Removal::default();
     if stack_sets.describe_stack_set(name).await?.is_none() {
         tracing::info!(stack_set = name, "StackSet already gone");
-        return Ok(done);
+        return Ok(Removal::default());
     }
+    remove_existing_stack_set(stack_sets, name, request_tag, wait).await
+}
+
+/// [`remove_stack_set`] for a StackSet the caller has just seen (`DescribeStackSet`), without
+/// looking again.
+pub async fn remove_existing_stack_set<S: StackSets>(
+    stack_sets: &S,
+    name: &str,
+    request_tag: &str,
+    wait: &OperationWait,
+) -> Result<Removal, Error> {
+    let mut done = Removal::default();
     let instances = stack_sets.list_stack_instances(name).await?;
     let mut by_region: BTreeMap<&str, Vec<AccountId>> = BTreeMap::new();
     for instance in &instances {
@@ -1088,6 +1115,23 @@ pub mod in_memory {
         }
     }
 
+    /// Every account in every region.
+    fn targets(accounts: &[AccountId], regions: &[String]) -> Vec<StackInstanceTarget> {
+        accounts
+            .iter()
+            .flat_map(|account| {
+                regions
+                    .iter()
+                    .map(|region| StackInstanceTarget::new(account.clone(), region.clone()))
+            })
+            .collect()
+    }
+
+    fn shown(targets: &[StackInstanceTarget]) -> String {
+        let shown: Vec<String> = targets.iter().map(ToString::to_string).collect();
+        shown.join(",")
+    }
+
     fn aws_code(operation: &str, code: &str, message: &str, retryable: bool) -> Error {
         Error::Aws {
             operation: format!("cloudformation:{operation}"),
@@ -1200,17 +1244,9 @@ pub mod in_memory {
             regions: &[String],
             operation_id: &str,
         ) -> Result<String, Error> {
-            let targets: Vec<StackInstanceTarget> = accounts
-                .iter()
-                .flat_map(|account| {
-                    regions
-                        .iter()
-                        .map(|region| StackInstanceTarget::new(account.clone(), region.clone()))
-                })
-                .collect();
-            let shown: Vec<String> = targets.iter().map(ToString::to_string).collect();
+            let targets = targets(accounts, regions);
             self.start(
-                format!("CreateStackInstances {name} {}", shown.join(",")),
+                format!("CreateStackInstances {name} {}", shown(&targets)),
                 name,
                 operation_id,
                 |held| held.instances.extend(targets),
@@ -1224,17 +1260,9 @@ pub mod in_memory {
             regions: &[String],
             operation_id: &str,
         ) -> Result<String, Error> {
-            let targets: Vec<StackInstanceTarget> = accounts
-                .iter()
-                .flat_map(|account| {
-                    regions
-                        .iter()
-                        .map(|region| StackInstanceTarget::new(account.clone(), region.clone()))
-                })
-                .collect();
-            let shown: Vec<String> = targets.iter().map(ToString::to_string).collect();
+            let targets = targets(accounts, regions);
             self.start(
-                format!("DeleteStackInstances {name} {}", shown.join(",")),
+                format!("DeleteStackInstances {name} {}", shown(&targets)),
                 name,
                 operation_id,
                 |held| {
@@ -1318,6 +1346,26 @@ mod tests {
 
     fn account(id: &str) -> AccountId {
         AccountId::parse(id).unwrap()
+    }
+
+    #[test]
+    fn operations_run_everywhere_at_once_with_the_tolerance_asked_for() {
+        let strictest = operation_preferences(FailureTolerance::None);
+        assert_eq!(
+            strictest.concurrency_mode(),
+            Some(&ConcurrencyMode::SoftFailureTolerance)
+        );
+        assert_eq!(strictest.failure_tolerance_percentage(), None);
+        let each = operation_preferences(FailureTolerance::EachInstance);
+        assert_eq!(each.concurrency_mode(), None, "strict mode");
+        assert_eq!(each.failure_tolerance_percentage(), Some(100));
+        for preferences in [strictest, each] {
+            assert_eq!(preferences.max_concurrent_percentage(), Some(100));
+            assert_eq!(
+                preferences.region_concurrency_type(),
+                Some(&RegionConcurrencyType::Parallel)
+            );
+        }
     }
 
     fn spec(template: &str) -> StackSetSpec {

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use tower_core::Error;
 use tower_core::aws::bucket_notifications::notification_id;
 use tower_core::aws::log_archive::LogArchive;
-use tower_core::aws::stacksets::{StackSets, remove_stack_set};
+use tower_core::aws::stacksets::{StackSets, remove_existing_stack_set, remove_stack_set};
 use tower_core::drain::cloudtrail_integration_name;
 use tower_core::error::LaceworkErrorKind;
 use tower_core::lacework::{AwsCtSqsData, Client, Scope, SubAccount};
@@ -94,30 +94,35 @@ impl<P: Ports> Setup<P> {
         Ok(())
     }
 
-    /// Removes each StackSet with its instances; already gone is fine.
+    /// Removes each StackSet with its instances; already gone is fine (and not a step).
     pub async fn remove_stack_sets(&self, run: &Run, stack_sets: &[&str]) -> Result<(), Error> {
-        let wait = self.operation_wait(run.deadline);
         for stack_set in stack_sets {
             if self
                 .stack_sets
                 .describe_stack_set(stack_set)
                 .await?
-                .is_none()
+                .is_some()
             {
-                continue;
+                self.remove_existing_stack_set(run, stack_set).await?;
             }
-            run.progress
-                .step(format!("removing StackSet {stack_set} and its instances"));
-            let removed =
-                remove_stack_set(&self.stack_sets, stack_set, &run.request_tag, &wait).await?;
-            tracing::info!(
-                operation = "cloudformation:DeleteStackSet",
-                stack_set = %stack_set,
-                instances_deleted = removed.instances_deleted.len(),
-                stack_set_deleted = removed.stack_set_deleted,
-                "StackSet removed"
-            );
         }
+        Ok(())
+    }
+
+    /// Removes a StackSet just seen to exist, with its instances.
+    async fn remove_existing_stack_set(&self, run: &Run, stack_set: &str) -> Result<(), Error> {
+        run.progress
+            .step(format!("removing StackSet {stack_set} and its instances"));
+        let wait = self.operation_wait(run.deadline);
+        let removed =
+            remove_existing_stack_set(&self.stack_sets, stack_set, &run.request_tag, &wait).await?;
+        tracing::info!(
+            operation = "cloudformation:DeleteStackSet",
+            stack_set = %stack_set,
+            instances_deleted = removed.instances_deleted.len(),
+            stack_set_deleted = removed.stack_set_deleted,
+            "StackSet removed"
+        );
         Ok(())
     }
 
@@ -146,7 +151,7 @@ impl<P: Ports> Setup<P> {
             self.remove_bucket_notification(run, bucket, &notification_id(prefix))
                 .await?;
         }
-        self.remove_stack_sets(run, &[&names.s3_notifications])
+        self.remove_existing_stack_set(run, &names.s3_notifications)
             .await
     }
 

@@ -58,11 +58,11 @@ least-privilege:
 	.venv/bin/python tools/least_privilege.py
 
 # Time and memory, measured and printed, never asserted: the core decisions at the scale of a
-# large organization (crates/core/benches/decisions.rs), then every function's duration and
+# large organization (crates/domain/benches/decisions.rs), then every function's duration and
 # peak memory through the whole demo, as the release builds that ship.
 .PHONY: bench
 bench:
-	$(CARGO) bench -p tower-core --bench decisions
+	$(CARGO) bench -p lwct-domain --bench decisions
 	$(CARGO) build --release --workspace --bins
 	python3 tools/function_memory.py ./target/release/landing-zone demo
 

@@ -439,7 +439,7 @@ async fn the_token_is_refreshed_near_its_expiry_and_left_alone_far_from_it() {
         // Renew within 10 minutes of expiry; the emulator's tokens live an hour.
         let zone = start(
             options("token-refresh")
-                .with_function_env(tower_core::config::TOWER_REFRESH_WINDOW_SECONDS, "600"),
+                .with_function_env(lwct_domain::config::TOWER_REFRESH_WINDOW_SECONDS, "600"),
         )
         .await;
         set_up(&zone).await;

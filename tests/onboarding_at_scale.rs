@@ -36,7 +36,7 @@ const TEST_TIME_LIMIT: Duration = Duration::from_secs(900);
 async fn a_hundred_existing_accounts_are_onboarded_in_one_operation_under_the_rate_limit() {
     within(TEST_TIME_LIMIT, async {
         let mut options = options("onboarding-at-scale")
-            .with_function_env(tower_core::config::TOWER_REGISTRATION_BUDGET, DRAIN_BUDGET);
+            .with_function_env(lwct_domain::config::TOWER_REGISTRATION_BUDGET, DRAIN_BUDGET);
         options.lacework.rate_limit = Some(RATE_LIMIT.to_owned());
         let mut zone = start(options).await;
         let started = Instant::now();

@@ -16,7 +16,7 @@ use landing_zone::demo::queued_accounts;
 use landing_zone::state::{self, StackResourceView};
 use landing_zone::{CustomResourceOutcome, LandingZone, Options};
 use serde_json::Value;
-use tower_core::AccountId;
+use lwct_domain::AccountId;
 
 /// No test may run longer than this.
 const TEST_TIME_LIMIT: Duration = Duration::from_secs(300);

@@ -22,8 +22,8 @@ use landing_zone::LandingZone;
 use landing_zone::aws::s3_client;
 use landing_zone::state;
 use serde_json::Value;
-use tower_core::config::TOWER_TRAIL_NAME;
-use tower_core::notification::{Notification, parse_body};
+use lwct_domain::config::TOWER_TRAIL_NAME;
+use lwct_domain::notification::{Notification, parse_body};
 
 const OUR_NOTIFICATION_ID: &str = "lacework-ct-cloudtrail-log-files";
 const THEIR_NOTIFICATION_ID: &str = "siem-deleted-log-files";

@@ -5,14 +5,14 @@
 2. The Lacework API secret key reaches only the Secrets Manager secret: no environment
    variable, custom resource property, output or other resource names it.
 3. Environment variables: each function gets exactly the variables its configuration
-   (crates/core/src/config.rs) reads, under the names config.rs gives them, each from the
+   (crates/domain/src/config.rs) reads, under the names config.rs gives them, each from the
    parameter it stands for; none looks like a secret.
-4. Names come from the prefix as crates/core/src/naming.rs makes them; the outputs name the
+4. Names come from the prefix as crates/domain/src/naming.rs makes them; the outputs name the
    Log Archive role and the CloudTrail queue the same way.
 5. Timeouts: a function fed by a queue times out within a sixth of the queue's visibility
    timeout; setup within the custom resource's ServiceTimeout; a scheduled function within
    its schedule's interval (runs never overlap). The registration queue's redrive gives up
-   only after the drain's own limit (crates/core/src/drain.rs GIVE_UP_AFTER_RECEIVES), so the
+   only after the drain's own limit (crates/domain/src/drain.rs GIVE_UP_AFTER_RECEIVES), so the
    drain, not SQS, dead-letters work, with its reason.
 6. The functions are built by cargo-lambda from the workspace, for provided.al2023 on arm64;
    every configuration parameter is a property of the setup custom resource, so changing it
@@ -30,9 +30,9 @@ from cfnlint.decode import decode
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "template.yaml"
-CONFIG_RS = ROOT / "crates" / "core" / "src" / "config.rs"
-DRAIN_RS = ROOT / "crates" / "core" / "src" / "drain.rs"
-NAMING_RS = ROOT / "crates" / "core" / "src" / "naming.rs"
+CONFIG_RS = ROOT / "crates" / "domain" / "src" / "config.rs"
+DRAIN_RS = ROOT / "crates" / "domain" / "src" / "drain.rs"
+NAMING_RS = ROOT / "crates" / "domain" / "src" / "naming.rs"
 
 SECRET_PARAMETER = "LaceworkApiSecretKey"
 SECRET_RESOURCE = "LaceworkApiSecret"

@@ -214,10 +214,10 @@ class ModulesNamed(unittest.TestCase):
     KNOWN = {"organizations", "queue", "secrets", "stacksets", "trail"}
 
     def test_paths_groups_and_globs(self):
-        code = "use tower_core::aws::{secrets::SecretStore, queue}; let x = tower_core::aws::trail::f();"
-        self.assertEqual(lp.modules_named(code, self.KNOWN, "tower_core::aws"), {"secrets", "queue", "trail"})
-        self.assertEqual(lp.modules_named("use tower_core::aws::*;", self.KNOWN, "tower_core::aws"), self.KNOWN)
-        self.assertEqual(lp.modules_named("use tower_core::config;", self.KNOWN, "tower_core::aws"), set())
+        code = "use lwct_domain::aws::{secrets::SecretStore, queue}; let x = lwct_domain::aws::trail::f();"
+        self.assertEqual(lp.modules_named(code, self.KNOWN, "lwct_domain::aws"), {"secrets", "queue", "trail"})
+        self.assertEqual(lp.modules_named("use lwct_domain::aws::*;", self.KNOWN, "lwct_domain::aws"), self.KNOWN)
+        self.assertEqual(lp.modules_named("use lwct_domain::config;", self.KNOWN, "lwct_domain::aws"), set())
 
 
 def role(*statements):

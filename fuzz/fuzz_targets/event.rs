@@ -5,6 +5,6 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(value) = serde_json::from_slice::<serde_json::Value>(data) {
-        let _ = tower_core::event::parse(&value);
+        let _ = lwct_domain::event::parse(&value);
     }
 });

@@ -11,7 +11,7 @@ use landing_zone::flows::{AccountQueueRun, DrainLimits, DrainRun};
 use landing_zone::registration_topic::DeliveredRequest;
 use landing_zone::state::Registration;
 use landing_zone::{LandingZone, Options};
-use tower_core::AccountId;
+use lwct_domain::AccountId;
 
 /// The OU rules of the account tests: Prod accounts report to sub-account `prod`, Dev ones to
 /// `dev`, the rest to the Lacework account itself (`acme`).
@@ -52,7 +52,7 @@ pub fn options(name: &str) -> Options {
     // Logs of an earlier run of this test would only confuse.
     let _ = std::fs::remove_dir_all(&work_dir);
     let mut options = Options::new(root, bin_dir)
-        .with_function_env(tower_core::config::LACEWORK_OU_RULES, OU_RULES);
+        .with_function_env(lwct_domain::config::LACEWORK_OU_RULES, OU_RULES);
     options.work_dir = work_dir;
     options.function_timeout = Duration::from_secs(120);
     options

@@ -6,15 +6,15 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tower_core::aws::organizations::{MemberAccount, Organizations};
-use tower_core::aws::queue::{MessageQueues, RejectedMessage};
-use tower_core::aws::registration_queue::{ReceivedMessage, RegistrationQueue};
-use tower_core::aws::stacksets::in_memory::InMemoryStackSets;
-use tower_core::aws::stacksets::{
+use lwct_domain::aws::organizations::{MemberAccount, Organizations};
+use lwct_domain::aws::queue::{MessageQueues, RejectedMessage};
+use lwct_domain::aws::registration_queue::{ReceivedMessage, RegistrationQueue};
+use lwct_domain::aws::stacksets::in_memory::InMemoryStackSets;
+use lwct_domain::aws::stacksets::{
     InstanceFailure, OperationState, StackInstance, StackSetSpec, StackSetState, StackSets,
 };
-use tower_core::mapping::OrganizationTree;
-use tower_core::{AccountId, Error};
+use lwct_domain::mapping::OrganizationTree;
+use lwct_domain::{AccountId, Error};
 
 use crate::handler::Ports;
 use crate::instances::InstanceUpkeep;

@@ -28,17 +28,17 @@ use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use tokio::sync::OnceCell;
-use tower_core::aws::organizations::Organizations;
-use tower_core::aws::queue::{MessageQueues, send_all};
-use tower_core::aws::registration_queue::RegistrationQueue;
-use tower_core::aws::stacksets::{OperationStatus, StackSets, operation_id};
-use tower_core::lifecycle::{
+use lwct_domain::aws::organizations::Organizations;
+use lwct_domain::aws::queue::{MessageQueues, send_all};
+use lwct_domain::aws::registration_queue::RegistrationQueue;
+use lwct_domain::aws::stacksets::{OperationStatus, StackSets, operation_id};
+use lwct_domain::lifecycle::{
     Disposition, Findings, InstanceAction, InstanceChange, InstanceState, Plan, Received, plan,
     plan_without_findings, read_message, retry_delay_seconds,
 };
-use tower_core::mapping::{OrganizationTree, OuRules};
-use tower_core::naming::{Arn, Names};
-use tower_core::{AccountId, Error};
+use lwct_domain::mapping::{OrganizationTree, OuRules};
+use lwct_domain::naming::{Arn, Names};
+use lwct_domain::{AccountId, Error};
 
 use crate::instances::InstanceUpkeep;
 

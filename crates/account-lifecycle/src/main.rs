@@ -1,7 +1,7 @@
 //! Lambda function `account-lifecycle`: onboarding, moving and removing accounts.
 //!
 //! This file only wires things together: JSON logs, the configuration, the AWS clients and
-//! the Lambda runtime. The work is in [`handler`]; the decisions in `tower_core::lifecycle`.
+//! the Lambda runtime. The work is in [`handler`]; the decisions in `lwct_domain::lifecycle`.
 
 mod handler;
 mod instances;
@@ -17,12 +17,12 @@ use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_lambda_events::sqs::SqsEvent;
 use lambda_runtime::LambdaEvent;
-use tower_core::aws::organizations::OrganizationsClient;
-use tower_core::aws::registration_queue::SqsRegistrationQueue;
-use tower_core::aws::stacksets::StackSetsClient;
-use tower_core::config::{AccountLifecycleConfig, LACEWORK_OU_RULES};
-use tower_core::mapping::OuRules;
-use tower_core::{Error, Problem};
+use lwct_domain::aws::organizations::OrganizationsClient;
+use lwct_domain::aws::registration_queue::SqsRegistrationQueue;
+use lwct_domain::aws::stacksets::StackSetsClient;
+use lwct_domain::config::{AccountLifecycleConfig, LACEWORK_OU_RULES};
+use lwct_domain::mapping::OuRules;
+use lwct_domain::{Error, Problem};
 use tracing_subscriber::EnvFilter;
 
 use crate::handler::{Lifecycle, Ports, Settings};
@@ -41,7 +41,7 @@ impl Ports for AwsPorts {
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("warn,account_lifecycle=info,tower_core=info"));
+        .unwrap_or_else(|_| EnvFilter::new("warn,account_lifecycle=info,lwct_domain=info"));
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)

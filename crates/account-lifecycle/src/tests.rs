@@ -7,14 +7,14 @@ use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use serde_json::{Value, json};
-use tower_core::AccountId;
-use tower_core::aws::stacksets::in_memory::Behaviour;
-use tower_core::aws::stacksets::{EXECUTION_ROLE_NAME, StackInstanceTarget, StackSetSpec};
-use tower_core::mapping::{
+use lwct_domain::AccountId;
+use lwct_domain::aws::stacksets::in_memory::Behaviour;
+use lwct_domain::aws::stacksets::{EXECUTION_ROLE_NAME, StackInstanceTarget, StackSetSpec};
+use lwct_domain::mapping::{
     AccountStatus, OrganizationAccount, OrganizationTree, OrganizationalUnit, OuRules,
 };
-use tower_core::naming::Names;
-use tower_core::registration::RegistrationWork;
+use lwct_domain::naming::Names;
+use lwct_domain::registration::RegistrationWork;
 
 use crate::fakes::{FakeOrganizations, FakePorts, FakeQueues, FakeStackSets};
 use crate::handler::{Lifecycle, Settings};

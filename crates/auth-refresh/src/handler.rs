@@ -13,8 +13,8 @@ use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use tower_core::Error;
-use tower_core::aws::secrets::{SecretPort, TokenRequester};
+use lwct_domain::Error;
+use lwct_domain::aws::secrets::{SecretPort, TokenRequester};
 
 /// Renews the token in the secret when it expires within `window`.
 #[derive(Debug)]
@@ -165,13 +165,13 @@ mod tests {
 
     use lacework_emulator::{Emulator, Options};
     use tokio::sync::Barrier;
-    use tower_core::api_secret::ApiSecret;
-    use tower_core::aws::secrets::{
+    use lwct_domain::api_secret::ApiSecret;
+    use lwct_domain::aws::secrets::{
         KeyTokenRequester, MemorySecretStore, ReplaceOutcome, VersionedSecret,
     };
-    use tower_core::error::LaceworkErrorKind;
-    use tower_core::external_id::ExternalIdSuffix;
-    use tower_core::lacework::{
+    use lwct_domain::error::LaceworkErrorKind;
+    use lwct_domain::external_id::ExternalIdSuffix;
+    use lwct_domain::lacework::{
         Client, ClientOptions, Credentials, RetryPolicy, Scope, StaticTokenSource, SubAccount,
         Token,
     };
@@ -563,7 +563,7 @@ mod tests {
         use std::process::{Child, Command, Stdio};
 
         use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
-        use tower_core::aws::secrets::SecretStore;
+        use lwct_domain::aws::secrets::SecretStore;
 
         use super::*;
 

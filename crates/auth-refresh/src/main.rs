@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
-use tower_core::aws::secrets::{KeyTokenRequester, SecretStore};
-use tower_core::config::AuthRefreshConfig;
-use tower_core::lacework::ClientOptions;
+use lwct_domain::aws::secrets::{KeyTokenRequester, SecretStore};
+use lwct_domain::config::AuthRefreshConfig;
+use lwct_domain::lacework::ClientOptions;
 use tracing_subscriber::EnvFilter;
 
 use handler::Refresher;

@@ -1,12 +1,12 @@
-//! The `tower` subcommands: read the input, ask `tower-core`, shape the answer.
+//! The `tower` subcommands: read the input, ask `lwct-domain`, shape the answer.
 
 use std::io::Read;
 use std::path::Path;
 
 use serde_json::{Value, json};
-use tower_core::mapping::AccountMapping;
-use tower_core::notification::Notification;
-use tower_core::{AccountId, Error, Problem, event, notification};
+use lwct_domain::mapping::AccountMapping;
+use lwct_domain::notification::Notification;
+use lwct_domain::{AccountId, Error, Problem, event, notification};
 
 /// Why a command did not produce a result.
 #[derive(Debug, thiserror::Error)]

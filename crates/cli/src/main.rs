@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tower_core::AccountId;
+use lwct_domain::AccountId;
 
 use commands::Failure;
 

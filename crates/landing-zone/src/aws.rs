@@ -4,7 +4,7 @@
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sts::config::Credentials;
-use tower_core::AccountId;
+use lwct_domain::AccountId;
 
 use crate::error::{self, Error, Result};
 

@@ -13,9 +13,9 @@ pub enum Error {
     /// A process (the Lacework emulator, a function) could not be started or stopped.
     #[error("{program}: {message}")]
     Process { program: String, message: String },
-    /// An AWS call to moto failed (`tower_core::Error::Aws`, naming the operation).
+    /// An AWS call to moto failed (`lwct_domain::Error::Aws`, naming the operation).
     #[error(transparent)]
-    Aws(tower_core::Error),
+    Aws(lwct_domain::Error),
     /// An HTTP call to a local service (moto's or the emulator's inspection API) failed.
     #[error("{what}: {message}")]
     Http { what: String, message: String },
@@ -62,7 +62,7 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: Debug,
 {
-    Error::Aws(tower_core::aws::aws_error(operation, err))
+    Error::Aws(lwct_domain::aws::aws_error(operation, err))
 }
 
 /// The AWS error code of an SDK error, if the service sent one (for "not found" checks).

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::macros::format_description;
-use tower_core::AccountId;
+use lwct_domain::AccountId;
 
 use crate::aws::REGION;
 use crate::error::{Error, Result};

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::Value;
-use tower_core::AccountId;
+use lwct_domain::AccountId;
 
 use crate::LandingZone;
 use crate::error::{Error, Result};

@@ -45,9 +45,9 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 use serde_json::{Value, json};
-use tower_core::AccountId;
-use tower_core::config as vars;
-use tower_core::naming::Names;
+use lwct_domain::AccountId;
+use lwct_domain::config as vars;
+use lwct_domain::naming::Names;
 
 pub use crate::cfn::CustomResourceOutcome;
 pub use crate::emulator::LaceworkOptions;

@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use landing_zone::flows::{DrainLimits, Schedule};
 use landing_zone::{LandingZone, Options, RunningState, find_repository_root, process};
 use serde_json::{Value, json};
-use tower_core::AccountId;
+use lwct_domain::AccountId;
 
 /// A local AWS Control Tower landing zone for the Lacework integration.
 ///
@@ -263,7 +263,7 @@ async fn run(cli: Cli) -> landing_zone::Result<(Value, bool)> {
                 refuse_if_up(&options)?;
             }
             let options = options.with_function_env(
-                tower_core::config::LACEWORK_OU_RULES,
+                lwct_domain::config::LACEWORK_OU_RULES,
                 &landing_zone::demo::ou_rules_variable(),
             );
             let mut zone = LandingZone::start(options).await?;

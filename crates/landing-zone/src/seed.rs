@@ -24,8 +24,8 @@ use aws_config::SdkConfig;
 use aws_sdk_organizations::types::CreateAccountState;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tower_core::AccountId;
-use tower_core::naming::Names;
+use lwct_domain::AccountId;
+use lwct_domain::naming::Names;
 
 use crate::aws::{self, MANAGEMENT_ACCOUNT, REGION};
 use crate::error::{self, Error, Result};

@@ -15,8 +15,8 @@ use aws_config::SdkConfig;
 use aws_sdk_cloudformation::types::Parameter;
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::json;
-use tower_core::AccountId;
-use tower_core::naming::Arn;
+use lwct_domain::AccountId;
+use lwct_domain::naming::Arn;
 
 use crate::aws::account_config;
 use crate::error::{self, Result};

@@ -10,7 +10,7 @@ use aws_config::SdkConfig;
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tower_core::AccountId;
+use lwct_domain::AccountId;
 
 use crate::aws::account_config;
 use crate::error::{self, Error, Result};

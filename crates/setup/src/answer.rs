@@ -10,9 +10,9 @@
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
-use tower_core::Error;
-use tower_core::custom_resource::delivery::deliver;
-use tower_core::custom_resource::{ReplyTo, Response};
+use lwct_domain::Error;
+use lwct_domain::custom_resource::delivery::deliver;
+use lwct_domain::custom_resource::{ReplyTo, Response};
 use url::Url;
 
 /// A request not yet answered: where the answer goes (checked against the policy) and whom

@@ -1,14 +1,14 @@
 //! Handing a request on to a fresh invocation of this function, when the work outlasts the
 //! invocation serving it (the record that travels with it:
-//! [`tower_core::custom_resource::continuation`]).
+//! [`lwct_domain::custom_resource::continuation`]).
 
 use std::future::Future;
 
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::InvocationType;
 use serde_json::Value;
-use tower_core::Error;
-use tower_core::aws::aws_error;
+use lwct_domain::Error;
+use lwct_domain::aws::aws_error;
 
 /// Starts invocations of a Lambda function.
 pub trait Invocations: Send + Sync {

@@ -2,19 +2,19 @@
 //! changes nothing the second time; after a failure or a timeout, running it again finishes
 //! the work.
 
-use tower_core::Error;
-use tower_core::aws::bucket_notifications::{Change, notification_id};
-use tower_core::aws::log_archive::LogArchive;
-use tower_core::aws::organizations::Organizations;
-use tower_core::aws::queue::{MessageQueues, send_all};
-use tower_core::aws::secrets::SecretPort;
-use tower_core::aws::stacksets::{
+use lwct_domain::Error;
+use lwct_domain::aws::bucket_notifications::{Change, notification_id};
+use lwct_domain::aws::log_archive::LogArchive;
+use lwct_domain::aws::organizations::Organizations;
+use lwct_domain::aws::queue::{MessageQueues, send_all};
+use lwct_domain::aws::secrets::SecretPort;
+use lwct_domain::aws::stacksets::{
     Convergence, StackInstanceTarget, StackSetSpec, StackSets, converge_stack_set,
 };
-use tower_core::drain::cloudtrail_integration_name;
-use tower_core::external_id::ExternalIdSuffix;
-use tower_core::lacework::{AwsCtSqsData, Client, Scope};
-use tower_core::lifecycle::AccountWork;
+use lwct_domain::drain::cloudtrail_integration_name;
+use lwct_domain::external_id::ExternalIdSuffix;
+use lwct_domain::lacework::{AwsCtSqsData, Client, Scope};
+use lwct_domain::lifecycle::AccountWork;
 
 use crate::flow::{Outputs, Ports, Run, Setup};
 use crate::onboarding::onboarding_batches;

@@ -3,17 +3,17 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
-use tower_core::aws::log_archive::in_memory::InMemoryLogArchive;
-use tower_core::aws::organizations::{MemberAccount, Organizations};
-use tower_core::aws::queue::{MessageQueues, RejectedMessage};
-use tower_core::aws::secrets::{KeyTokenRequester, MemorySecretStore};
-use tower_core::aws::stacksets::in_memory::InMemoryStackSets;
-use tower_core::aws::trail::{TrailDetails, Trails};
-use tower_core::config::SetupConfig;
-use tower_core::mapping::{
+use lwct_domain::aws::log_archive::in_memory::InMemoryLogArchive;
+use lwct_domain::aws::organizations::{MemberAccount, Organizations};
+use lwct_domain::aws::queue::{MessageQueues, RejectedMessage};
+use lwct_domain::aws::secrets::{KeyTokenRequester, MemorySecretStore};
+use lwct_domain::aws::stacksets::in_memory::InMemoryStackSets;
+use lwct_domain::aws::trail::{TrailDetails, Trails};
+use lwct_domain::config::SetupConfig;
+use lwct_domain::mapping::{
     AccountStatus, OrganizationAccount, OrganizationTree, OrganizationalUnit,
 };
-use tower_core::{AccountId, Error};
+use lwct_domain::{AccountId, Error};
 
 use serde_json::Value;
 

@@ -6,16 +6,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
-use tower_core::Error;
-use tower_core::aws::log_archive::LogArchive;
-use tower_core::aws::organizations::Organizations;
-use tower_core::aws::queue::MessageQueues;
-use tower_core::aws::secrets::{SecretPort, SecretsManagerTokenSource, TokenRequester};
-use tower_core::aws::stacksets::{OperationWait, StackSets};
-use tower_core::aws::trail::Trails;
-use tower_core::config::SetupConfig;
-use tower_core::custom_resource::delivery;
-use tower_core::lacework::{Client, ClientOptions};
+use lwct_domain::Error;
+use lwct_domain::aws::log_archive::LogArchive;
+use lwct_domain::aws::organizations::Organizations;
+use lwct_domain::aws::queue::MessageQueues;
+use lwct_domain::aws::secrets::{SecretPort, SecretsManagerTokenSource, TokenRequester};
+use lwct_domain::aws::stacksets::{OperationWait, StackSets};
+use lwct_domain::aws::trail::Trails;
+use lwct_domain::config::SetupConfig;
+use lwct_domain::custom_resource::delivery;
+use lwct_domain::lacework::{Client, ClientOptions};
 
 use crate::continuation::Invocations;
 

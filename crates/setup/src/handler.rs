@@ -13,7 +13,7 @@
 //! that was running and asking for a retry.
 //!
 //! [`Timing::answer_margin`]: crate::flow::Timing
-//! [`continuation`]: tower_core::custom_resource::continuation
+//! [`continuation`]: lwct_domain::custom_resource::continuation
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -21,9 +21,9 @@ use std::time::{Duration, SystemTime};
 use lambda_runtime::LambdaEvent;
 use serde_json::{Value, json};
 use tokio::time::Instant;
-use tower_core::Error;
-use tower_core::custom_resource::continuation::{Continuation, service_timeout};
-use tower_core::custom_resource::{
+use lwct_domain::Error;
+use lwct_domain::custom_resource::continuation::{Continuation, service_timeout};
+use lwct_domain::custom_resource::{
     ReplyTo, Request, RequestType, Response, ResponseUrlPolicy, Status, parse_request,
 };
 

@@ -24,14 +24,14 @@ use std::sync::Arc;
 
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
-use tower_core::aws::log_archive::LogArchiveClient;
-use tower_core::aws::organizations::OrganizationsClient;
-use tower_core::aws::queue::SqsQueues;
-use tower_core::aws::secrets::{KeyTokenRequester, SecretStore};
-use tower_core::aws::stacksets::StackSetsClient;
-use tower_core::aws::trail::TrailsClient;
-use tower_core::config::{EnvReader, SetupConfig, TOWER_RESPONSE_URL_ALLOW};
-use tower_core::lacework::ClientOptions;
+use lwct_domain::aws::log_archive::LogArchiveClient;
+use lwct_domain::aws::organizations::OrganizationsClient;
+use lwct_domain::aws::queue::SqsQueues;
+use lwct_domain::aws::secrets::{KeyTokenRequester, SecretStore};
+use lwct_domain::aws::stacksets::StackSetsClient;
+use lwct_domain::aws::trail::TrailsClient;
+use lwct_domain::config::{EnvReader, SetupConfig, TOWER_RESPONSE_URL_ALLOW};
+use lwct_domain::lacework::ClientOptions;
 use tracing_subscriber::EnvFilter;
 
 use crate::answer::AnswerSlot;
@@ -56,7 +56,7 @@ impl Ports for AwsPorts {
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("warn,setup=info,tower_core=info"));
+        .unwrap_or_else(|_| EnvFilter::new("warn,setup=info,lwct_domain=info"));
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)

@@ -1,17 +1,17 @@
 //! Existing accounts queued for `account-lifecycle` (`TOWER_MONITOR_EXISTING_ACCOUNTS`).
 //!
 //! Each SQS message body is one [`AccountWork`] batch (the type `account-lifecycle` reads, from
-//! `tower_core::lifecycle`) of at most [`ACCOUNTS_PER_MESSAGE`] accounts:
+//! `lwct_domain::lifecycle`) of at most [`ACCOUNTS_PER_MESSAGE`] accounts:
 //!
 //! ```json
 //! {"type": "OnboardAccounts", "source": "setup",
 //!  "accounts": [{"id": "222233334444", "name": "Log Archive"}]}
 //! ```
 
-use tower_core::AccountId;
-use tower_core::aws::organizations::MemberAccount;
-use tower_core::lifecycle::{AccountToOnboard, AccountWork};
-use tower_core::mapping::AccountStatus;
+use lwct_domain::AccountId;
+use lwct_domain::aws::organizations::MemberAccount;
+use lwct_domain::lifecycle::{AccountToOnboard, AccountWork};
+use lwct_domain::mapping::AccountStatus;
 
 /// Accounts per message: small messages, and a failed one holds up few accounts.
 pub const ACCOUNTS_PER_MESSAGE: usize = 50;
@@ -44,7 +44,7 @@ pub fn onboarding_batches(accounts: &[MemberAccount], management: &AccountId) ->
 #[cfg(test)]
 mod tests {
     use serde_json::json;
-    use tower_core::lifecycle::{Message, read_message};
+    use lwct_domain::lifecycle::{Message, read_message};
 
     use super::*;
 

@@ -4,22 +4,22 @@
 
 use std::collections::BTreeMap;
 
-use tower_core::aws::bucket_notifications::{self, EventNotification, Overlap, notification_id};
-use tower_core::aws::stacksets::{
+use lwct_domain::aws::bucket_notifications::{self, EventNotification, Overlap, notification_id};
+use lwct_domain::aws::stacksets::{
     EXECUTION_ROLE_NAME, StackInstanceTarget, StackSetSpec, administration_role_arn,
 };
-use tower_core::aws::trail::TrailDetails;
-use tower_core::config::{SetupConfig, TOWER_KMS_KEY_ARN, TOWER_TRAIL_NAME, parse_kms_key_arn};
-use tower_core::drain::cloudtrail_integration_name;
-use tower_core::external_id::{ExternalId, ExternalIdSuffix};
-use tower_core::lacework::{
+use lwct_domain::aws::trail::TrailDetails;
+use lwct_domain::config::{SetupConfig, TOWER_KMS_KEY_ARN, TOWER_TRAIL_NAME, parse_kms_key_arn};
+use lwct_domain::drain::cloudtrail_integration_name;
+use lwct_domain::external_id::{ExternalId, ExternalIdSuffix};
+use lwct_domain::lacework::{
     AwsCtSqsData, CloudAccountSpec, CrossAccountCredentials, Scope, SubAccount,
 };
-use tower_core::mapping::{AccountMapping, OuRules};
-use tower_core::naming::{
+use lwct_domain::mapping::{AccountMapping, OuRules};
+use lwct_domain::naming::{
     Arn, NamePrefix, iam_role_arn, sns_topic_arn, sqs_queue_arn, sqs_queue_url,
 };
-use tower_core::{AccountId, Error};
+use lwct_domain::{AccountId, Error};
 
 use crate::templates;
 
@@ -509,7 +509,7 @@ pub fn cloudtrail_integration(
 mod tests {
     use std::collections::BTreeSet;
 
-    use tower_core::mapping::{
+    use lwct_domain::mapping::{
         AccountStatus, OrganizationAccount, OrganizationTree, OrganizationalUnit,
     };
 

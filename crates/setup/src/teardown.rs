@@ -3,14 +3,14 @@
 
 use std::collections::BTreeSet;
 
-use tower_core::Error;
-use tower_core::aws::bucket_notifications::notification_id;
-use tower_core::aws::log_archive::LogArchive;
-use tower_core::aws::stacksets::{StackSets, remove_existing_stack_set, remove_stack_set};
-use tower_core::drain::cloudtrail_integration_name;
-use tower_core::error::LaceworkErrorKind;
-use tower_core::lacework::{AwsCtSqsData, Client, Scope, SubAccount};
-use tower_core::naming::{NamePrefix, Names};
+use lwct_domain::Error;
+use lwct_domain::aws::bucket_notifications::notification_id;
+use lwct_domain::aws::log_archive::LogArchive;
+use lwct_domain::aws::stacksets::{StackSets, remove_existing_stack_set, remove_stack_set};
+use lwct_domain::drain::cloudtrail_integration_name;
+use lwct_domain::error::LaceworkErrorKind;
+use lwct_domain::lacework::{AwsCtSqsData, Client, Scope, SubAccount};
+use lwct_domain::naming::{NamePrefix, Names};
 
 use crate::flow::{Outputs, Ports, Run, Setup};
 use crate::plan::{self, IntegrationLevel};

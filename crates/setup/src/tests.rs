@@ -10,22 +10,22 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use lacework_emulator::{Emulator, Options};
 use serde_json::{Value, json};
 use tokio::time::Instant;
-use tower_core::api_secret::ApiSecret;
-use tower_core::aws::bucket_notifications::{
+use lwct_domain::api_secret::ApiSecret;
+use lwct_domain::aws::bucket_notifications::{
     Destination, EventNotification, FilterRule, NotificationConfiguration,
 };
-use tower_core::aws::log_archive::in_memory::InMemoryLogArchive;
-use tower_core::aws::secrets::{KeyTokenRequester, MemorySecretStore};
-use tower_core::aws::stacksets::in_memory::{Behaviour, InMemoryStackSets};
-use tower_core::aws::stacksets::{StackInstanceTarget, StackSets};
-use tower_core::aws::trail::TrailDetails;
-use tower_core::custom_resource::ResponseUrlPolicy;
-use tower_core::lacework::{
+use lwct_domain::aws::log_archive::in_memory::InMemoryLogArchive;
+use lwct_domain::aws::secrets::{KeyTokenRequester, MemorySecretStore};
+use lwct_domain::aws::stacksets::in_memory::{Behaviour, InMemoryStackSets};
+use lwct_domain::aws::stacksets::{StackInstanceTarget, StackSets};
+use lwct_domain::aws::trail::TrailDetails;
+use lwct_domain::custom_resource::ResponseUrlPolicy;
+use lwct_domain::lacework::{
     AwsCfgData, Client, ClientOptions, CloudAccountSpec, Credentials, CrossAccountCredentials,
     Scope, SubAccount,
 };
-use tower_core::lifecycle::AccountWork;
-use tower_core::mapping::OrganizationTree;
+use lwct_domain::lifecycle::AccountWork;
+use lwct_domain::mapping::OrganizationTree;
 
 use crate::answer::{AnswerSlot, PANIC_REASON};
 use crate::fakes::*;
@@ -478,11 +478,11 @@ async fn create_twice_creates_nothing_twice() {
 #[tokio::test]
 async fn a_wrong_log_archive_name_fails_before_anything_is_changed() {
     let mut tree = organization();
-    tree.add_account(tower_core::mapping::OrganizationAccount {
+    tree.add_account(lwct_domain::mapping::OrganizationAccount {
         id: id(LOG_ARCHIVE),
         name: "Logs".into(),
         parent_id: "ou-root-security".into(),
-        status: tower_core::mapping::AccountStatus::Active,
+        status: lwct_domain::mapping::AccountStatus::Active,
     });
     let world = World::start(WorldOptions {
         organization: tree,
@@ -904,7 +904,7 @@ async fn a_bad_configuration_is_answered_with_its_problems() {
             problems: "invalid configuration (1 problem):\n  - TOWER_AUDIT_ACCOUNT_ID: is required"
                 .into(),
             response_urls: ResponseUrlPolicy::with_allowed_hosts(vec![
-                tower_core::custom_resource::AllowedHost::parse("127.0.0.1").unwrap(),
+                lwct_domain::custom_resource::AllowedHost::parse("127.0.0.1").unwrap(),
             ]),
         },
         AnswerSlot::new(),
@@ -1015,7 +1015,7 @@ async fn dropping_config_from_the_capability_removes_the_member_side() {
     let world = World::start(WorldOptions::default()).await;
     assert_eq!(world.send("Create", None).await.status(), "SUCCESS");
     let mut config = world.setup.config.clone();
-    config.capability = tower_core::config::Capability::CloudTrail;
+    config.capability = lwct_domain::config::Capability::CloudTrail;
     let stack_sets = InMemoryStackSets::new();
     for (name, held) in world.stack_sets().stack_sets() {
         let targets: Vec<StackInstanceTarget> = held.instances.iter().cloned().collect();

@@ -10,10 +10,10 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
-use tower_core::Error;
-use tower_core::aws::secrets::TokenRequester;
-use tower_core::error::LaceworkErrorKind;
-use tower_core::lacework::{Credentials, Token, TokenFuture, TokenSource};
+use lwct_domain::Error;
+use lwct_domain::aws::secrets::TokenRequester;
+use lwct_domain::error::LaceworkErrorKind;
+use lwct_domain::lacework::{Credentials, Token, TokenFuture, TokenSource};
 
 /// How many Lacework requests one drain run may still make.
 #[derive(Debug)]
@@ -137,7 +137,7 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
 
     use time::OffsetDateTime;
-    use tower_core::lacework::StaticTokenSource;
+    use lwct_domain::lacework::StaticTokenSource;
 
     use super::*;
 

@@ -25,23 +25,23 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use tokio::time::Instant;
-use tower_core::aws::organizations::Organizations;
-use tower_core::aws::registration_queue::{MAX_RECEIVE, ReceivedMessage, RegistrationQueue};
-use tower_core::aws::secrets::SecretPort;
-use tower_core::drain::{
+use lwct_domain::aws::organizations::Organizations;
+use lwct_domain::aws::registration_queue::{MAX_RECEIVE, ReceivedMessage, RegistrationQueue};
+use lwct_domain::aws::secrets::SecretPort;
+use lwct_domain::drain::{
     Disposition, WorkFailure, account_integration_name, cloudtrail_integration_name, disposition,
     is_unknown_sub_account, mapping_after,
 };
-use tower_core::error::LaceworkErrorKind;
-use tower_core::external_id::{ExternalId, ExternalIdSuffix};
-use tower_core::lacework::{
+use lwct_domain::error::LaceworkErrorKind;
+use lwct_domain::external_id::{ExternalId, ExternalIdSuffix};
+use lwct_domain::lacework::{
     AwsCfgData, AwsCtSqsData, Client, CloudAccount, CloudAccountSpec, CrossAccountCredentials,
     Scope, SubAccount,
 };
-use tower_core::mapping::{AccountMapping, AccountStatus, OrganizationTree};
-use tower_core::naming::{Arn, iam_role_arn};
-use tower_core::registration::RegistrationWork;
-use tower_core::{AccountId, Error, Problem};
+use lwct_domain::mapping::{AccountMapping, AccountStatus, OrganizationTree};
+use lwct_domain::naming::{Arn, iam_role_arn};
+use lwct_domain::registration::RegistrationWork;
+use lwct_domain::{AccountId, Error, Problem};
 
 use crate::budget::RequestBudget;
 use crate::function::{Function, Ports, QueueUrls};

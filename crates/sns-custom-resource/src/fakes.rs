@@ -11,12 +11,12 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode};
 use serde_json::Value;
-use tower_core::aws::organizations::{MemberAccount, Organizations};
-use tower_core::aws::queue::{MessageQueues, RejectedMessage};
-use tower_core::aws::registration_queue::{ReceivedMessage, RegistrationQueue};
-use tower_core::aws::secrets::{KeyTokenRequester, MemorySecretStore};
-use tower_core::mapping::{AccountStatus, OrganizationAccount, OrganizationTree};
-use tower_core::{AccountId, Error};
+use lwct_domain::aws::organizations::{MemberAccount, Organizations};
+use lwct_domain::aws::queue::{MessageQueues, RejectedMessage};
+use lwct_domain::aws::registration_queue::{ReceivedMessage, RegistrationQueue};
+use lwct_domain::aws::secrets::{KeyTokenRequester, MemorySecretStore};
+use lwct_domain::mapping::{AccountStatus, OrganizationAccount, OrganizationTree};
+use lwct_domain::{AccountId, Error};
 
 use crate::function::Ports;
 
@@ -346,7 +346,7 @@ async fn record(
 
 /// The organization of the tests: Security (-> secops) and Workloads (-> prod) under the root.
 pub fn organization() -> OrganizationTree {
-    use tower_core::mapping::OrganizationalUnit;
+    use lwct_domain::mapping::OrganizationalUnit;
     let mut tree = OrganizationTree::new("r-root");
     for (id, name) in [("ou-sec", "Security"), ("ou-work", "Workloads")] {
         tree.add_unit(OrganizationalUnit {

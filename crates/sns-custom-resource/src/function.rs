@@ -5,14 +5,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::OnceCell;
-use tower_core::Error;
-use tower_core::aws::organizations::Organizations;
-use tower_core::aws::queue::MessageQueues;
-use tower_core::aws::registration_queue::RegistrationQueue;
-use tower_core::aws::secrets::{SecretPort, SecretsManagerTokenSource, TokenRequester};
-use tower_core::config::SnsCustomResourceConfig;
-use tower_core::drain::SubAccountRouting;
-use tower_core::lacework::{Client, ClientOptions, RetryPolicy};
+use lwct_domain::Error;
+use lwct_domain::aws::organizations::Organizations;
+use lwct_domain::aws::queue::MessageQueues;
+use lwct_domain::aws::registration_queue::RegistrationQueue;
+use lwct_domain::aws::secrets::{SecretPort, SecretsManagerTokenSource, TokenRequester};
+use lwct_domain::config::SnsCustomResourceConfig;
+use lwct_domain::drain::SubAccountRouting;
+use lwct_domain::lacework::{Client, ClientOptions, RetryPolicy};
 
 use crate::budget::{BudgetedTokenRequester, BudgetedTokenSource, RequestBudget};
 
@@ -44,7 +44,7 @@ pub struct Timing {
 impl Default for Timing {
     fn default() -> Self {
         Self {
-            answer_margin: tower_core::custom_resource::delivery::DELIVERY_TIME,
+            answer_margin: lwct_domain::custom_resource::delivery::DELIVERY_TIME,
             drain_margin: Duration::from_secs(15),
             visibility_slack: Duration::from_secs(30),
             queue_retry: Duration::from_millis(200),

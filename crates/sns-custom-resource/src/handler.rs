@@ -11,8 +11,8 @@ use std::time::SystemTime;
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 use tokio::time::Instant;
-use tower_core::custom_resource::ResponseUrlPolicy;
-use tower_core::{Error, Problem};
+use lwct_domain::custom_resource::ResponseUrlPolicy;
+use lwct_domain::{Error, Problem};
 
 use crate::function::{Function, Ports};
 use crate::sns::{self, Readiness};

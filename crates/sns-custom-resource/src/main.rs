@@ -20,10 +20,10 @@ mod tests;
 use std::sync::Arc;
 
 use aws_config::BehaviorVersion;
-use tower_core::aws::organizations::OrganizationsClient;
-use tower_core::aws::registration_queue::SqsRegistrationQueue;
-use tower_core::aws::secrets::{KeyTokenRequester, SecretStore};
-use tower_core::config::{EnvReader, SnsCustomResourceConfig, TOWER_RESPONSE_URL_ALLOW};
+use lwct_domain::aws::organizations::OrganizationsClient;
+use lwct_domain::aws::registration_queue::SqsRegistrationQueue;
+use lwct_domain::aws::secrets::{KeyTokenRequester, SecretStore};
+use lwct_domain::config::{EnvReader, SnsCustomResourceConfig, TOWER_RESPONSE_URL_ALLOW};
 use tracing_subscriber::EnvFilter;
 
 use crate::function::{Function, Ports, drain_client_options};
@@ -42,7 +42,7 @@ impl Ports for AwsPorts {
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("warn,sns_custom_resource=info,tower_core=info"));
+        .unwrap_or_else(|_| EnvFilter::new("warn,sns_custom_resource=info,lwct_domain=info"));
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
@@ -65,7 +65,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     .await
 }
 
-fn misconfigured(err: tower_core::Error) -> Mode<AwsPorts> {
+fn misconfigured(err: lwct_domain::Error) -> Mode<AwsPorts> {
     tracing::error!(error = %err, "invalid configuration; every request will be answered FAILED");
     Mode::Misconfigured {
         problems: err.problems(),
@@ -77,7 +77,7 @@ fn misconfigured(err: tower_core::Error) -> Mode<AwsPorts> {
 /// `AWS_ENDPOINT_URL` itself) and the Lacework API.
 async fn function(
     config: SnsCustomResourceConfig,
-) -> Result<Function<AwsPorts>, tower_core::Error> {
+) -> Result<Function<AwsPorts>, lwct_domain::Error> {
     let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
     let secrets = SecretStore::new(
         aws_sdk_secretsmanager::Client::new(&sdk),

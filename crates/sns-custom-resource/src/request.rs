@@ -12,11 +12,11 @@
 //! Every refusal is a reason in words that names the field (`$.ResourceProperties.RoleArn`);
 //! no reason quotes an external id.
 
-use tower_core::AccountId;
-use tower_core::config::Installation;
-use tower_core::custom_resource::{Request, RequestType};
-use tower_core::external_id::ExternalId;
-use tower_core::naming::Arn;
+use lwct_domain::AccountId;
+use lwct_domain::config::Installation;
+use lwct_domain::custom_resource::{Request, RequestType};
+use lwct_domain::external_id::ExternalId;
+use lwct_domain::naming::Arn;
 
 /// The resource type of the member stacks' custom resource.
 pub const RESOURCE_TYPE: &str = "Custom::LaceworkAccountRegistration";
@@ -183,8 +183,8 @@ fn shorten(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use serde_json::{Value, json};
-    use tower_core::config::SnsCustomResourceConfig;
-    use tower_core::custom_resource::parse_request;
+    use lwct_domain::config::SnsCustomResourceConfig;
+    use lwct_domain::custom_resource::parse_request;
 
     use super::*;
 

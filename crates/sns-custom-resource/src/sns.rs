@@ -11,15 +11,15 @@
 
 use serde_json::{Value, json};
 use tokio::time::Instant;
-use tower_core::aws::organizations::Organizations;
-use tower_core::aws::queue::send_all;
-use tower_core::custom_resource::delivery::deliver;
-use tower_core::custom_resource::{
+use lwct_domain::aws::organizations::Organizations;
+use lwct_domain::aws::queue::send_all;
+use lwct_domain::custom_resource::delivery::deliver;
+use lwct_domain::custom_resource::{
     ReplyTo, Request, RequestType, Response, ResponseUrlPolicy, Status, parse_request,
 };
-use tower_core::mapping::AccountStatus;
-use tower_core::registration::RegistrationWork;
-use tower_core::{AccountId, Error, Problem};
+use lwct_domain::mapping::AccountStatus;
+use lwct_domain::registration::RegistrationWork;
+use lwct_domain::{AccountId, Error, Problem};
 
 use crate::function::{Function, Ports};
 use crate::request::{Asked, check, physical_resource_id};

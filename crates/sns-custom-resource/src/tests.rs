@@ -9,18 +9,18 @@ use lacework_emulator::{Emulator, Options, RateLimit};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use tokio::time::Instant;
-use tower_core::api_secret::ApiSecret;
-use tower_core::aws::secrets::{KeyTokenRequester, MemorySecretStore, SecretPort, TokenRequester};
-use tower_core::config::SnsCustomResourceConfig;
-use tower_core::custom_resource::ResponseUrlPolicy;
-use tower_core::external_id::{ExternalId, ExternalIdSuffix};
-use tower_core::lacework::{
+use lwct_domain::api_secret::ApiSecret;
+use lwct_domain::aws::secrets::{KeyTokenRequester, MemorySecretStore, SecretPort, TokenRequester};
+use lwct_domain::config::SnsCustomResourceConfig;
+use lwct_domain::custom_resource::ResponseUrlPolicy;
+use lwct_domain::external_id::{ExternalId, ExternalIdSuffix};
+use lwct_domain::lacework::{
     AwsCtSqsData, Client, ClientOptions, CloudAccountSpec, CrossAccountCredentials, RetryPolicy,
     Scope, StaticTokenSource, Token,
 };
-use tower_core::mapping::AccountMapping;
-use tower_core::registration::RegistrationWork;
-use tower_core::{AccountId, Error, Problem};
+use lwct_domain::mapping::AccountMapping;
+use lwct_domain::registration::RegistrationWork;
+use lwct_domain::{AccountId, Error, Problem};
 
 use crate::fakes::*;
 use crate::function::{Function, Timing};
@@ -895,7 +895,7 @@ async fn unknown_events_and_a_misconfigured_function_say_what_is_wrong() {
     let misconfigured: Handler<TestPorts> = Handler::new(Mode::Misconfigured {
         problems: vec![Problem::new("LACEWORK_URL", "is required")],
         response_urls: ResponseUrlPolicy::with_allowed_hosts(vec![
-            tower_core::custom_resource::AllowedHost::parse(&format!(
+            lwct_domain::custom_resource::AllowedHost::parse(&format!(
                 "127.0.0.1:{}",
                 harness.answers.port
             ))

@@ -1,4 +1,4 @@
-//! `make bench`: time and memory of the decisions `tower-core` makes on the functions' paths,
+//! `make bench`: time and memory of the decisions `lwct-domain` makes on the functions' paths,
 //! at the scale of a large organization (10,000 accounts in 1,000 OUs).
 //!
 //! No benchmark framework: each case runs a fixed number of times after a warm-up and prints
@@ -13,15 +13,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tower_core::AccountId;
-use tower_core::custom_resource::continuation::Continuation;
-use tower_core::custom_resource::parse_request;
-use tower_core::mapping::{
+use lwct_domain::AccountId;
+use lwct_domain::custom_resource::continuation::Continuation;
+use lwct_domain::custom_resource::parse_request;
+use lwct_domain::mapping::{
     AccountMapping, AccountStatus, OrganizationAccount, OrganizationTree, OrganizationalUnit,
     OuRules,
 };
-use tower_core::object_key::ObjectKey;
-use tower_core::{event, notification};
+use lwct_domain::object_key::ObjectKey;
+use lwct_domain::{event, notification};
 
 /// Counts every allocation, and the bytes live at the worst moment.
 struct Counting;

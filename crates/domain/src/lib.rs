@@ -1,4 +1,4 @@
-//! `tower-core`: the decisions every function of the Control Tower integration shares.
+//! `lwct-domain`: the decisions every function of the Control Tower integration shares.
 //!
 //! Pure modules (no I/O): [`account`], [`event`], [`notification`], [`object_key`], [`mapping`],
 //! [`naming`], [`external_id`], [`config`], [`custom_resource`] (but for its `delivery`, the

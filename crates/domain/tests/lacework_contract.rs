@@ -10,14 +10,14 @@ use std::time::{Duration, Instant};
 use lacework_emulator::{Emulator, Options, RateLimit};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tower_core::AccountId;
-use tower_core::error::{Error, LaceworkErrorKind};
-use tower_core::lacework::{
+use lwct_domain::AccountId;
+use lwct_domain::error::{Error, LaceworkErrorKind};
+use lwct_domain::lacework::{
     AwsCfgData, AwsCtSqsData, Client, ClientOptions, CloudAccount, CloudAccountSpec, Credentials,
     CrossAccountCredentials, Filter, KeyTokenSource, Outcome, RetryPolicy, Scope, SearchRequest,
     StaticTokenSource, SubAccount, Token, TokenFuture, TokenSource,
 };
-use tower_core::mapping::AccountMapping;
+use lwct_domain::mapping::AccountMapping;
 
 const KEY_ID: &str = "ACME_0123456789ABCDEF";
 const SECRET: &str = "_0f1e2d3c4b5a69788796a5b4c3d2e1f0";

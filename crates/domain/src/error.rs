@@ -1,4 +1,4 @@
-//! The one error type of `tower-core`.
+//! The one error type of `lwct-domain`.
 //!
 //! Every variant says which input was wrong, where (a JSON path such as
 //! `detail.serviceEventDetails` or `integration_mappings.lw_account_2.aws_accounts[0]`) and

@@ -15,8 +15,8 @@ use std::time::Duration;
 use landing_zone::demo::queued_accounts;
 use landing_zone::state::{self, StackResourceView};
 use landing_zone::{CustomResourceOutcome, LandingZone, Options};
-use serde_json::Value;
 use lwct_domain::AccountId;
+use serde_json::Value;
 
 /// No test may run longer than this.
 const TEST_TIME_LIMIT: Duration = Duration::from_secs(300);

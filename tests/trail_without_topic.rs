@@ -21,9 +21,9 @@ use aws_sdk_s3::types::{
 use landing_zone::LandingZone;
 use landing_zone::aws::s3_client;
 use landing_zone::state;
-use serde_json::Value;
 use lwct_domain::config::TOWER_TRAIL_NAME;
 use lwct_domain::notification::{Notification, parse_body};
+use serde_json::Value;
 
 const OUR_NOTIFICATION_ID: &str = "lacework-ct-cloudtrail-log-files";
 const THEIR_NOTIFICATION_ID: &str = "siem-deleted-log-files";

@@ -11,12 +11,12 @@ How a function's calls are found (a static scan, simple on purpose):
   service's SDK (the operation modules of the very SDK version Cargo.lock holds, found with
   `cargo metadata`) is a call of `<service>:<Operation>`, after the few renames IAM needs
   (`SendMessageBatch` is authorised as `sqs:SendMessage`, ...);
-* the shared adapters (`lwct_domain::aws`), function by function, so that a function is charged
+* the shared adapters (`lwct_aws`), function by function, so that a function is charged
   only with the adapter methods it can reach, not with every method of a module it uses: in
-  the modules its crate names (followed through their own `super::`/`crate::aws::` paths),
+  the modules its crate names (followed through their own `super::`/`crate::` paths),
   a `fn` is reached when a reached body - the crate's code to begin with - calls its name
   (`name(`, `.name(`, `Type::name`), or, for a method of an `impl ForeignTrait for Type` (a
-  trait not declared in `lwct_domain::aws`, such as the Lacework client's `TokenSource`, whose
+  trait not declared in `lwct_aws`, such as the Lacework client's `TokenSource`, whose
   methods are called from code this scan does not read), when a reached body names `Type`.
   Matching by name over-reaches when names are shared (a name reaches every `fn` so named),
   which can only ask for more grants, never fewer. What it cannot see is a `fn` passed as a
@@ -48,7 +48,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CORE_AWS = ROOT / "crates" / "domain" / "src" / "aws"
+CORE_AWS = ROOT / "crates" / "aws" / "src"
+# The other shared crates the functions link: none of them may call AWS.
+SHARED_CRATES = ("domain", "lacework", "runtime")
 
 # Functions whose code is not written yet, and the issue that writes it: binary -> issue. Their
 # roles grant what that issue will need (see the comments on the roles in template.yaml); until
@@ -130,7 +132,7 @@ IMPLIED_BY_SETTER = {
 # authorised by that role, not the function's. The function's role needs sts:AssumeRole instead.
 # setup adds the trail bucket's event notification in Log Archive for a trail without an SNS
 # topic (stacksets/README.md), and reads the key of the notification topic there
-# (lwct_domain::aws::log_archive).
+# (lwct_aws::log_archive).
 ASSUMED_ROLE_SERVICES = {
     "setup": {
         "s3": "the trail bucket's event notifications, in Log Archive",
@@ -307,7 +309,7 @@ def iam_action(service, operation):
 
 
 def core_aws_modules():
-    modules = {p.stem for p in CORE_AWS.glob("*.rs") if p.stem != "mod"}
+    modules = {p.stem for p in CORE_AWS.glob("*.rs") if p.stem != "lib"}
     modules |= {p.name for p in CORE_AWS.iterdir() if p.is_dir()}
     return modules
 
@@ -351,7 +353,7 @@ def test_only_files(paths):
 
 def _outside_inline_modules(code):
     """`code` with the bodies of inline modules (`mod x { ... }`) blanked: there `super::`
-    names the module around them, not `lwct_domain::aws`."""
+    names the module around them, not `lwct_aws`."""
     while True:
         found = re.search(r"\bmod\s+\w+\s*\{", code)
         if not found:
@@ -378,8 +380,8 @@ def function_sources(crate_dir):
     wanted = set()
     for path in own:
         code = strip_rust(path.read_text())
-        wanted |= modules_named(code, known, "lwct_domain::aws")
-        if re.search(r"\buse\s+lwct_domain::aws\s*;", code):
+        wanted |= modules_named(code, known, "lwct_aws")
+        if re.search(r"\buse\s+lwct_aws\s*;", code):
             wanted |= modules_named(code, known, "aws")
     done = set()
     while wanted - done:
@@ -388,17 +390,17 @@ def function_sources(crate_dir):
         for path in module_files(module):
             code = _outside_inline_modules(strip_rust(path.read_text()))
             wanted |= modules_named(code, known, "super")
-            wanted |= modules_named(code, known, "crate::aws")
+            wanted |= modules_named(code, known, "crate")
     return own, sorted(done)
 
 
 # ----------------------------------------------------------------------------------------------
-# The functions of lwct_domain::aws, and which of them a function reaches
+# The functions of lwct_aws, and which of them a function reaches
 # ----------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class CoreFn:
-    """One `fn` of `lwct_domain::aws` (outside tests)."""
+    """One `fn` of `lwct_aws` (outside tests)."""
     name: str
     where: str  # path:line
     module: str
@@ -421,7 +423,7 @@ def names_called(code):
 
 
 def declared_traits():
-    """The traits `lwct_domain::aws` declares (its ports): their methods are called by name."""
+    """The traits `lwct_aws` declares (its ports): their methods are called by name."""
     return {name for path in CORE_AWS.rglob("*.rs")
             for name in re.findall(r"\btrait\s+(\w+)", strip_rust(path.read_text()))}
 
@@ -473,9 +475,9 @@ def _body_start(code, start):
 
 
 def core_functions(modules, operations, ports=None):
-    """Every `fn` with a body in the files of `modules` (and `mod.rs`), as CoreFn."""
+    """Every `fn` with a body in the files of `modules` (and `lib.rs`), as CoreFn."""
     ports = declared_traits() if ports is None else ports
-    paths = [(CORE_AWS / "mod.rs", "mod")] + [(p, m) for m in sorted(modules) for p in module_files(m)]
+    paths = [(CORE_AWS / "lib.rs", "lib")] + [(p, m) for m in sorted(modules) for p in module_files(m)]
     return [function
             for path, module in paths
             for function in functions_in(strip_rust(path.read_text()), path.relative_to(ROOT).as_posix(),
@@ -782,7 +784,7 @@ def check_functions(template, operations):
             crate_code.append(code)
             record(scan_calls(code, operations), scan_implied(code).items(), sdk_services(code),
                    path.relative_to(ROOT).as_posix())
-        in_modules = [f for f in every_module if f.module in modules or f.module == "mod"]
+        in_modules = [f for f in every_module if f.module in modules or f.module == "lib"]
         reached = reached_functions("\n".join(crate_code), in_modules)
         reached_by_any |= {f.where for f in reached}
         for function in reached:
@@ -793,7 +795,7 @@ def check_functions(template, operations):
         check_function(binary, role_id, grants, called, platform, assumed_used, stub, report)
         report.notes.append(
             f"code calls {len(called)} actions (crate + {len(reached)} fns of "
-            f"lwct_domain::aws::{{{', '.join(modules)}}})"
+            f"lwct_aws::{{{', '.join(modules)}}})"
             f"{'; assumed-role calls: ' + ', '.join(sorted(assumed_used)) if assumed_used else ''}; "
             f"Lambda needs {len({a for a, _, _ in platform})}; role grants {len({g.action for g in grants})}"
             + (f"; stub until {STUB_FUNCTIONS[binary]}" if stub else ""))
@@ -802,9 +804,9 @@ def check_functions(template, operations):
 
 
 def check_core(functions, reached):
-    """Every fn of lwct_domain::aws that calls AWS is reached by some function (else the scan
+    """Every fn of lwct_aws that calls AWS is reached by some function (else the scan
     missed a path, or it is dead code), and no other module of lwct-domain uses the SDK."""
-    report = Report("lwct_domain::aws")
+    report = Report("lwct_aws")
     calling = [f for f in functions if f.sdk_calls or f.implied]
     for function in calling:
         if function.where not in reached:
@@ -812,12 +814,10 @@ def check_core(functions, reached):
             report.errors.append(
                 f"{function.where} {function.name} calls {', '.join(actions)}, but no function of "
                 "the template reaches it: dead code, or a path this scan does not follow")
-    for path in sorted((ROOT / "crates" / "domain" / "src").rglob("*.rs")):
-        if CORE_AWS in path.parents:
-            continue
+    for path in sorted(p for name in SHARED_CRATES for p in (ROOT / "crates" / name / "src").rglob("*.rs")):
         if sdk_services(strip_rust(path.read_text())):
             report.errors.append(
-                f"{path.relative_to(ROOT)} uses the AWS SDK outside lwct_domain::aws, where "
+                f"{path.relative_to(ROOT)} uses the AWS SDK outside lwct_aws, where "
                 "this check does not look")
     if not report.errors:
         report.notes.append(f"each of its {len(calling)} fns that call AWS is reached by a function")

@@ -214,10 +214,10 @@ class ModulesNamed(unittest.TestCase):
     KNOWN = {"organizations", "queue", "secrets", "stacksets", "trail"}
 
     def test_paths_groups_and_globs(self):
-        code = "use lwct_domain::aws::{secrets::SecretStore, queue}; let x = lwct_domain::aws::trail::f();"
-        self.assertEqual(lp.modules_named(code, self.KNOWN, "lwct_domain::aws"), {"secrets", "queue", "trail"})
-        self.assertEqual(lp.modules_named("use lwct_domain::aws::*;", self.KNOWN, "lwct_domain::aws"), self.KNOWN)
-        self.assertEqual(lp.modules_named("use lwct_domain::config;", self.KNOWN, "lwct_domain::aws"), set())
+        code = "use lwct_aws::{secrets::SecretStore, queue}; let x = lwct_aws::trail::f();"
+        self.assertEqual(lp.modules_named(code, self.KNOWN, "lwct_aws"), {"secrets", "queue", "trail"})
+        self.assertEqual(lp.modules_named("use lwct_aws::*;", self.KNOWN, "lwct_aws"), self.KNOWN)
+        self.assertEqual(lp.modules_named("use lwct_domain::config;", self.KNOWN, "lwct_aws"), set())
 
 
 def role(*statements):

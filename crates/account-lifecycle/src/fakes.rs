@@ -6,14 +6,15 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use lwct_domain::aws::organizations::{MemberAccount, Organizations};
-use lwct_domain::aws::queue::{MessageQueues, RejectedMessage};
-use lwct_domain::aws::registration_queue::{ReceivedMessage, RegistrationQueue};
-use lwct_domain::aws::stacksets::in_memory::InMemoryStackSets;
-use lwct_domain::aws::stacksets::{
-    InstanceFailure, OperationState, StackInstance, StackSetSpec, StackSetState, StackSets,
-};
+use lwct_aws::organizations::{MemberAccount, Organizations};
+use lwct_aws::queue::{MessageQueues, RejectedMessage};
+use lwct_aws::registration_queue::{ReceivedMessage, RegistrationQueue};
+use lwct_aws::stacksets::StackSets;
+use lwct_aws::stacksets::in_memory::InMemoryStackSets;
 use lwct_domain::mapping::OrganizationTree;
+use lwct_domain::stack_set::{
+    InstanceFailure, OperationState, StackInstance, StackSetSpec, StackSetState,
+};
 use lwct_domain::{AccountId, Error};
 
 use crate::handler::Ports;

@@ -27,18 +27,19 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use tokio::sync::OnceCell;
-use lwct_domain::aws::organizations::Organizations;
-use lwct_domain::aws::queue::{MessageQueues, send_all};
-use lwct_domain::aws::registration_queue::RegistrationQueue;
-use lwct_domain::aws::stacksets::{OperationStatus, StackSets, operation_id};
+use lwct_aws::organizations::Organizations;
+use lwct_aws::queue::{MessageQueues, send_all};
+use lwct_aws::registration_queue::RegistrationQueue;
+use lwct_aws::stacksets::StackSets;
 use lwct_domain::lifecycle::{
     Disposition, Findings, InstanceAction, InstanceChange, InstanceState, Plan, Received, plan,
     plan_without_findings, read_message, retry_delay_seconds,
 };
 use lwct_domain::mapping::{OrganizationTree, OuRules};
 use lwct_domain::naming::{Arn, Names};
+use lwct_domain::stack_set::{OperationStatus, operation_id};
 use lwct_domain::{AccountId, Error};
+use tokio::sync::OnceCell;
 
 use crate::instances::InstanceUpkeep;
 

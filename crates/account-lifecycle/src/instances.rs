@@ -7,17 +7,17 @@
 //!
 //! [`InstanceUpkeep`] is the port, [`CloudFormationUpkeep`] the adapter over the AWS SDK.
 //!
-//! [`StackSets`]: lwct_domain::aws::stacksets::StackSets
+//! [`StackSets`]: lwct_aws::stacksets::StackSets
 
 use std::future::Future;
 
 use aws_sdk_cloudformation::Client;
+use lwct_aws::aws_error;
+use lwct_aws::stacksets::{FailureTolerance, account_ids, operation_preferences};
 use lwct_domain::AccountId;
 use lwct_domain::Error;
-use lwct_domain::aws::aws_error;
-use lwct_domain::aws::stacksets::{FailureTolerance, account_ids, operation_preferences};
 
-/// What `account-lifecycle` asks CloudFormation beyond [`lwct_domain::aws::stacksets::StackSets`].
+/// What `account-lifecycle` asks CloudFormation beyond [`lwct_aws::stacksets::StackSets`].
 pub trait InstanceUpkeep: Send + Sync {
     /// Applies the StackSet again to existing instances (`UpdateStackInstances`, no parameter
     /// overrides); returns the operation id.
@@ -105,7 +105,7 @@ mod tests {
     use aws_sdk_cloudformation::config::{BehaviorVersion, Credentials, Region};
     use aws_smithy_http_client::test_util::{ReplayEvent, StaticReplayClient};
     use aws_smithy_types::body::SdkBody;
-    use lwct_domain::aws::stacksets::{StackSets, StackSetsClient};
+    use lwct_aws::stacksets::{StackSets, StackSetsClient};
 
     use super::*;
 

@@ -6,15 +6,15 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
-use serde_json::{Value, json};
+use lwct_aws::stacksets::in_memory::Behaviour;
 use lwct_domain::AccountId;
-use lwct_domain::aws::stacksets::in_memory::Behaviour;
-use lwct_domain::aws::stacksets::{EXECUTION_ROLE_NAME, StackInstanceTarget, StackSetSpec};
 use lwct_domain::mapping::{
     AccountStatus, OrganizationAccount, OrganizationTree, OrganizationalUnit, OuRules,
 };
 use lwct_domain::naming::Names;
 use lwct_domain::registration::RegistrationWork;
+use lwct_domain::stack_set::{EXECUTION_ROLE_NAME, StackInstanceTarget, StackSetSpec};
+use serde_json::{Value, json};
 
 use crate::fakes::{FakeOrganizations, FakePorts, FakeQueues, FakeStackSets};
 use crate::handler::{Lifecycle, Settings};

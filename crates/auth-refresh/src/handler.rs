@@ -10,11 +10,11 @@
 use std::time::Duration;
 
 use lambda_runtime::{Diagnostic, LambdaEvent};
+use lwct_aws::secrets::{SecretPort, TokenRequester};
+use lwct_domain::Error;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use lwct_domain::Error;
-use lwct_domain::aws::secrets::{SecretPort, TokenRequester};
 
 /// Renews the token in the secret when it expires within `window`.
 #[derive(Debug)]
@@ -164,17 +164,17 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use lacework_emulator::{Emulator, Options};
-    use tokio::sync::Barrier;
-    use lwct_domain::api_secret::ApiSecret;
-    use lwct_domain::aws::secrets::{
+    use lwct_aws::secrets::{
         KeyTokenRequester, MemorySecretStore, ReplaceOutcome, VersionedSecret,
     };
+    use lwct_domain::api_secret::ApiSecret;
     use lwct_domain::error::LaceworkErrorKind;
     use lwct_domain::external_id::ExternalIdSuffix;
     use lwct_domain::lacework::{
         Client, ClientOptions, Credentials, RetryPolicy, Scope, StaticTokenSource, SubAccount,
         Token,
     };
+    use tokio::sync::Barrier;
 
     use super::*;
 
@@ -563,7 +563,7 @@ mod tests {
         use std::process::{Child, Command, Stdio};
 
         use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
-        use lwct_domain::aws::secrets::SecretStore;
+        use lwct_aws::secrets::SecretStore;
 
         use super::*;
 

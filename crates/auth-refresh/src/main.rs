@@ -6,10 +6,10 @@ mod handler;
 use std::time::Duration;
 
 use lambda_runtime::{LambdaEvent, service_fn};
-use serde_json::Value;
-use lwct_domain::aws::secrets::{KeyTokenRequester, SecretStore};
+use lwct_aws::secrets::{KeyTokenRequester, SecretStore};
 use lwct_domain::config::AuthRefreshConfig;
 use lwct_domain::lacework::ClientOptions;
+use serde_json::Value;
 use tracing_subscriber::EnvFilter;
 
 use handler::Refresher;

@@ -3,10 +3,10 @@
 use std::io::Read;
 use std::path::Path;
 
-use serde_json::{Value, json};
 use lwct_domain::mapping::AccountMapping;
 use lwct_domain::notification::Notification;
 use lwct_domain::{AccountId, Error, Problem, event, notification};
+use serde_json::{Value, json};
 
 /// Why a command did not produce a result.
 #[derive(Debug, thiserror::Error)]

@@ -12,7 +12,6 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use lwct_domain::AccountId;
 use lwct_domain::custom_resource::continuation::Continuation;
 use lwct_domain::custom_resource::parse_request;
@@ -22,6 +21,7 @@ use lwct_domain::mapping::{
 };
 use lwct_domain::object_key::ObjectKey;
 use lwct_domain::{event, notification};
+use serde_json::Value;
 
 /// Counts every allocation, and the bytes live at the worst moment.
 struct Counting;

@@ -8,8 +8,7 @@
 
 pub mod account;
 pub mod api_secret;
-#[cfg(feature = "aws")]
-pub mod aws;
+pub mod bucket_notifications;
 pub mod config;
 pub mod custom_resource;
 pub mod drain;
@@ -23,6 +22,7 @@ pub mod naming;
 pub mod notification;
 pub mod object_key;
 pub mod registration;
+pub mod stack_set;
 
 pub use account::AccountId;
 pub use error::{Error, Problem, Result};

@@ -8,8 +8,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lacework_emulator::{Emulator, Options, RateLimit};
-use serde::Deserialize;
-use serde_json::{Value, json};
 use lwct_domain::AccountId;
 use lwct_domain::error::{Error, LaceworkErrorKind};
 use lwct_domain::lacework::{
@@ -18,6 +16,8 @@ use lwct_domain::lacework::{
     StaticTokenSource, SubAccount, Token, TokenFuture, TokenSource,
 };
 use lwct_domain::mapping::AccountMapping;
+use serde::Deserialize;
+use serde_json::{Value, json};
 
 const KEY_ID: &str = "ACME_0123456789ABCDEF";
 const SECRET: &str = "_0f1e2d3c4b5a69788796a5b4c3d2e1f0";

@@ -62,7 +62,7 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: Debug,
 {
-    Error::Aws(lwct_domain::aws::aws_error(operation, err))
+    Error::Aws(lwct_aws::aws_error(operation, err))
 }
 
 /// The AWS error code of an SDK error, if the service sent one (for "not found" checks).

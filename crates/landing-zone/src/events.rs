@@ -10,10 +10,10 @@
 
 use std::path::{Path, PathBuf};
 
+use lwct_domain::AccountId;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::macros::format_description;
-use lwct_domain::AccountId;
 
 use crate::aws::REGION;
 use crate::error::{Error, Result};

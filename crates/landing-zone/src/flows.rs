@@ -14,9 +14,9 @@
 
 use std::time::{Duration, Instant};
 
+use lwct_domain::AccountId;
 use serde::Serialize;
 use serde_json::Value;
-use lwct_domain::AccountId;
 
 use crate::LandingZone;
 use crate::error::{Error, Result};

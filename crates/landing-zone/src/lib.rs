@@ -44,10 +44,10 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
-use serde_json::{Value, json};
 use lwct_domain::AccountId;
 use lwct_domain::config as vars;
 use lwct_domain::naming::Names;
+use serde_json::{Value, json};
 
 pub use crate::cfn::CustomResourceOutcome;
 pub use crate::emulator::LaceworkOptions;

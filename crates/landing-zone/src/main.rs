@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use landing_zone::flows::{DrainLimits, Schedule};
 use landing_zone::{LandingZone, Options, RunningState, find_repository_root, process};
-use serde_json::{Value, json};
 use lwct_domain::AccountId;
+use serde_json::{Value, json};
 
 /// A local AWS Control Tower landing zone for the Lacework integration.
 ///

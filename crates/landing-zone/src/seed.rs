@@ -22,10 +22,10 @@
 
 use aws_config::SdkConfig;
 use aws_sdk_organizations::types::CreateAccountState;
-use serde::{Deserialize, Serialize};
-use serde_json::json;
 use lwct_domain::AccountId;
 use lwct_domain::naming::Names;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use crate::aws::{self, MANAGEMENT_ACCOUNT, REGION};
 use crate::error::{self, Error, Result};

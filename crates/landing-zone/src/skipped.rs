@@ -14,9 +14,9 @@
 use aws_config::SdkConfig;
 use aws_sdk_cloudformation::types::Parameter;
 use aws_sdk_sqs::types::QueueAttributeName;
-use serde_json::json;
 use lwct_domain::AccountId;
 use lwct_domain::naming::Arn;
+use serde_json::json;
 
 use crate::aws::account_config;
 use crate::error::{self, Result};

@@ -8,9 +8,9 @@ use std::path::Path;
 
 use aws_config::SdkConfig;
 use aws_sdk_sqs::types::QueueAttributeName;
+use lwct_domain::AccountId;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use lwct_domain::AccountId;
 
 use crate::aws::account_config;
 use crate::error::{self, Error, Result};

@@ -6,9 +6,9 @@ use std::future::Future;
 
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::InvocationType;
-use serde_json::Value;
+use lwct_aws::aws_error;
 use lwct_domain::Error;
-use lwct_domain::aws::aws_error;
+use serde_json::Value;
 
 /// Starts invocations of a Lambda function.
 pub trait Invocations: Send + Sync {

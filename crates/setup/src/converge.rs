@@ -2,19 +2,18 @@
 //! changes nothing the second time; after a failure or a timeout, running it again finishes
 //! the work.
 
+use lwct_aws::log_archive::LogArchive;
+use lwct_aws::organizations::Organizations;
+use lwct_aws::queue::{MessageQueues, send_all};
+use lwct_aws::secrets::SecretPort;
+use lwct_aws::stacksets::{Convergence, StackSets, converge_stack_set};
 use lwct_domain::Error;
-use lwct_domain::aws::bucket_notifications::{Change, notification_id};
-use lwct_domain::aws::log_archive::LogArchive;
-use lwct_domain::aws::organizations::Organizations;
-use lwct_domain::aws::queue::{MessageQueues, send_all};
-use lwct_domain::aws::secrets::SecretPort;
-use lwct_domain::aws::stacksets::{
-    Convergence, StackInstanceTarget, StackSetSpec, StackSets, converge_stack_set,
-};
+use lwct_domain::bucket_notifications::{Change, notification_id};
 use lwct_domain::drain::cloudtrail_integration_name;
 use lwct_domain::external_id::ExternalIdSuffix;
 use lwct_domain::lacework::{AwsCtSqsData, Client, Scope};
 use lwct_domain::lifecycle::AccountWork;
+use lwct_domain::stack_set::{StackInstanceTarget, StackSetSpec};
 
 use crate::flow::{Outputs, Ports, Run, Setup};
 use crate::onboarding::onboarding_batches;

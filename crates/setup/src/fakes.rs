@@ -3,12 +3,12 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
-use lwct_domain::aws::log_archive::in_memory::InMemoryLogArchive;
-use lwct_domain::aws::organizations::{MemberAccount, Organizations};
-use lwct_domain::aws::queue::{MessageQueues, RejectedMessage};
-use lwct_domain::aws::secrets::{KeyTokenRequester, MemorySecretStore};
-use lwct_domain::aws::stacksets::in_memory::InMemoryStackSets;
-use lwct_domain::aws::trail::{TrailDetails, Trails};
+use lwct_aws::log_archive::in_memory::InMemoryLogArchive;
+use lwct_aws::organizations::{MemberAccount, Organizations};
+use lwct_aws::queue::{MessageQueues, RejectedMessage};
+use lwct_aws::secrets::{KeyTokenRequester, MemorySecretStore};
+use lwct_aws::stacksets::in_memory::InMemoryStackSets;
+use lwct_aws::trail::{TrailDetails, Trails};
 use lwct_domain::config::SetupConfig;
 use lwct_domain::mapping::{
     AccountStatus, OrganizationAccount, OrganizationTree, OrganizationalUnit,

@@ -5,17 +5,17 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::time::Instant;
+use lwct_aws::log_archive::LogArchive;
+use lwct_aws::organizations::Organizations;
+use lwct_aws::queue::MessageQueues;
+use lwct_aws::secrets::{SecretPort, SecretsManagerTokenSource, TokenRequester};
+use lwct_aws::stacksets::{OperationWait, StackSets};
+use lwct_aws::trail::Trails;
 use lwct_domain::Error;
-use lwct_domain::aws::log_archive::LogArchive;
-use lwct_domain::aws::organizations::Organizations;
-use lwct_domain::aws::queue::MessageQueues;
-use lwct_domain::aws::secrets::{SecretPort, SecretsManagerTokenSource, TokenRequester};
-use lwct_domain::aws::stacksets::{OperationWait, StackSets};
-use lwct_domain::aws::trail::Trails;
 use lwct_domain::config::SetupConfig;
 use lwct_domain::custom_resource::delivery;
 use lwct_domain::lacework::{Client, ClientOptions};
+use tokio::time::Instant;
 
 use crate::continuation::Invocations;
 

@@ -19,13 +19,13 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use lambda_runtime::LambdaEvent;
-use serde_json::{Value, json};
-use tokio::time::Instant;
 use lwct_domain::Error;
 use lwct_domain::custom_resource::continuation::{Continuation, service_timeout};
 use lwct_domain::custom_resource::{
     ReplyTo, Request, RequestType, Response, ResponseUrlPolicy, Status, parse_request,
 };
+use serde_json::{Value, json};
+use tokio::time::Instant;
 
 use crate::answer::{AnswerSlot, PANIC_REASON, Pending, answer_once};
 use crate::continuation::Invocations;

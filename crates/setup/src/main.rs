@@ -24,12 +24,12 @@ use std::sync::Arc;
 
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
-use lwct_domain::aws::log_archive::LogArchiveClient;
-use lwct_domain::aws::organizations::OrganizationsClient;
-use lwct_domain::aws::queue::SqsQueues;
-use lwct_domain::aws::secrets::{KeyTokenRequester, SecretStore};
-use lwct_domain::aws::stacksets::StackSetsClient;
-use lwct_domain::aws::trail::TrailsClient;
+use lwct_aws::log_archive::LogArchiveClient;
+use lwct_aws::organizations::OrganizationsClient;
+use lwct_aws::queue::SqsQueues;
+use lwct_aws::secrets::{KeyTokenRequester, SecretStore};
+use lwct_aws::stacksets::StackSetsClient;
+use lwct_aws::trail::TrailsClient;
 use lwct_domain::config::{EnvReader, SetupConfig, TOWER_RESPONSE_URL_ALLOW};
 use lwct_domain::lacework::ClientOptions;
 use tracing_subscriber::EnvFilter;

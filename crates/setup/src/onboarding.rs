@@ -8,8 +8,8 @@
 //!  "accounts": [{"id": "222233334444", "name": "Log Archive"}]}
 //! ```
 
+use lwct_aws::organizations::MemberAccount;
 use lwct_domain::AccountId;
-use lwct_domain::aws::organizations::MemberAccount;
 use lwct_domain::lifecycle::{AccountToOnboard, AccountWork};
 use lwct_domain::mapping::AccountStatus;
 
@@ -43,8 +43,8 @@ pub fn onboarding_batches(accounts: &[MemberAccount], management: &AccountId) ->
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
     use lwct_domain::lifecycle::{Message, read_message};
+    use serde_json::json;
 
     use super::*;
 

@@ -4,11 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use lwct_domain::aws::bucket_notifications::{self, EventNotification, Overlap, notification_id};
-use lwct_domain::aws::stacksets::{
-    EXECUTION_ROLE_NAME, StackInstanceTarget, StackSetSpec, administration_role_arn,
-};
-use lwct_domain::aws::trail::TrailDetails;
+use lwct_aws::trail::TrailDetails;
+use lwct_domain::bucket_notifications::{self, EventNotification, Overlap, notification_id};
 use lwct_domain::config::{SetupConfig, TOWER_KMS_KEY_ARN, TOWER_TRAIL_NAME, parse_kms_key_arn};
 use lwct_domain::drain::cloudtrail_integration_name;
 use lwct_domain::external_id::{ExternalId, ExternalIdSuffix};
@@ -18,6 +15,9 @@ use lwct_domain::lacework::{
 use lwct_domain::mapping::{AccountMapping, OuRules};
 use lwct_domain::naming::{
     Arn, NamePrefix, iam_role_arn, sns_topic_arn, sqs_queue_arn, sqs_queue_url,
+};
+use lwct_domain::stack_set::{
+    EXECUTION_ROLE_NAME, StackInstanceTarget, StackSetSpec, administration_role_arn,
 };
 use lwct_domain::{AccountId, Error};
 

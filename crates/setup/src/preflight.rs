@@ -2,18 +2,18 @@
 //! problem found is reported at once, each in a sentence that says what was expected, what
 //! was found and where to fix it.
 
+use lwct_aws::log_archive::LogArchive;
+use lwct_aws::organizations::Organizations;
+use lwct_aws::secrets::{SecretPort, TokenRequester};
+use lwct_aws::trail::Trails;
 use lwct_domain::AccountId;
-use lwct_domain::aws::log_archive::LogArchive;
-use lwct_domain::aws::organizations::Organizations;
-use lwct_domain::aws::secrets::{SecretPort, TokenRequester};
-use lwct_domain::aws::stacksets::EXECUTION_ROLE_NAME;
-use lwct_domain::aws::trail::Trails;
 use lwct_domain::config::{
     LACEWORK_OU_RULES, LACEWORK_SECRET_ARN, TOWER_AUDIT_ACCOUNT_ID, TOWER_AUDIT_ACCOUNT_NAME,
     TOWER_LOG_ARCHIVE_ACCOUNT_ID, TOWER_LOG_ARCHIVE_ACCOUNT_NAME,
 };
 use lwct_domain::lacework::Token;
 use lwct_domain::mapping::{AccountMapping, AccountStatus};
+use lwct_domain::stack_set::EXECUTION_ROLE_NAME;
 
 use crate::flow::{Ports, Setup};
 use crate::plan::{self, IntegrationLevel, TrailPlan};

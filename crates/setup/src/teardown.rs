@@ -3,10 +3,10 @@
 
 use std::collections::BTreeSet;
 
+use lwct_aws::log_archive::LogArchive;
+use lwct_aws::stacksets::{StackSets, remove_existing_stack_set, remove_stack_set};
 use lwct_domain::Error;
-use lwct_domain::aws::bucket_notifications::notification_id;
-use lwct_domain::aws::log_archive::LogArchive;
-use lwct_domain::aws::stacksets::{StackSets, remove_existing_stack_set, remove_stack_set};
+use lwct_domain::bucket_notifications::notification_id;
 use lwct_domain::drain::cloudtrail_integration_name;
 use lwct_domain::error::LaceworkErrorKind;
 use lwct_domain::lacework::{AwsCtSqsData, Client, Scope, SubAccount};

@@ -8,17 +8,15 @@ use std::time::{Duration, SystemTime};
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use lacework_emulator::{Emulator, Options};
-use serde_json::{Value, json};
-use tokio::time::Instant;
+use lwct_aws::log_archive::in_memory::InMemoryLogArchive;
+use lwct_aws::secrets::{KeyTokenRequester, MemorySecretStore};
+use lwct_aws::stacksets::StackSets;
+use lwct_aws::stacksets::in_memory::{Behaviour, InMemoryStackSets};
+use lwct_aws::trail::TrailDetails;
 use lwct_domain::api_secret::ApiSecret;
-use lwct_domain::aws::bucket_notifications::{
+use lwct_domain::bucket_notifications::{
     Destination, EventNotification, FilterRule, NotificationConfiguration,
 };
-use lwct_domain::aws::log_archive::in_memory::InMemoryLogArchive;
-use lwct_domain::aws::secrets::{KeyTokenRequester, MemorySecretStore};
-use lwct_domain::aws::stacksets::in_memory::{Behaviour, InMemoryStackSets};
-use lwct_domain::aws::stacksets::{StackInstanceTarget, StackSets};
-use lwct_domain::aws::trail::TrailDetails;
 use lwct_domain::custom_resource::ResponseUrlPolicy;
 use lwct_domain::lacework::{
     AwsCfgData, Client, ClientOptions, CloudAccountSpec, Credentials, CrossAccountCredentials,
@@ -26,6 +24,9 @@ use lwct_domain::lacework::{
 };
 use lwct_domain::lifecycle::AccountWork;
 use lwct_domain::mapping::OrganizationTree;
+use lwct_domain::stack_set::StackInstanceTarget;
+use serde_json::{Value, json};
+use tokio::time::Instant;
 
 use crate::answer::{AnswerSlot, PANIC_REASON};
 use crate::fakes::*;

@@ -10,8 +10,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
+use lwct_aws::secrets::TokenRequester;
 use lwct_domain::Error;
-use lwct_domain::aws::secrets::TokenRequester;
 use lwct_domain::error::LaceworkErrorKind;
 use lwct_domain::lacework::{Credentials, Token, TokenFuture, TokenSource};
 
@@ -136,8 +136,8 @@ impl<R: TokenRequester> TokenRequester for BudgetedTokenRequester<R> {
 mod tests {
     use std::sync::atomic::AtomicUsize;
 
-    use time::OffsetDateTime;
     use lwct_domain::lacework::StaticTokenSource;
+    use time::OffsetDateTime;
 
     use super::*;
 

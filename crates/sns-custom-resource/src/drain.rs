@@ -23,11 +23,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use serde_json::{Value, json};
-use tokio::time::Instant;
-use lwct_domain::aws::organizations::Organizations;
-use lwct_domain::aws::registration_queue::{MAX_RECEIVE, ReceivedMessage, RegistrationQueue};
-use lwct_domain::aws::secrets::SecretPort;
+use lwct_aws::organizations::Organizations;
+use lwct_aws::registration_queue::{MAX_RECEIVE, ReceivedMessage, RegistrationQueue};
+use lwct_aws::secrets::SecretPort;
 use lwct_domain::drain::{
     Disposition, WorkFailure, account_integration_name, cloudtrail_integration_name, disposition,
     is_unknown_sub_account, mapping_after,
@@ -42,6 +40,8 @@ use lwct_domain::mapping::{AccountMapping, AccountStatus, OrganizationTree};
 use lwct_domain::naming::{Arn, iam_role_arn};
 use lwct_domain::registration::RegistrationWork;
 use lwct_domain::{AccountId, Error, Problem};
+use serde_json::{Value, json};
+use tokio::time::Instant;
 
 use crate::budget::RequestBudget;
 use crate::function::{Function, Ports, QueueUrls};

@@ -10,13 +10,13 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode};
-use serde_json::Value;
-use lwct_domain::aws::organizations::{MemberAccount, Organizations};
-use lwct_domain::aws::queue::{MessageQueues, RejectedMessage};
-use lwct_domain::aws::registration_queue::{ReceivedMessage, RegistrationQueue};
-use lwct_domain::aws::secrets::{KeyTokenRequester, MemorySecretStore};
+use lwct_aws::organizations::{MemberAccount, Organizations};
+use lwct_aws::queue::{MessageQueues, RejectedMessage};
+use lwct_aws::registration_queue::{ReceivedMessage, RegistrationQueue};
+use lwct_aws::secrets::{KeyTokenRequester, MemorySecretStore};
 use lwct_domain::mapping::{AccountStatus, OrganizationAccount, OrganizationTree};
 use lwct_domain::{AccountId, Error};
+use serde_json::Value;
 
 use crate::function::Ports;
 

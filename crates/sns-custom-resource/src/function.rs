@@ -4,15 +4,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::OnceCell;
+use lwct_aws::organizations::Organizations;
+use lwct_aws::queue::MessageQueues;
+use lwct_aws::registration_queue::RegistrationQueue;
+use lwct_aws::secrets::{SecretPort, SecretsManagerTokenSource, TokenRequester};
 use lwct_domain::Error;
-use lwct_domain::aws::organizations::Organizations;
-use lwct_domain::aws::queue::MessageQueues;
-use lwct_domain::aws::registration_queue::RegistrationQueue;
-use lwct_domain::aws::secrets::{SecretPort, SecretsManagerTokenSource, TokenRequester};
 use lwct_domain::config::SnsCustomResourceConfig;
 use lwct_domain::drain::SubAccountRouting;
 use lwct_domain::lacework::{Client, ClientOptions, RetryPolicy};
+use tokio::sync::OnceCell;
 
 use crate::budget::{BudgetedTokenRequester, BudgetedTokenSource, RequestBudget};
 

@@ -9,10 +9,10 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use lambda_runtime::LambdaEvent;
-use serde_json::Value;
-use tokio::time::Instant;
 use lwct_domain::custom_resource::ResponseUrlPolicy;
 use lwct_domain::{Error, Problem};
+use serde_json::Value;
+use tokio::time::Instant;
 
 use crate::function::{Function, Ports};
 use crate::sns::{self, Readiness};

@@ -20,9 +20,9 @@ mod tests;
 use std::sync::Arc;
 
 use aws_config::BehaviorVersion;
-use lwct_domain::aws::organizations::OrganizationsClient;
-use lwct_domain::aws::registration_queue::SqsRegistrationQueue;
-use lwct_domain::aws::secrets::{KeyTokenRequester, SecretStore};
+use lwct_aws::organizations::OrganizationsClient;
+use lwct_aws::registration_queue::SqsRegistrationQueue;
+use lwct_aws::secrets::{KeyTokenRequester, SecretStore};
 use lwct_domain::config::{EnvReader, SnsCustomResourceConfig, TOWER_RESPONSE_URL_ALLOW};
 use tracing_subscriber::EnvFilter;
 

@@ -182,9 +182,9 @@ fn shorten(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::{Value, json};
     use lwct_domain::config::SnsCustomResourceConfig;
     use lwct_domain::custom_resource::parse_request;
+    use serde_json::{Value, json};
 
     use super::*;
 

@@ -9,10 +9,8 @@
 //! within its request budget. A request that fails a check is answered FAILED with the reason,
 //! and nothing is queued.
 
-use serde_json::{Value, json};
-use tokio::time::Instant;
-use lwct_domain::aws::organizations::Organizations;
-use lwct_domain::aws::queue::send_all;
+use lwct_aws::organizations::Organizations;
+use lwct_aws::queue::send_all;
 use lwct_domain::custom_resource::delivery::deliver;
 use lwct_domain::custom_resource::{
     ReplyTo, Request, RequestType, Response, ResponseUrlPolicy, Status, parse_request,
@@ -20,6 +18,8 @@ use lwct_domain::custom_resource::{
 use lwct_domain::mapping::AccountStatus;
 use lwct_domain::registration::RegistrationWork;
 use lwct_domain::{AccountId, Error, Problem};
+use serde_json::{Value, json};
+use tokio::time::Instant;
 
 use crate::function::{Function, Ports};
 use crate::request::{Asked, check, physical_resource_id};

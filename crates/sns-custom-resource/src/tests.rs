@@ -6,11 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lacework_emulator::{Emulator, Options, RateLimit};
-use serde_json::{Value, json};
-use time::OffsetDateTime;
-use tokio::time::Instant;
+use lwct_aws::secrets::{KeyTokenRequester, MemorySecretStore, SecretPort, TokenRequester};
 use lwct_domain::api_secret::ApiSecret;
-use lwct_domain::aws::secrets::{KeyTokenRequester, MemorySecretStore, SecretPort, TokenRequester};
 use lwct_domain::config::SnsCustomResourceConfig;
 use lwct_domain::custom_resource::ResponseUrlPolicy;
 use lwct_domain::external_id::{ExternalId, ExternalIdSuffix};
@@ -21,6 +18,9 @@ use lwct_domain::lacework::{
 use lwct_domain::mapping::AccountMapping;
 use lwct_domain::registration::RegistrationWork;
 use lwct_domain::{AccountId, Error, Problem};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use tokio::time::Instant;
 
 use crate::fakes::*;
 use crate::function::{Function, Timing};

@@ -15,9 +15,9 @@ use std::time::Duration;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName};
 
-use super::aws_error;
-use super::queue::{MessageQueues, RejectedMessage, SqsQueues};
-use crate::error::Error;
+use crate::aws_error;
+use crate::queue::{MessageQueues, RejectedMessage, SqsQueues};
+use lwct_domain::error::Error;
 
 /// SQS returns at most this many messages per `ReceiveMessage`.
 pub const MAX_RECEIVE: u32 = 10;

@@ -16,14 +16,14 @@ use aws_sdk_s3::types::{
 };
 use aws_sdk_sts::config::SharedCredentialsProvider;
 
-use super::aws_error;
-use super::bucket_notifications::{
+use crate::aws_error;
+use lwct_domain::AccountId;
+use lwct_domain::bucket_notifications::{
     Destination, EventNotification, FilterRule, NotificationConfiguration,
 };
-use super::stacksets::EXECUTION_ROLE_NAME;
-use crate::AccountId;
-use crate::error::Error;
-use crate::naming::{Partition, iam_role_arn};
+use lwct_domain::error::Error;
+use lwct_domain::naming::{Partition, iam_role_arn};
+use lwct_domain::stack_set::EXECUTION_ROLE_NAME;
 
 /// What setup does in Log Archive.
 pub trait LogArchive: Send + Sync {
@@ -424,8 +424,8 @@ pub mod in_memory {
 
 #[cfg(test)]
 mod tests {
-    use super::super::bucket_notifications::log_files_notification;
     use super::*;
+    use lwct_domain::bucket_notifications::log_files_notification;
 
     #[test]
     fn a_configuration_is_written_as_it_was_read() {

@@ -1,10 +1,6 @@
-//! The thin AWS operations the functions share, behind narrow traits (ports) so the decisions
-//! above them are tested with in-memory fakes, and the real adapters over the AWS SDK.
-//!
-//! Built only with the `aws` feature (the functions and the local landing zone enable it; the
-//! `tower` CLI does not need the SDK).
+//! The AWS services the functions use, behind narrow traits (ports) so that the decisions above
+//! them are tested with in-memory doubles, and the real adapters over the AWS SDK.
 
-pub mod bucket_notifications;
 pub mod log_archive;
 pub mod organizations;
 pub mod queue;
@@ -17,7 +13,7 @@ use std::fmt::Debug;
 
 use aws_sdk_sts::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
-use crate::error::Error;
+use lwct_domain::error::Error;
 
 /// AWS error codes that mean "the same call may succeed later".
 const RETRYABLE_CODES: &[&str] = &[

@@ -8,8 +8,8 @@ use std::future::Future;
 use aws_sdk_cloudtrail::Client;
 use aws_sdk_cloudtrail::types::Trail;
 
-use super::aws_error;
-use crate::error::Error;
+use crate::aws_error;
+use lwct_domain::error::Error;
 
 /// What the product needs to know about a trail.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -45,11 +45,11 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
-use super::aws_error;
-use crate::api_secret::ApiSecret;
-use crate::error::{Error, Problem};
-use crate::external_id::ExternalIdSuffix;
-use crate::lacework::{
+use crate::aws_error;
+use lwct_domain::api_secret::ApiSecret;
+use lwct_domain::error::{Error, Problem};
+use lwct_domain::external_id::ExternalIdSuffix;
+use lwct_domain::lacework::{
     ClientOptions, Credentials, KeyTokenSource, Token, TokenFuture, TokenSource,
 };
 
@@ -533,7 +533,7 @@ impl SecretPort for MemorySecretStore {
 /// Gets a new Lacework access token with an API key.
 pub trait TokenRequester: Send + Sync {
     /// A new token for `credentials`; a wrong key is [`Error::Lacework`] with
-    /// [`crate::error::LaceworkErrorKind::Unauthorized`].
+    /// [`lwct_domain::error::LaceworkErrorKind::Unauthorized`].
     fn request_token(
         &self,
         credentials: &Credentials,
@@ -705,9 +705,9 @@ mod tests {
     use time::macros::datetime;
 
     use super::*;
-    use crate::error::LaceworkErrorKind;
-    use crate::external_id::ExternalIdSuffix;
-    use crate::lacework::{Client, RetryPolicy, Scope, SubAccount};
+    use lwct_domain::error::LaceworkErrorKind;
+    use lwct_domain::external_id::ExternalIdSuffix;
+    use lwct_domain::lacework::{Client, RetryPolicy, Scope, SubAccount};
 
     const SUFFIX: &str = "StoredSuffix0123";
 

@@ -9,10 +9,12 @@ use std::future::Future;
 use aws_sdk_organizations::Client;
 use aws_sdk_organizations::types::{Account, AccountStatus as SdkAccountStatus};
 
-use super::aws_error;
-use crate::account::AccountId;
-use crate::error::Error;
-use crate::mapping::{AccountStatus, OrganizationAccount, OrganizationTree, OrganizationalUnit};
+use crate::aws_error;
+use lwct_domain::account::AccountId;
+use lwct_domain::error::Error;
+use lwct_domain::mapping::{
+    AccountStatus, OrganizationAccount, OrganizationTree, OrganizationalUnit,
+};
 
 /// An account of the organization, as `DescribeAccount` and `ListAccounts` describe it.
 #[derive(Debug, Clone, PartialEq, Eq)]

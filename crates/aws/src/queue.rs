@@ -9,8 +9,8 @@ use std::time::Duration;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 
-use super::aws_error;
-use crate::error::Error;
+use crate::aws_error;
+use lwct_domain::error::Error;
 
 /// SQS takes at most this many messages in one `SendMessageBatch`.
 pub const MAX_BATCH_ENTRIES: usize = 10;

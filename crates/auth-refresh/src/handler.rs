@@ -10,8 +10,9 @@
 use std::time::Duration;
 
 use lambda_runtime::{Diagnostic, LambdaEvent};
-use lwct_aws::secrets::{SecretPort, TokenRequester};
+use lwct_aws::secrets::SecretPort;
 use lwct_domain::Error;
+use lwct_lacework::TokenRequester;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -164,16 +165,13 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use lacework_emulator::{Emulator, Options};
-    use lwct_aws::secrets::{
-        KeyTokenRequester, MemorySecretStore, ReplaceOutcome, VersionedSecret,
-    };
+    use lwct_aws::secrets::{MemorySecretStore, ReplaceOutcome, VersionedSecret};
     use lwct_domain::api_secret::ApiSecret;
     use lwct_domain::error::LaceworkErrorKind;
     use lwct_domain::external_id::ExternalIdSuffix;
-    use lwct_domain::lacework::{
-        Client, ClientOptions, Credentials, RetryPolicy, Scope, StaticTokenSource, SubAccount,
-        Token,
-    };
+    use lwct_domain::lacework::{Credentials, Scope, SubAccount, Token};
+    use lwct_lacework::KeyTokenRequester;
+    use lwct_lacework::{Client, ClientOptions, RetryPolicy, StaticTokenSource};
     use tokio::sync::Barrier;
 
     use super::*;

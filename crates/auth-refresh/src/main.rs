@@ -6,9 +6,10 @@ mod handler;
 use std::time::Duration;
 
 use lambda_runtime::{LambdaEvent, service_fn};
-use lwct_aws::secrets::{KeyTokenRequester, SecretStore};
+use lwct_aws::secrets::SecretStore;
 use lwct_domain::config::AuthRefreshConfig;
-use lwct_domain::lacework::ClientOptions;
+use lwct_lacework::ClientOptions;
+use lwct_lacework::KeyTokenRequester;
 use serde_json::Value;
 use tracing_subscriber::EnvFilter;
 

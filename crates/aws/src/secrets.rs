@@ -49,9 +49,8 @@ use crate::aws_error;
 use lwct_domain::api_secret::ApiSecret;
 use lwct_domain::error::{Error, Problem};
 use lwct_domain::external_id::ExternalIdSuffix;
-use lwct_domain::lacework::{
-    ClientOptions, Credentials, KeyTokenSource, Token, TokenFuture, TokenSource,
-};
+use lwct_domain::lacework::Token;
+use lwct_lacework::{KeyTokenRequester, TokenFuture, TokenRequester, TokenSource};
 
 /// The label that holds every version while it waits to become `AWSCURRENT`.
 pub const PROPOSED_STAGE: &str = "TOWER_PROPOSED";
@@ -530,74 +529,6 @@ impl SecretPort for MemorySecretStore {
     }
 }
 
-/// Gets a new Lacework access token with an API key.
-pub trait TokenRequester: Send + Sync {
-    /// A new token for `credentials`; a wrong key is [`Error::Lacework`] with
-    /// [`lwct_domain::error::LaceworkErrorKind::Unauthorized`].
-    fn request_token(
-        &self,
-        credentials: &Credentials,
-    ) -> impl Future<Output = Result<Token, Error>> + Send;
-}
-
-/// Requests tokens from Lacework's `POST /api/v2/access/tokens` (through [`KeyTokenSource`]).
-#[derive(Debug, Clone)]
-pub struct KeyTokenRequester {
-    base_url: String,
-    options: ClientOptions,
-    lifetime: Duration,
-}
-
-impl KeyTokenRequester {
-    /// Tokens kept in the secret live as long as Lacework allows (24 hours), so a renewal
-    /// window of a few hours leaves most of a day between renewals.
-    pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(24 * 3600);
-
-    /// Requests tokens from the API at `base_url` (`https://acme.lacework.net`).
-    pub fn new(base_url: impl Into<String>, options: ClientOptions) -> Self {
-        KeyTokenRequester {
-            base_url: base_url.into(),
-            options,
-            lifetime: Self::DEFAULT_LIFETIME,
-        }
-    }
-
-    /// How long requested tokens live (Lacework may give less).
-    pub fn with_lifetime(mut self, lifetime: Duration) -> Self {
-        self.lifetime = lifetime;
-        self
-    }
-
-    /// How long requested tokens live.
-    pub fn lifetime(&self) -> Duration {
-        self.lifetime
-    }
-}
-
-impl TokenRequester for KeyTokenRequester {
-    fn request_token(
-        &self,
-        credentials: &Credentials,
-    ) -> impl Future<Output = Result<Token, Error>> + Send {
-        let credentials = credentials.clone();
-        async move {
-            KeyTokenSource::new(&self.base_url, credentials, &self.options)?
-                .with_lifetime(self.lifetime)
-                .request_token()
-                .await
-        }
-    }
-}
-
-impl<R: TokenRequester + ?Sized> TokenRequester for Arc<R> {
-    fn request_token(
-        &self,
-        credentials: &Credentials,
-    ) -> impl Future<Output = Result<Token, Error>> + Send {
-        (**self).request_token(credentials)
-    }
-}
-
 /// A token with less than this left is not handed out: the call using it could outlive it.
 const USABLE_MARGIN: Duration = Duration::from_secs(60);
 
@@ -707,7 +638,8 @@ mod tests {
     use super::*;
     use lwct_domain::error::LaceworkErrorKind;
     use lwct_domain::external_id::ExternalIdSuffix;
-    use lwct_domain::lacework::{Client, RetryPolicy, Scope, SubAccount};
+    use lwct_domain::lacework::{Credentials, Scope, SubAccount};
+    use lwct_lacework::{Client, ClientOptions, RetryPolicy};
 
     const SUFFIX: &str = "StoredSuffix0123";
 

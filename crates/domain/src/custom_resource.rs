@@ -22,7 +22,6 @@
 //! Everything here is pure but [`delivery`], which sends the answer.
 
 pub mod continuation;
-pub mod delivery;
 
 use std::collections::BTreeMap;
 use std::fmt;

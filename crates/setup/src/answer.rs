@@ -11,8 +11,8 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use lwct_domain::Error;
-use lwct_domain::custom_resource::delivery::deliver;
 use lwct_domain::custom_resource::{ReplyTo, Response};
+use lwct_runtime::delivery::deliver;
 use url::Url;
 
 /// A request not yet answered: where the answer goes (checked against the policy) and whom

@@ -11,9 +11,10 @@ use lwct_domain::Error;
 use lwct_domain::bucket_notifications::{Change, notification_id};
 use lwct_domain::drain::cloudtrail_integration_name;
 use lwct_domain::external_id::ExternalIdSuffix;
-use lwct_domain::lacework::{AwsCtSqsData, Client, Scope};
+use lwct_domain::lacework::{AwsCtSqsData, Scope};
 use lwct_domain::lifecycle::AccountWork;
 use lwct_domain::stack_set::{StackInstanceTarget, StackSetSpec};
+use lwct_lacework::Client;
 
 use crate::flow::{Outputs, Ports, Run, Setup};
 use crate::onboarding::onboarding_batches;

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use lwct_aws::log_archive::in_memory::InMemoryLogArchive;
 use lwct_aws::organizations::{MemberAccount, Organizations};
 use lwct_aws::queue::{MessageQueues, RejectedMessage};
-use lwct_aws::secrets::{KeyTokenRequester, MemorySecretStore};
+use lwct_aws::secrets::MemorySecretStore;
 use lwct_aws::stacksets::in_memory::InMemoryStackSets;
 use lwct_aws::trail::{TrailDetails, Trails};
 use lwct_domain::config::SetupConfig;
@@ -14,6 +14,7 @@ use lwct_domain::mapping::{
     AccountStatus, OrganizationAccount, OrganizationTree, OrganizationalUnit,
 };
 use lwct_domain::{AccountId, Error};
+use lwct_lacework::KeyTokenRequester;
 
 use serde_json::Value;
 

@@ -8,13 +8,14 @@ use std::time::Duration;
 use lwct_aws::log_archive::LogArchive;
 use lwct_aws::organizations::Organizations;
 use lwct_aws::queue::MessageQueues;
-use lwct_aws::secrets::{SecretPort, SecretsManagerTokenSource, TokenRequester};
+use lwct_aws::secrets::{SecretPort, SecretsManagerTokenSource};
 use lwct_aws::stacksets::{OperationWait, StackSets};
 use lwct_aws::trail::Trails;
 use lwct_domain::Error;
 use lwct_domain::config::SetupConfig;
-use lwct_domain::custom_resource::delivery;
-use lwct_domain::lacework::{Client, ClientOptions};
+use lwct_lacework::TokenRequester;
+use lwct_lacework::{Client, ClientOptions};
+use lwct_runtime::delivery;
 use tokio::time::Instant;
 
 use crate::continuation::Invocations;

@@ -27,11 +27,12 @@ use aws_config::retry::RetryConfig;
 use lwct_aws::log_archive::LogArchiveClient;
 use lwct_aws::organizations::OrganizationsClient;
 use lwct_aws::queue::SqsQueues;
-use lwct_aws::secrets::{KeyTokenRequester, SecretStore};
+use lwct_aws::secrets::SecretStore;
 use lwct_aws::stacksets::StackSetsClient;
 use lwct_aws::trail::TrailsClient;
 use lwct_domain::config::{EnvReader, SetupConfig, TOWER_RESPONSE_URL_ALLOW};
-use lwct_domain::lacework::ClientOptions;
+use lwct_lacework::ClientOptions;
+use lwct_lacework::KeyTokenRequester;
 use tracing_subscriber::EnvFilter;
 
 use crate::answer::AnswerSlot;

@@ -4,7 +4,7 @@
 
 use lwct_aws::log_archive::LogArchive;
 use lwct_aws::organizations::Organizations;
-use lwct_aws::secrets::{SecretPort, TokenRequester};
+use lwct_aws::secrets::SecretPort;
 use lwct_aws::trail::Trails;
 use lwct_domain::AccountId;
 use lwct_domain::config::{
@@ -14,6 +14,7 @@ use lwct_domain::config::{
 use lwct_domain::lacework::Token;
 use lwct_domain::mapping::{AccountMapping, AccountStatus};
 use lwct_domain::stack_set::EXECUTION_ROLE_NAME;
+use lwct_lacework::TokenRequester;
 
 use crate::flow::{Ports, Setup};
 use crate::plan::{self, IntegrationLevel, TrailPlan};

@@ -9,8 +9,9 @@ use lwct_domain::Error;
 use lwct_domain::bucket_notifications::notification_id;
 use lwct_domain::drain::cloudtrail_integration_name;
 use lwct_domain::error::LaceworkErrorKind;
-use lwct_domain::lacework::{AwsCtSqsData, Client, Scope, SubAccount};
+use lwct_domain::lacework::{AwsCtSqsData, Scope, SubAccount};
 use lwct_domain::naming::{NamePrefix, Names};
+use lwct_lacework::Client;
 
 use crate::flow::{Outputs, Ports, Run, Setup};
 use crate::plan::{self, IntegrationLevel};

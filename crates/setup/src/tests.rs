@@ -9,7 +9,7 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use lacework_emulator::{Emulator, Options};
 use lwct_aws::log_archive::in_memory::InMemoryLogArchive;
-use lwct_aws::secrets::{KeyTokenRequester, MemorySecretStore};
+use lwct_aws::secrets::MemorySecretStore;
 use lwct_aws::stacksets::StackSets;
 use lwct_aws::stacksets::in_memory::{Behaviour, InMemoryStackSets};
 use lwct_aws::trail::TrailDetails;
@@ -19,12 +19,13 @@ use lwct_domain::bucket_notifications::{
 };
 use lwct_domain::custom_resource::ResponseUrlPolicy;
 use lwct_domain::lacework::{
-    AwsCfgData, Client, ClientOptions, CloudAccountSpec, Credentials, CrossAccountCredentials,
-    Scope, SubAccount,
+    AwsCfgData, CloudAccountSpec, Credentials, CrossAccountCredentials, Scope, SubAccount,
 };
 use lwct_domain::lifecycle::AccountWork;
 use lwct_domain::mapping::OrganizationTree;
 use lwct_domain::stack_set::StackInstanceTarget;
+use lwct_lacework::KeyTokenRequester;
+use lwct_lacework::{Client, ClientOptions};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 

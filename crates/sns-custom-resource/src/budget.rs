@@ -10,10 +10,11 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
-use lwct_aws::secrets::TokenRequester;
 use lwct_domain::Error;
 use lwct_domain::error::LaceworkErrorKind;
-use lwct_domain::lacework::{Credentials, Token, TokenFuture, TokenSource};
+use lwct_domain::lacework::{Credentials, Token};
+use lwct_lacework::TokenRequester;
+use lwct_lacework::{TokenFuture, TokenSource};
 
 /// How many Lacework requests one drain run may still make.
 #[derive(Debug)]
@@ -136,7 +137,7 @@ impl<R: TokenRequester> TokenRequester for BudgetedTokenRequester<R> {
 mod tests {
     use std::sync::atomic::AtomicUsize;
 
-    use lwct_domain::lacework::StaticTokenSource;
+    use lwct_lacework::StaticTokenSource;
     use time::OffsetDateTime;
 
     use super::*;

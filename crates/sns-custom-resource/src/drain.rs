@@ -33,13 +33,14 @@ use lwct_domain::drain::{
 use lwct_domain::error::LaceworkErrorKind;
 use lwct_domain::external_id::{ExternalId, ExternalIdSuffix};
 use lwct_domain::lacework::{
-    AwsCfgData, AwsCtSqsData, Client, CloudAccount, CloudAccountSpec, CrossAccountCredentials,
-    Scope, SubAccount,
+    AwsCfgData, AwsCtSqsData, CloudAccount, CloudAccountSpec, CrossAccountCredentials, Scope,
+    SubAccount,
 };
 use lwct_domain::mapping::{AccountMapping, AccountStatus, OrganizationTree};
 use lwct_domain::naming::{Arn, iam_role_arn};
 use lwct_domain::registration::RegistrationWork;
 use lwct_domain::{AccountId, Error, Problem};
+use lwct_lacework::Client;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 

@@ -13,9 +13,10 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use lwct_aws::organizations::{MemberAccount, Organizations};
 use lwct_aws::queue::{MessageQueues, RejectedMessage};
 use lwct_aws::registration_queue::{ReceivedMessage, RegistrationQueue};
-use lwct_aws::secrets::{KeyTokenRequester, MemorySecretStore};
+use lwct_aws::secrets::MemorySecretStore;
 use lwct_domain::mapping::{AccountStatus, OrganizationAccount, OrganizationTree};
 use lwct_domain::{AccountId, Error};
+use lwct_lacework::KeyTokenRequester;
 use serde_json::Value;
 
 use crate::function::Ports;

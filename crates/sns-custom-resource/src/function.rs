@@ -7,11 +7,12 @@ use std::time::Duration;
 use lwct_aws::organizations::Organizations;
 use lwct_aws::queue::MessageQueues;
 use lwct_aws::registration_queue::RegistrationQueue;
-use lwct_aws::secrets::{SecretPort, SecretsManagerTokenSource, TokenRequester};
+use lwct_aws::secrets::{SecretPort, SecretsManagerTokenSource};
 use lwct_domain::Error;
 use lwct_domain::config::SnsCustomResourceConfig;
 use lwct_domain::drain::SubAccountRouting;
-use lwct_domain::lacework::{Client, ClientOptions, RetryPolicy};
+use lwct_lacework::TokenRequester;
+use lwct_lacework::{Client, ClientOptions, RetryPolicy};
 use tokio::sync::OnceCell;
 
 use crate::budget::{BudgetedTokenRequester, BudgetedTokenSource, RequestBudget};
@@ -44,7 +45,7 @@ pub struct Timing {
 impl Default for Timing {
     fn default() -> Self {
         Self {
-            answer_margin: lwct_domain::custom_resource::delivery::DELIVERY_TIME,
+            answer_margin: lwct_runtime::delivery::DELIVERY_TIME,
             drain_margin: Duration::from_secs(15),
             visibility_slack: Duration::from_secs(30),
             queue_retry: Duration::from_millis(200),

@@ -22,8 +22,9 @@ use std::sync::Arc;
 use aws_config::BehaviorVersion;
 use lwct_aws::organizations::OrganizationsClient;
 use lwct_aws::registration_queue::SqsRegistrationQueue;
-use lwct_aws::secrets::{KeyTokenRequester, SecretStore};
+use lwct_aws::secrets::SecretStore;
 use lwct_domain::config::{EnvReader, SnsCustomResourceConfig, TOWER_RESPONSE_URL_ALLOW};
+use lwct_lacework::KeyTokenRequester;
 use tracing_subscriber::EnvFilter;
 
 use crate::function::{Function, Ports, drain_client_options};

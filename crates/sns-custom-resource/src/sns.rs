@@ -11,13 +11,13 @@
 
 use lwct_aws::organizations::Organizations;
 use lwct_aws::queue::send_all;
-use lwct_domain::custom_resource::delivery::deliver;
 use lwct_domain::custom_resource::{
     ReplyTo, Request, RequestType, Response, ResponseUrlPolicy, Status, parse_request,
 };
 use lwct_domain::mapping::AccountStatus;
 use lwct_domain::registration::RegistrationWork;
 use lwct_domain::{AccountId, Error, Problem};
+use lwct_runtime::delivery::deliver;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 

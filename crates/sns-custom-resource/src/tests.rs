@@ -6,18 +6,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lacework_emulator::{Emulator, Options, RateLimit};
-use lwct_aws::secrets::{KeyTokenRequester, MemorySecretStore, SecretPort, TokenRequester};
+use lwct_aws::secrets::{MemorySecretStore, SecretPort};
 use lwct_domain::api_secret::ApiSecret;
 use lwct_domain::config::SnsCustomResourceConfig;
 use lwct_domain::custom_resource::ResponseUrlPolicy;
 use lwct_domain::external_id::{ExternalId, ExternalIdSuffix};
 use lwct_domain::lacework::{
-    AwsCtSqsData, Client, ClientOptions, CloudAccountSpec, CrossAccountCredentials, RetryPolicy,
-    Scope, StaticTokenSource, Token,
+    AwsCtSqsData, CloudAccountSpec, CrossAccountCredentials, Scope, Token,
 };
 use lwct_domain::mapping::AccountMapping;
 use lwct_domain::registration::RegistrationWork;
 use lwct_domain::{AccountId, Error, Problem};
+use lwct_lacework::{Client, ClientOptions, RetryPolicy, StaticTokenSource};
+use lwct_lacework::{KeyTokenRequester, TokenRequester};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use tokio::time::Instant;

@@ -65,7 +65,7 @@ pub enum Scope {
 
 impl Scope {
     /// The headers that select this scope.
-    pub(crate) fn headers(&self) -> [(&'static str, &str); 1] {
+    pub fn headers(&self) -> [(&'static str, &str); 1] {
         match self {
             Self::Account(account) => [("Account-Name", account.as_str())],
             Self::Organization => [("Org-Access", "true")],

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 /// What every redacted value prints as.
-pub(crate) const REDACTED: &str = "<redacted>";
+pub const REDACTED: &str = "<redacted>";
 
 /// A string that is confidential: `Debug` and `Display` print `<redacted>`; only
 /// [`SecretString::expose`] gives the value, for the one place that has to send it.
@@ -144,7 +144,7 @@ impl Token {
 /// The wire shape of a token: Lacework's `POST /api/v2/access/tokens` answer.
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct TokenWire {
+pub struct TokenWire {
     pub token: SecretString,
     pub expires_at: String,
 }

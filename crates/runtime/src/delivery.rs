@@ -1,16 +1,13 @@
 //! Sending CloudFormation its answer: an HTTPS PUT of a [`Response`] to the `ResponseURL` that
-//! [`ResponseUrlPolicy::check`](super::ResponseUrlPolicy::check) accepted.
-//!
-//! The only part of [`custom_resource`](super) that does I/O; `setup` and
-//! `sns-custom-resource` both answer through it.
+//! `ResponseUrlPolicy::check` accepted. `setup` and `sns-custom-resource` both answer through it.
 
 use std::time::Duration;
 
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use url::Url;
 
-use super::Response;
-use crate::error::Error;
+use lwct_domain::Error;
+use lwct_domain::custom_resource::Response;
 
 /// Attempts to deliver an answer; connection failures and 5xx answers are tried again.
 const ATTEMPTS: u32 = 3;
@@ -95,7 +92,7 @@ mod tests {
     use tokio::net::TcpListener;
 
     use super::*;
-    use crate::custom_resource::Status;
+    use lwct_domain::custom_resource::Status;
 
     fn response() -> Response {
         Response {

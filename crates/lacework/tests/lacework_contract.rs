@@ -11,11 +11,14 @@ use lacework_emulator::{Emulator, Options, RateLimit};
 use lwct_domain::AccountId;
 use lwct_domain::error::{Error, LaceworkErrorKind};
 use lwct_domain::lacework::{
-    AwsCfgData, AwsCtSqsData, Client, ClientOptions, CloudAccount, CloudAccountSpec, Credentials,
-    CrossAccountCredentials, Filter, KeyTokenSource, Outcome, RetryPolicy, Scope, SearchRequest,
-    StaticTokenSource, SubAccount, Token, TokenFuture, TokenSource,
+    AwsCfgData, AwsCtSqsData, CloudAccount, CloudAccountSpec, Credentials, CrossAccountCredentials,
+    Scope, SubAccount, Token,
 };
 use lwct_domain::mapping::AccountMapping;
+use lwct_lacework::{
+    Client, ClientOptions, Filter, KeyTokenSource, Outcome, RetryPolicy, SearchRequest,
+    StaticTokenSource, TokenFuture, TokenSource,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 

@@ -10,17 +10,17 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use url::Url;
 
-use super::scope::Scope;
-use super::secret::{Credentials, Token};
+use super::search::{One, Page, SearchRequest};
 use super::token::{KeyTokenSource, TokenSource};
 use super::transport::{
     ClientOptions, Incoming, Outgoing, Transport, decode, endpoint, parse_base_url,
 };
-use super::types::{
-    CloudAccount, CloudAccountSpec, IntegrationData, One, Page, SearchRequest, decode_error,
-    json_path,
+use lwct_domain::error::{Error, LaceworkErrorKind};
+use lwct_domain::lacework::Scope;
+use lwct_domain::lacework::{
+    CloudAccount, CloudAccountSpec, IntegrationData, decode_error, json_path,
 };
-use crate::error::{Error, LaceworkErrorKind};
+use lwct_domain::lacework::{Credentials, Token};
 
 /// More pages than this in one listing means the API is looping; stop rather than spin.
 const MAX_PAGES: usize = 10_000;
@@ -376,7 +376,7 @@ fn authorization(token: &Token, operation: &str) -> Result<HeaderValue, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lacework::StaticTokenSource;
+    use crate::StaticTokenSource;
     use time::macros::datetime;
 
     fn client() -> Client {

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::Method;
@@ -12,9 +13,9 @@ use time::OffsetDateTime;
 use tokio::sync::Mutex;
 use url::Url;
 
-use super::secret::{Credentials, Token, TokenWire};
 use super::transport::{ClientOptions, Outgoing, Transport, decode, endpoint, parse_base_url};
-use crate::error::{Error, LaceworkErrorKind};
+use lwct_domain::error::{Error, LaceworkErrorKind};
+use lwct_domain::lacework::{Credentials, Token, TokenWire};
 
 /// The future a [`TokenSource`] returns.
 pub type TokenFuture<'a> = Pin<Box<dyn Future<Output = Result<Token, Error>> + Send + 'a>>;
@@ -243,6 +244,74 @@ impl fmt::Debug for KeyTokenSource {
             .field("lifetime", &self.lifetime)
             .field("renew_before", &self.renew_before)
             .finish_non_exhaustive()
+    }
+}
+
+/// Gets a new Lacework access token with an API key.
+pub trait TokenRequester: Send + Sync {
+    /// A new token for `credentials`; a wrong key is [`Error::Lacework`] with
+    /// [`lwct_domain::error::LaceworkErrorKind::Unauthorized`].
+    fn request_token(
+        &self,
+        credentials: &Credentials,
+    ) -> impl Future<Output = Result<Token, Error>> + Send;
+}
+
+/// Requests tokens from Lacework's `POST /api/v2/access/tokens` (through [`KeyTokenSource`]).
+#[derive(Debug, Clone)]
+pub struct KeyTokenRequester {
+    base_url: String,
+    options: ClientOptions,
+    lifetime: Duration,
+}
+
+impl KeyTokenRequester {
+    /// Tokens kept in the secret live as long as Lacework allows (24 hours), so a renewal
+    /// window of a few hours leaves most of a day between renewals.
+    pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+    /// Requests tokens from the API at `base_url` (`https://acme.lacework.net`).
+    pub fn new(base_url: impl Into<String>, options: ClientOptions) -> Self {
+        KeyTokenRequester {
+            base_url: base_url.into(),
+            options,
+            lifetime: Self::DEFAULT_LIFETIME,
+        }
+    }
+
+    /// How long requested tokens live (Lacework may give less).
+    pub fn with_lifetime(mut self, lifetime: Duration) -> Self {
+        self.lifetime = lifetime;
+        self
+    }
+
+    /// How long requested tokens live.
+    pub fn lifetime(&self) -> Duration {
+        self.lifetime
+    }
+}
+
+impl TokenRequester for KeyTokenRequester {
+    fn request_token(
+        &self,
+        credentials: &Credentials,
+    ) -> impl Future<Output = Result<Token, Error>> + Send {
+        let credentials = credentials.clone();
+        async move {
+            KeyTokenSource::new(&self.base_url, credentials, &self.options)?
+                .with_lifetime(self.lifetime)
+                .request_token()
+                .await
+        }
+    }
+}
+
+impl<R: TokenRequester + ?Sized> TokenRequester for Arc<R> {
+    fn request_token(
+        &self,
+        credentials: &Credentials,
+    ) -> impl Future<Output = Result<Token, Error>> + Send {
+        (**self).request_token(credentials)
     }
 }
 

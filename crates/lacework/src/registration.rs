@@ -3,10 +3,10 @@
 //! brought up to date rather than reported as a failure.
 
 use super::client::Client;
-use super::scope::Scope;
-use super::types::{CloudAccount, CloudAccountSpec, IntegrationData};
-use crate::account::AccountId;
-use crate::error::{Error, LaceworkErrorKind};
+use lwct_domain::account::AccountId;
+use lwct_domain::error::{Error, LaceworkErrorKind};
+use lwct_domain::lacework::Scope;
+use lwct_domain::lacework::{CloudAccount, CloudAccountSpec, IntegrationData};
 
 /// What a registration had to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,9 +11,9 @@ use time::OffsetDateTime;
 use url::{Host, Url};
 
 use super::retry::{RetryPolicy, parse_retry_after};
-use super::secret::REDACTED;
-use super::types::json_path;
-use crate::error::{Error, LaceworkErrorKind, Problem};
+use lwct_domain::error::{Error, LaceworkErrorKind, Problem};
+use lwct_domain::lacework::REDACTED;
+use lwct_domain::lacework::json_path;
 
 /// Timeouts and retries for every Lacework call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,3 @@
+//! What the four Lambda functions share at run time.
+
+pub mod delivery;

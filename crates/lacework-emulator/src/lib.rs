@@ -14,6 +14,10 @@ mod server;
 mod store;
 mod validate;
 
+/// Rows per search page unless configured: the page size the Go SDK's paging fixture shows
+/// (`rows: 5000` on a first page of 5001 rows).
+pub const DEFAULT_PAGE_SIZE: usize = 5000;
+
 /// How the emulator is configured at start.
 #[derive(Clone)]
 pub struct Options {
@@ -44,7 +48,7 @@ impl Default for Options {
             key_id: "ACME_KEY_ID".to_string(),
             secret: "_secret".to_string(),
             token_ttl: Duration::from_secs(3600),
-            page_size: 100,
+            page_size: DEFAULT_PAGE_SIZE,
             rate_limit: None,
         }
     }

@@ -34,8 +34,8 @@ struct Cli {
     /// Longest lifetime of an issued token, in seconds.
     #[arg(long, default_value_t = 3600)]
     token_ttl: u64,
-    /// Rows per search page.
-    #[arg(long, default_value_t = 100)]
+    /// Rows per search page (Lacework's own pages hold 5000 rows).
+    #[arg(long, default_value_t = lacework_emulator::DEFAULT_PAGE_SIZE)]
     page_size: usize,
     /// Requests allowed per API key, as N/SECONDS (e.g. 480/3600); none by default.
     #[arg(long)]

@@ -489,9 +489,7 @@ fn create(
     });
     let mut store = shared.store();
     let guid = loop {
-        let mut suffix = random_hex(24)?;
-        suffix.truncate(47);
-        let candidate = format!("{prefix}_{suffix}");
+        let candidate = format!("{prefix}_{}", random_guid_suffix()?);
         if !store.guid_taken(&candidate) {
             break candidate;
         }
@@ -552,6 +550,11 @@ fn search(
         .map(|record| search.project(&record))
         .collect();
     let total = rows.len();
+    if total == 0 {
+        // Lacework answers a search that finds nothing with 204 and no body (the Python
+        // SDK's http_session.py substitutes `{"data": []}` for it).
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
     let mut pages: Vec<Vec<Value>> = rows
         .chunks(shared.config.page_size)
         .map(<[Value]>::to_vec)
@@ -623,7 +626,8 @@ fn store_error(error: StoreError) -> ApiError {
     }
 }
 
-/// `ACME_` followed by 47 upper-case hex digits, like Lacework's own intgGuids.
+/// The part of an intgGuid before `_`: the scope's account in upper case (`ACME`), as in
+/// Lacework's own guids; the Go SDK's mock guids use `MOCK`.
 fn guid_prefix(account: &str) -> String {
     account
         .chars()
@@ -637,7 +641,8 @@ fn guid_prefix(account: &str) -> String {
         .collect()
 }
 
-/// Whether a path parameter is shaped like an intgGuid (`PREFIX_` + 47 upper-case hex).
+/// Whether a path parameter is shaped like an intgGuid: `PREFIX_` + 47 characters from
+/// `A-Z0-9` (the Go SDK's `internal/intgguid` draws from that set, not from hex digits).
 pub fn is_guid(text: &str) -> bool {
     let Some((prefix, suffix)) = text.rsplit_once('_') else {
         return false;
@@ -646,10 +651,8 @@ pub fn is_guid(text: &str) -> bool {
         && prefix
             .chars()
             .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
-        && suffix.len() == 47
-        && suffix
-            .chars()
-            .all(|c| c.is_ascii_digit() || ('A'..='F').contains(&c))
+        && suffix.len() == GUID_SUFFIX_LEN
+        && suffix.bytes().all(|b| GUID_ALPHABET.contains(&b))
 }
 
 fn checked_guid(param: &str) -> Result<&str, ApiError> {
@@ -657,7 +660,7 @@ fn checked_guid(param: &str) -> Result<&str, ApiError> {
         Ok(param)
     } else {
         Err(ApiError::bad_request(format!(
-            "{param:?} is neither a cloud account type ({}) nor an intgGuid (ACCOUNT_ followed by 47 upper-case hex digits)",
+            "{param:?} is neither a cloud account type ({}) nor an intgGuid (ACCOUNT_ followed by 47 characters from A-Z and 0-9)",
             KNOWN_TYPES.join(", ")
         )))
     }
@@ -685,6 +688,38 @@ fn json_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, ApiError> {
     serde_json::from_slice(body).map_err(|error| {
         ApiError::bad_request(format!("$: the request body is not valid JSON: {error}"))
     })
+}
+
+/// The characters after the `_` of an intgGuid.
+const GUID_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+/// How many there are.
+const GUID_SUFFIX_LEN: usize = 47;
+
+/// 47 random characters from [`GUID_ALPHABET`] (rejection sampling keeps them uniform).
+fn random_guid_suffix() -> Result<String, ApiError> {
+    let alphabet = GUID_ALPHABET.len();
+    // The largest multiple of the alphabet size that fits in a byte: bytes at or above it
+    // would favour the first characters, so they are drawn again.
+    let limit = 256 - 256 % alphabet;
+    let mut suffix = String::with_capacity(GUID_SUFFIX_LEN);
+    while suffix.len() < GUID_SUFFIX_LEN {
+        let mut buffer = [0u8; 64];
+        getrandom::fill(&mut buffer).map_err(|error| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("the emulator could not get random bytes: {error}"),
+            )
+        })?;
+        for byte in buffer {
+            if suffix.len() == GUID_SUFFIX_LEN {
+                break;
+            }
+            if usize::from(byte) < limit {
+                suffix.push(char::from(GUID_ALPHABET[usize::from(byte) % alphabet]));
+            }
+        }
+    }
+    Ok(suffix)
 }
 
 fn random_hex(bytes: usize) -> Result<String, ApiError> {
@@ -818,6 +853,20 @@ mod tests {
         assert!(!is_guid(&guid.to_lowercase()));
         assert!(!is_guid(&guid[..guid.len() - 1]));
         assert!(!is_guid(&format!("_{}", &guid[5..])));
+        // Real guids use all of A-Z, not only hex digits.
+        let mock = format!(
+            "MOCK_{}",
+            "QWERTYUIOPASDFGHJKLZXCVBNM0123456789"
+                .repeat(2)
+                .get(..47)
+                .unwrap()
+        );
+        assert!(is_guid(&mock), "{mock}");
+        assert!(!is_guid(&format!("MOCK_{}", "a".repeat(47))));
+        for _ in 0..20 {
+            let suffix = random_guid_suffix().unwrap();
+            assert!(is_guid(&format!("ACME_{suffix}")), "{suffix}");
+        }
         assert_eq!(guid_prefix("my-org"), "MY_ORG");
     }
 

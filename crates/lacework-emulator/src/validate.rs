@@ -302,7 +302,7 @@ fn validate_data(
     let mapping = match data.get("accountMappingFile") {
         None => None,
         Some(_) if !level.org => {
-            return Err("$.data.accountMappingFile: AccountMappingFile or AccountMapping is for Org Level Cloud trail Integration only (send Org-Access: true)".to_string());
+            return Err("$.data.accountMappingFile: AccountMappingFile or AccountMapping is for Org Level Cloud trail Integration only. (send Org-Access: true)".to_string());
         }
         Some(Value::String(uri)) => Some(
             mapping_file::decode_and_validate(uri, level.org_accounts)

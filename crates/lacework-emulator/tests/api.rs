@@ -381,6 +381,24 @@ async fn sub_accounts_are_selected_case_insensitively() {
         )
         .await;
     assert_eq!(bogus.status, 400);
+    // A guid drawn from A-Z and 0-9 (the Go SDK's intgguid alphabet) is well formed: 404.
+    let mock_guid = format!(
+        "MOCK_{}",
+        "Z9Y8X7W6V5U4T3S2R1Q0PONMLKJIHG"
+            .repeat(2)
+            .get(..47)
+            .unwrap()
+    );
+    let absent = api
+        .call(
+            Method::GET,
+            &format!("/api/v2/CloudAccounts/{mock_guid}"),
+            Some(&token),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(absent.status, 404, "{}", absent.text);
 
     let unknown = api
         .create(
@@ -497,6 +515,13 @@ async fn mapping_files_only_at_org_level() {
         .create(&token, &[], aws_ct_sqs("ct", Some(&mapping)))
         .await;
     assert_eq!(at_account.status, 400);
+    assert!(
+        at_account.message().contains(
+            "AccountMappingFile or AccountMapping is for Org Level Cloud trail Integration only."
+        ),
+        "{}",
+        at_account.text
+    );
     assert!(
         at_account.message().contains("accountMappingFile"),
         "{}",
@@ -704,6 +729,14 @@ async fn search_filters_and_pages() {
         search(json!({"filters": [{"field": "type", "expression": "eq", "value": "AwsCtSqs"}]}))
             .await;
     assert_eq!(by_type.body["data"][0]["name"], "trail");
+
+    // Nothing found: 204 with an empty body, as Lacework answers (python-sdk http_session.py).
+    let nothing = search(json!({"filters": [
+        {"field": "name", "expression": "eq", "value": "no-such-integration"}
+    ]}))
+    .await;
+    assert_eq!(nothing.status, 204);
+    assert!(nothing.text.is_empty(), "{}", nothing.text);
 
     let bad_field =
         search(json!({"filters": [{"field": "enabled", "expression": "eq", "value": "1"}]})).await;

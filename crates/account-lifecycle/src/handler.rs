@@ -31,6 +31,7 @@ use lwct_aws::organizations::Organizations;
 use lwct_aws::queue::{MessageQueues, send_all};
 use lwct_aws::registration_queue::RegistrationQueue;
 use lwct_aws::stacksets::StackSets;
+use lwct_domain::config::AccountLifecycleConfig;
 use lwct_domain::lifecycle::{
     Disposition, Findings, InstanceAction, InstanceChange, InstanceState, Plan, Received, plan,
     plan_without_findings, read_message, retry_delay_seconds,
@@ -63,6 +64,17 @@ pub struct Settings {
     pub rules: OuRules,
     /// Whether accounts get member instances (configuration assessment is on).
     pub member_instances: bool,
+}
+
+impl From<AccountLifecycleConfig> for Settings {
+    fn from(config: AccountLifecycleConfig) -> Self {
+        Settings {
+            region: config.installation.region.as_str().to_owned(),
+            names: config.installation.names,
+            rules: config.lacework.ou_rules,
+            member_instances: config.capability.includes_config(),
+        }
+    }
 }
 
 /// The function.

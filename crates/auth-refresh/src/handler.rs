@@ -9,10 +9,11 @@
 
 use std::time::Duration;
 
-use lambda_runtime::{Diagnostic, LambdaEvent};
+use lambda_runtime::LambdaEvent;
 use lwct_aws::secrets::SecretPort;
 use lwct_domain::Error;
 use lwct_lacework::TokenRequester;
+use lwct_runtime::Failure;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -125,7 +126,7 @@ impl<P: SecretPort, R: TokenRequester> Refresher<P, R> {
 pub async fn handle<P: SecretPort, R: TokenRequester>(
     refresher: &Refresher<P, R>,
     event: LambdaEvent<Value>,
-) -> Result<Value, Diagnostic> {
+) -> Result<Value, Failure> {
     tracing::debug!(request_id = %event.context.request_id, "auth-refresh invoked");
     match refresher.refresh(OffsetDateTime::now_utc()).await {
         Ok(outcome) => Ok(outcome.to_json()),
@@ -135,27 +136,8 @@ pub async fn handle<P: SecretPort, R: TokenRequester>(
                 retryable = err.is_retryable(),
                 "could not refresh the Lacework token"
             );
-            Err(diagnostic(&err))
+            Err(Failure(err))
         }
-    }
-}
-
-/// The error as Lambda reports it, with a type that says what failed. The message is the
-/// error's `Display`, which never carries a secret.
-fn diagnostic(err: &Error) -> Diagnostic {
-    let error_type = match err {
-        Error::Lacework { kind, .. } => format!("Lacework.{kind:?}"),
-        Error::Aws {
-            code: Some(code), ..
-        } => format!("Aws.{code}"),
-        Error::Aws { .. } => "Aws".to_owned(),
-        Error::Config(_) => "InvalidConfiguration".to_owned(),
-        Error::ExternalId(_) => "ExternalId".to_owned(),
-        _ => "Error".to_owned(),
-    };
-    Diagnostic {
-        error_type,
-        error_message: err.to_string(),
     }
 }
 
@@ -173,6 +155,8 @@ mod tests {
     use lwct_lacework::KeyTokenRequester;
     use lwct_lacework::{Client, ClientOptions, RetryPolicy, StaticTokenSource};
     use tokio::sync::Barrier;
+
+    use lambda_runtime::Diagnostic;
 
     use super::*;
 
@@ -401,9 +385,10 @@ mod tests {
         );
         assert_eq!(store.writes(), 0);
         assert_eq!(store.current_json(), before);
-        let reported = diagnostic(&err);
-        assert_eq!(reported.error_type, "Lacework.Unauthorized");
-        let shown = format!("{err} {err:?} {reported:?}");
+        let shown = format!("{err} {err:?}");
+        let reported = Diagnostic::from(Failure(err));
+        assert_eq!(reported.error_type, "Permanent.Lacework.Unauthorized");
+        let shown = format!("{shown} {reported:?}");
         assert!(!shown.contains("_not-the-key"), "{shown}");
     }
 
@@ -416,8 +401,8 @@ mod tests {
             .refresh(OffsetDateTime::now_utc())
             .await
             .unwrap_err();
-        let reported = diagnostic(&err);
-        assert_eq!(reported.error_type, "InvalidConfiguration");
+        let reported = Diagnostic::from(Failure(err));
+        assert_eq!(reported.error_type, "Permanent.Config");
         assert!(
             reported.error_message.contains("secret.keyId"),
             "{reported:?}"
@@ -541,17 +526,6 @@ mod tests {
             outcome.to_json(),
             json!({"refreshed": true, "expiresAt": "2030-01-01T12:00:00.5Z"})
         );
-    }
-
-    #[test]
-    fn aws_failures_are_typed_by_their_code() {
-        let err = Error::Aws {
-            operation: "secretsmanager:GetSecretValue".into(),
-            code: Some("AccessDeniedException".into()),
-            message: "no".into(),
-            retryable: false,
-        };
-        assert_eq!(diagnostic(&err).error_type, "Aws.AccessDeniedException");
     }
 
     /// The real adapter against moto's Secrets Manager (an HTTP API with version stages and

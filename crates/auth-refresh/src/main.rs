@@ -5,25 +5,17 @@ mod handler;
 
 use std::time::Duration;
 
-use lambda_runtime::{LambdaEvent, service_fn};
+use lambda_runtime::{LambdaEvent, run, service_fn};
 use lwct_aws::secrets::SecretStore;
 use lwct_domain::config::AuthRefreshConfig;
-use lwct_lacework::ClientOptions;
-use lwct_lacework::KeyTokenRequester;
+use lwct_lacework::{ClientOptions, KeyTokenRequester};
 use serde_json::Value;
-use tracing_subscriber::EnvFilter;
 
 use handler::Refresher;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .with_current_span(false)
-        .without_time()
-        .init();
-
+    lwct_runtime::init_logs("auth_refresh");
     let config = AuthRefreshConfig::from_process_env().inspect_err(|error| {
         tracing::error!(%error, "auth-refresh is misconfigured");
     })?;
@@ -36,15 +28,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             "the refresh window is not shorter than a token's life: every run will renew the token"
         );
     }
-
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let sdk = lwct_runtime::aws_config().await;
     let store = SecretStore::new(
-        aws_sdk_secretsmanager::Client::new(&aws),
+        aws_sdk_secretsmanager::Client::new(&sdk),
         config.secret_arn.to_string(),
     );
     let refresher = Refresher::new(store, requester, window);
     let refresher = &refresher;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+    run(service_fn(move |event: LambdaEvent<Value>| {
         handler::handle(refresher, event)
     }))
     .await

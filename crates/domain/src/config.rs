@@ -41,6 +41,7 @@ use url::{Host, Url};
 use crate::account::{AccountId, account_id_problem};
 use crate::custom_resource::{AllowedHost, ResponseUrlPolicy};
 use crate::error::{Error, Problem};
+use crate::mapping::OuRules;
 use crate::naming::{Arn, NamePrefix, Names, Region};
 
 pub const AWS_REGION: &str = "AWS_REGION";
@@ -252,6 +253,20 @@ impl EnvReader {
     /// An optional string.
     pub fn optional_string(&mut self, name: &str) -> Option<String> {
         self.value(name)
+    }
+
+    /// OU -> sub-account rules (`crate::mapping::OuRules::parse`), none when unset; each
+    /// problem is recorded with the rule's position.
+    pub fn ou_rules(&mut self, name: &str) -> OuRules {
+        let Some(text) = self.value(name) else {
+            return OuRules::default();
+        };
+        OuRules::parse(&text).unwrap_or_else(|problems| {
+            for problem in problems {
+                self.problem(name, problem.to_string());
+            }
+            OuRules::default()
+        })
     }
 
     /// A boolean (`true`/`false`, `yes`/`no`, `1`/`0`, any case), or `default` when unset.
@@ -579,8 +594,8 @@ pub struct LaceworkSettings {
     /// Sub-account for AWS accounts that no OU rule maps, lower case; `None` means the
     /// account itself.
     pub default_sub_account: Option<String>,
-    /// The OU -> sub-account rules as written; parsed by `crate::mapping::OuRules::parse`.
-    pub ou_rules: Option<String>,
+    /// The OU -> sub-account rules; none means account level.
+    pub ou_rules: OuRules,
     /// The Secrets Manager secret with the API key id, secret key, token and external id
     /// suffix (never the values themselves).
     pub secret_arn: Arn,
@@ -599,7 +614,7 @@ impl LaceworkSettings {
             parse_lacework_name,
         );
         let default_sub_account = env.optional(LACEWORK_SUB_ACCOUNT, parse_lacework_name);
-        let ou_rules = env.optional_string(LACEWORK_OU_RULES);
+        let ou_rules = env.ou_rules(LACEWORK_OU_RULES);
         let secret_arn = read_secret_arn(env);
         Some(LaceworkSettings {
             api_url: api_url?,
@@ -999,7 +1014,7 @@ mod tests {
         );
         assert_eq!(config.lacework.account, "acme");
         assert_eq!(config.lacework.default_sub_account, None);
-        assert_eq!(config.lacework.ou_rules, None);
+        assert!(config.lacework.ou_rules.is_empty());
         assert_eq!(config.lacework.secret_arn.to_string(), SECRET_ARN);
         assert_eq!(config.accounts.log_archive.as_str(), "222233334444");
         assert_eq!(config.accounts.log_archive_name, "Log Archive");
@@ -1022,7 +1037,7 @@ mod tests {
                 (LACEWORK_SUB_ACCOUNT, " Acme-Prod "),
                 (
                     LACEWORK_OU_RULES,
-                    "ou-abcd-11111111 = acme-dev\nSandbox = acme-dev",
+                    "ou-abcd-11111111 = acme-dev, Sandbox = acme-dev",
                 ),
                 (
                     LACEWORK_SECRET_ARN,
@@ -1059,8 +1074,8 @@ mod tests {
             Some("acme-prod")
         );
         assert_eq!(
-            config.lacework.ou_rules.as_deref(),
-            Some("ou-abcd-11111111 = acme-dev\nSandbox = acme-dev")
+            config.lacework.ou_rules,
+            OuRules::parse("ou-abcd-11111111 = acme-dev, Sandbox = acme-dev").unwrap()
         );
         assert_eq!(config.capability, Capability::Both);
         assert!(config.monitor_existing_accounts);
@@ -1079,6 +1094,22 @@ mod tests {
             .response_urls
             .check("http://127.0.0.1:4567/answer")
             .unwrap();
+    }
+
+    #[test]
+    fn ou_rules_are_parsed_once_here_and_each_bad_rule_is_a_problem_with_its_position() {
+        let config =
+            SetupConfig::from_env(with(complete(), &[(LACEWORK_OU_RULES, "Security=secops")]))
+                .unwrap();
+        assert_eq!(
+            config.lacework.ou_rules,
+            OuRules::parse("Security=secops").unwrap()
+        );
+        let vars = with(complete(), &[(LACEWORK_OU_RULES, "Security, Sandbox=dev,")]);
+        let problems = problems(SetupConfig::from_env(vars).unwrap_err());
+        assert_eq!(paths(&problems), [LACEWORK_OU_RULES, LACEWORK_OU_RULES]);
+        assert!(problems[0].message.starts_with("rules[0]"), "{problems:?}");
+        assert!(problems[1].message.starts_with("rules[2]"), "{problems:?}");
     }
 
     #[test]

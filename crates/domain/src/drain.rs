@@ -91,25 +91,12 @@ impl SubAccountRouting {
         }
     }
 
-    /// The routing the configuration describes; rules that do not parse are reported under
-    /// `LACEWORK_OU_RULES` with their position.
+    /// The routing the configuration describes.
     pub fn from_settings(settings: &LaceworkSettings) -> Result<Self, Error> {
-        let rules = match settings.ou_rules.as_deref().map(OuRules::parse) {
-            None => OuRules::default(),
-            Some(Ok(rules)) => rules,
-            Some(Err(problems)) => {
-                return Err(Error::Config(
-                    problems
-                        .into_iter()
-                        .map(|p| Problem::new(LACEWORK_OU_RULES, format!("{p}")))
-                        .collect(),
-                ));
-            }
-        };
         Self::new(
             &settings.account,
             settings.default_sub_account.as_deref(),
-            rules,
+            settings.ou_rules.clone(),
         )
     }
 
@@ -420,21 +407,6 @@ mod tests {
         .unwrap_err();
         let paths: Vec<String> = err.problems().into_iter().map(|p| p.path).collect();
         assert_eq!(paths, [LACEWORK_ACCOUNT, LACEWORK_SUB_ACCOUNT]);
-
-        let settings = LaceworkSettings {
-            api_url: url::Url::parse("https://acme.lacework.net").unwrap(),
-            account: "acme".into(),
-            default_sub_account: None,
-            ou_rules: Some("Security".into()),
-            secret_arn: crate::naming::Arn::parse(
-                "arn:aws:secretsmanager:us-east-1:111122223333:secret:s-AbCdEf",
-            )
-            .unwrap(),
-        };
-        let err = SubAccountRouting::from_settings(&settings).unwrap_err();
-        let problems = err.problems();
-        assert_eq!(problems[0].path, LACEWORK_OU_RULES);
-        assert!(problems[0].message.contains("rules[0]"), "{problems:?}");
     }
 
     #[test]

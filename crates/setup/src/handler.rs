@@ -22,15 +22,20 @@ use lambda_runtime::LambdaEvent;
 use lwct_domain::Error;
 use lwct_domain::custom_resource::continuation::{Continuation, service_timeout};
 use lwct_domain::custom_resource::{
-    ReplyTo, Request, RequestType, Response, ResponseUrlPolicy, Status, parse_request,
+    Request, RequestType, Response, ResponseUrlPolicy, Status, parse_request,
 };
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use crate::answer::{AnswerSlot, PANIC_REASON, Pending, answer_once};
 use crate::continuation::Invocations;
 use crate::flow::{Outputs, Ports, Progress, Run, Setup};
 use crate::plan;
+use lwct_runtime::Failure;
+use lwct_runtime::answer::{AnswerSlot, Reply, answer_once};
+
+/// The reason CloudFormation gets when setup panics (answered by the panic hook) or its work
+/// stops abnormally.
+pub const PANIC_REASON: &str = "setup stopped on an internal error (a bug; its log has the details); nothing was left half-done that a retry cannot finish: retry the stack operation";
 
 /// Whether the function can work, or can only say why not.
 pub enum Mode<P: Ports> {
@@ -76,7 +81,7 @@ impl<P: Ports> Handler<P> {
     }
 
     /// One Lambda invocation.
-    pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, lambda_runtime::Error> {
+    pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, Failure> {
         let now = SystemTime::now();
         let remaining = event
             .context
@@ -105,21 +110,11 @@ impl<P: Ports> Handler<P> {
             Mode::Ready(setup) => &setup.config.response_urls,
             Mode::Misconfigured { response_urls, .. } => response_urls,
         };
-        let reply_to = ReplyTo::from_value(&payload).inspect_err(|err| {
-            tracing::error!(error = %err, "a request without a reply address cannot be answered");
+        let reply = Reply::of(&payload, policy).inspect_err(|err| {
+            tracing::error!(error = %err, "this request cannot be answered");
         })?;
-        let url = policy.check(&reply_to.response_url).inspect_err(|err| {
-            tracing::error!(
-                error = %err,
-                request_id = %reply_to.request_id,
-                stack_id = %reply_to.stack_id,
-                "refusing to answer this request"
-            );
-        })?;
-        self.slot.hold(Pending {
-            url,
-            reply_to: reply_to.clone(),
-        });
+        let reply_to = reply.reply_to.clone();
+        self.slot.hold(reply);
         let response = match parse_request(&payload) {
             Err(err) => Response::failure_to(&reply_to, err.to_string()),
             Ok(request) => {

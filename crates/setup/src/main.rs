@@ -1,10 +1,9 @@
 //! Lambda function `setup`: the setup flow, run as a CloudFormation custom resource.
 //!
-//! This file only wires things together: JSON logs, the configuration (a bad one still gets
-//! every request answered, FAILED with the problems), the AWS clients, the panic hook that
-//! answers CloudFormation if the process is about to die, and the Lambda runtime.
+//! This file only wires things together: logs, the panic hook that answers CloudFormation if
+//! the process is about to die, the configuration (a bad one still gets every request
+//! answered, FAILED with the problems), the AWS clients and the Lambda runtime.
 
-mod answer;
 mod continuation;
 mod converge;
 mod flow;
@@ -22,8 +21,7 @@ mod tests;
 
 use std::sync::Arc;
 
-use aws_config::BehaviorVersion;
-use aws_config::retry::RetryConfig;
+use lambda_runtime::{run, service_fn};
 use lwct_aws::log_archive::LogArchiveClient;
 use lwct_aws::organizations::OrganizationsClient;
 use lwct_aws::queue::SqsQueues;
@@ -31,14 +29,12 @@ use lwct_aws::secrets::SecretStore;
 use lwct_aws::stacksets::StackSetsClient;
 use lwct_aws::trail::TrailsClient;
 use lwct_domain::config::{EnvReader, SetupConfig, TOWER_RESPONSE_URL_ALLOW};
-use lwct_lacework::ClientOptions;
-use lwct_lacework::KeyTokenRequester;
-use tracing_subscriber::EnvFilter;
+use lwct_lacework::{ClientOptions, KeyTokenRequester};
+use lwct_runtime::answer::{AnswerSlot, answer_on_panic};
 
-use crate::answer::AnswerSlot;
 use crate::continuation::LambdaInvocations;
 use crate::flow::{Ports, Setup, Timing};
-use crate::handler::{Handler, Mode};
+use crate::handler::{Handler, Mode, PANIC_REASON};
 
 /// The real ports: the AWS SDK and the Lacework API.
 struct AwsPorts;
@@ -56,17 +52,9 @@ impl Ports for AwsPorts {
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("warn,setup=info,lwct_domain=info"));
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .with_current_span(false)
-        .without_time()
-        .init();
-
+    lwct_runtime::init_logs("setup");
     let slot = AnswerSlot::new();
-    answer::answer_on_panic(slot.clone());
+    answer_on_panic(slot.clone(), PANIC_REASON);
     let mode = match SetupConfig::from_process_env() {
         Ok(config) => Mode::Ready(Arc::new(setup(config).await)),
         Err(err) => {
@@ -79,27 +67,18 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         }
     };
     let handler = Arc::new(Handler::<AwsPorts>::new(mode, slot));
-    lambda_runtime::run(lambda_runtime::service_fn(move |event| {
+    run(service_fn(move |event| {
         let handler = handler.clone();
         async move { handler.handle(event).await }
     }))
     .await
 }
 
-/// The flow over the AWS SDK (which reads `AWS_REGION`, credentials and `AWS_ENDPOINT_URL`
-/// itself) and the Lacework API.
+/// The flow over the AWS SDK and the Lacework API.
 async fn setup(config: SetupConfig) -> Setup<AwsPorts> {
-    // Organizations throttles bursts; a few more attempts than the default three.
-    let sdk = aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(RetryConfig::standard().with_max_attempts(6))
-        .load()
-        .await;
+    let sdk = lwct_runtime::aws_config().await;
     let lacework_options = ClientOptions::default();
-    let secrets = SecretStore::new(
-        aws_sdk_secretsmanager::Client::new(&sdk),
-        config.lacework.secret_arn.to_string(),
-    );
-    let tokens = KeyTokenRequester::new(config.lacework.api_url.as_str(), lacework_options);
+    let secret_arn = config.lacework.secret_arn.to_string();
     // The trail bucket is in Log Archive; setup reaches it as AWSControlTowerExecution (only
     // trails without an SNS topic need it, and the role is assumed on first use).
     let log_archive = LogArchiveClient::assume(
@@ -115,8 +94,14 @@ async fn setup(config: SetupConfig) -> Setup<AwsPorts> {
         stack_sets: StackSetsClient::new(aws_sdk_cloudformation::Client::new(&sdk)),
         queues: SqsQueues::new(aws_sdk_sqs::Client::new(&sdk)),
         log_archive,
-        secrets: Arc::new(secrets),
-        tokens: Arc::new(tokens),
+        secrets: Arc::new(SecretStore::new(
+            aws_sdk_secretsmanager::Client::new(&sdk),
+            secret_arn,
+        )),
+        tokens: Arc::new(KeyTokenRequester::new(
+            config.lacework.api_url.as_str(),
+            lacework_options,
+        )),
         invocations: LambdaInvocations::new(aws_sdk_lambda::Client::new(&sdk)),
         lacework_options,
         timing: Timing::default(),

@@ -203,25 +203,15 @@ pub fn default_scope(config: &SetupConfig) -> Result<Scope, Error> {
     ))?))
 }
 
-/// Account level without OU rules, organization level with them. Problems in the rules are
-/// reported with the variable's name and the rule's position.
+/// Account level without OU rules, organization level with them.
 pub fn integration_level(config: &SetupConfig) -> Result<IntegrationLevel, Vec<String>> {
-    let rules = match config.lacework.ou_rules.as_deref().map(OuRules::parse) {
-        None => OuRules::default(),
-        Some(Ok(rules)) => rules,
-        Some(Err(problems)) => {
-            return Err(problems
-                .iter()
-                .map(|p| format!("LACEWORK_OU_RULES {p}"))
-                .collect());
-        }
-    };
+    let rules = &config.lacework.ou_rules;
     if rules.is_empty() {
         SubAccount::new(default_lacework_account(config))
             .map(IntegrationLevel::Account)
             .map_err(|err| vec![err.to_string()])
     } else {
-        Ok(IntegrationLevel::Organization(rules))
+        Ok(IntegrationLevel::Organization(rules.clone()))
     }
 }
 
@@ -744,16 +734,10 @@ mod tests {
     }
 
     #[test]
-    fn rules_make_it_organization_level_and_bad_rules_are_reported() {
+    fn rules_make_it_organization_level() {
         let level =
             integration_level(&config_with(&[("LACEWORK_OU_RULES", "Security=secops")])).unwrap();
         assert_eq!(level.word(), "organization");
-        let problems =
-            integration_level(&config_with(&[("LACEWORK_OU_RULES", "Security")])).unwrap_err();
-        assert!(
-            problems[0].starts_with("LACEWORK_OU_RULES rules[0]"),
-            "{problems:?}"
-        );
     }
 
     #[test]

@@ -26,13 +26,13 @@ use lwct_domain::mapping::OrganizationTree;
 use lwct_domain::stack_set::StackInstanceTarget;
 use lwct_lacework::KeyTokenRequester;
 use lwct_lacework::{Client, ClientOptions};
+use lwct_runtime::answer::AnswerSlot;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use crate::answer::{AnswerSlot, PANIC_REASON};
 use crate::fakes::*;
 use crate::flow::{Setup, Timing};
-use crate::handler::{Handler, Invocation, Mode};
+use crate::handler::{Handler, Invocation, Mode, PANIC_REASON};
 
 /// One answer CloudFormation would have received.
 #[derive(Debug, Clone)]
@@ -402,7 +402,7 @@ async fn switching_to_ou_rules_moves_the_integration_to_organization_level() {
 
     // The same installation, now configured with rules (as after a stack update).
     let mut config = world.setup.config.clone();
-    config.lacework.ou_rules = Some("Sandbox=dev".into());
+    config.lacework.ou_rules = lwct_domain::mapping::OuRules::parse("Sandbox=dev").unwrap();
     let setup = Arc::new(Setup::<FakePorts> {
         config,
         organizations: FakeOrganizations::new(organization()),

@@ -11,6 +11,7 @@ use std::time::SystemTime;
 use lambda_runtime::LambdaEvent;
 use lwct_domain::custom_resource::ResponseUrlPolicy;
 use lwct_domain::{Error, Problem};
+use lwct_runtime::Failure;
 use serde_json::Value;
 use tokio::time::Instant;
 
@@ -73,7 +74,7 @@ impl<P: Ports> Handler<P> {
     }
 
     /// One Lambda invocation.
-    pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, lambda_runtime::Error> {
+    pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, Failure> {
         let remaining = event
             .context
             .deadline()

@@ -2,8 +2,8 @@
 //! (CloudFormation custom resources arriving through SNS), queues their work and answers them;
 //! on its schedule, drains the registration queue into Lacework at the pace the API allows.
 //!
-//! This file only wires things together: JSON logs, the configuration (a bad one still gets
-//! every request answered, FAILED with the problems), the AWS clients and the Lambda runtime.
+//! This file only wires things together: logs, the configuration (a bad one still gets every
+//! request answered, FAILED with the problems), the AWS clients and the Lambda runtime.
 
 mod budget;
 mod drain;
@@ -19,13 +19,12 @@ mod tests;
 
 use std::sync::Arc;
 
-use aws_config::BehaviorVersion;
+use lambda_runtime::{run, service_fn};
 use lwct_aws::organizations::OrganizationsClient;
 use lwct_aws::registration_queue::SqsRegistrationQueue;
 use lwct_aws::secrets::SecretStore;
 use lwct_domain::config::{EnvReader, SnsCustomResourceConfig, TOWER_RESPONSE_URL_ALLOW};
 use lwct_lacework::KeyTokenRequester;
-use tracing_subscriber::EnvFilter;
 
 use crate::function::{Function, Ports, drain_client_options};
 use crate::handler::{Handler, Mode};
@@ -42,14 +41,7 @@ impl Ports for AwsPorts {
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("warn,sns_custom_resource=info,lwct_domain=info"));
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .with_current_span(false)
-        .without_time()
-        .init();
+    lwct_runtime::init_logs("sns_custom_resource");
 
     let mode = match SnsCustomResourceConfig::from_process_env() {
         Ok(config) => match function(config).await {
@@ -59,7 +51,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         Err(err) => misconfigured(err),
     };
     let handler = Arc::new(Handler::<AwsPorts>::new(mode));
-    lambda_runtime::run(lambda_runtime::service_fn(move |event| {
+    run(service_fn(move |event| {
         let handler = handler.clone();
         async move { handler.handle(event).await }
     }))
@@ -74,22 +66,21 @@ fn misconfigured(err: lwct_domain::Error) -> Mode<AwsPorts> {
     }
 }
 
-/// The function over the AWS SDK (which reads `AWS_REGION`, credentials and
-/// `AWS_ENDPOINT_URL` itself) and the Lacework API.
+/// The function over the AWS SDK and the Lacework API.
 async fn function(
     config: SnsCustomResourceConfig,
 ) -> Result<Function<AwsPorts>, lwct_domain::Error> {
-    let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
-    let secrets = SecretStore::new(
-        aws_sdk_secretsmanager::Client::new(&sdk),
-        config.lacework.secret_arn.to_string(),
-    );
-    let tokens = KeyTokenRequester::new(config.lacework.api_url.as_str(), drain_client_options());
+    let sdk = lwct_runtime::aws_config().await;
+    let secret_arn = config.lacework.secret_arn.to_string();
+    let api_url = config.lacework.api_url.to_string();
     Function::new(
         config,
         OrganizationsClient::new(aws_sdk_organizations::Client::new(&sdk)),
         SqsRegistrationQueue::new(aws_sdk_sqs::Client::new(&sdk)),
-        Arc::new(secrets),
-        Arc::new(tokens),
+        Arc::new(SecretStore::new(
+            aws_sdk_secretsmanager::Client::new(&sdk),
+            secret_arn,
+        )),
+        Arc::new(KeyTokenRequester::new(&api_url, drain_client_options())),
     )
 }

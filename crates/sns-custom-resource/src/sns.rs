@@ -17,7 +17,7 @@ use lwct_domain::custom_resource::{
 use lwct_domain::mapping::AccountStatus;
 use lwct_domain::registration::RegistrationWork;
 use lwct_domain::{AccountId, Error, Problem};
-use lwct_runtime::delivery::deliver;
+use lwct_runtime::answer::Reply;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
@@ -162,43 +162,39 @@ pub async fn handle_message<P: Ports>(
             ));
         }
     };
-    let reply_to = match ReplyTo::from_value(&value) {
-        Ok(reply_to) => reply_to,
-        Err(err) => return Handled::NotAnswered(format!("{}: {err}", message.path)),
-    };
     let policy = match readiness {
         Readiness::Ready(function) => &function.config.response_urls,
         Readiness::Misconfigured { response_urls, .. } => response_urls,
     };
-    let url = match policy.check(&reply_to.response_url) {
-        Ok(url) => url,
-        Err(err) => {
+    let reply = match Reply::of(&value, policy) {
+        Ok(reply) => reply,
+        Err(err @ Error::ResponseUrl(_)) => {
             return Handled::NotAnswered(format!(
-                "{err}; no answer is sent to a URL the policy refuses, and nothing was queued (request {}, stack {})",
-                reply_to.request_id, reply_to.stack_id
+                "{err}; no answer is sent to a URL the policy refuses, and nothing was queued"
             ));
         }
+        Err(err) => return Handled::NotAnswered(format!("{}: {err}", message.path)),
     };
+    let reply_to = &reply.reply_to;
     let response = match readiness {
         Readiness::Misconfigured { problems, .. } => Response::failure_to(
-            &reply_to,
+            reply_to,
             format!("sns-custom-resource cannot work: {problems}"),
         ),
         Readiness::Ready(function) => {
             let work_deadline = deadline
                 .checked_sub(function.timing.answer_margin)
                 .unwrap_or(deadline);
-            match tokio::time::timeout_at(work_deadline, function.respond(&value, &reply_to)).await
-            {
+            match tokio::time::timeout_at(work_deadline, function.respond(&value, reply_to)).await {
                 Ok(response) => response,
                 Err(_) => Response::failure_to(
-                    &reply_to,
+                    reply_to,
                     "timed out checking and queueing the registration; retry the stack operation",
                 ),
             }
         }
     };
-    match deliver(&url, &response).await {
+    match reply.answer(&response).await {
         Ok(()) => Handled::Answered(response.status),
         Err(err) => Handled::DeliveryFailed(err),
     }

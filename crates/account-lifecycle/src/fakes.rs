@@ -1,5 +1,6 @@
 //! In-memory ports for the handler's tests: the shared StackSets fake (busy, failing) with
-//! the two calls this function adds, an organization, and queues that record what is sent.
+//! instances a failed operation left outdated, an organization, and queues that record what
+//! is sent.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -9,8 +10,8 @@ use std::time::Duration;
 use lwct_aws::organizations::{MemberAccount, Organizations};
 use lwct_aws::queue::{MessageQueues, RejectedMessage};
 use lwct_aws::registration_queue::{ReceivedMessage, RegistrationQueue};
-use lwct_aws::stacksets::StackSets;
 use lwct_aws::stacksets::in_memory::InMemoryStackSets;
+use lwct_aws::stacksets::{StackSets, Stacks};
 use lwct_domain::mapping::OrganizationTree;
 use lwct_domain::stack_set::{
     InstanceFailure, OperationState, StackInstance, StackSetSpec, StackSetState,
@@ -18,13 +19,11 @@ use lwct_domain::stack_set::{
 use lwct_domain::{AccountId, Error};
 
 use crate::handler::Ports;
-use crate::instances::InstanceUpkeep;
 
 pub struct FakePorts;
 
 impl Ports for FakePorts {
     type StackSets = FakeStackSets;
-    type Upkeep = FakeStackSets;
     type Organizations = FakeOrganizations;
     type Queues = FakeQueues;
 }
@@ -38,22 +37,19 @@ fn throttled(operation: &str) -> Error {
     }
 }
 
-/// [`InMemoryStackSets`] shared between the two StackSet ports, plus instances marked
-/// `OUTDATED` (as a failed operation leaves them in AWS) and a log of this function's calls.
+/// [`InMemoryStackSets`] plus instances marked `OUTDATED` (as a failed operation leaves them in
+/// AWS) and a count of listings.
 #[derive(Clone, Default)]
 pub struct FakeStackSets {
     pub inner: Arc<InMemoryStackSets>,
     pub outdated: Arc<Mutex<BTreeSet<AccountId>>>,
-    pub upkeep_calls: Arc<Mutex<Vec<String>>>,
     pub listings: Arc<AtomicUsize>,
 }
 
 impl FakeStackSets {
-    /// Every changing call, the shared fake's and this function's own.
+    /// Every changing call.
     pub fn calls(&self) -> Vec<String> {
-        let mut calls = self.inner.calls();
-        calls.extend(self.upkeep_calls.lock().unwrap().iter().cloned());
-        calls
+        self.inner.calls()
     }
 
     /// The accounts that have an instance of `stack_set`.
@@ -113,15 +109,34 @@ impl StackSets for FakeStackSets {
             .await
     }
 
-    async fn delete_stack_instances(
+    async fn update_stack_instances(
         &self,
         name: &str,
         accounts: &[AccountId],
         regions: &[String],
         id: &str,
     ) -> Result<String, Error> {
+        let started = self
+            .inner
+            .update_stack_instances(name, accounts, regions, id)
+            .await?;
+        let mut outdated = self.outdated.lock().unwrap();
+        for account in accounts {
+            outdated.remove(account);
+        }
+        Ok(started)
+    }
+
+    async fn delete_stack_instances(
+        &self,
+        name: &str,
+        accounts: &[AccountId],
+        regions: &[String],
+        stacks: Stacks,
+        id: &str,
+    ) -> Result<String, Error> {
         self.inner
-            .delete_stack_instances(name, accounts, regions, id)
+            .delete_stack_instances(name, accounts, regions, stacks, id)
             .await
     }
 
@@ -136,47 +151,6 @@ impl StackSets for FakeStackSets {
         limit: usize,
     ) -> Result<Vec<InstanceFailure>, Error> {
         self.inner.operation_failures(name, id, limit).await
-    }
-}
-
-impl InstanceUpkeep for FakeStackSets {
-    async fn update_stack_instances(
-        &self,
-        name: &str,
-        accounts: &[AccountId],
-        regions: &[String],
-        id: &str,
-    ) -> Result<String, Error> {
-        let shown: Vec<&str> = accounts.iter().map(AccountId::as_str).collect();
-        self.upkeep_calls.lock().unwrap().push(format!(
-            "UpdateStackInstances {name} {} {} {id}",
-            shown.join(","),
-            regions.join(",")
-        ));
-        let mut outdated = self.outdated.lock().unwrap();
-        for account in accounts {
-            outdated.remove(account);
-        }
-        Ok(id.to_owned())
-    }
-
-    async fn delete_stack_instances_retaining_stacks(
-        &self,
-        name: &str,
-        accounts: &[AccountId],
-        regions: &[String],
-        id: &str,
-    ) -> Result<String, Error> {
-        // The shared fake deletes (and can be busy or fail); this records that stacks are kept.
-        let started = self
-            .inner
-            .delete_stack_instances(name, accounts, regions, id)
-            .await?;
-        self.upkeep_calls
-            .lock()
-            .unwrap()
-            .push(format!("RetainStacks {id}"));
-        Ok(started)
     }
 }
 

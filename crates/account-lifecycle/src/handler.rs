@@ -30,7 +30,7 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lwct_aws::organizations::Organizations;
 use lwct_aws::queue::{MessageQueues, send_all};
 use lwct_aws::registration_queue::RegistrationQueue;
-use lwct_aws::stacksets::StackSets;
+use lwct_aws::stacksets::{StackSets, Stacks};
 use lwct_domain::config::AccountLifecycleConfig;
 use lwct_domain::lifecycle::{
     Disposition, Findings, InstanceAction, InstanceChange, InstanceState, Plan, Received, plan,
@@ -42,12 +42,9 @@ use lwct_domain::stack_set::{OperationStatus, operation_id};
 use lwct_domain::{AccountId, Error};
 use tokio::sync::OnceCell;
 
-use crate::instances::InstanceUpkeep;
-
 /// The AWS services the handler talks to (the SDK in production, fakes in tests).
 pub trait Ports: Send + Sync + 'static {
     type StackSets: StackSets;
-    type Upkeep: InstanceUpkeep;
     type Organizations: Organizations;
     /// The registration queue (sending), the account queue (visibility) and the account
     /// dead-letter queue.
@@ -80,7 +77,6 @@ impl From<AccountLifecycleConfig> for Settings {
 /// The function.
 pub struct Lifecycle<P: Ports> {
     pub stack_sets: P::StackSets,
-    pub upkeep: P::Upkeep,
     pub organizations: P::Organizations,
     pub queues: P::Queues,
     pub settings: Settings,
@@ -140,14 +136,12 @@ fn is_code(err: &Error, wanted: &str) -> bool {
 impl<P: Ports> Lifecycle<P> {
     pub fn new(
         stack_sets: P::StackSets,
-        upkeep: P::Upkeep,
         organizations: P::Organizations,
         queues: P::Queues,
         settings: Settings,
     ) -> Self {
         Self {
             stack_sets,
-            upkeep,
             organizations,
             queues,
             settings,
@@ -340,13 +334,14 @@ impl<P: Ports> Lifecycle<P> {
                     .await
             }
             InstanceAction::Repair => {
-                self.upkeep
+                self.stack_sets
                     .update_stack_instances(stack_set, accounts, &regions, &id)
                     .await
             }
+            // The accounts closed or left: their stacks cannot be reached to be deleted.
             InstanceAction::Delete => {
-                self.upkeep
-                    .delete_stack_instances_retaining_stacks(stack_set, accounts, &regions, &id)
+                self.stack_sets
+                    .delete_stack_instances(stack_set, accounts, &regions, Stacks::Retain, &id)
                     .await
             }
         };

@@ -4,7 +4,6 @@
 //! Lambda runtime. The work is in [`handler`]; the decisions in `lwct_domain::lifecycle`.
 
 mod handler;
-mod instances;
 
 #[cfg(test)]
 mod fakes;
@@ -21,14 +20,12 @@ use lwct_aws::stacksets::StackSetsClient;
 use lwct_domain::config::AccountLifecycleConfig;
 
 use crate::handler::{Lifecycle, Ports, Settings};
-use crate::instances::CloudFormationUpkeep;
 
 /// The real ports: the AWS SDK.
 struct AwsPorts;
 
 impl Ports for AwsPorts {
     type StackSets = StackSetsClient;
-    type Upkeep = CloudFormationUpkeep;
     type Organizations = OrganizationsClient;
     type Queues = SqsRegistrationQueue;
 }
@@ -42,10 +39,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         tracing::error!(error = %err, "invalid configuration; account-lifecycle cannot start");
     })?;
     let sdk = lwct_runtime::aws_config().await;
-    let cloudformation = aws_sdk_cloudformation::Client::new(&sdk);
     let lifecycle = Arc::new(Lifecycle::<AwsPorts>::new(
-        StackSetsClient::new(cloudformation.clone()),
-        CloudFormationUpkeep::new(cloudformation),
+        StackSetsClient::new(aws_sdk_cloudformation::Client::new(&sdk)),
         OrganizationsClient::new(aws_sdk_organizations::Client::new(&sdk)),
         SqsRegistrationQueue::new(aws_sdk_sqs::Client::new(&sdk)),
         Settings::from(config),

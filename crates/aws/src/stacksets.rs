@@ -78,13 +78,26 @@ pub trait StackSets: Send + Sync {
         operation_id: &str,
     ) -> impl Future<Output = Result<String, Error>> + Send;
 
-    /// Deletes the instances and their stacks (`DeleteStackInstances`, not retained);
-    /// returns the operation id.
+    /// Applies the StackSet again to existing instances, as a repair of what a failed
+    /// operation left `OUTDATED` (`UpdateStackInstances`, no parameter overrides; each instance
+    /// stands on its own); returns the operation id.
+    fn update_stack_instances(
+        &self,
+        name: &str,
+        accounts: &[AccountId],
+        regions: &[String],
+        operation_id: &str,
+    ) -> impl Future<Output = Result<String, Error>> + Send;
+
+    /// Deletes the instances (`DeleteStackInstances`); returns the operation id. With
+    /// [`Stacks::Retain`] their stacks are kept and each instance stands on its own: for
+    /// accounts that closed or left, which cannot be reached to delete a stack.
     fn delete_stack_instances(
         &self,
         name: &str,
         accounts: &[AccountId],
         regions: &[String],
+        stacks: Stacks,
         operation_id: &str,
     ) -> impl Future<Output = Result<String, Error>> + Send;
 
@@ -103,6 +116,13 @@ pub trait StackSets: Send + Sync {
         operation_id: &str,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<InstanceFailure>, Error>> + Send;
+}
+
+/// What becomes of an instance's stack when the instance is deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stacks {
+    Delete,
+    Retain,
 }
 
 /// [`StackSets`] over the AWS SDK.
@@ -163,6 +183,19 @@ pub fn account_ids(accounts: &[AccountId]) -> Vec<String> {
 
 fn is_code(err: &Error, wanted: &str) -> bool {
     matches!(err, Error::Aws { code: Some(code), .. } if code == wanted)
+}
+
+/// The targets, preferences and id of a create, update or delete of stack instances: the SDK's
+/// three builders share these setters but no type.
+macro_rules! instances_call {
+    ($call:expr, $name:expr, $accounts:expr, $regions:expr, $tolerance:expr, $id:expr) => {
+        $call
+            .stack_set_name($name)
+            .set_accounts(Some(account_ids($accounts)))
+            .set_regions(Some($regions.to_vec()))
+            .operation_preferences(operation_preferences($tolerance))
+            .operation_id($id)
+    };
 }
 
 impl StackSets for StackSetsClient {
@@ -315,17 +348,34 @@ impl StackSets for StackSetsClient {
         regions: &[String],
         operation_id: &str,
     ) -> Result<String, Error> {
-        let output = self
-            .client
-            .create_stack_instances()
-            .stack_set_name(name)
-            .set_accounts(Some(account_ids(accounts)))
-            .set_regions(Some(regions.to_vec()))
-            .operation_preferences(operation_preferences(FailureTolerance::None))
-            .operation_id(operation_id)
+        let call = self.client.create_stack_instances();
+        let output = instances_call!(
+            call,
+            name,
+            accounts,
+            regions,
+            FailureTolerance::None,
+            operation_id
+        )
+        .send()
+        .await
+        .map_err(|err| aws_error("cloudformation:CreateStackInstances", err))?;
+        Ok(output.operation_id().unwrap_or(operation_id).to_owned())
+    }
+
+    async fn update_stack_instances(
+        &self,
+        name: &str,
+        accounts: &[AccountId],
+        regions: &[String],
+        operation_id: &str,
+    ) -> Result<String, Error> {
+        let call = self.client.update_stack_instances();
+        let tolerance = FailureTolerance::EachInstance;
+        let output = instances_call!(call, name, accounts, regions, tolerance, operation_id)
             .send()
             .await
-            .map_err(|err| aws_error("cloudformation:CreateStackInstances", err))?;
+            .map_err(|err| aws_error("cloudformation:UpdateStackInstances", err))?;
         Ok(output.operation_id().unwrap_or(operation_id).to_owned())
     }
 
@@ -334,17 +384,15 @@ impl StackSets for StackSetsClient {
         name: &str,
         accounts: &[AccountId],
         regions: &[String],
+        stacks: Stacks,
         operation_id: &str,
     ) -> Result<String, Error> {
-        let output = self
-            .client
-            .delete_stack_instances()
-            .stack_set_name(name)
-            .set_accounts(Some(account_ids(accounts)))
-            .set_regions(Some(regions.to_vec()))
-            .retain_stacks(false)
-            .operation_preferences(operation_preferences(FailureTolerance::None))
-            .operation_id(operation_id)
+        let (retain, tolerance) = match stacks {
+            Stacks::Delete => (false, FailureTolerance::None),
+            Stacks::Retain => (true, FailureTolerance::EachInstance),
+        };
+        let call = self.client.delete_stack_instances().retain_stacks(retain);
+        let output = instances_call!(call, name, accounts, regions, tolerance, operation_id)
             .send()
             .await
             .map_err(|err| aws_error("cloudformation:DeleteStackInstances", err))?;
@@ -719,7 +767,7 @@ pub async fn remove_existing_stack_set<S: StackSets>(
         let regions = [region.to_owned()];
         let what = format!("delete {} instance(s) in {region}", accounts.len());
         run_operation(stack_sets, name, &what, &id, wait, || {
-            stack_sets.delete_stack_instances(name, &accounts, &regions, &id)
+            stack_sets.delete_stack_instances(name, &accounts, &regions, Stacks::Delete, &id)
         })
         .await?;
         done.instances_deleted.extend(
@@ -1019,7 +1067,7 @@ pub mod in_memory {
             )
         }
 
-        async fn delete_stack_instances(
+        async fn update_stack_instances(
             &self,
             name: &str,
             accounts: &[AccountId],
@@ -1028,7 +1076,28 @@ pub mod in_memory {
         ) -> Result<String, Error> {
             let targets = targets(accounts, regions);
             self.start(
-                format!("DeleteStackInstances {name} {}", shown(&targets)),
+                format!("UpdateStackInstances {name} {}", shown(&targets)),
+                name,
+                operation_id,
+                |_| {},
+            )
+        }
+
+        async fn delete_stack_instances(
+            &self,
+            name: &str,
+            accounts: &[AccountId],
+            regions: &[String],
+            stacks: Stacks,
+            operation_id: &str,
+        ) -> Result<String, Error> {
+            let targets = targets(accounts, regions);
+            let retained = match stacks {
+                Stacks::Delete => "",
+                Stacks::Retain => " RetainStacks",
+            };
+            self.start(
+                format!("DeleteStackInstances {name} {}{retained}", shown(&targets)),
                 name,
                 operation_id,
                 |held| {

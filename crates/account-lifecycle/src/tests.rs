@@ -6,7 +6,6 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
-use lwct_aws::stacksets::in_memory::Behaviour;
 use lwct_domain::AccountId;
 use lwct_domain::mapping::{
     AccountStatus, OrganizationAccount, OrganizationTree, OrganizationalUnit, OuRules,
@@ -14,9 +13,13 @@ use lwct_domain::mapping::{
 use lwct_domain::naming::Names;
 use lwct_domain::registration::RegistrationWork;
 use lwct_domain::stack_set::{EXECUTION_ROLE_NAME, StackInstanceTarget, StackSetSpec};
+use lwct_testkit::stack_sets::Behaviour;
 use serde_json::{Value, json};
 
-use crate::fakes::{FakeOrganizations, FakePorts, FakeQueues, FakeStackSets};
+use lwct_testkit::organizations::MemoryOrganizations;
+use lwct_testkit::queues::MemoryQueues;
+
+use crate::fakes::{FakePorts, FakeStackSets};
 use crate::handler::{Lifecycle, Settings};
 
 const MEMBER: &str = "lacework-ct-member";
@@ -87,8 +90,8 @@ fn lifecycle(members: &[(&str, AccountStatus)], instances: &[&str]) -> Lifecycle
     stack_sets.inner.insert(member_stack_set(), &targets);
     Lifecycle::new(
         stack_sets,
-        FakeOrganizations::new(organization(members), id(MANAGEMENT)),
-        FakeQueues::default(),
+        MemoryOrganizations::new(organization(members), id(MANAGEMENT)),
+        MemoryQueues::new(MANAGEMENT),
         Settings {
             region: REGION.into(),
             names: Names::default(),
@@ -171,7 +174,7 @@ fn operations(lifecycle: &Lifecycle<FakePorts>, kind: &str) -> Vec<String> {
 fn registrations(lifecycle: &Lifecycle<FakePorts>) -> Vec<RegistrationWork> {
     lifecycle
         .queues
-        .sent_to("lacework-ct-registration-queue")
+        .bodies("lacework-ct-registration-queue")
         .iter()
         .map(|body| RegistrationWork::from_message(body).unwrap())
         .collect()
@@ -201,11 +204,11 @@ async fn a_new_account_and_a_setup_batch_share_one_create_operation() {
         ["222233334444", "222233335555", "222233336666"]
     );
     // Read once for the whole batch, not once per account.
-    assert_eq!(lifecycle.organizations.tree_reads.load(Ordering::SeqCst), 1);
+    assert_eq!(lifecycle.organizations.tree_reads(), 1);
     assert_eq!(lifecycle.stack_sets.listings.load(Ordering::SeqCst), 1);
     // Registration is the custom resource's business, not this function's.
     assert!(registrations(&lifecycle).is_empty());
-    assert!(lifecycle.queues.dead_letters.lock().unwrap().is_empty());
+    assert!(lifecycle.queues.dead_letters().is_empty());
 }
 
 #[tokio::test]
@@ -266,19 +269,20 @@ async fn a_busy_stack_set_sends_its_records_back_later_and_later_each_time() {
     assert_eq!(failures(&first), ["m-1", "m-2"]);
     let second = lifecycle.handle(batch(4)).await;
     assert_eq!(failures(&second), ["m-1", "m-2"]);
-    let visibility = lifecycle.queues.visibility.lock().unwrap().clone();
+    let visibility = lifecycle.queues.visibility_changes();
     assert_eq!(visibility.len(), 4, "{visibility:?}");
-    for (url, _, _) in &visibility {
+    for change in &visibility {
+        let url = &change.queue_url;
         assert!(url.ends_with("/lacework-ct-account-queue"), "{url}");
     }
-    assert_eq!(visibility[0].1, "receipt-m-1-1");
+    assert_eq!(visibility[0].receipt_handle, "receipt-m-1-1");
     // 30 s (and up to a fifth more) after the first receive, 240 s after the fourth.
     assert!(
-        (30..=36).contains(&visibility[0].2.as_secs()),
+        (30..=36).contains(&visibility[0].visibility.as_secs()),
         "{visibility:?}"
     );
     assert!(
-        (240..=288).contains(&visibility[2].2.as_secs()),
+        (240..=288).contains(&visibility[2].visibility.as_secs()),
         "{visibility:?}"
     );
     assert!(lifecycle.stack_sets.accounts(MEMBER).is_empty());
@@ -313,7 +317,7 @@ async fn a_failed_operation_is_reported_and_not_lost() {
         .handle(event(vec![record("m-1", &message, 2)]))
         .await;
     assert!(failures(&again).is_empty());
-    let dead = lifecycle.queues.dead_letters.lock().unwrap().clone();
+    let dead = lifecycle.queues.dead_letters();
     assert_eq!(dead.len(), 1, "{dead:?}");
     assert!(dead[0].queue_url.ends_with("/lacework-ct-account-dlq"));
     assert_eq!(dead[0].body, message);
@@ -453,10 +457,10 @@ async fn failed_states_and_unrelated_events_are_acknowledged_without_reading_any
         ]))
         .await;
     assert!(failures(&response).is_empty(), "{response:?}");
-    assert_eq!(lifecycle.organizations.tree_reads.load(Ordering::SeqCst), 0);
+    assert_eq!(lifecycle.organizations.tree_reads(), 0);
     assert!(lifecycle.stack_sets.calls().is_empty());
-    assert!(lifecycle.queues.sent.lock().unwrap().is_empty());
-    assert!(lifecycle.queues.dead_letters.lock().unwrap().is_empty());
+    assert!(lifecycle.queues.sent().is_empty());
+    assert!(lifecycle.queues.dead_letters().is_empty());
 }
 
 #[tokio::test]
@@ -475,7 +479,7 @@ async fn garbage_is_dead_lettered_with_its_reason() {
         ]))
         .await;
     assert!(failures(&response).is_empty(), "{response:?}");
-    let dead = lifecycle.queues.dead_letters.lock().unwrap().clone();
+    let dead = lifecycle.queues.dead_letters();
     let reasons: Vec<&str> = dead.iter().map(|d| d.reason.as_str()).collect();
     assert_eq!(dead.len(), 3, "{reasons:?}");
     assert!(
@@ -498,10 +502,7 @@ async fn garbage_is_dead_lettered_with_its_reason() {
 #[tokio::test]
 async fn what_cannot_be_dead_lettered_goes_back_to_the_queue() {
     let lifecycle = lifecycle(&active(&[]), &[]);
-    lifecycle
-        .queues
-        .dead_lettering_fails
-        .store(true, Ordering::SeqCst);
+    lifecycle.queues.fail_dead_letters(true);
     let response = lifecycle
         .handle(event(vec![record("m-1", "not json", 1)]))
         .await;
@@ -511,10 +512,7 @@ async fn what_cannot_be_dead_lettered_goes_back_to_the_queue() {
 #[tokio::test]
 async fn a_throttled_organization_read_sends_the_records_back() {
     let lifecycle = lifecycle(&active(&["222233334444"]), &[]);
-    lifecycle
-        .organizations
-        .throttling
-        .store(true, Ordering::SeqCst);
+    lifecycle.organizations.throttle_next_reads(u32::MAX);
     let response = lifecycle
         .handle(event(vec![
             record("m-1", &created("222233334444"), 1),
@@ -523,20 +521,20 @@ async fn a_throttled_organization_read_sends_the_records_back() {
         .await;
     assert_eq!(failures(&response), ["m-1"]);
     assert!(lifecycle.stack_sets.calls().is_empty());
-    assert_eq!(lifecycle.queues.dead_letters.lock().unwrap().len(), 1);
+    assert_eq!(lifecycle.queues.dead_letters().len(), 1);
 }
 
 #[tokio::test]
 async fn registration_work_that_cannot_be_queued_comes_back() {
     let lifecycle = lifecycle(&active(&["222233334444"]), &["222233334444"]);
-    lifecycle.queues.sending_fails.store(true, Ordering::SeqCst);
+    lifecycle.queues.fail_sends(true);
     let response = lifecycle
         .handle(event(vec![record("m-1", &moved("222233334444"), 1)]))
         .await;
     assert_eq!(failures(&response), ["m-1"]);
-    let visibility = lifecycle.queues.visibility.lock().unwrap().clone();
+    let visibility = lifecycle.queues.visibility_changes();
     assert_eq!(visibility.len(), 1);
-    assert!(visibility[0].2 >= Duration::from_secs(30));
+    assert!(visibility[0].visibility >= Duration::from_secs(30));
 }
 
 #[tokio::test]

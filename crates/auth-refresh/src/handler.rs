@@ -147,13 +147,14 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use lacework_emulator::{Emulator, Options};
-    use lwct_aws::secrets::{MemorySecretStore, ReplaceOutcome, VersionedSecret};
+    use lwct_aws::secrets::{ReplaceOutcome, VersionedSecret};
     use lwct_domain::api_secret::ApiSecret;
     use lwct_domain::error::LaceworkErrorKind;
     use lwct_domain::external_id::ExternalIdSuffix;
     use lwct_domain::lacework::{Credentials, Scope, SubAccount, Token};
     use lwct_lacework::KeyTokenRequester;
     use lwct_lacework::{Client, ClientOptions, RetryPolicy, StaticTokenSource};
+    use lwct_testkit::secrets::MemorySecretStore;
     use tokio::sync::Barrier;
 
     use lambda_runtime::Diagnostic;

@@ -1,13 +1,8 @@
-//! In-memory stand-ins for the AWS side of the flow, and a configuration, for tests.
+//! The flow's ports in tests (the test kit's doubles, a trail and Lambda that records its
+//! invocations), and a configuration.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
-use lwct_aws::log_archive::in_memory::InMemoryLogArchive;
-use lwct_aws::organizations::{MemberAccount, Organizations};
-use lwct_aws::queue::{MessageQueues, RejectedMessage};
-use lwct_aws::secrets::MemorySecretStore;
-use lwct_aws::stacksets::in_memory::InMemoryStackSets;
 use lwct_aws::trail::{TrailDetails, Trails};
 use lwct_domain::config::SetupConfig;
 use lwct_domain::mapping::{
@@ -15,6 +10,11 @@ use lwct_domain::mapping::{
 };
 use lwct_domain::{AccountId, Error};
 use lwct_lacework::KeyTokenRequester;
+use lwct_testkit::log_archive::InMemoryLogArchive;
+use lwct_testkit::organizations::MemoryOrganizations;
+use lwct_testkit::queues::MemoryQueues;
+use lwct_testkit::secrets::MemorySecretStore;
+use lwct_testkit::stack_sets::InMemoryStackSets;
 
 use serde_json::Value;
 
@@ -107,77 +107,6 @@ pub fn organization() -> OrganizationTree {
     tree
 }
 
-/// Organizations over a fixed tree.
-#[derive(Debug)]
-pub struct FakeOrganizations {
-    pub management: AccountId,
-    pub tree: Mutex<OrganizationTree>,
-    /// The next call panics (a bug stand-in).
-    pub panic_next: AtomicBool,
-    /// The next this many `ListAccounts` calls are throttled.
-    pub throttle_list_accounts: AtomicU32,
-}
-
-impl FakeOrganizations {
-    pub fn new(tree: OrganizationTree) -> Self {
-        Self {
-            management: id(MANAGEMENT),
-            tree: Mutex::new(tree),
-            panic_next: AtomicBool::new(false),
-            throttle_list_accounts: AtomicU32::new(0),
-        }
-    }
-
-    fn tree(&self) -> OrganizationTree {
-        self.tree.lock().unwrap().clone()
-    }
-}
-
-impl Organizations for FakeOrganizations {
-    async fn management_account(&self) -> Result<AccountId, Error> {
-        if self.panic_next.swap(false, Ordering::SeqCst) {
-            panic!("the fake organization was told to panic");
-        }
-        Ok(self.management.clone())
-    }
-
-    async fn describe_account(&self, account: &AccountId) -> Result<Option<MemberAccount>, Error> {
-        Ok(self.tree().account(account).map(|a| MemberAccount {
-            id: a.id.clone(),
-            name: a.name.clone(),
-            status: a.status,
-        }))
-    }
-
-    async fn list_accounts(&self) -> Result<Vec<MemberAccount>, Error> {
-        let throttled = self
-            .throttle_list_accounts
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok();
-        if throttled {
-            return Err(Error::Aws {
-                operation: "organizations:ListAccounts".into(),
-                code: Some("TooManyRequestsException".into()),
-                message: "AWS Organizations can't complete your request because another request is already in progress".into(),
-                retryable: true,
-            });
-        }
-        Ok(self
-            .tree()
-            .accounts()
-            .map(|a| MemberAccount {
-                id: a.id.clone(),
-                name: a.name.clone(),
-                status: a.status,
-            })
-            .collect())
-    }
-
-    async fn organization_tree(&self) -> Result<OrganizationTree, Error> {
-        Ok(self.tree())
-    }
-}
-
 /// The Control Tower trail of the test organization.
 pub fn control_tower_trail() -> TrailDetails {
     TrailDetails {
@@ -226,43 +155,15 @@ impl Trails for FakeTrails {
     }
 }
 
-/// SQS that keeps what it is sent.
-#[derive(Debug, Default)]
-pub struct FakeQueues {
-    pub sent: Mutex<Vec<(String, String)>>,
-}
-
-impl MessageQueues for FakeQueues {
-    async fn queue_url(&self, name: &str) -> Result<String, Error> {
-        Ok(format!(
-            "https://sqs.us-east-1.amazonaws.com/{MANAGEMENT}/{name}"
-        ))
-    }
-
-    async fn send_batch(
-        &self,
-        queue_url: &str,
-        bodies: &[String],
-    ) -> Result<Vec<RejectedMessage>, Error> {
-        assert!(
-            bodies.len() <= 10,
-            "SQS takes at most 10 messages per batch"
-        );
-        let mut sent = self.sent.lock().unwrap();
-        sent.extend(bodies.iter().map(|b| (queue_url.to_owned(), b.clone())));
-        Ok(Vec::new())
-    }
-}
-
 /// The fakes, with the real secret rules in memory and the real token requests (to the
 /// Lacework emulator).
 pub struct FakePorts;
 
 impl Ports for FakePorts {
-    type Organizations = FakeOrganizations;
+    type Organizations = MemoryOrganizations;
     type Trails = FakeTrails;
     type StackSets = InMemoryStackSets;
-    type Queues = FakeQueues;
+    type Queues = MemoryQueues;
     type Secrets = MemorySecretStore;
     type Tokens = KeyTokenRequester;
     type Invocations = FakeInvocations;

@@ -1,17 +1,12 @@
 //! The handler end to end over fakes of AWS, the real secret rules in memory, the Lacework
 //! emulator, and a local listener playing CloudFormation's `ResponseURL`.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use axum::body::Bytes;
-use axum::http::{HeaderMap, StatusCode, Uri};
 use lacework_emulator::{Emulator, Options};
-use lwct_aws::log_archive::in_memory::InMemoryLogArchive;
-use lwct_aws::secrets::MemorySecretStore;
 use lwct_aws::stacksets::StackSets;
-use lwct_aws::stacksets::in_memory::{Behaviour, InMemoryStackSets};
 use lwct_aws::trail::TrailDetails;
 use lwct_domain::api_secret::ApiSecret;
 use lwct_domain::bucket_notifications::{
@@ -27,6 +22,12 @@ use lwct_domain::stack_set::StackInstanceTarget;
 use lwct_lacework::KeyTokenRequester;
 use lwct_lacework::{Client, ClientOptions};
 use lwct_runtime::answer::AnswerSlot;
+use lwct_testkit::log_archive::InMemoryLogArchive;
+use lwct_testkit::organizations::MemoryOrganizations;
+use lwct_testkit::queues::MemoryQueues;
+use lwct_testkit::response_url::{Answer, ResponseUrlRecorder};
+use lwct_testkit::secrets::MemorySecretStore;
+use lwct_testkit::stack_sets::{Behaviour, InMemoryStackSets};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
@@ -35,50 +36,6 @@ use crate::flow::{Setup, Timing};
 use crate::handler::{Handler, Invocation, Mode, PANIC_REASON};
 
 /// One answer CloudFormation would have received.
-#[derive(Debug, Clone)]
-struct Answer {
-    path: String,
-    content_type: Option<String>,
-    body: Value,
-}
-
-impl Answer {
-    fn status(&self) -> &str {
-        self.body["Status"].as_str().unwrap_or_default()
-    }
-
-    fn reason(&self) -> &str {
-        self.body["Reason"].as_str().unwrap_or_default()
-    }
-
-    fn physical_id(&self) -> &str {
-        self.body["PhysicalResourceId"].as_str().unwrap_or_default()
-    }
-}
-
-/// A loopback listener that records every PUT.
-async fn answer_listener() -> (String, Arc<Mutex<Vec<Answer>>>) {
-    let answers: Arc<Mutex<Vec<Answer>>> = Arc::default();
-    let recorded = answers.clone();
-    let app = axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap, body: Bytes| {
-        let recorded = recorded.clone();
-        async move {
-            recorded.lock().unwrap().push(Answer {
-                path: uri.path().to_owned(),
-                content_type: headers
-                    .get("content-type")
-                    .map(|v| v.to_str().unwrap_or("?").to_owned()),
-                body: serde_json::from_slice(&body).unwrap_or(Value::Null),
-            });
-            StatusCode::OK
-        }
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (url, answers)
-}
-
 /// What a test changes in the world before it starts.
 struct WorldOptions {
     env: Vec<(&'static str, &'static str)>,
@@ -108,8 +65,7 @@ impl Default for WorldOptions {
 
 struct World {
     emulator: Emulator,
-    answer_url: String,
-    answers: Arc<Mutex<Vec<Answer>>>,
+    answers: ResponseUrlRecorder,
     setup: Arc<Setup<FakePorts>>,
     handler: Handler<FakePorts>,
     requests: AtomicUsize,
@@ -154,7 +110,7 @@ impl World {
         let config = config_with(&env);
         let setup = Arc::new(Setup::<FakePorts> {
             config,
-            organizations: FakeOrganizations::new(options.organization),
+            organizations: MemoryOrganizations::new(options.organization, id(MANAGEMENT)),
             trails: FakeTrails::new(options.trail.then(|| {
                 TrailDetails {
                     sns_topic_arn: options
@@ -165,7 +121,7 @@ impl World {
                 }
             })),
             stack_sets: InMemoryStackSets::new(),
-            queues: FakeQueues::default(),
+            queues: MemoryQueues::new(MANAGEMENT),
             log_archive: InMemoryLogArchive::new(),
             secrets: Arc::new(MemorySecretStore::new(&ApiSecret::new(
                 "ACME_KEY_ID",
@@ -186,10 +142,9 @@ impl World {
             .log_archive
             .insert_topic_key(&s3_topic(), NOTIFICATION_KEY);
         let handler = Handler::new(Mode::Ready(setup.clone()), AnswerSlot::new());
-        let (answer_url, answers) = answer_listener().await;
+        let answers = ResponseUrlRecorder::start().await.unwrap();
         World {
             emulator,
-            answer_url,
             answers,
             setup,
             handler,
@@ -206,7 +161,7 @@ impl World {
         let mut request = json!({
             "RequestType": request_type,
             "ServiceToken": format!("arn:aws:lambda:us-east-1:{MANAGEMENT}:function:lacework-ct-setup"),
-            "ResponseURL": format!("{}/answers/{n}?X-Amz-Signature=abc", self.answer_url),
+            "ResponseURL": format!("{}/answers/{n}?X-Amz-Signature=abc", self.answers.base()),
             "StackId": format!("arn:aws:cloudformation:us-east-1:{MANAGEMENT}:stack/lacework-ct/6f9a1c20"),
             "RequestId": format!("request-{n}"),
             "LogicalResourceId": "LaceworkSetup",
@@ -221,13 +176,13 @@ impl World {
 
     /// Sends a request with `seconds` left in the invocation; returns the one answer it got.
     async fn send_with(&self, request: Value, left: Duration) -> Answer {
-        let before = self.answers.lock().unwrap().len();
+        let before = self.answers.answers().len();
         let outcome = self
             .handler
             .handle_request(request, &invocation(left))
             .await;
         assert!(outcome.is_ok(), "{outcome:?}");
-        let answers = self.answers.lock().unwrap().clone();
+        let answers = self.answers.answers();
         assert_eq!(
             answers.len(),
             before + 1,
@@ -405,10 +360,10 @@ async fn switching_to_ou_rules_moves_the_integration_to_organization_level() {
     config.lacework.ou_rules = lwct_domain::mapping::OuRules::parse("Sandbox=dev").unwrap();
     let setup = Arc::new(Setup::<FakePorts> {
         config,
-        organizations: FakeOrganizations::new(organization()),
+        organizations: MemoryOrganizations::new(organization(), id(MANAGEMENT)),
         trails: FakeTrails::new(Some(control_tower_trail())),
         stack_sets: InMemoryStackSets::new(),
-        queues: FakeQueues::default(),
+        queues: MemoryQueues::new(MANAGEMENT),
         log_archive: InMemoryLogArchive::new(),
         secrets: world.setup.secrets.clone(),
         tokens: world.setup.tokens.clone(),
@@ -424,10 +379,7 @@ async fn switching_to_ou_rules_moves_the_integration_to_organization_level() {
         )
         .await
         .unwrap();
-    assert_eq!(
-        world.answers.lock().unwrap().last().unwrap().status(),
-        "SUCCESS"
-    );
+    assert_eq!(world.answers.answers().last().unwrap().status(), "SUCCESS");
     assert!(
         world.integrations("acme").await.is_empty(),
         "the account-level copy is gone"
@@ -686,7 +638,7 @@ async fn work_outlasting_the_invocation_is_handed_on_and_answered_once_by_the_ne
     );
     assert_eq!(first["status"], "CONTINUED");
     assert!(
-        world.answers.lock().unwrap().is_empty(),
+        world.answers.answers().is_empty(),
         "the invocation that hands on does not answer"
     );
     let handed = handed_on(&world);
@@ -789,7 +741,7 @@ async fn a_continuation_the_stack_no_longer_waits_for_is_answered_at_once() {
     assert!(handed_on(&world).is_empty());
     // Nothing answers later on behalf of the abandoned work.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(world.answers.lock().unwrap().len(), 1);
+    assert_eq!(world.answers.answers().len(), 1);
 }
 
 #[tokio::test]
@@ -835,36 +787,24 @@ async fn a_transient_failure_is_tried_again_within_the_invocation() {
         ..WorldOptions::default()
     })
     .await;
-    world
-        .setup
-        .organizations
-        .throttle_list_accounts
-        .store(2, Ordering::SeqCst);
+    world.setup.organizations.throttle_next_reads(2);
     let answer = world
         .send_with(world.request("Create", None), Duration::from_secs(60))
         .await;
     assert_eq!(answer.status(), "SUCCESS", "{}", answer.reason());
     assert_eq!(
-        world
-            .setup
-            .organizations
-            .throttle_list_accounts
-            .load(Ordering::SeqCst),
+        world.setup.organizations.throttled_reads_left(),
         0,
         "throttled twice, then listed"
     );
     assert!(handed_on(&world).is_empty(), "no fresh invocation needed");
-    assert_eq!(world.setup.queues.sent.lock().unwrap().len(), 1);
+    assert_eq!(world.setup.queues.sent().len(), 1);
 }
 
 #[tokio::test]
 async fn a_panic_in_the_flow_is_answered_once() {
     let world = World::start(WorldOptions::default()).await;
-    world
-        .setup
-        .organizations
-        .panic_next
-        .store(true, Ordering::SeqCst);
+    world.setup.organizations.panic_next();
     let answer = world.send("Create", None).await;
     assert_eq!(answer.status(), "FAILED");
     assert_eq!(answer.reason(), PANIC_REASON);
@@ -894,13 +834,14 @@ async fn a_refused_response_url_gets_no_answer_and_no_work() {
         .handle_request(request, &invocation(Duration::from_secs(60)))
         .await;
     assert!(outcome.is_err());
-    assert!(world.answers.lock().unwrap().is_empty());
+    assert!(world.answers.answers().is_empty());
     assert!(world.stack_sets().calls().is_empty());
 }
 
 #[tokio::test]
 async fn a_bad_configuration_is_answered_with_its_problems() {
-    let (answer_url, answers) = answer_listener().await;
+    let recorder = ResponseUrlRecorder::start().await.unwrap();
+    let answer_url = recorder.base();
     let handler = Handler::<FakePorts>::new(
         Mode::Misconfigured {
             problems: "invalid configuration (1 problem):\n  - TOWER_AUDIT_ACCOUNT_ID: is required"
@@ -937,7 +878,7 @@ async fn a_bad_configuration_is_answered_with_its_problems() {
         )
         .await
         .unwrap();
-    let answers = answers.lock().unwrap().clone();
+    let answers = recorder.answers();
     assert_eq!(answers.len(), 2);
     assert_eq!(answers[0].status(), "FAILED");
     assert!(
@@ -960,7 +901,7 @@ async fn existing_active_accounts_are_queued_for_onboarding() {
     let answer = world.send("Create", None).await;
     assert_eq!(answer.status(), "SUCCESS", "{}", answer.reason());
     assert_eq!(answer.body["Data"]["AccountsQueued"], "4");
-    let sent = world.setup.queues.sent.lock().unwrap().clone();
+    let sent = world.setup.queues.sent();
     assert_eq!(sent.len(), 1);
     assert_eq!(
         sent[0].0,
@@ -1032,10 +973,10 @@ async fn dropping_config_from_the_capability_removes_the_member_side() {
     }
     let setup = Arc::new(Setup::<FakePorts> {
         config,
-        organizations: FakeOrganizations::new(organization()),
+        organizations: MemoryOrganizations::new(organization(), id(MANAGEMENT)),
         trails: FakeTrails::new(Some(control_tower_trail())),
         stack_sets,
-        queues: FakeQueues::default(),
+        queues: MemoryQueues::new(MANAGEMENT),
         log_archive: InMemoryLogArchive::new(),
         secrets: world.setup.secrets.clone(),
         tokens: world.setup.tokens.clone(),
@@ -1051,10 +992,7 @@ async fn dropping_config_from_the_capability_removes_the_member_side() {
         )
         .await
         .unwrap();
-    assert_eq!(
-        world.answers.lock().unwrap().last().unwrap().status(),
-        "SUCCESS"
-    );
+    assert_eq!(world.answers.answers().last().unwrap().status(), "SUCCESS");
     assert_eq!(
         names(&setup.stack_sets),
         ["lacework-ct-audit", "lacework-ct-log-archive"]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lacework_emulator::{Emulator, Options, RateLimit};
-use lwct_aws::secrets::{MemorySecretStore, SecretPort};
+use lwct_aws::secrets::SecretPort;
 use lwct_domain::api_secret::ApiSecret;
 use lwct_domain::config::SnsCustomResourceConfig;
 use lwct_domain::custom_resource::ResponseUrlPolicy;
@@ -19,6 +19,10 @@ use lwct_domain::registration::RegistrationWork;
 use lwct_domain::{AccountId, Error, Problem};
 use lwct_lacework::{Client, ClientOptions, RetryPolicy, StaticTokenSource};
 use lwct_lacework::{KeyTokenRequester, TokenRequester};
+use lwct_testkit::organizations::MemoryOrganizations;
+use lwct_testkit::queues::MemoryQueues;
+use lwct_testkit::response_url::ResponseUrlRecorder;
+use lwct_testkit::secrets::MemorySecretStore;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use tokio::time::Instant;
@@ -65,7 +69,7 @@ impl Default for Setup {
 
 struct Harness {
     emulator: Emulator,
-    answers: AnswerListener,
+    answers: ResponseUrlRecorder,
     function: Arc<Function<TestPorts>>,
     handler: Handler<TestPorts>,
 }
@@ -101,8 +105,8 @@ impl Harness {
         })
         .await
         .unwrap();
-        let answers = AnswerListener::start().await;
-        let allow = format!("127.0.0.1:{}", answers.port);
+        let answers = ResponseUrlRecorder::start().await.unwrap();
+        let allow = answers.base().trim_start_matches("http://").to_owned();
         let budget = setup.budget.to_string();
         let mut vars = vec![
             ("AWS_REGION", "us-east-1".to_owned()),
@@ -136,8 +140,8 @@ impl Harness {
         };
         let mut function = Function::<TestPorts>::new(
             config,
-            FakeOrganizations::new(organization()),
-            FakeQueues::default(),
+            MemoryOrganizations::new(organization(), AccountId::parse("111122223333").unwrap()),
+            MemoryQueues::new("111122223333"),
             Arc::new(MemorySecretStore::new(&secret)),
             requester,
         )
@@ -245,11 +249,11 @@ impl Harness {
         self.handler.handle_payload(&event, Self::deadline()).await
     }
 
-    fn queue(&self) -> &FakeQueues {
+    fn queue(&self) -> &MemoryQueues {
         &self.function.queues
     }
 
-    fn organizations(&self) -> &FakeOrganizations {
+    fn organizations(&self) -> &MemoryOrganizations {
         &self.function.organizations
     }
 
@@ -527,7 +531,7 @@ async fn spoofed_requests_are_refused_and_nothing_is_queued() {
 #[tokio::test]
 async fn a_request_whose_work_cannot_be_queued_is_answered_failed() {
     let harness = Harness::start(Setup::default()).await;
-    harness.queue().refuse_sends(true);
+    harness.queue().fail_sends(true);
     harness
         .publish(&request(
             "Create",
@@ -896,10 +900,9 @@ async fn unknown_events_and_a_misconfigured_function_say_what_is_wrong() {
     let misconfigured: Handler<TestPorts> = Handler::new(Mode::Misconfigured {
         problems: vec![Problem::new("LACEWORK_URL", "is required")],
         response_urls: ResponseUrlPolicy::with_allowed_hosts(vec![
-            lwct_domain::custom_resource::AllowedHost::parse(&format!(
-                "127.0.0.1:{}",
-                harness.answers.port
-            ))
+            lwct_domain::custom_resource::AllowedHost::parse(
+                harness.answers.base().trim_start_matches("http://"),
+            )
             .unwrap(),
         ]),
     });

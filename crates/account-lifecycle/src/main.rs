@@ -15,7 +15,7 @@ use std::sync::Arc;
 use aws_lambda_events::sqs::SqsEvent;
 use lambda_runtime::{LambdaEvent, run, service_fn};
 use lwct_aws::organizations::OrganizationsClient;
-use lwct_aws::registration_queue::SqsRegistrationQueue;
+use lwct_aws::queue::SqsQueues;
 use lwct_aws::stacksets::StackSetsClient;
 use lwct_domain::config::AccountLifecycleConfig;
 
@@ -27,7 +27,7 @@ struct AwsPorts;
 impl Ports for AwsPorts {
     type StackSets = StackSetsClient;
     type Organizations = OrganizationsClient;
-    type Queues = SqsRegistrationQueue;
+    type Queues = SqsQueues;
 }
 
 #[tokio::main]
@@ -42,7 +42,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let lifecycle = Arc::new(Lifecycle::<AwsPorts>::new(
         StackSetsClient::new(aws_sdk_cloudformation::Client::new(&sdk)),
         OrganizationsClient::new(aws_sdk_organizations::Client::new(&sdk)),
-        SqsRegistrationQueue::new(aws_sdk_sqs::Client::new(&sdk)),
+        SqsQueues::new(aws_sdk_sqs::Client::new(&sdk)),
         Settings::from(config),
     ));
     run(service_fn(move |event: LambdaEvent<SqsEvent>| {

@@ -31,6 +31,24 @@ const RETRYABLE_CODES: &[&str] = &[
     "InternalServerError",
 ];
 
+/// The call's output, or `None` when the service answered that what was asked about does not
+/// exist (`missing` recognises that error); any other failure is an [`Error::Aws`].
+pub fn unless_missing<O, E, R>(
+    operation: &str,
+    result: Result<O, SdkError<E, R>>,
+    missing: impl FnOnce(&E) -> bool,
+) -> Result<Option<O>, Error>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: Debug,
+{
+    match result {
+        Ok(output) => Ok(Some(output)),
+        Err(err) if err.as_service_error().is_some_and(missing) => Ok(None),
+        Err(err) => Err(aws_error(operation, err)),
+    }
+}
+
 /// Turns an SDK error into the crate's [`Error::Aws`], deciding whether it is worth retrying:
 /// timeouts, dropped connections, 5xx answers, throttling and busy StackSets are; anything the
 /// service refused on its merits is not.

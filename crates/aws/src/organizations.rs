@@ -9,7 +9,7 @@ use std::future::Future;
 use aws_sdk_organizations::Client;
 use aws_sdk_organizations::types::{Account, AccountStatus as SdkAccountStatus};
 
-use crate::aws_error;
+use crate::{aws_error, unless_missing};
 use lwct_domain::account::AccountId;
 use lwct_domain::error::Error;
 use lwct_domain::mapping::{
@@ -73,22 +73,15 @@ impl Organizations for OrganizationsClient {
 
     async fn describe_account(&self, account: &AccountId) -> Result<Option<MemberAccount>, Error> {
         const OPERATION: &str = "organizations:DescribeAccount";
-        let output = match self
+        let sent = self
             .client
             .describe_account()
             .account_id(account.as_str())
             .send()
-            .await
-        {
-            Ok(output) => output,
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_account_not_found_exception()) =>
-            {
-                return Ok(None);
-            }
-            Err(err) => return Err(aws_error(OPERATION, err)),
+            .await;
+        let Some(output) = unless_missing(OPERATION, sent, |e| e.is_account_not_found_exception())?
+        else {
+            return Ok(None);
         };
         let described = output
             .account()

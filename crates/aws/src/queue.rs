@@ -46,7 +46,7 @@ pub trait MessageQueues: Send + Sync {
 /// [`MessageQueues`] over the AWS SDK.
 #[derive(Debug, Clone)]
 pub struct SqsQueues {
-    client: Client,
+    pub(crate) client: Client,
 }
 
 impl SqsQueues {

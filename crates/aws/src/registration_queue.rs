@@ -2,7 +2,7 @@
 //! back for later, and dead-lettering it with its reason.
 //!
 //! [`RegistrationQueue`] is the port (it extends [`MessageQueues`], the sending side);
-//! [`SqsRegistrationQueue`] the adapter over the AWS SDK.
+//! [`SqsQueues`] the adapter over the AWS SDK for both.
 //!
 //! IAM: `sqs:GetQueueUrl`, `sqs:SendMessageBatch` (sending), `sqs:ReceiveMessage`,
 //! `sqs:DeleteMessage`, `sqs:ChangeMessageVisibility` (consuming) and `sqs:SendMessage`
@@ -12,11 +12,10 @@ use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
-use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName};
 
 use crate::aws_error;
-use crate::queue::{MessageQueues, RejectedMessage, SqsQueues};
+use crate::queue::{MessageQueues, SqsQueues};
 use lwct_domain::error::Error;
 
 /// SQS returns at most this many messages per `ReceiveMessage`.
@@ -87,37 +86,7 @@ pub trait RegistrationQueue: MessageQueues {
     ) -> impl Future<Output = Result<(), Error>> + Send;
 }
 
-/// [`RegistrationQueue`] (and [`MessageQueues`]) over the AWS SDK.
-#[derive(Debug, Clone)]
-pub struct SqsRegistrationQueue {
-    client: Client,
-    sending: SqsQueues,
-}
-
-impl SqsRegistrationQueue {
-    pub fn new(client: Client) -> Self {
-        Self {
-            sending: SqsQueues::new(client.clone()),
-            client,
-        }
-    }
-}
-
-impl MessageQueues for SqsRegistrationQueue {
-    fn queue_url(&self, name: &str) -> impl Future<Output = Result<String, Error>> + Send {
-        self.sending.queue_url(name)
-    }
-
-    fn send_batch(
-        &self,
-        queue_url: &str,
-        bodies: &[String],
-    ) -> impl Future<Output = Result<Vec<RejectedMessage>, Error>> + Send {
-        self.sending.send_batch(queue_url, bodies)
-    }
-}
-
-impl RegistrationQueue for SqsRegistrationQueue {
+impl RegistrationQueue for SqsQueues {
     async fn receive(
         &self,
         queue_url: &str,

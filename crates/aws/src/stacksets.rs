@@ -33,7 +33,7 @@ use lwct_domain::stack_set::{
     StackSetSpec, StackSetState, operation_id,
 };
 
-use crate::aws_error;
+use crate::{aws_error, unless_missing};
 
 /// What the functions ask CloudFormation about StackSets.
 pub trait StackSets: Send + Sync {
@@ -185,6 +185,27 @@ fn is_code(err: &Error, wanted: &str) -> bool {
     matches!(err, Error::Aws { code: Some(code), .. } if code == wanted)
 }
 
+/// What a StackSet is, as `CreateStackSet` and `UpdateStackSet` both send it (self-managed,
+/// `CAPABILITY_NAMED_IAM`): the SDK's two builders share these setters but no type. The
+/// administration role is set by each call, where `tools/least_privilege.py` sees it passed.
+macro_rules! stack_set_definition {
+    ($call:expr, $spec:expr) => {
+        $call
+            .stack_set_name(&$spec.name)
+            .description(&$spec.description)
+            .template_body(&$spec.template_body)
+            .set_parameters(Some(parameters_of($spec)))
+            .capabilities(Capability::CapabilityNamedIam)
+            .permission_model(PermissionModels::SelfManaged)
+            .execution_role_name(&$spec.execution_role_name)
+            .managed_execution(
+                ManagedExecution::builder()
+                    .active($spec.managed_execution)
+                    .build(),
+            )
+    };
+}
+
 /// The targets, preferences and id of a create, update or delete of stack instances: the SDK's
 /// three builders share these setters but no type.
 macro_rules! instances_call {
@@ -200,22 +221,17 @@ macro_rules! instances_call {
 
 impl StackSets for StackSetsClient {
     async fn describe_stack_set(&self, name: &str) -> Result<Option<StackSetState>, Error> {
-        let output = match self
+        let sent = self
             .client
             .describe_stack_set()
             .stack_set_name(name)
             .send()
-            .await
-        {
-            Ok(output) => output,
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_stack_set_not_found_exception()) =>
-            {
-                return Ok(None);
-            }
-            Err(err) => return Err(aws_error("cloudformation:DescribeStackSet", err)),
+            .await;
+        let Some(output) = unless_missing("cloudformation:DescribeStackSet", sent, |e| {
+            e.is_stack_set_not_found_exception()
+        })?
+        else {
+            return Ok(None);
         };
         let Some(stack_set) = output.stack_set() else {
             return Ok(None);
@@ -246,21 +262,9 @@ impl StackSets for StackSetsClient {
         spec: &StackSetSpec,
         client_request_token: &str,
     ) -> Result<(), Error> {
-        self.client
-            .create_stack_set()
-            .stack_set_name(&spec.name)
-            .description(&spec.description)
-            .template_body(&spec.template_body)
-            .set_parameters(Some(parameters_of(spec)))
-            .capabilities(Capability::CapabilityNamedIam)
-            .permission_model(PermissionModels::SelfManaged)
+        let call = self.client.create_stack_set();
+        stack_set_definition!(call, spec)
             .administration_role_arn(&spec.administration_role_arn)
-            .execution_role_name(&spec.execution_role_name)
-            .managed_execution(
-                ManagedExecution::builder()
-                    .active(spec.managed_execution)
-                    .build(),
-            )
             .client_request_token(client_request_token)
             .send()
             .await
@@ -273,22 +277,9 @@ impl StackSets for StackSetsClient {
         spec: &StackSetSpec,
         operation_id: &str,
     ) -> Result<String, Error> {
-        let output = self
-            .client
-            .update_stack_set()
-            .stack_set_name(&spec.name)
-            .description(&spec.description)
-            .template_body(&spec.template_body)
-            .set_parameters(Some(parameters_of(spec)))
-            .capabilities(Capability::CapabilityNamedIam)
-            .permission_model(PermissionModels::SelfManaged)
+        let call = self.client.update_stack_set();
+        let output = stack_set_definition!(call, spec)
             .administration_role_arn(&spec.administration_role_arn)
-            .execution_role_name(&spec.execution_role_name)
-            .managed_execution(
-                ManagedExecution::builder()
-                    .active(spec.managed_execution)
-                    .build(),
-            )
             .operation_preferences(operation_preferences(FailureTolerance::None))
             .operation_id(operation_id)
             .send()
@@ -327,18 +318,14 @@ impl StackSets for StackSetsClient {
             .send()
             .try_collect()
             .await;
-        let listed = match listed {
-            Ok(listed) => listed,
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_stack_set_not_found_exception()) =>
-            {
-                return Ok(Vec::new());
-            }
-            Err(err) => return Err(aws_error("cloudformation:ListStackInstances", err)),
-        };
-        Ok(listed.iter().filter_map(stack_instance).collect())
+        let listed = unless_missing("cloudformation:ListStackInstances", listed, |e| {
+            e.is_stack_set_not_found_exception()
+        })?;
+        Ok(listed
+            .unwrap_or_default()
+            .iter()
+            .filter_map(stack_instance)
+            .collect())
     }
 
     async fn create_stack_instances(

@@ -8,7 +8,7 @@ use std::future::Future;
 use aws_sdk_cloudtrail::Client;
 use aws_sdk_cloudtrail::types::Trail;
 
-use crate::aws_error;
+use crate::unless_missing;
 use lwct_domain::error::Error;
 
 /// What the product needs to know about a trail.
@@ -52,17 +52,11 @@ impl TrailsClient {
 
 impl Trails for TrailsClient {
     async fn get_trail(&self, name_or_arn: &str) -> Result<Option<TrailDetails>, Error> {
-        match self.client.get_trail().name(name_or_arn).send().await {
-            Ok(output) => Ok(output.trail().map(trail_details)),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_trail_not_found_exception()) =>
-            {
-                Ok(None)
-            }
-            Err(err) => Err(aws_error("cloudtrail:GetTrail", err)),
-        }
+        let sent = self.client.get_trail().name(name_or_arn).send().await;
+        let output = unless_missing("cloudtrail:GetTrail", sent, |e| {
+            e.is_trail_not_found_exception()
+        })?;
+        Ok(output.and_then(|output| output.trail().map(trail_details)))
     }
 }
 

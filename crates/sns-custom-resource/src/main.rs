@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use lambda_runtime::{run, service_fn};
 use lwct_aws::organizations::OrganizationsClient;
-use lwct_aws::registration_queue::SqsRegistrationQueue;
+use lwct_aws::queue::SqsQueues;
 use lwct_aws::secrets::SecretStore;
 use lwct_domain::config::{EnvReader, SnsCustomResourceConfig, TOWER_RESPONSE_URL_ALLOW};
 use lwct_lacework::KeyTokenRequester;
@@ -34,7 +34,7 @@ struct AwsPorts;
 
 impl Ports for AwsPorts {
     type Organizations = OrganizationsClient;
-    type Queues = SqsRegistrationQueue;
+    type Queues = SqsQueues;
     type Secrets = SecretStore;
     type Tokens = KeyTokenRequester;
 }
@@ -76,7 +76,7 @@ async fn function(
     Function::new(
         config,
         OrganizationsClient::new(aws_sdk_organizations::Client::new(&sdk)),
-        SqsRegistrationQueue::new(aws_sdk_sqs::Client::new(&sdk)),
+        SqsQueues::new(aws_sdk_sqs::Client::new(&sdk)),
         Arc::new(SecretStore::new(
             aws_sdk_secretsmanager::Client::new(&sdk),
             secret_arn,

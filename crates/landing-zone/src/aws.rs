@@ -98,3 +98,49 @@ pub fn function_environment(endpoint: &str) -> Vec<(String, String)> {
     .map(|(key, value)| (key.to_owned(), value.to_owned()))
     .collect()
 }
+
+/// Creates the queue `request` describes (`CreateQueue`) and returns its URL and ARN.
+pub async fn create_queue(
+    sqs: &aws_sdk_sqs::Client,
+    request: aws_sdk_sqs::operation::create_queue::builders::CreateQueueFluentBuilder,
+) -> Result<(String, String)> {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let url = request
+        .send()
+        .await
+        .map_err(|err| error::aws("sqs:CreateQueue", err))?
+        .queue_url()
+        .unwrap_or_default()
+        .to_owned();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|err| error::aws("sqs:GetQueueAttributes", err))?
+        .attributes()
+        .and_then(|attributes| attributes.get(&QueueAttributeName::QueueArn))
+        .cloned()
+        .unwrap_or_default();
+    Ok((url, arn))
+}
+
+/// Up to ten visible messages of the queue at `url`, hidden for `visibility_seconds`
+/// (`ReceiveMessage`, without waiting).
+pub async fn receive_now(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    visibility_seconds: Option<i32>,
+) -> Result<Vec<aws_sdk_sqs::types::Message>> {
+    let received = sqs
+        .receive_message()
+        .queue_url(url)
+        .max_number_of_messages(10)
+        .set_visibility_timeout(visibility_seconds)
+        .wait_time_seconds(0)
+        .send()
+        .await
+        .map_err(|err| error::aws("sqs:ReceiveMessage", err))?;
+    Ok(received.messages().to_vec())
+}

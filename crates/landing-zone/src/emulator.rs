@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::error::{Error, Result};
+use crate::error::{self, Error, Result};
 use crate::process::{BackgroundProcess, log_tail};
 
 /// How long the emulator may take to print its start line.
@@ -142,19 +142,11 @@ pub async fn inspect(url: &str) -> Result<Value> {
 /// `{"path_prefix", "status"?, "count"?, "delay_ms"?}` (its README has the details).
 pub async fn inject_fault(url: &str, fault: &Value) -> Result<()> {
     let what = "lacework-emulator /__emulator/faults";
-    let response = reqwest::Client::new()
+    let request = reqwest::Client::new()
         .post(format!("{url}/__emulator/faults"))
         .json(fault)
-        .timeout(Duration::from_secs(10))
-        .send()
-        .await
-        .map_err(|err| Error::http(what, err))?;
-    if !response.status().is_success() {
-        let status = response.status();
-        let body = response.text().await.unwrap_or_default();
-        return Err(Error::http(what, format!("answered {status}: {body}")));
-    }
-    Ok(())
+        .timeout(Duration::from_secs(10));
+    error::send_checked(what, request).await.map(drop)
 }
 
 #[cfg(test)]

@@ -56,6 +56,21 @@ impl Error {
     }
 }
 
+/// Sends `request`; an answer other than 2xx is an [`Error::Http`] with its status and body.
+/// `what` names the call in the error.
+pub async fn send_checked(
+    what: &str,
+    request: reqwest::RequestBuilder,
+) -> Result<reqwest::Response> {
+    let response = request.send().await.map_err(|err| Error::http(what, err))?;
+    if !response.status().is_success() {
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        return Err(Error::http(what, format!("answered {status}: {body}")));
+    }
+    Ok(response)
+}
+
 /// Turns an AWS SDK error into an [`Error::Aws`] naming the operation.
 pub fn aws<E, R>(operation: &str, err: SdkError<E, R>) -> Error
 where

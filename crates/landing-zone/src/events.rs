@@ -108,18 +108,17 @@ impl LifecycleEvents {
 
     /// Organizations' `CloseAccount` of `account`.
     pub fn close_account(&self, account: &AccountId) -> Result<Value> {
-        let mut event = self.fixture("close-account.json")?;
-        set(
-            &mut event,
-            &["detail", "requestParameters"],
-            json!({"accountId": account.as_str()}),
-        )?;
-        Ok(event)
+        self.of_account("close-account.json", account)
     }
 
     /// Organizations' `RemoveAccountFromOrganization` of `account`.
     pub fn remove_account_from_organization(&self, account: &AccountId) -> Result<Value> {
-        let mut event = self.fixture("remove-account-from-organization.json")?;
+        self.of_account("remove-account-from-organization.json", account)
+    }
+
+    /// The fixture `name`, an Organizations call whose only parameter is `accountId`.
+    fn of_account(&self, name: &str, account: &AccountId) -> Result<Value> {
+        let mut event = self.fixture(name)?;
         set(
             &mut event,
             &["detail", "requestParameters"],

@@ -49,26 +49,8 @@ pub struct RegistrationDeliveries {
 /// (the SNS envelope kept, as a Lambda subscription gets it).
 pub async fn subscribe(management: &SdkConfig, topic_arn: &str) -> Result<RegistrationDeliveries> {
     let sqs = aws_sdk_sqs::Client::new(management);
-    let queue_url = sqs
-        .create_queue()
-        .queue_name(DELIVERIES_QUEUE)
-        .send()
-        .await
-        .map_err(|err| error::aws("sqs:CreateQueue", err))?
-        .queue_url()
-        .unwrap_or_default()
-        .to_owned();
-    let queue_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&queue_url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .map_err(|err| error::aws("sqs:GetQueueAttributes", err))?
-        .attributes()
-        .and_then(|map| map.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
-        .cloned()
-        .unwrap_or_default();
+    let (queue_url, queue_arn) =
+        crate::aws::create_queue(&sqs, sqs.create_queue().queue_name(DELIVERIES_QUEUE)).await?;
     let subscribed = aws_sdk_sns::Client::new(management)
         .subscribe()
         .topic_arn(topic_arn)
@@ -178,18 +160,11 @@ pub async fn deliver_waiting(delivery: &Delivery<'_>) -> Result<Vec<DeliveredReq
     let sqs = aws_sdk_sqs::Client::new(delivery.management);
     let mut delivered = Vec::new();
     while delivered.len() < MOST_PER_DELIVERY {
-        let received = sqs
-            .receive_message()
-            .queue_url(&delivery.deliveries.queue_url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(0)
-            .send()
-            .await
-            .map_err(|err| error::aws("sqs:ReceiveMessage", err))?;
-        if received.messages().is_empty() {
+        let received = crate::aws::receive_now(&sqs, &delivery.deliveries.queue_url, None).await?;
+        if received.is_empty() {
             break;
         }
-        for message in received.messages() {
+        for message in &received {
             let body = message.body().unwrap_or_default();
             let notification: Notification = serde_json::from_str(body).map_err(|err| {
                 Error::Usage(format!(
@@ -283,20 +258,12 @@ pub async fn deliver(
 /// CloudFormation.
 async fn relay(url: &str, answer: &Value) -> Result<()> {
     let what = "relaying a custom resource answer to moto";
-    let response = reqwest::Client::new()
+    let request = reqwest::Client::new()
         .put(url)
         .header("content-type", "")
         .body(answer.to_string())
-        .timeout(std::time::Duration::from_secs(10))
-        .send()
-        .await
-        .map_err(|err| Error::http(what, err))?;
-    if !response.status().is_success() {
-        let status = response.status();
-        let body = response.text().await.unwrap_or_default();
-        return Err(Error::http(what, format!("moto answered {status}: {body}")));
-    }
-    Ok(())
+        .timeout(std::time::Duration::from_secs(10));
+    error::send_checked(what, request).await.map(drop)
 }
 
 #[cfg(test)]

@@ -146,14 +146,7 @@ pub async fn add_account(
     )
     .await?;
     let id = create_account(&client, name).await?;
-    client
-        .move_account()
-        .account_id(id.as_str())
-        .source_parent_id(&organization.root_id)
-        .destination_parent_id(&ou_id)
-        .send()
-        .await
-        .map_err(|err| error::aws("organizations:MoveAccount", err))?;
+    move_between(&client, &id, &organization.root_id, &ou_id).await?;
     let account = Account {
         id,
         name: name.to_owned(),
@@ -199,14 +192,7 @@ pub async fn move_account(
         &mut organization.organizational_units,
     )
     .await?;
-    client
-        .move_account()
-        .account_id(id.as_str())
-        .source_parent_id(&source)
-        .destination_parent_id(&destination)
-        .send()
-        .await
-        .map_err(|err| error::aws("organizations:MoveAccount", err))?;
+    move_between(&client, id, &source, &destination).await?;
     if let Some(account) = organization.accounts.iter_mut().find(|a| a.id == *id) {
         ou_path.clone_into(&mut account.ou);
     }
@@ -214,6 +200,24 @@ pub async fn move_account(
         source_parent_id: source,
         destination_parent_id: destination,
     })
+}
+
+/// `MoveAccount` from parent `source` to parent `destination`.
+async fn move_between(
+    client: &aws_sdk_organizations::Client,
+    id: &AccountId,
+    source: &str,
+    destination: &str,
+) -> Result<()> {
+    client
+        .move_account()
+        .account_id(id.as_str())
+        .source_parent_id(source)
+        .destination_parent_id(destination)
+        .send()
+        .await
+        .map_err(|err| error::aws("organizations:MoveAccount", err))?;
+    Ok(())
 }
 
 /// Closes account `id` (`CloseAccount`; moto makes it `SUSPENDED` at once) and records it.
@@ -569,28 +573,14 @@ async fn queue_with_dead_letter_queue(
 ) -> Result<(String, String)> {
     use aws_sdk_sqs::types::QueueAttributeName;
     const FOURTEEN_DAYS: &str = "1209600";
-    let dead_letter_url = sqs
-        .create_queue()
-        .queue_name(dead_letter_name)
-        .attributes(QueueAttributeName::MessageRetentionPeriod, FOURTEEN_DAYS)
-        .attributes(QueueAttributeName::SqsManagedSseEnabled, "true")
-        .send()
-        .await
-        .map_err(|err| error::aws("sqs:CreateQueue", err))?
-        .queue_url()
-        .unwrap_or_default()
-        .to_owned();
-    let dead_letter_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&dead_letter_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .map_err(|err| error::aws("sqs:GetQueueAttributes", err))?
-        .attributes()
-        .and_then(|attributes| attributes.get(&QueueAttributeName::QueueArn))
-        .cloned()
-        .unwrap_or_default();
+    let (dead_letter_url, dead_letter_arn) = crate::aws::create_queue(
+        sqs,
+        sqs.create_queue()
+            .queue_name(dead_letter_name)
+            .attributes(QueueAttributeName::MessageRetentionPeriod, FOURTEEN_DAYS)
+            .attributes(QueueAttributeName::SqsManagedSseEnabled, "true"),
+    )
+    .await?;
     let redrive = json!({"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": max_receives});
     let url = sqs
         .create_queue()

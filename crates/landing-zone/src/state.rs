@@ -324,36 +324,15 @@ const PEEK_LIMIT: usize = 1000;
 /// then made visible again at once (their receive count goes up by one, nothing else changes).
 pub async fn peek_queue(config: &SdkConfig, url: &str) -> Result<QueueView> {
     let sqs = aws_sdk_sqs::Client::new(config);
-    let attributes = sqs
-        .get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(QueueAttributeName::All)
-        .send()
-        .await
-        .map_err(|err| error::aws("sqs:GetQueueAttributes", err))?;
-    let count = |name: QueueAttributeName| {
-        attributes
-            .attributes()
-            .and_then(|map| map.get(&name))
-            .and_then(|value| value.parse::<u64>().ok())
-            .unwrap_or_default()
-    };
+    let counts = queue_counts(config, url).await?;
     let mut messages = Vec::new();
     let mut receipts = Vec::new();
     while messages.len() < PEEK_LIMIT {
-        let received = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .visibility_timeout(60)
-            .wait_time_seconds(0)
-            .send()
-            .await
-            .map_err(|err| error::aws("sqs:ReceiveMessage", err))?;
-        if received.messages().is_empty() {
+        let received = crate::aws::receive_now(&sqs, url, Some(60)).await?;
+        if received.is_empty() {
             break;
         }
-        for message in received.messages() {
+        for message in &received {
             let body = message.body().unwrap_or_default();
             messages.push(
                 serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_owned())),
@@ -374,9 +353,9 @@ pub async fn peek_queue(config: &SdkConfig, url: &str) -> Result<QueueView> {
     }
     Ok(QueueView {
         url: url.to_owned(),
-        visible: count(QueueAttributeName::ApproximateNumberOfMessages),
-        in_flight: count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
-        delayed: count(QueueAttributeName::ApproximateNumberOfMessagesDelayed),
+        visible: counts.visible,
+        in_flight: counts.in_flight,
+        delayed: counts.delayed,
         messages,
     })
 }

@@ -9,6 +9,8 @@
 //! Needs the binaries built (`cargo build --workspace --bins`, which `make test` runs first)
 //! and moto (installed into `.venv` on first use).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 mod common;
 
 use std::time::Duration;

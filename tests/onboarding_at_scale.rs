@@ -6,6 +6,8 @@
 //! Needs the binaries built (`cargo build --workspace --bins`) and moto (see
 //! tests/new_account_flow.rs).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 mod common;
 
 use std::collections::BTreeMap;

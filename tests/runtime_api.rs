@@ -2,6 +2,8 @@
 //! `echo-function` example of crates/landing-zone (built by `cargo test` into
 //! target/debug/examples/).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

@@ -8,6 +8,8 @@
 //! which `make test` runs first) and moto, which the landing zone installs into `.venv` from
 //! PyPI on first use; without either the tests fail and say so.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -9,6 +9,8 @@
 //! subscribes the queue to the topic itself, as the template would (raw message delivery),
 //! before showing that a log file put into the bucket reaches the queue as S3's own event.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 mod common;
 
 use std::time::Duration;

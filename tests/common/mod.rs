@@ -2,6 +2,7 @@
 //! ports, its logs under `.cache/landing-zone/tests/<test>/logs`), bounded in time, and the
 //! steps every account test starts from (setup, then the existing accounts onboarded).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
 #![allow(dead_code)] // Each test file uses its own part of this.
 
 use std::path::{Path, PathBuf};

@@ -1,6 +1,8 @@
 //! The secret's port and the token source built on it, over the in-memory secret (and the
 //! Lacework emulator for tokens); the SDK adapter against moto.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,6 +1,8 @@
 //! Converging and removing StackSets, and running their operations, over the in-memory
 //! StackSets (busy, slow, failing).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 

@@ -2,6 +2,8 @@
 //! (pagination of `ListStackInstances`, AWS's error codes, the retain-stacks delete and the
 //! instance update) checked through the same SDK code that runs in AWS.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 use aws_sdk_cloudformation::Client;
 use aws_sdk_cloudformation::config::{BehaviorVersion, Credentials, Region};
 use aws_smithy_http_client::test_util::{ReplayEvent, StaticReplayClient};

@@ -1,4 +1,4 @@
-//! The `tower` subcommands: read the input, ask `lwct-domain`, shape the answer.
+//! The `lwct` subcommands: read the input, ask `lwct-domain`, shape the answer.
 
 use std::io::Read;
 use std::path::Path;
@@ -109,7 +109,7 @@ pub fn notification_parse(file: &Path) -> Result<Output, Failure> {
     let input = read_json(file, Error::Notification)?;
     let objects = match notification::parse(&input)? {
         Notification::Test { bucket } => {
-            eprintln!("tower: an S3 test event for bucket {bucket}: it announces no log object");
+            eprintln!("lwct: an S3 test event for bucket {bucket}: it announces no log object");
             Vec::new()
         }
         Notification::Objects(objects) => objects,

@@ -1,4 +1,4 @@
-//! `tower`: the user's tool for account mappings, Control Tower events and CloudTrail
+//! `lwct`: the user's tool for account mappings, Control Tower events and CloudTrail
 //! notifications - and the product's black-box test surface.
 //!
 //! Results are JSON on stdout; errors are plain words on stderr. Exit codes: 0 the input is
@@ -17,7 +17,7 @@ use commands::Failure;
 
 #[derive(Debug, Parser)]
 #[command(
-    name = "tower",
+    name = "lwct",
     version,
     about = "Check account mappings and explain the events and notifications of the Lacework Control Tower integration.",
     after_help = "Every FILE may be `-` to read standard input.\nExit codes: 0 valid, 1 invalid input, 2 usage error."
@@ -114,13 +114,13 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(Failure::Usage(message)) => {
-            eprintln!("tower: {message}");
+            eprintln!("lwct: {message}");
             ExitCode::from(2)
         }
         Err(Failure::Invalid(error)) => {
             let problems = serde_json::json!({ "valid": false, "problems": error.problems() });
             println!("{problems:#}");
-            eprintln!("tower: {error}");
+            eprintln!("lwct: {error}");
             ExitCode::from(1)
         }
     }

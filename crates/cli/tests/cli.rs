@@ -1,4 +1,6 @@
-//! `tower` as a user runs it: the real binary, the fixtures in `events/`, exit codes and output.
+//! `lwct` as a user runs it: the real binary, the fixtures in `events/`, exit codes and output.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -12,27 +14,27 @@ fn fixture(path: &str) -> PathBuf {
         .join(path)
 }
 
-fn tower(args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tower"))
+fn lwct(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lwct"))
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("tower starts");
+        .expect("lwct starts");
     let mut input = child.stdin.take().expect("stdin is piped");
     input
         .write_all(stdin.unwrap_or("").as_bytes())
         .expect("stdin accepts the input");
     drop(input);
-    child.wait_with_output().expect("tower finishes")
+    child.wait_with_output().expect("lwct finishes")
 }
 
 fn on_file(args: &[&str], file: &str) -> Output {
     let path = fixture(file);
     let mut all: Vec<&str> = args.to_vec();
     all.push(path.to_str().expect("fixture paths are UTF-8"));
-    tower(&all, None)
+    lwct(&all, None)
 }
 
 fn stdout_json(output: &Output) -> Value {
@@ -116,7 +118,7 @@ fn encode_then_decode_gives_the_mapping_back() {
     assert_eq!(encoded.status.code(), Some(0), "{}", stderr(&encoded));
     let wire = String::from_utf8(encoded.stdout).unwrap();
     assert!(wire.starts_with("data:application/json;name=i.json;base64,"));
-    let decoded = tower(&["mapping", "decode"], Some(&wire));
+    let decoded = lwct(&["mapping", "decode"], Some(&wire));
     assert_eq!(decoded.status.code(), Some(0), "{}", stderr(&decoded));
     let original: Value = serde_json::from_str(
         &std::fs::read_to_string(fixture("mapping/seed-001-twelve-digits.json")).unwrap(),
@@ -127,7 +129,7 @@ fn encode_then_decode_gives_the_mapping_back() {
 
 #[test]
 fn decode_refuses_a_string_that_is_not_the_wire_form() {
-    let output = tower(
+    let output = lwct(
         &["mapping", "decode", "-"],
         Some("data:text/plain;base64,e30="),
     );
@@ -146,13 +148,13 @@ fn resolve_tells_mapped_and_default_accounts_apart() {
 
     let path = fixture("mapping/seed-001-twelve-digits.json");
     let path = path.to_str().unwrap();
-    let mapped = tower(&["mapping", "resolve", path, "000553453453"], None);
+    let mapped = lwct(&["mapping", "resolve", path, "000553453453"], None);
     assert_eq!(stdout_json(&mapped)["lacework_account"], "lw_account_3");
     assert_eq!(stdout_json(&mapped)["mapped"], true);
-    let unmapped = tower(&["mapping", "resolve", path, "999988887777"], None);
+    let unmapped = lwct(&["mapping", "resolve", path, "999988887777"], None);
     assert_eq!(stdout_json(&unmapped)["lacework_account"], "lw_account_1");
     assert_eq!(stdout_json(&unmapped)["mapped"], false);
-    let bad = tower(&["mapping", "resolve", path, "553453453"], None);
+    let bad = lwct(&["mapping", "resolve", path, "553453453"], None);
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("leading zeros"), "{}", stderr(&bad));
 }
@@ -219,7 +221,7 @@ fn an_sqs_batch_gives_one_answer_per_record() {
 
 #[test]
 fn an_event_that_is_not_json_exits_1() {
-    let output = tower(&["event", "parse", "-"], Some("{not json"));
+    let output = lwct(&["event", "parse", "-"], Some("{not json"));
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("not JSON"), "{}", stderr(&output));
 }
@@ -267,9 +269,9 @@ fn a_broken_notification_exits_1() {
 
 #[test]
 fn usage_errors_exit_2_and_help_works_everywhere() {
-    assert_eq!(tower(&["frobnicate"], None).status.code(), Some(2));
+    assert_eq!(lwct(&["frobnicate"], None).status.code(), Some(2));
     assert_eq!(
-        tower(&["event", "parse", "/no/such/file.json"], None)
+        lwct(&["event", "parse", "/no/such/file.json"], None)
             .status
             .code(),
         Some(2)
@@ -284,7 +286,7 @@ fn usage_errors_exit_2_and_help_works_everywhere() {
         vec!["event", "parse", "--help"],
         vec!["notification", "parse", "--help"],
     ] {
-        let output = tower(&args, None);
+        let output = lwct(&args, None);
         assert_eq!(output.status.code(), Some(0), "{args:?}");
         assert!(
             String::from_utf8_lossy(&output.stdout).contains("Usage"),
@@ -296,6 +298,6 @@ fn usage_errors_exit_2_and_help_works_everywhere() {
 #[test]
 fn a_dash_reads_standard_input() {
     let text = std::fs::read_to_string(fixture("mapping/seed-001-twelve-digits.json")).unwrap();
-    let output = tower(&["mapping", "validate", "-"], Some(&text));
+    let output = lwct(&["mapping", "validate", "-"], Some(&text));
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
 }

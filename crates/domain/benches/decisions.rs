@@ -6,6 +6,8 @@
 //! the allocations and bytes of one run and the most memory it held at once. The numbers are
 //! for comparing changes on one machine, not for asserting anything: no test times anything.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::path::PathBuf;

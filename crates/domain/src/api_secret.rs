@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 
-use crate::error::{Error, Problem};
+use crate::error::{Error, Problem, json_type};
 use crate::external_id::ExternalIdSuffix;
 use crate::lacework::{Credentials, SecretString, Token};
 
@@ -84,7 +84,7 @@ impl ApiSecret {
                 ROOT,
                 format!(
                     "must be a JSON object with {KEY_ID} and {SECRET_KEY}, found {}",
-                    kind_of(&value)
+                    json_type(&value)
                 ),
             )]));
         };
@@ -251,18 +251,6 @@ fn problem(field: &str, message: impl Into<String>) -> Problem {
     Problem::new(format!("{ROOT}.{field}"), message)
 }
 
-/// A JSON value's kind, for messages that must not quote the value.
-fn kind_of(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 /// The trimmed text of an optional field: `None` when absent or `null`; a problem (and
 /// `None`) when it is not a string or is blank.
 fn optional_text<'a>(
@@ -280,7 +268,7 @@ fn optional_text<'a>(
         Some(other) => {
             problems.push(problem(
                 field,
-                format!("must be a string, found {}", kind_of(other)),
+                format!("must be a string, found {}", json_type(other)),
             ));
             None
         }

@@ -1,5 +1,7 @@
 //! The emulator's own rules, checked over raw HTTP on 127.0.0.1.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 use std::time::{Duration, Instant};
 
 use base64::Engine;

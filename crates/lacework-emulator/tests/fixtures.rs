@@ -2,6 +2,8 @@
 //! Lacework's own clients send are accepted, and the emulator answers in the shape those
 //! clients' test fixtures show.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;

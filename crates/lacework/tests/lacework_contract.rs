@@ -3,6 +3,8 @@
 //! Each test starts its own emulator on a free port and checks what the client did through
 //! the emulator's request log (`/__emulator/requests`) and state (`/__emulator/state`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 use std::fmt::{self, Write as _};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

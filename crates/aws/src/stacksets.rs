@@ -28,6 +28,7 @@ use tokio::time::Instant;
 
 use lwct_domain::Error;
 use lwct_domain::account::AccountId;
+use lwct_domain::backoff::Backoff;
 use lwct_domain::stack_set::{
     InstanceFailure, OperationState, OperationStatus, StackInstance, StackInstanceTarget,
     StackSetSpec, StackSetState, operation_id,
@@ -473,9 +474,8 @@ fn stack_instance(summary: &StackInstanceSummary) -> Option<StackInstance> {
 pub struct OperationWait {
     /// Give up waiting (and say what is still running) before this instant.
     pub deadline: Instant,
-    /// First pause between two looks at a running operation; it doubles up to `max_poll`.
-    pub first_poll: Duration,
-    pub max_poll: Duration,
+    /// Pauses between two looks at a running operation.
+    pub poll: Backoff,
     /// Pause before starting again an operation refused because the StackSet was busy.
     pub busy_retry: Duration,
 }
@@ -486,8 +486,7 @@ impl OperationWait {
     pub fn until(deadline: Instant) -> Self {
         Self {
             deadline,
-            first_poll: Duration::from_secs(2),
-            max_poll: Duration::from_secs(15),
+            poll: Backoff::new(Duration::from_secs(2), Duration::from_secs(15)),
             busy_retry: Duration::from_secs(10),
         }
     }
@@ -549,8 +548,8 @@ where
         }
     };
     tracing::info!(stack_set, operation_id = %started, what, "StackSet operation started");
-    let mut pause = wait.first_poll;
-    loop {
+    for looks in 1.. {
+        let pause = wait.poll.delay(looks);
         let state = stack_sets.describe_operation(stack_set, &started).await?;
         match state.status {
             OperationStatus::Succeeded => {
@@ -596,8 +595,15 @@ where
             });
         }
         tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(wait.max_poll);
     }
+    Err(Error::Aws {
+        operation: "cloudformation:StackSets".to_owned(),
+        code: Some("OperationStillRunning".to_owned()),
+        message: format!(
+            "StackSet {stack_set}: operation {started} ({what}) was looked at too often"
+        ),
+        retryable: true,
+    })
 }
 
 fn title_case(word: &str) -> String {

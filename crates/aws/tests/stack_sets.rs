@@ -9,6 +9,7 @@ use std::time::Duration;
 use aws_sdk_cloudformation::types::{ConcurrencyMode, RegionConcurrencyType};
 use lwct_aws::stacksets::*;
 use lwct_domain::account::AccountId;
+use lwct_domain::backoff::Backoff;
 use lwct_domain::naming::Partition;
 use lwct_domain::stack_set::{EXECUTION_ROLE_NAME, administration_role_arn};
 use lwct_domain::stack_set::{StackInstanceTarget, StackSetSpec, operation_id};
@@ -61,8 +62,7 @@ fn spec(template: &str) -> StackSetSpec {
 fn wait(seconds: u64) -> OperationWait {
     OperationWait {
         deadline: Instant::now() + Duration::from_secs(seconds),
-        first_poll: Duration::from_millis(1),
-        max_poll: Duration::from_millis(4),
+        poll: Backoff::new(Duration::from_millis(1), Duration::from_millis(4)),
         busy_retry: Duration::from_millis(1),
     }
 }

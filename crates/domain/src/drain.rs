@@ -18,6 +18,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::account::AccountId;
+use crate::backoff::Backoff;
 use crate::config::{LACEWORK_ACCOUNT, LACEWORK_OU_RULES, LACEWORK_SUB_ACCOUNT, LaceworkSettings};
 use crate::error::{Error, LaceworkErrorKind, Problem};
 use crate::lacework::SubAccount;
@@ -274,10 +275,7 @@ pub fn disposition(
 /// that may pass: a minute, doubling with each attempt up to an hour, at least what Lacework
 /// asked for (`Retry-After` seconds), at most what SQS allows.
 pub fn retry_delay(receive_count: u32, retry_after_seconds: Option<u64>) -> Duration {
-    let doublings = receive_count.saturating_sub(1).min(16);
-    let backoff = FIRST_RETRY_DELAY
-        .saturating_mul(1u32 << doublings)
-        .min(MAX_RETRY_DELAY);
+    let backoff = Backoff::new(FIRST_RETRY_DELAY, MAX_RETRY_DELAY).delay(receive_count);
     let asked = Duration::from_secs(retry_after_seconds.unwrap_or(0));
     backoff.max(asked).min(MAX_VISIBILITY_TIMEOUT)
 }

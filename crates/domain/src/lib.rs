@@ -8,6 +8,7 @@
 
 pub mod account;
 pub mod api_secret;
+pub mod backoff;
 pub mod bucket_notifications;
 pub mod config;
 pub mod custom_resource;

@@ -22,11 +22,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::account::AccountId;
+use crate::backoff::Backoff;
 use crate::error::{Problem, json_type};
 use crate::event::{self, LifecycleEvent, Parsed, State};
 use crate::mapping::{AccountStatus, OrganizationTree, OuRules};
@@ -685,14 +687,9 @@ fn instance_change(
 /// to a fifth more, derived from the message id so that records that failed together do not
 /// all come back at the same moment (and the same record always waits the same).
 pub fn retry_delay_seconds(receive_count: u32, message_id: &str) -> u32 {
-    const FIRST: u32 = 30;
-    const MAX: u32 = 3_600;
-    let doublings = receive_count.saturating_sub(1).min(16);
-    let base = FIRST.saturating_mul(1 << doublings).min(MAX);
-    let hash = message_id.bytes().fold(0x811c_9dc5_u32, |hash, byte| {
-        (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
-    });
-    base + hash % (base / 5 + 1)
+    const RECORD_RETRY: Backoff = Backoff::new(Duration::from_secs(30), Duration::from_secs(3_600));
+    let delay = RECORD_RETRY.spread(receive_count, message_id);
+    u32::try_from(delay.as_secs()).unwrap_or(u32::MAX)
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use crate::account::AccountId;
+use crate::backoff::stable_hash;
 use crate::naming::{Partition, iam_role_arn};
 
 /// The role Control Tower's StackSets assume in every target account.
@@ -36,7 +37,7 @@ pub fn operation_id(stack_set: &str, action: &str, request_tag: &str) -> String 
     let mut id = if full.len() <= MAX_LEN {
         full
     } else {
-        let hash = format!("-{:016x}", fnv1a(full.as_bytes()));
+        let hash = format!("-{:016x}", stable_hash(full.as_bytes()));
         let kept: String = full.chars().take(MAX_LEN - hash.len()).collect();
         kept + &hash
     };
@@ -44,13 +45,6 @@ pub fn operation_id(stack_set: &str, action: &str, request_tag: &str) -> String 
         id.replace_range(..1, "x");
     }
     id
-}
-
-/// The 64-bit FNV-1a hash: stable across builds and platforms, unlike `std`'s hasher.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
 }
 
 /// What a StackSet should be. Parameters with an empty value are not sent: the templates'

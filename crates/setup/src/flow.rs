@@ -12,6 +12,7 @@ use lwct_aws::secrets::{SecretPort, SecretsManagerTokenSource};
 use lwct_aws::stacksets::{OperationWait, StackSets};
 use lwct_aws::trail::Trails;
 use lwct_domain::Error;
+use lwct_domain::backoff::Backoff;
 use lwct_domain::config::SetupConfig;
 use lwct_lacework::TokenRequester;
 use lwct_lacework::{Client, ClientOptions};
@@ -42,15 +43,12 @@ pub struct Timing {
     /// report what is still running themselves (the hard stop is a safety net).
     pub wrap_up: Duration,
     /// Pauses while waiting for StackSet operations.
-    pub first_poll: Duration,
-    pub max_poll: Duration,
+    pub poll: Backoff,
     pub busy_retry: Duration,
     /// Pause before sending again messages SQS did not take.
     pub queue_retry: Duration,
-    /// First pause before trying the work again after a transient failure; it doubles up to
-    /// `max_retry_pause`.
-    pub retry_pause: Duration,
-    pub max_retry_pause: Duration,
+    /// Pauses before trying the work again after a transient failure.
+    pub retry: Backoff,
     /// The least time worth giving the work: no attempt, and no fresh invocation, is started
     /// with less.
     pub least_work: Duration,
@@ -64,12 +62,10 @@ impl Default for Timing {
         Self {
             answer_margin: delivery::DELIVERY_TIME + Duration::from_secs(7),
             wrap_up: Duration::from_secs(5),
-            first_poll: Duration::from_secs(2),
-            max_poll: Duration::from_secs(15),
+            poll: Backoff::new(Duration::from_secs(2), Duration::from_secs(15)),
             busy_retry: Duration::from_secs(10),
             queue_retry: Duration::from_secs(1),
-            retry_pause: Duration::from_secs(5),
-            max_retry_pause: Duration::from_secs(60),
+            retry: Backoff::new(Duration::from_secs(5), Duration::from_secs(60)),
             least_work: Duration::from_secs(60),
             hand_on: Duration::from_secs(5),
         }
@@ -107,8 +103,7 @@ impl<P: Ports> Setup<P> {
     pub fn operation_wait(&self, deadline: Instant) -> OperationWait {
         OperationWait {
             deadline,
-            first_poll: self.timing.first_poll,
-            max_poll: self.timing.max_poll,
+            poll: self.timing.poll,
             busy_retry: self.timing.busy_retry,
         }
     }

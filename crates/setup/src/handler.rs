@@ -191,8 +191,9 @@ async fn serve_in_time<P: Ports>(
             "continuing the work of earlier invocations"
         );
     }
-    let mut pause = timing.retry_pause;
+    let mut failures = 0;
     let reason = loop {
+        let pause = timing.retry.delay(failures + 1);
         match attempt(setup.clone(), request, work_deadline).await {
             Attempt::Finished(mut response) => {
                 if continuation.invocation > 1 && response.status == Status::Success {
@@ -208,7 +209,7 @@ async fn serve_in_time<P: Ports>(
             {
                 tracing::warn!(reason = %reason, pause_ms = pause.as_millis() as u64, "trying again after a pause");
                 tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(timing.max_retry_pause);
+                failures += 1;
             }
             Attempt::Unfinished { reason, .. } => break reason,
         }

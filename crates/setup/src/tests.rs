@@ -9,6 +9,7 @@ use lacework_emulator::{Emulator, Options};
 use lwct_aws::stacksets::StackSets;
 use lwct_aws::trail::TrailDetails;
 use lwct_domain::api_secret::ApiSecret;
+use lwct_domain::backoff::Backoff;
 use lwct_domain::bucket_notifications::{
     Destination, EventNotification, FilterRule, NotificationConfiguration,
 };
@@ -75,12 +76,10 @@ fn timing() -> Timing {
     Timing {
         answer_margin: Duration::from_millis(300),
         wrap_up: Duration::from_millis(100),
-        first_poll: Duration::from_millis(1),
-        max_poll: Duration::from_millis(5),
+        poll: Backoff::new(Duration::from_millis(1), Duration::from_millis(5)),
         busy_retry: Duration::from_millis(1),
         queue_retry: Duration::from_millis(1),
-        retry_pause: Duration::from_millis(20),
-        max_retry_pause: Duration::from_millis(40),
+        retry: Backoff::new(Duration::from_millis(20), Duration::from_millis(40)),
         least_work: Duration::from_millis(200),
         hand_on: Duration::from_millis(100),
     }

@@ -10,24 +10,7 @@ use aws_sdk_cloudtrail::types::Trail;
 
 use crate::unless_missing;
 use lwct_domain::error::Error;
-
-/// What the product needs to know about a trail.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TrailDetails {
-    pub name: String,
-    pub arn: Option<String>,
-    /// The bucket the trail delivers log files to (in Log Archive under Control Tower).
-    pub s3_bucket_name: Option<String>,
-    /// The key prefix of the log files, without slashes at either end; `None` when empty.
-    pub s3_key_prefix: Option<String>,
-    /// The topic notified of each delivered log file (in Audit under Control Tower).
-    pub sns_topic_arn: Option<String>,
-    /// The KMS key (ARN) the log files are encrypted with, if any.
-    pub kms_key_id: Option<String>,
-    pub home_region: Option<String>,
-    pub is_organization_trail: bool,
-    pub is_multi_region_trail: bool,
-}
+use lwct_domain::trail::TrailDetails;
 
 /// What the functions ask AWS CloudTrail.
 pub trait Trails: Send + Sync {

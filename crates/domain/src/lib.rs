@@ -19,11 +19,15 @@ pub mod external_id;
 pub mod lacework;
 pub mod lifecycle;
 pub mod mapping;
+pub mod member_request;
 pub mod naming;
 pub mod notification;
 pub mod object_key;
 pub mod registration;
+pub mod setup_plan;
 pub mod stack_set;
+pub mod templates;
+pub mod trail;
 
 pub use account::AccountId;
 pub use error::{Error, Problem, Result};

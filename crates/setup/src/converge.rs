@@ -18,10 +18,10 @@ use lwct_lacework::Client;
 
 use crate::flow::{Outputs, Ports, Run, Setup};
 use crate::onboarding::onboarding_batches;
-use crate::plan::{
-    self, IntegrationLevel, Landscape, NotificationQueue, TrailNotifications, TrailPlan,
-};
 use crate::preflight::Checked;
+use lwct_domain::setup_plan::{
+    self as plan, IntegrationLevel, Landscape, NotificationQueue, TrailNotifications, TrailPlan,
+};
 
 impl<P: Ports> Setup<P> {
     /// Checks everything, then converges. A preflight failure is [`Error::Preflight`]

@@ -3,11 +3,12 @@
 
 use std::sync::Mutex;
 
-use lwct_aws::trail::{TrailDetails, Trails};
+use lwct_aws::trail::Trails;
 use lwct_domain::config::SetupConfig;
 use lwct_domain::mapping::{
     AccountStatus, OrganizationAccount, OrganizationTree, OrganizationalUnit,
 };
+use lwct_domain::trail::TrailDetails;
 use lwct_domain::{AccountId, Error};
 use lwct_lacework::KeyTokenRequester;
 use lwct_testkit::log_archive::InMemoryLogArchive;
@@ -53,10 +54,6 @@ pub fn env(overrides: &[(&str, &str)]) -> Vec<(String, String)> {
         vars.push((name.to_string(), value.to_string()));
     }
     vars
-}
-
-pub fn config() -> SetupConfig {
-    config_with(&[])
 }
 
 pub fn config_with(overrides: &[(&str, &str)]) -> SetupConfig {

@@ -29,7 +29,7 @@ use tokio::time::Instant;
 
 use crate::continuation::Invocations;
 use crate::flow::{Outputs, Ports, Progress, Run, Setup};
-use crate::plan;
+use lwct_domain::setup_plan as plan;
 use lwct_runtime::Failure;
 use lwct_runtime::answer::{AnswerSlot, Reply, answer_once};
 

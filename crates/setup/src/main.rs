@@ -9,10 +9,8 @@ mod converge;
 mod flow;
 mod handler;
 mod onboarding;
-mod plan;
 mod preflight;
 mod teardown;
-mod templates;
 
 #[cfg(test)]
 mod fakes;

@@ -17,7 +17,7 @@ use lwct_domain::stack_set::EXECUTION_ROLE_NAME;
 use lwct_lacework::TokenRequester;
 
 use crate::flow::{Ports, Setup};
-use crate::plan::{self, IntegrationLevel, TrailPlan};
+use lwct_domain::setup_plan::{self as plan, IntegrationLevel, TrailPlan};
 
 /// What preflight found, when everything was as expected.
 #[derive(Debug)]

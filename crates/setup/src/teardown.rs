@@ -14,7 +14,7 @@ use lwct_domain::naming::{NamePrefix, Names};
 use lwct_lacework::Client;
 
 use crate::flow::{Outputs, Ports, Run, Setup};
-use crate::plan::{self, IntegrationLevel};
+use lwct_domain::setup_plan::{self as plan, IntegrationLevel};
 
 impl<P: Ports> Setup<P> {
     /// Removes what the installation with `prefix` made: its Lacework integrations, then

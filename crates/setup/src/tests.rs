@@ -7,7 +7,6 @@ use std::time::{Duration, SystemTime};
 
 use lacework_emulator::{Emulator, Options};
 use lwct_aws::stacksets::StackSets;
-use lwct_aws::trail::TrailDetails;
 use lwct_domain::api_secret::ApiSecret;
 use lwct_domain::backoff::Backoff;
 use lwct_domain::bucket_notifications::{
@@ -20,6 +19,7 @@ use lwct_domain::lacework::{
 use lwct_domain::lifecycle::AccountWork;
 use lwct_domain::mapping::OrganizationTree;
 use lwct_domain::stack_set::StackInstanceTarget;
+use lwct_domain::trail::TrailDetails;
 use lwct_lacework::KeyTokenRequester;
 use lwct_lacework::{Client, ClientOptions};
 use lwct_runtime::answer::AnswerSlot;

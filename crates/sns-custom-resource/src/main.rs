@@ -9,7 +9,6 @@ mod budget;
 mod drain;
 mod function;
 mod handler;
-mod request;
 mod sns;
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use lwct_domain::custom_resource::{
     ReplyTo, Request, RequestType, Response, ResponseUrlPolicy, Status, parse_request,
 };
 use lwct_domain::mapping::AccountStatus;
+use lwct_domain::member_request::{Asked, check, physical_resource_id};
 use lwct_domain::registration::RegistrationWork;
 use lwct_domain::{AccountId, Error, Problem};
 use lwct_runtime::answer::Reply;
@@ -22,7 +23,6 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::function::{Function, Ports};
-use crate::request::{Asked, check, physical_resource_id};
 
 /// The text of one SNS message and where it was in the event.
 #[derive(Debug, Clone, PartialEq, Eq)]

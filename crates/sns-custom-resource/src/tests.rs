@@ -15,6 +15,7 @@ use lwct_domain::lacework::{
     AwsCtSqsData, CloudAccountSpec, CrossAccountCredentials, Scope, Token,
 };
 use lwct_domain::mapping::AccountMapping;
+use lwct_domain::member_request::{RESOURCE_TYPE, physical_resource_id};
 use lwct_domain::registration::RegistrationWork;
 use lwct_domain::{AccountId, Error, Problem};
 use lwct_lacework::{Client, ClientOptions, RetryPolicy, StaticTokenSource};
@@ -30,7 +31,6 @@ use tokio::time::Instant;
 use crate::fakes::*;
 use crate::function::{Function, Timing};
 use crate::handler::{Handler, Mode};
-use crate::request::{RESOURCE_TYPE, physical_resource_id};
 
 const KEY_ID: &str = "ACME_KEY";
 const SECRET_KEY: &str = "_secret";

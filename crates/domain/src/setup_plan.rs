@@ -4,22 +4,18 @@
 
 use std::collections::BTreeMap;
 
-use lwct_aws::trail::TrailDetails;
-use lwct_domain::bucket_notifications::{self, EventNotification, Overlap, notification_id};
-use lwct_domain::config::{SetupConfig, TOWER_KMS_KEY_ARN, TOWER_TRAIL_NAME, parse_kms_key_arn};
-use lwct_domain::drain::cloudtrail_integration_name;
-use lwct_domain::external_id::{ExternalId, ExternalIdSuffix};
-use lwct_domain::lacework::{
-    AwsCtSqsData, CloudAccountSpec, CrossAccountCredentials, Scope, SubAccount,
-};
-use lwct_domain::mapping::{AccountMapping, OuRules};
-use lwct_domain::naming::{
-    Arn, NamePrefix, iam_role_arn, sns_topic_arn, sqs_queue_arn, sqs_queue_url,
-};
-use lwct_domain::stack_set::{
+use crate::bucket_notifications::{self, EventNotification, Overlap, notification_id};
+use crate::config::{SetupConfig, TOWER_KMS_KEY_ARN, TOWER_TRAIL_NAME, parse_kms_key_arn};
+use crate::drain::cloudtrail_integration_name;
+use crate::external_id::{ExternalId, ExternalIdSuffix};
+use crate::lacework::{AwsCtSqsData, CloudAccountSpec, CrossAccountCredentials, Scope, SubAccount};
+use crate::mapping::{AccountMapping, OuRules};
+use crate::naming::{Arn, NamePrefix, iam_role_arn, sns_topic_arn, sqs_queue_arn, sqs_queue_url};
+use crate::stack_set::{
     EXECUTION_ROLE_NAME, StackInstanceTarget, StackSetSpec, administration_role_arn,
 };
-use lwct_domain::{AccountId, Error};
+use crate::trail::TrailDetails;
+use crate::{AccountId, Error};
 
 use crate::templates;
 
@@ -499,12 +495,38 @@ pub fn cloudtrail_integration(
 mod tests {
     use std::collections::BTreeSet;
 
-    use lwct_domain::mapping::{
+    use crate::mapping::{
         AccountStatus, OrganizationAccount, OrganizationTree, OrganizationalUnit,
     };
 
     use super::*;
-    use crate::fakes::{config, config_with};
+
+    fn config_with(overrides: &[(&str, &str)]) -> SetupConfig {
+        let mut vars: Vec<(String, String)> = [
+            ("AWS_REGION", "us-east-1"),
+            ("LACEWORK_URL", "https://acme.lacework.net"),
+            ("LACEWORK_ACCOUNT", "acme"),
+            (
+                "LACEWORK_SECRET_ARN",
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:lacework-ct-lacework-api-AbCdEf",
+            ),
+            ("TOWER_LOG_ARCHIVE_ACCOUNT_ID", "222233334444"),
+            ("TOWER_AUDIT_ACCOUNT_ID", "333344445555"),
+            ("TOWER_RESPONSE_URL_ALLOW", "127.0.0.1"),
+        ]
+        .iter()
+        .map(|(name, value)| (name.to_string(), value.to_string()))
+        .collect();
+        for (name, value) in overrides {
+            vars.retain(|(existing, _)| existing != name);
+            vars.push((name.to_string(), value.to_string()));
+        }
+        SetupConfig::from_env(vars).unwrap()
+    }
+
+    fn config() -> SetupConfig {
+        config_with(&[])
+    }
 
     fn trail() -> TrailDetails {
         TrailDetails {

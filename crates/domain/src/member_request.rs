@@ -1,4 +1,5 @@
-//! The checks a registration request passes before anything is queued, without I/O.
+//! The checks a member stack's registration request passes before anything is queued
+//! (`sns-custom-resource`), without I/O.
 //!
 //! The member stacks' custom resource (`Custom::LaceworkAccountRegistration` in
 //! `stacksets/member.yaml`) reaches this function through an SNS topic, which any principal of
@@ -12,11 +13,11 @@
 //! Every refusal is a reason in words that names the field (`$.ResourceProperties.RoleArn`);
 //! no reason quotes an external id.
 
-use lwct_domain::AccountId;
-use lwct_domain::config::Installation;
-use lwct_domain::custom_resource::{Request, RequestType};
-use lwct_domain::external_id::ExternalId;
-use lwct_domain::naming::Arn;
+use crate::AccountId;
+use crate::config::Installation;
+use crate::custom_resource::{Request, RequestType};
+use crate::external_id::ExternalId;
+use crate::naming::Arn;
 
 /// The resource type of the member stacks' custom resource.
 pub const RESOURCE_TYPE: &str = "Custom::LaceworkAccountRegistration";
@@ -182,8 +183,8 @@ fn shorten(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use lwct_domain::config::SnsCustomResourceConfig;
-    use lwct_domain::custom_resource::parse_request;
+    use crate::config::SnsCustomResourceConfig;
+    use crate::custom_resource::parse_request;
     use serde_json::{Value, json};
 
     use super::*;

@@ -32,8 +32,9 @@ use lwct_aws::queue::{MessageQueues, send_all};
 use lwct_aws::registration_queue::RegistrationQueue;
 use lwct_aws::stacksets::{StackSets, Stacks};
 use lwct_domain::config::AccountLifecycleConfig;
+use lwct_domain::fate::Fate;
 use lwct_domain::lifecycle::{
-    Disposition, Findings, InstanceAction, InstanceChange, InstanceState, Plan, Received, plan,
+    Findings, InstanceAction, InstanceChange, InstanceState, Plan, Received, plan,
     plan_without_findings, read_message, retry_delay_seconds,
 };
 use lwct_domain::mapping::{OrganizationTree, OuRules};
@@ -87,48 +88,6 @@ pub struct Lifecycle<P: Ports> {
 /// SQS's `ApproximateReceiveCount` attribute.
 const RECEIVE_COUNT: &str = "ApproximateReceiveCount";
 
-/// What finally happens to a record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Outcome {
-    /// Deleted from the queue; with the reason when nothing had to be done.
-    Done { reason: Option<String> },
-    /// Back to the queue after a delay.
-    Retry { reason: String },
-    /// To the account dead-letter queue with the reason.
-    DeadLetter { reason: String },
-}
-
-impl Outcome {
-    fn severity(&self) -> u8 {
-        match self {
-            Self::Done { .. } => 0,
-            Self::Retry { .. } => 1,
-            Self::DeadLetter { .. } => 2,
-        }
-    }
-
-    /// Keeps the worse of the two: a record is done only when every part of its work is.
-    fn worsen(&mut self, other: Outcome) {
-        if other.severity() > self.severity() {
-            *self = other;
-        }
-    }
-
-    fn is_done(&self) -> bool {
-        matches!(self, Self::Done { .. })
-    }
-}
-
-/// A failure that sends a record back, or to the dead-letter queue.
-fn failure_of(err: &Error, context: &str) -> Outcome {
-    let reason = format!("{context}: {err}");
-    if err.is_retryable() {
-        Outcome::Retry { reason }
-    } else {
-        Outcome::DeadLetter { reason }
-    }
-}
-
 fn is_code(err: &Error, wanted: &str) -> bool {
     matches!(err, Error::Aws { code: Some(code), .. } if code == wanted)
 }
@@ -179,8 +138,8 @@ impl<P: Ports> Lifecycle<P> {
         let mut queue_urls: HashMap<String, String> = HashMap::new();
         let mut counts = [0usize; 3];
         for (index, record) in records.iter().enumerate() {
-            let outcome = outcomes.get(index).cloned().unwrap_or(Outcome::Done {
-                reason: Some("not planned".to_owned()),
+            let outcome = outcomes.get(index).cloned().unwrap_or(Fate::Done {
+                note: Some("not planned".to_owned()),
             });
             let notes = plan
                 .records
@@ -188,25 +147,30 @@ impl<P: Ports> Lifecycle<P> {
                 .map(|r| r.notes.as_slice())
                 .unwrap_or_default();
             let message_id = record.message_id.as_deref().unwrap_or_default();
-            if let Some(count) = counts.get_mut(usize::from(outcome.severity())) {
+            let kind = match &outcome {
+                Fate::Done { .. } => 0,
+                Fate::Retry { .. } => 1,
+                Fate::DeadLetter { .. } => 2,
+            };
+            if let Some(count) = counts.get_mut(kind) {
                 *count += 1;
             }
             match &outcome {
-                Outcome::Done { reason } => tracing::info!(
+                Fate::Done { note } => tracing::info!(
                     message_id,
                     outcome = "done",
-                    reason = reason.as_deref().unwrap_or(""),
+                    reason = note.as_deref().unwrap_or(""),
                     accounts = ?notes,
                     "record settled"
                 ),
-                Outcome::DeadLetter { reason } => tracing::error!(
+                Fate::DeadLetter { reason } => tracing::error!(
                     message_id,
                     outcome = "dead-lettered",
                     reason,
                     accounts = ?notes,
                     "record sent to the account dead-letter queue"
                 ),
-                Outcome::Retry { reason } => {
+                Fate::Retry { reason } => {
                     tracing::warn!(
                         message_id,
                         outcome = "retry",
@@ -245,7 +209,7 @@ impl<P: Ports> Lifecycle<P> {
     }
 
     /// Reads what the plan needs (only when some record names an account) and plans.
-    async fn decide(&self, received: &[Received]) -> (Plan, Vec<Outcome>) {
+    async fn decide(&self, received: &[Received]) -> (Plan, Vec<Fate>) {
         let plan = if !received.iter().any(Received::needs_findings) {
             plan_without_findings(received, "")
         } else {
@@ -317,7 +281,7 @@ impl<P: Ports> Lifecycle<P> {
         &self,
         action: InstanceAction,
         change: &InstanceChange,
-    ) -> Result<(), Outcome> {
+    ) -> Result<(), Fate> {
         let stack_set = &self.settings.names.member_stack_set;
         let region = &self.settings.region;
         let id = operation_id(
@@ -362,7 +326,7 @@ impl<P: Ports> Lifecycle<P> {
                 self.started_before(action, change, &id).await
             }
             Err(err) => {
-                let outcome = failure_of(
+                let outcome = Fate::of_failure(
                     &err,
                     &format!(
                         "StackSet {stack_set}: could not {action} the member instances of {} account(s) in {region}",
@@ -391,7 +355,7 @@ impl<P: Ports> Lifecycle<P> {
         action: InstanceAction,
         change: &InstanceChange,
         id: &str,
-    ) -> Result<(), Outcome> {
+    ) -> Result<(), Fate> {
         let stack_set = &self.settings.names.member_stack_set;
         let state = self
             .stack_sets
@@ -399,7 +363,7 @@ impl<P: Ports> Lifecycle<P> {
             .await
             .map_err(|err| {
                 // It exists, so only reading it failed: look again later.
-                Outcome::Retry {
+                Fate::Retry {
                     reason: format!("StackSet {stack_set}: could not read operation {id}: {err}"),
                 }
             })?;
@@ -430,7 +394,7 @@ impl<P: Ports> Lifecycle<P> {
                     reason,
                     "StackSet operation failed"
                 );
-                Err(Outcome::DeadLetter { reason })
+                Err(Fate::DeadLetter { reason })
             }
             status => {
                 tracing::info!(
@@ -446,14 +410,14 @@ impl<P: Ports> Lifecycle<P> {
 
     /// Queues the registration work of records whose other work went through (the others
     /// come back and ask again).
-    async fn queue_registrations(&self, plan: &Plan, outcomes: &mut [Outcome]) {
+    async fn queue_registrations(&self, plan: &Plan, outcomes: &mut [Fate]) {
         let planned: Vec<_> = plan
             .registrations
             .iter()
             .filter(|p| {
                 p.records
                     .iter()
-                    .any(|index| outcomes.get(*index).is_some_and(Outcome::is_done))
+                    .any(|index| outcomes.get(*index).is_some_and(Fate::is_done))
             })
             .collect();
         if planned.is_empty() {
@@ -474,7 +438,7 @@ impl<P: Ports> Lifecycle<P> {
             ),
             Err(err) => {
                 // Sending again is harmless: the drain's work is idempotent.
-                let outcome = Outcome::Retry {
+                let outcome = Fate::Retry {
                     reason: format!("could not queue registration work on {queue}: {err}"),
                 };
                 for index in planned.iter().flat_map(|p| &p.records) {
@@ -488,11 +452,11 @@ impl<P: Ports> Lifecycle<P> {
 
     /// Sends each record that must be given up on to the account dead-letter queue with its
     /// reason; one that cannot be sent there goes back to the queue instead.
-    async fn dead_letter(&self, records: &[SqsMessage], outcomes: &mut [Outcome]) {
+    async fn dead_letter(&self, records: &[SqsMessage], outcomes: &mut [Fate]) {
         let queue = &self.settings.names.account_dead_letter_queue;
         let mut url: Option<String> = None;
         for (index, record) in records.iter().enumerate() {
-            let Some(Outcome::DeadLetter { reason }) = outcomes.get(index).cloned() else {
+            let Some(Fate::DeadLetter { reason }) = outcomes.get(index).cloned() else {
                 continue;
             };
             let sent = match &url {
@@ -512,7 +476,7 @@ impl<P: Ports> Lifecycle<P> {
                 Err(err) => Err(err),
             };
             if let Err(err) = sent {
-                outcomes[index] = Outcome::Retry {
+                outcomes[index] = Fate::Retry {
                     reason: format!(
                         "{reason} - and it could not be sent to the dead-letter queue {queue}: {err}"
                     ),
@@ -568,20 +532,9 @@ impl<P: Ports> Lifecycle<P> {
     }
 }
 
-fn initial_outcomes(plan: &Plan) -> Vec<Outcome> {
+fn initial_outcomes(plan: &Plan) -> Vec<Fate> {
     plan.records
         .iter()
-        .map(|record| match &record.disposition {
-            Disposition::Act => Outcome::Done { reason: None },
-            Disposition::Acknowledge { reason } => Outcome::Done {
-                reason: Some(reason.clone()),
-            },
-            Disposition::Retry { reason } => Outcome::Retry {
-                reason: reason.clone(),
-            },
-            Disposition::DeadLetter { reason } => Outcome::DeadLetter {
-                reason: reason.clone(),
-            },
-        })
+        .map(|record| record.fate.clone())
         .collect()
 }

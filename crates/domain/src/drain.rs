@@ -21,6 +21,7 @@ use crate::account::AccountId;
 use crate::backoff::Backoff;
 use crate::config::{LACEWORK_ACCOUNT, LACEWORK_OU_RULES, LACEWORK_SUB_ACCOUNT, LaceworkSettings};
 use crate::error::{Error, LaceworkErrorKind, Problem};
+use crate::fate::Fate;
 use crate::lacework::SubAccount;
 use crate::mapping::{AccountMapping, OrganizationTree, OuRules};
 use crate::naming::NamePrefix;
@@ -204,71 +205,99 @@ impl fmt::Display for WorkFailure {
     }
 }
 
-/// What becomes of a registration queue message after an attempt.
+/// What the drain does after an attempt: the message's fate, and whether the run goes on.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Disposition {
-    /// The work is done: delete the message.
-    Done,
-    /// The run's request budget ran out before the work was done: make the message visible
-    /// again at once for the next run, and end this run. Not a failure of the message.
-    Release,
-    /// A failure that may pass: keep the message hidden for `delay` (the backoff), after which
-    /// it is tried again. `end_run` when Lacework said it is rate limited: the hour's allowance
-    /// is spent, and every further request would be refused too.
-    Retry { delay: Duration, end_run: bool },
-    /// The API key is refused: no message can succeed until someone fixes it. Make the message
-    /// visible again, end the run and report the error.
+pub struct Decision {
+    pub fate: Fate,
+    /// For a message that goes back: how long it stays hidden (the backoff, or what Lacework
+    /// asked for); zero makes it visible again at once, for the next run.
+    pub hidden_for: Duration,
+    pub run: RunNext,
+}
+
+/// Whether the drain's run goes on after a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunNext {
+    Continue,
+    /// The run ends (every further request would be refused too), and why.
+    End(&'static str),
+    /// The API key is refused: no message can succeed until someone fixes it. The run ends
+    /// with the error.
     Halt,
-    /// Fails for good: send the message to the dead-letter queue with `reason`, then delete it.
-    DeadLetter { reason: String },
+}
+
+impl Decision {
+    fn done() -> Self {
+        Self::back(Fate::DONE, Duration::ZERO, RunNext::Continue)
+    }
+
+    fn dead_letter(reason: String) -> Self {
+        Self::back(
+            Fate::DeadLetter { reason },
+            Duration::ZERO,
+            RunNext::Continue,
+        )
+    }
+
+    fn back(fate: Fate, hidden_for: Duration, run: RunNext) -> Self {
+        Self {
+            fate,
+            hidden_for,
+            run,
+        }
+    }
 }
 
 /// Decides what becomes of a message whose work ended with `result`, after being received
 /// `receive_count` times; `budget_spent` says whether the run's budget refused a request.
-pub fn disposition(
+pub fn decide(
     result: &Result<(), WorkFailure>,
     receive_count: u32,
     budget_spent: bool,
-) -> Disposition {
+) -> Decision {
     let error = match result {
-        Ok(()) => return Disposition::Done,
-        Err(WorkFailure::Refused(reason)) => {
-            return Disposition::DeadLetter {
-                reason: reason.clone(),
-            };
-        }
+        Ok(()) => return Decision::done(),
+        Err(WorkFailure::Refused(reason)) => return Decision::dead_letter(reason.clone()),
         Err(WorkFailure::Failed(error)) => error,
     };
+    let retry = Fate::Retry {
+        reason: error.to_string(),
+    };
+    // The budget ran out: not the message's fault, whatever the error says.
     if budget_spent {
-        return Disposition::Release;
+        return Decision::back(
+            retry,
+            Duration::ZERO,
+            RunNext::End("the request budget is spent"),
+        );
     }
     if let Error::Lacework {
         kind: LaceworkErrorKind::Unauthorized,
         ..
     } = error
     {
-        return Disposition::Halt;
+        return Decision::back(retry, Duration::ZERO, RunNext::Halt);
     }
     if !error.is_retryable() {
-        return Disposition::DeadLetter {
-            reason: error.to_string(),
-        };
+        return Decision::dead_letter(error.to_string());
     }
     if receive_count >= GIVE_UP_AFTER_RECEIVES {
-        return Disposition::DeadLetter {
-            reason: format!("gave up after {receive_count} attempts; the last one: {error}"),
-        };
+        return Decision::dead_letter(format!(
+            "gave up after {receive_count} attempts; the last one: {error}"
+        ));
     }
-    let (retry_after, end_run) = match error {
+    let (retry_after, rate_limited) = match error {
         Error::Lacework {
             kind, retry_after, ..
         } => (*retry_after, *kind == LaceworkErrorKind::RateLimited),
         _ => (None, false),
     };
-    Disposition::Retry {
-        delay: retry_delay(receive_count, retry_after),
-        end_run,
-    }
+    let run = if rate_limited {
+        RunNext::End("Lacework is rate limiting this API key")
+    } else {
+        RunNext::Continue
+    };
+    Decision::back(retry, retry_delay(receive_count, retry_after), run)
 }
 
 /// How long a message stays hidden after its `receive_count`-th attempt failed for a reason
@@ -452,54 +481,45 @@ mod tests {
     }
 
     #[test]
-    fn outcomes_become_dispositions() {
+    fn each_outcome_has_its_fate_and_says_whether_the_run_goes_on() {
         use LaceworkErrorKind::*;
-        assert_eq!(disposition(&Ok(()), 1, true), Disposition::Done);
+        let decided =
+            |error: Error, count: u32, spent: bool| decide(&Err(error.into()), count, spent);
+        assert_eq!(decide(&Ok(()), 1, true).fate, Fate::DONE);
         assert_eq!(
-            disposition(
+            decide(
                 &Err(WorkFailure::Refused("left the organization".into())),
                 1,
                 false
-            ),
-            Disposition::DeadLetter {
+            )
+            .fate,
+            Fate::DeadLetter {
                 reason: "left the organization".into()
             }
         );
         // The budget ran out: not the message's fault, whatever the error says.
+        let spent = decided(lacework(RateLimited, None), 3, true);
+        assert!(matches!(spent.fate, Fate::Retry { .. }));
+        assert_eq!(spent.hidden_for, Duration::ZERO);
+        assert_eq!(spent.run, RunNext::End("the request budget is spent"));
+        let limited = decided(lacework(RateLimited, Some(600)), 1, false);
+        assert_eq!(limited.hidden_for, Duration::from_secs(600));
+        assert!(matches!(limited.run, RunNext::End(_)));
+        let failed = decided(lacework(Server, None), 2, false);
+        assert!(matches!(failed.fate, Fate::Retry { .. }));
+        assert_eq!(failed.hidden_for, Duration::from_secs(120));
+        assert_eq!(failed.run, RunNext::Continue);
+        let refused = decided(lacework(Unauthorized, None), 1, false);
         assert_eq!(
-            disposition(&Err(lacework(RateLimited, None).into()), 3, true),
-            Disposition::Release
+            (refused.hidden_for, refused.run),
+            (Duration::ZERO, RunNext::Halt)
         );
-        assert_eq!(
-            disposition(&Err(lacework(RateLimited, Some(600)).into()), 1, false),
-            Disposition::Retry {
-                delay: Duration::from_secs(600),
-                end_run: true
-            }
-        );
-        assert_eq!(
-            disposition(&Err(lacework(Server, None).into()), 2, false),
-            Disposition::Retry {
-                delay: Duration::from_secs(120),
-                end_run: false
-            }
-        );
-        assert_eq!(
-            disposition(&Err(lacework(Unauthorized, None).into()), 1, false),
-            Disposition::Halt
-        );
-        match disposition(&Err(lacework(BadRequest, None).into()), 1, false) {
-            Disposition::DeadLetter { reason } => {
-                assert!(reason.contains("bad request"), "{reason}")
-            }
+        match decided(lacework(BadRequest, None), 1, false).fate {
+            Fate::DeadLetter { reason } => assert!(reason.contains("bad request"), "{reason}"),
             other => panic!("{other:?}"),
         }
-        match disposition(
-            &Err(lacework(Timeout, None).into()),
-            GIVE_UP_AFTER_RECEIVES,
-            false,
-        ) {
-            Disposition::DeadLetter { reason } => {
+        match decided(lacework(Timeout, None), GIVE_UP_AFTER_RECEIVES, false).fate {
+            Fate::DeadLetter { reason } => {
                 assert!(reason.starts_with("gave up after 16 attempts"), "{reason}");
                 assert!(reason.contains("timed out"), "{reason}");
             }

@@ -16,6 +16,7 @@ pub mod drain;
 pub mod error;
 pub mod event;
 pub mod external_id;
+pub mod fate;
 pub mod lacework;
 pub mod lifecycle;
 pub mod mapping;

@@ -14,7 +14,7 @@
 //!   account, an exit deregisters it);
 //! * what happens to each record: acted on, acknowledged with the reason nothing was needed,
 //!   retried later, or dead-lettered with the reason it cannot be read. Every record gets
-//!   exactly one [`Disposition`].
+//!   exactly one [`Fate`].
 //!
 //! Who decides the Lacework sub-account: not this function. The instance is the same in every
 //! account; the registration drain resolves the sub-account from the OU when it registers. The
@@ -31,6 +31,7 @@ use crate::account::AccountId;
 use crate::backoff::Backoff;
 use crate::error::{Problem, json_type};
 use crate::event::{self, LifecycleEvent, Parsed, State};
+use crate::fate::Fate;
 use crate::mapping::{AccountStatus, OrganizationTree, OuRules};
 use crate::registration::RegistrationWork;
 
@@ -208,25 +209,11 @@ pub struct Findings<'a> {
     pub member_instances: bool,
 }
 
-/// What happens to a record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Disposition {
-    /// Its work is in the plan's instance changes or registrations; it is done when they are.
-    Act,
-    /// Nothing to do; acknowledged (deleted from the queue) with the reason, for the logs.
-    Acknowledge { reason: String },
-    /// Comes back later (the queue redelivers it after a delay), and why.
-    Retry { reason: String },
-    /// Cannot be read: sent to the account dead-letter queue with the reason, then
-    /// acknowledged.
-    DeadLetter { reason: String },
-}
-
 /// The plan for one record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordPlan {
     pub message_id: String,
-    pub disposition: Disposition,
+    pub fate: Fate,
     /// One line per account the record names: what was decided and why.
     pub notes: Vec<String>,
 }
@@ -367,14 +354,14 @@ fn cause_of(message_id: &str, message: &Message) -> String {
     }
 }
 
-/// What a record asks about which accounts, or - when it names none - its disposition.
-fn settle(message: &Message) -> (Vec<(AccountId, Intent)>, Option<Disposition>) {
-    let acknowledge = |reason: String| (Vec::new(), Some(Disposition::Acknowledge { reason }));
+/// What a record asks about which accounts, or - when it names none - its fate.
+fn settle(message: &Message) -> (Vec<(AccountId, Intent)>, Option<Fate>) {
+    let acknowledge = |reason: String| (Vec::new(), Some(Fate::Done { note: Some(reason) }));
     let mut intents = match message {
         Message::Unreadable { reason } => {
             return (
                 Vec::new(),
-                Some(Disposition::DeadLetter {
+                Some(Fate::DeadLetter {
                     reason: reason.clone(),
                 }),
             );
@@ -408,11 +395,9 @@ pub fn plan_without_findings(records: &[Received], reason: &str) -> Plan {
         .iter()
         .map(|record| RecordPlan {
             message_id: record.message_id.clone(),
-            disposition: settle(&record.message)
-                .1
-                .unwrap_or_else(|| Disposition::Retry {
-                    reason: reason.to_owned(),
-                }),
+            fate: settle(&record.message).1.unwrap_or_else(|| Fate::Retry {
+                reason: reason.to_owned(),
+            }),
             notes: Vec::new(),
         })
         .collect();
@@ -429,11 +414,11 @@ pub fn plan_without_findings(records: &[Received], reason: &str) -> Plan {
 pub fn plan(records: &[Received], findings: &Findings<'_>) -> Plan {
     // What each record asks, account by account.
     let mut asked: Vec<Vec<(AccountId, Intent)>> = Vec::with_capacity(records.len());
-    let mut dispositions: Vec<Option<Disposition>> = Vec::with_capacity(records.len());
+    let mut fates: Vec<Option<Fate>> = Vec::with_capacity(records.len());
     for record in records {
         let (intents, settled) = settle(&record.message);
         asked.push(intents);
-        dispositions.push(settled);
+        fates.push(settled);
     }
 
     // Accounts leaving: named by an exit event, or found closing or closed in the tree. An
@@ -571,21 +556,21 @@ pub fn plan(records: &[Received], findings: &Findings<'_>) -> Plan {
         .enumerate()
         .map(|(index, record)| {
             let notes = std::mem::take(&mut notes[index]);
-            let disposition = match (dispositions[index].take(), retry[index].take()) {
+            let fate = match (fates[index].take(), retry[index].take()) {
                 (Some(settled), _) => settled,
-                (None, Some(reason)) => Disposition::Retry { reason },
-                (None, None) if acting.contains(&index) => Disposition::Act,
-                (None, None) => Disposition::Acknowledge {
-                    reason: if notes.is_empty() {
+                (None, Some(reason)) => Fate::Retry { reason },
+                (None, None) if acting.contains(&index) => Fate::DONE,
+                (None, None) => Fate::Done {
+                    note: Some(if notes.is_empty() {
                         "nothing to do".to_owned()
                     } else {
                         notes.join("; ")
-                    },
+                    }),
                 },
             };
             RecordPlan {
                 message_id: record.message_id.clone(),
-                disposition,
+                fate,
                 notes,
             }
         })
@@ -978,11 +963,7 @@ mod tests {
         );
         assert!(plan.repair.is_none() && plan.delete.is_none());
         assert!(plan.registrations.is_empty());
-        assert!(
-            plan.records
-                .iter()
-                .all(|r| r.disposition == Disposition::Act)
-        );
+        assert!(plan.records.iter().all(|r| r.fate == Fate::DONE));
         assert!(
             plan.records[0].notes[0].contains("sub-account prod"),
             "{:?}",
@@ -1011,7 +992,7 @@ mod tests {
         let plan = plan(&records, &world.findings());
         assert!(plan.create.is_none());
         assert_eq!(accounts(&plan.repair), [id(4)]);
-        assert_eq!(plan.records[0].disposition, Disposition::Act);
+        assert_eq!(plan.records[0].fate, Fate::DONE);
         let notes = plan.records[0].notes.join("\n");
         assert!(notes.contains("already has"), "{notes}");
         assert!(notes.contains("already working"), "{notes}");
@@ -1032,7 +1013,7 @@ mod tests {
         world.member_instances = false;
         let second = plan(&records, &world.findings());
         assert!(second.create.is_none());
-        let Disposition::Acknowledge { reason } = &second.records[0].disposition else {
+        let Fate::Done { note: Some(reason) } = &second.records[0].fate else {
             panic!("{second:?}")
         };
         assert!(
@@ -1065,11 +1046,7 @@ mod tests {
                 },
             ]
         );
-        assert!(
-            plan.records
-                .iter()
-                .all(|r| r.disposition == Disposition::Act)
-        );
+        assert!(plan.records.iter().all(|r| r.fate == Fate::DONE));
     }
 
     #[test]
@@ -1111,9 +1088,7 @@ mod tests {
             .unwrap();
         assert_eq!(for_4.records, [3, 4]);
         assert!(
-            plan.records
-                .iter()
-                .all(|r| r.disposition == Disposition::Act),
+            plan.records.iter().all(|r| r.fate == Fate::DONE),
             "{plan:?}"
         );
     }
@@ -1145,27 +1120,24 @@ mod tests {
         ];
         let plan = plan(&records, &world.findings());
         assert!(plan.create.is_none() && plan.registrations.is_empty());
-        let Disposition::Acknowledge { reason } = &plan.records[0].disposition else {
+        let Fate::Done { note: Some(reason) } = &plan.records[0].fate else {
             panic!()
         };
         assert!(reason.contains("CreateManagedAccount FAILED"), "{reason}");
         assert!(reason.contains("cannot create an account"), "{reason}");
         assert_eq!(
-            plan.records[1].disposition,
-            Disposition::Acknowledge {
-                reason: "an EC2 event".into()
+            plan.records[1].fate,
+            Fate::Done {
+                note: Some("an EC2 event".into())
             }
         );
         assert_eq!(
-            plan.records[2].disposition,
-            Disposition::DeadLetter {
+            plan.records[2].fate,
+            Fate::DeadLetter {
                 reason: "$.Records[2].body: is not JSON".into()
             }
         );
-        assert!(matches!(
-            plan.records[3].disposition,
-            Disposition::Acknowledge { .. }
-        ));
+        assert!(matches!(plan.records[3].fate, Fate::Done { note: Some(_) }));
         assert!(!records.iter().any(Received::needs_findings));
     }
 
@@ -1175,11 +1147,8 @@ mod tests {
         let records = [received("a", created(2)), received("b", created(7))];
         let plan = plan(&records, &world.findings());
         assert!(plan.create.is_none());
-        assert!(matches!(
-            plan.records[0].disposition,
-            Disposition::Retry { .. }
-        ));
-        let Disposition::Acknowledge { reason } = &plan.records[1].disposition else {
+        assert!(matches!(plan.records[0].fate, Fate::Retry { .. }));
+        let Fate::Done { note: Some(reason) } = &plan.records[1].fate else {
             panic!()
         };
         assert!(reason.contains("not in the organization"), "{reason}");
@@ -1205,19 +1174,13 @@ mod tests {
         assert!(records[0].needs_findings());
         let plan = plan_without_findings(&records, "Organizations is throttling");
         assert_eq!(
-            plan.records[0].disposition,
-            Disposition::Retry {
+            plan.records[0].fate,
+            Fate::Retry {
                 reason: "Organizations is throttling".into()
             }
         );
-        assert!(matches!(
-            plan.records[1].disposition,
-            Disposition::Acknowledge { .. }
-        ));
-        assert!(matches!(
-            plan.records[2].disposition,
-            Disposition::DeadLetter { .. }
-        ));
+        assert!(matches!(plan.records[1].fate, Fate::Done { note: Some(_) }));
+        assert!(matches!(plan.records[2].fate, Fate::DeadLetter { .. }));
         assert!(plan.instance_changes().next().is_none() && plan.registrations.is_empty());
     }
 
@@ -1339,7 +1302,7 @@ mod tests {
     }
 
     proptest! {
-        /// Every record ends in exactly one disposition; records that act are in some change,
+        /// Every record ends in exactly one fate; records that act are in some change,
         /// and records that do not are in none.
         #[test]
         fn every_record_gets_exactly_one_outcome(world in any_world(), batch in any_batch()) {
@@ -1357,17 +1320,17 @@ mod tests {
             }
             for (index, record) in plan.records.iter().enumerate() {
                 prop_assert_eq!(&record.message_id, &batch[index].message_id);
-                match &record.disposition {
-                    Disposition::Act => prop_assert!(referenced.contains(&index)),
-                    Disposition::Retry { .. } => {}
-                    Disposition::Acknowledge { reason } | Disposition::DeadLetter { reason } => {
+                match &record.fate {
+                    Fate::Done { note: None } => prop_assert!(referenced.contains(&index)),
+                    Fate::Retry { .. } => {}
+                    Fate::Done { note: Some(reason) } | Fate::DeadLetter { reason } => {
                         prop_assert!(!referenced.contains(&index), "{:?}", record);
                         prop_assert!(!reason.is_empty());
                     }
                 }
                 if matches!(batch[index].message, Message::Unreadable { .. }) {
                     prop_assert!(
-                        matches!(record.disposition, Disposition::DeadLetter { .. }),
+                        matches!(record.fate, Fate::DeadLetter { .. }),
                         "{:?}",
                         record
                     );

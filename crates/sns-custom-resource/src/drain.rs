@@ -27,11 +27,12 @@ use lwct_aws::organizations::Organizations;
 use lwct_aws::registration_queue::{MAX_RECEIVE, ReceivedMessage, RegistrationQueue};
 use lwct_aws::secrets::SecretPort;
 use lwct_domain::drain::{
-    Disposition, WorkFailure, account_integration_name, cloudtrail_integration_name, disposition,
+    RunNext, WorkFailure, account_integration_name, cloudtrail_integration_name, decide,
     is_unknown_sub_account, mapping_after,
 };
 use lwct_domain::error::LaceworkErrorKind;
 use lwct_domain::external_id::{ExternalId, ExternalIdSuffix};
+use lwct_domain::fate::Fate;
 use lwct_domain::lacework::{
     AwsCfgData, AwsCtSqsData, CloudAccount, CloudAccountSpec, CrossAccountCredentials, Scope,
     SubAccount,
@@ -244,8 +245,9 @@ impl<P: Ports> Function<P> {
         let account = work
             .as_ref()
             .map_or_else(|| "(unreadable)".to_owned(), |w| w.account().to_string());
-        match disposition(&result, message.receive_count, run.budget.was_refused()) {
-            Disposition::Done => {
+        let decision = decide(&result, message.receive_count, run.budget.was_refused());
+        match decision.fate {
+            Fate::Done { .. } => {
                 self.queues.delete(queue, &message.receipt_handle).await?;
                 if let Some(work) = work {
                     match work {
@@ -254,41 +256,27 @@ impl<P: Ports> Function<P> {
                     }
                     run.done.insert(work.account().clone(), work);
                 }
-                Ok(Next::Continue)
             }
-            Disposition::Release => {
+            // Not the message's fault (the budget is spent, the key refused): back at once.
+            Fate::Retry { .. } if decision.hidden_for.is_zero() => {
                 self.release(urls, std::slice::from_ref(message), report)
                     .await;
-                Ok(Next::End("the request budget is spent".into()))
             }
-            Disposition::Retry { delay, end_run } => {
+            Fate::Retry { reason } => {
                 tracing::warn!(
                     operation = "drain",
                     account = %account,
                     attempt = message.receive_count,
-                    retry_in_seconds = delay.as_secs(),
-                    error = %failure_text(&result),
+                    retry_in_seconds = decision.hidden_for.as_secs(),
+                    error = %reason,
                     "registration failed; it will be tried again"
                 );
                 self.queues
-                    .change_visibility(queue, &message.receipt_handle, delay)
+                    .change_visibility(queue, &message.receipt_handle, decision.hidden_for)
                     .await?;
                 report.retrying += 1;
-                Ok(if end_run {
-                    Next::End("Lacework is rate limiting this API key".into())
-                } else {
-                    Next::Continue
-                })
             }
-            Disposition::Halt => {
-                self.release(urls, std::slice::from_ref(message), report)
-                    .await;
-                Err(match result {
-                    Err(WorkFailure::Failed(error)) => error,
-                    _ => Error::Preflight("the Lacework API key was refused".into()),
-                })
-            }
-            Disposition::DeadLetter { reason } => {
+            Fate::DeadLetter { reason } => {
                 tracing::error!(
                     operation = "drain",
                     account = %account,
@@ -301,8 +289,15 @@ impl<P: Ports> Function<P> {
                     .await?;
                 self.queues.delete(queue, &message.receipt_handle).await?;
                 report.dead_lettered += 1;
-                Ok(Next::Continue)
             }
+        }
+        match decision.run {
+            RunNext::Continue => Ok(Next::Continue),
+            RunNext::End(why) => Ok(Next::End(why.into())),
+            RunNext::Halt => Err(match result {
+                Err(WorkFailure::Failed(error)) => error,
+                _ => Error::Preflight("the Lacework API key was refused".into()),
+            }),
         }
     }
 
@@ -578,12 +573,5 @@ fn same_work(a: &RegistrationWork, b: &RegistrationWork) -> bool {
             RegistrationWork::Deregister { account: b, .. },
         ) => a == b,
         _ => false,
-    }
-}
-
-fn failure_text(result: &Result<(), WorkFailure>) -> String {
-    match result {
-        Ok(()) => "none".to_owned(),
-        Err(failure) => failure.to_string(),
     }
 }

@@ -24,6 +24,7 @@ pub mod member_request;
 pub mod naming;
 pub mod notification;
 pub mod object_key;
+pub mod reconcile;
 pub mod registration;
 pub mod setup_plan;
 pub mod stack_set;

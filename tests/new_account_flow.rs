@@ -62,13 +62,19 @@ async fn a_new_account_gets_an_instance_and_is_registered_in_its_sub_account() {
             creates[0].stack_id
         );
 
-        drain(&zone, "new account").await;
+        let drained = drain(&zone, "new account").await;
         let registrations = registrations_of(&zone, &account.id).await;
         assert_eq!(
             registrations.len(),
             1,
             "one AwsCfg registration: {registrations:?}"
         );
+        // Each function counts its work in Embedded Metric Format lines of its log.
+        let lifecycle = metrics_in(&run.batches[0].invocation.log);
+        assert!(metric_total(&lifecycle, "account_lifecycle", "AccountsOnboarded") >= 1);
+        let sns = metrics_in(&drained.runs[0].log);
+        assert!(metric_total(&sns, "sns_custom_resource", "AccountsOnboarded") >= 1);
+        assert!(metric_total(&sns, "sns_custom_resource", "CustomResourcesAnswered") >= 1);
         assert_eq!(registrations[0].sub_account, "prod", "{registrations:?}");
         assert_eq!(
             registrations[0].role_arn,

@@ -220,3 +220,45 @@ pub async fn mapping_of(zone: &LandingZone, account: &AccountId) -> (String, boo
         listed,
     )
 }
+
+/// The Embedded Metric Format documents a function wrote to its log, each checked against the
+/// rules CloudWatch applies (metadata names the namespace, dimensions and metrics, and each
+/// has its value at the top level).
+pub fn metrics_in(log: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(log).expect("the function's log");
+    let documents: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|document| document.get("_aws").is_some())
+        .collect();
+    for document in &documents {
+        let directives = document["_aws"]["CloudWatchMetrics"]
+            .as_array()
+            .expect("directives");
+        assert!(document["_aws"]["Timestamp"].is_u64(), "{document}");
+        for directive in directives {
+            assert_eq!(directive["Namespace"], "LaceworkControlTower", "{document}");
+            for name in directive["Dimensions"][0]
+                .as_array()
+                .expect("a dimension set")
+            {
+                let name = name.as_str().expect("a dimension name");
+                assert!(document[name].is_string(), "dimension {name}: {document}");
+            }
+            for metric in directive["Metrics"].as_array().expect("metrics") {
+                let name = metric["Name"].as_str().expect("a metric name");
+                assert!(document[name].is_number(), "metric {name}: {document}");
+            }
+        }
+    }
+    documents
+}
+
+/// The sum of `metric` over the documents of `function`.
+pub fn metric_total(documents: &[serde_json::Value], function: &str, metric: &str) -> u64 {
+    documents
+        .iter()
+        .filter(|document| document["Function"] == function)
+        .filter_map(|document| document[metric].as_u64())
+        .sum()
+}

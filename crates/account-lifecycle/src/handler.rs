@@ -41,6 +41,7 @@ use lwct_domain::mapping::{OrganizationTree, OuRules};
 use lwct_domain::naming::{Arn, Names};
 use lwct_domain::stack_set::{OperationStatus, operation_id};
 use lwct_domain::{AccountId, Error};
+use lwct_runtime::metrics;
 use tokio::sync::OnceCell;
 
 /// The AWS services the handler talks to (the SDK in production, fakes in tests).
@@ -205,6 +206,10 @@ impl<P: Ports> Lifecycle<P> {
             registration_work = plan.registrations.len(),
             "batch handled"
         );
+        lwct_runtime::count(metrics::ACCOUNTS_ONBOARDED, accounts(plan.create.as_ref()));
+        lwct_runtime::count(metrics::ACCOUNTS_REMOVED, accounts(plan.delete.as_ref()));
+        lwct_runtime::count(metrics::ACCOUNTS_FAILED, dead_lettered);
+        lwct_runtime::count(metrics::REGISTRATIONS_WAITING, retried);
         response
     }
 

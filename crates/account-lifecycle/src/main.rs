@@ -33,6 +33,7 @@ impl Ports for AwsPorts {
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lwct_runtime::init_logs("account_lifecycle");
+    lwct_runtime::init_metrics("account_lifecycle");
     // A bad configuration stops the function at start: every message stays on the queue
     // (and ends in its dead-letter queue) rather than being acted on wrongly.
     let config = AccountLifecycleConfig::from_process_env().inspect_err(|err| {
@@ -47,7 +48,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     ));
     run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let lifecycle = lifecycle.clone();
-        async move { Ok::<_, lambda_runtime::Error>(lifecycle.handle(event.payload).await) }
+        lwct_runtime::flushed(async move {
+            Ok::<_, lambda_runtime::Error>(lifecycle.handle(event.payload).await)
+        })
     }))
     .await
 }

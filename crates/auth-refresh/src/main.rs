@@ -16,6 +16,7 @@ use handler::Refresher;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lwct_runtime::init_logs("auth_refresh");
+    lwct_runtime::init_metrics("auth_refresh");
     let config = AuthRefreshConfig::from_process_env().inspect_err(|error| {
         tracing::error!(%error, "auth-refresh is misconfigured");
     })?;
@@ -36,7 +37,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let refresher = Refresher::new(store, requester, window);
     let refresher = &refresher;
     run(service_fn(move |event: LambdaEvent<Value>| {
-        handler::handle(refresher, event)
+        lwct_runtime::flushed(handler::handle(refresher, event))
     }))
     .await
 }

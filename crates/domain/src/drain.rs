@@ -215,6 +215,9 @@ pub struct Decision {
     pub run: RunNext,
 }
 
+/// Why a run ends when Lacework rate-limits the API key.
+pub const RATE_LIMITED: &str = "Lacework is rate limiting this API key";
+
 /// Whether the drain's run goes on after a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunNext {
@@ -293,7 +296,7 @@ pub fn decide(
         _ => (None, false),
     };
     let run = if rate_limited {
-        RunNext::End("Lacework is rate limiting this API key")
+        RunNext::End(RATE_LIMITED)
     } else {
         RunNext::Continue
     };

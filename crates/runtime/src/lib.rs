@@ -5,12 +5,14 @@
 pub mod answer;
 pub mod delivery;
 pub mod failure;
+pub mod metrics;
 
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use tracing_subscriber::EnvFilter;
 
 pub use failure::Failure;
+pub use metrics::{count, flush_metrics, flushed, init_metrics};
 
 /// JSON logs on stdout for CloudWatch, one object a line, without timestamps (Lambda adds
 /// them). `RUST_LOG` overrides the default: warnings from everything, information from the

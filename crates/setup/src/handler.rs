@@ -147,6 +147,10 @@ impl<P: Ports> Handler<P> {
         };
         let status = response.status.as_str();
         let answered = answer_once(&self.slot, &response).await?;
+        lwct_runtime::count(
+            lwct_runtime::metrics::CUSTOM_RESOURCES_ANSWERED,
+            usize::from(answered),
+        );
         Ok(json!({"status": status, "answered": answered}))
     }
 }

@@ -51,6 +51,7 @@ impl Ports for AwsPorts {
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lwct_runtime::init_logs("setup");
+    lwct_runtime::init_metrics("setup");
     let slot = AnswerSlot::new();
     answer_on_panic(slot.clone(), PANIC_REASON);
     let mode = match SetupConfig::from_process_env() {
@@ -67,7 +68,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let handler = Arc::new(Handler::<AwsPorts>::new(mode, slot));
     run(service_fn(move |event| {
         let handler = handler.clone();
-        async move { handler.handle(event).await }
+        lwct_runtime::flushed(async move { handler.handle(event).await })
     }))
     .await
 }

@@ -27,8 +27,8 @@ use lwct_aws::organizations::Organizations;
 use lwct_aws::registration_queue::{MAX_RECEIVE, ReceivedMessage, RegistrationQueue};
 use lwct_aws::secrets::SecretPort;
 use lwct_domain::drain::{
-    RunNext, WorkFailure, account_integration_name, cloudtrail_integration_name, decide,
-    is_unknown_sub_account, mapping_after,
+    RATE_LIMITED, RunNext, WorkFailure, account_integration_name, cloudtrail_integration_name,
+    decide, is_unknown_sub_account, mapping_after,
 };
 use lwct_domain::error::LaceworkErrorKind;
 use lwct_domain::external_id::{ExternalId, ExternalIdSuffix};
@@ -42,6 +42,7 @@ use lwct_domain::naming::{Arn, iam_role_arn};
 use lwct_domain::registration::RegistrationWork;
 use lwct_domain::{AccountId, Error, Problem};
 use lwct_lacework::Client;
+use lwct_runtime::metrics;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
@@ -134,6 +135,16 @@ impl<P: Ports> Function<P> {
             ended = %report.ended,
             "registration drain run finished"
         );
+        lwct_runtime::count(metrics::ACCOUNTS_ONBOARDED, report.registered);
+        lwct_runtime::count(metrics::ACCOUNTS_REMOVED, report.deregistered);
+        lwct_runtime::count(metrics::ACCOUNTS_FAILED, report.dead_lettered);
+        lwct_runtime::count(
+            metrics::REGISTRATIONS_WAITING,
+            report.retrying + report.released,
+        );
+        if report.ended == RATE_LIMITED {
+            lwct_runtime::count(metrics::RATE_LIMIT_WAITS, 1);
+        }
         result.map(|()| report)
     }
 

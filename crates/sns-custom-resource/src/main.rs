@@ -41,6 +41,7 @@ impl Ports for AwsPorts {
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lwct_runtime::init_logs("sns_custom_resource");
+    lwct_runtime::init_metrics("sns_custom_resource");
 
     let mode = match SnsCustomResourceConfig::from_process_env() {
         Ok(config) => match function(config).await {
@@ -52,7 +53,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let handler = Arc::new(Handler::<AwsPorts>::new(mode));
     run(service_fn(move |event| {
         let handler = handler.clone();
-        async move { handler.handle(event).await }
+        lwct_runtime::flushed(async move { handler.handle(event).await })
     }))
     .await
 }

@@ -143,6 +143,10 @@ pub async fn handle_event<P: Ports>(
     if let Some(error) = undelivered {
         return Err(error);
     }
+    lwct_runtime::count(
+        lwct_runtime::metrics::CUSTOM_RESOURCES_ANSWERED,
+        answered.len(),
+    );
     Ok(json!({"answered": answered, "notAnswered": not_answered}))
 }
 

@@ -1,6 +1,7 @@
 //! The AWS services the functions use, behind narrow traits (ports) so that the decisions above
 //! them are tested with in-memory doubles, and the real adapters over the AWS SDK.
 
+pub mod installation;
 pub mod log_archive;
 pub mod organizations;
 pub mod queue;

@@ -6,6 +6,7 @@
 //! 2 the command itself is wrong (unknown flag, missing or unreadable file).
 
 mod commands;
+mod status;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -38,6 +39,18 @@ enum Command {
     /// CloudTrail delivery notifications (SNS or S3 event notifications).
     #[command(subcommand)]
     Notification(NotificationCommand),
+    /// Where each account of the organization stands: OU, state, member instance, Lacework
+    /// sub-account, mapping file entry, and what is out of place (exit 1 when anything is).
+    ///
+    /// Reads the installation's settings from the functions' environment variables
+    /// (AWS_REGION, TOWER_NAME_PREFIX, LACEWORK_URL, LACEWORK_ACCOUNT, LACEWORK_SECRET_ARN,
+    /// LACEWORK_OU_RULES, TOWER_LOG_ARCHIVE_ACCOUNT_ID, TOWER_AUDIT_ACCOUNT_ID, ...) and AWS
+    /// credentials as the AWS CLI does; changes nothing.
+    Status {
+        /// Print JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -90,6 +103,42 @@ enum NotificationCommand {
     },
 }
 
+/// `lwct status`: 0 when everything is in place, 1 when something is not, 2 when the state
+/// could not be read.
+fn show_status(json: bool) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("lwct: no runtime to read the installation with: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(status::read()) {
+        Ok(found) => {
+            if json {
+                println!("{:#}", serde_json::json!(found));
+            } else {
+                print!("{}", found.table());
+                for drift in &found.drift {
+                    eprintln!("lwct: {drift}");
+                }
+            }
+            if found.is_clean() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(err) => {
+            eprintln!("lwct: {err}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 fn parse_account_id(text: &str) -> Result<AccountId, String> {
     AccountId::parse(text).map_err(|err| err.to_string())
 }
@@ -97,6 +146,7 @@ fn parse_account_id(text: &str) -> Result<AccountId, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
+        Command::Status { json } => return show_status(json),
         Command::Mapping(MappingCommand::Validate { file }) => commands::mapping_validate(&file),
         Command::Mapping(MappingCommand::Encode { file }) => commands::mapping_encode(&file),
         Command::Mapping(MappingCommand::Decode { file }) => commands::mapping_decode(&file),

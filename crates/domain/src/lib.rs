@@ -28,6 +28,7 @@ pub mod reconcile;
 pub mod registration;
 pub mod setup_plan;
 pub mod stack_set;
+pub mod status;
 pub mod templates;
 pub mod trail;
 

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::Instant;
 
+use lwct_aws::installation::status_of;
+use lwct_domain::config::AccountLifecycleConfig;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -407,8 +409,29 @@ pub async fn run(zone: &mut LandingZone, out: &mut dyn Write) -> Result<DemoRepo
         queues.join("; "),
     );
 
+    // What an operator sees: `lwct status` over the same landing zone.
+    let config =
+        AccountLifecycleConfig::from_env(zone.function_environment()).map_err(Error::Aws)?;
+    let status = status_of(&config, zone.management())
+        .await
+        .map_err(Error::Aws)?;
+    narrator.check(
+        "lwct status finds every account in place",
+        status.is_clean(),
+        status
+            .drift
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; "),
+    );
+
     let Narrator { out, steps, checks } = narrator;
     write_summary(out, zone, &accounts, &lacework, mapping.as_ref()).await?;
+    let _ = writeln!(out, "\nStatus (lwct status):");
+    for line in status.table().lines() {
+        let _ = writeln!(out, "  {line}");
+    }
     let _ = writeln!(out, "\nChecks:");
     for check in &checks {
         let mark = if check.passed { "PASS" } else { "FAIL" };

@@ -363,16 +363,19 @@ async fn search_follows_every_page() {
     names.sort();
     let expected: Vec<String> = ids.iter().map(|id| format!("acme-{id}")).collect();
     assert_eq!(names, expected);
-    let pages = h.calls("/api/v2/CloudAccounts/search").await;
     assert_eq!(
-        pages,
+        h.calls("/api/v2/CloudAccounts/search").await,
+        [("POST".to_string(), 200)],
+        "one search"
+    );
+    assert_eq!(
+        h.calls("/api/v2/NextPage/").await,
         [
-            ("POST".to_string(), 200),
             ("GET".to_string(), 200),
             ("GET".to_string(), 200),
             ("GET".to_string(), 200)
         ],
-        "one search and three further pages for 7 rows of 2"
+        "three further pages for 7 rows of 2, at the Go SDK's NextPage path"
     );
 
     // `returns`: rows with only the fields asked for, read into a small type.

@@ -169,7 +169,7 @@ async fn api(
     headers: &HeaderMap,
     body: &Bytes,
 ) -> (Response, bool) {
-    let fault = shared.store().take_fault(path);
+    let fault = shared.store().take_fault(method.as_str(), path);
     if let Some(fault) = &fault {
         if fault.delay_ms > 0 {
             tokio::time::sleep(Duration::from_millis(fault.delay_ms)).await;
@@ -214,7 +214,9 @@ fn parse_route(path: &str) -> Option<Route<'_>> {
         ["access", "tokens"] => Some(Route::Tokens),
         ["CloudAccounts"] => Some(Route::CloudAccounts),
         ["CloudAccounts", "search"] => Some(Route::Search),
-        ["CloudAccounts", "search", "pages", id] if !id.is_empty() => Some(Route::SearchPage(id)),
+        // The Go SDK's paging fixture uses `/api/v2/NextPage/<opaque id>`; clients must treat
+        // the address as opaque, so the emulator uses the only shape a public source shows.
+        ["NextPage", id] if !id.is_empty() => Some(Route::SearchPage(id)),
         ["CloudAccounts", param] if !param.is_empty() => Some(Route::CloudAccount(param)),
         _ => None,
     }
@@ -593,7 +595,7 @@ fn page_response(
     total: usize,
     next: Option<String>,
 ) -> Response {
-    let next_url = next.map(|id| format!("{}/api/v2/CloudAccounts/search/pages/{id}", shared.url));
+    let next_url = next.map(|id| format!("{}/api/v2/NextPage/{id}", shared.url));
     json_response(
         StatusCode::OK,
         json!({
@@ -786,19 +788,32 @@ fn inspection(shared: &Shared, method: &Method, rest: &str, body: &Bytes) -> Api
     }
 }
 
-/// `{"path_prefix", "status"?, "count"?, "delay_ms"?}`.
+/// `{"path_prefix", "method"?, "status"?, "count"?, "delay_ms"?}`.
 pub fn parse_fault(value: &Value) -> Result<Fault, String> {
     let object = value
         .as_object()
         .ok_or_else(|| format!("$: must be a JSON object, got {}", kind_of(value)))?;
     if let Some(key) = object
         .keys()
-        .find(|k| !["path_prefix", "status", "count", "delay_ms"].contains(&k.as_str()))
+        .find(|k| !["path_prefix", "method", "status", "count", "delay_ms"].contains(&k.as_str()))
     {
         return Err(format!(
-            "$.{key}: unknown field (allowed: path_prefix, status, count, delay_ms)"
+            "$.{key}: unknown field (allowed: path_prefix, method, status, count, delay_ms)"
         ));
     }
+    let method = match object.get("method") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(method))
+            if ["GET", "POST", "PATCH", "DELETE", "PUT"].contains(&method.as_str()) =>
+        {
+            Some(method.clone())
+        }
+        Some(other) => {
+            return Err(format!(
+                "$.method: must be one of GET, POST, PATCH, DELETE, PUT (upper case), got {other}"
+            ));
+        }
+    };
     let path_prefix = match object.get("path_prefix") {
         Some(Value::String(prefix)) if prefix.starts_with('/') => prefix.clone(),
         Some(other) => {
@@ -834,6 +849,7 @@ pub fn parse_fault(value: &Value) -> Result<Fault, String> {
     }
     Ok(Fault {
         path_prefix,
+        method,
         status: u16::try_from(status).map_err(|_| "$.status: out of range".to_string())?,
         remaining: u32::try_from(count).map_err(|_| "$.count: out of range".to_string())?,
         delay_ms,
@@ -885,9 +901,11 @@ mod tests {
             Some(Route::Search)
         ));
         assert!(matches!(
-            parse_route("/api/v2/CloudAccounts/search/pages/AB"),
+            parse_route("/api/v2/NextPage/AB"),
             Some(Route::SearchPage("AB"))
         ));
+        assert!(parse_route("/api/v2/NextPage/").is_none());
+        assert!(parse_route("/api/v2/CloudAccounts/search/pages/AB").is_none());
         assert!(matches!(
             parse_route("/api/v2/CloudAccounts/AwsCfg"),
             Some(Route::CloudAccount("AwsCfg"))
@@ -905,6 +923,13 @@ mod tests {
         .unwrap();
         assert_eq!(fault.remaining, 2);
         assert_eq!(fault.status, 503);
+        assert_eq!(fault.method, None);
+        let post_only =
+            parse_fault(&json!({"path_prefix": "/x", "method": "POST", "status": 503})).unwrap();
+        assert_eq!(post_only.method.as_deref(), Some("POST"));
+        let message = parse_fault(&json!({"path_prefix": "/x", "method": "post", "status": 503}))
+            .unwrap_err();
+        assert!(message.starts_with("$.method:"), "{message}");
         assert_eq!(
             parse_fault(&json!({"path_prefix": "/x", "delay_ms": 5}))
                 .unwrap()

@@ -106,6 +106,8 @@ pub struct Page {
 pub struct Fault {
     /// Applies to requests whose path starts with this.
     pub path_prefix: String,
+    /// Applies only to this method (`POST`, ...); every method when `None`.
+    pub method: Option<String>,
     /// Answer with this status; 0 = only delay, then handle normally.
     pub status: u16,
     /// How many more requests it applies to.
@@ -119,6 +121,7 @@ impl Fault {
     pub fn render(&self) -> Value {
         json!({
             "path_prefix": self.path_prefix,
+            "method": self.method,
             "status": self.status,
             "count": self.remaining,
             "delay_ms": self.delay_ms,
@@ -244,11 +247,12 @@ impl Store {
     }
 
     /// Takes one use of the first fault matching `path`.
-    pub fn take_fault(&mut self, path: &str) -> Option<Fault> {
-        let index = self
-            .faults
-            .iter()
-            .position(|f| f.remaining > 0 && path.starts_with(&f.path_prefix))?;
+    pub fn take_fault(&mut self, method: &str, path: &str) -> Option<Fault> {
+        let index = self.faults.iter().position(|f| {
+            f.remaining > 0
+                && path.starts_with(&f.path_prefix)
+                && f.method.as_deref().is_none_or(|m| m == method)
+        })?;
         let fault = self.faults.get_mut(index)?;
         fault.remaining -= 1;
         let taken = fault.clone();
@@ -525,31 +529,57 @@ mod tests {
         let mut store = Store::default();
         store.add_fault(Fault {
             path_prefix: "/api/v2/CloudAccounts".into(),
+            method: None,
             status: 500,
             remaining: 2,
             delay_ms: 0,
         });
         store.add_fault(Fault {
             path_prefix: "/api/v2".into(),
+            method: None,
             status: 503,
             remaining: 1,
             delay_ms: 0,
         });
         assert_eq!(
-            store.take_fault("/api/v2/access/tokens").map(|f| f.status),
+            store
+                .take_fault("GET", "/api/v2/access/tokens")
+                .map(|f| f.status),
             Some(503)
         );
         assert_eq!(
-            store.take_fault("/api/v2/CloudAccounts").map(|f| f.status),
+            store
+                .take_fault("GET", "/api/v2/CloudAccounts")
+                .map(|f| f.status),
             Some(500)
         );
         assert_eq!(
             store
-                .take_fault("/api/v2/CloudAccounts/x")
+                .take_fault("DELETE", "/api/v2/CloudAccounts/x")
                 .map(|f| f.status),
             Some(500)
         );
-        assert_eq!(store.take_fault("/api/v2/CloudAccounts"), None);
+        assert_eq!(store.take_fault("GET", "/api/v2/CloudAccounts"), None);
+        assert!(store.faults().is_empty());
+    }
+
+    #[test]
+    fn a_fault_with_a_method_skips_other_methods() {
+        let mut store = Store::default();
+        store.add_fault(Fault {
+            path_prefix: "/api/v2/CloudAccounts".into(),
+            method: Some("POST".into()),
+            status: 503,
+            remaining: 1,
+            delay_ms: 0,
+        });
+        assert_eq!(store.take_fault("GET", "/api/v2/CloudAccounts"), None);
+        assert_eq!(
+            store
+                .take_fault("POST", "/api/v2/CloudAccounts")
+                .map(|f| f.status),
+            Some(503)
+        );
         assert!(store.faults().is_empty());
     }
 

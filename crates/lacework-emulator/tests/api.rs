@@ -703,6 +703,11 @@ async fn search_filters_and_pages() {
         match paging["urls"]["nextPage"].as_str() {
             Some(next) => {
                 assert!(next.starts_with(&api.emulator.url), "absolute: {next}");
+                // The shape of the Go SDK's paging fixture (facts table, C26).
+                assert!(
+                    next[api.emulator.url.len()..].starts_with("/api/v2/NextPage/"),
+                    "next-page path: {next}"
+                );
                 answer = api.send(Method::GET, next, Some(&token), &[], None).await;
             }
             None => break,

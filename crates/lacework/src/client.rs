@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use url::Url;
 
+use super::retry::RetryPolicy;
 use super::search::{One, Page, SearchRequest};
 use super::token::{KeyTokenSource, TokenSource};
 use super::transport::{
@@ -87,8 +88,9 @@ impl Client {
         let url = self.endpoint(&["CloudAccounts"]);
         let secrets = spec.data.secrets();
         let body = encode(&url, &Method::POST, spec)?;
+        // Not idempotent: names are not unique, so a create sent twice can make two.
         let (operation, incoming) = self
-            .call(Method::POST, url, scope, Some(&body), &secrets)
+            .send(Method::POST, url, scope, Some(&body), &secrets, false)
             .await?;
         let one: One<CloudAccount> = decode(&operation, &incoming.body, &secrets)?;
         typed(one.data, &operation)
@@ -151,15 +153,27 @@ impl Client {
     }
 
     /// `PATCH /api/v2/CloudAccounts/{intgGuid}`: makes the integration what `spec` says.
+    ///
+    /// The body is the whole record, `intgGuid` included, as the Go SDK and Terraform send it.
+    /// Whether Lacework merges or replaces `data` is not known, so optional fields `spec`
+    /// leaves unset may be erased: fill them first ([`IntegrationData::fill_unset_from`]), as
+    /// [`Client::register_or_reconcile`] does.
     pub async fn update<D: IntegrationData>(
         &self,
         scope: &Scope,
         intg_guid: &str,
         spec: &CloudAccountSpec<D>,
     ) -> Result<CloudAccount<D>, Error> {
+        #[derive(Serialize)]
+        struct Patch<'a, D: IntegrationData> {
+            #[serde(rename = "intgGuid")]
+            intg_guid: &'a str,
+            #[serde(flatten)]
+            spec: &'a CloudAccountSpec<D>,
+        }
         let url = self.endpoint(&["CloudAccounts", intg_guid]);
         let secrets = spec.data.secrets();
-        let body = encode(&url, &Method::PATCH, spec)?;
+        let body = encode(&url, &Method::PATCH, &Patch { intg_guid, spec })?;
         let (operation, incoming) = self
             .call(Method::PATCH, url, scope, Some(&body), &secrets)
             .await?;
@@ -176,6 +190,9 @@ impl Client {
 
     /// `POST /api/v2/CloudAccounts/search`, every page. `T` is what each row reads as: a
     /// [`CloudAccount`], or a smaller type when `request.returns` asks for some fields only.
+    /// Such a type must take (ignore) fields it did not ask for: the service may not cut rows
+    /// down to `returns` (the Control Tower anchor reads `data` from such a search). A search
+    /// that finds nothing (204, no body) gives no rows.
     pub async fn search<T: DeserializeOwned>(
         &self,
         scope: &Scope,
@@ -197,7 +214,7 @@ impl Client {
         operation: &str,
         first: Incoming,
     ) -> Result<Vec<T>, Error> {
-        let page: Page<T> = decode(operation, &first.body, &[])?;
+        let page: Page<T> = decode_page(operation, &first)?;
         let mut next = page.next_page().map(str::to_owned);
         let mut rows = page.data;
         let mut seen = HashSet::new();
@@ -214,14 +231,21 @@ impl Client {
                 ));
             }
             let (page_operation, incoming) = self.call(Method::GET, url, scope, None, &[]).await?;
-            let page: Page<T> = decode(&page_operation, &incoming.body, &[])?;
+            let page: Page<T> = decode_page(&page_operation, &incoming)?;
             next = page.next_page().map(str::to_owned);
             rows.extend(page.data);
         }
         Ok(rows)
     }
 
-    /// A `nextPage` address, which must stay on the API's own host: the token goes with it.
+    /// Where to GET a `nextPage` address. The token goes with it, so it is only ever sent to
+    /// the configured base:
+    /// * absolute on the base's origin, or starting with `/`: as given;
+    /// * relative without a leading `/` (`Entities/X/abc?startTime=...`, as in the Go SDK's
+    ///   tests): under `<base>/api/v2/`, query kept;
+    /// * absolute on another origin (the service naming its canonical host while the client
+    ///   was given an alias): its path and query re-based onto the base when the path is under
+    ///   `/api/v2/`, as both SDKs do; refused otherwise.
     fn next_page_url(&self, operation: &str, address: &str) -> Result<Url, Error> {
         let base = &self.inner.base;
         let refuse = |why: String| {
@@ -230,24 +254,45 @@ impl Client {
                 format!("$.paging.urls.nextPage: {why}"),
             )
         };
-        let url = base
-            .join(address)
-            .map_err(|e| refuse(format!("{address:?} is not a URL: {e}")))?;
-        if url.origin() != base.origin() {
-            return Err(refuse(format!(
-                "{address:?} is not on {}; not following it",
-                base.origin().ascii_serialization()
-            )));
+        let joined = match Url::parse(address) {
+            Ok(absolute) => Ok(absolute),
+            Err(_) if address.starts_with('/') => base.join(address),
+            Err(_) => base
+                .join("api/v2/")
+                .and_then(|api_root| api_root.join(address)),
+        };
+        let url = joined.map_err(|e| refuse(format!("{address:?} is not a URL: {e}")))?;
+        if url.origin() == base.origin() {
+            return Ok(url);
         }
-        Ok(url)
+        if url.path().starts_with("/api/v2/") && url.fragment().is_none() {
+            let mut rebased = base.clone();
+            rebased.set_path(url.path());
+            rebased.set_query(url.query());
+            tracing::warn!(
+                operation,
+                next_page_origin = %url.origin().ascii_serialization(),
+                base = %base.origin().ascii_serialization(),
+                "Lacework named another host for the next page; fetching its path from the configured host"
+            );
+            return Ok(rebased);
+        }
+        Err(refuse(format!(
+            "{address:?} is not on {} and not under /api/v2/; not following it",
+            base.origin().ascii_serialization()
+        )))
     }
 
     fn endpoint(&self, segments: &[&str]) -> Url {
         endpoint(&self.inner.base, segments)
     }
 
-    /// Sends one call with the current token; if the API answers 401, renews the token once
-    /// and sends it again. Returns the operation name with the answer.
+    /// The retry policy, for sequences of calls retried as a whole.
+    pub(crate) fn retry_policy(&self) -> RetryPolicy {
+        self.inner.transport.retry()
+    }
+
+    /// [`Client::send`] for a call that may be sent twice.
     async fn call(
         &self,
         method: Method,
@@ -255,6 +300,20 @@ impl Client {
         scope: &Scope,
         body: Option<&[u8]>,
         secrets: &[&str],
+    ) -> Result<(String, Incoming), Error> {
+        self.send(method, url, scope, body, secrets, true).await
+    }
+
+    /// Sends one call with the current token; if the API answers 401, renews the token once
+    /// and sends it again (a 401 was not acted on). Returns the operation name with the answer.
+    async fn send(
+        &self,
+        method: Method,
+        url: Url,
+        scope: &Scope,
+        body: Option<&[u8]>,
+        secrets: &[&str],
+        idempotent: bool,
     ) -> Result<(String, Incoming), Error> {
         let operation = format!("{method} {}", url.path());
         let scope_headers = scope_headers(scope, &operation)?;
@@ -275,6 +334,7 @@ impl Client {
                     headers,
                     body,
                     secrets: &all_secrets,
+                    idempotent,
                 })
                 .await;
             match result {
@@ -325,6 +385,20 @@ fn typed<D: IntegrationData>(
         },
         other => other,
     })
+}
+
+/// A page, or no rows at all for an empty answer (204): never a decoding error for that.
+fn decode_page<T: DeserializeOwned>(
+    operation: &str,
+    incoming: &Incoming,
+) -> Result<Page<T>, Error> {
+    if incoming.is_empty() {
+        return Ok(Page {
+            data: Vec::new(),
+            paging: None,
+        });
+    }
+    decode(operation, &incoming.body, &[])
 }
 
 fn encode<T: Serialize>(url: &Url, method: &Method, body: &T) -> Result<Vec<u8>, Error> {
@@ -392,33 +466,58 @@ mod tests {
     #[test]
     fn next_page_must_stay_on_the_api_host() {
         let client = client();
+        let url = |address: &str| client.next_page_url("op", address).map(String::from);
         assert_eq!(
-            client
-                .next_page_url(
-                    "op",
-                    "https://acme.lacework.net/api/v2/CloudAccounts/search/abc"
-                )
-                .unwrap()
-                .as_str(),
-            "https://acme.lacework.net/api/v2/CloudAccounts/search/abc"
+            url("https://acme.lacework.net/api/v2/NextPage/abc").unwrap(),
+            "https://acme.lacework.net/api/v2/NextPage/abc"
         );
         assert_eq!(
-            client
-                .next_page_url("op", "/api/v2/CloudAccounts/search/abc")
-                .unwrap()
-                .as_str(),
-            "https://acme.lacework.net/api/v2/CloudAccounts/search/abc"
+            url("/api/v2/NextPage/abc").unwrap(),
+            "https://acme.lacework.net/api/v2/NextPage/abc"
         );
         for elsewhere in [
             "https://evil.example/steal",
-            "http://acme.lacework.net/api/v2/x",
-            "https://acme.lacework.net:8443/api/v2/x",
+            "https://evil.example/",
+            "http://acme.lacework.net/other/x",
+            "//evil.example/steal",
         ] {
-            let err = client
-                .next_page_url("op", elsewhere)
-                .unwrap_err()
-                .to_string();
-            assert!(err.contains("$.paging.urls.nextPage"), "{err}");
+            let err = url(elsewhere).unwrap_err().to_string();
+            assert!(err.contains("$.paging.urls.nextPage"), "{elsewhere}: {err}");
+        }
+    }
+
+    #[test]
+    fn relative_next_page_is_under_api_v2_with_its_query() {
+        // The Go SDK's TestPaginationQuery fixture.
+        let next = "Entities/MachineDetails/eeee==?startTime=2022-10-13T20:23:28.316Z&endTime=2022-10-19T20:23:28.316Z";
+        assert_eq!(
+            client().next_page_url("op", next).unwrap().as_str(),
+            "https://acme.lacework.net/api/v2/Entities/MachineDetails/eeee==?startTime=2022-10-13T20:23:28.316Z&endTime=2022-10-19T20:23:28.316Z"
+        );
+    }
+
+    #[test]
+    fn next_page_on_another_host_is_rebased_onto_the_configured_one() {
+        let client = client();
+        for (foreign, rebased) in [
+            (
+                "https://canonical.lacework.net/api/v2/NextPage/abc?x=1",
+                "https://acme.lacework.net/api/v2/NextPage/abc?x=1",
+            ),
+            (
+                "http://acme.lacework.net/api/v2/NextPage/abc",
+                "https://acme.lacework.net/api/v2/NextPage/abc",
+            ),
+            (
+                "https://acme.lacework.net:8443/api/v2/x",
+                "https://acme.lacework.net/api/v2/x",
+            ),
+        ] {
+            assert_eq!(
+                client.next_page_url("op", foreign).unwrap().as_str(),
+                rebased,
+                "{foreign}"
+            );
         }
     }
 

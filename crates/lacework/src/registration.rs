@@ -2,6 +2,8 @@
 //! changes nothing the second time, and an AWS account Lacework already knows is found and
 //! brought up to date rather than reported as a failure.
 
+use std::time::Duration;
+
 use super::client::Client;
 use lwct_domain::account::AccountId;
 use lwct_domain::error::{Error, LaceworkErrorKind};
@@ -33,42 +35,75 @@ impl Client {
     ///
     /// 1. one with the same name and type exists: it is updated if it differs;
     /// 2. else one is created;
-    /// 3. if Lacework refuses because the AWS account "is already used", the integration that
-    ///    uses it is found and updated to `spec` (renamed too, so the next run finds it by
-    ///    name in one call).
+    /// 3. if the create fails in a way that may have created it anyway (timeout, 5xx, lost
+    ///    connection), the whole lookup-then-create is tried again after a backoff, so a
+    ///    create that did succeed is found by name instead of made twice;
+    /// 4. if Lacework refuses the create of a type it keeps once per AWS account (`AwsCfg`)
+    ///    with a 4xx other than 401/403/429, the integration of that AWS account is looked up
+    ///    and updated to `spec` (renamed too, so the next run finds it by name in one call).
+    ///    The text "aws account is already used" is recognised too, but no public source shows
+    ///    the service's real text, so any such refusal is checked this way.
     pub async fn register_or_reconcile<D: IntegrationData>(
         &self,
         scope: &Scope,
         spec: &CloudAccountSpec<D>,
     ) -> Result<Registration<D>, Error> {
-        if let Some(existing) = self
-            .find_by_name::<D>(scope, &spec.name)
-            .await?
-            .into_iter()
-            .next()
-        {
-            return self.reconcile(scope, existing, spec).await;
-        }
-        let conflict = match self.create(scope, spec).await {
-            Ok(record) => {
-                tracing::info!(
-                    %scope,
-                    integration = %record.intg_guid,
-                    name = %record.name,
-                    kind = D::TYPE,
-                    "created Lacework integration"
-                );
-                return Ok(Registration {
-                    outcome: Outcome::Created,
-                    record,
-                });
+        let retry = self.retry_policy();
+        let max_attempts = retry.max_attempts.max(1);
+        let mut attempt = 1;
+        let refused = loop {
+            if let Some(existing) = self
+                .find_by_name::<D>(scope, &spec.name)
+                .await?
+                .into_iter()
+                .next()
+            {
+                return self.reconcile(scope, existing, spec).await;
             }
-            Err(error) if is_conflict(&error) => error,
-            Err(error) => return Err(error),
+            match self.create(scope, spec).await {
+                Ok(record) => {
+                    tracing::info!(
+                        %scope,
+                        integration = %record.intg_guid,
+                        name = %record.name,
+                        kind = D::TYPE,
+                        attempt,
+                        "created Lacework integration"
+                    );
+                    return Ok(Registration {
+                        outcome: Outcome::Created,
+                        record,
+                    });
+                }
+                Err(error) if may_have_happened(&error) && attempt < max_attempts => {
+                    let delay = retry.next_delay(attempt, retry_after_of(&error));
+                    tracing::warn!(
+                        %scope,
+                        name = %spec.name,
+                        kind = D::TYPE,
+                        attempt,
+                        %error,
+                        delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                        "create may or may not have happened; looking it up again before retrying"
+                    );
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                Err(error) if may_mean_exists::<D>(&error) => break error,
+                Err(error) => return Err(error),
+            }
         };
         let Some(account) = spec.data.aws_account() else {
-            return Err(conflict);
+            return Err(refused);
         };
+        // The service's message is logged so that its real text for a duplicate can be learnt.
+        tracing::warn!(
+            %scope,
+            aws_account = %account,
+            kind = D::TYPE,
+            error = %refused,
+            "Lacework refused the create; looking the AWS account up in case it is integrated already"
+        );
         match self
             .find_by_aws_account::<D>(scope, &account)
             .await?
@@ -84,18 +119,19 @@ impl Client {
                 );
                 self.reconcile(scope, existing, spec).await
             }
-            None => Err(Error::Lacework {
+            None if is_conflict(&refused) => Err(Error::Lacework {
                 kind: LaceworkErrorKind::Conflict,
                 operation: format!("register {} {}", D::TYPE, spec.name),
                 status: None,
                 message: format!(
                     "Lacework says AWS account {account} is already used, but no {} integration \
                      for it is visible in {scope}; it is probably registered in another \
-                     sub-account ({conflict})",
+                     sub-account ({refused})",
                     D::TYPE
                 ),
                 retry_after: None,
             }),
+            None => Err(refused),
         }
     }
 
@@ -200,7 +236,11 @@ impl Client {
                 record: existing,
             });
         }
-        let record = self.update(scope, &existing.intg_guid, spec).await?;
+        // Send the whole wanted data: fields the spec leaves unset keep what Lacework holds,
+        // whether the service merges `data` on PATCH or replaces it.
+        let mut wanted = spec.clone();
+        wanted.data.fill_unset_from(&existing.data);
+        let record = self.update(scope, &existing.intg_guid, &wanted).await?;
         tracing::info!(
             %scope,
             integration = %record.intg_guid,
@@ -211,6 +251,48 @@ impl Client {
             outcome: Outcome::Updated,
             record,
         })
+    }
+}
+
+/// A refused create that may mean "the integration exists already": a conflict by its text,
+/// or, for a type Lacework keeps once per AWS account, any 4xx that is not about the token,
+/// access or the rate limit.
+fn may_mean_exists<D: IntegrationData>(error: &Error) -> bool {
+    match error {
+        Error::Lacework {
+            kind: LaceworkErrorKind::Conflict,
+            ..
+        } => true,
+        Error::Lacework {
+            status: Some(status),
+            ..
+        } => {
+            D::ONE_PER_AWS_ACCOUNT
+                && (400..500).contains(status)
+                && ![401, 403, 429].contains(status)
+        }
+        _ => false,
+    }
+}
+
+/// A failed create that the service may have carried out all the same. A 429 is not one (it
+/// was refused, and the transport already waited for it as far as it may).
+fn may_have_happened(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::Lacework {
+            kind: LaceworkErrorKind::Server
+                | LaceworkErrorKind::Timeout
+                | LaceworkErrorKind::Transport,
+            ..
+        }
+    )
+}
+
+fn retry_after_of(error: &Error) -> Option<Duration> {
+    match error {
+        Error::Lacework { retry_after, .. } => retry_after.map(Duration::from_secs),
+        _ => None,
     }
 }
 

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use reqwest::Method;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 use time::OffsetDateTime;
 use url::{Host, Url};
 
@@ -20,7 +20,8 @@ use lwct_domain::lacework::json_path;
 pub struct ClientOptions {
     /// Time allowed to open the connection (TCP and TLS).
     pub connect_timeout: Duration,
-    /// Time allowed for one whole attempt, answer body included.
+    /// Time allowed for one whole attempt, answer body included. The default is the Go SDK's
+    /// 60 s: an org-level write with a large mapping file must not time out while it succeeds.
     pub request_timeout: Duration,
     /// How failed attempts are retried.
     pub retry: RetryPolicy,
@@ -30,7 +31,7 @@ impl Default for ClientOptions {
     fn default() -> Self {
         Self {
             connect_timeout: Duration::from_secs(5),
-            request_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(60),
             retry: RetryPolicy::default(),
         }
     }
@@ -58,11 +59,31 @@ pub(crate) struct Outgoing<'a> {
     pub body: Option<&'a [u8]>,
     /// Values never to repeat in an error message, even if the API echoes them.
     pub secrets: &'a [&'a str],
+    /// Whether sending the request twice does no harm. A create is not: one that timed out
+    /// or failed with a 5xx may have been made, so it is retried only when it surely was not
+    /// acted on (429, or no connection); the caller looks it up before trying again.
+    pub idempotent: bool,
 }
 
 /// A successful (2xx) answer.
 pub(crate) struct Incoming {
+    pub status: u16,
     pub body: Vec<u8>,
+}
+
+impl Incoming {
+    /// A 204, or a 2xx with nothing but whitespace in its body (Lacework answers a search that
+    /// finds nothing so).
+    pub fn is_empty(&self) -> bool {
+        self.status == 204 || self.body.iter().all(u8::is_ascii_whitespace)
+    }
+}
+
+/// One failed attempt, and whether the request may have reached the service.
+struct Failed {
+    error: Error,
+    /// `false` only when the connection could not be made: nothing was sent.
+    maybe_acted_on: bool,
 }
 
 impl Transport {
@@ -86,13 +107,20 @@ impl Transport {
         })
     }
 
+    /// The retry policy, for callers that retry a whole sequence of calls.
+    pub fn retry(&self) -> RetryPolicy {
+        self.retry
+    }
+
     /// Sends the request, trying again after retryable failures (with backoff and jitter, and
-    /// at least as long as `Retry-After` asks, capped by the policy), up to `max_attempts`.
+    /// at least as long as `Retry-After` asks), up to `max_attempts`. A `Retry-After` longer
+    /// than `max_delay` ends the call at once with `RateLimited`: waiting minutes inside one
+    /// call would spend the rate budget and the caller's deadline; the caller requeues.
     pub async fn send(&self, out: &Outgoing<'_>) -> Result<Incoming, Error> {
         let max_attempts = self.retry.max_attempts.max(1);
         let mut attempt = 1;
         loop {
-            let error = match self.send_once(out).await {
+            let (error, maybe_acted_on) = match self.send_once(out).await {
                 Ok(incoming) => {
                     tracing::debug!(
                         operation = out.operation,
@@ -101,7 +129,10 @@ impl Transport {
                     );
                     return Ok(incoming);
                 }
-                Err(error) => error,
+                Err(Failed {
+                    error,
+                    maybe_acted_on,
+                }) => (error, maybe_acted_on),
             };
             let (kind, status, retry_after) = match &error {
                 Error::Lacework {
@@ -112,6 +143,7 @@ impl Transport {
                 } => (*kind, *status, *retry_after),
                 _ => return Err(error),
             };
+            let refused_unacted = kind == LaceworkErrorKind::RateLimited || !maybe_acted_on;
             if !kind.is_retryable() || attempt >= max_attempts {
                 tracing::warn!(
                     operation = out.operation,
@@ -119,6 +151,29 @@ impl Transport {
                     attempt,
                     kind = %kind,
                     "Lacework call failed"
+                );
+                return Err(error);
+            }
+            if !out.idempotent && !refused_unacted {
+                tracing::warn!(
+                    operation = out.operation,
+                    status,
+                    attempt,
+                    kind = %kind,
+                    "Lacework call failed and may have been acted on; not sending it again"
+                );
+                return Err(error);
+            }
+            if kind == LaceworkErrorKind::RateLimited
+                && retry_after
+                    .is_some_and(|asked| Duration::from_secs(asked) > self.retry.max_delay)
+            {
+                tracing::warn!(
+                    operation = out.operation,
+                    status,
+                    attempt,
+                    retry_after_s = retry_after,
+                    "Lacework asks to wait longer than this call may; giving up so the work is requeued"
                 );
                 return Err(error);
             }
@@ -138,7 +193,7 @@ impl Transport {
         }
     }
 
-    async fn send_once(&self, out: &Outgoing<'_>) -> Result<Incoming, Error> {
+    async fn send_once(&self, out: &Outgoing<'_>) -> Result<Incoming, Failed> {
         let mut request = self
             .http
             .request(out.method.clone(), out.url.clone())
@@ -151,26 +206,30 @@ impl Transport {
                 .header(CONTENT_TYPE, "application/json")
                 .body(body.to_vec());
         }
-        let response = request.send().await.map_err(|e| request_error(out, &e))?;
+        let response = request.send().await.map_err(|e| Failed {
+            error: request_error(out, &e),
+            maybe_acted_on: !e.is_connect(),
+        })?;
         let status = response.status().as_u16();
         let retry_after = response
             .headers()
             .get(RETRY_AFTER)
             .and_then(|value| value.to_str().ok())
             .and_then(|value| parse_retry_after(value, OffsetDateTime::now_utc()));
-        let body = response.bytes().await.map_err(|e| request_error(out, &e))?;
+        let body = response.bytes().await.map_err(|e| Failed {
+            error: request_error(out, &e),
+            maybe_acted_on: true,
+        })?;
         if (200..300).contains(&status) {
             Ok(Incoming {
+                status,
                 body: body.to_vec(),
             })
         } else {
-            Err(status_error(
-                out.operation,
-                status,
-                &body,
-                retry_after,
-                out.secrets,
-            ))
+            Err(Failed {
+                error: status_error(out.operation, status, &body, retry_after, out.secrets),
+                maybe_acted_on: true,
+            })
         }
     }
 }
@@ -250,16 +309,15 @@ pub(crate) fn kind_for(status: u16, message: &str) -> LaceworkErrorKind {
     }
 }
 
-/// The API's own `{"message": "..."}`, or the start of the body, or the status alone.
+/// The API's own message, or the start of the body, or the status alone. The message is
+/// looked for where Lacework's SDKs look: the v2 `{"message"}` and the older
+/// `{"ok": false, "data": {"ErrorMsg" | "message" | "statusMessage"}}`, in that SDKs' order;
+/// a `message` of `SUCCESS` says nothing about the failure.
 fn api_message(status: u16, body: &[u8]) -> String {
-    #[derive(Deserialize)]
-    struct ApiError {
-        message: String,
-    }
-    let text = match serde_json::from_slice::<ApiError>(body) {
-        Ok(error) => error.message,
-        Err(_) => String::from_utf8_lossy(body).trim().to_owned(),
-    };
+    let text = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|value| error_text(&value))
+        .unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_owned());
     if text.is_empty() {
         let reason = reqwest::StatusCode::from_u16(status)
             .ok()
@@ -272,6 +330,20 @@ fn api_message(status: u16, body: &[u8]) -> String {
         return format!("{cut}...");
     }
     text
+}
+
+fn error_text(value: &Value) -> Option<String> {
+    let text = |v: Option<&Value>| {
+        v.and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+    };
+    let data = value.get("data");
+    text(data.and_then(|d| d.get("ErrorMsg")))
+        .or_else(|| text(data.and_then(|d| d.get("message"))))
+        .or_else(|| text(value.get("message")).filter(|m| !m.eq_ignore_ascii_case("SUCCESS")))
+        .or_else(|| text(data.and_then(|d| d.get("statusMessage"))))
 }
 
 /// `text` with every secret replaced by `<redacted>`.
@@ -432,7 +504,76 @@ mod tests {
     }
 
     #[test]
+    fn messages_are_read_from_the_v2_and_the_older_shape() {
+        // Lacework's fixture of the older shape (events/lacework/responses/error-v1-shape.json).
+        let v1 = br#"{"ok": false, "data": {"message": "Invalid or expired access token", "statusMessage": "Unauthorized"}}"#;
+        assert_eq!(api_message(401, v1), "Invalid or expired access token");
+        assert_eq!(
+            api_message(
+                400,
+                br#"{"ok": false, "data": {"ErrorMsg": "bad queue", "message": "x"}}"#
+            ),
+            "bad queue"
+        );
+        assert_eq!(
+            api_message(
+                400,
+                br#"{"message": "SUCCESS", "data": {"statusMessage": "Bad Request"}}"#
+            ),
+            "Bad Request"
+        );
+        assert_eq!(
+            api_message(404, br#"{"message": "Not Found"}"#),
+            "Not Found"
+        );
+        // Nothing usable: the body as text.
+        assert_eq!(
+            api_message(400, br#"{"message": ""}"#),
+            r#"{"message": ""}"#
+        );
+        // The duplicate text is found inside the older shape too.
+        let err = status_error(
+            "POST /api/v2/CloudAccounts",
+            400,
+            br#"{"ok": false, "data": {"message": "aws account is already used"}}"#,
+            None,
+            &[],
+        );
+        assert!(matches!(
+            err,
+            Error::Lacework {
+                kind: LaceworkErrorKind::Conflict,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn empty_answers() {
+        let empty = |status, body: &[u8]| {
+            Incoming {
+                status,
+                body: body.to_vec(),
+            }
+            .is_empty()
+        };
+        assert!(empty(204, b""));
+        assert!(empty(200, b""));
+        assert!(empty(200, b" \r\n"));
+        assert!(!empty(200, b"{}"));
+    }
+
+    #[test]
+    fn default_request_timeout_is_the_go_sdks() {
+        assert_eq!(
+            ClientOptions::default().request_timeout,
+            Duration::from_secs(60)
+        );
+    }
+
+    #[test]
     fn decode_names_the_path() {
+        use serde::Deserialize;
         #[derive(Debug, Deserialize)]
         #[allow(dead_code)]
         struct Outer {

@@ -365,16 +365,19 @@ async fn search_follows_every_page() {
     names.sort();
     let expected: Vec<String> = ids.iter().map(|id| format!("acme-{id}")).collect();
     assert_eq!(names, expected);
-    let pages = h.calls("/api/v2/CloudAccounts/search").await;
     assert_eq!(
-        pages,
+        h.calls("/api/v2/CloudAccounts/search").await,
+        [("POST".to_string(), 200)],
+        "one search"
+    );
+    assert_eq!(
+        h.calls("/api/v2/NextPage/").await,
         [
-            ("POST".to_string(), 200),
             ("GET".to_string(), 200),
             ("GET".to_string(), 200),
             ("GET".to_string(), 200)
         ],
-        "one search and three further pages for 7 rows of 2"
+        "three further pages for 7 rows of 2, at the Go SDK's NextPage path"
     );
 
     // `returns`: rows with only the fields asked for, read into a small type.
@@ -540,7 +543,15 @@ async fn wrong_secret_key_is_unauthorized_and_not_retried() {
 
 #[tokio::test]
 async fn rate_limited_call_backs_off_and_succeeds() {
-    let h = harness().await;
+    // `Retry-After: 1` (the emulator's) is within this client's longest wait: it waits.
+    let patient = ClientOptions {
+        retry: RetryPolicy {
+            max_delay: Duration::from_secs(1),
+            ..fast().retry
+        },
+        ..fast()
+    };
+    let h = harness_with(emulator_options(), patient).await;
     let scope = prod();
     h.client.list(&scope).await.expect("token and first call");
     h.fault("/api/v2/CloudAccounts", 429, 2).await;
@@ -558,8 +569,15 @@ async fn rate_limited_call_backs_off_and_succeeds() {
             ("GET".to_string(), 200)
         ]
     );
+}
 
-    // Rate limited on every attempt: the last 429 is the answer, after max_attempts tries.
+#[tokio::test]
+async fn a_rate_limit_longer_than_the_longest_wait_ends_the_call_at_once() {
+    // `fast()` waits at most 20 ms; the emulator asks for 1 s. Retrying sooner would only
+    // spend more of the rate budget: the call stops with the asked wait, for a requeue.
+    let h = harness().await;
+    let scope = prod();
+    h.client.list(&scope).await.expect("token and first call");
     h.fault("/api/v2/CloudAccounts", 429, 100).await;
     let error = h.client.list(&scope).await.expect_err("always 429");
     assert_eq!(kind_of(&error), LaceworkErrorKind::RateLimited);
@@ -568,7 +586,11 @@ async fn rate_limited_call_backs_off_and_succeeds() {
         Error::Lacework { retry_after, .. } => assert_eq!(*retry_after, Some(1)),
         other => panic!("{other:?}"),
     }
-    assert_eq!(h.calls("/api/v2/CloudAccounts").await.len(), 4 + 4);
+    assert_eq!(
+        h.calls("/api/v2/CloudAccounts").await,
+        [("GET".to_string(), 200), ("GET".to_string(), 429)],
+        "one attempt, not max_attempts"
+    );
 }
 
 #[tokio::test]
@@ -1074,4 +1096,112 @@ async fn secrets_stay_out_of_debug_errors_and_logs() {
     ] {
         assert!(!shown.contains(secret), "a secret was shown:\n{shown}");
     }
+}
+
+#[tokio::test]
+async fn a_search_that_finds_nothing_gives_no_rows() {
+    // The emulator answers such a search as Lacework does: 204 and no body.
+    let h = harness().await;
+    let rows: Vec<CloudAccount> = h
+        .client
+        .search(
+            &prod(),
+            &SearchRequest::new(vec![Filter::eq("name", "no-such-integration")]),
+        )
+        .await
+        .expect("an empty search is not an error");
+    assert!(rows.is_empty());
+    assert_eq!(
+        h.calls("/api/v2/CloudAccounts/search").await,
+        [("POST".to_string(), 204)]
+    );
+}
+
+#[tokio::test]
+async fn a_create_that_may_have_happened_is_looked_up_before_it_is_sent_again() {
+    let h = harness().await;
+    let scope = prod();
+    h.client.list(&scope).await.expect("token");
+    let post_fault = json!({
+        "path_prefix": "/api/v2/CloudAccounts", "method": "POST", "status": 503, "count": 1
+    });
+
+    // A plain create is not sent twice: a 5xx does not say whether it was made.
+    h.fault_with(post_fault.clone()).await;
+    let error = h
+        .client
+        .create(
+            &scope,
+            &CloudAccountSpec::new("acme-888888888888", cfg("888888888888")),
+        )
+        .await
+        .expect_err("503");
+    assert_eq!(kind_of(&error), LaceworkErrorKind::Server);
+    assert_eq!(
+        h.calls("/api/v2/CloudAccounts").await,
+        [("GET".to_string(), 200), ("POST".to_string(), 503)],
+        "one POST only"
+    );
+
+    // A registration retries the whole lookup-then-create.
+    h.fault_with(post_fault).await;
+    let spec = CloudAccountSpec::new("acme-888888888888", cfg("888888888888"));
+    let registered = h
+        .client
+        .register_or_reconcile(&scope, &spec)
+        .await
+        .expect("registered on the second round");
+    assert_eq!(registered.outcome, Outcome::Created);
+    assert_eq!(
+        h.calls("/api/v2/CloudAccounts").await[2..],
+        [
+            ("GET".to_string(), 200),
+            ("POST".to_string(), 503),
+            ("GET".to_string(), 200),
+            ("POST".to_string(), 201)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_refused_aws_cfg_create_is_checked_against_the_aws_account() {
+    let h = harness().await;
+    let scope = prod();
+    h.client
+        .create(
+            &scope,
+            &CloudAccountSpec::new("named-by-hand", cfg("777777777777")),
+        )
+        .await
+        .expect("an integration under another name");
+    // A refusal whose text says nothing of a duplicate (the real text is not known).
+    h.fault_with(json!({
+        "path_prefix": "/api/v2/CloudAccounts", "method": "POST", "status": 400, "count": 1
+    }))
+    .await;
+    let spec = CloudAccountSpec::new("acme-777777777777", cfg("777777777777"));
+    let registered = h
+        .client
+        .register_or_reconcile(&scope, &spec)
+        .await
+        .expect("found by its AWS account and reconciled");
+    assert_eq!(registered.outcome, Outcome::Updated);
+    assert_eq!(registered.record.name, "acme-777777777777");
+
+    // AwsCtSqs is not kept once per AWS account: a 400 is just a 400, and nothing is renamed.
+    h.fault_with(json!({
+        "path_prefix": "/api/v2/CloudAccounts", "method": "POST", "status": 400, "count": 1
+    }))
+    .await;
+    let before = h.calls("/api/v2/CloudAccounts").await.len();
+    let error = h
+        .client
+        .register_or_reconcile(&scope, &CloudAccountSpec::new("acme-trail", ct_sqs(None)))
+        .await
+        .expect_err("400");
+    assert_eq!(kind_of(&error), LaceworkErrorKind::BadRequest);
+    assert_eq!(
+        h.calls("/api/v2/CloudAccounts").await[before..],
+        [("GET".to_string(), 200), ("POST".to_string(), 400)]
+    );
 }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::secret::SecretString;
 use crate::account::AccountId;
 use crate::error::{Error, LaceworkErrorKind};
-use crate::mapping::AccountMapping;
+use crate::mapping::{AccountMapping, padded_account_id};
 
 /// The data of one kind of cloud account integration (the record's `data` object).
 pub trait IntegrationData:
@@ -21,10 +21,21 @@ pub trait IntegrationData:
     /// Values in this data that must never be echoed (in an API error message, say).
     fn secrets(&self) -> Vec<&str>;
 
+    /// Whether Lacework keeps at most one integration of this type per AWS account, so that a
+    /// refused create may mean "it exists already" (then it is looked up by AWS account).
+    const ONE_PER_AWS_ACCOUNT: bool = false;
+
     /// Whether this data (what Lacework holds) already is what `wanted` asks for. Optional
     /// fields that `wanted` leaves unset are not compared: an update leaves them as they are.
     fn satisfies(&self, wanted: &Self) -> bool {
         self == wanted
+    }
+
+    /// Sets the optional fields left unset here to what `held` (the record as Lacework holds
+    /// it) has, so that an update sends the whole `data`: the same result whether Lacework
+    /// merges `data` or replaces it (which is not known; the Go SDK and Terraform send it all).
+    fn fill_unset_from(&mut self, held: &Self) {
+        let _ = held;
     }
 }
 
@@ -91,9 +102,15 @@ impl IntegrationData for AwsCfgData {
         vec![self.cross_account_credentials.external_id.expose()]
     }
 
+    const ONE_PER_AWS_ACCOUNT: bool = true;
+
     fn satisfies(&self, wanted: &Self) -> bool {
         self.cross_account_credentials == wanted.cross_account_credentials
             && unset_or_equal(&wanted.aws_account_id, &self.aws_account_id)
+    }
+
+    fn fill_unset_from(&mut self, held: &Self) {
+        fill(&mut self.aws_account_id, &held.aws_account_id);
     }
 }
 
@@ -141,11 +158,15 @@ impl IntegrationData for AwsCtSqsData {
             (None, _) => true,
             (Some(_), None) => false,
             (Some(wanted_file), Some(held_file)) => {
-                // Lacework may encode the same mapping differently (key order, spacing).
+                // Lacework may encode the same mapping differently (key order, spacing), and
+                // may hold what its own clients wrote (short ids): compare by meaning.
                 wanted_file == held_file
                     || matches!(
-                        (AccountMapping::from_wire(wanted_file), AccountMapping::from_wire(held_file)),
-                        (Ok(a), Ok(b)) if a == b
+                        (
+                            AccountMapping::from_wire_lenient(wanted_file),
+                            AccountMapping::from_wire_lenient(held_file)
+                        ),
+                        (Ok((a, _)), Ok((b, _))) if a == b
                     )
             }
         };
@@ -154,15 +175,30 @@ impl IntegrationData for AwsCtSqsData {
             && unset_or_equal(&wanted.aws_account_id, &self.aws_account_id)
             && same_mapping
     }
+
+    fn fill_unset_from(&mut self, held: &Self) {
+        fill(&mut self.aws_account_id, &held.aws_account_id);
+        fill(&mut self.account_mapping_file, &held.account_mapping_file);
+    }
 }
 
 impl AwsCtSqsData {
     /// The account mapping file, read and validated; `None` when the integration has none.
+    /// It is read as Lacework may hold it ([`AccountMapping::from_wire_lenient`]); what had
+    /// to be healed is logged as a warning.
     pub fn account_mapping(&self) -> Result<Option<AccountMapping>, Error> {
-        self.account_mapping_file
-            .as_deref()
-            .map(AccountMapping::from_wire)
-            .transpose()
+        let Some(wire) = self.account_mapping_file.as_deref() else {
+            return Ok(None);
+        };
+        let (mapping, healed) = AccountMapping::from_wire_lenient(wire)?;
+        for problem in &healed {
+            tracing::warn!(
+                path = %problem.path,
+                problem = %problem.message,
+                "the account mapping file Lacework holds is not as this product writes it; read it leniently"
+            );
+        }
+        Ok(Some(mapping))
     }
 
     /// Sets the account mapping file (in Lacework's encoding) from a mapping.
@@ -175,15 +211,41 @@ fn unset_or_equal<T: PartialEq>(wanted: &Option<T>, held: &Option<T>) -> bool {
     wanted.is_none() || wanted == held
 }
 
-/// `""` and `null` both mean "no account id" (Lacework returns either for an unset field).
-fn optional_account_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<AccountId>, D::Error> {
-    match Option::<String>::deserialize(d)? {
-        None => Ok(None),
-        Some(text) if text.is_empty() => Ok(None),
-        Some(text) => AccountId::parse(&text)
-            .map(Some)
-            .map_err(serde::de::Error::custom),
+fn fill<T: Clone>(wanted: &mut Option<T>, held: &Option<T>) {
+    if wanted.is_none() {
+        wanted.clone_from(held);
     }
+}
+
+/// `awsAccountId` as Lacework holds it. `""` and `null` both mean "no account id" (Lacework
+/// returns either for an unset field). Reading is lenient, since the service holds what any
+/// client wrote: an all-digit id of fewer than 12 digits (as in Lacework's own examples) is
+/// read with its leading zeros restored, and anything else that is not an account id is read
+/// as unset (the role ARN still tells the account), with a warning, rather than making the
+/// whole record unreadable.
+fn optional_account_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<AccountId>, D::Error> {
+    let Some(text) = Option::<String>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if text.is_empty() {
+        return Ok(None);
+    }
+    if let Ok(id) = AccountId::parse(&text) {
+        return Ok(Some(id));
+    }
+    if let Some(id) = padded_account_id(&text).and_then(|padded| AccountId::parse(&padded).ok()) {
+        tracing::warn!(
+            held = %text,
+            read_as = %id,
+            "awsAccountId has fewer than 12 digits; read with its leading zeros restored"
+        );
+        return Ok(Some(id));
+    }
+    tracing::warn!(
+        held = %text,
+        "awsAccountId is not an AWS account id; read as unset (the role ARN tells the account)"
+    );
+    Ok(None)
 }
 
 fn optional_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -373,7 +435,7 @@ pub fn json_path(root: &str, inner: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn cfg_data() -> AwsCfgData {
         AwsCfgData {
@@ -466,9 +528,9 @@ mod tests {
         assert!(err.contains("$.type"), "{err}");
 
         let mut broken = record;
-        broken.data["awsAccountId"] = json!("12345");
+        broken.data["queueUrl"] = json!(12345);
         let err = broken.typed::<AwsCtSqsData>().unwrap_err().to_string();
-        assert!(err.contains("$.data.awsAccountId"), "{err}");
+        assert!(err.contains("$.data.queueUrl"), "{err}");
         assert!(err.contains("unreadable answer"), "{err}");
     }
 
@@ -481,6 +543,78 @@ mod tests {
         .unwrap();
         assert_eq!(data.aws_account_id, None);
         assert_eq!(data.account_mapping_file, None);
+    }
+
+    #[test]
+    fn account_ids_lacework_holds_are_read_leniently() {
+        let read = |id: Value| {
+            let data: AwsCfgData = serde_json::from_value(json!({
+                "crossAccountCredentials": {
+                    "roleArn": "arn:aws:iam::210987654321:role/r", "externalId": "e"
+                },
+                "awsAccountId": id
+            }))
+            .unwrap();
+            data
+        };
+        // Lacework's own examples use 9-digit ids.
+        let short = read(json!("234556677"));
+        assert_eq!(short.aws_account_id.unwrap().as_str(), "000234556677");
+        // Not an account id at all: unset, and the role ARN still tells the account.
+        let junk = read(json!("not-an-id"));
+        assert_eq!(junk.aws_account_id, None);
+        assert_eq!(junk.aws_account().unwrap().as_str(), "210987654321");
+        assert_eq!(
+            read(json!("123456789012")).aws_account_id.unwrap().as_str(),
+            "123456789012"
+        );
+    }
+
+    #[test]
+    fn a_mapping_file_with_short_ids_reads_and_compares_by_meaning() {
+        use base64::Engine;
+        let held_doc = r#"{"defaultLaceworkAccountAws": "acme", "integration_mappings": {"prod": {"aws_accounts": ["333333333"]}}}"#;
+        let mut held = ct_sqs_data();
+        held.account_mapping_file = Some(format!(
+            "data:application/json;name=i.json;base64,{}",
+            base64::engine::general_purpose::STANDARD.encode(held_doc)
+        ));
+        let mapping = held.account_mapping().unwrap().unwrap();
+        let padded = AccountId::parse("000333333333").unwrap();
+        assert_eq!(mapping.lacework_account_of(&padded), Some("prod"));
+        let mut wanted = ct_sqs_data();
+        wanted.set_account_mapping(&mapping);
+        assert!(held.satisfies(&wanted), "same meaning: no update needed");
+    }
+
+    #[test]
+    fn unset_optional_fields_are_filled_from_what_lacework_holds() {
+        let mut held = ct_sqs_data();
+        held.aws_account_id = Some(AccountId::parse("111111111111").unwrap());
+        held.account_mapping_file = Some("data:application/json;name=i.json;base64,e30=".into());
+        let mut wanted = ct_sqs_data();
+        wanted.queue_url.push('2');
+        wanted.fill_unset_from(&held);
+        assert_eq!(wanted.aws_account_id, held.aws_account_id);
+        assert_eq!(wanted.account_mapping_file, held.account_mapping_file);
+        assert!(wanted.queue_url.ends_with('2'), "set fields are kept");
+
+        let mut set = ct_sqs_data();
+        set.account_mapping_file = Some("data:application/json;name=i.json;base64,bmV3".into());
+        set.fill_unset_from(&held);
+        assert_eq!(
+            set.account_mapping_file.as_deref(),
+            Some("data:application/json;name=i.json;base64,bmV3")
+        );
+
+        let mut cfg = AwsCfgData {
+            aws_account_id: None,
+            ..cfg_data()
+        };
+        cfg.fill_unset_from(&cfg_data());
+        assert_eq!(cfg, cfg_data());
+        const { assert!(AwsCfgData::ONE_PER_AWS_ACCOUNT) };
+        const { assert!(!AwsCtSqsData::ONE_PER_AWS_ACCOUNT) };
     }
 
     #[test]

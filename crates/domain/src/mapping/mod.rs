@@ -44,6 +44,7 @@ pub use diff::{DefaultChange, MappingDiff, MovedAccount};
 pub use organization::{AccountStatus, OrganizationAccount, OrganizationTree, OrganizationalUnit};
 pub use rules::{OuRule, OuRules};
 pub use wire::WIRE_PREFIX;
+pub(crate) use wire::padded_account_id;
 
 /// The field naming the Lacework account that receives every AWS account not listed.
 pub const DEFAULT_FIELD: &str = "defaultLaceworkAccountAws";
@@ -146,6 +147,16 @@ impl AccountMapping {
     /// document have JSON paths as for [`from_json_str`](Self::from_json_str).
     pub fn from_wire(wire: &str) -> Result<Self, Error> {
         wire::decode(wire)
+    }
+
+    /// Reads `data.accountMappingFile` as Lacework holds it, which may be less strict than
+    /// what this product writes: any `data:...,` prefix, and AWS account ids of fewer than 12
+    /// digits (as in Lacework's own examples), read with their leading zeros restored. Returns
+    /// the mapping with the problems that were healed, to be reported. Writing stays strict
+    /// ([`to_wire`](Self::to_wire)); what cannot be healed is an error as for
+    /// [`from_wire`](Self::from_wire).
+    pub fn from_wire_lenient(wire: &str) -> Result<(Self, Vec<Problem>), Error> {
+        wire::decode_lenient(wire)
     }
 
     /// The Lacework account that receives `account`'s activity: the one it is listed under, or

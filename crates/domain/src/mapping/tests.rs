@@ -961,3 +961,72 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn lenient_wire_reading_takes_what_lacework_examples_hold() {
+    // Lacework's own examples (Go SDK tests, Terraform) list 9-digit AWS ids.
+    let doc = r#"{"defaultLaceworkAccountAws": "lw_account_1", "integration_mappings": {"lw_account_2": {"aws_accounts": ["234556677", "774564564"]}}}"#;
+    let wire = format!("{WIRE_PREFIX}{}", STANDARD_B64.encode(doc));
+    assert!(
+        AccountMapping::from_wire(&wire).is_err(),
+        "strict reading refuses it"
+    );
+
+    let (mapping, healed) = AccountMapping::from_wire_lenient(&wire).unwrap();
+    let padded = AccountId::parse("000234556677").unwrap();
+    assert_eq!(mapping.lacework_account_of(&padded), Some("lw_account_2"));
+    let paths: Vec<&str> = healed.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "$.integration_mappings.lw_account_2.aws_accounts[0]",
+            "$.integration_mappings.lw_account_2.aws_accounts[1]"
+        ]
+    );
+    assert!(
+        healed[0].message.contains("000234556677"),
+        "{:?}",
+        healed[0]
+    );
+
+    // Another data: prefix: the Go SDK decodes whatever follows the first comma.
+    let other = format!(
+        "data:application/json;charset=utf-8;base64,{}",
+        STANDARD_B64.encode(doc)
+    );
+    let (same, healed) = AccountMapping::from_wire_lenient(&other).unwrap();
+    assert_eq!(same, mapping);
+    assert_eq!(healed.len(), 3);
+    assert_eq!(healed[0].path, "accountMappingFile");
+
+    // What cannot be healed is still an error, with its path.
+    let bad = format!(
+        "{WIRE_PREFIX}{}",
+        STANDARD_B64.encode(r#"{"defaultLaceworkAccountAws": "a", "integration_mappings": {"b": {"aws_accounts": ["12345678901x"]}}}"#)
+    );
+    let err = AccountMapping::from_wire_lenient(&bad).unwrap_err();
+    assert_eq!(
+        err.problems()[0].path,
+        "$.integration_mappings.b.aws_accounts[0]"
+    );
+    for not_a_file in [
+        "",
+        "hello",
+        "text/plain,abc",
+        "data:application/json;base64,%%%",
+    ] {
+        assert!(
+            AccountMapping::from_wire_lenient(not_a_file).is_err(),
+            "{not_a_file:?}"
+        );
+    }
+}
+
+proptest! {
+    #[test]
+    fn lenient_reading_agrees_with_strict_reading_on_what_we_write(mapping in any_mapping()) {
+        let (read, healed) = AccountMapping::from_wire_lenient(&mapping.to_wire()).unwrap();
+        prop_assert_eq!(read, mapping);
+        prop_assert!(healed.is_empty());
+    }
+}

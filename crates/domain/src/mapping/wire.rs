@@ -4,7 +4,9 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-use super::{AccountMapping, quoted};
+use serde_json::Value;
+
+use super::{AWS_ACCOUNTS_FIELD, AccountMapping, MAPPINGS_FIELD, member_path, quoted};
 use crate::error::{Error, Problem};
 
 /// What Lacework's own clients put before the base64 of the mapping file.
@@ -55,6 +57,80 @@ pub(super) fn decode(wire: &str) -> Result<AccountMapping, Error> {
     let text = String::from_utf8(bytes)
         .map_err(|_| problem("the decoded mapping file is not UTF-8 text"))?;
     AccountMapping::from_json_str(&text)
+}
+
+/// Reads a mapping file as Lacework holds it, as leniently as Lacework's own clients do: any
+/// `data:` prefix (the Go SDK decodes whatever follows the first comma), and AWS account ids
+/// of fewer than 12 digits (Lacework's own examples use 9) read as the 12-digit id they stand
+/// for, with leading zeros. What was healed is returned as problems, to be reported; what
+/// cannot be healed is still an error.
+pub(super) fn decode_lenient(wire: &str) -> Result<(AccountMapping, Vec<Problem>), Error> {
+    let wire = wire.trim();
+    let mut healed = Vec::new();
+    let payload = match wire.strip_prefix(WIRE_PREFIX) {
+        Some(payload) => payload,
+        None => match wire.split_once(',') {
+            Some((prefix, payload)) if prefix.starts_with("data:") => {
+                healed.push(Problem::new(
+                    WIRE_PATH,
+                    format!(
+                        "starts with {} instead of {WIRE_PREFIX:?}; read what follows the first comma",
+                        quoted(prefix)
+                    ),
+                ));
+                payload
+            }
+            _ => return decode(wire).map(|mapping| (mapping, healed)),
+        },
+    };
+    let bytes = STANDARD.decode(payload.trim()).map_err(|err| {
+        problem(format!(
+            "the text after the prefix is not standard base64 with padding: {err}"
+        ))
+    })?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| problem("the decoded mapping file is not UTF-8 text"))?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    let mut value: Value = serde_json::from_str(text).map_err(|err| {
+        Error::Mapping(vec![Problem::new("$", format!("is not valid JSON: {err}"))])
+    })?;
+    pad_short_account_ids(&mut value, &mut healed);
+    let mapping = AccountMapping::from_value(&value)?;
+    Ok((mapping, healed))
+}
+
+/// `"234556677"` -> `"000234556677"`, for every all-digit id shorter than 12 digits.
+fn pad_short_account_ids(value: &mut Value, healed: &mut Vec<Problem>) {
+    let Some(entries) = value.get_mut(MAPPINGS_FIELD).and_then(Value::as_object_mut) else {
+        return;
+    };
+    let mappings_path = member_path("$", MAPPINGS_FIELD);
+    for (name, entry) in entries.iter_mut() {
+        let Some(ids) = entry
+            .get_mut(AWS_ACCOUNTS_FIELD)
+            .and_then(Value::as_array_mut)
+        else {
+            continue;
+        };
+        let ids_path = member_path(&member_path(&mappings_path, name), AWS_ACCOUNTS_FIELD);
+        for (index, id) in ids.iter_mut().enumerate() {
+            if let Some(padded) = id.as_str().and_then(padded_account_id) {
+                healed.push(Problem::new(
+                    format!("{ids_path}[{index}]"),
+                    format!(
+                        "{id} has fewer than 12 digits; read as {padded:?} (leading zeros restored)"
+                    ),
+                ));
+                *id = Value::String(padded);
+            }
+        }
+    }
+}
+
+/// The 12-digit form of an all-digit id of 1 to 11 digits; `None` for anything else.
+pub(crate) fn padded_account_id(id: &str) -> Option<String> {
+    (!id.is_empty() && id.len() < 12 && id.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| format!("{id:0>12}"))
 }
 
 fn problem(message: impl Into<String>) -> Error {

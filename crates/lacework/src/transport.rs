@@ -93,7 +93,7 @@ impl Transport {
             .timeout(options.request_timeout)
             // The API never redirects; following one could carry the token elsewhere.
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("lwct-domain/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("lwct-lacework/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| {
                 Error::Config(vec![Problem::new(

@@ -11,6 +11,8 @@
 //! * Behaviours the emulator cannot show (a relative `nextPage`, a long `Retry-After`, what a
 //!   PATCH body holds) are checked here too.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};

@@ -39,6 +39,8 @@ SECRET_RESOURCE = "LaceworkApiSecret"
 
 # Values each parameter must accept and refuse.
 PATTERN_CASES = {
+    "ReconcileScheduleExpression": (["rate(1 day)", "rate(6 hours)", "cron(0 3 * * ? *)"],
+                                    ["daily", "rate(0 days)", "rate(1 week)", ""]),
     "LaceworkUrl": (["https://acme.lacework.net", "https://acme.fra.lacework.net/",
                      "https://my-company.lacework.net"],
                     ["acme.lacework.net", "http://acme.lacework.net", "https://acme.lacework.net/api/v2",
@@ -348,9 +350,13 @@ def check_timeouts(template):
         props = resource.get("Properties", {})
         if resource["Type"] != "AWS::Events::Rule" or "ScheduleExpression" not in props:
             continue
-        interval = schedule_seconds(props["ScheduleExpression"])
+        expression = props["ScheduleExpression"]
+        if isinstance(expression, dict) and "Ref" in expression:
+            # A parameter: its default is what a deployment gets unless told otherwise.
+            expression = template["Parameters"][expression["Ref"]]["Default"]
+        interval = schedule_seconds(expression)
         if interval is None:
-            fail(f"{logical_id}: ScheduleExpression {props['ScheduleExpression']!r} is not rate(N unit)")
+            fail(f"{logical_id}: ScheduleExpression {expression!r} is not rate(N unit)")
             continue
         for target in props.get("Targets", []):
             function = target.get("Arn", {}).get("Fn::GetAtt", [None])[0]
@@ -404,7 +410,8 @@ def check_functions_and_setup(template):
             fail(f"{logical_id}: Metadata.BuildProperties.Binary {binary!r} is no crate of crates/")
     properties = template["Resources"]["LaceworkSetup"]["Properties"]
     for key in template["Parameters"]:
-        if key in (SECRET_PARAMETER, "AlarmTopicArn", "OrganizationId", "RegistrationBudget"):
+        if key in (SECRET_PARAMETER, "AlarmTopicArn", "OrganizationId", "RegistrationBudget",
+                   "ReconcileScheduleExpression"):
             continue  # the secret never; the others change no setup work
         if properties.get(key) != {"Ref": key}:
             fail(f"LaceworkSetup.{key} must be !Ref {key}, so that changing it re-runs setup")

@@ -38,6 +38,9 @@ use crate::registration::RegistrationWork;
 /// The `type` of the batches of existing accounts `setup` queues.
 pub const ONBOARD_ACCOUNTS: &str = "OnboardAccounts";
 
+/// The `type` of the batches of accounts the reconcile found closed or gone with an instance.
+pub const RETIRE_ACCOUNTS: &str = "RetireAccounts";
+
 /// Work `setup` puts on the account queue, as JSON:
 ///
 /// ```json
@@ -53,6 +56,23 @@ pub enum AccountWork {
         source: String,
         accounts: Vec<AccountToOnboard>,
     },
+    /// These accounts closed or left the organization: retire their instances (keeping the
+    /// stacks) and deregister them, as their `CloseAccount` event would have.
+    RetireAccounts {
+        /// Which function queued it (`sns-custom-resource`'s reconcile).
+        source: String,
+        accounts: Vec<AccountId>,
+    },
+}
+
+impl AccountWork {
+    /// How many accounts the batch names.
+    pub fn account_count(&self) -> usize {
+        match self {
+            AccountWork::OnboardAccounts { accounts, .. } => accounts.len(),
+            AccountWork::RetireAccounts { accounts, .. } => accounts.len(),
+        }
+    }
 }
 
 /// One account of an [`AccountWork::OnboardAccounts`] batch.
@@ -62,18 +82,22 @@ pub struct AccountToOnboard {
     pub name: String,
 }
 
-/// The body of an `OnboardAccounts` message without its tag, read with paths.
+/// The body of an account work message without its tag, read with paths (`source` is only
+/// for the logs).
 #[derive(Deserialize)]
-struct OnboardAccountsBody {
+struct WorkBody<A> {
+    #[allow(dead_code)]
     source: String,
-    accounts: Vec<AccountToOnboard>,
+    accounts: Vec<A>,
 }
 
 /// What one record of the account queue asks for.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Message {
-    /// Existing accounts to onboard, from `setup`.
+    /// Existing accounts to onboard, from `setup` or the reconcile.
     Onboard(Vec<AccountToOnboard>),
+    /// Accounts that closed or left, from the reconcile.
+    Retire(Vec<AccountId>),
     /// A lifecycle event (which may still need nothing: a `FAILED` state, an OU event).
     Event(LifecycleEvent),
     /// An event that does not concern us, and why.
@@ -103,11 +127,12 @@ pub fn read_message(body: Option<&str>, path: &str) -> Message {
     // `Type`.
     if let Some(kind) = value.get("type") {
         return match kind.as_str() {
-            Some(ONBOARD_ACCOUNTS) => read_onboard_accounts(value, path),
+            Some(ONBOARD_ACCOUNTS) => read_work(value, path, ONBOARD_ACCOUNTS, Message::Onboard),
+            Some(RETIRE_ACCOUNTS) => read_work(value, path, RETIRE_ACCOUNTS, Message::Retire),
             Some(other) => unreadable(Problem::new(
                 format!("{path}.type"),
                 format!(
-                    "{other:?} is not account work; the account queue takes {ONBOARD_ACCOUNTS:?} batches and EventBridge events"
+                    "{other:?} is not account work; the account queue takes {ONBOARD_ACCOUNTS:?} and {RETIRE_ACCOUNTS:?} batches and EventBridge events"
                 ),
             )),
             None => unreadable(Problem::new(
@@ -128,13 +153,14 @@ pub fn read_message(body: Option<&str>, path: &str) -> Message {
     }
 }
 
-fn read_onboard_accounts(value: Value, path: &str) -> Message {
-    match serde_path_to_error::deserialize::<_, OnboardAccountsBody>(value) {
-        Ok(body) => {
-            // `source` is only for the logs.
-            let _ = body.source;
-            Message::Onboard(body.accounts)
-        }
+fn read_work<A: serde::de::DeserializeOwned>(
+    value: Value,
+    path: &str,
+    kind: &str,
+    message: impl FnOnce(Vec<A>) -> Message,
+) -> Message {
+    match serde_path_to_error::deserialize::<_, WorkBody<A>>(value) {
+        Ok(body) => message(body.accounts),
         Err(err) => {
             let inner = err.path().to_string();
             let at = if inner == "." {
@@ -145,7 +171,7 @@ fn read_onboard_accounts(value: Value, path: &str) -> Message {
             Message::Unreadable {
                 reason: Problem::new(
                     at,
-                    format!("not an {ONBOARD_ACCOUNTS} batch: {}", err.inner()),
+                    format!("not a well-formed {kind} batch: {}", err.inner()),
                 )
                 .to_string(),
             }
@@ -373,6 +399,13 @@ fn settle(message: &Message) -> (Vec<(AccountId, Intent)>, Option<Fate>) {
         Message::Onboard(accounts) => accounts
             .iter()
             .map(|account| (account.id.clone(), Intent::Ensure))
+            .collect(),
+        Message::Retire(accounts) if accounts.is_empty() => {
+            return acknowledge(format!("a {RETIRE_ACCOUNTS} batch without accounts"));
+        }
+        Message::Retire(accounts) => accounts
+            .iter()
+            .map(|account| (account.clone(), Intent::Exit))
             .collect(),
         Message::Event(event) => {
             let intents = intents_of(event);
@@ -860,6 +893,37 @@ mod tests {
     const WORKLOADS: &str = "ou-ab12-11111111";
 
     // --- reading ---------------------------------------------------------------------------
+
+    #[test]
+    fn a_retire_batch_retires_accounts_even_those_the_organization_no_longer_has() {
+        let body =
+            r#"{"type": "RetireAccounts", "source": "reconcile", "accounts": ["222233334444"]}"#;
+        let message = read_message(Some(body), "$.Records[0].body");
+        assert_eq!(
+            message,
+            Message::Retire(vec![AccountId::parse("222233334444").unwrap()])
+        );
+        let work = AccountWork::RetireAccounts {
+            source: "reconcile".into(),
+            accounts: vec![AccountId::parse("222233334444").unwrap()],
+        };
+        let value: Value = serde_json::to_value(&work).unwrap();
+        assert_eq!(value["type"], "RetireAccounts");
+        let (intents, fate) = settle(&message);
+        assert_eq!(fate, None);
+        assert_eq!(
+            intents,
+            [(AccountId::parse("222233334444").unwrap(), Intent::Exit)]
+        );
+        let broken = read_message(
+            Some(r#"{"type": "RetireAccounts", "source": "reconcile", "accounts": [7]}"#),
+            "$.Records[0].body",
+        );
+        assert!(
+            matches!(&broken, Message::Unreadable { reason } if reason.starts_with("$.Records[0].body.accounts[0]")),
+            "{broken:?}"
+        );
+    }
 
     #[test]
     fn reads_setup_batches_in_the_agreed_shape() {

@@ -361,10 +361,7 @@ impl<P: Ports> Setup<P> {
         let queue_name = &self.config.installation.names.account_queue;
         let queue_url = self.queues.queue_url(queue_name).await?;
         send_all(&self.queues, &queue_url, &bodies, self.timing.queue_retry).await?;
-        let queued: usize = batches
-            .iter()
-            .map(|AccountWork::OnboardAccounts { accounts, .. }| accounts.len())
-            .sum();
+        let queued: usize = batches.iter().map(AccountWork::account_count).sum();
         tracing::info!(
             operation = "sqs:SendMessageBatch",
             queue = %queue_name,

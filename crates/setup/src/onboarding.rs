@@ -67,14 +67,14 @@ mod tests {
         accounts.push(account(202, AccountStatus::PendingClosure));
         accounts.reverse();
         let batches = onboarding_batches(&accounts, &management);
-        let sizes: Vec<usize> = batches
-            .iter()
-            .map(|AccountWork::OnboardAccounts { accounts, .. }| accounts.len())
-            .collect();
+        let sizes: Vec<usize> = batches.iter().map(AccountWork::account_count).collect();
         assert_eq!(sizes, [50, 50, 19]);
         let AccountWork::OnboardAccounts {
             accounts: first, ..
-        } = &batches[0];
+        } = &batches[0]
+        else {
+            panic!("{batches:?}")
+        };
         assert_eq!(first[0].id.as_str(), "000000000002");
     }
 

@@ -907,7 +907,10 @@ async fn existing_active_accounts_are_queued_for_onboarding() {
         format!("https://sqs.us-east-1.amazonaws.com/{MANAGEMENT}/lacework-ct-account-queue")
     );
     let AccountWork::OnboardAccounts { source, accounts } =
-        serde_json::from_str(&sent[0].1).unwrap();
+        serde_json::from_str(&sent[0].1).unwrap()
+    else {
+        panic!("{:?}", sent[0])
+    };
     assert_eq!(source, "setup");
     let ids: Vec<&str> = accounts.iter().map(|a| a.id.as_str()).collect();
     assert_eq!(

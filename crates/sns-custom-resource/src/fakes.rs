@@ -7,6 +7,7 @@ use lwct_lacework::KeyTokenRequester;
 use lwct_testkit::organizations::MemoryOrganizations;
 use lwct_testkit::queues::MemoryQueues;
 use lwct_testkit::secrets::MemorySecretStore;
+use lwct_testkit::stack_sets::InMemoryStackSets;
 
 use crate::function::Ports;
 
@@ -15,6 +16,7 @@ pub struct TestPorts;
 
 impl Ports for TestPorts {
     type Organizations = MemoryOrganizations;
+    type StackSets = InMemoryStackSets;
     type Queues = MemoryQueues;
     type Secrets = MemorySecretStore;
     type Tokens = KeyTokenRequester;

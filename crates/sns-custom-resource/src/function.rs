@@ -8,6 +8,7 @@ use lwct_aws::organizations::Organizations;
 use lwct_aws::queue::MessageQueues;
 use lwct_aws::registration_queue::RegistrationQueue;
 use lwct_aws::secrets::{SecretPort, SecretsManagerTokenSource};
+use lwct_aws::stacksets::StackSets;
 use lwct_domain::Error;
 use lwct_domain::config::SnsCustomResourceConfig;
 use lwct_domain::drain::SubAccountRouting;
@@ -20,6 +21,8 @@ use crate::budget::{BudgetedTokenRequester, BudgetedTokenSource, RequestBudget};
 /// The services the function talks to.
 pub trait Ports: Send + Sync + 'static {
     type Organizations: Organizations + 'static;
+    /// The member StackSet's instances (read by the reconcile).
+    type StackSets: StackSets + 'static;
     /// The registration queue (sending and consuming) and its dead-letter queue.
     type Queues: RegistrationQueue + 'static;
     /// The Lacework API secret (key, token, external id suffix).
@@ -81,6 +84,7 @@ pub struct Function<P: Ports> {
     pub config: SnsCustomResourceConfig,
     pub routing: SubAccountRouting,
     pub organizations: P::Organizations,
+    pub stack_sets: P::StackSets,
     pub queues: P::Queues,
     pub secrets: Arc<P::Secrets>,
     pub tokens: Arc<P::Tokens>,
@@ -95,6 +99,7 @@ impl<P: Ports> Function<P> {
     pub fn new(
         config: SnsCustomResourceConfig,
         organizations: P::Organizations,
+        stack_sets: P::StackSets,
         queues: P::Queues,
         secrets: Arc<P::Secrets>,
         tokens: Arc<P::Tokens>,
@@ -104,6 +109,7 @@ impl<P: Ports> Function<P> {
             config,
             routing,
             organizations,
+            stack_sets,
             queues,
             secrets,
             tokens,

@@ -1,9 +1,10 @@
-//! The Lambda handler: tells the two triggers apart and hands each to its flow.
+//! The Lambda handler: tells the three triggers apart and hands each to its flow.
 //!
 //! * A Lambda SNS event (`Records[].Sns.Message`): CloudFormation requests of the member
 //!   stacks' custom resource, answered exactly once each ([`crate::sns`]).
 //! * An EventBridge scheduled event (`"detail-type": "Scheduled Event"`): "drain now" - one run
 //!   of the paced registration drain ([`crate::drain`]).
+//! * The reconcile's schedule (`{"action": "reconcile"}`): one reconcile ([`crate::reconcile`]).
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -21,6 +22,9 @@ use crate::sns::{self, Readiness};
 /// `detail-type` of an EventBridge schedule's events.
 pub const SCHEDULED_EVENT: &str = "Scheduled Event";
 
+/// The input of the reconcile's schedule (`{"action": "reconcile"}`).
+pub const RECONCILE_ACTION: &str = "reconcile";
+
 /// Whether the function can work, or can only say why not.
 pub enum Mode<P: Ports> {
     Ready(Arc<Function<P>>),
@@ -37,12 +41,17 @@ pub enum Mode<P: Ports> {
 pub enum Trigger {
     Sns,
     Schedule,
+    /// The reconcile's schedule: find what events missed, queue the work that repairs it.
+    Reconcile,
 }
 
 /// Tells the triggers apart; anything else is an error naming what was expected.
 pub fn trigger(event: &Value) -> Result<Trigger, Error> {
     if event.get("Records").is_some() {
         return Ok(Trigger::Sns);
+    }
+    if event.get("action").and_then(Value::as_str) == Some(RECONCILE_ACTION) {
+        return Ok(Trigger::Reconcile);
     }
     match event.get("detail-type").and_then(Value::as_str) {
         Some(SCHEDULED_EVENT) => Ok(Trigger::Schedule),
@@ -106,6 +115,10 @@ impl<P: Ports> Handler<P> {
                 };
                 sns::handle_event(&readiness, payload, deadline).await
             }
+            Trigger::Reconcile => match &self.mode {
+                Mode::Ready(function) => Ok(function.reconcile().await?.to_json()),
+                Mode::Misconfigured { problems, .. } => Err(Error::Config(problems.clone())),
+            },
             Trigger::Schedule => match &self.mode {
                 Mode::Ready(function) => Ok(function.drain(deadline).await?.to_json()),
                 Mode::Misconfigured { problems, .. } => Err(Error::Config(problems.clone())),

@@ -9,6 +9,7 @@ mod budget;
 mod drain;
 mod function;
 mod handler;
+mod reconcile;
 mod sns;
 
 #[cfg(test)]
@@ -22,6 +23,7 @@ use lambda_runtime::{run, service_fn};
 use lwct_aws::organizations::OrganizationsClient;
 use lwct_aws::queue::SqsQueues;
 use lwct_aws::secrets::SecretStore;
+use lwct_aws::stacksets::StackSetsClient;
 use lwct_domain::config::{EnvReader, SnsCustomResourceConfig, TOWER_RESPONSE_URL_ALLOW};
 use lwct_lacework::KeyTokenRequester;
 
@@ -33,6 +35,7 @@ struct AwsPorts;
 
 impl Ports for AwsPorts {
     type Organizations = OrganizationsClient;
+    type StackSets = StackSetsClient;
     type Queues = SqsQueues;
     type Secrets = SecretStore;
     type Tokens = KeyTokenRequester;
@@ -76,6 +79,7 @@ async fn function(
     Function::new(
         config,
         OrganizationsClient::new(aws_sdk_organizations::Client::new(&sdk)),
+        StackSetsClient::new(aws_sdk_cloudformation::Client::new(&sdk)),
         SqsQueues::new(aws_sdk_sqs::Client::new(&sdk)),
         Arc::new(SecretStore::new(
             aws_sdk_secretsmanager::Client::new(&sdk),

@@ -24,6 +24,7 @@ use lwct_testkit::organizations::MemoryOrganizations;
 use lwct_testkit::queues::MemoryQueues;
 use lwct_testkit::response_url::ResponseUrlRecorder;
 use lwct_testkit::secrets::MemorySecretStore;
+use lwct_testkit::stack_sets::InMemoryStackSets;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use tokio::time::Instant;
@@ -141,6 +142,7 @@ impl Harness {
         let mut function = Function::<TestPorts>::new(
             config,
             MemoryOrganizations::new(organization(), AccountId::parse("111122223333").unwrap()),
+            InMemoryStackSets::new(),
             MemoryQueues::new("111122223333"),
             Arc::new(MemorySecretStore::new(&secret)),
             requester,

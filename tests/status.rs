@@ -1,7 +1,8 @@
-//! `lwct status` against the local landing zone: every account in place after onboarding,
-//! then the three kinds of drift the reconcile repairs - an account created with no event
+//! `lwct status` and the reconcile against the local landing zone: every account in place
+//! after onboarding; then the three kinds of drift - an account created with no event
 //! delivered, an `AwsCfg` integration deleted directly in Lacework, a member stack instance
-//! deleted by hand - each named on its account's row, with a non-zero exit.
+//! deleted by hand - each named on its account's row with a non-zero exit; one reconcile run
+//! and the ordinary work it queues repair all three, and a second run finds nothing.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
 
@@ -10,6 +11,8 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
+use landing_zone::flows::Schedule;
+use landing_zone::runtime_api::Answer;
 use lwct_aws::secrets::SecretStore;
 use lwct_domain::AccountId;
 use lwct_domain::lacework::{Scope, SubAccount};
@@ -37,6 +40,21 @@ fn lwct_status(zone: &landing_zone::LandingZone, bin_dir: &std::path::Path) -> (
     (output.status.code().unwrap_or(-1), report)
 }
 
+/// One reconcile run (the rule's input to sns-custom-resource): its report.
+async fn reconcile(zone: &landing_zone::LandingZone) -> Value {
+    let invoked = zone
+        .tick(Schedule::Reconcile)
+        .await
+        .expect("reconcile invoked");
+    match invoked.answer {
+        Answer::Response { payload } => payload,
+        other => panic!(
+            "the reconcile failed: {other:?}; log {}",
+            invoked.log.display()
+        ),
+    }
+}
+
 fn drift_of(report: &Value, account: &AccountId) -> Vec<String> {
     report["drift"]
         .as_array()
@@ -48,7 +66,7 @@ fn drift_of(report: &Value, account: &AccountId) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn status_shows_each_account_and_the_drift_events_missed() {
+async fn status_shows_the_drift_events_missed_and_one_reconcile_repairs_it() {
     within(TEST_TIME_LIMIT, async {
         let options = options("status");
         let bin_dir = options.bin_dir.clone();
@@ -138,6 +156,34 @@ async fn status_shows_each_account_and_the_drift_events_missed() {
         assert_eq!(
             row["problems"][0],
             format!("account {} has no member stack instance", silent.id)
+        );
+
+        // One reconcile run queues the repairs; the functions carry them out as ordinary work.
+        let reconciled = reconcile(&zone).await;
+        assert_eq!(
+            reconciled["drift"].as_array().unwrap().len(),
+            3,
+            "{reconciled:#}"
+        );
+        assert_eq!(reconciled["queued"]["onboard"], 2, "{reconciled:#}");
+        assert_eq!(reconciled["queued"]["registrations"], 1, "{reconciled:#}");
+        let run = zone
+            .run_account_queue()
+            .await
+            .expect("account queue delivered");
+        assert_handled("the reconcile's onboarding", &run);
+        drain(&zone, "the reconcile's registrations").await;
+        let (code, repaired) = lwct_status(&zone, &bin_dir);
+        assert_eq!(code, 0, "everything repaired: {repaired:#}");
+        assert_eq!(instances_of(&zone, &bare).await, 1);
+        assert_eq!(registered_in(&zone, &unregistered).await.len(), 1);
+        assert_eq!(registered_in(&zone, &silent.id).await, ["prod"]);
+
+        let again = reconcile(&zone).await;
+        assert!(again["drift"].as_array().unwrap().is_empty(), "{again:#}");
+        assert_eq!(
+            again["queued"],
+            serde_json::json!({"onboard": 0, "retire": 0, "registrations": 0})
         );
     })
     .await;

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use lwct_domain::AccountId;
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::LandingZone;
 use crate::error::{Error, Result};
@@ -66,6 +66,9 @@ pub enum Schedule {
     AuthRefresh,
     /// `sns-custom-resource`'s registration drain, rule `<prefix>-registration-drain`.
     Drain,
+    /// `sns-custom-resource`'s reconcile, rule `<prefix>-reconcile` (its input is
+    /// `{"action": "reconcile"}`, not a scheduled event).
+    Reconcile,
 }
 
 impl Schedule {
@@ -73,7 +76,7 @@ impl Schedule {
     pub fn function(self) -> &'static str {
         match self {
             Schedule::AuthRefresh => "auth-refresh",
-            Schedule::Drain => "sns-custom-resource",
+            Schedule::Drain | Schedule::Reconcile => "sns-custom-resource",
         }
     }
 
@@ -81,14 +84,16 @@ impl Schedule {
         match self {
             Schedule::AuthRefresh => "token-refresh",
             Schedule::Drain => "registration-drain",
+            Schedule::Reconcile => "reconcile",
         }
     }
 
-    /// `auth-refresh` or `drain`, as the command line names them.
+    /// `auth-refresh`, `drain` or `reconcile`, as the command line names them.
     pub fn parse(text: &str) -> Option<Schedule> {
         match text {
             "auth-refresh" => Some(Schedule::AuthRefresh),
             "drain" => Some(Schedule::Drain),
+            "reconcile" => Some(Schedule::Reconcile),
             _ => None,
         }
     }
@@ -237,7 +242,11 @@ impl LandingZone {
     /// Runs a schedule once: EventBridge's `Scheduled Event` to its function.
     pub async fn tick(&self, schedule: Schedule) -> Result<Invoked> {
         let rule = format!("{}-{}", self.names_prefix(), schedule.rule_suffix());
-        let event = scheduled_event(&self.organization.management, &rule);
+        let event = match schedule {
+            // The rule's constant input, as template.yaml gives it.
+            Schedule::Reconcile => json!({"action": "reconcile"}),
+            _ => scheduled_event(&self.organization.management, &rule),
+        };
         self.invoke(schedule.function(), event).await
     }
 

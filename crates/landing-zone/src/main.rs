@@ -53,9 +53,10 @@ enum Command {
     /// Deliver what waits in the account queue to account-lifecycle, as Lambda's event
     /// source mapping does (and the custom resource requests that follow).
     Poll,
-    /// Run a schedule once: auth-refresh, or drain (sns-custom-resource's registration drain).
+    /// Run a schedule once: auth-refresh, drain (sns-custom-resource's registration drain) or
+    /// reconcile (its reconcile).
     Tick {
-        /// auth-refresh or drain.
+        /// auth-refresh, drain or reconcile.
         schedule: String,
         /// drain: run again until the registration queue is empty (bounded).
         #[arg(long)]
@@ -199,7 +200,7 @@ async fn run(cli: Cli) -> landing_zone::Result<(Value, bool)> {
         } => {
             let Some(schedule) = Schedule::parse(&schedule) else {
                 return Err(landing_zone::Error::Usage(format!(
-                    "tick {schedule:?}: the schedules are auth-refresh and drain"
+                    "tick {schedule:?}: the schedules are auth-refresh, drain and reconcile"
                 )));
             };
             let zone = attach(options, bin_dir_given).await?;

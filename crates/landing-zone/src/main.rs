@@ -7,6 +7,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use landing_zone::flows::{DrainLimits, Schedule};
 use landing_zone::{LandingZone, Options, RunningState, find_repository_root, process};
+use lwct_aws::installation::status_of;
+use lwct_domain::config::AccountLifecycleConfig;
 use lwct_domain::AccountId;
 use serde_json::{Value, json};
 
@@ -69,6 +71,9 @@ enum Command {
     },
     /// Show stack sets and instances, Lacework integrations and queued work.
     State,
+    /// Where each account stands, as `lwct status` reads it: the table on stderr, the JSON on
+    /// stdout; exit 1 when anything is out of place.
+    Status,
     /// Stop what `up` started.
     Down,
     /// Start a fresh landing zone, run the setup flow, check it, and stop (exit 0 on success).
@@ -240,6 +245,16 @@ async fn run(cli: Cli) -> landing_zone::Result<(Value, bool)> {
         Command::State => {
             let zone = attach(options, bin_dir_given).await?;
             Ok((zone.inspect().await?, true))
+        }
+        Command::Status => {
+            let zone = attach(options, bin_dir_given).await?;
+            let config = AccountLifecycleConfig::from_env(zone.function_environment())
+                .map_err(landing_zone::Error::Aws)?;
+            let status = status_of(&config, zone.management())
+                .await
+                .map_err(landing_zone::Error::Aws)?;
+            eprint!("{}", status.table());
+            Ok((json!(status), status.is_clean()))
         }
         Command::Down => {
             let state_file = options.state_file();

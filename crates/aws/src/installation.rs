@@ -1,10 +1,10 @@
 //! One read of an installation's state, as the scheduled reconcile and `lwct status` see it:
 //! the organization, the member StackSet's instances in the home region, the `AwsCfg`
 //! integrations of every sub-account the configuration names, and (at organization level) the
-//! CloudTrail integration's mapping file; and the status built from it. Read only: nothing
-//! here changes anything.
+//! CloudTrail integration's mapping file; and the status built from it, with what the
+//! dead-letter queues hold. Read only: nothing here changes anything.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use lwct_domain::Error;
 use lwct_domain::config::AccountLifecycleConfig;
@@ -13,10 +13,12 @@ use lwct_domain::lacework::{AwsCfgData, AwsCtSqsData, Scope};
 use lwct_domain::lifecycle::InstanceState;
 use lwct_domain::naming::{Arn, NamePrefix};
 use lwct_domain::reconcile::{Installation, Observed, Registration};
-use lwct_domain::status::{Status, status};
+use lwct_domain::status::{DeadLetter, Status, status};
 use lwct_lacework::{Client, ClientOptions};
 
+use crate::aws_error;
 use crate::organizations::{Organizations, OrganizationsClient};
+use crate::registration_queue::REASON_ATTRIBUTE;
 use crate::secrets::SecretStore;
 use crate::stacksets::{StackSets, StackSetsClient};
 
@@ -120,6 +122,14 @@ pub async fn status_of(
         },
     )
     .await?;
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let mut dead_letters = Vec::new();
+    for queue in [
+        &installation.names.account_dead_letter_queue,
+        &installation.names.registration_dead_letter_queue,
+    ] {
+        dead_letters.extend(peek_dead_letters(&sqs, queue).await?);
+    }
     status(
         &observed,
         &Installation {
@@ -129,5 +139,62 @@ pub async fn status_of(
             member_role: &installation.names.member_role,
             member_instances: config.capability.includes_config(),
         },
+        &dead_letters,
     )
+}
+
+/// At most this many messages of a dead-letter queue are read.
+const PEEK_LIMIT: usize = 500;
+
+/// The messages of the dead-letter queue `name` with their reasons, left where they are: each
+/// is received without being hidden (visibility timeout 0) and never deleted. Only its receive
+/// count changes, which nothing reads on a dead-letter queue.
+async fn peek_dead_letters(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+) -> Result<Vec<DeadLetter>, Error> {
+    let url = sqs
+        .get_queue_url()
+        .queue_name(name)
+        .send()
+        .await
+        .map_err(|err| aws_error("sqs:GetQueueUrl", err))?
+        .queue_url()
+        .unwrap_or_default()
+        .to_owned();
+    let mut seen = BTreeSet::new();
+    let mut letters = Vec::new();
+    // A receive returns some of the messages; a few more passes find the rest.
+    for _ in 0..20 {
+        let received = sqs
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .visibility_timeout(0)
+            .message_attribute_names(REASON_ATTRIBUTE)
+            .send()
+            .await
+            .map_err(|err| aws_error("sqs:ReceiveMessage", err))?;
+        let mut new = false;
+        for message in received.messages() {
+            let id = message.message_id().unwrap_or_default().to_owned();
+            if !seen.insert(id) {
+                continue;
+            }
+            new = true;
+            let reason = message
+                .message_attributes()
+                .and_then(|attributes| attributes.get(REASON_ATTRIBUTE))
+                .and_then(|value| value.string_value())
+                .unwrap_or("no reason recorded");
+            letters.push(DeadLetter {
+                body: message.body().unwrap_or_default().to_owned(),
+                reason: reason.to_owned(),
+            });
+        }
+        if !new || letters.len() >= PEEK_LIMIT {
+            break;
+        }
+    }
+    Ok(letters)
 }

@@ -125,6 +125,9 @@ fn show_status(json: bool) -> ExitCode {
                 for drift in &found.drift {
                     eprintln!("lwct: {drift}");
                 }
+                for reason in &found.other_dead_letters {
+                    eprintln!("lwct: dead-lettered work naming no account: {reason}");
+                }
             }
             if found.is_clean() {
                 ExitCode::SUCCESS

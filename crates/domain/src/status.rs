@@ -9,8 +9,9 @@ use serde::Serialize;
 
 use crate::account::AccountId;
 use crate::error::Error;
-use crate::lifecycle::InstanceState;
+use crate::lifecycle::{self, InstanceState, Message};
 use crate::reconcile::{Drift, Installation, Observed, reconcile};
+use crate::registration::RegistrationWork;
 
 /// One account's row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -29,8 +30,32 @@ pub struct AccountRow {
     pub sub_account: Option<String>,
     /// Where the mapping file sends its trail activity (organization level only).
     pub mapping: Option<String>,
-    /// What is out of place, in words; empty when nothing is.
+    /// What is out of place, in words (dead-lettered work with its reason among it); empty
+    /// when nothing is.
     pub problems: Vec<String>,
+}
+
+/// A message of a dead-letter queue: its body and the reason it was given up on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub body: String,
+    pub reason: String,
+}
+
+impl DeadLetter {
+    /// The accounts the message was about: registration work names one, account work and
+    /// lifecycle events the accounts they carry.
+    pub fn accounts(&self) -> Vec<AccountId> {
+        if let Ok(work) = RegistrationWork::from_message(&self.body) {
+            return vec![work.account().clone()];
+        }
+        match lifecycle::read_message(Some(&self.body), "$") {
+            Message::Onboard(accounts) => accounts.into_iter().map(|a| a.id).collect(),
+            Message::Retire(accounts) => accounts,
+            Message::Event(event) => event.account_id().cloned().into_iter().collect(),
+            Message::Ignored { .. } | Message::Unreadable { .. } => Vec::new(),
+        }
+    }
 }
 
 /// The installation's status.
@@ -38,12 +63,16 @@ pub struct AccountRow {
 pub struct Status {
     pub accounts: Vec<AccountRow>,
     pub drift: Vec<Drift>,
+    /// Dead-lettered messages that name no account, with their reasons.
+    pub other_dead_letters: Vec<String>,
+    /// How many dead-lettered messages there are in all.
+    pub dead_letters: usize,
 }
 
 impl Status {
     /// Whether anything is out of place (`lwct status` then exits non-zero).
     pub fn is_clean(&self) -> bool {
-        self.drift.is_empty()
+        self.drift.is_empty() && self.dead_letters == 0
     }
 
     /// The rows as a fixed-width table.
@@ -132,14 +161,31 @@ fn drift_account(drift: &Drift) -> &AccountId {
 
 /// The status of every account the organization has, or that still has an instance or a
 /// registration of ours.
-pub fn status(observed: &Observed, installation: &Installation<'_>) -> Result<Status, Error> {
+pub fn status(
+    observed: &Observed,
+    installation: &Installation<'_>,
+    dead_letters: &[DeadLetter],
+) -> Result<Status, Error> {
     let repairs = reconcile(observed, installation)?;
-    let mut problems: BTreeMap<&AccountId, Vec<String>> = BTreeMap::new();
+    let mut problems: BTreeMap<AccountId, Vec<String>> = BTreeMap::new();
     for drift in &repairs.drift {
         problems
-            .entry(drift_account(drift))
+            .entry(drift_account(drift).clone())
             .or_default()
             .push(drift.to_string());
+    }
+    let mut other_dead_letters = Vec::new();
+    for letter in dead_letters {
+        let accounts = letter.accounts();
+        if accounts.is_empty() {
+            other_dead_letters.push(letter.reason.clone());
+        }
+        for account in accounts {
+            problems
+                .entry(account)
+                .or_default()
+                .push(format!("dead-lettered: {}", letter.reason));
+        }
     }
     let registered: BTreeMap<&AccountId, &str> = observed
         .registrations
@@ -188,6 +234,8 @@ pub fn status(observed: &Observed, installation: &Installation<'_>) -> Result<St
     Ok(Status {
         accounts,
         drift: repairs.drift,
+        other_dead_letters,
+        dead_letters: dead_letters.len(),
     })
 }
 
@@ -236,6 +284,10 @@ mod tests {
                 member_role: "lacework-ct-config-role",
                 member_instances: true,
             },
+            &[DeadLetter {
+                body: r#"{"type":"Deregister","account":"222233335555","cause":"x"}"#.into(),
+                reason: "Lacework refused it".into(),
+            }],
         )
         .unwrap();
         assert!(!status.is_clean());
@@ -248,7 +300,10 @@ mod tests {
         );
         assert_eq!(
             status.accounts[1].problems,
-            ["account 222233335555 has no member stack instance"]
+            [
+                "account 222233335555 has no member stack instance",
+                "dead-lettered: Lacework refused it"
+            ]
         );
         let table = status.table();
         let lines: Vec<&str> = table.lines().collect();

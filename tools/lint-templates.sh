@@ -6,6 +6,8 @@
 #      .cache/sam, not ~), its telemetry is off, and it gets no AWS config or credentials;
 #   3. stacksets/tests/check_templates.py: the project's own template rules, parameter
 #      patterns, and a deployment of each StackSet template into an in-process moto;
+#   5. tools/deploy_sam_template.py: template.yaml translated by samtranslator and deployed into
+#      an in-process moto; functions, roles, timeouts, variables and wiring compared;
 #   4. tools/check_sam_template.py (with template.yaml): the same kind of rules for the SAM
 #      template - parameter patterns, the secret key confined to the secret, environment
 #      variables as the functions read them, names from the prefix, queue timeouts, queues
@@ -62,6 +64,11 @@ if [ -f template.yaml ]; then
     fi
     if ! output="$("$venv/bin/python" tools/check_sam_template.py 2>&1)"; then
         echo "lint-templates: tools/check_sam_template.py failed:" >&2
+        echo "$output" >&2
+        status=1
+    fi
+    if ! output="$("$venv/bin/python" tools/deploy_sam_template.py 2>&1)"; then
+        echo "lint-templates: tools/deploy_sam_template.py failed:" >&2
         echo "$output" >&2
         status=1
     fi

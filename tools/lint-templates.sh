@@ -6,13 +6,13 @@
 #      .cache/sam, not ~), its telemetry is off, and it gets no AWS config or credentials;
 #   3. stacksets/tests/check_templates.py: the project's own template rules, parameter
 #      patterns, and a deployment of each StackSet template into an in-process moto;
-#   5. tools/deploy_sam_template.py: template.yaml translated by samtranslator and deployed into
-#      an in-process moto; functions, roles, timeouts, variables and wiring compared;
 #   4. tools/check_sam_template.py (with template.yaml): the same kind of rules for the SAM
 #      template - parameter patterns, the secret key confined to the secret, environment
 #      variables as the functions read them, names from the prefix, queue timeouts, queues
 #      and topics encrypted, the registration topic and its key open to the organization
 #      only (with its own unit tests, tools/check_sam_template_test.py, on broken templates).
+#   5. tools/deploy_sam_template.py: template.yaml translated by samtranslator and deployed into
+#      an in-process moto; functions, roles, timeouts, variables and wiring compared;
 # Uses the project venv .venv, prepared by tools/venv.sh (created if absent; requirements-dev.txt
 # installed only when it changed). Prints nothing when all is well; otherwise names the file
 # that failed and exits non-zero.

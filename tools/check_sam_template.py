@@ -14,9 +14,18 @@
    its schedule's interval (runs never overlap). The registration queue's redrive gives up
    only after the drain's own limit (crates/domain/src/drain.rs GIVE_UP_AFTER_RECEIVES), so the
    drain, not SQS, dead-letters work, with its reason.
+   Every queue an event source mapping feeds to a function has a VisibilityTimeout of at least
+   six times that function's Timeout (a message in work is not handed to a second invocation).
 6. The functions are built by cargo-lambda from the workspace, for provided.al2023 on arm64;
    every configuration parameter is a property of the setup custom resource, so changing it
    re-runs setup.
+7. Encryption and publishers: every SQS queue is encrypted (SqsManagedSseEnabled, or a KMS
+   key); every SNS topic is encrypted (KmsMasterKeyId), and a topic with a topic policy (other
+   accounts or AWS services publish to it) uses a customer-managed key of this template, not
+   alias/aws/sns, whose policy grants kms:GenerateDataKey* and kms:Decrypt to exactly the
+   principals the topic policy lets publish, with the same conditions, through SNS only, and
+   grants no other principal the key's use. The registration topic's policy lets publish only
+   principals of the organization (aws:PrincipalOrgID = the OrganizationId parameter).
 
 Run by tools/lint-templates.sh; prints nothing and exits 0 when every check passes.
 """
@@ -142,10 +151,10 @@ def fail(message):
     failures.append(message)
 
 
-def load():
-    template, matches = decode(str(TEMPLATE))
+def load(path=TEMPLATE):
+    template, matches = decode(str(path))
     if matches:
-        raise SystemExit(f"template.yaml: cannot parse: {matches[0]}")
+        raise SystemExit(f"{path.name}: cannot parse: {matches[0]}")
     return template
 
 
@@ -332,11 +341,12 @@ def check_timeouts(template):
         props = resource["Properties"]
         queue = props["EventSourceArn"]["Fn::GetAtt"][0]
         function = props["FunctionName"]["Ref"]
-        visibility = resources[queue]["Properties"]["VisibilityTimeout"]
-        timeout = resources[function]["Properties"]["Timeout"]
+        # SQS's and Lambda's defaults when the template says nothing.
+        visibility = resources[queue]["Properties"].get("VisibilityTimeout", 30)
+        timeout = resources[function]["Properties"].get("Timeout", 3)
         if 6 * int(timeout) > int(visibility):
-            fail(f"{logical_id}: {function} times out after {timeout} s, more than a sixth of "
-                 f"{queue}'s visibility timeout ({visibility} s)")
+            fail(f"{queue}: VisibilityTimeout {visibility} s is less than six times the timeout of "
+                 f"{function} ({timeout} s), which {logical_id} feeds from it")
         if "ReportBatchItemFailures" not in props.get("FunctionResponseTypes", []):
             fail(f"{logical_id}: each message must succeed or fail on its own (ReportBatchItemFailures)")
         queue_props = resources[queue]["Properties"]
@@ -419,6 +429,127 @@ def check_functions_and_setup(template):
         fail("LaceworkSetup.SetupVersion must be !Ref SetupFunction.Version (new code re-runs setup)")
 
 
+# What using a key is (as opposed to administering it).
+KMS_USE_ACTIONS = ("kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt", "kms:GenerateDataKey",
+                   "kms:CreateGrant", "kms:*", "*")
+PUBLISHER_KEY_ACTIONS = {"kms:GenerateDataKey*", "kms:Decrypt"}
+# Condition keys that say who publishes (or on whose behalf); the key statement must repeat them.
+PUBLISHER_CONDITION_KEYS = {"aws:PrincipalOrgID", "aws:SourceArn", "aws:SourceAccount",
+                            "aws:SourceOrgID", "aws:PrincipalAccount"}
+
+
+def as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def logical_target(value):
+    """The logical id a Ref or GetAtt names, else None."""
+    if isinstance(value, dict):
+        if "Ref" in value:
+            return value["Ref"]
+        if "Fn::GetAtt" in value:
+            inner = value["Fn::GetAtt"]
+            return inner[0] if isinstance(inner, list) else inner.split(".")[0]
+    return None
+
+
+def publisher_conditions(statement):
+    """(operator, key) -> value of the statement's conditions that identify the publisher."""
+    found = {}
+    for operator, pairs in statement.get("Condition", {}).items():
+        for key, value in pairs.items():
+            if key in PUBLISHER_CONDITION_KEYS:
+                found[(operator, key)] = json.dumps(value, sort_keys=True)
+    return found
+
+
+def uses_key(statement):
+    return statement.get("Effect") == "Allow" and any(
+        action.startswith(prefix) for action in as_list(statement.get("Action", []))
+        for prefix in KMS_USE_ACTIONS)
+
+
+def check_encryption(template):
+    resources = template["Resources"]
+    policies = {}  # topic logical id -> its topic policy's statements
+    for logical_id, resource in resources.items():
+        if resource["Type"] == "AWS::SNS::TopicPolicy":
+            for topic in resource["Properties"].get("Topics", []):
+                policies.setdefault(logical_target(topic), []).extend(
+                    (logical_id, s) for s in as_list(resource["Properties"]["PolicyDocument"]["Statement"]))
+    for logical_id, resource in resources.items():
+        props = resource.get("Properties", {})
+        if resource["Type"] == "AWS::SQS::Queue":
+            if props.get("SqsManagedSseEnabled") is not True and "KmsMasterKeyId" not in props:
+                fail(f"{logical_id}: the queue is not encrypted (SqsManagedSseEnabled: true)")
+        if resource["Type"] != "AWS::SNS::Topic":
+            continue
+        key = props.get("KmsMasterKeyId")
+        if key is None:
+            fail(f"{logical_id}: the topic is not encrypted (KmsMasterKeyId)")
+            continue
+        publishers = [(policy, s) for policy, s in policies.get(logical_id, [])
+                      if s.get("Effect") == "Allow"
+                      and any(a in ("sns:Publish", "sns:*", "*") for a in as_list(s.get("Action", [])))]
+        if not publishers:
+            continue
+        key_id = logical_target(key)
+        if resources.get(key_id, {}).get("Type") != "AWS::KMS::Key":
+            fail(f"{logical_id}: others publish to it ({publishers[0][0]}), so it needs a "
+                 f"customer-managed key of this template, not {json.dumps(key)} "
+                 "(alias/aws/sns cannot be used across accounts)")
+            continue
+        check_key_publishers(logical_id, key_id, resources[key_id], publishers)
+
+
+def check_key_publishers(topic_id, key_id, key, publishers):
+    statements = as_list(key["Properties"]["KeyPolicy"]["Statement"])
+    users = [s for s in statements if uses_key(s)]
+    for policy, publisher in publishers:
+        wanted = (json.dumps(publisher.get("Principal"), sort_keys=True), publisher_conditions(publisher))
+        matching = [s for s in users
+                    if (json.dumps(s.get("Principal"), sort_keys=True), publisher_conditions(s)) == wanted]
+        sid = publisher.get("Sid", "?")
+        if not matching:
+            fail(f"{key_id}: no key policy statement lets {topic_id}'s publisher {policy}.{sid} "
+                 "(same Principal and conditions) use the key, so its messages cannot be published")
+            continue
+        for statement in matching:
+            actions = set(as_list(statement.get("Action", [])))
+            if actions != PUBLISHER_KEY_ACTIONS:
+                fail(f"{key_id}.{statement.get('Sid', '?')}: a publisher needs exactly "
+                     f"{sorted(PUBLISHER_KEY_ACTIONS)}, not {sorted(actions)}")
+            via = statement.get("Condition", {}).get("StringEquals", {}).get("kms:ViaService")
+            if "AWS" in (publisher.get("Principal") or {}) and via != {"Fn::Sub": "sns.${AWS::Region}.amazonaws.com"}:
+                fail(f"{key_id}.{statement.get('Sid', '?')}: publishers may use the key only through "
+                     "SNS (StringEquals kms:ViaService sns.${AWS::Region}.amazonaws.com)")
+    allowed = [(json.dumps(p.get("Principal"), sort_keys=True), publisher_conditions(p)) for _, p in publishers]
+    for statement in users:
+        if (json.dumps(statement.get("Principal"), sort_keys=True), publisher_conditions(statement)) not in allowed:
+            fail(f"{key_id}.{statement.get('Sid', '?')}: lets a principal use the key that {topic_id}'s "
+                 "policy does not let publish (only the publishers may use it)")
+
+
+def check_registration_publishers(template):
+    resources = template["Resources"]
+    if "AllowedPattern" not in template["Parameters"].get("OrganizationId", {}):
+        fail("$.Parameters.OrganizationId: needed, with an AllowedPattern (the registration "
+             "topic's publishers are this organization's principals)")
+    statements = [s for r in resources.values() if r["Type"] == "AWS::SNS::TopicPolicy"
+                  and any(logical_target(t) == "RegistrationTopic" for t in r["Properties"].get("Topics", []))
+                  for s in as_list(r["Properties"]["PolicyDocument"]["Statement"])]
+    publishes = [s for s in statements if s.get("Effect") == "Allow"
+                 and any(a in ("sns:Publish", "sns:*", "*") for a in as_list(s.get("Action", [])))]
+    if not publishes:
+        fail("RegistrationTopic: no topic policy lets the organization's member accounts publish")
+    for statement in publishes:
+        org = statement.get("Condition", {}).get("StringEquals", {}).get("aws:PrincipalOrgID")
+        if org != {"Ref": "OrganizationId"}:
+            fail(f"RegistrationTopic: policy statement {statement.get('Sid', '?')} allows sns:Publish "
+                 "without StringEquals aws:PrincipalOrgID !Ref OrganizationId (only the organization "
+                 "may publish)")
+
+
 def main():
     template = load()
     check_parameters(template)
@@ -428,6 +559,8 @@ def main():
     check_names(template)
     check_timeouts(template)
     check_functions_and_setup(template)
+    check_encryption(template)
+    check_registration_publishers(template)
     for failure in dict.fromkeys(failures):
         print(f"template.yaml: {failure}")
     return 1 if failures else 0

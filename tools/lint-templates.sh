@@ -8,7 +8,11 @@
 #      patterns, and a deployment of each StackSet template into an in-process moto;
 #   4. tools/check_sam_template.py (with template.yaml): the same kind of rules for the SAM
 #      template - parameter patterns, the secret key confined to the secret, environment
-#      variables as the functions read them, names from the prefix, queue timeouts.
+#      variables as the functions read them, names from the prefix, queue timeouts, queues
+#      and topics encrypted, the registration topic and its key open to the organization
+#      only (with its own unit tests, tools/check_sam_template_test.py, on broken templates).
+#   5. tools/deploy_sam_template.py: template.yaml translated by samtranslator and deployed into
+#      an in-process moto; functions, roles, timeouts, variables and wiring compared;
 # Uses the project venv .venv, prepared by tools/venv.sh (created if absent; requirements-dev.txt
 # installed only when it changed). Prints nothing when all is well; otherwise names the file
 # that failed and exits non-zero.
@@ -60,6 +64,16 @@ if [ -f template.yaml ]; then
     fi
     if ! output="$("$venv/bin/python" tools/check_sam_template.py 2>&1)"; then
         echo "lint-templates: tools/check_sam_template.py failed:" >&2
+        echo "$output" >&2
+        status=1
+    fi
+    if ! output="$("$venv/bin/python" tools/deploy_sam_template.py 2>&1)"; then
+        echo "lint-templates: tools/deploy_sam_template.py failed:" >&2
+        echo "$output" >&2
+        status=1
+    fi
+    if ! output="$("$venv/bin/python" -m unittest tools/check_sam_template_test.py 2>&1)"; then
+        echo "lint-templates: tools/check_sam_template_test.py failed:" >&2
         echo "$output" >&2
         status=1
     fi

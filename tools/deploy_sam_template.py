@@ -186,9 +186,13 @@ def check(translated, physical):
                                 f"expected {function_of(props['FunctionName'], physical)}")
         elif resource["Type"] == "AWS::Events::Rule":
             rule = events.describe_rule(Name=physical[logical_id].split("|")[-1].split("/")[-1])
-            if "ScheduleExpression" in props and rule.get("ScheduleExpression") != props["ScheduleExpression"]:
+            expected = props.get("ScheduleExpression")
+            if isinstance(expected, dict) and "Ref" in expected:
+                # A parameter: the deployment gets its default.
+                expected = translated["Parameters"][expected["Ref"]]["Default"]
+            if expected is not None and rule.get("ScheduleExpression") != expected:
                 failures.append(f"{logical_id}: schedule {rule.get('ScheduleExpression')!r}, "
-                                f"template {props['ScheduleExpression']!r}")
+                                f"template {expected!r}")
             targets = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
             wanted = sorted(t["Id"] for t in props.get("Targets", []))
             if sorted(t["Id"] for t in targets) != wanted:

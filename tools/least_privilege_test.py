@@ -7,6 +7,7 @@ Run with `python3 -m unittest tools/least_privilege_test.py` (make least-privile
 import copy
 import sys
 import unittest
+from unittest import mock
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -203,6 +204,15 @@ class Reach(unittest.TestCase):
         self.assertTrue(any("everything calls organizations:ListAccounts" in e for e in report.errors),
                         report.errors)
         self.assertEqual(lp.check_core(functions, {f.where for f in functions}).errors, [])
+
+    def test_an_operator_only_adapter_call_is_listed_not_charged(self):
+        functions = adapter_functions()
+        reached = {f.where for f in functions if f.name != "everything"}
+        with mock.patch.dict(lp.OPERATOR_FNS, {"everything": "an operator reads it"}):
+            report = lp.check_core(functions, reached)
+        self.assertEqual(report.errors, [])
+        self.assertTrue(any("everything: operator only" in n and "organizations:ListAccounts" in n
+                            for n in report.notes), report.notes)
 
     def test_super_inside_an_inline_module_is_not_the_aws_module(self):
         code = "use super::queue::X;\npub mod in_memory { use super::*; }"

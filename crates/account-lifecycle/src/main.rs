@@ -1,14 +1,7 @@
 //! Lambda function `account-lifecycle`: onboarding, moving and removing accounts.
 //!
 //! This file only wires things together: logs, the configuration, the AWS clients and the
-//! Lambda runtime. The work is in [`handler`]; the decisions in `lwct_domain::lifecycle`.
-
-mod handler;
-
-#[cfg(test)]
-mod fakes;
-#[cfg(test)]
-mod tests;
+//! Lambda runtime. The work is in `account_lifecycle::handler`; the decisions in `lwct_domain::lifecycle`.
 
 use std::sync::Arc;
 
@@ -19,7 +12,7 @@ use lwct_aws::queue::SqsQueues;
 use lwct_aws::stacksets::StackSetsClient;
 use lwct_domain::config::AccountLifecycleConfig;
 
-use crate::handler::{Lifecycle, Ports, Settings};
+use account_lifecycle::handler::{Lifecycle, Ports, Settings};
 
 /// The real ports: the AWS SDK.
 struct AwsPorts;

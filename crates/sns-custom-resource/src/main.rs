@@ -5,18 +5,6 @@
 //! This file only wires things together: logs, the configuration (a bad one still gets every
 //! request answered, FAILED with the problems), the AWS clients and the Lambda runtime.
 
-mod budget;
-mod drain;
-mod function;
-mod handler;
-mod reconcile;
-mod sns;
-
-#[cfg(test)]
-mod fakes;
-#[cfg(test)]
-mod tests;
-
 use std::sync::Arc;
 
 use lambda_runtime::{run, service_fn};
@@ -27,8 +15,8 @@ use lwct_aws::stacksets::StackSetsClient;
 use lwct_domain::config::{EnvReader, SnsCustomResourceConfig, TOWER_RESPONSE_URL_ALLOW};
 use lwct_lacework::KeyTokenRequester;
 
-use crate::function::{Function, Ports, drain_client_options};
-use crate::handler::{Handler, Mode};
+use sns_custom_resource::function::{Function, Ports, drain_client_options};
+use sns_custom_resource::handler::{Handler, Mode};
 
 /// The real services: the AWS SDK and the Lacework API.
 struct AwsPorts;

@@ -1,8 +1,8 @@
 //! The function `account-lifecycle` as a library: its handler, so that a benchmark can drive
 //! it in-process. `main.rs` wires it to AWS and Lambda.
 
-pub mod handler;
 #[cfg(test)]
 mod fakes;
+pub mod handler;
 #[cfg(test)]
 mod tests;

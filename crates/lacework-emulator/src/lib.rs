@@ -125,9 +125,21 @@ pub struct Emulator {
     pub port: u16,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
+    shared: Arc<server::Shared>,
 }
 
 impl Emulator {
+    /// Moves the emulator's clock `by` ahead: tokens expire and rate windows slide as if that
+    /// much time had passed (a benchmark simulates hours of a rate-limited drain this way).
+    pub fn advance_clock(&self, by: Duration) {
+        let mut ahead = self
+            .shared
+            .clock_ahead
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *ahead += by;
+    }
+
     /// Stops the server and waits for it to finish.
     pub async fn shutdown(mut self) {
         if let Some(signal) = self.shutdown.take() {
@@ -166,10 +178,11 @@ pub async fn start(options: Options) -> std::io::Result<Emulator> {
         config,
         url: url.clone(),
         store: Mutex::new(store::Store::default()),
+        clock_ahead: Mutex::new(Duration::ZERO),
     });
     let app = axum::Router::new()
         .fallback(server::handle)
-        .with_state(shared);
+        .with_state(shared.clone());
     let (shutdown, signal) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let served = axum::serve(listener, app)
@@ -186,6 +199,7 @@ pub async fn start(options: Options) -> std::io::Result<Emulator> {
         port,
         shutdown: Some(shutdown),
         task: Some(task),
+        shared,
     })
 }
 

@@ -51,9 +51,20 @@ pub struct Shared {
     pub url: String,
     /// State.
     pub store: Mutex<Store>,
+    /// How far the emulator's clock is ahead of the real one ([`crate::Emulator::advance_clock`]).
+    pub clock_ahead: Mutex<Duration>,
 }
 
 impl Shared {
+    /// The emulator's clock: token lifetimes and rate windows are measured on it.
+    pub fn now(&self) -> Instant {
+        let ahead = *self
+            .clock_ahead
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Instant::now() + ahead
+    }
+
     fn store(&self) -> MutexGuard<'_, Store> {
         // A panic elsewhere cannot leave the store half-written in a way that matters for a
         // test server; keep serving rather than poisoning every later request.
@@ -252,7 +263,7 @@ fn route(
         return issue_token(shared, headers, body);
     }
 
-    let now = Instant::now();
+    let now = shared.now();
     let key_id = authenticate(shared, headers, now)?;
     rate_check(shared, &key_id, now)?;
     let scope = resolve_scope(&shared.config, headers)?;
@@ -334,7 +345,7 @@ fn issue_token(shared: &Shared, headers: &HeaderMap, body: &Bytes) -> ApiResult 
     if !(key_ok && secret_ok) {
         return Err(ApiError::unauthorized("invalid API key id or secret key"));
     }
-    let now = Instant::now();
+    let now = shared.now();
     rate_check(shared, &key_id, now)?;
 
     let lifetime = Duration::from_secs(expiry_seconds).min(config.token_ttl);
@@ -741,7 +752,7 @@ fn inspection(shared: &Shared, method: &Method, rest: &str, body: &Bytes) -> Api
     match (rest, method) {
         ("state", &Method::GET) => {
             let store = shared.store();
-            let mut state = store.snapshot(&shared.config.accounts, Instant::now());
+            let mut state = store.snapshot(&shared.config.accounts, shared.now());
             if let Some(object) = state.as_object_mut() {
                 object.insert("account".into(), json!(shared.config.account));
                 object.insert("subAccounts".into(), json!(shared.config.accounts));

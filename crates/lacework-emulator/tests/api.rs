@@ -822,6 +822,44 @@ async fn the_rate_limit_answers_429_with_retry_after() {
 }
 
 #[tokio::test]
+async fn an_advanced_clock_slides_the_rate_window_and_expires_tokens() {
+    let api = Api::start(Options {
+        rate_limit: Some(RateLimit {
+            requests: 2,
+            per: Duration::from_secs(3600),
+        }),
+        token_ttl: Duration::from_secs(600),
+        ..Options::default()
+    })
+    .await;
+    let list = |token: String| {
+        let api = &api;
+        async move {
+            api.call(
+                Method::GET,
+                "/api/v2/CloudAccounts",
+                Some(&token),
+                &[],
+                None,
+            )
+            .await
+            .status
+        }
+    };
+    let token = api.token().await; // 1
+    assert_eq!(list(token.clone()).await, 200); // 2
+    assert_eq!(list(token.clone()).await, 429);
+    api.emulator.advance_clock(Duration::from_secs(3600));
+    assert_eq!(
+        list(token.clone()).await,
+        401,
+        "the token lived 600 s of emulator time"
+    );
+    let renewed = api.token().await;
+    assert_eq!(list(renewed).await, 200, "the hour's window has slid");
+}
+
+#[tokio::test]
 async fn faults_fail_or_delay_the_next_requests() {
     let api = Api::default().await;
     let token = api.token().await;

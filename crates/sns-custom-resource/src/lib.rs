@@ -3,11 +3,11 @@
 
 pub mod budget;
 pub mod drain;
+#[cfg(test)]
+mod fakes;
 pub mod function;
 pub mod handler;
 pub mod reconcile;
 pub mod sns;
-#[cfg(test)]
-mod fakes;
 #[cfg(test)]
 mod tests;

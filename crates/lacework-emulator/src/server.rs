@@ -772,6 +772,10 @@ fn inspection(shared: &Shared, method: &Method, rest: &str, body: &Bytes) -> Api
             StatusCode::OK,
             json!({"requests": shared.store().requests()}),
         )),
+        ("requests", &Method::DELETE) => {
+            shared.store().clear_requests();
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
         ("faults", &Method::GET) => Ok(json_response(
             StatusCode::OK,
             json!({"faults": shared.store().faults()}),

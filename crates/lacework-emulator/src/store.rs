@@ -277,6 +277,11 @@ impl Store {
         self.log.push_back(entry);
     }
 
+    /// Empties the request log (and nothing else).
+    pub fn clear_requests(&mut self) {
+        self.log.clear();
+    }
+
     /// The request log, oldest first.
     pub fn requests(&self) -> Vec<Value> {
         self.log.iter().map(LogEntry::render).collect()

@@ -860,6 +860,36 @@ async fn an_advanced_clock_slides_the_rate_window_and_expires_tokens() {
 }
 
 #[tokio::test]
+async fn the_request_log_can_be_emptied_alone() {
+    let api = Api::default().await;
+    let token = api.token().await;
+    let log = || async {
+        api.call(Method::GET, "/__emulator/requests", None, &[], None)
+            .await
+            .body["requests"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(log().await, 1);
+    let emptied = api
+        .call(Method::DELETE, "/__emulator/requests", None, &[], None)
+        .await;
+    assert_eq!(emptied.status, 204);
+    assert_eq!(log().await, 0);
+    let still = api
+        .call(
+            Method::GET,
+            "/api/v2/CloudAccounts",
+            Some(&token),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(still.status, 200, "tokens and integrations are kept");
+}
+
+#[tokio::test]
 async fn faults_fail_or_delay_the_next_requests() {
     let api = Api::default().await;
     let token = api.token().await;

@@ -19,7 +19,7 @@ mod token;
 mod transport;
 
 pub use client::Client;
-pub use registration::{Outcome, Registration};
+pub use registration::{Listing, Outcome, Registration};
 pub use retry::{RetryPolicy, parse_retry_after};
 pub use search::{Expression, Filter, SearchRequest};
 pub use token::{

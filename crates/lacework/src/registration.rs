@@ -254,6 +254,133 @@ impl Client {
     }
 }
 
+/// The integrations of type `D` in one scope, listed once ([`Client::listing`]) and kept
+/// current by the registrations and removals made through it. A run that registers many
+/// accounts lists each scope once instead of looking before every create: a new account then
+/// costs one request (its create), one already as wanted none.
+#[derive(Debug, Clone)]
+pub struct Listing<D> {
+    records: Vec<CloudAccount<D>>,
+}
+
+impl<D: IntegrationData> Listing<D> {
+    /// A scope that holds no integration of type `D` (one Lacework does not let us see).
+    pub fn empty() -> Self {
+        Self {
+            records: Vec::new(),
+        }
+    }
+
+    /// The integrations held, as last seen.
+    pub fn records(&self) -> &[CloudAccount<D>] {
+        &self.records
+    }
+
+    /// The integration to bring to `spec`: the one of that name, else the one of its AWS
+    /// account (enabled ones first, as [`Client::find_by_aws_account`] orders them).
+    fn position_for(&self, spec: &CloudAccountSpec<D>) -> Option<usize> {
+        if let Some(at) = self.records.iter().position(|r| r.name == spec.name) {
+            return Some(at);
+        }
+        let account = spec.data.aws_account()?;
+        let covers = |r: &CloudAccount<D>| r.data.aws_account().as_ref() == Some(&account);
+        self.records
+            .iter()
+            .position(|r| r.enabled && covers(r))
+            .or_else(|| self.records.iter().position(covers))
+    }
+
+    fn keep(&mut self, record: CloudAccount<D>) {
+        match self
+            .records
+            .iter_mut()
+            .find(|held| held.intg_guid == record.intg_guid)
+        {
+            Some(held) => *held = record,
+            None => self.records.push(record),
+        }
+    }
+}
+
+impl Client {
+    /// Every integration of type `D` in `scope`, for registering many accounts there. A record
+    /// whose data cannot be read as `D` is skipped with a warning, as the lookups do.
+    pub async fn listing<D: IntegrationData>(&self, scope: &Scope) -> Result<Listing<D>, Error> {
+        Ok(Listing {
+            records: self.find::<D>(scope, |_| true).await?,
+        })
+    }
+
+    /// [`Client::register_or_reconcile`] over a listing of the scope: no lookup before the
+    /// create. When the create fails, the listing may be out of date (a create that timed out
+    /// may have happened; Lacework may know the AWS account under another name): the caller
+    /// should list the scope again before its next registration there. A create Lacework
+    /// refuses because the AWS account is integrated already is handed to
+    /// [`Client::register_or_reconcile`], which looks the account up.
+    pub async fn register_listed<D: IntegrationData>(
+        &self,
+        scope: &Scope,
+        spec: &CloudAccountSpec<D>,
+        listing: &mut Listing<D>,
+    ) -> Result<Registration<D>, Error> {
+        let registration = match listing.position_for(spec) {
+            Some(at) => {
+                let existing = listing.records.swap_remove(at);
+                self.reconcile(scope, existing, spec).await?
+            }
+            None => match self.create(scope, spec).await {
+                Ok(record) => {
+                    tracing::info!(
+                        %scope,
+                        integration = %record.intg_guid,
+                        name = %record.name,
+                        kind = D::TYPE,
+                        "created Lacework integration"
+                    );
+                    Registration {
+                        outcome: Outcome::Created,
+                        record,
+                    }
+                }
+                Err(error) if may_mean_exists::<D>(&error) => {
+                    self.register_or_reconcile(scope, spec).await?
+                }
+                Err(error) => return Err(error),
+            },
+        };
+        listing.keep(registration.record.clone());
+        Ok(registration)
+    }
+
+    /// [`Client::deregister_aws_account`] over a listing of the scope: a request only for
+    /// each integration of `account` it holds.
+    pub async fn deregister_listed<D: IntegrationData>(
+        &self,
+        scope: &Scope,
+        account: &AccountId,
+        listing: &mut Listing<D>,
+    ) -> Result<usize, Error> {
+        let mut deleted = 0;
+        while let Some(at) = listing
+            .records
+            .iter()
+            .position(|record| record.data.aws_account().as_ref() == Some(account))
+        {
+            let record = listing.records.swap_remove(at);
+            if self.delete_if_exists(scope, &record.intg_guid).await? {
+                deleted += 1;
+                tracing::info!(
+                    %scope,
+                    aws_account = %account,
+                    integration = %record.intg_guid,
+                    "deleted Lacework integration"
+                );
+            }
+        }
+        Ok(deleted)
+    }
+}
+
 /// A refused create that may mean "the integration exists already": a conflict by its text,
 /// or, for a type Lacework keeps once per AWS account, any 4xx that is not about the token,
 /// access or the rate limit.

@@ -772,6 +772,72 @@ async fn permanent_client_errors_are_not_retried() {
 }
 
 #[tokio::test]
+async fn registering_over_a_listing_costs_one_request_per_change_and_none_otherwise() {
+    let h = harness().await;
+    let scope = prod();
+    // Made earlier by hand, under another name.
+    h.client
+        .create(
+            &scope,
+            &CloudAccountSpec::new("hand-made", cfg("777777777777")),
+        )
+        .await
+        .expect("hand-made integration");
+    let mut listing = h
+        .client
+        .listing::<AwsCfgData>(&scope)
+        .await
+        .expect("listing");
+    assert_eq!(listing.records().len(), 1);
+    let before = h.calls("/api/v2/CloudAccounts").await.len();
+
+    let new = CloudAccountSpec::new("acme-666666666666", cfg("666666666666"));
+    let created = h
+        .client
+        .register_listed(&scope, &new, &mut listing)
+        .await
+        .expect("new account");
+    assert_eq!(created.outcome, Outcome::Created);
+    let again = h
+        .client
+        .register_listed(&scope, &new, &mut listing)
+        .await
+        .expect("same again");
+    assert_eq!(again.outcome, Outcome::Unchanged);
+    // The hand-made integration of 777777777777 is found by its AWS account and renamed.
+    let adopted = h
+        .client
+        .register_listed(
+            &scope,
+            &CloudAccountSpec::new("acme-777777777777", cfg("777777777777")),
+            &mut listing,
+        )
+        .await
+        .expect("adopted");
+    assert_eq!(adopted.outcome, Outcome::Updated);
+    assert_eq!(adopted.record.name, "acme-777777777777");
+    let removed = h
+        .client
+        .deregister_listed(&scope, &account("666666666666"), &mut listing)
+        .await
+        .expect("deregistered");
+    assert_eq!(removed, 1);
+    let none = h
+        .client
+        .deregister_listed(&scope, &account("666666666666"), &mut listing)
+        .await
+        .expect("deregistered again");
+    assert_eq!(none, 0);
+
+    let calls: Vec<String> = h.calls("/api/v2/CloudAccounts").await[before..]
+        .iter()
+        .map(|(method, status)| format!("{method} {status}"))
+        .collect();
+    assert_eq!(calls, ["POST 201", "PATCH 200", "DELETE 204"]);
+    assert_eq!(listing.records().len(), 1);
+}
+
+#[tokio::test]
 async fn registration_is_idempotent_and_reconciles_duplicates() {
     let h = harness().await;
     let scope = prod();

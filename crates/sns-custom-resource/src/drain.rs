@@ -21,6 +21,7 @@
 //! done or it is safely on the dead-letter queue.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
 use lwct_aws::organizations::Organizations;
@@ -41,7 +42,7 @@ use lwct_domain::mapping::{AccountMapping, AccountStatus, OrganizationTree};
 use lwct_domain::naming::{Arn, iam_role_arn};
 use lwct_domain::registration::RegistrationWork;
 use lwct_domain::{AccountId, Error, Problem};
-use lwct_lacework::Client;
+use lwct_lacework::{Client, Listing, Registration};
 use lwct_runtime::metrics;
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -103,6 +104,36 @@ struct Run {
     cloudtrail: Option<CloudAccount<AwsCtSqsData>>,
     /// The work last done for each account in this run, to skip repeated deliveries.
     done: HashMap<AccountId, RegistrationWork>,
+    /// Each sub-account's `AwsCfg` integrations, listed at its first use in the run and kept
+    /// current by the run's own changes (by scope); dropped when a change there fails.
+    listings: HashMap<String, Listing<AwsCfgData>>,
+}
+
+/// The run's listing of `scope`'s `AwsCfg` integrations, listed now if not yet.
+async fn listing<'r>(
+    lacework: &Client,
+    listings: &'r mut HashMap<String, Listing<AwsCfgData>>,
+    scope: &Scope,
+) -> Result<&'r mut Listing<AwsCfgData>, Error> {
+    Ok(match listings.entry(scope.to_string()) {
+        Entry::Occupied(held) => held.into_mut(),
+        Entry::Vacant(slot) => slot.insert(lacework.listing::<AwsCfgData>(scope).await?),
+    })
+}
+
+/// Registers `spec` in `scope` over the run's listing of it: one request for a new or
+/// changed integration, none for one already as wanted.
+async fn register_listed(
+    run: &mut Run,
+    scope: &Scope,
+    spec: &CloudAccountSpec<AwsCfgData>,
+) -> Result<Registration<AwsCfgData>, Error> {
+    let held = listing(&run.lacework, &mut run.listings, scope).await?;
+    let registered = run.lacework.register_listed(scope, spec, held).await;
+    if registered.is_err() {
+        run.listings.remove(&scope.to_string());
+    }
+    registered
 }
 
 impl<P: Ports> Function<P> {
@@ -225,6 +256,7 @@ impl<P: Ports> Function<P> {
             suffix,
             cloudtrail: None,
             done: HashMap::new(),
+            listings: HashMap::new(),
         })
     }
 
@@ -426,7 +458,7 @@ impl<P: Ports> Function<P> {
         );
         let scope = Scope::Account(target.clone());
         let others = self.routing.other_sub_accounts(target);
-        let registration = match run.lacework.register_or_reconcile(&scope, &spec).await {
+        let registration = match register_listed(run, &scope, &spec).await {
             Ok(registration) => {
                 self.sweep(run, account, &others).await?;
                 registration
@@ -438,7 +470,7 @@ impl<P: Ports> Function<P> {
                 ..
             }) => {
                 self.sweep(run, account, &others).await?;
-                run.lacework.register_or_reconcile(&scope, &spec).await?
+                register_listed(run, &scope, &spec).await?
             }
             Err(err) => return Err(err.into()),
         };
@@ -472,19 +504,15 @@ impl<P: Ports> Function<P> {
     /// does not know (any more) holds none. Returns how many were removed.
     async fn sweep(
         &self,
-        run: &Run,
+        run: &mut Run,
         account: &AccountId,
         sub_accounts: &[SubAccount],
     ) -> Result<usize, Error> {
         let mut removed = 0;
         for sub_account in sub_accounts {
             let scope = Scope::Account(sub_account.clone());
-            match run
-                .lacework
-                .deregister_aws_account::<AwsCfgData>(&scope, account)
-                .await
-            {
-                Ok(count) => removed += count,
+            let held = match listing(&run.lacework, &mut run.listings, &scope).await {
+                Ok(held) => held,
                 Err(err) if is_unknown_sub_account(&err) => {
                     tracing::warn!(
                         operation = "lacework:deregister",
@@ -493,8 +521,17 @@ impl<P: Ports> Function<P> {
                         error = %err,
                         "sub-account not reachable with this API key; nothing of ours can be there"
                     );
+                    run.listings.insert(scope.to_string(), Listing::empty());
+                    continue;
                 }
                 Err(err) => return Err(err),
+            };
+            match run.lacework.deregister_listed(&scope, account, held).await {
+                Ok(count) => removed += count,
+                Err(err) => {
+                    run.listings.remove(&scope.to_string());
+                    return Err(err);
+                }
             }
         }
         Ok(removed)

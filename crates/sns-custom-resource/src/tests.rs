@@ -722,12 +722,13 @@ async fn a_run_makes_no_more_requests_than_its_budget_and_keeps_the_rest_queued(
     assert!(served <= 3, "{served} requests: {report}");
     assert_eq!(report["laceworkRequests"], served, "{report}");
     assert_eq!(report["ended"], "the request budget is spent", "{report}");
-    // One registration took two requests (look up, create); the next one's work was cut
-    // short by the budget and waits for the next run, as do the eight never received.
-    assert_eq!(report["registered"], 1, "{report}");
-    assert_eq!(harness.registrations().await.len(), 1);
+    // One listing of the sub-account, then one create per account: two registrations; the
+    // third one's work was cut short by the budget and waits for the next run, as do the
+    // seven never received.
+    assert_eq!(report["registered"], 2, "{report}");
+    assert_eq!(harness.registrations().await.len(), 2);
     let waiting = harness.queue().messages(QUEUE);
-    assert_eq!(waiting.len(), 9);
+    assert_eq!(waiting.len(), 8);
     assert!(
         waiting.iter().all(|m| m.visible),
         "released at once for the next run"
@@ -760,14 +761,15 @@ async fn rate_limited_work_is_kept_and_done_in_a_later_run() {
     })
     .await;
     let url = harness.answers.url("answer");
-    for account in [SECURITY_ACCOUNT, WORKLOAD_ACCOUNT] {
+    for account in [SECURITY_ACCOUNT, WORKLOAD_ACCOUNT, ROOT_ACCOUNT] {
         harness
             .publish(&request("Create", account, &url))
             .await
             .unwrap();
     }
+    // The token, one listing, two creates: the third create is refused.
     let report = harness.drain().await.unwrap();
-    assert_eq!(report["registered"], 1, "{report}");
+    assert_eq!(report["registered"], 2, "{report}");
     assert_eq!(report["retrying"], 1, "{report}");
     assert_eq!(
         report["ended"], "Lacework is rate limiting this API key",
@@ -797,7 +799,11 @@ async fn rate_limited_work_is_kept_and_done_in_a_later_run() {
     assert_eq!(report["registered"], 1, "{report}");
     assert_eq!(
         harness.registrations().await,
-        ["acme: 222233334444", "acme: 333344445555"]
+        [
+            "acme: 222233334444",
+            "acme: 333344445555",
+            "acme: 444455556666"
+        ]
     );
     assert!(harness.queue().messages(QUEUE).is_empty());
 }

@@ -58,11 +58,14 @@ least-privilege:
 	.venv/bin/python tools/least_privilege.py
 
 # Time and memory, measured and printed, never asserted: the core decisions at the scale of a
-# large organization (crates/domain/benches/decisions.rs), then every function's duration and
-# peak memory through the whole demo, as the release builds that ship.
+# large organization (crates/domain/benches/decisions.rs); onboarding 100, 1,000 and 5,000
+# accounts - AWS and Lacework calls, invocations, memory and time to finish at Lacework's rate
+# limit (crates/bench, written to target/bench/onboarding.json); then every function's duration
+# and peak memory through the whole demo, as the release builds that ship.
 .PHONY: bench
 bench:
 	$(CARGO) bench -p lwct-domain --bench decisions
+	$(CARGO) bench -p lwct-bench --bench onboarding
 	$(CARGO) build --release --workspace --bins
 	python3 tools/function_memory.py ./target/release/landing-zone demo
 

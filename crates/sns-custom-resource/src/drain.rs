@@ -23,8 +23,8 @@
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::sync::Arc;
+use std::time::Duration;
 
-use lwct_aws::organizations::Organizations;
 use lwct_aws::registration_queue::{MAX_RECEIVE, ReceivedMessage, RegistrationQueue};
 use lwct_aws::secrets::SecretPort;
 use lwct_domain::drain::{
@@ -48,7 +48,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::budget::RequestBudget;
-use crate::function::{Function, Ports, QueueUrls};
+use crate::function::{Function, ORGANIZATION_TREE_MAX_AGE, Ports, QueueUrls};
 
 /// What one run did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -98,7 +98,9 @@ enum Next {
 struct Run {
     lacework: Client,
     budget: Arc<RequestBudget>,
-    tree: OrganizationTree,
+    tree: Arc<OrganizationTree>,
+    /// Whether `tree` was read during this run.
+    tree_is_fresh: bool,
     suffix: ExternalIdSuffix,
     /// The org-level CloudTrail integration, once read (only with OU rules).
     cloudtrail: Option<CloudAccount<AwsCtSqsData>>,
@@ -239,7 +241,10 @@ impl<P: Ports> Function<P> {
     }
 
     /// What the run needs once it has work: the Lacework client, the external id suffix and
-    /// the organization tree (read once per run).
+    /// the organization tree. With OU rules, where an account sits decides where it is
+    /// registered, so the tree is read afresh; without, it only says which accounts are
+    /// ACTIVE members, and the one this container read up to [`ORGANIZATION_TREE_MAX_AGE`]
+    /// ago serves (read again when an account is missing from it or not ACTIVE in it).
     async fn start_run(&self, budget: &Arc<RequestBudget>) -> Result<Run, Error> {
         let secret = self.secrets.read().await?;
         let suffix = secret.external_id_suffix.ok_or_else(|| {
@@ -248,11 +253,18 @@ impl<P: Ports> Function<P> {
                 "is missing from the Lacework API secret; setup stores it: run setup (create or update the stack) first",
             )])
         })?;
-        let tree = self.organizations.organization_tree().await?;
+        let fresh = self.routing.has_ou_rules();
+        let max_age = if fresh {
+            Duration::ZERO
+        } else {
+            ORGANIZATION_TREE_MAX_AGE
+        };
+        let tree = self.organization_tree(max_age).await?;
         Ok(Run {
             lacework: self.lacework_client(budget)?,
             budget: budget.clone(),
             tree,
+            tree_is_fresh: fresh,
             suffix,
             cloudtrail: None,
             done: HashMap::new(),
@@ -394,6 +406,8 @@ impl<P: Ports> Function<P> {
                     account,
                     &self.config.installation.names.member_role,
                 );
+                // The account moved: where it is now must be read, not remembered.
+                self.refresh_tree(run).await?;
                 self.register(run, account, &role_arn).await
             }
             RegistrationWork::Deregister { account, .. } => self.deregister(run, account).await,
@@ -409,6 +423,14 @@ impl<P: Ports> Function<P> {
         account: &AccountId,
         role_arn: &str,
     ) -> Result<(), WorkFailure> {
+        let known_active = |tree: &OrganizationTree| {
+            tree.account(account)
+                .is_some_and(|member| member.status == AccountStatus::Active)
+        };
+        if !known_active(&run.tree) {
+            // New since the tree was read, or changed since: read it again before refusing.
+            self.refresh_tree(run).await?;
+        }
         match run.tree.account(account) {
             None => {
                 return Err(WorkFailure::Refused(format!(
@@ -433,6 +455,15 @@ impl<P: Ports> Function<P> {
         }
         if self.routing.has_ou_rules() {
             self.update_mapping(run, account, Some(&target)).await?;
+        }
+        Ok(())
+    }
+
+    /// Reads the organization tree again, once per run.
+    async fn refresh_tree(&self, run: &mut Run) -> Result<(), Error> {
+        if !run.tree_is_fresh {
+            run.tree = self.organization_tree(Duration::ZERO).await?;
+            run.tree_is_fresh = true;
         }
         Ok(())
     }

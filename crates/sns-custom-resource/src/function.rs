@@ -1,7 +1,7 @@
 //! What the function works with: its configuration, the AWS services behind narrow ports
 //! (real ones in `main.rs`, in-memory fakes in the tests) and the Lacework API.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lwct_aws::organizations::Organizations;
@@ -12,9 +12,11 @@ use lwct_aws::stacksets::StackSets;
 use lwct_domain::Error;
 use lwct_domain::config::SnsCustomResourceConfig;
 use lwct_domain::drain::SubAccountRouting;
+use lwct_domain::mapping::OrganizationTree;
 use lwct_lacework::TokenRequester;
 use lwct_lacework::{Client, ClientOptions, RetryPolicy};
 use tokio::sync::OnceCell;
+use tokio::time::Instant;
 
 use crate::budget::{BudgetedTokenRequester, BudgetedTokenSource, RequestBudget};
 
@@ -72,6 +74,19 @@ pub fn drain_client_options() -> ClientOptions {
     }
 }
 
+/// How long a warm container keeps using the organization tree it read, where only membership
+/// matters (no OU rules). The drain runs every five minutes; reading the tree of a large
+/// organization costs a few hundred Organizations calls (one per page of 20 accounts), so
+/// each run does not read it again. A run reads it afresh when an account it registers is
+/// missing from it or not ACTIVE in it, and before a `Remap`.
+pub const ORGANIZATION_TREE_MAX_AGE: Duration = Duration::from_secs(3600);
+
+/// The organization tree as last read, and when.
+struct ReadTree {
+    at: Instant,
+    tree: Arc<OrganizationTree>,
+}
+
 /// The registration queue's and its dead-letter queue's URLs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueUrls {
@@ -91,6 +106,7 @@ pub struct Function<P: Ports> {
     pub lacework_options: ClientOptions,
     pub timing: Timing,
     queue_urls: OnceCell<QueueUrls>,
+    organization_tree: Mutex<Option<ReadTree>>,
 }
 
 impl<P: Ports> Function<P> {
@@ -116,7 +132,34 @@ impl<P: Ports> Function<P> {
             lacework_options: drain_client_options(),
             timing: Timing::default(),
             queue_urls: OnceCell::new(),
+            organization_tree: Mutex::new(None),
         })
+    }
+
+    /// The organization tree: the one this container read less than `max_age` ago, else read
+    /// now (`Duration::ZERO`: always read now).
+    pub async fn organization_tree(
+        &self,
+        max_age: Duration,
+    ) -> Result<Arc<OrganizationTree>, Error> {
+        if let Some(read) = self.read_tree().as_ref() {
+            if read.at.elapsed() < max_age {
+                return Ok(read.tree.clone());
+            }
+        }
+        let tree = Arc::new(self.organizations.organization_tree().await?);
+        *self.read_tree() = Some(ReadTree {
+            at: Instant::now(),
+            tree: tree.clone(),
+        });
+        Ok(tree)
+    }
+
+    fn read_tree(&self) -> std::sync::MutexGuard<'_, Option<ReadTree>> {
+        // Only ever replaced whole: a panic elsewhere cannot leave it half written.
+        self.organization_tree
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The queues' URLs, looked up once (`GetQueueUrl`) and kept while the process lives.

@@ -973,3 +973,45 @@ async fn without_the_config_capability_only_the_mapping_file_follows_the_account
     );
     assert_eq!(harness.account_creates().await, 0);
 }
+
+#[tokio::test]
+async fn without_ou_rules_a_warm_drain_reads_the_organization_again_only_for_an_account_it_does_not_know()
+ {
+    let harness = Harness::start(Setup {
+        ou_rules: None,
+        ..Setup::default()
+    })
+    .await;
+    let url = harness.answers.url("answer");
+    harness
+        .publish(&request("Create", SECURITY_ACCOUNT, &url))
+        .await
+        .unwrap();
+    harness.drain().await.unwrap();
+    let reads = harness.organizations().tree_reads();
+    harness
+        .publish(&request("Create", WORKLOAD_ACCOUNT, &url))
+        .await
+        .unwrap();
+    harness.drain().await.unwrap();
+    assert_eq!(
+        harness.organizations().tree_reads(),
+        reads,
+        "the tree the first run read serves the second"
+    );
+    assert_eq!(harness.registrations().await.len(), 2);
+
+    // An account missing from the tree it holds is looked for again before being refused.
+    harness.queue().put(
+        QUEUE,
+        &RegistrationWork::Register {
+            account: id(STRANGER_ACCOUNT),
+            role_arn: format!("arn:aws:iam::{STRANGER_ACCOUNT}:role/lacework-ct-config-role"),
+            cause: "test".into(),
+        }
+        .to_message(),
+    );
+    let report = harness.drain().await.unwrap();
+    assert_eq!(harness.organizations().tree_reads(), reads + 1);
+    assert_eq!(report["deadLettered"], 1, "{report}");
+}

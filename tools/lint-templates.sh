@@ -13,6 +13,10 @@
 #      only (with its own unit tests, tools/check_sam_template_test.py, on broken templates).
 #   5. tools/deploy_sam_template.py: template.yaml translated by samtranslator and deployed into
 #      an in-process moto; functions, roles, timeouts, variables and wiring compared;
+#   6. tools/check_event_patterns.py (with template.yaml): each EventBridge rule's pattern, in
+#      moto's EventBridge, against every fixture of events/lifecycle (unwrapped from SQS/SNS):
+#      each must reach exactly the rule its table says, and no fixture may be missing from it
+#      (with its own unit tests, tools/check_event_patterns_test.py);
 # Uses the project venv .venv, prepared by tools/venv.sh (created if absent; requirements-dev.txt
 # installed only when it changed). Prints nothing when all is well; otherwise names the file
 # that failed and exits non-zero.
@@ -74,6 +78,16 @@ if [ -f template.yaml ]; then
     fi
     if ! output="$("$venv/bin/python" -m unittest tools/check_sam_template_test.py 2>&1)"; then
         echo "lint-templates: tools/check_sam_template_test.py failed:" >&2
+        echo "$output" >&2
+        status=1
+    fi
+    if ! output="$("$venv/bin/python" tools/check_event_patterns.py 2>&1)"; then
+        echo "lint-templates: tools/check_event_patterns.py failed:" >&2
+        echo "$output" >&2
+        status=1
+    fi
+    if ! output="$("$venv/bin/python" -m unittest tools/check_event_patterns_test.py 2>&1)"; then
+        echo "lint-templates: tools/check_event_patterns_test.py failed:" >&2
         echo "$output" >&2
         status=1
     fi

@@ -108,7 +108,8 @@ def load(path):
 
 # --- 1. checkov -----------------------------------------------------------------------------
 
-def run_checkov(paths):
+def start_checkov(paths):
+    """checkov runs while the other scanners do; finish_checkov reads its report."""
     checkov = SCAN_VENV / "bin" / "checkov"
     # Not --quiet: in JSON it would drop the skipped checks, whose reasons are checked here.
     command = [str(checkov), "--framework", "cloudformation", "--compact",
@@ -116,12 +117,17 @@ def run_checkov(paths):
     for path in paths:
         command += ["--file", str(path.relative_to(ROOT))]
     env = dict(os.environ, BC_SKIP_MAPPING="TRUE", CKV_SKIP_PACKAGE_UPDATE_CHECK="TRUE")
-    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def finish_checkov(process):
+    stdout, stderr = process.communicate()
     try:
-        reports = json.loads(result.stdout)
+        reports = json.loads(stdout)
     except ValueError:
-        return [f"checkov did not answer in JSON (exit {result.returncode}):\n"
-                f"{result.stdout[-2000:]}{result.stderr[-2000:]}"]
+        return [f"checkov did not answer in JSON (exit {process.returncode}):\n"
+                f"{stdout[-2000:]}{stderr[-2000:]}"]
     if isinstance(reports, dict):
         # No findings at all: checkov then prints a bare summary instead of a report.
         reports = [reports] if "results" in reports else []
@@ -332,7 +338,9 @@ def run_parliament(paths):
 
 def main():
     paths = templates()
-    problems = run_checkov(paths) + run_cfn_lint_informational(paths) + run_parliament(paths)
+    checkov = start_checkov(paths)
+    problems = run_cfn_lint_informational(paths) + run_parliament(paths)
+    problems = finish_checkov(checkov) + problems
     for problem in problems:
         print(f"scan_templates: {problem}")
     return 1 if problems else 0

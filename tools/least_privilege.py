@@ -104,6 +104,7 @@ IAM_RENAMES = {
 # Actions that support no resource-level permissions (Service Authorization Reference: no
 # resource type), so `Resource: "*"` is the only way to grant them.
 RESOURCE_STAR_ONLY = {
+    "cloudformation:CreateStackSet",
     "cloudformation:ListStackSets",
     "cloudtrail:DescribeTrails",
     "cloudtrail:ListTrails",
@@ -117,6 +118,7 @@ RESOURCE_STAR_ONLY = {
     "backup:ListBackupPlans",
     "sagemaker:GetLineageGroupPolicy",
     "sns:ListPlatformApplications",
+    "sns:GetSubscriptionAttributes",
 }
 
 # Actions allowed only on one resource, whatever the code: the role name at the end of the

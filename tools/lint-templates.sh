@@ -13,8 +13,17 @@
 #      only (with its own unit tests, tools/check_sam_template_test.py, on broken templates).
 #   5. tools/deploy_sam_template.py: template.yaml translated by samtranslator and deployed into
 #      an in-process moto; functions, roles, timeouts, variables and wiring compared;
+#   6. tools/check_event_patterns.py (with template.yaml): each EventBridge rule's pattern, in
+#      moto's EventBridge, against every fixture of events/lifecycle (unwrapped from SQS/SNS):
+#      each must reach exactly the rule its table says, and no fixture may be missing from it
+#      (with its own unit tests, tools/check_event_patterns_test.py);
+#   7. tools/scan_templates.py: security scanners on every template - checkov (from .venv-scan),
+#      cfn-lint's informational rules (--include-checks I) and parliament on every IAM policy;
+#      a finding fails unless it is suppressed where it is (checkov, cfn-lint) or allowed in the
+#      script (parliament), each with its reason;
 # Uses the project venv .venv, prepared by tools/venv.sh (created if absent; requirements-dev.txt
-# installed only when it changed). Prints nothing when all is well; otherwise names the file
+# installed only when it changed), and .venv-scan the same way from requirements-scan.txt
+# (checkov, which cannot share .venv). Prints nothing when all is well; otherwise names the file
 # that failed and exits non-zero.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +31,10 @@ cd "$(dirname "$0")/.."
 venv=.venv
 if ! tools/venv.sh; then
     echo "lint-templates: the project venv could not be prepared (see above)" >&2
+    exit 1
+fi
+if ! tools/venv.sh .venv-scan requirements-scan.txt; then
+    echo "lint-templates: the scanner venv .venv-scan could not be prepared (see above)" >&2
     exit 1
 fi
 
@@ -77,10 +90,26 @@ if [ -f template.yaml ]; then
         echo "$output" >&2
         status=1
     fi
+    if ! output="$("$venv/bin/python" tools/check_event_patterns.py 2>&1)"; then
+        echo "lint-templates: tools/check_event_patterns.py failed:" >&2
+        echo "$output" >&2
+        status=1
+    fi
+    if ! output="$("$venv/bin/python" -m unittest tools/check_event_patterns_test.py 2>&1)"; then
+        echo "lint-templates: tools/check_event_patterns_test.py failed:" >&2
+        echo "$output" >&2
+        status=1
+    fi
 fi
 
 if ! output="$("$venv/bin/python" stacksets/tests/check_templates.py 2>&1)"; then
     echo "lint-templates: stacksets/tests/check_templates.py failed:" >&2
+    echo "$output" >&2
+    status=1
+fi
+
+if ! output="$("$venv/bin/python" tools/scan_templates.py 2>&1)"; then
+    echo "lint-templates: tools/scan_templates.py failed:" >&2
     echo "$output" >&2
     status=1
 fi

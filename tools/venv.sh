@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Makes the project venv .venv ready: creates it if absent and installs requirements-dev.txt
 # into it only when that file (or the venv's Python) changed since the last install (a stamp
-# file records both). Safe to run from several tools at once (one installer at a time, under a
+# file records both). `tools/venv.sh VENV REQUIREMENTS` does the same for another venv:
+# tools/lint-templates.sh prepares .venv-scan from requirements-scan.txt that way (checkov,
+# whose exact boto3 pin conflicts with aws-sam-cli's). Safe to run from several tools at once (one installer at a time, under a
 # lock). Prints nothing when all is well; otherwise prints pip's output and exits non-zero.
 # Used by tools/lint-templates.sh and by the local landing zone (crates/landing-zone).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-venv=.venv
-requirements=requirements-dev.txt
-stamp="$venv/.requirements-dev.stamp"
-install_log="$venv/.requirements-dev.log"
+venv="${1:-.venv}"
+requirements="${2:-requirements-dev.txt}"
+stamp="$venv/.$(basename "$requirements" .txt).stamp"
+install_log="$venv/.$(basename "$requirements" .txt).log"
 
 mkdir -p "$venv"
 exec 9>"$venv/.lock"

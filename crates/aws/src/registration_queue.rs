@@ -12,7 +12,9 @@ use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
-use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName};
+use aws_sdk_sqs::types::{
+    DeleteMessageBatchRequestEntry, MessageAttributeValue, MessageSystemAttributeName,
+};
 
 use crate::aws_error;
 use crate::queue::{MessageQueues, SqsQueues};
@@ -66,6 +68,14 @@ pub trait RegistrationQueue: MessageQueues {
         queue_url: &str,
         receipt_handle: &str,
     ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Deletes up to ten received messages in one call (`DeleteMessageBatch`); returns the
+    /// receipt handles SQS did not delete, each with its reason.
+    fn delete_batch(
+        &self,
+        queue_url: &str,
+        receipt_handles: &[String],
+    ) -> impl Future<Output = Result<Vec<(String, String)>, Error>> + Send;
 
     /// Keeps a received message hidden for `visibility` from now; zero makes it visible at
     /// once (`ChangeMessageVisibility`).
@@ -144,6 +154,49 @@ impl RegistrationQueue for SqsQueues {
             .await
             .map_err(|err| aws_error("sqs:DeleteMessage", err))?;
         Ok(())
+    }
+
+    async fn delete_batch(
+        &self,
+        queue_url: &str,
+        receipt_handles: &[String],
+    ) -> Result<Vec<(String, String)>, Error> {
+        if receipt_handles.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut request = self.client.delete_message_batch().queue_url(queue_url);
+        for (index, handle) in receipt_handles.iter().enumerate() {
+            let entry = DeleteMessageBatchRequestEntry::builder()
+                .id(index.to_string())
+                .receipt_handle(handle)
+                .build()
+                .map_err(|err| Error::Aws {
+                    operation: "sqs:DeleteMessageBatch".to_owned(),
+                    code: None,
+                    message: format!("cannot build batch entry {index}: {err}"),
+                    retryable: false,
+                })?;
+            request = request.entries(entry);
+        }
+        let output = request
+            .send()
+            .await
+            .map_err(|err| aws_error("sqs:DeleteMessageBatch", err))?;
+        Ok(output
+            .failed()
+            .iter()
+            .map(|failed| {
+                let handle = failed
+                    .id()
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|index| receipt_handles.get(index))
+                    .cloned()
+                    .unwrap_or_default();
+                let reason = format!("{}: {}", failed.code(), failed.message().unwrap_or(""));
+                (handle, reason)
+            })
+            .collect())
     }
 
     async fn change_visibility(

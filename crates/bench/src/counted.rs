@@ -239,6 +239,15 @@ impl<T: RegistrationQueue> RegistrationQueue for Counted<T> {
         self.inner.delete(queue_url, receipt_handle).await
     }
 
+    async fn delete_batch(
+        &self,
+        queue_url: &str,
+        receipt_handles: &[String],
+    ) -> Result<Vec<(String, String)>, Error> {
+        self.calls.add("sqs:DeleteMessageBatch", 1);
+        self.inner.delete_batch(queue_url, receipt_handles).await
+    }
+
     async fn change_visibility(
         &self,
         queue_url: &str,

@@ -150,6 +150,8 @@ pub struct Measured {
     pub drain: Invocations,
     /// Drain runs until the registration queue was empty; the onboarding ends with the last.
     pub drain_runs: u64,
+    /// Lacework requests a drain run may make (`TOWER_REGISTRATION_BUDGET`).
+    pub registration_budget: u32,
     /// Accounts with an `AwsCfg` integration at the end.
     pub registered: usize,
     /// Custom resources answered `SUCCESS`.
@@ -220,6 +222,7 @@ impl Measured {
                 "billed_ms_per_account": per(billed, n),
             },
             "drain_runs": self.drain_runs,
+            "registration_budget": self.registration_budget,
             "minutes_to_finish": self.minutes_to_finish(),
             "floor_minutes": (self.floor_minutes() * 10.0).round() / 10.0,
             "time_over_floor": (self.minutes_to_finish() / self.floor_minutes() * 1000.0).round() / 1000.0,
@@ -355,7 +358,7 @@ pub async fn run(accounts: usize) -> Result<Measured, BenchError> {
             member_instances: true,
         },
     );
-    let handler = registrations(&emulator, &answers, &aws).await?;
+    let (handler, registration_budget) = registrations(&emulator, &answers, &aws).await?;
     // What setup itself asked of the emulator is not the onboarding's.
     clear_requests(&emulator).await?;
 
@@ -367,6 +370,7 @@ pub async fn run(accounts: usize) -> Result<Measured, BenchError> {
         requests: Invocations::default(),
         drain: Invocations::default(),
         drain_runs: 0,
+        registration_budget,
         registered: 0,
         answered: 0,
     };
@@ -454,9 +458,9 @@ async fn registrations(
     emulator: &Emulator,
     answers: &ResponseUrlRecorder,
     aws: &Aws,
-) -> Result<Handler<BenchRegistrations>, BenchError> {
+) -> Result<(Handler<BenchRegistrations>, u32), BenchError> {
     let allow = answers.base().trim_start_matches("http://").to_owned();
-    let vars = vec![
+    let mut vars = vec![
         ("AWS_REGION", REGION.to_owned()),
         ("LACEWORK_URL", emulator.url.clone()),
         ("LACEWORK_ACCOUNT", LACEWORK_ACCOUNT.to_owned()),
@@ -469,7 +473,12 @@ async fn registrations(
         ("TOWER_RESPONSE_URL_ALLOW", allow),
         ("TOWER_CAPABILITY", "Both".to_owned()),
     ];
+    // The product's default unless a run asks for another (`make bench` with it set).
+    if let Ok(budget) = std::env::var("TOWER_REGISTRATION_BUDGET") {
+        vars.push(("TOWER_REGISTRATION_BUDGET", budget));
+    }
     let config = SnsCustomResourceConfig::from_env(vars)?;
+    let budget = config.registration_budget;
     let requester = Arc::new(KeyTokenRequester::new(
         &emulator.url,
         drain_client_options(),
@@ -493,7 +502,7 @@ async fn registrations(
         secrets,
         requester,
     )?;
-    Ok(Handler::new(Mode::Ready(Arc::new(function))))
+    Ok((Handler::new(Mode::Ready(Arc::new(function))), budget))
 }
 
 /// Lambda's SQS event source over the account queue: batches of up to ten records until the

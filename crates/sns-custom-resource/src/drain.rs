@@ -109,6 +109,8 @@ struct Run {
     /// Each sub-account's `AwsCfg` integrations, listed at its first use in the run and kept
     /// current by the run's own changes (by scope); dropped when a change there fails.
     listings: HashMap<String, Listing<AwsCfgData>>,
+    /// Receipt handles of the messages whose work is done, deleted together.
+    settled: Vec<String>,
 }
 
 /// The run's listing of `scope`'s `AwsCfg` integrations, listed now if not yet.
@@ -223,20 +225,57 @@ impl<P: Ports> Function<P> {
                 },
             };
             let mut pending = messages.iter();
-            while let Some(message) = pending.next() {
-                let next = match self.settle(state, urls, message, report).await {
-                    Ok(next) => next,
-                    Err(err) => {
-                        self.release(urls, pending.as_slice(), report).await;
-                        return Err(err);
-                    }
+            let stopped = loop {
+                let Some(message) = pending.next() else {
+                    break Ok(None);
                 };
-                if let Next::End(why) = next {
+                match self.settle(state, urls, message, report).await {
+                    Ok(Next::Continue) => {}
+                    Ok(Next::End(why)) => break Ok(Some(why)),
+                    Err(err) => break Err(err),
+                }
+            };
+            self.delete_settled(urls, state).await;
+            match stopped {
+                Ok(None) => {}
+                Ok(Some(why)) => {
                     self.release(urls, pending.as_slice(), report).await;
                     report.ended = why;
                     return Ok(());
                 }
+                Err(err) => {
+                    self.release(urls, pending.as_slice(), report).await;
+                    return Err(err);
+                }
             }
+        }
+    }
+
+    /// Deletes the messages whose work is done, in one `DeleteMessageBatch` per receive. One
+    /// that stays (SQS refused, or the call failed) comes back when its visibility timeout
+    /// ends and is found done: its registration changes nothing the second time.
+    async fn delete_settled(&self, urls: &QueueUrls, run: &mut Run) {
+        let handles = std::mem::take(&mut run.settled);
+        if handles.is_empty() {
+            return;
+        }
+        match self.queues.delete_batch(&urls.registration, &handles).await {
+            Ok(failed) => {
+                for (handle, reason) in failed {
+                    tracing::warn!(
+                        operation = "sqs:DeleteMessageBatch",
+                        receipt_handle = %handle,
+                        reason = %reason,
+                        "a done message was not deleted; it will come back and be found done"
+                    );
+                }
+            }
+            Err(err) => tracing::warn!(
+                operation = "sqs:DeleteMessageBatch",
+                messages = handles.len(),
+                error = %err,
+                "done messages were not deleted; they will come back and be found done"
+            ),
         }
     }
 
@@ -269,6 +308,7 @@ impl<P: Ports> Function<P> {
             cloudtrail: None,
             done: HashMap::new(),
             listings: HashMap::new(),
+            settled: Vec::new(),
         })
     }
 
@@ -288,7 +328,7 @@ impl<P: Ports> Function<P> {
                     .get(work.account())
                     .is_some_and(|done| same_work(done, &work))
                 {
-                    self.queues.delete(queue, &message.receipt_handle).await?;
+                    run.settled.push(message.receipt_handle.clone());
                     report.duplicates += 1;
                     return Ok(Next::Continue);
                 }
@@ -303,7 +343,7 @@ impl<P: Ports> Function<P> {
         let decision = decide(&result, message.receive_count, run.budget.was_refused());
         match decision.fate {
             Fate::Done { .. } => {
-                self.queues.delete(queue, &message.receipt_handle).await?;
+                run.settled.push(message.receipt_handle.clone());
                 if let Some(work) = work {
                     match work {
                         RegistrationWork::Deregister { .. } => report.deregistered += 1,

@@ -237,6 +237,24 @@ impl RegistrationQueue for MemoryQueues {
         Ok(())
     }
 
+    async fn delete_batch(
+        &self,
+        queue_url: &str,
+        receipt_handles: &[String],
+    ) -> Result<Vec<(String, String)>, Error> {
+        assert!(
+            receipt_handles.len() <= 10,
+            "SQS deletes at most 10 messages per batch"
+        );
+        let mut failed = Vec::new();
+        for handle in receipt_handles {
+            if let Err(err) = self.delete(queue_url, handle).await {
+                failed.push((handle.clone(), err.to_string()));
+            }
+        }
+        Ok(failed)
+    }
+
     async fn change_visibility(
         &self,
         queue_url: &str,

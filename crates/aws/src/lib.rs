@@ -50,6 +50,16 @@ where
     }
 }
 
+/// A batch entry the SDK's builder refused (a required field missing): a bug, not AWS's.
+pub fn batch_entry_error(operation: &str, index: usize, err: impl std::fmt::Display) -> Error {
+    Error::Aws {
+        operation: operation.to_owned(),
+        code: None,
+        message: format!("cannot build batch entry {index}: {err}"),
+        retryable: false,
+    }
+}
+
 /// Turns an SDK error into the crate's [`Error::Aws`], deciding whether it is worth retrying:
 /// timeouts, dropped connections, 5xx answers, throttling and busy StackSets are; anything the
 /// service refused on its merits is not.

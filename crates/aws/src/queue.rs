@@ -9,7 +9,7 @@ use std::time::Duration;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 
-use crate::aws_error;
+use crate::{aws_error, batch_entry_error};
 use lwct_domain::error::Error;
 
 /// SQS takes at most this many messages in one `SendMessageBatch`.
@@ -98,12 +98,7 @@ impl MessageQueues for SqsQueues {
                 .id(index.to_string())
                 .message_body(body)
                 .build()
-                .map_err(|err| Error::Aws {
-                    operation: OPERATION.to_owned(),
-                    code: None,
-                    message: format!("cannot build batch entry {index}: {err}"),
-                    retryable: false,
-                })?;
+                .map_err(|err| batch_entry_error(OPERATION, index, err))?;
             request = request.entries(entry);
         }
         let output = request

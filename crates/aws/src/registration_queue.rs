@@ -16,8 +16,8 @@ use aws_sdk_sqs::types::{
     DeleteMessageBatchRequestEntry, MessageAttributeValue, MessageSystemAttributeName,
 };
 
-use crate::aws_error;
 use crate::queue::{MessageQueues, SqsQueues};
+use crate::{aws_error, batch_entry_error};
 use lwct_domain::error::Error;
 
 /// SQS returns at most this many messages per `ReceiveMessage`.
@@ -170,12 +170,7 @@ impl RegistrationQueue for SqsQueues {
                 .id(index.to_string())
                 .receipt_handle(handle)
                 .build()
-                .map_err(|err| Error::Aws {
-                    operation: "sqs:DeleteMessageBatch".to_owned(),
-                    code: None,
-                    message: format!("cannot build batch entry {index}: {err}"),
-                    retryable: false,
-                })?;
+                .map_err(|err| batch_entry_error("sqs:DeleteMessageBatch", index, err))?;
             request = request.entries(entry);
         }
         let output = request

@@ -164,19 +164,10 @@ impl Client {
         scope: &Scope,
         account: &AccountId,
     ) -> Result<usize, Error> {
-        let mut deleted = 0;
-        for record in self.find_by_aws_account::<D>(scope, account).await? {
-            if self.delete_if_exists(scope, &record.intg_guid).await? {
-                deleted += 1;
-                tracing::info!(
-                    %scope,
-                    aws_account = %account,
-                    integration = %record.intg_guid,
-                    "deleted Lacework integration"
-                );
-            }
-        }
-        Ok(deleted)
+        let mut listing = Listing {
+            records: self.find_by_aws_account::<D>(scope, account).await?,
+        };
+        self.deregister_listed(scope, account, &mut listing).await
     }
 
     /// Deletes an integration; `false` if it was already gone.

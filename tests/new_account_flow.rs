@@ -375,13 +375,6 @@ async fn spoofed_registration_requests_are_refused_and_register_nothing() {
         assert_eq!(delivered.len(), 1);
         assert_answered("account mismatch", &delivered[0], "FAILED");
 
-        // A request that says it is Sandbox Bob's, which is SUSPENDED.
-        let delivered = zone
-            .publish_registration_request(registration_request(&zone, &bob, &bob))
-            .await
-            .expect("delivered");
-        assert_answered("suspended account", &delivered[0], "FAILED");
-
         // A consistent request whose ResponseURL is not CloudFormation's: a listener the
         // function is not told to trust, which must receive nothing.
         let foreign = ResponseListener::start().await.expect("listener");
@@ -408,6 +401,31 @@ async fn spoofed_registration_requests_are_refused_and_register_nothing() {
             .await
             .expect("drain");
         assert!(drained.runs.iter().all(|run| run.answer.is_response()));
+        let registrations = zone.registrations().await.expect("registrations");
+        assert!(
+            registrations.is_empty(),
+            "nothing registered: {registrations:?}"
+        );
+
+        // A consistent request of Sandbox Bob's, which is SUSPENDED: answering costs no
+        // Organizations call, so it is answered SUCCESS; the drain, which holds the tree,
+        // dead-letters its work with the reason, and registers nothing.
+        let delivered = zone
+            .publish_registration_request(registration_request(&zone, &bob, &bob))
+            .await
+            .expect("delivered");
+        assert_answered("suspended account", &delivered[0], "SUCCESS");
+        zone.drain_registrations(drain_limits())
+            .await
+            .expect("drain");
+        let dead = state::peek_queue(
+            zone.management(),
+            &zone.product.registration_dead_letter_queue_url,
+        )
+        .await
+        .expect("dead-letter queue");
+        assert_eq!(dead.messages.len(), 1, "{dead:?}");
+        assert_eq!(dead.messages[0]["account"], json!(bob), "{dead:?}");
         let registrations = zone.registrations().await.expect("registrations");
         assert!(
             registrations.is_empty(),

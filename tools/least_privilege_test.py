@@ -364,7 +364,7 @@ class RepositoryTemplate(unittest.TestCase):
                              ("AccountLifecycleRole", "cloudformation:UpdateStackInstances"),
                              ("AccountLifecycleRole", "organizations:DescribeOrganization"),
                              ("SnsCustomResourceRole", "sqs:ReceiveMessage"),
-                             ("SnsCustomResourceRole", "organizations:DescribeAccount"),
+                             ("SnsCustomResourceRole", "organizations:ListAccountsForParent"),
                              ("SnsCustomResourceRole", "secretsmanager:UpdateSecretVersionStage")):
             errors = self.without(role, action)
             self.assertTrue(any(f"{action} is called" in e and role in e for e in errors), (role, action, errors))

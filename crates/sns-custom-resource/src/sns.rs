@@ -8,16 +8,22 @@
 //! registration queue; the Lacework registration happens later, when the drain gets to it
 //! within its request budget. A request that fails a check is answered FAILED with the reason,
 //! and nothing is queued.
+//!
+//! The checks here cost no AWS call: the request must be consistent (the stack, the account
+//! and the role all in one account, ours to answer). Whether the account is an ACTIVE member
+//! of the organization is the drain's check, against the organization tree it holds anyway:
+//! work for an account that is not is dead-lettered with that reason (shown by `lwct
+//! status`). Asking Organizations here too cost a `DescribeAccount` per member stack - one
+//! AWS call per onboarded account - to say what the drain says a few minutes later, and the
+//! topic policy already keeps publishers to this organization's accounts.
 
-use lwct_aws::organizations::Organizations;
 use lwct_aws::queue::send_all;
 use lwct_domain::custom_resource::{
     ReplyTo, Request, RequestType, Response, ResponseUrlPolicy, Status, parse_request,
 };
-use lwct_domain::mapping::AccountStatus;
 use lwct_domain::member_request::{Asked, check, physical_resource_id};
 use lwct_domain::registration::RegistrationWork;
-use lwct_domain::{AccountId, Error, Problem};
+use lwct_domain::{Error, Problem};
 use lwct_runtime::answer::Reply;
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -230,9 +236,6 @@ impl<P: Ports> Function<P> {
                 return Response::success(&request, physical_id, Default::default());
             }
             Asked::Register { account, role_arn } => {
-                if let Err(reason) = self.check_membership(&account).await {
-                    return self.refuse(&request, reason);
-                }
                 let work = RegistrationWork::Register {
                     account: account.clone(),
                     role_arn,
@@ -279,23 +282,6 @@ impl<P: Ports> Function<P> {
             "request refused"
         );
         Response::failure(request, None, reason)
-    }
-
-    /// The account must be an ACTIVE member of the organization (`DescribeAccount`).
-    async fn check_membership(&self, account: &AccountId) -> Result<(), String> {
-        match self.organizations.describe_account(account).await {
-            Ok(Some(member)) if member.status == AccountStatus::Active => Ok(()),
-            Ok(Some(member)) => Err(format!(
-                "account {account} is {} in the organization; only ACTIVE accounts are registered",
-                member.status.as_aws()
-            )),
-            Ok(None) => Err(format!(
-                "account {account} is not a member of this organization; only the organization's ACTIVE accounts are registered"
-            )),
-            Err(err) => Err(format!(
-                "could not check that account {account} is an ACTIVE member of the organization: {err}; retry the stack operation"
-            )),
-        }
     }
 
     async fn queue(&self, work: &RegistrationWork) -> Result<(), Error> {

@@ -472,8 +472,6 @@ async fn spoofed_requests_are_refused_and_nothing_is_queued() {
     let mut other_role = request("Create", SECURITY_ACCOUNT, &url);
     other_role["ResourceProperties"]["RoleArn"] =
         json!("arn:aws:iam::999988887777:role/lacework-ct-config-role");
-    let suspended = request("Create", SUSPENDED_ACCOUNT, &url);
-    let stranger = request("Create", STRANGER_ACCOUNT, &url);
 
     for (spoofed, reason) in [
         (
@@ -483,14 +481,6 @@ async fn spoofed_requests_are_refused_and_nothing_is_queued() {
         (
             &other_role,
             "$.ResourceProperties.RoleArn: the role is in account 999988887777",
-        ),
-        (
-            &suspended,
-            "account 555566667777 is SUSPENDED in the organization",
-        ),
-        (
-            &stranger,
-            "account 777788889999 is not a member of this organization",
         ),
     ] {
         let before = harness.answers.answers().len();
@@ -528,6 +518,53 @@ async fn spoofed_requests_are_refused_and_nothing_is_queued() {
     harness.drain().await.unwrap();
     assert!(harness.registrations().await.is_empty());
     assert_eq!(harness.account_creates().await, 0);
+}
+
+/// Membership is the drain's check, made against the tree it holds: answering a Create costs
+/// no Organizations call, and the work of an account that is not an ACTIVE member is
+/// dead-lettered with the reason, never registered.
+#[tokio::test]
+async fn a_create_costs_no_organizations_call_and_the_drain_refuses_accounts_that_are_not_active_members()
+ {
+    let harness = Harness::start(Setup::default()).await;
+    let url = harness.answers.url("answer");
+    for account in [SECURITY_ACCOUNT, SUSPENDED_ACCOUNT, STRANGER_ACCOUNT] {
+        harness
+            .publish(&request("Create", account, &url))
+            .await
+            .unwrap();
+    }
+    assert_eq!(harness.function.organizations.calls(), 0);
+    let answers = harness.answers.answers();
+    let statuses: Vec<&Value> = answers.iter().map(|a| &a.body["Status"]).collect();
+    assert_eq!(statuses, ["SUCCESS", "SUCCESS", "SUCCESS"]);
+
+    let report = harness.drain().await.unwrap();
+    assert_eq!(report["registered"], 1, "{report}");
+    assert_eq!(report["deadLettered"], 2, "{report}");
+    assert_eq!(harness.registrations().await, ["secops: 222233334444"]);
+    let dead = harness.queue().messages(DLQ);
+    let reasons: Vec<(AccountId, &str)> = dead
+        .iter()
+        .map(|m| {
+            (
+                work(&m.body).account().clone(),
+                m.reason.as_deref().unwrap(),
+            )
+        })
+        .collect();
+    let suspended = id(SUSPENDED_ACCOUNT);
+    let stranger = id(STRANGER_ACCOUNT);
+    assert!(
+        reasons.iter().any(|(account, reason)| *account == suspended
+            && reason.contains("is SUSPENDED in the organization")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|(account, reason)| *account == stranger
+            && reason.contains("is not in the organization")),
+        "{reasons:?}"
+    );
 }
 
 #[tokio::test]

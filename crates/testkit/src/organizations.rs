@@ -14,6 +14,8 @@ pub struct MemoryOrganizations {
     tree: Mutex<OrganizationTree>,
     management: AccountId,
     tree_reads: AtomicUsize,
+    /// Calls of any kind.
+    calls: AtomicUsize,
     /// The next this many listings (of the accounts or the tree) are throttled.
     throttled_reads: AtomicU32,
     /// The next call panics (a stand-in for a bug).
@@ -26,6 +28,7 @@ impl MemoryOrganizations {
             tree: Mutex::new(tree),
             management,
             tree_reads: AtomicUsize::new(0),
+            calls: AtomicUsize::new(0),
             throttled_reads: AtomicU32::new(0),
             panic_next: AtomicBool::new(false),
         }
@@ -54,6 +57,11 @@ impl MemoryOrganizations {
         self.tree_reads.load(Ordering::SeqCst)
     }
 
+    /// How many calls were made, of any kind.
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+
     /// Throttles the next `reads` listings of the accounts or of the tree, the calls that
     /// Organizations throttles first.
     pub fn throttle_next_reads(&self, reads: u32) {
@@ -71,6 +79,7 @@ impl MemoryOrganizations {
     }
 
     fn read(&self, operation: &str, listing: bool) -> Result<(), Error> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
         if self.panic_next.swap(false, Ordering::SeqCst) {
             panic!("the organization in memory was told to panic");
         }
@@ -93,6 +102,7 @@ impl MemoryOrganizations {
 
 impl Organizations for MemoryOrganizations {
     async fn management_account(&self) -> Result<AccountId, Error> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
         if self.panic_next.swap(false, Ordering::SeqCst) {
             panic!("the organization in memory was told to panic");
         }

@@ -4,7 +4,9 @@
 //! 1. Each record's body is read ([`read_message`]): a batch `setup` queued, an EventBridge
 //!    event (bare or in SNS), or something that cannot be read.
 //! 2. When some record names an account, the organization tree, the management account and
-//!    the member StackSet's instances are read - once for the whole batch.
+//!    the member StackSet's instances are read - once for the whole batch. For onboarding
+//!    batches only, a tree this container read within [`ONBOARD_TREE_MAX_AGE`] serves while it
+//!    shows every account they name ACTIVE ([`tree_serves`]).
 //! 3. [`plan`] decides; this module carries the plan out: at most one StackSet operation each
 //!    to create, repair and delete instances (all accounts of the batch together), the
 //!    registration work on the registration queue, unreadable records to the account
@@ -24,6 +26,7 @@
 //! so a new attempt.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
@@ -34,8 +37,8 @@ use lwct_aws::stacksets::{StackSets, Stacks};
 use lwct_domain::config::AccountLifecycleConfig;
 use lwct_domain::fate::Fate;
 use lwct_domain::lifecycle::{
-    Findings, InstanceAction, InstanceChange, InstanceState, Plan, Received, plan,
-    plan_without_findings, read_message, retry_delay_seconds,
+    Findings, InstanceAction, InstanceChange, InstanceState, ONBOARD_TREE_MAX_AGE, Plan, Received,
+    plan, plan_without_findings, read_message, retry_delay_seconds, tree_serves,
 };
 use lwct_domain::mapping::{OrganizationTree, OuRules};
 use lwct_domain::naming::{Arn, Names};
@@ -43,6 +46,7 @@ use lwct_domain::stack_set::{OperationStatus, operation_id};
 use lwct_domain::{AccountId, Error};
 use lwct_runtime::metrics;
 use tokio::sync::OnceCell;
+use tokio::time::Instant;
 
 /// The AWS services the handler talks to (the SDK in production, fakes in tests).
 pub trait Ports: Send + Sync + 'static {
@@ -84,6 +88,8 @@ pub struct Lifecycle<P: Ports> {
     pub settings: Settings,
     /// Never changes: read once per process.
     management: OnceCell<AccountId>,
+    /// The organization tree this container last read, and when.
+    tree: Mutex<Option<(Instant, Arc<OrganizationTree>)>>,
 }
 
 /// SQS's `ApproximateReceiveCount` attribute.
@@ -106,6 +112,7 @@ impl<P: Ports> Lifecycle<P> {
             queues,
             settings,
             management: OnceCell::new(),
+            tree: Mutex::new(None),
         }
     }
 
@@ -218,7 +225,7 @@ impl<P: Ports> Lifecycle<P> {
         let plan = if !received.iter().any(Received::needs_findings) {
             plan_without_findings(received, "")
         } else {
-            match self.find().await {
+            match self.find(received).await {
                 Ok((tree, management, instances)) => plan(
                     received,
                     &Findings {
@@ -245,9 +252,10 @@ impl<P: Ports> Lifecycle<P> {
     /// region, each read once.
     async fn find(
         &self,
+        received: &[Received],
     ) -> Result<
         (
-            OrganizationTree,
+            Arc<OrganizationTree>,
             AccountId,
             BTreeMap<AccountId, InstanceState>,
         ),
@@ -258,7 +266,7 @@ impl<P: Ports> Lifecycle<P> {
             .get_or_try_init(|| self.organizations.management_account())
             .await?
             .clone();
-        let tree = self.organizations.organization_tree().await?;
+        let tree = self.organization_tree(received).await?;
         let mut instances = BTreeMap::new();
         if self.settings.member_instances {
             for instance in self
@@ -278,6 +286,28 @@ impl<P: Ports> Lifecycle<P> {
             }
         }
         Ok((tree, management, instances))
+    }
+
+    /// The tree this container read less than [`ONBOARD_TREE_MAX_AGE`] ago when it can decide
+    /// `received` ([`tree_serves`]: only onboarding batches, of accounts ACTIVE in it), else
+    /// the tree read now.
+    async fn organization_tree(
+        &self,
+        received: &[Received],
+    ) -> Result<Arc<OrganizationTree>, Error> {
+        if let Some((at, tree)) = self.last_tree().as_ref() {
+            if at.elapsed() < ONBOARD_TREE_MAX_AGE && tree_serves(tree, received) {
+                return Ok(tree.clone());
+            }
+        }
+        let tree = Arc::new(self.organizations.organization_tree().await?);
+        *self.last_tree() = Some((Instant::now(), tree.clone()));
+        Ok(tree)
+    }
+
+    fn last_tree(&self) -> MutexGuard<'_, Option<(Instant, Arc<OrganizationTree>)>> {
+        // Only ever replaced whole: a panic elsewhere cannot leave it half written.
+        self.tree.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Starts one StackSet operation for `change` without waiting for it. `Err` is what

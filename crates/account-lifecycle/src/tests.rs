@@ -211,6 +211,46 @@ async fn a_new_account_and_a_setup_batch_share_one_create_operation() {
     assert!(lifecycle.queues.dead_letters().is_empty());
 }
 
+/// Setup's batches come ten at a time from one read of the tree: a warm container decides
+/// them with the tree it read for the first, while a lifecycle event, or a batch naming an
+/// account the kept tree does not show ACTIVE, reads it afresh.
+#[tokio::test]
+async fn onboarding_batches_share_a_recent_tree_and_events_read_it_afresh() {
+    let lifecycle = lifecycle(
+        &active(&["222233334444", "222233335555", "222233336666"]),
+        &[],
+    );
+    for (index, account) in ["222233334444", "222233335555"].iter().enumerate() {
+        let response = lifecycle
+            .handle(event(vec![record(
+                &format!("m-{index}"),
+                &onboard(&[account]),
+                1,
+            )]))
+            .await;
+        assert!(failures(&response).is_empty(), "{response:?}");
+    }
+    assert_eq!(lifecycle.organizations.tree_reads(), 1);
+
+    // An account the kept tree does not show (nor does the organization): read again.
+    let response = lifecycle
+        .handle(event(vec![record("m-3", &onboard(&["222233337777"]), 1)]))
+        .await;
+    assert!(failures(&response).is_empty(), "{response:?}");
+    assert_eq!(lifecycle.organizations.tree_reads(), 2);
+
+    // An event is decided on the organization as it is now.
+    let response = lifecycle
+        .handle(event(vec![record("m-4", &created("222233336666"), 1)]))
+        .await;
+    assert!(failures(&response).is_empty(), "{response:?}");
+    assert_eq!(lifecycle.organizations.tree_reads(), 3);
+    assert_eq!(
+        lifecycle.stack_sets.accounts(MEMBER),
+        ["222233334444", "222233335555", "222233336666"]
+    );
+}
+
 #[tokio::test]
 async fn the_same_batch_delivered_three_times_makes_one_instance_each() {
     let lifecycle = lifecycle(&active(&["222233334444", "222233335555"]), &[]);

@@ -192,6 +192,40 @@ impl Received {
     pub fn needs_findings(&self) -> bool {
         settle(&self.message).1.is_none()
     }
+
+    /// The accounts of an onboarding batch (`setup`'s or the reconcile's), `None` for any
+    /// other record. Such a batch was made from an organization tree read moments before, so
+    /// a tree about as recent serves to decide it (see [`ONBOARD_TREE_MAX_AGE`]).
+    pub fn accounts_to_onboard(&self) -> Option<impl Iterator<Item = &AccountId>> {
+        match &self.message {
+            Message::Onboard(accounts) => Some(accounts.iter().map(|account| &account.id)),
+            _ => None,
+        }
+    }
+}
+
+/// How old an organization tree may be to decide onboarding batches with, when every account
+/// they name is an ACTIVE member in it. Setup queues its batches of 50 from one read of the
+/// tree, and account-lifecycle takes them ten at a time: reading the whole tree again for each
+/// invocation (a page per 20 accounts) cost about half an AWS call per account at 5,000
+/// accounts. Lifecycle events, and a batch naming an account the tree does not show ACTIVE,
+/// read it afresh.
+pub const ONBOARD_TREE_MAX_AGE: Duration = Duration::from_secs(600);
+
+/// Whether `tree` can decide `received` although it was read earlier: every record that
+/// needs the tree is an onboarding batch, and each account it names is ACTIVE in `tree`.
+pub fn tree_serves(tree: &OrganizationTree, received: &[Received]) -> bool {
+    received
+        .iter()
+        .filter(|record| record.needs_findings())
+        .all(|record| {
+            record.accounts_to_onboard().is_some_and(|mut accounts| {
+                accounts.all(|account| {
+                    tree.account(account)
+                        .is_some_and(|member| member.status == AccountStatus::Active)
+                })
+            })
+        })
 }
 
 /// A member stack instance as far as the decisions care.
@@ -822,6 +856,36 @@ mod tests {
                 })
                 .collect(),
         )
+    }
+
+    #[test]
+    fn a_kept_tree_serves_only_onboarding_batches_of_accounts_active_in_it() {
+        let kept = tree(&[
+            (2, AccountStatus::Active, "ou-ab12-11111111"),
+            (3, AccountStatus::Suspended, "ou-ab12-11111111"),
+        ]);
+        let ignored = received(
+            "m-0",
+            Message::Ignored {
+                reason: "not ours".into(),
+            },
+        );
+        assert!(tree_serves(
+            &kept,
+            &[received("m-1", onboard(&[2])), ignored]
+        ));
+        assert!(tree_serves(&kept, &[]));
+        // Not ACTIVE in it, or not in it: the tree may be out of date for them.
+        assert!(!tree_serves(&kept, &[received("m-1", onboard(&[2, 3]))]));
+        assert!(!tree_serves(&kept, &[received("m-1", onboard(&[4]))]));
+        // Anything else is decided on the organization as it is now.
+        assert!(!tree_serves(
+            &kept,
+            &[
+                received("m-1", onboard(&[2])),
+                received("m-2", Message::Retire(vec![id(2)])),
+            ]
+        ));
     }
 
     fn origin(event_id: &str) -> Origin {

@@ -26,11 +26,11 @@
 //! so a new attempt.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use lwct_aws::organizations::Organizations;
+use lwct_aws::organizations::{KeptTree, Organizations};
 use lwct_aws::queue::{MessageQueues, send_all};
 use lwct_aws::registration_queue::RegistrationQueue;
 use lwct_aws::stacksets::{StackSets, Stacks};
@@ -46,7 +46,6 @@ use lwct_domain::stack_set::{OperationStatus, operation_id};
 use lwct_domain::{AccountId, Error};
 use lwct_runtime::metrics;
 use tokio::sync::OnceCell;
-use tokio::time::Instant;
 
 /// The AWS services the handler talks to (the SDK in production, fakes in tests).
 pub trait Ports: Send + Sync + 'static {
@@ -88,8 +87,8 @@ pub struct Lifecycle<P: Ports> {
     pub settings: Settings,
     /// Never changes: read once per process.
     management: OnceCell<AccountId>,
-    /// The organization tree this container last read, and when.
-    tree: Mutex<Option<(Instant, Arc<OrganizationTree>)>>,
+    /// The organization tree this container last read.
+    tree: KeptTree,
 }
 
 /// SQS's `ApproximateReceiveCount` attribute.
@@ -112,7 +111,7 @@ impl<P: Ports> Lifecycle<P> {
             queues,
             settings,
             management: OnceCell::new(),
-            tree: Mutex::new(None),
+            tree: KeptTree::default(),
         }
     }
 
@@ -266,7 +265,14 @@ impl<P: Ports> Lifecycle<P> {
             .get_or_try_init(|| self.organizations.management_account())
             .await?
             .clone();
-        let tree = self.organization_tree(received).await?;
+        // A tree read within ONBOARD_TREE_MAX_AGE serves onboarding batches of accounts it
+        // shows ACTIVE; anything else is decided on the organization as it is now.
+        let tree = self
+            .tree
+            .current_or_read(&self.organizations, ONBOARD_TREE_MAX_AGE, |tree| {
+                tree_serves(tree, received)
+            })
+            .await?;
         let mut instances = BTreeMap::new();
         if self.settings.member_instances {
             for instance in self
@@ -286,28 +292,6 @@ impl<P: Ports> Lifecycle<P> {
             }
         }
         Ok((tree, management, instances))
-    }
-
-    /// The tree this container read less than [`ONBOARD_TREE_MAX_AGE`] ago when it can decide
-    /// `received` ([`tree_serves`]: only onboarding batches, of accounts ACTIVE in it), else
-    /// the tree read now.
-    async fn organization_tree(
-        &self,
-        received: &[Received],
-    ) -> Result<Arc<OrganizationTree>, Error> {
-        if let Some((at, tree)) = self.last_tree().as_ref() {
-            if at.elapsed() < ONBOARD_TREE_MAX_AGE && tree_serves(tree, received) {
-                return Ok(tree.clone());
-            }
-        }
-        let tree = Arc::new(self.organizations.organization_tree().await?);
-        *self.last_tree() = Some((Instant::now(), tree.clone()));
-        Ok(tree)
-    }
-
-    fn last_tree(&self) -> MutexGuard<'_, Option<(Instant, Arc<OrganizationTree>)>> {
-        // Only ever replaced whole: a panic elsewhere cannot leave it half written.
-        self.tree.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Starts one StackSet operation for `change` without waiting for it. `Err` is what

@@ -5,6 +5,8 @@
 //! listing follows its pages to the end.
 
 use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use aws_sdk_organizations::Client;
 use aws_sdk_organizations::types::{Account, AccountStatus as SdkAccountStatus};
@@ -15,6 +17,7 @@ use lwct_domain::error::Error;
 use lwct_domain::mapping::{
     AccountStatus, OrganizationAccount, OrganizationTree, OrganizationalUnit,
 };
+use tokio::time::Instant;
 
 /// An account of the organization, as `DescribeAccount` and `ListAccounts` describe it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +44,42 @@ pub trait Organizations: Send + Sync {
     /// The root, every OU and every account with its parent (`ListRoots`,
     /// `ListOrganizationalUnitsForParent`, `ListAccountsForParent`, every page).
     fn organization_tree(&self) -> impl Future<Output = Result<OrganizationTree, Error>> + Send;
+}
+
+/// The organization tree a warm container last read, and when: reading the tree of a large
+/// organization costs a call per 20 accounts, so a function may decide with one it read a
+/// little earlier when the decision allows.
+#[derive(Debug, Default)]
+pub struct KeptTree {
+    last: Mutex<Option<(Instant, Arc<OrganizationTree>)>>,
+}
+
+impl KeptTree {
+    /// The kept tree when it was read less than `max_age` ago and `serves` accepts it; else
+    /// the tree read now from `organizations`, which is kept instead.
+    pub async fn current_or_read(
+        &self,
+        organizations: &impl Organizations,
+        max_age: Duration,
+        serves: impl FnOnce(&OrganizationTree) -> bool,
+    ) -> Result<Arc<OrganizationTree>, Error> {
+        let kept = self
+            .last()
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < max_age)
+            .map(|(_, tree)| tree.clone());
+        if let Some(tree) = kept.filter(|tree| serves(tree)) {
+            return Ok(tree);
+        }
+        let tree = Arc::new(organizations.organization_tree().await?);
+        *self.last() = Some((Instant::now(), tree.clone()));
+        Ok(tree)
+    }
+
+    fn last(&self) -> MutexGuard<'_, Option<(Instant, Arc<OrganizationTree>)>> {
+        // Only ever replaced whole: a panic elsewhere cannot leave it half written.
+        self.last.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// [`Organizations`] over the AWS SDK.

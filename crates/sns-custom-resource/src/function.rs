@@ -1,10 +1,10 @@
 //! What the function works with: its configuration, the AWS services behind narrow ports
 //! (real ones in `main.rs`, in-memory fakes in the tests) and the Lacework API.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use lwct_aws::organizations::Organizations;
+use lwct_aws::organizations::{KeptTree, Organizations};
 use lwct_aws::queue::MessageQueues;
 use lwct_aws::registration_queue::RegistrationQueue;
 use lwct_aws::secrets::{SecretPort, SecretsManagerTokenSource};
@@ -16,7 +16,6 @@ use lwct_domain::mapping::OrganizationTree;
 use lwct_lacework::TokenRequester;
 use lwct_lacework::{Client, ClientOptions, RetryPolicy};
 use tokio::sync::OnceCell;
-use tokio::time::Instant;
 
 use crate::budget::{BudgetedTokenRequester, BudgetedTokenSource, RequestBudget};
 
@@ -87,12 +86,6 @@ pub fn drain_client_options() -> ClientOptions {
 /// account: 14 reads of 260 pages.
 pub const ORGANIZATION_TREE_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 
-/// The organization tree as last read, and when.
-struct ReadTree {
-    at: Instant,
-    tree: Arc<OrganizationTree>,
-}
-
 /// The registration queue's and its dead-letter queue's URLs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueUrls {
@@ -112,7 +105,7 @@ pub struct Function<P: Ports> {
     pub lacework_options: ClientOptions,
     pub timing: Timing,
     queue_urls: OnceCell<QueueUrls>,
-    organization_tree: Mutex<Option<ReadTree>>,
+    organization_tree: KeptTree,
 }
 
 impl<P: Ports> Function<P> {
@@ -138,7 +131,7 @@ impl<P: Ports> Function<P> {
             lacework_options: drain_client_options(),
             timing: Timing::default(),
             queue_urls: OnceCell::new(),
-            organization_tree: Mutex::new(None),
+            organization_tree: KeptTree::default(),
         })
     }
 
@@ -148,24 +141,9 @@ impl<P: Ports> Function<P> {
         &self,
         max_age: Duration,
     ) -> Result<Arc<OrganizationTree>, Error> {
-        if let Some(read) = self.read_tree().as_ref() {
-            if read.at.elapsed() < max_age {
-                return Ok(read.tree.clone());
-            }
-        }
-        let tree = Arc::new(self.organizations.organization_tree().await?);
-        *self.read_tree() = Some(ReadTree {
-            at: Instant::now(),
-            tree: tree.clone(),
-        });
-        Ok(tree)
-    }
-
-    fn read_tree(&self) -> std::sync::MutexGuard<'_, Option<ReadTree>> {
-        // Only ever replaced whole: a panic elsewhere cannot leave it half written.
         self.organization_tree
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .current_or_read(&self.organizations, max_age, |_| true)
+            .await
     }
 
     /// The queues' URLs, looked up once (`GetQueueUrl`) and kept while the process lives.

@@ -66,6 +66,7 @@ least-privilege:
 bench:
 	$(CARGO) bench -p lwct-domain --bench decisions
 	$(CARGO) bench -p lwct-bench --bench onboarding
+	$(CARGO) bench -p lwct-bench --bench setup
 	$(CARGO) build --release --workspace --bins
 	python3 tools/function_memory.py ./target/release/landing-zone demo
 

@@ -7,18 +7,24 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use lwct_aws::log_archive::LogArchive;
 use lwct_aws::organizations::{MemberAccount, Organizations};
 use lwct_aws::queue::{MessageQueues, RejectedMessage};
 use lwct_aws::registration_queue::{ReceivedMessage, RegistrationQueue};
 use lwct_aws::secrets::{ReplaceOutcome, SecretPort, VersionedSecret};
 use lwct_aws::stacksets::{StackSets, Stacks};
+use lwct_aws::trail::Trails;
 use lwct_domain::api_secret::ApiSecret;
+use lwct_domain::bucket_notifications::NotificationConfiguration;
 use lwct_domain::external_id::ExternalIdSuffix;
 use lwct_domain::mapping::OrganizationTree;
 use lwct_domain::stack_set::{
     InstanceFailure, OperationState, StackInstance, StackSetSpec, StackSetState,
 };
+use lwct_domain::trail::TrailDetails;
 use lwct_domain::{AccountId, Error};
+use serde_json::Value;
+use setup::continuation::Invocations;
 
 /// Organizations listings return at most 20 items a page.
 const ORGANIZATIONS_PAGE: usize = 20;
@@ -284,6 +290,44 @@ impl<T: SecretPort> SecretPort for Counted<T> {
     async fn earlier_external_id_suffix(&self) -> Result<Option<ExternalIdSuffix>, Error> {
         self.calls.add("secretsmanager:ListSecretVersionIds", 1);
         self.inner.earlier_external_id_suffix().await
+    }
+}
+
+impl<T: Trails> Trails for Counted<T> {
+    async fn get_trail(&self, name_or_arn: &str) -> Result<Option<TrailDetails>, Error> {
+        self.calls.add("cloudtrail:GetTrail", 1);
+        self.inner.get_trail(name_or_arn).await
+    }
+}
+
+/// The adapter's `sts:AssumeRole` into Log Archive (once, on first use) is not counted.
+impl<T: LogArchive> LogArchive for Counted<T> {
+    async fn bucket_notifications(&self, bucket: &str) -> Result<NotificationConfiguration, Error> {
+        self.calls.add("s3:GetBucketNotificationConfiguration", 1);
+        self.inner.bucket_notifications(bucket).await
+    }
+
+    async fn put_bucket_notifications(
+        &self,
+        bucket: &str,
+        configuration: &NotificationConfiguration,
+    ) -> Result<(), Error> {
+        self.calls.add("s3:PutBucketNotificationConfiguration", 1);
+        self.inner
+            .put_bucket_notifications(bucket, configuration)
+            .await
+    }
+
+    async fn topic_kms_key(&self, topic_arn: &str) -> Result<Option<String>, Error> {
+        self.calls.add("sns:GetTopicAttributes", 1);
+        self.inner.topic_kms_key(topic_arn).await
+    }
+}
+
+impl<T: Invocations> Invocations for Counted<T> {
+    async fn invoke_async(&self, function: &str, payload: &Value) -> Result<(), Error> {
+        self.calls.add("lambda:Invoke", 1);
+        self.inner.invoke_async(function, payload).await
     }
 }
 

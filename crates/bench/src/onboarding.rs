@@ -59,7 +59,8 @@ const SNS_TIMEOUT: Duration = Duration::from_secs(120);
 /// `account-lifecycle`'s timeout (template.yaml).
 const LIFECYCLE_TIMEOUT_MS: u128 = 150_000;
 
-const MANAGEMENT: &str = "111122223333";
+/// The management account of the benches' organizations.
+pub const MANAGEMENT: &str = "111122223333";
 const REGION: &str = "us-east-1";
 const LACEWORK_ACCOUNT: &str = "acme";
 const KEY_ID: &str = "BENCH_KEY";

@@ -2,20 +2,8 @@
 //!
 //! This file only wires things together: logs, the panic hook that answers CloudFormation if
 //! the process is about to die, the configuration (a bad one still gets every request
-//! answered, FAILED with the problems), the AWS clients and the Lambda runtime.
-
-mod continuation;
-mod converge;
-mod flow;
-mod handler;
-mod onboarding;
-mod preflight;
-mod teardown;
-
-#[cfg(test)]
-mod fakes;
-#[cfg(test)]
-mod tests;
+//! answered, FAILED with the problems), the AWS clients and the Lambda runtime. The work is in
+//! the library: `setup::flow` and `setup::handler`.
 
 use std::sync::Arc;
 
@@ -30,9 +18,9 @@ use lwct_domain::config::{EnvReader, SetupConfig, TOWER_RESPONSE_URL_ALLOW};
 use lwct_lacework::{ClientOptions, KeyTokenRequester};
 use lwct_runtime::answer::{AnswerSlot, answer_on_panic};
 
-use crate::continuation::LambdaInvocations;
-use crate::flow::{Ports, Setup, Timing};
-use crate::handler::{Handler, Mode, PANIC_REASON};
+use setup::continuation::LambdaInvocations;
+use setup::flow::{Ports, Setup, Timing};
+use setup::handler::{Handler, Mode, PANIC_REASON};
 
 /// The real ports: the AWS SDK and the Lacework API.
 struct AwsPorts;
@@ -55,7 +43,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let slot = AnswerSlot::new();
     answer_on_panic(slot.clone(), PANIC_REASON);
     let mode = match SetupConfig::from_process_env() {
-        Ok(config) => Mode::Ready(Arc::new(setup(config).await)),
+        Ok(config) => Mode::Ready(Arc::new(over_aws(config).await)),
         Err(err) => {
             tracing::error!(error = %err, "invalid configuration; every request will be answered FAILED");
             Mode::Misconfigured {
@@ -74,7 +62,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 }
 
 /// The flow over the AWS SDK and the Lacework API.
-async fn setup(config: SetupConfig) -> Setup<AwsPorts> {
+async fn over_aws(config: SetupConfig) -> Setup<AwsPorts> {
     let sdk = lwct_runtime::aws_config().await;
     let lacework_options = ClientOptions::default();
     let secret_arn = config.lacework.secret_arn.to_string();

@@ -60,7 +60,8 @@ least-privilege:
 # Time and memory, measured and printed, never asserted: the core decisions at the scale of a
 # large organization (crates/domain/benches/decisions.rs); onboarding 100, 1,000 and 5,000
 # accounts - AWS and Lacework calls, invocations, memory and time to finish at Lacework's rate
-# limit (crates/bench, written to target/bench/onboarding.json); then every function's duration
+# limit (crates/bench, written to target/bench/onboarding.json); setup's own run at the same sizes
+# (target/bench/setup.json); then every function's duration
 # and peak memory through the whole demo, as the release builds that ship.
 .PHONY: bench
 bench:

@@ -749,9 +749,12 @@ def functions_of(template):
 def crate_of(binary):
     """The crate directory that builds `binary` (its package name, or a [[bin]] name)."""
     for manifest in sorted((ROOT / "crates").glob("*/Cargo.toml")):
-        text = manifest.read_text()
-        if re.search(rf'^name\s*=\s*"{re.escape(binary)}"', text, re.M):
-            return manifest.parent
+        # Only `[package]` and `[[bin]]` names build binaries (a `[[bench]]` may share one).
+        for section in re.split(r"^(?=\[)", manifest.read_text(), flags=re.M):
+            if not section.startswith(("[package]", "[[bin]]")):
+                continue
+            if re.search(rf'^name\s*=\s*"{re.escape(binary)}"', section, re.M):
+                return manifest.parent
     return None
 
 

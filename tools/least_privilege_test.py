@@ -384,5 +384,13 @@ class RepositoryTemplate(unittest.TestCase):
                                 for e in errors), (action, errors))
 
 
+class CrateOf(unittest.TestCase):
+    def test_a_bench_named_like_a_function_is_not_its_crate(self):
+        # crates/bench has a `[[bench]] name = "setup"`; the function is crates/setup.
+        self.assertEqual(lp.crate_of("setup"), lp.ROOT / "crates" / "setup")
+        self.assertEqual(lp.crate_of("sns-custom-resource"), lp.ROOT / "crates" / "sns-custom-resource")
+        self.assertIsNone(lp.crate_of("no-such-function"))
+
+
 if __name__ == "__main__":
     unittest.main()

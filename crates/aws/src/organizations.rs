@@ -63,6 +63,19 @@ impl KeptTree {
         max_age: Duration,
         serves: impl FnOnce(&OrganizationTree) -> bool,
     ) -> Result<Arc<OrganizationTree>, Error> {
+        self.current_or(max_age, serves, organizations.organization_tree())
+            .await
+    }
+
+    /// As [`Self::current_or_read`], with `read` reading the tree: for a function that reads
+    /// less of the organization than the whole tree (see
+    /// [`OrganizationTree::accounts_only`]).
+    pub async fn current_or(
+        &self,
+        max_age: Duration,
+        serves: impl FnOnce(&OrganizationTree) -> bool,
+        read: impl Future<Output = Result<OrganizationTree, Error>>,
+    ) -> Result<Arc<OrganizationTree>, Error> {
         let kept = self
             .last()
             .as_ref()
@@ -71,7 +84,7 @@ impl KeptTree {
         if let Some(tree) = kept.filter(|tree| serves(tree)) {
             return Ok(tree);
         }
-        let tree = Arc::new(organizations.organization_tree().await?);
+        let tree = Arc::new(read.await?);
         *self.last() = Some((Instant::now(), tree.clone()));
         Ok(tree)
     }

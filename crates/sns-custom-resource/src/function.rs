@@ -136,13 +136,26 @@ impl<P: Ports> Function<P> {
     }
 
     /// The organization tree: the one this container read less than `max_age` ago, else read
-    /// now (`Duration::ZERO`: always read now).
+    /// now (`Duration::ZERO`: always read now). Without OU rules the drain only asks which
+    /// accounts are ACTIVE members, so it lists the accounts (`ListAccounts`) rather than the
+    /// whole tree, which costs a call more per OU.
     pub async fn organization_tree(
         &self,
         max_age: Duration,
     ) -> Result<Arc<OrganizationTree>, Error> {
+        let read = async {
+            if self.routing.has_ou_rules() {
+                return self.organizations.organization_tree().await;
+            }
+            let accounts = self.organizations.list_accounts().await?;
+            Ok(OrganizationTree::accounts_only(
+                accounts
+                    .into_iter()
+                    .map(|account| (account.id, account.name, account.status)),
+            ))
+        };
         self.organization_tree
-            .current_or_read(&self.organizations, max_age, |_| true)
+            .current_or(max_age, |_| true, read)
             .await
     }
 

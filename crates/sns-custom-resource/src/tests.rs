@@ -1012,7 +1012,7 @@ async fn without_the_config_capability_only_the_mapping_file_follows_the_account
 }
 
 #[tokio::test]
-async fn without_ou_rules_a_warm_drain_reads_the_organization_again_only_for_an_account_it_does_not_know()
+async fn without_ou_rules_a_warm_drain_lists_the_accounts_again_only_for_an_account_it_does_not_know()
  {
     let harness = Harness::start(Setup {
         ou_rules: None,
@@ -1025,16 +1025,20 @@ async fn without_ou_rules_a_warm_drain_reads_the_organization_again_only_for_an_
         .await
         .unwrap();
     harness.drain().await.unwrap();
-    let reads = harness.organizations().tree_reads();
+    // Without OU rules only membership and state matter: `ListAccounts`, never the OU tree.
+    let organizations = harness.organizations();
+    assert_eq!(organizations.tree_reads(), 0);
+    let reads = organizations.account_listings();
+    assert_eq!(reads, 1);
     harness
         .publish(&request("Create", WORKLOAD_ACCOUNT, &url))
         .await
         .unwrap();
     harness.drain().await.unwrap();
     assert_eq!(
-        harness.organizations().tree_reads(),
+        harness.organizations().account_listings(),
         reads,
-        "the tree the first run read serves the second"
+        "the accounts the first run listed serve the second"
     );
     assert_eq!(harness.registrations().await.len(), 2);
 
@@ -1049,6 +1053,7 @@ async fn without_ou_rules_a_warm_drain_reads_the_organization_again_only_for_an_
         .to_message(),
     );
     let report = harness.drain().await.unwrap();
-    assert_eq!(harness.organizations().tree_reads(), reads + 1);
+    assert_eq!(harness.organizations().account_listings(), reads + 1);
+    assert_eq!(harness.organizations().tree_reads(), 0);
     assert_eq!(report["deadLettered"], 1, "{report}");
 }

@@ -14,6 +14,7 @@ pub struct MemoryOrganizations {
     tree: Mutex<OrganizationTree>,
     management: AccountId,
     tree_reads: AtomicUsize,
+    account_listings: AtomicUsize,
     /// Calls of any kind.
     calls: AtomicUsize,
     /// The next this many listings (of the accounts or the tree) are throttled.
@@ -28,6 +29,7 @@ impl MemoryOrganizations {
             tree: Mutex::new(tree),
             management,
             tree_reads: AtomicUsize::new(0),
+            account_listings: AtomicUsize::new(0),
             calls: AtomicUsize::new(0),
             throttled_reads: AtomicU32::new(0),
             panic_next: AtomicBool::new(false),
@@ -55,6 +57,11 @@ impl MemoryOrganizations {
     /// How often the whole tree was read.
     pub fn tree_reads(&self) -> usize {
         self.tree_reads.load(Ordering::SeqCst)
+    }
+
+    /// How often every account was listed (`ListAccounts`).
+    pub fn account_listings(&self) -> usize {
+        self.account_listings.load(Ordering::SeqCst)
     }
 
     /// How many calls were made, of any kind.
@@ -115,6 +122,7 @@ impl Organizations for MemoryOrganizations {
     }
 
     async fn list_accounts(&self) -> Result<Vec<MemberAccount>, Error> {
+        self.account_listings.fetch_add(1, Ordering::SeqCst);
         self.read("organizations:ListAccounts", true)?;
         Ok(self.tree().accounts().map(member).collect())
     }

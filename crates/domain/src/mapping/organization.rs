@@ -88,6 +88,25 @@ impl OrganizationTree {
         }
     }
 
+    /// The organization as `ListAccounts` lists it: every account and its state, no OUs.
+    /// That listing does not name the root either, so the root's id is empty and every account
+    /// stands directly under it, with no ancestors: a tree for decisions that only ask whether
+    /// an account is a member and in what state, never where it sits.
+    pub fn accounts_only(
+        accounts: impl IntoIterator<Item = (AccountId, String, AccountStatus)>,
+    ) -> Self {
+        let mut tree = Self::new("");
+        for (id, name, status) in accounts {
+            tree.add_account(OrganizationAccount {
+                id,
+                name,
+                parent_id: String::new(),
+                status,
+            });
+        }
+        tree
+    }
+
     pub fn root_id(&self) -> &str {
         &self.root_id
     }

@@ -605,6 +605,25 @@ fn ancestors_are_listed_nearest_first() {
 }
 
 #[test]
+fn a_tree_of_accounts_only_knows_members_and_their_state_and_no_ous() {
+    use AccountStatus::*;
+    let tree = OrganizationTree::accounts_only([
+        (id("000000000001"), "Prod".to_owned(), Active),
+        (id("000000000002"), "Old".to_owned(), Suspended),
+    ]);
+    assert_eq!(tree.units().count(), 0);
+    assert_eq!(tree.account(&id("000000000002")).unwrap().status, Suspended);
+    assert!(tree.account(&id("999999999999")).is_none());
+    // No OU is known above any account, so OU rules find none and the default applies.
+    assert!(tree.ancestors_of(&id("000000000001")).unwrap().is_empty());
+    let rules = OuRules::parse("Prod=prod").unwrap();
+    assert_eq!(
+        rules.sub_account_for(&tree, &id("000000000001")).unwrap(),
+        None
+    );
+}
+
+#[test]
 fn ou_rules_parse_trims_and_keeps_order() {
     let rules =
         OuRules::parse(" Security = SecOps ,Workloads=prod,sandbox=dev, SECURITY=secops").unwrap();

@@ -18,7 +18,7 @@
 //! [`cfn`] (custom resource delivery and the `ResponseURL` listener), [`skipped`] (what moto's
 //! CloudFormation skips), [`events`] (lifecycle and scheduled events), [`event_source`] (SQS
 //! to Lambda), [`registration_topic`] (SNS to Lambda for the member stacks' custom resources),
-//! [`flows`] (the product's flows end to end), [`state`] (`state.json` and inspection),
+//! [`loopback`] (the harness's own HTTP servers), [`flows`] (the product's flows end to end), [`state`] (`state.json` and inspection),
 //! [`demo`].
 
 pub mod aws;
@@ -30,6 +30,7 @@ pub mod event_source;
 pub mod events;
 pub mod flows;
 pub mod lambda_service;
+pub mod loopback;
 pub mod moto;
 pub mod process;
 pub mod registration_topic;

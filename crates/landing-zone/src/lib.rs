@@ -215,7 +215,7 @@ impl LandingZone {
         let management = aws::management_config(&state.moto.url).await;
         Ok(LandingZone {
             moto_url: state.moto.url,
-            lacework_url: state.lacework.url,
+            lacework_url: state.lacework.emulator.url,
             trail_without_topic: TrailWithoutTopic::of(&state.organization),
             organization: state.organization,
             trail: state.trail,
@@ -241,8 +241,10 @@ impl LandingZone {
                 pid: self.moto.as_ref().map(BackgroundProcess::pid),
             },
             lacework: state::LaceworkEndpoint {
-                url: self.lacework_url.clone(),
-                pid: self.emulator.as_ref().map(BackgroundProcess::pid),
+                emulator: state::Endpoint {
+                    url: self.lacework_url.clone(),
+                    pid: self.emulator.as_ref().map(BackgroundProcess::pid),
+                },
                 account: self.options.lacework.account.clone(),
                 sub_accounts: self.options.lacework.sub_accounts.clone(),
                 key_id: self.options.lacework.key_id.clone(),
@@ -419,14 +421,7 @@ impl LandingZone {
 
     /// Creates (or removes) what moto's CloudFormation skipped for the Audit stack instance.
     pub async fn complete_skipped_resources(&self) -> Result<Vec<String>> {
-        skipped::reconcile_audit(&skipped::AuditSide {
-            management: &self.management,
-            endpoint: &self.moto_url,
-            audit: &self.organization.audit,
-            audit_stack_set: &self.names.audit_stack_set,
-            trail_topic_arn: &self.trail.topic_arn,
-        })
-        .await
+        skipped::reconcile_audit(self).await
     }
 
     /// Writes the secret as the template does (`keyId` and `secretKey` only), for example

@@ -68,6 +68,13 @@ impl ResponseListener {
         format!("http://{}/cfn-response/{id}", self.server.address)
     }
 
+    /// The request id in `url` if it is one of this listener's `ResponseURL`s.
+    pub fn answer_id_of(&self, url: &str) -> Option<String> {
+        url.strip_prefix(&format!("http://{}/cfn-response/", self.server.address))
+            .filter(|id| !id.is_empty() && !id.contains('/'))
+            .map(str::to_owned)
+    }
+
     /// The answers received so far for `id`.
     pub fn received(&self, id: &str) -> Vec<ReceivedResponse> {
         self.received
@@ -210,15 +217,6 @@ pub async fn collect(
         content_type: first.and_then(|answer| answer.content_type.clone()),
         invocation,
         handed_on: Vec::new(),
-    }
-}
-
-impl ResponseListener {
-    /// The request id in `url` if it is one of this listener's `ResponseURL`s.
-    pub fn answer_id_of(&self, url: &str) -> Option<String> {
-        url.strip_prefix(&format!("http://{}/cfn-response/", self.server.address))
-            .filter(|id| !id.is_empty() && !id.contains('/'))
-            .map(str::to_owned)
     }
 }
 

@@ -389,15 +389,7 @@ pub async fn run(zone: &mut LandingZone, out: &mut dyn Write) -> Result<DemoRepo
         not_answered.join("; "),
     );
     let mut queues = Vec::new();
-    for (label, url) in [
-        ("account queue", &zone.product.account_queue_url),
-        ("account DLQ", &zone.product.account_dead_letter_queue_url),
-        ("registration queue", &zone.product.registration_queue_url),
-        (
-            "registration DLQ",
-            &zone.product.registration_dead_letter_queue_url,
-        ),
-    ] {
+    for (label, url) in zone.product.queues() {
         let counts = state::queue_counts(zone.management(), url).await?;
         if counts.total() > 0 {
             queues.push(format!("{label}: {counts:?}"));

@@ -77,12 +77,4 @@ where
     Error::Aws(lwct_aws::aws_error(operation, err))
 }
 
-/// The AWS error code of an SDK error, if the service sent one (for "not found" checks).
-pub fn aws_code<E, R>(err: &SdkError<E, R>) -> Option<&str>
-where
-    E: ProvideErrorMetadata,
-{
-    err.code()
-}
-
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -452,18 +452,7 @@ impl LandingZone {
     pub async fn inspect(&self) -> Result<Value> {
         let lacework = self.lacework_state().await?;
         let mut queues = serde_json::Map::new();
-        for (label, url) in [
-            ("accountQueue", &self.product.account_queue_url),
-            (
-                "accountDeadLetterQueue",
-                &self.product.account_dead_letter_queue_url,
-            ),
-            ("registrationQueue", &self.product.registration_queue_url),
-            (
-                "registrationDeadLetterQueue",
-                &self.product.registration_dead_letter_queue_url,
-            ),
-        ] {
+        for (label, url) in self.product.queues() {
             let view = state::peek_queue(&self.management, url).await?;
             queues.insert(label.to_owned(), json!(view));
         }

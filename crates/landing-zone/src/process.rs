@@ -91,10 +91,8 @@ pub fn open_log(path: &Path) -> Result<File> {
 /// A TCP port on 127.0.0.1 that was free a moment ago (for programs that need a port number
 /// before they start; a program started with it may still lose a race, and is then retried).
 pub fn free_loopback_port() -> Result<u16> {
-    let listener = TcpListener::bind(("127.0.0.1", 0))
-        .map_err(|err| Error::process("landing-zone", format!("no free loopback port: {err}")))?;
-    listener
-        .local_addr()
+    TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|listener| listener.local_addr())
         .map(|address| address.port())
         .map_err(|err| Error::process("landing-zone", format!("no free loopback port: {err}")))
 }

@@ -321,6 +321,24 @@ pub struct ProductResources {
     pub registration_dead_letter_queue_url: String,
 }
 
+impl ProductResources {
+    /// The product's queues, named as `landing-zone state` shows them.
+    pub fn queues(&self) -> [(&'static str, &str); 4] {
+        [
+            ("accountQueue", &self.account_queue_url),
+            (
+                "accountDeadLetterQueue",
+                &self.account_dead_letter_queue_url,
+            ),
+            ("registrationQueue", &self.registration_queue_url),
+            (
+                "registrationDeadLetterQueue",
+                &self.registration_dead_letter_queue_url,
+            ),
+        ]
+    }
+}
+
 /// Creates the organization: OUs, accounts (moved into their OUs), one account closed.
 pub async fn organization(management: &SdkConfig) -> Result<Organization> {
     let client = aws_sdk_organizations::Client::new(management);

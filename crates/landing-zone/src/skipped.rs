@@ -12,6 +12,7 @@
 //!   instance was deleted): unsubscribe, as deleting the stack would have.
 
 use aws_config::SdkConfig;
+use aws_sdk_cloudformation::error::ProvideErrorMetadata;
 use aws_sdk_cloudformation::types::Parameter;
 use aws_sdk_sqs::types::QueueAttributeName;
 use lwct_domain::naming::Arn;
@@ -73,7 +74,7 @@ async fn active_stack_set_parameters(zone: &LandingZone) -> Result<Option<Vec<Pa
                 set.status() == Some(&aws_sdk_cloudformation::types::StackSetStatus::Active)
             })
             .map(|set| set.parameters().to_vec())),
-        Err(err) if error::aws_code(&err) == Some("StackSetNotFoundException") => Ok(None),
+        Err(err) if err.code() == Some("StackSetNotFoundException") => Ok(None),
         Err(err) => Err(error::aws("cloudformation:DescribeStackSet", err)),
     }
 }
@@ -99,7 +100,7 @@ async fn complete_audit_queue(
     let sqs = aws_sdk_sqs::Client::new(audit);
     let url = match sqs.get_queue_url().queue_name(queue_name).send().await {
         Ok(found) => found.queue_url().unwrap_or_default().to_owned(),
-        Err(err) if is_missing_queue(error::aws_code(&err)) => return Ok(None),
+        Err(err) if is_missing_queue(err.code()) => return Ok(None),
         Err(err) => return Err(error::aws("sqs:GetQueueUrl", err)),
     };
     let queue_arn = crate::aws::queue_arn(&sqs, &url).await?;
@@ -191,7 +192,7 @@ async fn unsubscribe_missing_queues(zone: &LandingZone) -> Result<Vec<String>> {
             .await;
         match lookup {
             Ok(_) => {}
-            Err(err) if is_missing_queue(error::aws_code(&err)) => {
+            Err(err) if is_missing_queue(err.code()) => {
                 sns.unsubscribe()
                     .subscription_arn(subscription_arn)
                     .send()

@@ -29,18 +29,6 @@ pub struct LaceworkOptions {
     pub rate_limit: Option<String>,
 }
 
-impl Default for LaceworkOptions {
-    fn default() -> Self {
-        LaceworkOptions {
-            account: "acme".to_owned(),
-            sub_accounts: vec!["prod".to_owned(), "dev".to_owned()],
-            key_id: "ACME_LANDING_ZONE_KEY".to_owned(),
-            secret_key: "_landing_zone_secret".to_owned(),
-            rate_limit: None,
-        }
-    }
-}
-
 // The secret key never reaches Debug output.
 impl std::fmt::Debug for LaceworkOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -95,7 +95,13 @@ impl Options {
             work_dir: root.join(".cache/landing-zone"),
             root,
             bin_dir,
-            lacework: LaceworkOptions::default(),
+            lacework: LaceworkOptions {
+                account: "acme".to_owned(),
+                sub_accounts: vec!["prod".to_owned(), "dev".to_owned()],
+                key_id: "ACME_LANDING_ZONE_KEY".to_owned(),
+                secret_key: "_landing_zone_secret".to_owned(),
+                rate_limit: None,
+            },
             function_timeout: Duration::from_secs(120),
             function_env: BTreeMap::new(),
         }

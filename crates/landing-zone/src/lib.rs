@@ -314,9 +314,7 @@ impl LandingZone {
         // Lambda is this harness (the functions invoke one another, or themselves, through
         // it); every other service is moto.
         set("AWS_ENDPOINT_URL_LAMBDA", self.lambda.url());
-        for (name, value) in &self.options.function_env {
-            env.insert(name.clone(), value.clone());
-        }
+        env.extend(self.options.function_env.clone());
         env.into_iter().collect()
     }
 

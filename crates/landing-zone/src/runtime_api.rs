@@ -13,6 +13,7 @@
 //! the error Lambda itself would report (`Runtime.ExitError`, `Sandbox.Timedout`).
 
 use std::collections::{HashMap, VecDeque};
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -318,10 +319,7 @@ pub async fn invoke(spec: &FunctionSpec, event: Value) -> Result<Invoked> {
     let api = RuntimeApi::start().await?;
     let (request_id, answered) = api.submit(event, &spec.function_arn, spec.timeout);
     let mut log = open_log(&spec.log)?;
-    {
-        use std::io::Write;
-        let _ = writeln!(log, "=== START RequestId: {request_id} Version: $LATEST");
-    }
+    let _ = writeln!(log, "=== START RequestId: {request_id} Version: $LATEST");
     let errors = log.try_clone().map_err(|err| Error::file(&spec.log, err))?;
     let mut command = tokio::process::Command::new(&spec.binary);
     command
@@ -364,18 +362,15 @@ pub async fn invoke(spec: &FunctionSpec, event: Value) -> Result<Invoked> {
     let max_memory_kib = child.id().and_then(peak_resident_kib);
     // The function is done with this event; Lambda would freeze it, we stop it.
     let _ = child.kill().await;
-    {
-        use std::io::Write;
-        // Lambda's own closing line, with what it reports of the invocation.
-        let memory = max_memory_kib
-            .map(|kib| format!("\tMax Memory Used: {} MB", kib.div_ceil(1024)))
-            .unwrap_or_default();
-        if let Ok(mut log) = open_log(&spec.log) {
-            let _ = writeln!(
-                log,
-                "REPORT RequestId: {request_id}\tDuration: {duration_ms} ms{memory}"
-            );
-        }
+    // Lambda's own closing line, with what it reports of the invocation.
+    let memory = max_memory_kib
+        .map(|kib| format!("\tMax Memory Used: {} MB", kib.div_ceil(1024)))
+        .unwrap_or_default();
+    if let Ok(mut log) = open_log(&spec.log) {
+        let _ = writeln!(
+            log,
+            "REPORT RequestId: {request_id}\tDuration: {duration_ms} ms{memory}"
+        );
     }
     Ok(Invoked {
         request_id,

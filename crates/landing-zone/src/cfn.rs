@@ -193,22 +193,26 @@ pub async fn deliver(
         .skip(earlier)
         .flat_map(|handed| handed.attempts)
         .collect();
-    let mut outcome = collect(listener, &answer_id, invocation).await;
+    let mut outcome = collect(listener, Some(&answer_id), invocation).await;
     outcome.handed_on = handed_on;
     Ok(outcome)
 }
 
-/// The answers that arrived for `answer_id` after `invocation`.
+/// The answers that arrived for `answer_id` after `invocation` (none without an id: the
+/// answer was not to come to the listener).
 pub async fn collect(
     listener: &ResponseListener,
-    answer_id: &str,
+    answer_id: Option<&str>,
     invocation: Invoked,
 ) -> CustomResourceOutcome {
-    let mut received = listener.wait(answer_id, ANSWER_GRACE).await;
-    if !received.is_empty() {
-        // A second answer would arrive right behind the first: give it a moment to show.
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        received = listener.received(answer_id);
+    let mut received = Vec::new();
+    if let Some(id) = answer_id {
+        received = listener.wait(id, ANSWER_GRACE).await;
+        if !received.is_empty() {
+            // A second answer would arrive right behind the first: give it a moment to show.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            received = listener.received(id);
+        }
     }
     let first = received.first();
     CustomResourceOutcome {

@@ -208,16 +208,7 @@ async fn deliver(
     };
     let event = notification.lambda_event(&zone.registration_deliveries.subscription_arn, &message);
     let (invocation, failed) = invoke_async(function, &event).await?;
-    let outcome = match &answer_id {
-        Some(id) => collect(listener, id, invocation).await,
-        None => CustomResourceOutcome {
-            response: None,
-            answers_received: 0,
-            content_type: None,
-            invocation,
-            handed_on: Vec::new(),
-        },
-    };
+    let outcome = collect(listener, answer_id.as_deref(), invocation).await;
     let mut relayed = false;
     if let (true, Some(answer)) = (from_cloudformation, &outcome.response) {
         relay(&original_url, answer).await?;

@@ -104,7 +104,6 @@ pub async fn create_queue(
     sqs: &aws_sdk_sqs::Client,
     request: aws_sdk_sqs::operation::create_queue::builders::CreateQueueFluentBuilder,
 ) -> Result<(String, String)> {
-    use aws_sdk_sqs::types::QueueAttributeName;
     let url = request
         .send()
         .await
@@ -112,9 +111,16 @@ pub async fn create_queue(
         .queue_url()
         .unwrap_or_default()
         .to_owned();
-    let arn = sqs
+    let arn = queue_arn(sqs, &url).await?;
+    Ok((url, arn))
+}
+
+/// The ARN of the queue at `url` (`GetQueueAttributes`).
+pub async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<String> {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    Ok(sqs
         .get_queue_attributes()
-        .queue_url(&url)
+        .queue_url(url)
         .attribute_names(QueueAttributeName::QueueArn)
         .send()
         .await
@@ -122,8 +128,7 @@ pub async fn create_queue(
         .attributes()
         .and_then(|attributes| attributes.get(&QueueAttributeName::QueueArn))
         .cloned()
-        .unwrap_or_default();
-    Ok((url, arn))
+        .unwrap_or_default())
 }
 
 /// Up to ten visible messages of the queue at `url`, hidden for `visibility_seconds`
@@ -143,4 +148,36 @@ pub async fn receive_now(
         .await
         .map_err(|err| error::aws("sqs:ReceiveMessage", err))?;
     Ok(received.messages().to_vec())
+}
+
+/// Deletes a received `message` from the queue at `url` (`DeleteMessage`), once handled.
+pub async fn delete_message(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    message: &aws_sdk_sqs::types::Message,
+) -> Result<()> {
+    if let Some(receipt) = message.receipt_handle() {
+        sqs.delete_message()
+            .queue_url(url)
+            .receipt_handle(receipt)
+            .send()
+            .await
+            .map_err(|err| error::aws("sqs:DeleteMessage", err))?;
+    }
+    Ok(())
+}
+
+/// The subscriptions of the topic `topic_arn` (`ListSubscriptionsByTopic`, its first page: the
+/// landing zone's topics have a few).
+pub async fn topic_subscriptions(
+    sns: &aws_sdk_sns::Client,
+    topic_arn: &str,
+) -> Result<Vec<aws_sdk_sns::types::Subscription>> {
+    let listed = sns
+        .list_subscriptions_by_topic()
+        .topic_arn(topic_arn)
+        .send()
+        .await
+        .map_err(|err| error::aws("sns:ListSubscriptionsByTopic", err))?;
+    Ok(listed.subscriptions().to_vec())
 }

@@ -4,7 +4,6 @@
 //! also when it comes from a fresh invocation the function handed the work to.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,10 +14,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::put;
 use serde::Serialize;
 use serde_json::{Value, json};
-use tokio::task::JoinHandle;
 
 use crate::error::{Error, Result};
 use crate::lambda_service::LambdaService;
+use crate::loopback::LoopbackServer;
 use crate::runtime_api::{FunctionSpec, Invoked, invoke, random_request_id};
 
 /// How long to wait for the PUT once the function has finished (it should have answered
@@ -44,42 +43,36 @@ type Received = Arc<Mutex<HashMap<String, Vec<ReceivedResponse>>>>;
 /// The loopback listener that stands in for the pre-signed S3 `ResponseURL`; stops when
 /// dropped.
 pub struct ResponseListener {
-    address: SocketAddr,
+    server: LoopbackServer,
     received: Received,
-    server: JoinHandle<()>,
 }
 
 impl ResponseListener {
     /// Listens on 127.0.0.1 and a free port.
     pub async fn start() -> Result<ResponseListener> {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
-            .await
-            .map_err(|err| Error::process("cfn-response", format!("cannot listen: {err}")))?;
-        let address = listener
-            .local_addr()
-            .map_err(|err| Error::process("cfn-response", err.to_string()))?;
         let received = Received::default();
         let app = Router::new()
             .route("/cfn-response/{id}", put(receive))
             .with_state(received.clone());
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Ok(ResponseListener {
-            address,
-            received,
-            server,
-        })
+        let server = LoopbackServer::start("cfn-response", app).await?;
+        Ok(ResponseListener { server, received })
     }
 
     /// `127.0.0.1:PORT`: the entry the functions need in `TOWER_RESPONSE_URL_ALLOW`.
     pub fn host_port(&self) -> String {
-        self.address.to_string()
+        self.server.address.to_string()
     }
 
     /// The `ResponseURL` for request `id`.
     pub fn response_url(&self, id: &str) -> String {
-        format!("http://{}/cfn-response/{id}", self.address)
+        format!("http://{}/cfn-response/{id}", self.server.address)
+    }
+
+    /// The request id in `url` if it is one of this listener's `ResponseURL`s.
+    pub fn answer_id_of(&self, url: &str) -> Option<String> {
+        url.strip_prefix(&format!("http://{}/cfn-response/", self.server.address))
+            .filter(|id| !id.is_empty() && !id.contains('/'))
+            .map(str::to_owned)
     }
 
     /// The answers received so far for `id`.
@@ -101,12 +94,6 @@ impl ResponseListener {
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-    }
-}
-
-impl Drop for ResponseListener {
-    fn drop(&mut self) {
-        self.server.abort();
     }
 }
 
@@ -206,22 +193,26 @@ pub async fn deliver(
         .skip(earlier)
         .flat_map(|handed| handed.attempts)
         .collect();
-    let mut outcome = collect(listener, &answer_id, invocation).await;
+    let mut outcome = collect(listener, Some(&answer_id), invocation).await;
     outcome.handed_on = handed_on;
     Ok(outcome)
 }
 
-/// The answers that arrived for `answer_id` after `invocation`.
+/// The answers that arrived for `answer_id` after `invocation` (none without an id: the
+/// answer was not to come to the listener).
 pub async fn collect(
     listener: &ResponseListener,
-    answer_id: &str,
+    answer_id: Option<&str>,
     invocation: Invoked,
 ) -> CustomResourceOutcome {
-    let mut received = listener.wait(answer_id, ANSWER_GRACE).await;
-    if !received.is_empty() {
-        // A second answer would arrive right behind the first: give it a moment to show.
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        received = listener.received(answer_id);
+    let mut received = Vec::new();
+    if let Some(id) = answer_id {
+        received = listener.wait(id, ANSWER_GRACE).await;
+        if !received.is_empty() {
+            // A second answer would arrive right behind the first: give it a moment to show.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            received = listener.received(id);
+        }
     }
     let first = received.first();
     CustomResourceOutcome {
@@ -230,15 +221,6 @@ pub async fn collect(
         content_type: first.and_then(|answer| answer.content_type.clone()),
         invocation,
         handed_on: Vec::new(),
-    }
-}
-
-impl ResponseListener {
-    /// The request id in `url` if it is one of this listener's `ResponseURL`s.
-    pub fn answer_id_of(&self, url: &str) -> Option<String> {
-        url.strip_prefix(&format!("http://{}/cfn-response/", self.address))
-            .filter(|id| !id.is_empty() && !id.contains('/'))
-            .map(str::to_owned)
     }
 }
 

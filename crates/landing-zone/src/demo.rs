@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::LandingZone;
 use crate::error::{Error, Result};
-use crate::flows::{AccountQueueRun, DrainLimits, DrainRun, Schedule};
+use crate::flows::{AccountQueueRun, DrainLimits, Schedule};
 use crate::seed::Account;
 use crate::state::{self, Registration};
 
@@ -122,6 +122,26 @@ impl Narrator<'_> {
         });
     }
 
+    /// Drains the registration queue after `run` (onboarding or an account change) and records
+    /// both as step `name`.
+    async fn drained_step(
+        &mut self,
+        zone: &LandingZone,
+        name: &str,
+        started: Instant,
+        run: &AccountQueueRun,
+    ) -> Result<()> {
+        let drain = zone.drain_registrations(DrainLimits::default()).await?;
+        let result = format!(
+            "{}; drain: {} run(s), {} message(s) left",
+            queue_run_words(run),
+            drain.runs.len(),
+            drain.remaining.total()
+        );
+        self.step(name, started, result);
+        Ok(())
+    }
+
     fn check(&mut self, name: &str, passed: bool, detail: String) {
         self.checks.push(Check {
             name: name.to_owned(),
@@ -152,14 +172,6 @@ fn queue_run_words(run: &AccountQueueRun) -> String {
     )
 }
 
-fn drain_words(drain: &DrainRun) -> String {
-    format!(
-        "drain: {} run(s), {} message(s) left",
-        drain.runs.len(),
-        drain.remaining.total()
-    )
-}
-
 fn account<'a>(zone: &'a LandingZone, name: &str) -> Result<&'a Account> {
     zone.organization
         .account_named(name)
@@ -181,7 +193,6 @@ pub async fn run(zone: &mut LandingZone, out: &mut dyn Write) -> Result<DemoRepo
         steps: Vec::new(),
         checks: Vec::new(),
     };
-    let drain = DrainLimits::default();
 
     let started = Instant::now();
     let created = zone.setup("Create", None).await?;
@@ -203,47 +214,37 @@ pub async fn run(zone: &mut LandingZone, out: &mut dyn Write) -> Result<DemoRepo
 
     let started = Instant::now();
     let onboarded = zone.run_account_queue().await?;
-    let drained = zone.drain_registrations(drain).await?;
-    narrator.step(
-        "existing accounts onboarded (account queue, then drain)",
-        started,
-        format!("{}; {}", queue_run_words(&onboarded), drain_words(&drained)),
-    );
+    let name = "existing accounts onboarded (account queue, then drain)";
+    narrator
+        .drained_step(zone, name, started, &onboarded)
+        .await?;
 
     let started = Instant::now();
     let (new_account, enrolled) = zone.enroll_account(NEW_ACCOUNT.0, NEW_ACCOUNT.1).await?;
-    let drained = zone.drain_registrations(drain).await?;
-    narrator.step(
-        &format!(
-            "new account {:?} in {}: CreateManagedAccount",
-            NEW_ACCOUNT.0, NEW_ACCOUNT.1
-        ),
-        started,
-        format!("{}; {}", queue_run_words(&enrolled), drain_words(&drained)),
-    );
+    let (name, ou) = NEW_ACCOUNT;
+    let step = format!("new account {name:?} in {ou}: CreateManagedAccount");
+    narrator
+        .drained_step(zone, &step, started, &enrolled)
+        .await?;
 
     let started = Instant::now();
     let moved = account(zone, MOVED_ACCOUNT.0)?.clone();
     let relocated = zone.relocate_account(&moved.id, MOVED_ACCOUNT.1).await?;
-    let drained = zone.drain_registrations(drain).await?;
-    narrator.step(
-        &format!(
-            "{:?} moved {} -> {}: MoveAccount",
-            moved.name, moved.ou, MOVED_ACCOUNT.1
-        ),
-        started,
-        format!("{}; {}", queue_run_words(&relocated), drain_words(&drained)),
+    let step = format!(
+        "{:?} moved {} -> {}: MoveAccount",
+        moved.name, moved.ou, MOVED_ACCOUNT.1
     );
+    narrator
+        .drained_step(zone, &step, started, &relocated)
+        .await?;
 
     let started = Instant::now();
     let closed = account(zone, CLOSED_ACCOUNT)?.clone();
     let retired = zone.retire_account(&closed.id).await?;
-    let drained = zone.drain_registrations(drain).await?;
-    narrator.step(
-        &format!("{:?} closed: CloseAccount", closed.name),
-        started,
-        format!("{}; {}", queue_run_words(&retired), drain_words(&drained)),
-    );
+    let step = format!("{:?} closed: CloseAccount", closed.name);
+    narrator
+        .drained_step(zone, &step, started, &retired)
+        .await?;
 
     let started = Instant::now();
     let refreshed = zone.tick(Schedule::AuthRefresh).await?;
@@ -389,15 +390,7 @@ pub async fn run(zone: &mut LandingZone, out: &mut dyn Write) -> Result<DemoRepo
         not_answered.join("; "),
     );
     let mut queues = Vec::new();
-    for (label, url) in [
-        ("account queue", &zone.product.account_queue_url),
-        ("account DLQ", &zone.product.account_dead_letter_queue_url),
-        ("registration queue", &zone.product.registration_queue_url),
-        (
-            "registration DLQ",
-            &zone.product.registration_dead_letter_queue_url,
-        ),
-    ] {
+    for (label, url) in zone.product.queues() {
         let counts = state::queue_counts(zone.management(), url).await?;
         if counts.total() > 0 {
             queues.push(format!("{label}: {counts:?}"));

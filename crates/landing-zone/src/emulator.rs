@@ -29,18 +29,6 @@ pub struct LaceworkOptions {
     pub rate_limit: Option<String>,
 }
 
-impl Default for LaceworkOptions {
-    fn default() -> Self {
-        LaceworkOptions {
-            account: "acme".to_owned(),
-            sub_accounts: vec!["prod".to_owned(), "dev".to_owned()],
-            key_id: "ACME_LANDING_ZONE_KEY".to_owned(),
-            secret_key: "_landing_zone_secret".to_owned(),
-            rate_limit: None,
-        }
-    }
-}
-
 // The secret key never reaches Debug output.
 impl std::fmt::Debug for LaceworkOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -59,7 +47,6 @@ impl std::fmt::Debug for LaceworkOptions {
 pub struct Emulator {
     /// `http://127.0.0.1:PORT`.
     pub url: String,
-    pub port: u16,
     pub process: BackgroundProcess,
 }
 
@@ -91,8 +78,8 @@ pub async fn start(bin_dir: &Path, options: &LaceworkOptions, log: &Path) -> Res
     let mut process = BackgroundProcess::spawn("lacework-emulator", command, log)?;
     let started = Instant::now();
     while started.elapsed() < START_TIMEOUT {
-        if let Some((url, port)) = start_line(log, log_start) {
-            return Ok(Emulator { url, port, process });
+        if let Some(url) = start_line(log, log_start) {
+            return Ok(Emulator { url, process });
         }
         if let Some(status) = process.exit_status() {
             return Err(Error::process(
@@ -105,36 +92,32 @@ pub async fn start(bin_dir: &Path, options: &LaceworkOptions, log: &Path) -> Res
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    Err(Error::Timeout(format!(
-        "lacework-emulator printed no start line within {} s",
-        START_TIMEOUT.as_secs()
-    )))
+    Err(Error::process(
+        "lacework-emulator",
+        format!("printed no start line within {} s", START_TIMEOUT.as_secs()),
+    ))
 }
 
-/// The `{"url", "port"}` line the emulator printed after `offset` in its log, if any yet.
-fn start_line(log: &Path, offset: u64) -> Option<(String, u16)> {
+/// The URL of the `{"url", "port"}` line the emulator printed after `offset` in its log, if
+/// any yet.
+fn start_line(log: &Path, offset: u64) -> Option<String> {
     let text = std::fs::read(log).ok()?;
     let fresh = text.get(usize::try_from(offset).ok()?..)?;
     String::from_utf8_lossy(fresh).lines().find_map(|line| {
         let value: Value = serde_json::from_str(line).ok()?;
-        let url = value.get("url")?.as_str()?.to_owned();
-        let port = u16::try_from(value.get("port")?.as_u64()?).ok()?;
-        Some((url, port))
+        // Other lines may carry a URL; the start line has the port too.
+        value.get("port")?.as_u64()?;
+        Some(value.get("url")?.as_str()?.to_owned())
     })
 }
 
 /// `GET /__emulator/state` of the emulator at `url`.
 pub async fn inspect(url: &str) -> Result<Value> {
     let what = "lacework-emulator /__emulator/state";
-    let response = reqwest::Client::new()
+    let request = reqwest::Client::new()
         .get(format!("{url}/__emulator/state"))
-        .timeout(Duration::from_secs(10))
-        .send()
-        .await
-        .map_err(|err| Error::http(what, err))?;
-    if !response.status().is_success() {
-        return Err(Error::http(what, format!("answered {}", response.status())));
-    }
+        .timeout(Duration::from_secs(10));
+    let response = error::send_checked(what, request).await?;
     response.json().await.map_err(|err| Error::http(what, err))
 }
 
@@ -165,8 +148,8 @@ mod tests {
         text.push_str("noise\n{\"url\": \"http://127.0.0.1:4242\", \"port\": 4242}\n");
         std::fs::write(&log, text).unwrap();
         assert_eq!(
-            start_line(&log, offset),
-            Some(("http://127.0.0.1:4242".to_owned(), 4242))
+            start_line(&log, offset).as_deref(),
+            Some("http://127.0.0.1:4242")
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -10,7 +10,7 @@ pub enum Error {
     /// moto could not be installed or started.
     #[error("moto: {0}")]
     Moto(String),
-    /// A process (the Lacework emulator, a function) could not be started or stopped.
+    /// A process (the Lacework emulator, a function) could not be started (in time) or stopped.
     #[error("{program}: {message}")]
     Process { program: String, message: String },
     /// An AWS call to moto failed (`lwct_domain::Error::Aws`, naming the operation).
@@ -19,9 +19,6 @@ pub enum Error {
     /// An HTTP call to a local service (moto's or the emulator's inspection API) failed.
     #[error("{what}: {message}")]
     Http { what: String, message: String },
-    /// Something did not happen in time.
-    #[error("timed out: {0}")]
-    Timeout(String),
     /// The landing zone's files (`state.json`, logs, events) could not be read or written.
     #[error("{path}: {message}")]
     File { path: String, message: String },
@@ -78,14 +75,6 @@ where
     R: Debug,
 {
     Error::Aws(lwct_aws::aws_error(operation, err))
-}
-
-/// The AWS error code of an SDK error, if the service sent one (for "not found" checks).
-pub fn aws_code<E, R>(err: &SdkError<E, R>) -> Option<&str>
-where
-    E: ProvideErrorMetadata,
-{
-    err.code()
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

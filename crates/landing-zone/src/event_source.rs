@@ -10,7 +10,7 @@
 //! `batchItemFailures`, succeeds the whole batch.
 
 use aws_config::SdkConfig;
-use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -44,18 +44,7 @@ impl QueueSource {
     /// The queue at `url`, read with `config`'s credentials.
     pub async fn new(config: &SdkConfig, url: &str, batch_size: i32) -> Result<QueueSource> {
         let sqs = aws_sdk_sqs::Client::new(config);
-        let attributes = sqs
-            .get_queue_attributes()
-            .queue_url(url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .map_err(|err| error::aws("sqs:GetQueueAttributes", err))?;
-        let arn = attributes
-            .attributes()
-            .and_then(|map| map.get(&QueueAttributeName::QueueArn))
-            .cloned()
-            .unwrap_or_default();
+        let arn = crate::aws::queue_arn(&sqs, url).await?;
         Ok(QueueSource {
             sqs,
             url: url.to_owned(),
@@ -65,16 +54,15 @@ impl QueueSource {
     }
 
     /// Sends `body` to the queue, as EventBridge's SQS target does with an event.
-    pub async fn send(&self, body: &str) -> Result<String> {
-        let sent = self
-            .sqs
+    pub async fn send(&self, body: &str) -> Result<()> {
+        self.sqs
             .send_message()
             .queue_url(&self.url)
             .message_body(body)
             .send()
             .await
             .map_err(|err| error::aws("sqs:SendMessage", err))?;
-        Ok(sent.message_id().unwrap_or_default().to_owned())
+        Ok(())
     }
 
     /// Receives one batch and runs it through `function`; `None` when no message is visible.
@@ -102,17 +90,8 @@ impl QueueSource {
         let failed = failed_messages(&invocation.answer, &message_ids);
         for message in messages {
             let id = message.message_id().unwrap_or_default();
-            if failed.iter().any(|failed| failed == id) {
-                continue;
-            }
-            if let Some(receipt) = message.receipt_handle() {
-                self.sqs
-                    .delete_message()
-                    .queue_url(&self.url)
-                    .receipt_handle(receipt)
-                    .send()
-                    .await
-                    .map_err(|err| error::aws("sqs:DeleteMessage", err))?;
+            if !failed.iter().any(|failed| failed == id) {
+                crate::aws::delete_message(&self.sqs, &self.url, message).await?;
             }
         }
         Ok(Some(BatchOutcome {

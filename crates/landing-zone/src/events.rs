@@ -65,27 +65,31 @@ impl LifecycleEvents {
         account: &Account,
         ou: &OrganizationalUnit,
     ) -> Result<Value> {
-        self.managed_account(
-            "create-managed-account-succeeded.json",
-            "createManagedAccountStatus",
-            account,
-            ou,
-        )
-    }
-
-    /// Control Tower's `UpdateManagedAccount` (`SUCCEEDED`): Account Factory updated `account`,
-    /// which is now in `ou` (how Account Factory moves an account).
-    pub fn update_managed_account(
-        &self,
-        account: &Account,
-        ou: &OrganizationalUnit,
-    ) -> Result<Value> {
-        self.managed_account(
-            "update-managed-account-succeeded.json",
-            "updateManagedAccountStatus",
-            account,
-            ou,
-        )
+        let mut event = self.fixture("create-managed-account-succeeded.json")?;
+        let status = "createManagedAccountStatus";
+        let at = |field: &'static str| ["detail", "serviceEventDetails", status, field];
+        set(
+            &mut event,
+            &at("account"),
+            json!({"accountName": account.name, "accountId": account.id.as_str()}),
+        )?;
+        set(
+            &mut event,
+            &at("organizationalUnit"),
+            json!({"organizationalUnitName": ou.name(), "organizationalUnitId": ou.id}),
+        )?;
+        let now = OffsetDateTime::now_utc();
+        set(
+            &mut event,
+            &at("completedTimestamp"),
+            json!(control_tower_time(now)),
+        )?;
+        set(
+            &mut event,
+            &at("requestedTimestamp"),
+            json!(control_tower_time(now - time::Duration::minutes(20))),
+        )?;
+        Ok(event)
     }
 
     /// Organizations' `MoveAccount`: `account` moved from parent `source` to `destination`
@@ -108,55 +112,9 @@ impl LifecycleEvents {
 
     /// Organizations' `CloseAccount` of `account`.
     pub fn close_account(&self, account: &AccountId) -> Result<Value> {
-        self.of_account("close-account.json", account)
-    }
-
-    /// Organizations' `RemoveAccountFromOrganization` of `account`.
-    pub fn remove_account_from_organization(&self, account: &AccountId) -> Result<Value> {
-        self.of_account("remove-account-from-organization.json", account)
-    }
-
-    /// The fixture `name`, an Organizations call whose only parameter is `accountId`.
-    fn of_account(&self, name: &str, account: &AccountId) -> Result<Value> {
-        let mut event = self.fixture(name)?;
-        set(
-            &mut event,
-            &["detail", "requestParameters"],
-            json!({"accountId": account.as_str()}),
-        )?;
-        Ok(event)
-    }
-
-    fn managed_account(
-        &self,
-        fixture: &str,
-        status_key: &str,
-        account: &Account,
-        ou: &OrganizationalUnit,
-    ) -> Result<Value> {
-        let mut event = self.fixture(fixture)?;
-        let at = |field: &'static str| ["detail", "serviceEventDetails", status_key, field];
-        set(
-            &mut event,
-            &at("account"),
-            json!({"accountName": account.name, "accountId": account.id.as_str()}),
-        )?;
-        set(
-            &mut event,
-            &at("organizationalUnit"),
-            json!({"organizationalUnitName": ou.name(), "organizationalUnitId": ou.id}),
-        )?;
-        let now = OffsetDateTime::now_utc();
-        set(
-            &mut event,
-            &at("completedTimestamp"),
-            json!(control_tower_time(now)),
-        )?;
-        set(
-            &mut event,
-            &at("requestedTimestamp"),
-            json!(control_tower_time(now - time::Duration::minutes(20))),
-        )?;
+        let mut event = self.fixture("close-account.json")?;
+        let parameters = json!({"accountId": account.as_str()});
+        set(&mut event, &["detail", "requestParameters"], parameters)?;
         Ok(event)
     }
 
@@ -259,10 +217,6 @@ mod tests {
         assert!(!event.to_string().contains(FIXTURE_MANAGEMENT_ACCOUNT));
         let again = events().create_managed_account(&account(), &ou()).unwrap();
         assert_ne!(event["id"], again["id"], "each event is a new one");
-
-        let update = events().update_managed_account(&account(), &ou()).unwrap();
-        let status = &update["detail"]["serviceEventDetails"]["updateManagedAccountStatus"];
-        assert_eq!(status["account"]["accountId"], "222233335555");
     }
 
     #[test]
@@ -281,11 +235,6 @@ mod tests {
         assert_eq!(
             closed["detail"]["requestParameters"]["accountId"],
             "222233335555"
-        );
-        let removed = events().remove_account_from_organization(&id).unwrap();
-        assert_eq!(
-            removed["detail"]["eventName"],
-            "RemoveAccountFromOrganization"
         );
         assert!(!moved.to_string().contains(FIXTURE_MANAGEMENT_ACCOUNT));
     }

@@ -22,7 +22,7 @@ use crate::LandingZone;
 use crate::error::{Error, Result};
 use crate::event_source::{ACCOUNT_QUEUE_BATCH_SIZE, BatchOutcome, QueueSource};
 use crate::events::{LifecycleEvents, scheduled_event};
-use crate::registration_topic::{self, DeliveredRequest, Delivery};
+use crate::registration_topic::{self, DeliveredRequest};
 use crate::runtime_api::Invoked;
 use crate::seed::{self, Account, Moved};
 use crate::state::{self, QueueCounts, Registration, StackInstanceView};
@@ -160,7 +160,7 @@ impl LandingZone {
     }
 
     /// Sends `event` to the account queue, as the EventBridge rule's SQS target does.
-    pub async fn send_lifecycle_event(&self, event: &Value) -> Result<String> {
+    pub async fn send_lifecycle_event(&self, event: &Value) -> Result<()> {
         self.account_queue().await?.send(&event.to_string()).await
     }
 
@@ -191,14 +191,7 @@ impl LandingZone {
     /// `sns-custom-resource` (and relays the answers to moto's CloudFormation).
     pub async fn deliver_registration_requests(&self) -> Result<Vec<DeliveredRequest>> {
         let function = self.function("sns-custom-resource")?;
-        let delivered = registration_topic::deliver_waiting(&Delivery {
-            management: &self.management,
-            deliveries: &self.registration_deliveries,
-            listener: &self.listener,
-            function: &function,
-            moto_url: &self.moto_url,
-        })
-        .await?;
+        let delivered = registration_topic::deliver_waiting(self, &function).await?;
         if let Ok(mut log) = self.delivered.lock() {
             log.extend(delivered.iter().cloned());
         }

@@ -18,7 +18,6 @@
 //! [`LandingZone::function`]: crate::LandingZone::function
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -30,15 +29,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::loopback::LoopbackServer;
 use crate::runtime_api::{self, FunctionSpec, Invoked};
 
 /// One asynchronous invocation the service ran (each attempt of it).
 #[derive(Debug, Clone)]
 pub struct AsyncInvocation {
-    pub function_name: String,
     pub payload: Value,
     pub attempts: Vec<Invoked>,
 }
@@ -59,20 +57,13 @@ impl Shared {
 
 /// A Lambda Invoke API on a free loopback port; stops when dropped.
 pub struct LambdaService {
-    address: SocketAddr,
+    server: LoopbackServer,
     shared: Arc<Shared>,
-    server: JoinHandle<()>,
 }
 
 impl LambdaService {
     /// Starts the service on 127.0.0.1 and a free port.
     pub async fn start() -> Result<LambdaService> {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
-            .await
-            .map_err(|err| Error::process("lambda-service", format!("cannot listen: {err}")))?;
-        let address = listener
-            .local_addr()
-            .map_err(|err| Error::process("lambda-service", err.to_string()))?;
         let shared = Arc::new(Shared {
             functions: Mutex::default(),
             finished: Mutex::default(),
@@ -81,19 +72,13 @@ impl LambdaService {
         let app = Router::new()
             .route("/2015-03-31/functions/{function}/invocations", post(invoke))
             .with_state(shared.clone());
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Ok(LambdaService {
-            address,
-            shared,
-            server,
-        })
+        let server = LoopbackServer::start("lambda-service", app).await?;
+        Ok(LambdaService { server, shared })
     }
 
     /// `http://127.0.0.1:PORT`, the functions' `AWS_ENDPOINT_URL_LAMBDA`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.address)
+        format!("http://{}", self.server.address)
     }
 
     /// Makes `spec` the way its function runs when invoked through this service.
@@ -119,12 +104,6 @@ impl LambdaService {
         tokio::time::timeout(limit, running.wait_for(|count| *count == 0))
             .await
             .is_ok_and(|waited| waited.is_ok())
-    }
-}
-
-impl Drop for LambdaService {
-    fn drop(&mut self) {
-        self.server.abort();
     }
 }
 
@@ -191,11 +170,7 @@ async fn invoke(
                     Err(_) => Vec::new(),
                 };
                 if let Ok(mut finished) = shared.finished.lock() {
-                    finished.push(AsyncInvocation {
-                        function_name: spec.function_name.clone(),
-                        payload,
-                        attempts,
-                    });
+                    finished.push(AsyncInvocation { payload, attempts });
                 }
                 shared.running.send_modify(|count| *count -= 1);
             });

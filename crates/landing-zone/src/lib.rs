@@ -18,7 +18,7 @@
 //! [`cfn`] (custom resource delivery and the `ResponseURL` listener), [`skipped`] (what moto's
 //! CloudFormation skips), [`events`] (lifecycle and scheduled events), [`event_source`] (SQS
 //! to Lambda), [`registration_topic`] (SNS to Lambda for the member stacks' custom resources),
-//! [`flows`] (the product's flows end to end), [`state`] (`state.json` and inspection),
+//! [`loopback`] (the harness's own HTTP servers), [`flows`] (the product's flows end to end), [`state`] (`state.json` and inspection),
 //! [`demo`].
 
 pub mod aws;
@@ -30,6 +30,7 @@ pub mod event_source;
 pub mod events;
 pub mod flows;
 pub mod lambda_service;
+pub mod loopback;
 pub mod moto;
 pub mod process;
 pub mod registration_topic;
@@ -94,7 +95,13 @@ impl Options {
             work_dir: root.join(".cache/landing-zone"),
             root,
             bin_dir,
-            lacework: LaceworkOptions::default(),
+            lacework: LaceworkOptions {
+                account: "acme".to_owned(),
+                sub_accounts: vec!["prod".to_owned(), "dev".to_owned()],
+                key_id: "ACME_LANDING_ZONE_KEY".to_owned(),
+                secret_key: "_landing_zone_secret".to_owned(),
+                rate_limit: None,
+            },
             function_timeout: Duration::from_secs(120),
             function_env: BTreeMap::new(),
         }
@@ -214,7 +221,7 @@ impl LandingZone {
         let management = aws::management_config(&state.moto.url).await;
         Ok(LandingZone {
             moto_url: state.moto.url,
-            lacework_url: state.lacework.url,
+            lacework_url: state.lacework.emulator.url,
             trail_without_topic: TrailWithoutTopic::of(&state.organization),
             organization: state.organization,
             trail: state.trail,
@@ -240,8 +247,10 @@ impl LandingZone {
                 pid: self.moto.as_ref().map(BackgroundProcess::pid),
             },
             lacework: state::LaceworkEndpoint {
-                url: self.lacework_url.clone(),
-                pid: self.emulator.as_ref().map(BackgroundProcess::pid),
+                emulator: state::Endpoint {
+                    url: self.lacework_url.clone(),
+                    pid: self.emulator.as_ref().map(BackgroundProcess::pid),
+                },
                 account: self.options.lacework.account.clone(),
                 sub_accounts: self.options.lacework.sub_accounts.clone(),
                 key_id: self.options.lacework.key_id.clone(),
@@ -305,9 +314,7 @@ impl LandingZone {
         // Lambda is this harness (the functions invoke one another, or themselves, through
         // it); every other service is moto.
         set("AWS_ENDPOINT_URL_LAMBDA", self.lambda.url());
-        for (name, value) in &self.options.function_env {
-            env.insert(name.clone(), value.clone());
-        }
+        env.extend(self.options.function_env.clone());
         env.into_iter().collect()
     }
 
@@ -418,14 +425,7 @@ impl LandingZone {
 
     /// Creates (or removes) what moto's CloudFormation skipped for the Audit stack instance.
     pub async fn complete_skipped_resources(&self) -> Result<Vec<String>> {
-        skipped::reconcile_audit(&skipped::AuditSide {
-            management: &self.management,
-            endpoint: &self.moto_url,
-            audit: &self.organization.audit,
-            audit_stack_set: &self.names.audit_stack_set,
-            trail_topic_arn: &self.trail.topic_arn,
-        })
-        .await
+        skipped::reconcile_audit(self).await
     }
 
     /// Writes the secret as the template does (`keyId` and `secretKey` only), for example
@@ -456,18 +456,7 @@ impl LandingZone {
     pub async fn inspect(&self) -> Result<Value> {
         let lacework = self.lacework_state().await?;
         let mut queues = serde_json::Map::new();
-        for (label, url) in [
-            ("accountQueue", &self.product.account_queue_url),
-            (
-                "accountDeadLetterQueue",
-                &self.product.account_dead_letter_queue_url,
-            ),
-            ("registrationQueue", &self.product.registration_queue_url),
-            (
-                "registrationDeadLetterQueue",
-                &self.product.registration_dead_letter_queue_url,
-            ),
-        ] {
+        for (label, url) in self.product.queues() {
             let view = state::peek_queue(&self.management, url).await?;
             queues.insert(label.to_owned(), json!(view));
         }

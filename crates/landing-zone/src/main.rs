@@ -141,7 +141,7 @@ async fn run(cli: Cli) -> landing_zone::Result<(Value, bool)> {
             let state = zone.detach();
             state.save(&state_file)?;
             Ok((
-                json!({"up": described, "pids": {"moto": state.moto.pid, "laceworkEmulator": state.lacework.pid}, "stateFile": state_file}),
+                json!({"up": described, "pids": {"moto": state.moto.pid, "laceworkEmulator": state.lacework.emulator.pid}, "stateFile": state_file}),
                 true,
             ))
         }
@@ -265,7 +265,7 @@ async fn run(cli: Cli) -> landing_zone::Result<(Value, bool)> {
                     stopped.push(json!({"moto": pid}));
                 }
             }
-            if let Some(pid) = state.lacework.pid {
+            if let Some(pid) = state.lacework.emulator.pid {
                 if process::stop_recorded(pid, "lacework-emulator")? {
                     stopped.push(json!({"laceworkEmulator": pid}));
                 }

@@ -27,7 +27,6 @@ const START_ATTEMPTS: usize = 3;
 pub struct Moto {
     /// `http://127.0.0.1:PORT`.
     pub url: String,
-    pub port: u16,
     pub process: BackgroundProcess,
 }
 
@@ -77,8 +76,8 @@ pub fn ensure_installed(root: &Path) -> Result<MotoServer> {
 /// Starts `moto_server` on a free loopback port, its output in `log`, and waits until it
 /// answers.
 pub async fn start(moto_server: &MotoServer, log: &Path) -> Result<Moto> {
-    let mut last_problem = String::new();
-    for _ in 0..START_ATTEMPTS {
+    let mut attempt = 1;
+    loop {
         let port = free_loopback_port()?;
         let mut command = Command::new(&moto_server.python);
         command
@@ -87,30 +86,21 @@ pub async fn start(moto_server: &MotoServer, log: &Path) -> Result<Moto> {
         let mut process = BackgroundProcess::spawn("moto", command, log)?;
         let url = format!("http://127.0.0.1:{port}");
         match wait_until_ready(&url, &mut process).await {
-            Ok(()) => return Ok(Moto { url, port, process }),
-            Err(problem) => {
-                process.kill();
-                last_problem = problem;
-            }
+            Ok(()) => return Ok(Moto { url, process }),
+            Err(err) if attempt >= START_ATTEMPTS => return Err(err),
+            // Another port; dropping `process` stops this one.
+            Err(_) => attempt += 1,
         }
     }
-    Err(Error::Moto(format!(
-        "moto_server did not start: {last_problem}; its log ({}) ends with:\n{}",
-        log.display(),
-        log_tail(log, 20)
-    )))
 }
 
 /// Polls moto's own API until it answers, the process exits, or [`START_TIMEOUT`] passes.
-async fn wait_until_ready(
-    url: &str,
-    process: &mut BackgroundProcess,
-) -> std::result::Result<(), String> {
+async fn wait_until_ready(url: &str, process: &mut BackgroundProcess) -> Result<()> {
     let client = reqwest::Client::new();
     let started = Instant::now();
     while started.elapsed() < START_TIMEOUT {
         if let Some(status) = process.exit_status() {
-            return Err(format!("it exited ({status})"));
+            return Err(not_started(process, &format!("it exited ({status})")));
         }
         let answer = client
             .get(format!("{url}/moto-api/"))
@@ -122,9 +112,16 @@ async fn wait_until_ready(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Err(format!(
-        "it did not answer within {} s",
-        START_TIMEOUT.as_secs()
+    let silent = format!("it did not answer within {} s", START_TIMEOUT.as_secs());
+    Err(not_started(process, &silent))
+}
+
+/// moto_server did not start, for the reason `problem`, with the end of its log.
+fn not_started(process: &BackgroundProcess, problem: &str) -> Error {
+    Error::Moto(format!(
+        "moto_server did not start: {problem}; its log ({}) ends with:\n{}",
+        process.log.display(),
+        log_tail(&process.log, 20)
     ))
 }
 

@@ -13,8 +13,6 @@ use crate::error::{Error, Result};
 /// A process this landing zone started.
 #[derive(Debug)]
 pub struct BackgroundProcess {
-    /// Short name for messages (`moto`, `lacework-emulator`).
-    pub name: String,
     /// Where its stdout and stderr go.
     pub log: PathBuf,
     child: Option<Child>,
@@ -22,7 +20,7 @@ pub struct BackgroundProcess {
 }
 
 impl BackgroundProcess {
-    /// Starts `command` with stdout and stderr appended to `log`.
+    /// Starts `command` with stdout and stderr appended to `log`; `name` names it in errors.
     pub fn spawn(name: &str, mut command: Command, log: &Path) -> Result<BackgroundProcess> {
         let output = open_log(log)?;
         let errors = output.try_clone().map_err(|err| Error::file(log, err))?;
@@ -35,7 +33,6 @@ impl BackgroundProcess {
             .spawn()
             .map_err(|err| Error::process(name, format!("cannot start {command:?}: {err}")))?;
         Ok(BackgroundProcess {
-            name: name.to_owned(),
             log: log.to_owned(),
             pid: child.id(),
             child: Some(child),
@@ -94,10 +91,8 @@ pub fn open_log(path: &Path) -> Result<File> {
 /// A TCP port on 127.0.0.1 that was free a moment ago (for programs that need a port number
 /// before they start; a program started with it may still lose a race, and is then retried).
 pub fn free_loopback_port() -> Result<u16> {
-    let listener = TcpListener::bind(("127.0.0.1", 0))
-        .map_err(|err| Error::process("landing-zone", format!("no free loopback port: {err}")))?;
-    listener
-        .local_addr()
+    TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|listener| listener.local_addr())
         .map(|address| address.port())
         .map_err(|err| Error::process("landing-zone", format!("no free loopback port: {err}")))
 }

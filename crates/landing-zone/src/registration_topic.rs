@@ -25,7 +25,8 @@ use aws_config::SdkConfig;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::cfn::{CustomResourceOutcome, ResponseListener, collect};
+use crate::LandingZone;
+use crate::cfn::{CustomResourceOutcome, collect};
 use crate::error::{self, Error, Result};
 use crate::runtime_api::{FunctionSpec, invoke_async, random_request_id};
 
@@ -138,29 +139,23 @@ impl DeliveredRequest {
     }
 }
 
-/// Where the harness's answers go and who gets the notifications.
-pub struct Delivery<'a> {
-    pub management: &'a SdkConfig,
-    pub deliveries: &'a RegistrationDeliveries,
-    pub listener: &'a ResponseListener,
-    pub function: &'a FunctionSpec,
-    /// moto's URL: `ResponseURL`s under it are CloudFormation's.
-    pub moto_url: &'a str,
-}
-
-/// Delivers every notification waiting in the deliveries queue to the function, in order.
-pub async fn deliver_waiting(delivery: &Delivery<'_>) -> Result<Vec<DeliveredRequest>> {
-    if delivery.deliveries.queue_url.is_empty() {
+/// Delivers every notification waiting in `zone`'s deliveries queue to `function`, in order.
+pub async fn deliver_waiting(
+    zone: &LandingZone,
+    function: &FunctionSpec,
+) -> Result<Vec<DeliveredRequest>> {
+    let queue_url = &zone.registration_deliveries.queue_url;
+    if queue_url.is_empty() {
         return Err(Error::Usage(
             "this landing zone has no queue on the registration topic (started by an older \
              landing-zone); run landing-zone down and up again"
                 .to_owned(),
         ));
     }
-    let sqs = aws_sdk_sqs::Client::new(delivery.management);
+    let sqs = aws_sdk_sqs::Client::new(zone.management());
     let mut delivered = Vec::new();
     while delivered.len() < MOST_PER_DELIVERY {
-        let received = crate::aws::receive_now(&sqs, &delivery.deliveries.queue_url, None).await?;
+        let received = crate::aws::receive_now(&sqs, queue_url, None).await?;
         if received.is_empty() {
             break;
         }
@@ -171,25 +166,20 @@ pub async fn deliver_waiting(delivery: &Delivery<'_>) -> Result<Vec<DeliveredReq
                     "the registration topic delivered something that is not an SNS notification: {err}"
                 ))
             })?;
-            delivered.push(deliver(delivery, &notification).await?);
-            if let Some(receipt) = message.receipt_handle() {
-                sqs.delete_message()
-                    .queue_url(&delivery.deliveries.queue_url)
-                    .receipt_handle(receipt)
-                    .send()
-                    .await
-                    .map_err(|err| error::aws("sqs:DeleteMessage", err))?;
-            }
+            delivered.push(deliver(zone, function, &notification).await?);
+            crate::aws::delete_message(&sqs, queue_url, message).await?;
         }
     }
     Ok(delivered)
 }
 
 /// Delivers one notification (see the module's documentation).
-pub async fn deliver(
-    delivery: &Delivery<'_>,
+async fn deliver(
+    zone: &LandingZone,
+    function: &FunctionSpec,
     notification: &Notification,
 ) -> Result<DeliveredRequest> {
+    let listener = &zone.listener;
     let request: Value = serde_json::from_str(&notification.message).unwrap_or(Value::Null);
     let text = |key: &str| {
         request
@@ -199,37 +189,26 @@ pub async fn deliver(
             .to_owned()
     };
     let original_url = text("ResponseURL");
+    // moto's URLs are CloudFormation's.
     let from_cloudformation =
-        original_url.starts_with(&format!("{}/cloudformation_", delivery.moto_url));
+        original_url.starts_with(&format!("{}/cloudformation_", zone.moto_url));
     // The id under which the answer arrives on the listener, if it is to arrive there.
     let (answer_id, message) = if from_cloudformation {
         let id = random_request_id();
         let mut replaced = request.clone();
         if let Some(fields) = replaced.as_object_mut() {
-            fields.insert(
-                "ResponseURL".to_owned(),
-                json!(delivery.listener.response_url(&id)),
-            );
+            fields.insert("ResponseURL".to_owned(), json!(listener.response_url(&id)));
         }
         (Some(id), replaced.to_string())
     } else {
         (
-            delivery.listener.answer_id_of(&original_url),
+            listener.answer_id_of(&original_url),
             notification.message.clone(),
         )
     };
-    let event = notification.lambda_event(&delivery.deliveries.subscription_arn, &message);
-    let (invocation, failed) = invoke_async(delivery.function, &event).await?;
-    let outcome = match &answer_id {
-        Some(id) => collect(delivery.listener, id, invocation).await,
-        None => CustomResourceOutcome {
-            response: None,
-            answers_received: 0,
-            content_type: None,
-            invocation,
-            handed_on: Vec::new(),
-        },
-    };
+    let event = notification.lambda_event(&zone.registration_deliveries.subscription_arn, &message);
+    let (invocation, failed) = invoke_async(function, &event).await?;
+    let outcome = collect(listener, answer_id.as_deref(), invocation).await;
     let mut relayed = false;
     if let (true, Some(answer)) = (from_cloudformation, &outcome.response) {
         relay(&original_url, answer).await?;

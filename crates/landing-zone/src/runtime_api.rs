@@ -13,7 +13,7 @@
 //! the error Lambda itself would report (`Runtime.ExitError`, `Sandbox.Timedout`).
 
 use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -27,9 +27,9 @@ use axum::routing::{get, post};
 use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::{Notify, oneshot};
-use tokio::task::JoinHandle;
 
 use crate::error::{Error, Result};
+use crate::loopback::LoopbackServer;
 use crate::process::{log_tail, open_log};
 
 /// What a function answered to one invocation.
@@ -95,20 +95,13 @@ impl Shared {
 
 /// A Runtime API server on a free loopback port; stops when dropped.
 pub struct RuntimeApi {
-    address: SocketAddr,
+    server: LoopbackServer,
     shared: Arc<Shared>,
-    server: JoinHandle<()>,
 }
 
 impl RuntimeApi {
     /// Starts the server on 127.0.0.1 and a free port.
     pub async fn start() -> Result<RuntimeApi> {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
-            .await
-            .map_err(|err| Error::process("runtime-api", format!("cannot listen: {err}")))?;
-        let address = listener
-            .local_addr()
-            .map_err(|err| Error::process("runtime-api", err.to_string()))?;
         let shared = Arc::new(Shared::default());
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next_invocation))
@@ -122,21 +115,13 @@ impl RuntimeApi {
             )
             .route("/2018-06-01/runtime/init/error", post(init_error))
             .with_state(shared.clone());
-        let server = tokio::spawn(async move {
-            // The server ends when the task is aborted; an accept error ends it early, and the
-            // invocation then times out with a clear message.
-            let _ = axum::serve(listener, app).await;
-        });
-        Ok(RuntimeApi {
-            address,
-            shared,
-            server,
-        })
+        let server = LoopbackServer::start("runtime-api", app).await?;
+        Ok(RuntimeApi { server, shared })
     }
 
     /// `127.0.0.1:PORT`, the value of `AWS_LAMBDA_RUNTIME_API`.
     pub fn address(&self) -> String {
-        self.address.to_string()
+        self.server.address.to_string()
     }
 
     /// Queues `event` for the function; the receiver gets its answer.
@@ -166,12 +151,6 @@ impl RuntimeApi {
         }
         self.shared.arrived.notify_one();
         (request_id, receiver)
-    }
-}
-
-impl Drop for RuntimeApi {
-    fn drop(&mut self) {
-        self.server.abort();
     }
 }
 
@@ -340,10 +319,7 @@ pub async fn invoke(spec: &FunctionSpec, event: Value) -> Result<Invoked> {
     let api = RuntimeApi::start().await?;
     let (request_id, answered) = api.submit(event, &spec.function_arn, spec.timeout);
     let mut log = open_log(&spec.log)?;
-    {
-        use std::io::Write;
-        let _ = writeln!(log, "=== START RequestId: {request_id} Version: $LATEST");
-    }
+    let _ = writeln!(log, "=== START RequestId: {request_id} Version: $LATEST");
     let errors = log.try_clone().map_err(|err| Error::file(&spec.log, err))?;
     let mut command = tokio::process::Command::new(&spec.binary);
     command
@@ -386,18 +362,15 @@ pub async fn invoke(spec: &FunctionSpec, event: Value) -> Result<Invoked> {
     let max_memory_kib = child.id().and_then(peak_resident_kib);
     // The function is done with this event; Lambda would freeze it, we stop it.
     let _ = child.kill().await;
-    {
-        use std::io::Write;
-        // Lambda's own closing line, with what it reports of the invocation.
-        let memory = max_memory_kib
-            .map(|kib| format!("\tMax Memory Used: {} MB", kib.div_ceil(1024)))
-            .unwrap_or_default();
-        if let Ok(mut log) = open_log(&spec.log) {
-            let _ = writeln!(
-                log,
-                "REPORT RequestId: {request_id}\tDuration: {duration_ms} ms{memory}"
-            );
-        }
+    // Lambda's own closing line, with what it reports of the invocation.
+    let memory = max_memory_kib
+        .map(|kib| format!("\tMax Memory Used: {} MB", kib.div_ceil(1024)))
+        .unwrap_or_default();
+    if let Ok(mut log) = open_log(&spec.log) {
+        let _ = writeln!(
+            log,
+            "REPORT RequestId: {request_id}\tDuration: {duration_ms} ms{memory}"
+        );
     }
     Ok(Invoked {
         request_id,

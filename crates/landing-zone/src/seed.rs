@@ -138,23 +138,31 @@ pub async fn add_account(
     ou_path: &str,
 ) -> Result<Account> {
     let client = aws_sdk_organizations::Client::new(management);
-    let ou_id = ensure_ou_path(
-        &client,
-        &organization.root_id,
-        ou_path,
-        &mut organization.organizational_units,
-    )
-    .await?;
-    let id = create_account(&client, name).await?;
-    move_between(&client, &id, &organization.root_id, &ou_id).await?;
-    let account = Account {
+    let root_id = &organization.root_id;
+    let units = &mut organization.organizational_units;
+    let account = create_in_ou(&client, root_id, units, name, ou_path).await?;
+    organization.accounts.push(account.clone());
+    Ok(account)
+}
+
+/// `CreateAccount`, then `MoveAccount` from the root into OU path `ou_path` (created if
+/// missing, and recorded in `units`).
+async fn create_in_ou(
+    client: &aws_sdk_organizations::Client,
+    root_id: &str,
+    units: &mut Vec<OrganizationalUnit>,
+    name: &str,
+    ou_path: &str,
+) -> Result<Account> {
+    let ou_id = ensure_ou_path(client, root_id, ou_path, units).await?;
+    let id = create_account(client, name).await?;
+    move_between(client, &id, root_id, &ou_id).await?;
+    Ok(Account {
         id,
         name: name.to_owned(),
         ou: ou_path.to_owned(),
         status: "ACTIVE".to_owned(),
-    };
-    organization.accounts.push(account.clone());
-    Ok(account)
+    })
 }
 
 /// Where an account was moved: its former parent's id and its new OU's id.
@@ -185,13 +193,8 @@ pub async fn move_account(
         .and_then(|parent| parent.id())
         .ok_or_else(|| Error::Usage(format!("account {id} has no parent")))?
         .to_owned();
-    let destination = ensure_ou_path(
-        &client,
-        &organization.root_id,
-        ou_path,
-        &mut organization.organizational_units,
-    )
-    .await?;
+    let units = &mut organization.organizational_units;
+    let destination = ensure_ou_path(&client, &organization.root_id, ou_path, units).await?;
     move_between(&client, id, &source, &destination).await?;
     if let Some(account) = organization.accounts.iter_mut().find(|a| a.id == *id) {
         ou_path.clone_into(&mut account.ou);
@@ -226,15 +229,21 @@ pub async fn close_account(
     organization: &mut Organization,
     id: &AccountId,
 ) -> Result<()> {
-    aws_sdk_organizations::Client::new(management)
+    close(&aws_sdk_organizations::Client::new(management), id).await?;
+    if let Some(account) = organization.accounts.iter_mut().find(|a| a.id == *id) {
+        "SUSPENDED".clone_into(&mut account.status);
+    }
+    Ok(())
+}
+
+/// `CloseAccount`.
+async fn close(client: &aws_sdk_organizations::Client, id: &AccountId) -> Result<()> {
+    client
         .close_account()
         .account_id(id.as_str())
         .send()
         .await
         .map_err(|err| error::aws("organizations:CloseAccount", err))?;
-    if let Some(account) = organization.accounts.iter_mut().find(|a| a.id == *id) {
-        "SUSPENDED".clone_into(&mut account.status);
-    }
     Ok(())
 }
 
@@ -312,6 +321,24 @@ pub struct ProductResources {
     pub registration_dead_letter_queue_url: String,
 }
 
+impl ProductResources {
+    /// The product's queues, named as `landing-zone state` shows them.
+    pub fn queues(&self) -> [(&'static str, &str); 4] {
+        [
+            ("accountQueue", &self.account_queue_url),
+            (
+                "accountDeadLetterQueue",
+                &self.account_dead_letter_queue_url,
+            ),
+            ("registrationQueue", &self.registration_queue_url),
+            (
+                "registrationDeadLetterQueue",
+                &self.registration_dead_letter_queue_url,
+            ),
+        ]
+    }
+}
+
 /// Creates the organization: OUs, accounts (moved into their OUs), one account closed.
 pub async fn organization(management: &SdkConfig) -> Result<Organization> {
     let client = aws_sdk_organizations::Client::new(management);
@@ -336,32 +363,12 @@ pub async fn organization(management: &SdkConfig) -> Result<Organization> {
     let mut units: Vec<OrganizationalUnit> = Vec::new();
     let mut accounts = Vec::new();
     for (name, ou_path, closed) in ACCOUNTS {
-        let ou_id = ensure_ou_path(&client, &root_id, ou_path, &mut units).await?;
-        let id = create_account(&client, name).await?;
-        client
-            .move_account()
-            .account_id(id.as_str())
-            .source_parent_id(&root_id)
-            .destination_parent_id(&ou_id)
-            .send()
-            .await
-            .map_err(|err| error::aws("organizations:MoveAccount", err))?;
-        let mut status = "ACTIVE";
+        let mut account = create_in_ou(&client, &root_id, &mut units, name, ou_path).await?;
         if closed {
-            client
-                .close_account()
-                .account_id(id.as_str())
-                .send()
-                .await
-                .map_err(|err| error::aws("organizations:CloseAccount", err))?;
-            status = "SUSPENDED";
+            close(&client, &account.id).await?;
+            "SUSPENDED".clone_into(&mut account.status);
         }
-        accounts.push(Account {
-            id,
-            name: name.to_owned(),
-            ou: ou_path.to_owned(),
-            status: status.to_owned(),
-        });
+        accounts.push(account);
     }
     let find = |name: &str| {
         accounts

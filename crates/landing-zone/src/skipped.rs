@@ -12,33 +12,23 @@
 //!   instance was deleted): unsubscribe, as deleting the stack would have.
 
 use aws_config::SdkConfig;
+use aws_sdk_cloudformation::error::ProvideErrorMetadata;
 use aws_sdk_cloudformation::types::Parameter;
 use aws_sdk_sqs::types::QueueAttributeName;
-use lwct_domain::AccountId;
 use lwct_domain::naming::Arn;
 use serde_json::json;
 
-use crate::aws::account_config;
+use crate::LandingZone;
 use crate::error::{self, Result};
 
 /// `stacksets/audit.yaml`'s default `QueueName`.
 const AUDIT_TEMPLATE_DEFAULT_QUEUE: &str = "lacework-ct-audit-queue";
 
-/// Where the Audit side lives.
-pub struct AuditSide<'a> {
-    pub management: &'a SdkConfig,
-    pub endpoint: &'a str,
-    pub audit: &'a AccountId,
-    pub audit_stack_set: &'a str,
-    /// The trail's topic, for removing subscriptions whose queue is gone.
-    pub trail_topic_arn: &'a str,
-}
-
 /// Brings the Audit queue policy and subscription in line with the Audit stack instances;
 /// returns what it did, one line each.
-pub async fn reconcile_audit(side: &AuditSide<'_>) -> Result<Vec<String>> {
+pub async fn reconcile_audit(zone: &LandingZone) -> Result<Vec<String>> {
     let mut done = Vec::new();
-    if let Some(parameters) = active_stack_set_parameters(side).await? {
+    if let Some(parameters) = active_stack_set_parameters(zone).await? {
         let parameter = |key: &str| {
             parameters
                 .iter()
@@ -52,12 +42,12 @@ pub async fn reconcile_audit(side: &AuditSide<'_>) -> Result<Vec<String>> {
         let queue_name =
             parameter("QueueName").unwrap_or_else(|| AUDIT_TEMPLATE_DEFAULT_QUEUE.to_owned());
         if let (Some(topic_arn), Some(role_arn)) = (topic_arn, role_arn) {
-            if has_instance_in(side, side.audit).await? {
-                let audit = account_config(side.management, side.endpoint, side.audit).await?;
+            if has_audit_instance(zone).await? {
+                let audit = zone.account(&zone.organization.audit).await?;
                 if let Some(queue_arn) =
                     complete_audit_queue(&audit, &queue_name, &topic_arn, &role_arn).await?
                 {
-                    let topic_config = config_of_arn_account(side, &topic_arn).await?;
+                    let topic_config = config_of_arn_account(zone, &topic_arn).await?;
                     if subscribe_once(&topic_config, &topic_arn, &queue_arn).await? {
                         done.push(format!("subscribed {queue_arn} to {topic_arn}"));
                     }
@@ -65,16 +55,16 @@ pub async fn reconcile_audit(side: &AuditSide<'_>) -> Result<Vec<String>> {
             }
         }
     }
-    done.extend(unsubscribe_missing_queues(side).await?);
+    done.extend(unsubscribe_missing_queues(zone).await?);
     Ok(done)
 }
 
 /// The Audit stack set's parameters, when it exists and is not deleted.
-async fn active_stack_set_parameters(side: &AuditSide<'_>) -> Result<Option<Vec<Parameter>>> {
-    let client = aws_sdk_cloudformation::Client::new(side.management);
+async fn active_stack_set_parameters(zone: &LandingZone) -> Result<Option<Vec<Parameter>>> {
+    let client = aws_sdk_cloudformation::Client::new(zone.management());
     match client
         .describe_stack_set()
-        .stack_set_name(side.audit_stack_set)
+        .stack_set_name(&zone.names.audit_stack_set)
         .send()
         .await
     {
@@ -84,24 +74,19 @@ async fn active_stack_set_parameters(side: &AuditSide<'_>) -> Result<Option<Vec<
                 set.status() == Some(&aws_sdk_cloudformation::types::StackSetStatus::Active)
             })
             .map(|set| set.parameters().to_vec())),
-        Err(err) if error::aws_code(&err) == Some("StackSetNotFoundException") => Ok(None),
+        Err(err) if err.code() == Some("StackSetNotFoundException") => Ok(None),
         Err(err) => Err(error::aws("cloudformation:DescribeStackSet", err)),
     }
 }
 
-async fn has_instance_in(side: &AuditSide<'_>, account: &AccountId) -> Result<bool> {
-    let client = aws_sdk_cloudformation::Client::new(side.management);
-    let instances = client
-        .list_stack_instances()
-        .stack_set_name(side.audit_stack_set)
-        .send()
-        .await
-        .map_err(|err| error::aws("cloudformation:ListStackInstances", err))?;
+/// Whether the Audit stack set has an instance in the Audit account.
+async fn has_audit_instance(zone: &LandingZone) -> Result<bool> {
+    let client = aws_sdk_cloudformation::Client::new(zone.management());
+    let instances = crate::state::stack_instances(&client, &zone.names.audit_stack_set).await?;
     // moto does not filter ListStackInstances: filter here.
     Ok(instances
-        .summaries()
         .iter()
-        .any(|instance| instance.account() == Some(account.as_str())))
+        .any(|instance| instance.account == zone.organization.audit.as_str()))
 }
 
 /// Sets the queue policy the template declares; returns the queue's ARN, or `None` when the
@@ -115,21 +100,10 @@ async fn complete_audit_queue(
     let sqs = aws_sdk_sqs::Client::new(audit);
     let url = match sqs.get_queue_url().queue_name(queue_name).send().await {
         Ok(found) => found.queue_url().unwrap_or_default().to_owned(),
-        Err(err) if is_missing_queue(error::aws_code(&err)) => return Ok(None),
+        Err(err) if is_missing_queue(err.code()) => return Ok(None),
         Err(err) => return Err(error::aws("sqs:GetQueueUrl", err)),
     };
-    let attributes = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .map_err(|err| error::aws("sqs:GetQueueAttributes", err))?;
-    let queue_arn = attributes
-        .attributes()
-        .and_then(|map| map.get(&QueueAttributeName::QueueArn))
-        .cloned()
-        .unwrap_or_default();
+    let queue_arn = crate::aws::queue_arn(&sqs, &url).await?;
     // The AuditQueuePolicy of stacksets/audit.yaml.
     let policy = json!({
         "Version": "2012-10-17",
@@ -172,14 +146,8 @@ async fn subscribe_once(
     queue_arn: &str,
 ) -> Result<bool> {
     let sns = aws_sdk_sns::Client::new(topic_config);
-    let existing = sns
-        .list_subscriptions_by_topic()
-        .topic_arn(topic_arn)
-        .send()
-        .await
-        .map_err(|err| error::aws("sns:ListSubscriptionsByTopic", err))?;
+    let existing = crate::aws::topic_subscriptions(&sns, topic_arn).await?;
     if existing
-        .subscriptions()
         .iter()
         .any(|subscription| subscription.endpoint() == Some(queue_arn))
     {
@@ -197,17 +165,12 @@ async fn subscribe_once(
 }
 
 /// Removes subscriptions of the trail topic whose SQS queue does not exist.
-async fn unsubscribe_missing_queues(side: &AuditSide<'_>) -> Result<Vec<String>> {
-    let topic_config = config_of_arn_account(side, side.trail_topic_arn).await?;
+async fn unsubscribe_missing_queues(zone: &LandingZone) -> Result<Vec<String>> {
+    let topic_arn = &zone.trail.topic_arn;
+    let topic_config = config_of_arn_account(zone, topic_arn).await?;
     let sns = aws_sdk_sns::Client::new(&topic_config);
-    let subscriptions = sns
-        .list_subscriptions_by_topic()
-        .topic_arn(side.trail_topic_arn)
-        .send()
-        .await
-        .map_err(|err| error::aws("sns:ListSubscriptionsByTopic", err))?;
     let mut done = Vec::new();
-    for subscription in subscriptions.subscriptions() {
+    for subscription in crate::aws::topic_subscriptions(&sns, topic_arn).await? {
         let (Some("sqs"), Some(endpoint), Some(subscription_arn)) = (
             subscription.protocol(),
             subscription.endpoint(),
@@ -221,7 +184,7 @@ async fn unsubscribe_missing_queues(side: &AuditSide<'_>) -> Result<Vec<String>>
         let Some(account) = queue.account.clone() else {
             continue;
         };
-        let owner = account_config(side.management, side.endpoint, &account).await?;
+        let owner = zone.account(&account).await?;
         let lookup = aws_sdk_sqs::Client::new(&owner)
             .get_queue_url()
             .queue_name(&queue.resource)
@@ -229,7 +192,7 @@ async fn unsubscribe_missing_queues(side: &AuditSide<'_>) -> Result<Vec<String>>
             .await;
         match lookup {
             Ok(_) => {}
-            Err(err) if is_missing_queue(error::aws_code(&err)) => {
+            Err(err) if is_missing_queue(err.code()) => {
                 sns.unsubscribe()
                     .subscription_arn(subscription_arn)
                     .send()
@@ -245,13 +208,13 @@ async fn unsubscribe_missing_queues(side: &AuditSide<'_>) -> Result<Vec<String>>
 
 /// The configuration of the account that owns `arn` (the management account's own, or an
 /// assumed role's).
-async fn config_of_arn_account(side: &AuditSide<'_>, arn: &str) -> Result<SdkConfig> {
+async fn config_of_arn_account(zone: &LandingZone, arn: &str) -> Result<SdkConfig> {
     let account = Arn::parse(arn).ok().and_then(|arn| arn.account);
     match account {
         Some(account) if account.as_str() != crate::aws::MANAGEMENT_ACCOUNT => {
-            account_config(side.management, side.endpoint, &account).await
+            zone.account(&account).await
         }
-        _ => Ok(side.management.clone()),
+        _ => Ok(zone.management().clone()),
     }
 }
 

@@ -52,8 +52,9 @@ pub struct Endpoint {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LaceworkEndpoint {
-    pub url: String,
-    pub pid: Option<u32>,
+    /// `url` and `pid`, beside the tenant's fields in `state.json`.
+    #[serde(flatten)]
+    pub emulator: Endpoint,
     pub account: String,
     pub sub_accounts: Vec<String>,
     pub key_id: String,
@@ -118,33 +119,38 @@ pub async fn stack_sets(management: &SdkConfig) -> Result<Vec<StackSetView>> {
         if summary.status() != Some(&StackSetStatus::Active) {
             continue;
         }
-        let instances = client
-            .list_stack_instances()
-            .stack_set_name(name)
-            .send()
-            .await
-            .map_err(|err| error::aws("cloudformation:ListStackInstances", err))?;
         views.push(StackSetView {
             name: name.to_owned(),
-            status: summary
-                .status()
-                .map(|status| status.as_str().to_owned())
-                .unwrap_or_default(),
-            instances: instances
-                .summaries()
-                .iter()
-                .map(|instance| StackInstanceView {
-                    account: instance.account().unwrap_or_default().to_owned(),
-                    region: instance.region().unwrap_or_default().to_owned(),
-                    status: instance
-                        .status()
-                        .map(|status| status.as_str().to_owned())
-                        .unwrap_or_default(),
-                })
-                .collect(),
+            status: StackSetStatus::Active.as_str().to_owned(),
+            instances: stack_instances(&client, name).await?,
         });
     }
     Ok(views)
+}
+
+/// The instances of stack set `stack_set` (`ListStackInstances`).
+pub async fn stack_instances(
+    client: &aws_sdk_cloudformation::Client,
+    stack_set: &str,
+) -> Result<Vec<StackInstanceView>> {
+    let listed = client
+        .list_stack_instances()
+        .stack_set_name(stack_set)
+        .send()
+        .await
+        .map_err(|err| error::aws("cloudformation:ListStackInstances", err))?;
+    Ok(listed
+        .summaries()
+        .iter()
+        .map(|instance| StackInstanceView {
+            account: instance.account().unwrap_or_default().to_owned(),
+            region: instance.region().unwrap_or_default().to_owned(),
+            status: instance
+                .status()
+                .map(|status| status.as_str().to_owned())
+                .unwrap_or_default(),
+        })
+        .collect())
 }
 
 /// One resource of a stack.
@@ -158,7 +164,7 @@ pub struct StackResourceView {
 }
 
 /// The resources of the live stack that stack set `stack_set` deployed in `account` (empty
-/// when there is none). Instance stacks are found by name: `StackSet-<stack set>-<uuid>`.
+/// when there is none).
 pub async fn instance_resources(
     management: &SdkConfig,
     endpoint: &str,
@@ -167,22 +173,11 @@ pub async fn instance_resources(
 ) -> Result<Vec<StackResourceView>> {
     let config = account_config(management, endpoint, account).await?;
     let client = aws_sdk_cloudformation::Client::new(&config);
-    let stacks = client
-        .describe_stacks()
-        .send()
-        .await
-        .map_err(|err| error::aws("cloudformation:DescribeStacks", err))?;
     let mut resources = Vec::new();
-    for stack in stacks.stacks() {
-        let name = stack.stack_name().unwrap_or_default();
-        let of_this_set = is_instance_stack(name, stack_set);
-        let deleted = stack.stack_status().map(|status| status.as_str()) == Some("DELETE_COMPLETE");
-        if !of_this_set || deleted {
-            continue;
-        }
+    for stack in live_instance_stacks(&client, stack_set).await? {
         let described = client
             .describe_stack_resources()
-            .stack_name(stack.stack_id().unwrap_or(name))
+            .stack_name(stack.stack_id().or(stack.stack_name()).unwrap_or_default())
             .send()
             .await
             .map_err(|err| error::aws("cloudformation:DescribeStackResources", err))?;
@@ -216,21 +211,37 @@ pub async fn instance_stack_status(
     stack_set: &str,
 ) -> Result<Option<String>> {
     let config = account_config(management, endpoint, account).await?;
-    let stacks = aws_sdk_cloudformation::Client::new(&config)
+    let client = aws_sdk_cloudformation::Client::new(&config);
+    Ok(live_instance_stacks(&client, stack_set)
+        .await?
+        .iter()
+        .find_map(|stack| {
+            stack
+                .stack_status()
+                .map(|status| status.as_str().to_owned())
+        }))
+}
+
+/// The stacks of stack set `stack_set`'s instance in the account of `client` that are not
+/// deleted (`DescribeStacks`).
+async fn live_instance_stacks(
+    client: &aws_sdk_cloudformation::Client,
+    stack_set: &str,
+) -> Result<Vec<aws_sdk_cloudformation::types::Stack>> {
+    let described = client
         .describe_stacks()
         .send()
         .await
         .map_err(|err| error::aws("cloudformation:DescribeStacks", err))?;
-    Ok(stacks
+    Ok(described
         .stacks()
         .iter()
         .filter(|stack| is_instance_stack(stack.stack_name().unwrap_or_default(), stack_set))
-        .filter_map(|stack| {
-            stack
-                .stack_status()
-                .map(|status| status.as_str().to_owned())
+        .filter(|stack| {
+            stack.stack_status().map(|status| status.as_str()) != Some("DELETE_COMPLETE")
         })
-        .find(|status| status != "DELETE_COMPLETE"))
+        .cloned()
+        .collect())
 }
 
 /// Whether `name` is the name of a stack of stack set `stack_set`'s instance: AWS names them
@@ -250,14 +261,9 @@ pub struct SubscriptionView {
 
 /// The subscriptions of `topic_arn`, seen from `config` (the topic's account).
 pub async fn subscriptions(config: &SdkConfig, topic_arn: &str) -> Result<Vec<SubscriptionView>> {
-    let listed = aws_sdk_sns::Client::new(config)
-        .list_subscriptions_by_topic()
-        .topic_arn(topic_arn)
-        .send()
-        .await
-        .map_err(|err| error::aws("sns:ListSubscriptionsByTopic", err))?;
-    Ok(listed
-        .subscriptions()
+    let sns = aws_sdk_sns::Client::new(config);
+    Ok(crate::aws::topic_subscriptions(&sns, topic_arn)
+        .await?
         .iter()
         .map(|subscription| SubscriptionView {
             protocol: subscription.protocol().unwrap_or_default().to_owned(),
@@ -474,6 +480,27 @@ pub fn mapped_lacework_account(mapping: &Value, account: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_emulator_is_recorded_beside_its_tenant() {
+        let lacework = LaceworkEndpoint {
+            emulator: Endpoint {
+                url: "http://127.0.0.1:1".to_owned(),
+                pid: None,
+            },
+            account: "acme".to_owned(),
+            sub_accounts: vec!["prod".to_owned()],
+            key_id: "KEY".to_owned(),
+        };
+        let recorded = serde_json::to_value(&lacework).unwrap();
+        assert_eq!(
+            recorded,
+            json!({"url": "http://127.0.0.1:1", "pid": null, "account": "acme",
+                   "subAccounts": ["prod"], "keyId": "KEY"})
+        );
+        let read: LaceworkEndpoint = serde_json::from_value(recorded).unwrap();
+        assert_eq!(read, lacework);
+    }
 
     #[test]
     fn registrations_name_their_account_and_sub_account() {

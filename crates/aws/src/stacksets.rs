@@ -19,6 +19,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use aws_sdk_cloudformation::Client;
+use aws_sdk_cloudformation::error::ProvideErrorMetadata;
 use aws_sdk_cloudformation::types::{
     Capability, ConcurrencyMode, ManagedExecution, Parameter, PermissionModels,
     RegionConcurrencyType, StackInstanceSummary, StackSetOperationPreferences,
@@ -34,7 +35,7 @@ use lwct_domain::stack_set::{
     StackSetSpec, StackSetState, operation_id,
 };
 
-use crate::{aws_error, unless_missing};
+use crate::{aws_error, has_code, unless_missing};
 
 /// What the functions ask CloudFormation about StackSets.
 pub trait StackSets: Send + Sync {
@@ -182,10 +183,6 @@ pub fn account_ids(accounts: &[AccountId]) -> Vec<String> {
     accounts.iter().map(|a| a.as_str().to_owned()).collect()
 }
 
-fn is_code(err: &Error, wanted: &str) -> bool {
-    matches!(err, Error::Aws { code: Some(code), .. } if code == wanted)
-}
-
 /// What a StackSet is, as `CreateStackSet` and `UpdateStackSet` both send it (self-managed,
 /// `CAPABILITY_NAMED_IAM`): the SDK's two builders share these setters but no type. The
 /// administration role is set by each call, where `tools/least_privilege.py` sees it passed.
@@ -207,16 +204,21 @@ macro_rules! stack_set_definition {
     };
 }
 
-/// The targets, preferences and id of a create, update or delete of stack instances: the SDK's
-/// three builders share these setters but no type.
-macro_rules! instances_call {
-    ($call:expr, $name:expr, $accounts:expr, $regions:expr, $tolerance:expr, $id:expr) => {
+/// Sends a create, update or delete of stack instances with its targets, preferences and id,
+/// and answers the id of the operation it started: the SDK's three builders share these
+/// setters but no type.
+macro_rules! start_instances {
+    ($call:expr, $operation:literal, $name:expr, $accounts:expr, $regions:expr, $tolerance:expr, $id:expr) => {
         $call
             .stack_set_name($name)
             .set_accounts(Some(account_ids($accounts)))
             .set_regions(Some($regions.to_vec()))
             .operation_preferences(operation_preferences($tolerance))
             .operation_id($id)
+            .send()
+            .await
+            .map(|output| output.operation_id().unwrap_or($id).to_owned())
+            .map_err(|err| aws_error($operation, err))
     };
 }
 
@@ -290,23 +292,17 @@ impl StackSets for StackSetsClient {
     }
 
     async fn delete_stack_set(&self, name: &str) -> Result<(), Error> {
-        match self
+        let sent = self
             .client
             .delete_stack_set()
             .stack_set_name(name)
             .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(err) => {
-                let err = aws_error("cloudformation:DeleteStackSet", err);
-                if is_code(&err, "StackSetNotFoundException") {
-                    Ok(())
-                } else {
-                    Err(err)
-                }
-            }
-        }
+            .await;
+        // The SDK models no StackSetNotFoundException for DeleteStackSet, but AWS sends it.
+        unless_missing("cloudformation:DeleteStackSet", sent, |e| {
+            e.code() == Some("StackSetNotFoundException")
+        })
+        .map(drop)
     }
 
     async fn list_stack_instances(&self, name: &str) -> Result<Vec<StackInstance>, Error> {
@@ -337,18 +333,16 @@ impl StackSets for StackSetsClient {
         operation_id: &str,
     ) -> Result<String, Error> {
         let call = self.client.create_stack_instances();
-        let output = instances_call!(
+        let tolerance = FailureTolerance::None;
+        start_instances!(
             call,
+            "cloudformation:CreateStackInstances",
             name,
             accounts,
             regions,
-            FailureTolerance::None,
+            tolerance,
             operation_id
         )
-        .send()
-        .await
-        .map_err(|err| aws_error("cloudformation:CreateStackInstances", err))?;
-        Ok(output.operation_id().unwrap_or(operation_id).to_owned())
     }
 
     async fn update_stack_instances(
@@ -360,11 +354,15 @@ impl StackSets for StackSetsClient {
     ) -> Result<String, Error> {
         let call = self.client.update_stack_instances();
         let tolerance = FailureTolerance::EachInstance;
-        let output = instances_call!(call, name, accounts, regions, tolerance, operation_id)
-            .send()
-            .await
-            .map_err(|err| aws_error("cloudformation:UpdateStackInstances", err))?;
-        Ok(output.operation_id().unwrap_or(operation_id).to_owned())
+        start_instances!(
+            call,
+            "cloudformation:UpdateStackInstances",
+            name,
+            accounts,
+            regions,
+            tolerance,
+            operation_id
+        )
     }
 
     async fn delete_stack_instances(
@@ -380,11 +378,15 @@ impl StackSets for StackSetsClient {
             Stacks::Retain => (true, FailureTolerance::EachInstance),
         };
         let call = self.client.delete_stack_instances().retain_stacks(retain);
-        let output = instances_call!(call, name, accounts, regions, tolerance, operation_id)
-            .send()
-            .await
-            .map_err(|err| aws_error("cloudformation:DeleteStackInstances", err))?;
-        Ok(output.operation_id().unwrap_or(operation_id).to_owned())
+        start_instances!(
+            call,
+            "cloudformation:DeleteStackInstances",
+            name,
+            accounts,
+            regions,
+            tolerance,
+            operation_id
+        )
     }
 
     async fn describe_operation(
@@ -521,7 +523,7 @@ where
     let started = loop {
         match start().await {
             Ok(id) => break id,
-            Err(err) if is_code(&err, "OperationIdAlreadyExistsException") => {
+            Err(err) if has_code(&err, "OperationIdAlreadyExistsException") => {
                 tracing::info!(
                     stack_set,
                     operation_id,
@@ -557,27 +559,11 @@ where
                 return Ok(());
             }
             OperationStatus::Failed | OperationStatus::Stopped => {
-                let failures = stack_sets
-                    .operation_failures(stack_set, &started, 5)
-                    .await
-                    .unwrap_or_default();
-                let mut message = format!(
-                    "StackSet {stack_set}: operation {started} ({what}) ended {}",
-                    state.status.as_str()
-                );
-                if let Some(reason) = &state.status_reason {
-                    message.push_str(&format!(": {reason}"));
-                }
-                for failure in &failures {
-                    message.push_str(&format!(
-                        "; account {} in {}: {}",
-                        failure.account, failure.region, failure.reason
-                    ));
-                }
+                let ended = how_it_ended(stack_sets, stack_set, &started, &state).await;
                 return Err(Error::Aws {
                     operation: "cloudformation:StackSets".to_owned(),
                     code: Some(format!("Operation{}", title_case(state.status.as_str()))),
-                    message,
+                    message: format!("StackSet {stack_set}: operation {started} ({what}) {ended}"),
                     retryable: false,
                 });
             }
@@ -604,6 +590,31 @@ where
         ),
         retryable: true,
     })
+}
+
+/// How an operation that failed or stopped ended, for a message: `ended STATUS: reason`, then
+/// each instance it failed on (at most five; none when they cannot be read).
+pub async fn how_it_ended<S: StackSets>(
+    stack_sets: &S,
+    stack_set: &str,
+    operation_id: &str,
+    state: &OperationState,
+) -> String {
+    let mut told = format!("ended {}", state.status.as_str());
+    if let Some(reason) = &state.status_reason {
+        told.push_str(&format!(": {reason}"));
+    }
+    let failures = stack_sets
+        .operation_failures(stack_set, operation_id, 5)
+        .await
+        .unwrap_or_default();
+    for failure in &failures {
+        told.push_str(&format!(
+            "; account {} in {}: {}",
+            failure.account, failure.region, failure.reason
+        ));
+    }
+    told
 }
 
 fn title_case(word: &str) -> String {
@@ -660,7 +671,7 @@ pub async fn converge_stack_set<S: StackSets>(
             match stack_sets.create_stack_set(spec, &token).await {
                 Ok(()) => {}
                 // Created meanwhile by a concurrent delivery: carry on as if found.
-                Err(err) if is_code(&err, "NameAlreadyExistsException") => {}
+                Err(err) if has_code(&err, "NameAlreadyExistsException") => {}
                 Err(err) => return Err(err),
             }
             tracing::info!(stack_set = %spec.name, "StackSet created");

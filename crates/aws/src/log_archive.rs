@@ -91,24 +91,14 @@ impl LogArchiveClient {
         }
     }
 
-    fn in_account(&self, err: Error) -> Error {
-        match err {
-            Error::Aws {
-                operation,
-                code,
-                message,
-                retryable,
-            } => Error::Aws {
-                operation,
-                code,
-                message: format!(
-                    "{message} (as {EXECUTION_ROLE_NAME} in the Log Archive account {})",
-                    self.account
-                ),
-                retryable,
-            },
-            other => other,
+    fn in_account(&self, mut err: Error) -> Error {
+        if let Error::Aws { message, .. } = &mut err {
+            let account = &self.account;
+            message.push_str(&format!(
+                " (as {EXECUTION_ROLE_NAME} in the Log Archive account {account})"
+            ));
         }
+        err
     }
 }
 

@@ -45,7 +45,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
-use crate::aws_error;
+use crate::{aws_error, not_retryable};
 use lwct_domain::api_secret::ApiSecret;
 use lwct_domain::error::{Error, Problem};
 use lwct_domain::external_id::ExternalIdSuffix;
@@ -272,12 +272,9 @@ impl SecretPort for SecretStore {
             )]));
         };
         let secret = ApiSecret::from_json(text)?;
-        let version_id = answer.version_id().ok_or_else(|| Error::Aws {
-            operation: OPERATION.to_owned(),
-            code: None,
-            message: "the answer carries no VersionId".to_owned(),
-            retryable: false,
-        })?;
+        let version_id = answer
+            .version_id()
+            .ok_or_else(|| not_retryable(OPERATION, "the answer carries no VersionId"))?;
         Ok(VersionedSecret {
             secret,
             version_id: version_id.to_owned(),
@@ -303,12 +300,7 @@ impl SecretPort for SecretStore {
             .map_err(|err| aws_error(OPERATION, err))?;
         let new_version = put
             .version_id()
-            .ok_or_else(|| Error::Aws {
-                operation: OPERATION.to_owned(),
-                code: None,
-                message: "the answer carries no VersionId".to_owned(),
-                retryable: false,
-            })?
+            .ok_or_else(|| not_retryable(OPERATION, "the answer carries no VersionId"))?
             .to_owned();
 
         let moved = self.move_current(expected_version, &new_version).await;

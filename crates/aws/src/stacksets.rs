@@ -537,14 +537,10 @@ where
                 tokio::time::sleep(wait.busy_retry).await;
             }
             Err(err) if err.is_retryable() => {
-                return Err(Error::Aws {
-                    operation: "cloudformation:StackSets".to_owned(),
-                    code: Some("StackSetBusy".to_owned()),
-                    message: format!(
-                        "StackSet {stack_set} could not start {what}: it stayed busy ({err}) until this invocation had to answer; retry when its current operation has finished"
-                    ),
-                    retryable: true,
-                });
+                let message = format!(
+                    "StackSet {stack_set} could not start {what}: it stayed busy ({err}) until this invocation had to answer; retry when its current operation has finished"
+                );
+                return Err(operation_error("StackSetBusy", message, true));
             }
             Err(err) => return Err(err),
         }
@@ -560,36 +556,34 @@ where
             }
             OperationStatus::Failed | OperationStatus::Stopped => {
                 let ended = how_it_ended(stack_sets, stack_set, &started, &state).await;
-                return Err(Error::Aws {
-                    operation: "cloudformation:StackSets".to_owned(),
-                    code: Some(format!("Operation{}", title_case(state.status.as_str()))),
-                    message: format!("StackSet {stack_set}: operation {started} ({what}) {ended}"),
-                    retryable: false,
-                });
+                let code = format!("Operation{}", title_case(state.status.as_str()));
+                let message = format!("StackSet {stack_set}: operation {started} ({what}) {ended}");
+                return Err(operation_error(code, message, false));
             }
             _ => {}
         }
         if !wait.has_time_for(pause) {
-            return Err(Error::Aws {
-                operation: "cloudformation:StackSets".to_owned(),
-                code: Some("OperationStillRunning".to_owned()),
-                message: format!(
-                    "StackSet {stack_set}: operation {started} ({what}) is still {} and goes on in AWS; retry once it has finished (the retry picks up where this one stopped)",
-                    state.status.as_str()
-                ),
-                retryable: true,
-            });
+            let message = format!(
+                "StackSet {stack_set}: operation {started} ({what}) is still {} and goes on in AWS; retry once it has finished (the retry picks up where this one stopped)",
+                state.status.as_str()
+            );
+            return Err(operation_error("OperationStillRunning", message, true));
         }
         tokio::time::sleep(pause).await;
     }
-    Err(Error::Aws {
+    let message =
+        format!("StackSet {stack_set}: operation {started} ({what}) was looked at too often");
+    Err(operation_error("OperationStillRunning", message, true))
+}
+
+/// A failure of a StackSet operation as a whole, rather than of one call.
+fn operation_error(code: impl Into<String>, message: String, retryable: bool) -> Error {
+    Error::Aws {
         operation: "cloudformation:StackSets".to_owned(),
-        code: Some("OperationStillRunning".to_owned()),
-        message: format!(
-            "StackSet {stack_set}: operation {started} ({what}) was looked at too often"
-        ),
-        retryable: true,
-    })
+        code: Some(code.into()),
+        message,
+        retryable,
+    }
 }
 
 /// How an operation that failed or stopped ended, for a message: `ended STATUS: reason`, then

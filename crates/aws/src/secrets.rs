@@ -341,19 +341,11 @@ impl SecretPort for SecretStore {
         let mut earlier: Vec<_> = listed
             .versions()
             .iter()
-            .filter(|version| {
-                !version
-                    .version_stages()
-                    .iter()
-                    .any(|stage| stage == CURRENT_STAGE)
-            })
             .filter_map(|version| {
-                let previous = version
-                    .version_stages()
-                    .iter()
-                    .any(|stage| stage == PREVIOUS_STAGE);
+                let has = |label: &str| version.version_stages().iter().any(|s| s == label);
                 let created = version.created_date().map(|date| date.as_nanos());
-                Some((previous, created, version.version_id()?.to_owned()))
+                let id = version.version_id()?.to_owned();
+                (!has(CURRENT_STAGE)).then_some((has(PREVIOUS_STAGE), created, id))
             })
             .collect();
         // AWSPREVIOUS first (it was current), then the newest.

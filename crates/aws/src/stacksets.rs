@@ -208,7 +208,7 @@ macro_rules! stack_set_definition {
 /// and answers the id of the operation it started: the SDK's three builders share these
 /// setters but no type.
 macro_rules! start_instances {
-    ($call:expr, $operation:literal, $name:expr, $accounts:expr, $regions:expr, $tolerance:expr, $id:expr) => {
+    ($call:expr, $name:expr, $accounts:expr, $regions:expr, $tolerance:expr, $id:expr) => {
         $call
             .stack_set_name($name)
             .set_accounts(Some(account_ids($accounts)))
@@ -218,7 +218,6 @@ macro_rules! start_instances {
             .send()
             .await
             .map(|output| output.operation_id().unwrap_or($id).to_owned())
-            .map_err(|err| aws_error($operation, err))
     };
 }
 
@@ -334,15 +333,8 @@ impl StackSets for StackSetsClient {
     ) -> Result<String, Error> {
         let call = self.client.create_stack_instances();
         let tolerance = FailureTolerance::None;
-        start_instances!(
-            call,
-            "cloudformation:CreateStackInstances",
-            name,
-            accounts,
-            regions,
-            tolerance,
-            operation_id
-        )
+        start_instances!(call, name, accounts, regions, tolerance, operation_id)
+            .map_err(|err| aws_error("cloudformation:CreateStackInstances", err))
     }
 
     async fn update_stack_instances(
@@ -354,15 +346,8 @@ impl StackSets for StackSetsClient {
     ) -> Result<String, Error> {
         let call = self.client.update_stack_instances();
         let tolerance = FailureTolerance::EachInstance;
-        start_instances!(
-            call,
-            "cloudformation:UpdateStackInstances",
-            name,
-            accounts,
-            regions,
-            tolerance,
-            operation_id
-        )
+        start_instances!(call, name, accounts, regions, tolerance, operation_id)
+            .map_err(|err| aws_error("cloudformation:UpdateStackInstances", err))
     }
 
     async fn delete_stack_instances(
@@ -378,15 +363,8 @@ impl StackSets for StackSetsClient {
             Stacks::Retain => (true, FailureTolerance::EachInstance),
         };
         let call = self.client.delete_stack_instances().retain_stacks(retain);
-        start_instances!(
-            call,
-            "cloudformation:DeleteStackInstances",
-            name,
-            accounts,
-            regions,
-            tolerance,
-            operation_id
-        )
+        start_instances!(call, name, accounts, regions, tolerance, operation_id)
+            .map_err(|err| aws_error("cloudformation:DeleteStackInstances", err))
     }
 
     async fn describe_operation(

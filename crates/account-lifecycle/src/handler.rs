@@ -30,10 +30,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use lwct_aws::has_code;
 use lwct_aws::organizations::{KeptTree, Organizations};
 use lwct_aws::queue::{MessageQueues, send_all};
 use lwct_aws::registration_queue::RegistrationQueue;
-use lwct_aws::stacksets::{StackSets, Stacks};
+use lwct_aws::stacksets::{StackSets, Stacks, how_it_ended};
 use lwct_domain::config::AccountLifecycleConfig;
 use lwct_domain::fate::Fate;
 use lwct_domain::lifecycle::{
@@ -93,10 +94,6 @@ pub struct Lifecycle<P: Ports> {
 
 /// SQS's `ApproximateReceiveCount` attribute.
 const RECEIVE_COUNT: &str = "ApproximateReceiveCount";
-
-fn is_code(err: &Error, wanted: &str) -> bool {
-    matches!(err, Error::Aws { code: Some(code), .. } if code == wanted)
-}
 
 impl<P: Ports> Lifecycle<P> {
     pub fn new(
@@ -328,9 +325,9 @@ impl<P: Ports> Lifecycle<P> {
                     .await
             }
         };
-        let shown: Vec<&str> = accounts.iter().map(AccountId::as_str).collect();
         match started {
             Ok(operation) => {
+                let shown: Vec<&str> = accounts.iter().map(AccountId::as_str).collect();
                 tracing::info!(
                     stack_set,
                     region,
@@ -341,27 +338,18 @@ impl<P: Ports> Lifecycle<P> {
                 );
                 Ok(())
             }
-            Err(err) if is_code(&err, "OperationIdAlreadyExistsException") => {
+            Err(err) if has_code(&err, "OperationIdAlreadyExistsException") => {
                 self.started_before(action, change, &id).await
             }
-            Err(err) => {
-                let outcome = Fate::of_failure(
-                    &err,
-                    &format!(
-                        "StackSet {stack_set}: could not {action} the member instances of {} account(s) in {region}",
-                        accounts.len()
-                    ),
-                );
-                tracing::warn!(
-                    stack_set,
-                    region,
-                    action = action.word(),
-                    error = %err,
-                    accounts = ?shown,
-                    "StackSet operation not started"
-                );
-                Err(outcome)
-            }
+            // Each record's own line ("record goes back to the queue", "... dead-letter
+            // queue") logs this reason, with the error.
+            Err(err) => Err(Fate::of_failure(
+                &err,
+                &format!(
+                    "StackSet {stack_set}: could not {action} the member instances of {} account(s) in {region}",
+                    accounts.len()
+                ),
+            )),
         }
     }
 
@@ -388,25 +376,11 @@ impl<P: Ports> Lifecycle<P> {
             })?;
         match state.status {
             OperationStatus::Failed | OperationStatus::Stopped => {
-                let failures = self
-                    .stack_sets
-                    .operation_failures(stack_set, id, 5)
-                    .await
-                    .unwrap_or_default();
-                let mut reason = format!(
-                    "StackSet {stack_set}: operation {id} ({action} {} member instance(s)), started by an earlier delivery of these messages, ended {}",
+                let ended = how_it_ended(&self.stack_sets, stack_set, id, &state).await;
+                let reason = format!(
+                    "StackSet {stack_set}: operation {id} ({action} {} member instance(s)), started by an earlier delivery of these messages, {ended}",
                     change.accounts.len(),
-                    state.status.as_str()
                 );
-                if let Some(why) = &state.status_reason {
-                    reason.push_str(&format!(": {why}"));
-                }
-                for failure in &failures {
-                    reason.push_str(&format!(
-                        "; account {} in {}: {}",
-                        failure.account, failure.region, failure.reason
-                    ));
-                }
                 tracing::error!(
                     stack_set,
                     operation_id = id,

@@ -13,6 +13,7 @@ pub mod trail;
 use std::fmt::Debug;
 
 use aws_sdk_sts::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_smithy_async::future::pagination_stream::PaginationStream;
 
 use lwct_domain::error::Error;
 
@@ -50,12 +51,34 @@ where
     }
 }
 
-/// A batch entry the SDK's builder refused (a required field missing): a bug, not AWS's.
-pub fn batch_entry_error(operation: &str, index: usize, err: impl std::fmt::Display) -> Error {
+/// Every page of a listing (its paginator's `send()`), or the first failure as an
+/// [`Error::Aws`].
+pub async fn every_page<P, E, R>(
+    operation: &str,
+    pages: PaginationStream<Result<P, SdkError<E, R>>>,
+) -> Result<Vec<P>, Error>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: Debug,
+{
+    pages
+        .try_collect()
+        .await
+        .map_err(|err| aws_error(operation, err))
+}
+
+/// Whether `err` is AWS's error `code`.
+pub fn has_code(err: &Error, code: &str) -> bool {
+    matches!(err, Error::Aws { code: Some(found), .. } if found == code)
+}
+
+/// A failure of `operation` that is neither AWS's refusal nor worth retrying: an answer that
+/// lacks what it must carry, or a request the SDK's builder refused (a bug of ours).
+pub fn not_retryable(operation: &str, message: impl Into<String>) -> Error {
     Error::Aws {
         operation: operation.to_owned(),
         code: None,
-        message: format!("cannot build batch entry {index}: {err}"),
+        message: message.into(),
         retryable: false,
     }
 }

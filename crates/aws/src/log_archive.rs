@@ -16,12 +16,12 @@ use aws_sdk_s3::types::{
 };
 use aws_sdk_sts::config::SharedCredentialsProvider;
 
-use crate::aws_error;
+use crate::{aws_error, not_retryable};
 use lwct_domain::AccountId;
 use lwct_domain::bucket_notifications::{
     Destination, EventNotification, FilterRule, NotificationConfiguration,
 };
-use lwct_domain::error::Error;
+use lwct_domain::error::{Error, Problem};
 use lwct_domain::naming::{Partition, iam_role_arn};
 use lwct_domain::stack_set::EXECUTION_ROLE_NAME;
 
@@ -91,25 +91,38 @@ impl LogArchiveClient {
         }
     }
 
-    fn in_account(&self, err: Error) -> Error {
-        match err {
-            Error::Aws {
-                operation,
-                code,
-                message,
-                retryable,
-            } => Error::Aws {
-                operation,
-                code,
-                message: format!(
-                    "{message} (as {EXECUTION_ROLE_NAME} in the Log Archive account {})",
-                    self.account
-                ),
-                retryable,
-            },
-            other => other,
+    fn in_account(&self, mut err: Error) -> Error {
+        if let Error::Aws { message, .. } = &mut err {
+            let account = &self.account;
+            message.push_str(&format!(
+                " (as {EXECUTION_ROLE_NAME} in the Log Archive account {account})"
+            ));
         }
+        err
     }
+}
+
+/// Reads each notification configuration of one of the SDK's three kinds, which share these
+/// getters but no type, with its destination (`Destination::$kind` at the ARN `$arn`).
+macro_rules! read_all {
+    ($configurations:expr, $kind:ident, $arn:ident) => {
+        $configurations.iter().map(|c| {
+            let destination = Destination::$kind(c.$arn().to_owned());
+            read(c.id(), destination, c.events(), c.filter())
+        })
+    };
+}
+
+/// A notification configuration of one of the SDK's three kinds, from its builder with the
+/// destination set: the builders share these setters but no type.
+macro_rules! sdk_notification {
+    ($builder:expr, $id:expr, $events:expr, $filter:expr) => {
+        $builder
+            .set_id($id.clone())
+            .set_events(Some($events))
+            .set_filter($filter)
+            .build()
+    };
 }
 
 impl LogArchive for LogArchiveClient {
@@ -125,31 +138,11 @@ impl LogArchive for LogArchiveClient {
             .map_err(|err| {
                 self.in_account(aws_error("s3:GetBucketNotificationConfiguration", err))
             })?;
-        let mut notifications = Vec::new();
-        for topic in output.topic_configurations() {
-            notifications.push(read(
-                topic.id(),
-                Destination::Topic(topic.topic_arn().to_owned()),
-                topic.events(),
-                topic.filter(),
-            ));
-        }
-        for queue in output.queue_configurations() {
-            notifications.push(read(
-                queue.id(),
-                Destination::Queue(queue.queue_arn().to_owned()),
-                queue.events(),
-                queue.filter(),
-            ));
-        }
-        for function in output.lambda_function_configurations() {
-            notifications.push(read(
-                function.id(),
-                Destination::LambdaFunction(function.lambda_function_arn().to_owned()),
-                function.events(),
-                function.filter(),
-            ));
-        }
+        let functions = output.lambda_function_configurations();
+        let notifications = read_all!(output.topic_configurations(), Topic, topic_arn)
+            .chain(read_all!(output.queue_configurations(), Queue, queue_arn))
+            .chain(read_all!(functions, LambdaFunction, lambda_function_arn))
+            .collect();
         Ok(NotificationConfiguration {
             notifications,
             event_bridge: output.event_bridge_configuration().is_some(),
@@ -162,11 +155,9 @@ impl LogArchive for LogArchiveClient {
         configuration: &NotificationConfiguration,
     ) -> Result<(), Error> {
         const OPERATION: &str = "s3:PutBucketNotificationConfiguration";
-        let written = sdk_configuration(configuration).map_err(|message| Error::Aws {
-            operation: OPERATION.into(),
-            code: None,
-            message: format!("cannot write the configuration of bucket {bucket}: {message}"),
-            retryable: false,
+        let written = sdk_configuration(configuration).map_err(|problem| {
+            let message = format!("cannot write the configuration of bucket {bucket}: {problem}");
+            not_retryable(OPERATION, message)
         })?;
         self.s3
             .put_bucket_notification_configuration()
@@ -227,10 +218,10 @@ fn read(
     }
 }
 
-/// The SDK's form of `configuration`; `Err` says what S3 would not take.
+/// The SDK's form of `configuration`; `Err` names the notification S3 would not take, and why.
 fn sdk_configuration(
     configuration: &NotificationConfiguration,
-) -> Result<aws_sdk_s3::types::NotificationConfiguration, String> {
+) -> Result<aws_sdk_s3::types::NotificationConfiguration, Problem> {
     let mut written = aws_sdk_s3::types::NotificationConfiguration::builder();
     for notification in &configuration.notifications {
         let events: Vec<Event> = notification
@@ -255,41 +246,27 @@ fn sdk_configuration(
                 .key(S3KeyFilter::builder().set_filter_rules(Some(rules)).build())
                 .build()
         });
-        let id = notification.id.clone();
+        let id = &notification.id;
         let unbuildable = |err: aws_sdk_s3::error::BuildError| {
-            format!(
-                "configuration {}: {err}",
-                id.as_deref().unwrap_or("(no Id)")
-            )
+            let id = id.as_deref().unwrap_or("(no Id)");
+            Problem::new(format!("configuration {id}"), err.to_string())
         };
         written = match &notification.destination {
-            Destination::Topic(arn) => written.topic_configurations(
-                TopicConfiguration::builder()
-                    .set_id(id.clone())
-                    .topic_arn(arn)
-                    .set_events(Some(events))
-                    .set_filter(filter)
-                    .build()
-                    .map_err(unbuildable)?,
-            ),
-            Destination::Queue(arn) => written.queue_configurations(
-                QueueConfiguration::builder()
-                    .set_id(id.clone())
-                    .queue_arn(arn)
-                    .set_events(Some(events))
-                    .set_filter(filter)
-                    .build()
-                    .map_err(unbuildable)?,
-            ),
-            Destination::LambdaFunction(arn) => written.lambda_function_configurations(
-                LambdaFunctionConfiguration::builder()
-                    .set_id(id.clone())
-                    .lambda_function_arn(arn)
-                    .set_events(Some(events))
-                    .set_filter(filter)
-                    .build()
-                    .map_err(unbuildable)?,
-            ),
+            Destination::Topic(arn) => {
+                let topic = TopicConfiguration::builder().topic_arn(arn);
+                let built = sdk_notification!(topic, id, events, filter);
+                written.topic_configurations(built.map_err(unbuildable)?)
+            }
+            Destination::Queue(arn) => {
+                let queue = QueueConfiguration::builder().queue_arn(arn);
+                let built = sdk_notification!(queue, id, events, filter);
+                written.queue_configurations(built.map_err(unbuildable)?)
+            }
+            Destination::LambdaFunction(arn) => {
+                let function = LambdaFunctionConfiguration::builder().lambda_function_arn(arn);
+                let built = sdk_notification!(function, id, events, filter);
+                written.lambda_function_configurations(built.map_err(unbuildable)?)
+            }
         };
     }
     if configuration.event_bridge {

@@ -11,9 +11,9 @@ use std::time::Duration;
 use aws_sdk_organizations::Client;
 use aws_sdk_organizations::types::{Account, AccountStatus as SdkAccountStatus};
 
-use crate::{aws_error, unless_missing};
+use crate::{aws_error, every_page, not_retryable, unless_missing};
 use lwct_domain::account::AccountId;
-use lwct_domain::error::Error;
+use lwct_domain::error::{Error, Problem};
 use lwct_domain::mapping::{
     AccountStatus, OrganizationAccount, OrganizationTree, OrganizationalUnit,
 };
@@ -119,8 +119,8 @@ impl Organizations for OrganizationsClient {
         let id = output
             .organization()
             .and_then(|organization| organization.master_account_id())
-            .ok_or_else(|| unreadable(OPERATION, "the answer has no management account id"))?;
-        AccountId::parse(id).map_err(|err| unreadable(OPERATION, &err.to_string()))
+            .ok_or_else(|| not_retryable(OPERATION, "the answer has no management account id"))?;
+        AccountId::parse(id).map_err(|err| not_retryable(OPERATION, err.to_string()))
     }
 
     async fn describe_account(&self, account: &AccountId) -> Result<Option<MemberAccount>, Error> {
@@ -137,58 +137,38 @@ impl Organizations for OrganizationsClient {
         };
         let described = output
             .account()
-            .ok_or_else(|| unreadable(OPERATION, "the answer has no account"))?;
+            .ok_or_else(|| not_retryable(OPERATION, "the answer has no account"))?;
         member_account(described)
             .map(Some)
-            .map_err(|reason| unreadable(OPERATION, &reason))
+            .map_err(|problem| not_retryable(OPERATION, problem.to_string()))
     }
 
     async fn list_accounts(&self) -> Result<Vec<MemberAccount>, Error> {
         const OPERATION: &str = "organizations:ListAccounts";
-        let pages = self
-            .client
-            .list_accounts()
-            .into_paginator()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|err| aws_error(OPERATION, err))?;
-        let listed: Vec<Account> = pages
-            .iter()
-            .flat_map(|page| page.accounts().iter().cloned())
-            .collect();
-        Ok(readable_accounts(OPERATION, &listed))
+        let listing = self.client.list_accounts().into_paginator().send();
+        let pages = every_page(OPERATION, listing).await?;
+        let listed = pages.iter().flat_map(|page| page.accounts());
+        Ok(readable_accounts(OPERATION, listed))
     }
 
     async fn organization_tree(&self) -> Result<OrganizationTree, Error> {
-        let pages = self
-            .client
-            .list_roots()
-            .into_paginator()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|err| aws_error("organizations:ListRoots", err))?;
+        const OPERATION: &str = "organizations:ListRoots";
+        let pages = every_page(OPERATION, self.client.list_roots().into_paginator().send()).await?;
         let root_id = pages
             .iter()
             .flat_map(|page| page.roots())
             .next()
             .and_then(|root| root.id())
-            .ok_or_else(|| unreadable("organizations:ListRoots", "the organization has no root"))?
+            .ok_or_else(|| not_retryable(OPERATION, "the organization has no root"))?
             .to_owned();
         let mut tree = OrganizationTree::new(root_id.clone());
         // Breadth first from the root; every parent is listed once.
         let mut parents = vec![root_id];
         while let Some(parent_id) = parents.pop() {
-            let pages = self
-                .client
-                .list_organizational_units_for_parent()
-                .parent_id(&parent_id)
-                .into_paginator()
-                .send()
-                .try_collect()
-                .await
-                .map_err(|err| aws_error("organizations:ListOrganizationalUnitsForParent", err))?;
+            let request = self.client.list_organizational_units_for_parent();
+            let listing = request.parent_id(&parent_id).into_paginator().send();
+            let pages =
+                every_page("organizations:ListOrganizationalUnitsForParent", listing).await?;
             for unit in pages.iter().flat_map(|page| page.organizational_units()) {
                 let (Some(id), Some(name)) = (unit.id(), unit.name()) else {
                     tracing::warn!(parent = %parent_id, "skipping an OU listed without id or name");
@@ -204,20 +184,11 @@ impl Organizations for OrganizationsClient {
                 });
             }
             const OPERATION: &str = "organizations:ListAccountsForParent";
-            let pages = self
-                .client
-                .list_accounts_for_parent()
-                .parent_id(&parent_id)
-                .into_paginator()
-                .send()
-                .try_collect()
-                .await
-                .map_err(|err| aws_error(OPERATION, err))?;
-            let accounts: Vec<Account> = pages
-                .iter()
-                .flat_map(|page| page.accounts().iter().cloned())
-                .collect();
-            for account in readable_accounts(OPERATION, &accounts) {
+            let request = self.client.list_accounts_for_parent();
+            let listing = request.parent_id(&parent_id).into_paginator().send();
+            let pages = every_page(OPERATION, listing).await?;
+            let listed = pages.iter().flat_map(|page| page.accounts());
+            for account in readable_accounts(OPERATION, listed) {
                 tree.add_account(OrganizationAccount {
                     id: account.id,
                     name: account.name,
@@ -232,38 +203,36 @@ impl Organizations for OrganizationsClient {
 
 /// The accounts of a listing that can be read; the others are logged and left out (an
 /// account in a state this version does not know is not one to monitor).
-fn readable_accounts(operation: &str, listed: &[Account]) -> Vec<MemberAccount> {
+fn readable_accounts<'a>(
+    operation: &str,
+    listed: impl IntoIterator<Item = &'a Account>,
+) -> Vec<MemberAccount> {
     listed
-        .iter()
+        .into_iter()
         .filter_map(|account| match member_account(account) {
             Ok(account) => Some(account),
-            Err(reason) => {
-                tracing::warn!(operation, reason, "skipping an account that cannot be read");
+            Err(problem) => {
+                tracing::warn!(operation, %problem, "skipping an account that cannot be read");
                 None
             }
         })
         .collect()
 }
 
-/// An SDK account read into a [`MemberAccount`], or what is wrong with it.
-pub fn member_account(account: &Account) -> Result<MemberAccount, String> {
-    let id_text = account.id().ok_or("an account has no id")?;
-    let id = AccountId::parse(id_text).map_err(|err| err.to_string())?;
+/// An SDK account read into a [`MemberAccount`], or which of its fields is wrong and how.
+pub fn member_account(account: &Account) -> Result<MemberAccount, Problem> {
+    let id_text = account
+        .id()
+        .ok_or_else(|| Problem::new("Id", "is missing"))?;
+    let id = AccountId::parse(id_text).map_err(|err| Problem::new("Id", err.to_string()))?;
     let name = account.name().unwrap_or_default().to_owned();
     let status_text = account.status().map(SdkAccountStatus::as_str).unwrap_or("");
     let status = AccountStatus::from_aws(status_text).ok_or_else(|| {
-        format!("account {id} has status {status_text:?}, which this version does not know")
+        let reason =
+            format!("{status_text:?} of account {id} is a state this version does not know");
+        Problem::new("Status", reason)
     })?;
     Ok(MemberAccount { id, name, status })
-}
-
-fn unreadable(operation: &str, message: &str) -> Error {
-    Error::Aws {
-        operation: operation.to_owned(),
-        code: None,
-        message: message.to_owned(),
-        retryable: false,
-    }
 }
 
 #[cfg(test)]
@@ -300,7 +269,7 @@ mod tests {
         let read = readable_accounts("organizations:ListAccounts", &listed);
         assert_eq!(read.len(), 1);
         assert_eq!(read[0].name, "ok");
-        let reason = member_account(&listed[2]).unwrap_err();
+        let reason = member_account(&listed[2]).unwrap_err().to_string();
         assert!(reason.contains("HIBERNATING"), "{reason}");
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 
-use crate::{aws_error, batch_entry_error};
+use crate::{aws_error, not_retryable};
 use lwct_domain::error::Error;
 
 /// SQS takes at most this many messages in one `SendMessageBatch`.
@@ -59,15 +59,9 @@ impl MessageQueues for SqsQueues {
     async fn queue_url(&self, name: &str) -> Result<String, Error> {
         const OPERATION: &str = "sqs:GetQueueUrl";
         match self.client.get_queue_url().queue_name(name).send().await {
-            Ok(output) => output
-                .queue_url()
-                .map(str::to_owned)
-                .ok_or_else(|| Error::Aws {
-                    operation: OPERATION.to_owned(),
-                    code: None,
-                    message: format!("the answer for queue {name} has no URL"),
-                    retryable: false,
-                }),
+            Ok(output) => output.queue_url().map(str::to_owned).ok_or_else(|| {
+                not_retryable(OPERATION, format!("the answer for queue {name} has no URL"))
+            }),
             Err(err)
                 if err
                     .as_service_error()
@@ -92,16 +86,17 @@ impl MessageQueues for SqsQueues {
         bodies: &[String],
     ) -> Result<Vec<RejectedMessage>, Error> {
         const OPERATION: &str = "sqs:SendMessageBatch";
-        let mut request = self.client.send_message_batch().queue_url(queue_url);
-        for (index, body) in bodies.iter().enumerate() {
-            let entry = SendMessageBatchRequestEntry::builder()
-                .id(index.to_string())
+        let entries = batch_entries(OPERATION, bodies, |id, body| {
+            SendMessageBatchRequestEntry::builder()
+                .id(id)
                 .message_body(body)
                 .build()
-                .map_err(|err| batch_entry_error(OPERATION, index, err))?;
-            request = request.entries(entry);
-        }
-        let output = request
+        })?;
+        let output = self
+            .client
+            .send_message_batch()
+            .queue_url(queue_url)
+            .set_entries(Some(entries))
             .send()
             .await
             .map_err(|err| aws_error(OPERATION, err))?;
@@ -118,6 +113,24 @@ impl MessageQueues for SqsQueues {
             })
             .collect())
     }
+}
+
+/// The entries of a batch request, each with its position as id (how the answer's failures
+/// name them); an entry the SDK's builder refuses (a required field missing) is a bug of ours.
+pub(crate) fn batch_entries<T, Entry, E: std::fmt::Display>(
+    operation: &str,
+    items: &[T],
+    entry: impl Fn(String, &T) -> Result<Entry, E>,
+) -> Result<Vec<Entry>, Error> {
+    let entry = |(index, item): (usize, &T)| {
+        entry(index.to_string(), item).map_err(|err| {
+            not_retryable(
+                operation,
+                format!("cannot build batch entry {index}: {err}"),
+            )
+        })
+    };
+    items.iter().enumerate().map(entry).collect()
 }
 
 /// Sends every body to the queue, [`MAX_BATCH_ENTRIES`] per call. A message SQS failed to

@@ -8,7 +8,6 @@
 //! `sqs:DeleteMessage`, `sqs:ChangeMessageVisibility` (consuming) and `sqs:SendMessage`
 //! (dead-lettering).
 
-use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
@@ -16,8 +15,8 @@ use aws_sdk_sqs::types::{
     DeleteMessageBatchRequestEntry, MessageAttributeValue, MessageSystemAttributeName,
 };
 
-use crate::queue::{MessageQueues, SqsQueues};
-use crate::{aws_error, batch_entry_error};
+use crate::queue::{MessageQueues, SqsQueues, batch_entries};
+use crate::{aws_error, not_retryable};
 use lwct_domain::error::Error;
 
 /// SQS returns at most this many messages per `ReceiveMessage`.
@@ -30,7 +29,7 @@ pub const REASON_ATTRIBUTE: &str = "reason";
 const MAX_REASON_CHARS: usize = 4000;
 
 /// One message taken off a queue.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReceivedMessage {
     pub message_id: String,
     pub body: String,
@@ -39,16 +38,6 @@ pub struct ReceivedMessage {
     /// How many times the message has been received, this time included
     /// (`ApproximateReceiveCount`).
     pub receive_count: u32,
-}
-
-impl fmt::Debug for ReceivedMessage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // The body is shown by whoever reads it; the receipt handle is noise in logs.
-        f.debug_struct("ReceivedMessage")
-            .field("message_id", &self.message_id)
-            .field("receive_count", &self.receive_count)
-            .finish_non_exhaustive()
-    }
 }
 
 /// What the registration drain asks of its queue and dead-letter queue.
@@ -161,22 +150,24 @@ impl RegistrationQueue for SqsQueues {
         queue_url: &str,
         receipt_handles: &[String],
     ) -> Result<Vec<(String, String)>, Error> {
+        const OPERATION: &str = "sqs:DeleteMessageBatch";
         if receipt_handles.is_empty() {
             return Ok(Vec::new());
         }
-        let mut request = self.client.delete_message_batch().queue_url(queue_url);
-        for (index, handle) in receipt_handles.iter().enumerate() {
-            let entry = DeleteMessageBatchRequestEntry::builder()
-                .id(index.to_string())
+        let entries = batch_entries(OPERATION, receipt_handles, |id, handle| {
+            DeleteMessageBatchRequestEntry::builder()
+                .id(id)
                 .receipt_handle(handle)
                 .build()
-                .map_err(|err| batch_entry_error("sqs:DeleteMessageBatch", index, err))?;
-            request = request.entries(entry);
-        }
-        let output = request
+        })?;
+        let output = self
+            .client
+            .delete_message_batch()
+            .queue_url(queue_url)
+            .set_entries(Some(entries))
             .send()
             .await
-            .map_err(|err| aws_error("sqs:DeleteMessageBatch", err))?;
+            .map_err(|err| aws_error(OPERATION, err))?;
         Ok(output
             .failed()
             .iter()
@@ -223,11 +214,9 @@ impl RegistrationQueue for SqsQueues {
             .data_type("String")
             .string_value(reason)
             .build()
-            .map_err(|err| Error::Aws {
-                operation: OPERATION.to_owned(),
-                code: None,
-                message: format!("cannot build the {REASON_ATTRIBUTE} attribute: {err}"),
-                retryable: false,
+            .map_err(|err| {
+                let message = format!("cannot build the {REASON_ATTRIBUTE} attribute: {err}");
+                not_retryable(OPERATION, message)
             })?;
         self.client
             .send_message()

@@ -45,7 +45,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
-use crate::aws_error;
+use crate::{aws_error, not_retryable};
 use lwct_domain::api_secret::ApiSecret;
 use lwct_domain::error::{Error, Problem};
 use lwct_domain::external_id::ExternalIdSuffix;
@@ -272,12 +272,9 @@ impl SecretPort for SecretStore {
             )]));
         };
         let secret = ApiSecret::from_json(text)?;
-        let version_id = answer.version_id().ok_or_else(|| Error::Aws {
-            operation: OPERATION.to_owned(),
-            code: None,
-            message: "the answer carries no VersionId".to_owned(),
-            retryable: false,
-        })?;
+        let version_id = answer
+            .version_id()
+            .ok_or_else(|| not_retryable(OPERATION, "the answer carries no VersionId"))?;
         Ok(VersionedSecret {
             secret,
             version_id: version_id.to_owned(),
@@ -303,12 +300,7 @@ impl SecretPort for SecretStore {
             .map_err(|err| aws_error(OPERATION, err))?;
         let new_version = put
             .version_id()
-            .ok_or_else(|| Error::Aws {
-                operation: OPERATION.to_owned(),
-                code: None,
-                message: "the answer carries no VersionId".to_owned(),
-                retryable: false,
-            })?
+            .ok_or_else(|| not_retryable(OPERATION, "the answer carries no VersionId"))?
             .to_owned();
 
         let moved = self.move_current(expected_version, &new_version).await;
@@ -349,19 +341,11 @@ impl SecretPort for SecretStore {
         let mut earlier: Vec<_> = listed
             .versions()
             .iter()
-            .filter(|version| {
-                !version
-                    .version_stages()
-                    .iter()
-                    .any(|stage| stage == CURRENT_STAGE)
-            })
             .filter_map(|version| {
-                let previous = version
-                    .version_stages()
-                    .iter()
-                    .any(|stage| stage == PREVIOUS_STAGE);
+                let has = |label: &str| version.version_stages().iter().any(|s| s == label);
                 let created = version.created_date().map(|date| date.as_nanos());
-                Some((previous, created, version.version_id()?.to_owned()))
+                let id = version.version_id()?.to_owned();
+                (!has(CURRENT_STAGE)).then_some((has(PREVIOUS_STAGE), created, id))
             })
             .collect();
         // AWSPREVIOUS first (it was current), then the newest.

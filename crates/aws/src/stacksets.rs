@@ -19,6 +19,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use aws_sdk_cloudformation::Client;
+use aws_sdk_cloudformation::error::ProvideErrorMetadata;
 use aws_sdk_cloudformation::types::{
     Capability, ConcurrencyMode, ManagedExecution, Parameter, PermissionModels,
     RegionConcurrencyType, StackInstanceSummary, StackSetOperationPreferences,
@@ -34,7 +35,7 @@ use lwct_domain::stack_set::{
     StackSetSpec, StackSetState, operation_id,
 };
 
-use crate::{aws_error, unless_missing};
+use crate::{aws_error, has_code, unless_missing};
 
 /// What the functions ask CloudFormation about StackSets.
 pub trait StackSets: Send + Sync {
@@ -182,10 +183,6 @@ pub fn account_ids(accounts: &[AccountId]) -> Vec<String> {
     accounts.iter().map(|a| a.as_str().to_owned()).collect()
 }
 
-fn is_code(err: &Error, wanted: &str) -> bool {
-    matches!(err, Error::Aws { code: Some(code), .. } if code == wanted)
-}
-
 /// What a StackSet is, as `CreateStackSet` and `UpdateStackSet` both send it (self-managed,
 /// `CAPABILITY_NAMED_IAM`): the SDK's two builders share these setters but no type. The
 /// administration role is set by each call, where `tools/least_privilege.py` sees it passed.
@@ -207,9 +204,10 @@ macro_rules! stack_set_definition {
     };
 }
 
-/// The targets, preferences and id of a create, update or delete of stack instances: the SDK's
-/// three builders share these setters but no type.
-macro_rules! instances_call {
+/// Sends a create, update or delete of stack instances with its targets, preferences and id,
+/// and answers the id of the operation it started: the SDK's three builders share these
+/// setters but no type.
+macro_rules! start_instances {
     ($call:expr, $name:expr, $accounts:expr, $regions:expr, $tolerance:expr, $id:expr) => {
         $call
             .stack_set_name($name)
@@ -217,6 +215,9 @@ macro_rules! instances_call {
             .set_regions(Some($regions.to_vec()))
             .operation_preferences(operation_preferences($tolerance))
             .operation_id($id)
+            .send()
+            .await
+            .map(|output| output.operation_id().unwrap_or($id).to_owned())
     };
 }
 
@@ -290,23 +291,17 @@ impl StackSets for StackSetsClient {
     }
 
     async fn delete_stack_set(&self, name: &str) -> Result<(), Error> {
-        match self
+        let sent = self
             .client
             .delete_stack_set()
             .stack_set_name(name)
             .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(err) => {
-                let err = aws_error("cloudformation:DeleteStackSet", err);
-                if is_code(&err, "StackSetNotFoundException") {
-                    Ok(())
-                } else {
-                    Err(err)
-                }
-            }
-        }
+            .await;
+        // The SDK models no StackSetNotFoundException for DeleteStackSet, but AWS sends it.
+        unless_missing("cloudformation:DeleteStackSet", sent, |e| {
+            e.code() == Some("StackSetNotFoundException")
+        })
+        .map(drop)
     }
 
     async fn list_stack_instances(&self, name: &str) -> Result<Vec<StackInstance>, Error> {
@@ -337,18 +332,9 @@ impl StackSets for StackSetsClient {
         operation_id: &str,
     ) -> Result<String, Error> {
         let call = self.client.create_stack_instances();
-        let output = instances_call!(
-            call,
-            name,
-            accounts,
-            regions,
-            FailureTolerance::None,
-            operation_id
-        )
-        .send()
-        .await
-        .map_err(|err| aws_error("cloudformation:CreateStackInstances", err))?;
-        Ok(output.operation_id().unwrap_or(operation_id).to_owned())
+        let tolerance = FailureTolerance::None;
+        start_instances!(call, name, accounts, regions, tolerance, operation_id)
+            .map_err(|err| aws_error("cloudformation:CreateStackInstances", err))
     }
 
     async fn update_stack_instances(
@@ -360,11 +346,8 @@ impl StackSets for StackSetsClient {
     ) -> Result<String, Error> {
         let call = self.client.update_stack_instances();
         let tolerance = FailureTolerance::EachInstance;
-        let output = instances_call!(call, name, accounts, regions, tolerance, operation_id)
-            .send()
-            .await
-            .map_err(|err| aws_error("cloudformation:UpdateStackInstances", err))?;
-        Ok(output.operation_id().unwrap_or(operation_id).to_owned())
+        start_instances!(call, name, accounts, regions, tolerance, operation_id)
+            .map_err(|err| aws_error("cloudformation:UpdateStackInstances", err))
     }
 
     async fn delete_stack_instances(
@@ -380,11 +363,8 @@ impl StackSets for StackSetsClient {
             Stacks::Retain => (true, FailureTolerance::EachInstance),
         };
         let call = self.client.delete_stack_instances().retain_stacks(retain);
-        let output = instances_call!(call, name, accounts, regions, tolerance, operation_id)
-            .send()
-            .await
-            .map_err(|err| aws_error("cloudformation:DeleteStackInstances", err))?;
-        Ok(output.operation_id().unwrap_or(operation_id).to_owned())
+        start_instances!(call, name, accounts, regions, tolerance, operation_id)
+            .map_err(|err| aws_error("cloudformation:DeleteStackInstances", err))
     }
 
     async fn describe_operation(
@@ -521,7 +501,7 @@ where
     let started = loop {
         match start().await {
             Ok(id) => break id,
-            Err(err) if is_code(&err, "OperationIdAlreadyExistsException") => {
+            Err(err) if has_code(&err, "OperationIdAlreadyExistsException") => {
                 tracing::info!(
                     stack_set,
                     operation_id,
@@ -535,14 +515,10 @@ where
                 tokio::time::sleep(wait.busy_retry).await;
             }
             Err(err) if err.is_retryable() => {
-                return Err(Error::Aws {
-                    operation: "cloudformation:StackSets".to_owned(),
-                    code: Some("StackSetBusy".to_owned()),
-                    message: format!(
-                        "StackSet {stack_set} could not start {what}: it stayed busy ({err}) until this invocation had to answer; retry when its current operation has finished"
-                    ),
-                    retryable: true,
-                });
+                let message = format!(
+                    "StackSet {stack_set} could not start {what}: it stayed busy ({err}) until this invocation had to answer; retry when its current operation has finished"
+                );
+                return Err(operation_error("StackSetBusy", message, true));
             }
             Err(err) => return Err(err),
         }
@@ -557,53 +533,60 @@ where
                 return Ok(());
             }
             OperationStatus::Failed | OperationStatus::Stopped => {
-                let failures = stack_sets
-                    .operation_failures(stack_set, &started, 5)
-                    .await
-                    .unwrap_or_default();
-                let mut message = format!(
-                    "StackSet {stack_set}: operation {started} ({what}) ended {}",
-                    state.status.as_str()
-                );
-                if let Some(reason) = &state.status_reason {
-                    message.push_str(&format!(": {reason}"));
-                }
-                for failure in &failures {
-                    message.push_str(&format!(
-                        "; account {} in {}: {}",
-                        failure.account, failure.region, failure.reason
-                    ));
-                }
-                return Err(Error::Aws {
-                    operation: "cloudformation:StackSets".to_owned(),
-                    code: Some(format!("Operation{}", title_case(state.status.as_str()))),
-                    message,
-                    retryable: false,
-                });
+                let ended = how_it_ended(stack_sets, stack_set, &started, &state).await;
+                let code = format!("Operation{}", title_case(state.status.as_str()));
+                let message = format!("StackSet {stack_set}: operation {started} ({what}) {ended}");
+                return Err(operation_error(code, message, false));
             }
             _ => {}
         }
         if !wait.has_time_for(pause) {
-            return Err(Error::Aws {
-                operation: "cloudformation:StackSets".to_owned(),
-                code: Some("OperationStillRunning".to_owned()),
-                message: format!(
-                    "StackSet {stack_set}: operation {started} ({what}) is still {} and goes on in AWS; retry once it has finished (the retry picks up where this one stopped)",
-                    state.status.as_str()
-                ),
-                retryable: true,
-            });
+            let message = format!(
+                "StackSet {stack_set}: operation {started} ({what}) is still {} and goes on in AWS; retry once it has finished (the retry picks up where this one stopped)",
+                state.status.as_str()
+            );
+            return Err(operation_error("OperationStillRunning", message, true));
         }
         tokio::time::sleep(pause).await;
     }
-    Err(Error::Aws {
+    let message =
+        format!("StackSet {stack_set}: operation {started} ({what}) was looked at too often");
+    Err(operation_error("OperationStillRunning", message, true))
+}
+
+/// A failure of a StackSet operation as a whole, rather than of one call.
+fn operation_error(code: impl Into<String>, message: String, retryable: bool) -> Error {
+    Error::Aws {
         operation: "cloudformation:StackSets".to_owned(),
-        code: Some("OperationStillRunning".to_owned()),
-        message: format!(
-            "StackSet {stack_set}: operation {started} ({what}) was looked at too often"
-        ),
-        retryable: true,
-    })
+        code: Some(code.into()),
+        message,
+        retryable,
+    }
+}
+
+/// How an operation that failed or stopped ended, for a message: `ended STATUS: reason`, then
+/// each instance it failed on (at most five; none when they cannot be read).
+pub async fn how_it_ended<S: StackSets>(
+    stack_sets: &S,
+    stack_set: &str,
+    operation_id: &str,
+    state: &OperationState,
+) -> String {
+    let mut told = format!("ended {}", state.status.as_str());
+    if let Some(reason) = &state.status_reason {
+        told.push_str(&format!(": {reason}"));
+    }
+    let failures = stack_sets
+        .operation_failures(stack_set, operation_id, 5)
+        .await
+        .unwrap_or_default();
+    for failure in &failures {
+        told.push_str(&format!(
+            "; account {} in {}: {}",
+            failure.account, failure.region, failure.reason
+        ));
+    }
+    told
 }
 
 fn title_case(word: &str) -> String {
@@ -660,7 +643,7 @@ pub async fn converge_stack_set<S: StackSets>(
             match stack_sets.create_stack_set(spec, &token).await {
                 Ok(()) => {}
                 // Created meanwhile by a concurrent delivery: carry on as if found.
-                Err(err) if is_code(&err, "NameAlreadyExistsException") => {}
+                Err(err) if has_code(&err, "NameAlreadyExistsException") => {}
                 Err(err) => return Err(err),
             }
             tracing::info!(stack_set = %spec.name, "StackSet created");

@@ -158,6 +158,34 @@ async fn a_stack_set_that_does_not_exist_has_no_instances() {
 }
 
 #[tokio::test]
+async fn deleting_a_stack_set_that_is_gone_succeeds() {
+    // The SDK models no StackSetNotFoundException for DeleteStackSet; AWS sends it anyway.
+    let replay = StaticReplayClient::new(vec![
+        exchange(
+            404,
+            error(
+                "StackSetNotFoundException",
+                "StackSet lacework-ct-member not found",
+            ),
+        ),
+        exchange(400, error("StackSetNotEmptyException", "It has instances")),
+    ]);
+    let stack_sets = StackSetsClient::new(client(&replay));
+    stack_sets
+        .delete_stack_set("lacework-ct-member")
+        .await
+        .unwrap();
+    let refused = stack_sets
+        .delete_stack_set("lacework-ct-member")
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("StackSetNotEmptyException"),
+        "{refused}"
+    );
+}
+
+#[tokio::test]
 async fn a_busy_stack_set_is_a_retryable_error_and_a_refusal_is_not() {
     let replay = StaticReplayClient::new(vec![
         exchange(

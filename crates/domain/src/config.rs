@@ -348,6 +348,15 @@ impl EnvReader {
         ResponseUrlPolicy::with_allowed_hosts(allowed)
     }
 
+    /// Reads a whole configuration with `read`, then ends reading ([`EnvReader::finish`]).
+    pub fn read_all<T>(
+        mut self,
+        read: impl FnOnce(&mut EnvReader) -> Option<T>,
+    ) -> Result<T, Error> {
+        let value = read(&mut self);
+        self.finish(value)
+    }
+
     /// Ends reading: every problem recorded, plus a problem for each variable of ours whose
     /// name suggests it holds a secret. `value` is what the caller assembled from the reads;
     /// it is `None` only when a read failed, which is then among the problems.
@@ -771,34 +780,31 @@ impl SetupConfig {
         K: Into<String>,
         V: Into<String>,
     {
-        Self::from_reader(EnvReader::new(vars))
+        EnvReader::new(vars).read_all(Self::read)
     }
 
     /// Reads the configuration from this process's environment.
     pub fn from_process_env() -> Result<SetupConfig, Error> {
-        Self::from_reader(EnvReader::from_process_env())
+        EnvReader::from_process_env().read_all(Self::read)
     }
 
-    fn from_reader(mut env: EnvReader) -> Result<SetupConfig, Error> {
-        let installation = Installation::read(&mut env);
-        let lacework = LaceworkSettings::read(&mut env);
-        let accounts = LandingZoneAccounts::read(&mut env);
-        let trail = TrailSettings::read(&mut env);
+    fn read(env: &mut EnvReader) -> Option<SetupConfig> {
+        let installation = Installation::read(env);
+        let lacework = LaceworkSettings::read(env);
+        let accounts = LandingZoneAccounts::read(env);
+        let trail = TrailSettings::read(env);
         let capability = env.with_default(TOWER_CAPABILITY, Capability::Both, Capability::parse);
         let monitor_existing_accounts = env.bool_or(TOWER_MONITOR_EXISTING_ACCOUNTS, false);
         let response_urls = env.response_url_policy(TOWER_RESPONSE_URL_ALLOW);
-        let config = (|| {
-            Some(SetupConfig {
-                installation: installation?,
-                lacework: lacework?,
-                accounts: accounts?,
-                trail: trail?,
-                capability,
-                monitor_existing_accounts,
-                response_urls,
-            })
-        })();
-        env.finish(config)
+        Some(SetupConfig {
+            installation: installation?,
+            lacework: lacework?,
+            accounts: accounts?,
+            trail: trail?,
+            capability,
+            monitor_existing_accounts,
+            response_urls,
+        })
     }
 }
 
@@ -820,28 +826,25 @@ impl AccountLifecycleConfig {
         K: Into<String>,
         V: Into<String>,
     {
-        Self::from_reader(EnvReader::new(vars))
+        EnvReader::new(vars).read_all(Self::read)
     }
 
     /// Reads the configuration from this process's environment.
     pub fn from_process_env() -> Result<AccountLifecycleConfig, Error> {
-        Self::from_reader(EnvReader::from_process_env())
+        EnvReader::from_process_env().read_all(Self::read)
     }
 
-    fn from_reader(mut env: EnvReader) -> Result<AccountLifecycleConfig, Error> {
-        let installation = Installation::read(&mut env);
-        let lacework = LaceworkSettings::read(&mut env);
-        let accounts = LandingZoneAccounts::read(&mut env);
+    fn read(env: &mut EnvReader) -> Option<AccountLifecycleConfig> {
+        let installation = Installation::read(env);
+        let lacework = LaceworkSettings::read(env);
+        let accounts = LandingZoneAccounts::read(env);
         let capability = env.with_default(TOWER_CAPABILITY, Capability::Both, Capability::parse);
-        let config = (|| {
-            Some(AccountLifecycleConfig {
-                installation: installation?,
-                lacework: lacework?,
-                accounts: accounts?,
-                capability,
-            })
-        })();
-        env.finish(config)
+        Some(AccountLifecycleConfig {
+            installation: installation?,
+            lacework: lacework?,
+            accounts: accounts?,
+            capability,
+        })
     }
 }
 
@@ -864,33 +867,30 @@ impl AuthRefreshConfig {
         K: Into<String>,
         V: Into<String>,
     {
-        Self::from_reader(EnvReader::new(vars))
+        EnvReader::new(vars).read_all(Self::read)
     }
 
     /// Reads the configuration from this process's environment.
     pub fn from_process_env() -> Result<AuthRefreshConfig, Error> {
-        Self::from_reader(EnvReader::from_process_env())
+        EnvReader::from_process_env().read_all(Self::read)
     }
 
-    fn from_reader(mut env: EnvReader) -> Result<AuthRefreshConfig, Error> {
+    fn read(env: &mut EnvReader) -> Option<AuthRefreshConfig> {
         let api_url = env.https_url(
             LACEWORK_URL,
             "the Lacework API URL, like https://acme.lacework.net",
         );
-        let secret_arn = read_secret_arn(&mut env);
+        let secret_arn = read_secret_arn(env);
         let refresh_window_seconds = env.integer_or(
             TOWER_REFRESH_WINDOW_SECONDS,
             300..=86_400,
             DEFAULT_REFRESH_WINDOW_SECONDS,
         );
-        let config = (|| {
-            Some(AuthRefreshConfig {
-                api_url: api_url?,
-                secret_arn: secret_arn?,
-                refresh_window_seconds,
-            })
-        })();
-        env.finish(config)
+        Some(AuthRefreshConfig {
+            api_url: api_url?,
+            secret_arn: secret_arn?,
+            refresh_window_seconds,
+        })
     }
 }
 
@@ -917,17 +917,17 @@ impl SnsCustomResourceConfig {
         K: Into<String>,
         V: Into<String>,
     {
-        Self::from_reader(EnvReader::new(vars))
+        EnvReader::new(vars).read_all(Self::read)
     }
 
     /// Reads the configuration from this process's environment.
     pub fn from_process_env() -> Result<SnsCustomResourceConfig, Error> {
-        Self::from_reader(EnvReader::from_process_env())
+        EnvReader::from_process_env().read_all(Self::read)
     }
 
-    fn from_reader(mut env: EnvReader) -> Result<SnsCustomResourceConfig, Error> {
-        let installation = Installation::read(&mut env);
-        let lacework = LaceworkSettings::read(&mut env);
+    fn read(env: &mut EnvReader) -> Option<SnsCustomResourceConfig> {
+        let installation = Installation::read(env);
+        let lacework = LaceworkSettings::read(env);
         let response_urls = env.response_url_policy(TOWER_RESPONSE_URL_ALLOW);
         let budget = env.integer_or(
             TOWER_REGISTRATION_BUDGET,
@@ -937,16 +937,13 @@ impl SnsCustomResourceConfig {
         // The range above keeps it within u32.
         let registration_budget = u32::try_from(budget).unwrap_or(DEFAULT_REGISTRATION_BUDGET);
         let capability = env.with_default(TOWER_CAPABILITY, Capability::Both, Capability::parse);
-        let config = (|| {
-            Some(SnsCustomResourceConfig {
-                installation: installation?,
-                lacework: lacework?,
-                response_urls,
-                registration_budget,
-                capability,
-            })
-        })();
-        env.finish(config)
+        Some(SnsCustomResourceConfig {
+            installation: installation?,
+            lacework: lacework?,
+            response_urls,
+            registration_budget,
+            capability,
+        })
     }
 }
 

@@ -537,15 +537,21 @@ impl TowerEvent {
     }
 }
 
+/// The CloudTrail record an event carries in `detail`, and its `eventName`.
+fn cloudtrail_record<'a>(event: &At<'a>) -> Result<(At<'a>, &'a str), Error> {
+    let detail = event.required("detail")?;
+    detail.object("a CloudTrail record")?;
+    let name = detail.required_str("eventName")?;
+    Ok((detail, name))
+}
+
 fn read_control_tower(event: &At<'_>, detail_type: &str) -> Result<Parsed, Error> {
     if detail_type != SERVICE_EVENT {
         return Ok(ignored(format!(
             "a Control Tower {detail_type:?} event; lifecycle events are {SERVICE_EVENT:?}"
         )));
     }
-    let detail = event.required("detail")?;
-    detail.object("a CloudTrail record")?;
-    let name = detail.required_str("eventName")?;
+    let (detail, name) = cloudtrail_record(event)?;
     let Some(kind) = TowerEvent::from_name(name) else {
         return Ok(ignored(format!(
             "Control Tower lifecycle event {name} does not change which accounts are monitored"
@@ -745,9 +751,7 @@ fn read_organizations(event: &At<'_>, detail_type: &str) -> Result<Parsed, Error
             "an Organizations {detail_type:?} event; account exits and moves arrive as {API_CALL:?}"
         )));
     }
-    let detail = event.required("detail")?;
-    detail.object("a CloudTrail record")?;
-    let name = detail.required_str("eventName")?;
+    let (detail, name) = cloudtrail_record(event)?;
     if !matches!(
         name,
         "CloseAccount" | "RemoveAccountFromOrganization" | "MoveAccount"

@@ -774,12 +774,9 @@ pub struct SetupConfig {
 
 impl SetupConfig {
     /// Reads the configuration from `vars`, reporting every problem at once.
-    pub fn from_env<I, K, V>(vars: I) -> Result<SetupConfig, Error>
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: Into<String>,
-        V: Into<String>,
-    {
+    pub fn from_env(
+        vars: impl IntoIterator<Item = (impl Into<String>, impl Into<String>)>,
+    ) -> Result<SetupConfig, Error> {
         EnvReader::new(vars).read_all(Self::read)
     }
 
@@ -820,12 +817,9 @@ pub struct AccountLifecycleConfig {
 
 impl AccountLifecycleConfig {
     /// Reads the configuration from `vars`, reporting every problem at once.
-    pub fn from_env<I, K, V>(vars: I) -> Result<AccountLifecycleConfig, Error>
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: Into<String>,
-        V: Into<String>,
-    {
+    pub fn from_env(
+        vars: impl IntoIterator<Item = (impl Into<String>, impl Into<String>)>,
+    ) -> Result<AccountLifecycleConfig, Error> {
         EnvReader::new(vars).read_all(Self::read)
     }
 
@@ -861,12 +855,9 @@ pub struct AuthRefreshConfig {
 
 impl AuthRefreshConfig {
     /// Reads the configuration from `vars`, reporting every problem at once.
-    pub fn from_env<I, K, V>(vars: I) -> Result<AuthRefreshConfig, Error>
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: Into<String>,
-        V: Into<String>,
-    {
+    pub fn from_env(
+        vars: impl IntoIterator<Item = (impl Into<String>, impl Into<String>)>,
+    ) -> Result<AuthRefreshConfig, Error> {
         EnvReader::new(vars).read_all(Self::read)
     }
 
@@ -911,12 +902,9 @@ pub struct SnsCustomResourceConfig {
 
 impl SnsCustomResourceConfig {
     /// Reads the configuration from `vars`, reporting every problem at once.
-    pub fn from_env<I, K, V>(vars: I) -> Result<SnsCustomResourceConfig, Error>
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: Into<String>,
-        V: Into<String>,
-    {
+    pub fn from_env(
+        vars: impl IntoIterator<Item = (impl Into<String>, impl Into<String>)>,
+    ) -> Result<SnsCustomResourceConfig, Error> {
         EnvReader::new(vars).read_all(Self::read)
     }
 

@@ -61,9 +61,13 @@ pub fn parse_event(event: &serde_json::Value) -> Result<Parsed, Error> {
 /// carrying one. `path` is where the text sits in the delivery (for example
 /// `$.Records[3].body`); problems are reported below it.
 pub fn parse_message(text: &str, path: &str) -> Result<Parsed, Error> {
-    let value = decode(text, path, Error::Event)?;
-    let at = At::new(&value, path.to_owned(), Error::Event);
-    if is_sns_notification(&value) {
+    parse_document(&decode(text, path).map_err(Error::Event)?, path)
+}
+
+/// [`parse_message`] of a message already read as JSON.
+pub fn parse_document(value: &Value, path: &str) -> Result<Parsed, Error> {
+    let at = At::new(value, path.to_owned(), Error::Event);
+    if is_sns_notification(value) {
         read_sns_notification(&at)
     } else {
         read_event(&at)
@@ -820,8 +824,8 @@ fn is_lower_alphanumeric(text: &str, min: usize, max: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
     use crate::Problem;
+    use proptest::prelude::*;
     use serde_json::json;
 
     macro_rules! fixture {

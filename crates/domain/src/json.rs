@@ -74,7 +74,7 @@ impl<'a> At<'a> {
     pub fn object(&self, what: &str) -> Result<&'a Map<String, Value>, Error> {
         self.value.as_object().ok_or_else(|| {
             self.problem(format!(
-                "must be {what} (a JSON object), not {}",
+                "must be an object ({what}), not {}",
                 json_type(self.value)
             ))
         })
@@ -99,13 +99,12 @@ impl<'a> At<'a> {
 
     /// This value, a string, read as the JSON document it holds (an SNS `Message`).
     pub fn decoded(&self) -> Result<Value, Error> {
-        decode(self.string()?, &self.path, self.wrap)
+        decode(self.string()?, &self.path).map_err(self.wrap)
     }
 }
 
-/// `text` (found at `path`) read as the JSON document it holds. The text itself is left out of
-/// the problem: it may be long, and it is not ours to log.
-pub(crate) fn decode(text: &str, path: &str, wrap: fn(Problem) -> Error) -> Result<Value, Error> {
-    serde_json::from_str(text)
-        .map_err(|err| wrap(Problem::new(path, format!("is not JSON ({err})"))))
+/// `text` (found at `path`: an SQS body, an SNS `Message`) read as the JSON document it holds.
+/// The text itself is left out of the problem: it may be long, and it is not ours to log.
+pub(crate) fn decode(text: &str, path: &str) -> Result<Value, Problem> {
+    serde_json::from_str(text).map_err(|err| Problem::new(path, format!("is not JSON ({err})")))
 }

@@ -593,7 +593,11 @@ mod tests {
     #[test]
     fn smaller_shape_problems_have_paths() {
         let cases = [
-            (json!([]), "$", "must be an object (a delivery notification), not an array"),
+            (
+                json!([]),
+                "$",
+                "must be an object (a delivery notification), not an array",
+            ),
             (json!({"Records": []}), "$.Records", "is empty"),
             (json!({"Records": {}}), "$.Records", "must be an array"),
             (

@@ -69,13 +69,14 @@ fn problem(path: &str, message: impl Into<String>) -> Error {
     Error::Notification(Problem::new(path, message))
 }
 
-/// An optional string member that, when present, must equal `expected`.
+/// An optional string member that, when present (even as `null`), must equal `expected`.
 fn check_source(object: &At<'_>, name: &str, expected: &str) -> Result<(), Error> {
-    match object.optional_str(name)? {
-        Some(source) if source != expected => {
-            Err(object.child_problem(name, format!("is {source:?}, not {expected:?}")))
-        }
-        _ => Ok(()),
+    if object.value.get(name).is_none() {
+        return Ok(());
+    }
+    match object.required_str(name)? {
+        source if source == expected => Ok(()),
+        source => Err(object.child_problem(name, format!("is {source:?}, not {expected:?}"))),
     }
 }
 

@@ -189,13 +189,13 @@ impl EnvReader {
         self.problems.push(Problem::new(name, message));
     }
 
-    /// A required value read by `parse` (whose error is a reason in words); `what` says what
-    /// the variable should hold, for the "is required" problem.
+    /// A required value read by `parse` (whose problem is placed at the variable); `what` says
+    /// what the variable should hold, for the "is required" problem.
     pub fn required<T>(
         &mut self,
         name: &str,
         what: &str,
-        parse: impl FnOnce(&str) -> Result<T, String>,
+        parse: impl FnOnce(&str) -> Result<T, Problem>,
     ) -> Option<T> {
         match self.value(name) {
             None => {
@@ -210,7 +210,7 @@ impl EnvReader {
     pub fn optional<T>(
         &mut self,
         name: &str,
-        parse: impl FnOnce(&str) -> Result<T, String>,
+        parse: impl FnOnce(&str) -> Result<T, Problem>,
     ) -> Option<T> {
         let text = self.value(name)?;
         self.parsed(name, &text, parse)
@@ -222,7 +222,7 @@ impl EnvReader {
         &mut self,
         name: &str,
         default: T,
-        parse: impl FnOnce(&str) -> Result<T, String>,
+        parse: impl FnOnce(&str) -> Result<T, Problem>,
     ) -> T {
         match self.value(name) {
             None => default,
@@ -234,12 +234,12 @@ impl EnvReader {
         &mut self,
         name: &str,
         text: &str,
-        parse: impl FnOnce(&str) -> Result<T, String>,
+        parse: impl FnOnce(&str) -> Result<T, Problem>,
     ) -> Option<T> {
         match parse(text) {
             Ok(value) => Some(value),
-            Err(reason) => {
-                self.problem(name, reason);
+            Err(problem) => {
+                self.problems.push(problem.at(name));
                 None
             }
         }
@@ -298,9 +298,11 @@ impl EnvReader {
     /// The name prefix, or the default `lacework-ct` when unset.
     pub fn name_prefix(&mut self, name: &str) -> NamePrefix {
         self.with_default(name, NamePrefix::default(), |text| {
-            NamePrefix::parse(text).map_err(|err| match err {
-                Error::Name { reason, .. } => reason,
-                other => other.to_string(),
+            NamePrefix::parse(text).map_err(|err| {
+                Problem::of_value(match err {
+                    Error::Name { reason, .. } => reason,
+                    other => other.to_string(),
+                })
             })
         })
     }
@@ -324,7 +326,9 @@ impl EnvReader {
         for (index, entry) in self.list(name).iter().enumerate() {
             match parse_lacework_name(entry) {
                 Ok(parsed) => names.push(parsed),
-                Err(reason) => self.problem(name, format!("entry {}: {reason}", index + 1)),
+                Err(problem) => {
+                    self.problem(name, format!("entry {}: {}", index + 1, problem.message));
+                }
             }
         }
         names
@@ -336,10 +340,21 @@ impl EnvReader {
         for (index, entry) in self.list(name).iter().enumerate() {
             match AllowedHost::parse(entry) {
                 Ok(host) => allowed.push(host),
-                Err(reason) => self.problem(name, format!("entry {}: {reason}", index + 1)),
+                Err(problem) => {
+                    self.problem(name, format!("entry {}: {}", index + 1, problem.message));
+                }
             }
         }
         ResponseUrlPolicy::with_allowed_hosts(allowed)
+    }
+
+    /// Reads a whole configuration with `read`, then ends reading ([`EnvReader::finish`]).
+    pub fn read_all<T>(
+        mut self,
+        read: impl FnOnce(&mut EnvReader) -> Option<T>,
+    ) -> Result<T, Error> {
+        let value = read(&mut self);
+        self.finish(value)
     }
 
     /// Ends reading: every problem recorded, plus a problem for each variable of ours whose
@@ -383,46 +398,47 @@ fn looks_like_a_secret(name: &str) -> bool {
 }
 
 /// `true`/`false`, `yes`/`no`, `1`/`0`, in any case.
-pub fn parse_bool(text: &str) -> Result<bool, String> {
+pub fn parse_bool(text: &str) -> Result<bool, Problem> {
     match text.to_ascii_lowercase().as_str() {
         "true" | "yes" | "1" => Ok(true),
         "false" | "no" | "0" => Ok(false),
-        _ => Err("must be true or false".to_owned()),
+        _ => Err(Problem::of_value("must be true or false")),
     }
 }
 
 /// A whole number within `range`.
-pub fn parse_integer(text: &str, range: &RangeInclusive<u64>) -> Result<u64, String> {
+pub fn parse_integer(text: &str, range: &RangeInclusive<u64>) -> Result<u64, Problem> {
     match text.parse::<u64>() {
         Ok(number) if range.contains(&number) => Ok(number),
-        _ => Err(format!(
+        _ => Err(Problem::of_value(format!(
             "must be a whole number from {} to {}",
             range.start(),
             range.end()
-        )),
+        ))),
     }
 }
 
 /// A 12-digit AWS account id.
-pub fn parse_account_id(text: &str) -> Result<AccountId, String> {
+pub fn parse_account_id(text: &str) -> Result<AccountId, Problem> {
     match account_id_problem(text) {
-        None => AccountId::parse(text).map_err(|err| err.to_string()),
-        Some(reason) => Err(reason),
+        None => AccountId::parse(text).map_err(|err| Problem::of_value(err.to_string())),
+        Some(reason) => Err(Problem::of_value(reason)),
     }
 }
 
 /// The base URL of a service such as the Lacework API: `https` (or `http` on a loopback
 /// host), a host, no user, path, query or fragment.
-pub fn parse_service_url(text: &str) -> Result<Url, String> {
+pub fn parse_service_url(text: &str) -> Result<Url, Problem> {
     const SHAPE: &str = "must be a base URL like https://acme.lacework.net";
-    let url = Url::parse(text).map_err(|_| format!("is not a URL; it {SHAPE}"))?;
+    let url =
+        Url::parse(text).map_err(|_| Problem::of_value(format!("is not a URL; it {SHAPE}")))?;
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(format!(
+        return Err(Problem::of_value(format!(
             "must not carry a user or password (credentials belong in Secrets Manager); it {SHAPE}"
-        ));
+        )));
     }
     let Some(host) = url.host() else {
-        return Err(format!("has no host; it {SHAPE}"));
+        return Err(Problem::of_value(format!("has no host; it {SHAPE}")));
     };
     let loopback = match host {
         Host::Domain(name) => name == "localhost",
@@ -433,34 +449,35 @@ pub fn parse_service_url(text: &str) -> Result<Url, String> {
         "https" => {}
         "http" if loopback => {}
         "http" => {
-            return Err(
-                "must use https (http is accepted only for 127.0.0.1 and localhost)".to_owned(),
-            );
+            return Err(Problem::of_value(
+                "must use https (http is accepted only for 127.0.0.1 and localhost)",
+            ));
         }
-        _ => return Err(format!("must use https; it {SHAPE}")),
+        _ => return Err(Problem::of_value(format!("must use https; it {SHAPE}"))),
     }
     if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
-        return Err(format!(
+        return Err(Problem::of_value(format!(
             "must have no path, query or fragment (the client adds /api/v2); it {SHAPE}"
-        ));
+        )));
     }
     Ok(url)
 }
 
 /// A Lacework account or sub-account name: letters, digits, `-`, `_` and `.`, at most 128
 /// characters. Lacework compares names case-insensitively; they are kept in lower case.
-pub fn parse_lacework_name(text: &str) -> Result<String, String> {
+pub fn parse_lacework_name(text: &str) -> Result<String, Problem> {
     if text.len() > 128 {
-        return Err("a Lacework account name is at most 128 characters".to_owned());
+        return Err(Problem::of_value(
+            "a Lacework account name is at most 128 characters",
+        ));
     }
     if !text
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
     {
-        return Err(
-            "a Lacework account name may contain only letters, digits, '-', '_' and '.' (give the name, like acme, not the URL)"
-                .to_owned(),
-        );
+        return Err(Problem::of_value(
+            "a Lacework account name may contain only letters, digits, '-', '_' and '.' (give the name, like acme, not the URL)",
+        ));
     }
     Ok(text.to_ascii_lowercase())
 }
@@ -472,9 +489,9 @@ fn parse_arn_of(
     service: &str,
     resource_start: &str,
     shape: &str,
-) -> Result<Arn, String> {
-    let wrong = |why: &str| format!("must be {shape}; it {why}");
-    let arn = Arn::parse(text).map_err(|reason| wrong(&reason))?;
+) -> Result<Arn, Problem> {
+    let wrong = |why: &str| Problem::of_value(format!("must be {shape}; it {why}"));
+    let arn = Arn::parse(text).map_err(|problem| wrong(&problem.message))?;
     if arn.service != service {
         return Err(wrong(&format!("is not a {service} ARN")));
     }
@@ -488,7 +505,7 @@ fn parse_arn_of(
 }
 
 /// The ARN of a Secrets Manager secret.
-pub fn parse_secret_arn(text: &str) -> Result<Arn, String> {
+pub fn parse_secret_arn(text: &str) -> Result<Arn, Problem> {
     let arn = parse_arn_of(
         text,
         "secretsmanager",
@@ -496,13 +513,15 @@ pub fn parse_secret_arn(text: &str) -> Result<Arn, String> {
         "a Secrets Manager secret ARN (arn:<partition>:secretsmanager:<region>:<account>:secret:<name>)",
     )?;
     if arn.region.is_none() {
-        return Err("must be a Secrets Manager secret ARN; it has no region".to_owned());
+        return Err(Problem::of_value(
+            "must be a Secrets Manager secret ARN; it has no region",
+        ));
     }
     Ok(arn)
 }
 
 /// The ARN of a KMS key (not an alias: IAM grants `kms:Decrypt` on keys).
-pub fn parse_kms_key_arn(text: &str) -> Result<Arn, String> {
+pub fn parse_kms_key_arn(text: &str) -> Result<Arn, Problem> {
     let arn = parse_arn_of(
         text,
         "kms",
@@ -510,13 +529,13 @@ pub fn parse_kms_key_arn(text: &str) -> Result<Arn, String> {
         "a KMS key ARN (arn:<partition>:kms:<region>:<account>:key/<key id>)",
     )?;
     if arn.region.is_none() {
-        return Err("must be a KMS key ARN; it has no region".to_owned());
+        return Err(Problem::of_value("must be a KMS key ARN; it has no region"));
     }
     Ok(arn)
 }
 
 /// The ARN of an IAM role.
-pub fn parse_role_arn(text: &str) -> Result<Arn, String> {
+pub fn parse_role_arn(text: &str) -> Result<Arn, Problem> {
     parse_arn_of(
         text,
         "iam",
@@ -527,7 +546,7 @@ pub fn parse_role_arn(text: &str) -> Result<Arn, String> {
 
 /// A CloudTrail trail name (3-128 letters, digits, `.`, `_`, `-`, starting with a letter or
 /// digit) or trail ARN.
-pub fn parse_trail_name(text: &str) -> Result<String, String> {
+pub fn parse_trail_name(text: &str) -> Result<String, Problem> {
     if text.starts_with("arn:") {
         parse_arn_of(
             text,
@@ -542,10 +561,9 @@ pub fn parse_trail_name(text: &str) -> Result<String, String> {
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-');
     if !(3..=128).contains(&text.len()) || !starts_well || !characters_ok {
-        return Err(
-            "must be a trail name (3-128 letters, digits, '.', '_' or '-', starting with a letter or digit) or a trail ARN"
-                .to_owned(),
-        );
+        return Err(Problem::of_value(
+            "must be a trail name (3-128 letters, digits, '.', '_' or '-', starting with a letter or digit) or a trail ARN",
+        ));
     }
     Ok(text.to_owned())
 }
@@ -563,12 +581,12 @@ pub enum Capability {
 
 impl Capability {
     /// `CloudTrail`, `Config`, `Both` or `CloudTrail+Config`, in any case.
-    pub fn parse(text: &str) -> Result<Capability, String> {
+    pub fn parse(text: &str) -> Result<Capability, Problem> {
         match text.to_ascii_lowercase().as_str() {
             "cloudtrail" => Ok(Capability::CloudTrail),
             "config" => Ok(Capability::Config),
             "both" | "cloudtrail+config" => Ok(Capability::Both),
-            _ => Err("must be CloudTrail, Config or Both".to_owned()),
+            _ => Err(Problem::of_value("must be CloudTrail, Config or Both")),
         }
     }
 
@@ -756,40 +774,34 @@ pub struct SetupConfig {
 
 impl SetupConfig {
     /// Reads the configuration from `vars`, reporting every problem at once.
-    pub fn from_env<I, K, V>(vars: I) -> Result<SetupConfig, Error>
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: Into<String>,
-        V: Into<String>,
-    {
-        Self::from_reader(EnvReader::new(vars))
+    pub fn from_env(
+        vars: impl IntoIterator<Item = (impl Into<String>, impl Into<String>)>,
+    ) -> Result<SetupConfig, Error> {
+        EnvReader::new(vars).read_all(Self::read)
     }
 
     /// Reads the configuration from this process's environment.
     pub fn from_process_env() -> Result<SetupConfig, Error> {
-        Self::from_reader(EnvReader::from_process_env())
+        EnvReader::from_process_env().read_all(Self::read)
     }
 
-    fn from_reader(mut env: EnvReader) -> Result<SetupConfig, Error> {
-        let installation = Installation::read(&mut env);
-        let lacework = LaceworkSettings::read(&mut env);
-        let accounts = LandingZoneAccounts::read(&mut env);
-        let trail = TrailSettings::read(&mut env);
+    fn read(env: &mut EnvReader) -> Option<SetupConfig> {
+        let installation = Installation::read(env);
+        let lacework = LaceworkSettings::read(env);
+        let accounts = LandingZoneAccounts::read(env);
+        let trail = TrailSettings::read(env);
         let capability = env.with_default(TOWER_CAPABILITY, Capability::Both, Capability::parse);
         let monitor_existing_accounts = env.bool_or(TOWER_MONITOR_EXISTING_ACCOUNTS, false);
         let response_urls = env.response_url_policy(TOWER_RESPONSE_URL_ALLOW);
-        let config = (|| {
-            Some(SetupConfig {
-                installation: installation?,
-                lacework: lacework?,
-                accounts: accounts?,
-                trail: trail?,
-                capability,
-                monitor_existing_accounts,
-                response_urls,
-            })
-        })();
-        env.finish(config)
+        Some(SetupConfig {
+            installation: installation?,
+            lacework: lacework?,
+            accounts: accounts?,
+            trail: trail?,
+            capability,
+            monitor_existing_accounts,
+            response_urls,
+        })
     }
 }
 
@@ -805,34 +817,28 @@ pub struct AccountLifecycleConfig {
 
 impl AccountLifecycleConfig {
     /// Reads the configuration from `vars`, reporting every problem at once.
-    pub fn from_env<I, K, V>(vars: I) -> Result<AccountLifecycleConfig, Error>
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: Into<String>,
-        V: Into<String>,
-    {
-        Self::from_reader(EnvReader::new(vars))
+    pub fn from_env(
+        vars: impl IntoIterator<Item = (impl Into<String>, impl Into<String>)>,
+    ) -> Result<AccountLifecycleConfig, Error> {
+        EnvReader::new(vars).read_all(Self::read)
     }
 
     /// Reads the configuration from this process's environment.
     pub fn from_process_env() -> Result<AccountLifecycleConfig, Error> {
-        Self::from_reader(EnvReader::from_process_env())
+        EnvReader::from_process_env().read_all(Self::read)
     }
 
-    fn from_reader(mut env: EnvReader) -> Result<AccountLifecycleConfig, Error> {
-        let installation = Installation::read(&mut env);
-        let lacework = LaceworkSettings::read(&mut env);
-        let accounts = LandingZoneAccounts::read(&mut env);
+    fn read(env: &mut EnvReader) -> Option<AccountLifecycleConfig> {
+        let installation = Installation::read(env);
+        let lacework = LaceworkSettings::read(env);
+        let accounts = LandingZoneAccounts::read(env);
         let capability = env.with_default(TOWER_CAPABILITY, Capability::Both, Capability::parse);
-        let config = (|| {
-            Some(AccountLifecycleConfig {
-                installation: installation?,
-                lacework: lacework?,
-                accounts: accounts?,
-                capability,
-            })
-        })();
-        env.finish(config)
+        Some(AccountLifecycleConfig {
+            installation: installation?,
+            lacework: lacework?,
+            accounts: accounts?,
+            capability,
+        })
     }
 }
 
@@ -849,39 +855,33 @@ pub struct AuthRefreshConfig {
 
 impl AuthRefreshConfig {
     /// Reads the configuration from `vars`, reporting every problem at once.
-    pub fn from_env<I, K, V>(vars: I) -> Result<AuthRefreshConfig, Error>
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: Into<String>,
-        V: Into<String>,
-    {
-        Self::from_reader(EnvReader::new(vars))
+    pub fn from_env(
+        vars: impl IntoIterator<Item = (impl Into<String>, impl Into<String>)>,
+    ) -> Result<AuthRefreshConfig, Error> {
+        EnvReader::new(vars).read_all(Self::read)
     }
 
     /// Reads the configuration from this process's environment.
     pub fn from_process_env() -> Result<AuthRefreshConfig, Error> {
-        Self::from_reader(EnvReader::from_process_env())
+        EnvReader::from_process_env().read_all(Self::read)
     }
 
-    fn from_reader(mut env: EnvReader) -> Result<AuthRefreshConfig, Error> {
+    fn read(env: &mut EnvReader) -> Option<AuthRefreshConfig> {
         let api_url = env.https_url(
             LACEWORK_URL,
             "the Lacework API URL, like https://acme.lacework.net",
         );
-        let secret_arn = read_secret_arn(&mut env);
+        let secret_arn = read_secret_arn(env);
         let refresh_window_seconds = env.integer_or(
             TOWER_REFRESH_WINDOW_SECONDS,
             300..=86_400,
             DEFAULT_REFRESH_WINDOW_SECONDS,
         );
-        let config = (|| {
-            Some(AuthRefreshConfig {
-                api_url: api_url?,
-                secret_arn: secret_arn?,
-                refresh_window_seconds,
-            })
-        })();
-        env.finish(config)
+        Some(AuthRefreshConfig {
+            api_url: api_url?,
+            secret_arn: secret_arn?,
+            refresh_window_seconds,
+        })
     }
 }
 
@@ -902,23 +902,20 @@ pub struct SnsCustomResourceConfig {
 
 impl SnsCustomResourceConfig {
     /// Reads the configuration from `vars`, reporting every problem at once.
-    pub fn from_env<I, K, V>(vars: I) -> Result<SnsCustomResourceConfig, Error>
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: Into<String>,
-        V: Into<String>,
-    {
-        Self::from_reader(EnvReader::new(vars))
+    pub fn from_env(
+        vars: impl IntoIterator<Item = (impl Into<String>, impl Into<String>)>,
+    ) -> Result<SnsCustomResourceConfig, Error> {
+        EnvReader::new(vars).read_all(Self::read)
     }
 
     /// Reads the configuration from this process's environment.
     pub fn from_process_env() -> Result<SnsCustomResourceConfig, Error> {
-        Self::from_reader(EnvReader::from_process_env())
+        EnvReader::from_process_env().read_all(Self::read)
     }
 
-    fn from_reader(mut env: EnvReader) -> Result<SnsCustomResourceConfig, Error> {
-        let installation = Installation::read(&mut env);
-        let lacework = LaceworkSettings::read(&mut env);
+    fn read(env: &mut EnvReader) -> Option<SnsCustomResourceConfig> {
+        let installation = Installation::read(env);
+        let lacework = LaceworkSettings::read(env);
         let response_urls = env.response_url_policy(TOWER_RESPONSE_URL_ALLOW);
         let budget = env.integer_or(
             TOWER_REGISTRATION_BUDGET,
@@ -928,16 +925,13 @@ impl SnsCustomResourceConfig {
         // The range above keeps it within u32.
         let registration_budget = u32::try_from(budget).unwrap_or(DEFAULT_REGISTRATION_BUDGET);
         let capability = env.with_default(TOWER_CAPABILITY, Capability::Both, Capability::parse);
-        let config = (|| {
-            Some(SnsCustomResourceConfig {
-                installation: installation?,
-                lacework: lacework?,
-                response_urls,
-                registration_budget,
-                capability,
-            })
-        })();
-        env.finish(config)
+        Some(SnsCustomResourceConfig {
+            installation: installation?,
+            lacework: lacework?,
+            response_urls,
+            registration_budget,
+            capability,
+        })
     }
 }
 
@@ -1241,7 +1235,7 @@ mod tests {
             ("https://u@acme.lacework.net", "user or password"),
         ] {
             let reason = parse_service_url(bad).unwrap_err();
-            assert!(reason.contains(expected), "{bad}: {reason}");
+            assert!(reason.message.contains(expected), "{bad}: {reason}");
         }
     }
 

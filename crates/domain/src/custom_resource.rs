@@ -286,7 +286,7 @@ pub fn stack_account_id(stack_id: &str) -> Result<AccountId, Error> {
             ),
         )
     };
-    let arn = Arn::parse(stack_id).map_err(|reason| not_a_stack(&reason))?;
+    let arn = Arn::parse(stack_id).map_err(|problem| not_a_stack(&problem.message))?;
     if arn.service != "cloudformation" {
         return Err(not_a_stack("is not a cloudformation ARN"));
     }
@@ -480,21 +480,21 @@ pub struct AllowedHost {
 }
 
 impl AllowedHost {
-    /// Reads one entry: `host`, `host:port`, `[ipv6]` or `[ipv6]:port`. The error is a
-    /// reason in words; the caller places it.
-    pub fn parse(entry: &str) -> Result<AllowedHost, String> {
+    /// Reads one entry: `host`, `host:port`, `[ipv6]` or `[ipv6]:port`; the caller places the
+    /// problem.
+    pub fn parse(entry: &str) -> Result<AllowedHost, Problem> {
         let entry = entry.trim();
         if entry.is_empty() {
-            return Err("an allowed host cannot be empty".to_owned());
+            return Err(Problem::of_value("an allowed host cannot be empty"));
         }
         if entry
             .chars()
             .any(|c| c.is_whitespace() || "/\\@?#".contains(c))
         {
-            return Err(format!(
+            return Err(Problem::of_value(format!(
                 "{:?} is not host or host:port (no scheme, path, user or query)",
                 shorten(entry)
-            ));
+            )));
         }
         let (host_text, port_text) = if entry.starts_with('[') {
             match entry.split_once(']') {
@@ -505,27 +505,39 @@ impl AllowedHost {
                         _ => match rest.strip_prefix(':') {
                             Some(port) => (host, Some(port)),
                             None => {
-                                return Err(format!("{:?} has text after ']'", shorten(entry)));
+                                return Err(Problem::of_value(format!(
+                                    "{:?} has text after ']'",
+                                    shorten(entry)
+                                )));
                             }
                         },
                     }
                 }
-                None => return Err(format!("{:?} has '[' without ']'", shorten(entry))),
+                None => {
+                    return Err(Problem::of_value(format!(
+                        "{:?} has '[' without ']'",
+                        shorten(entry)
+                    )));
+                }
             }
         } else {
             match entry.split_once(':') {
                 Some((_, port)) if port.contains(':') => {
-                    return Err(format!(
+                    return Err(Problem::of_value(format!(
                         "{:?}: write an IPv6 address in brackets, like [::1]:4567",
                         shorten(entry)
-                    ));
+                    )));
                 }
                 Some((host, port)) => (host, Some(port)),
                 None => (entry, None),
             }
         };
-        let host = Host::parse(host_text)
-            .map_err(|err| format!("{:?} is not a host name or address: {err}", shorten(entry)))?;
+        let host = Host::parse(host_text).map_err(|err| {
+            Problem::of_value(format!(
+                "{:?} is not a host name or address: {err}",
+                shorten(entry)
+            ))
+        })?;
         if let Host::Domain(name) = &host {
             let is_dns_name = name.split('.').all(|label| {
                 !label.is_empty()
@@ -534,10 +546,10 @@ impl AllowedHost {
                         .all(|b| b.is_ascii_alphanumeric() || b == b'-')
             });
             if !is_dns_name {
-                return Err(format!(
+                return Err(Problem::of_value(format!(
                     "{:?} is not a host name or address",
                     shorten(entry)
-                ));
+                )));
             }
         }
         let port = match port_text {
@@ -545,10 +557,10 @@ impl AllowedHost {
             Some(text) => match text.parse::<u16>() {
                 Ok(port) if port > 0 => Some(port),
                 _ => {
-                    return Err(format!(
+                    return Err(Problem::of_value(format!(
                         "{:?} has a port that is not a number from 1 to 65535",
                         shorten(entry)
-                    ));
+                    )));
                 }
             },
         };
@@ -1287,7 +1299,7 @@ mod tests {
             ("bad_host!:80", "not a host name"),
         ] {
             let reason = AllowedHost::parse(bad).unwrap_err();
-            assert!(reason.contains(expected), "{bad:?}: {reason}");
+            assert!(reason.message.contains(expected), "{bad:?}: {reason}");
         }
     }
 

@@ -26,6 +26,22 @@ impl Problem {
             message: message.into(),
         }
     }
+
+    /// What is wrong with a value read on its own (path `$`); whoever knows where the value
+    /// came from places it there with [`Problem::at`].
+    pub fn of_value(message: impl Into<String>) -> Self {
+        Self::new("$", message)
+    }
+
+    /// This problem placed where its value was read from: `$` becomes `place`, and a path
+    /// inside the value (`$.expiresAt`) goes on from there (`place.expiresAt`). A problem
+    /// already placed elsewhere stays where it is.
+    pub fn at(self, place: &str) -> Self {
+        match self.path.strip_prefix('$') {
+            Some(inside) => Self::new(format!("{place}{inside}"), self.message),
+            None => self,
+        }
+    }
 }
 
 impl fmt::Display for Problem {
@@ -194,6 +210,15 @@ impl Error {
         }
     }
 
+    /// The problem of an error about one input (an event, a notification, a custom resource
+    /// request); any other error is a problem at `$`.
+    pub fn into_problem(self) -> Problem {
+        match self {
+            Self::Event(p) | Self::Notification(p) | Self::CustomResource(p) => p,
+            other => Problem::new("$", other.to_string()),
+        }
+    }
+
     /// The problems behind this error, one per place.
     pub fn problems(&self) -> Vec<Problem> {
         match self {
@@ -220,6 +245,20 @@ mod tests {
             err.to_string(),
             "invalid account mapping (2 problems):\n  - $.defaultLaceworkAccountAws: is missing\n  - $.integration_mappings: must be an object"
         );
+    }
+
+    #[test]
+    fn a_problem_of_a_value_is_placed_where_the_value_was_read() {
+        assert_eq!(
+            Problem::of_value("must be true or false").at("TOWER_MONITOR_EXISTING_ACCOUNTS"),
+            Problem::new("TOWER_MONITOR_EXISTING_ACCOUNTS", "must be true or false")
+        );
+        assert_eq!(
+            Problem::new("$.expiresAt", "is not a date").at("$.token"),
+            Problem::new("$.token.expiresAt", "is not a date")
+        );
+        let placed = Problem::new("LACEWORK_URL", "is required");
+        assert_eq!(placed.clone().at("$.other"), placed);
     }
 
     #[test]

@@ -21,10 +21,11 @@ use std::fmt;
 
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::account::AccountId;
-use crate::error::{Error, Problem, json_type};
+use crate::error::{Error, json_type};
+use crate::json::{At, decode};
 
 /// `detail-type` of Control Tower lifecycle events.
 const SERVICE_EVENT: &str = "AWS Service Event via CloudTrail";
@@ -38,7 +39,7 @@ const API_CALL: &str = "AWS API Call via CloudTrail";
 /// One malformed record makes the whole input an error; a handler that must settle each SQS
 /// record on its own calls [`parse_message`] per record instead.
 pub fn parse(input: &serde_json::Value) -> Result<Vec<Parsed>, Error> {
-    let root = At::root(input);
+    let root = At::root(input, Error::Event);
     root.object("an EventBridge event, or an SNS or SQS event carrying one")?;
     match root.field("Records") {
         None if is_sns_notification(input) => Ok(vec![read_sns_notification(&root)?]),
@@ -53,16 +54,20 @@ pub fn parse(input: &serde_json::Value) -> Result<Vec<Parsed>, Error> {
 
 /// One EventBridge event (already unwrapped).
 pub fn parse_event(event: &serde_json::Value) -> Result<Parsed, Error> {
-    read_event(&At::root(event))
+    read_event(&At::root(event, Error::Event))
 }
 
 /// The text of one SQS record body or SNS message: an EventBridge event, or an SNS notification
 /// carrying one. `path` is where the text sits in the delivery (for example
 /// `$.Records[3].body`); problems are reported below it.
 pub fn parse_message(text: &str, path: &str) -> Result<Parsed, Error> {
-    let value = decode(text, path)?;
-    let at = At::new(&value, path.to_owned());
-    if is_sns_notification(&value) {
+    parse_document(&decode(text, path).map_err(Error::Event)?, path)
+}
+
+/// [`parse_message`] of a message already read as JSON.
+pub fn parse_document(value: &Value, path: &str) -> Result<Parsed, Error> {
+    let at = At::new(value, path.to_owned(), Error::Event);
+    if is_sns_notification(value) {
         read_sns_notification(&at)
     } else {
         read_event(&at)
@@ -473,14 +478,8 @@ fn read_sns_notification(sns: &At<'_>) -> Result<Parsed, Error> {
         }
     }
     let message = sns.required("Message")?;
-    let value = decode(message.string()?, &message.path)?;
-    read_event(&At::new(&value, message.path))
-}
-
-fn decode(text: &str, path: &str) -> Result<Value, Error> {
-    // The text itself is left out of the message: it may be long, and it is not ours to log.
-    serde_json::from_str(text)
-        .map_err(|err| Error::Event(Problem::new(path, format!("is not JSON ({err})"))))
+    let value = message.decoded()?;
+    read_event(&At::new(&value, message.path, Error::Event))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -537,15 +536,21 @@ impl TowerEvent {
     }
 }
 
+/// The CloudTrail record an event carries in `detail`, and its `eventName`.
+fn cloudtrail_record<'a>(event: &At<'a>) -> Result<(At<'a>, &'a str), Error> {
+    let detail = event.required("detail")?;
+    detail.object("a CloudTrail record")?;
+    let name = detail.required_str("eventName")?;
+    Ok((detail, name))
+}
+
 fn read_control_tower(event: &At<'_>, detail_type: &str) -> Result<Parsed, Error> {
     if detail_type != SERVICE_EVENT {
         return Ok(ignored(format!(
             "a Control Tower {detail_type:?} event; lifecycle events are {SERVICE_EVENT:?}"
         )));
     }
-    let detail = event.required("detail")?;
-    detail.object("a CloudTrail record")?;
-    let name = detail.required_str("eventName")?;
+    let (detail, name) = cloudtrail_record(event)?;
     let Some(kind) = TowerEvent::from_name(name) else {
         return Ok(ignored(format!(
             "Control Tower lifecycle event {name} does not change which accounts are monitored"
@@ -716,7 +721,7 @@ fn read_account_id(parent: &At<'_>, key: &str) -> Result<AccountId, Error> {
     let at = parent.required(key)?;
     let Some(text) = at.value.as_str() else {
         return Err(at.problem(format!(
-            "must be a string of 12 digits (in quotes, so leading zeros survive), found {}",
+            "must be a string of 12 digits (in quotes, so leading zeros survive), not {}",
             json_type(at.value)
         )));
     };
@@ -745,9 +750,7 @@ fn read_organizations(event: &At<'_>, detail_type: &str) -> Result<Parsed, Error
             "an Organizations {detail_type:?} event; account exits and moves arrive as {API_CALL:?}"
         )));
     }
-    let detail = event.required("detail")?;
-    detail.object("a CloudTrail record")?;
-    let name = detail.required_str("eventName")?;
+    let (detail, name) = cloudtrail_record(event)?;
     if !matches!(
         name,
         "CloseAccount" | "RemoveAccountFromOrganization" | "MoveAccount"
@@ -818,87 +821,10 @@ fn is_lower_alphanumeric(text: &str, min: usize, max: usize) -> bool {
             .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
 }
 
-// ---------------------------------------------------------------------------------------------
-// Reading JSON with its path
-
-/// A JSON value and where it sits in the input, so every complaint can name its place.
-struct At<'a> {
-    value: &'a Value,
-    path: String,
-}
-
-impl<'a> At<'a> {
-    fn root(value: &'a Value) -> Self {
-        Self::new(value, "$".to_owned())
-    }
-
-    fn new(value: &'a Value, path: String) -> Self {
-        Self { value, path }
-    }
-
-    fn problem(&self, message: impl Into<String>) -> Error {
-        Error::Event(Problem::new(self.path.clone(), message))
-    }
-
-    fn child_problem(&self, key: &str, message: impl Into<String>) -> Error {
-        Error::Event(Problem::new(format!("{}.{key}", self.path), message))
-    }
-
-    /// The member `key`; `null` counts as absent (CloudTrail writes `"requestParameters": null`).
-    fn field(&self, key: &str) -> Option<At<'a>> {
-        match self.value.get(key) {
-            None | Some(Value::Null) => None,
-            Some(value) => Some(At::new(value, format!("{}.{key}", self.path))),
-        }
-    }
-
-    fn required(&self, key: &str) -> Result<At<'a>, Error> {
-        match self.value.get(key) {
-            None => Err(self.child_problem(key, "is missing")),
-            Some(Value::Null) => Err(self.child_problem(key, "is null")),
-            Some(value) => Ok(At::new(value, format!("{}.{key}", self.path))),
-        }
-    }
-
-    fn required_str(&self, key: &str) -> Result<&'a str, Error> {
-        self.required(key)?.string()
-    }
-
-    fn optional_str(&self, key: &str) -> Result<Option<&'a str>, Error> {
-        self.field(key).map(|at| at.string()).transpose()
-    }
-
-    /// This value as an object; `what` says what was expected there.
-    fn object(&self, what: &str) -> Result<&'a Map<String, Value>, Error> {
-        self.value.as_object().ok_or_else(|| {
-            self.problem(format!(
-                "must be {what} (a JSON object), found {}",
-                json_type(self.value)
-            ))
-        })
-    }
-
-    fn string(&self) -> Result<&'a str, Error> {
-        self.value.as_str().ok_or_else(|| {
-            self.problem(format!("must be a string, found {}", json_type(self.value)))
-        })
-    }
-
-    fn items(&self) -> Result<Vec<At<'a>>, Error> {
-        let items = self.value.as_array().ok_or_else(|| {
-            self.problem(format!("must be an array, found {}", json_type(self.value)))
-        })?;
-        Ok(items
-            .iter()
-            .enumerate()
-            .map(|(i, item)| At::new(item, format!("{}[{i}]", self.path)))
-            .collect())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Problem;
     use proptest::prelude::*;
     use serde_json::json;
 
@@ -1390,7 +1316,7 @@ mod tests {
     fn account_id_as_a_number_is_an_error_with_a_hint() {
         let problem = problem(fixture!("broken-close-account-id-is-a-number.json"));
         assert_eq!(problem.path, "$.detail.requestParameters.accountId");
-        assert!(problem.message.contains("found a number"), "{problem}");
+        assert!(problem.message.contains("not a number"), "{problem}");
         assert!(problem.message.contains("leading zeros"), "{problem}");
     }
 
@@ -1444,7 +1370,7 @@ mod tests {
     #[test]
     fn wrong_shapes_name_what_was_expected() {
         let cases = [
-            (json!(42), "$", "found a number"),
+            (json!(42), "$", "not a number"),
             (json!({"detail-type": "x"}), "$.source", "is missing"),
             (
                 json!({"source": 7, "detail-type": "x"}),

@@ -17,6 +17,7 @@ pub mod error;
 pub mod event;
 pub mod external_id;
 pub mod fate;
+mod json;
 pub mod lacework;
 pub mod lifecycle;
 pub mod mapping;

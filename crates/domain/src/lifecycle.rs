@@ -32,6 +32,7 @@ use crate::backoff::Backoff;
 use crate::error::{Problem, json_type};
 use crate::event::{self, LifecycleEvent, Parsed, State};
 use crate::fate::Fate;
+use crate::json::decode;
 use crate::mapping::{AccountStatus, OrganizationTree, OuRules};
 use crate::registration::RegistrationWork;
 
@@ -118,10 +119,9 @@ pub fn read_message(body: Option<&str>, path: &str) -> Message {
         Some(text) if text.trim().is_empty() => return unreadable(Problem::new(path, "is empty")),
         Some(text) => text,
     };
-    let value: Value = match serde_json::from_str(text) {
+    let value = match decode(text, path) {
         Ok(value) => value,
-        // The text itself is not repeated: it may be long, and it is not ours to log.
-        Err(err) => return unreadable(Problem::new(path, format!("is not JSON ({err})"))),
+        Err(problem) => return unreadable(problem),
     };
     // Account work carries `type`; EventBridge events never do, and SNS envelopes spell it
     // `Type`.
@@ -144,7 +144,7 @@ pub fn read_message(body: Option<&str>, path: &str) -> Message {
             )),
         };
     }
-    match event::parse_message(text, path) {
+    match event::parse_document(&value, path) {
         Ok(Parsed::Lifecycle(event)) => Message::Event(event),
         Ok(Parsed::Ignored { reason }) => Message::Ignored { reason },
         Err(err) => Message::Unreadable {

@@ -10,17 +10,22 @@
 //! that account and this Lacework account. (Whether the account is an ACTIVE member of the
 //! organization is asked of AWS Organizations by the caller.)
 //!
-//! Every refusal is a reason in words that names the field (`$.ResourceProperties.RoleArn`);
-//! no reason quotes an external id.
+//! Every refusal is a [`Problem`] that names the field (`$.ResourceProperties.RoleArn`); no
+//! refusal quotes an external id.
 
 use crate::AccountId;
 use crate::config::Installation;
 use crate::custom_resource::{Request, RequestType};
+use crate::error::{Error, Problem};
 use crate::external_id::ExternalId;
 use crate::naming::Arn;
 
 /// The resource type of the member stacks' custom resource.
 pub const RESOURCE_TYPE: &str = "Custom::LaceworkAccountRegistration";
+
+/// The request fields checked here more than once.
+const ROLE_ARN: &str = "$.ResourceProperties.RoleArn";
+const EXTERNAL_ID: &str = "$.ResourceProperties.ExternalId";
 
 /// What every physical resource id of this function starts with.
 pub const PHYSICAL_ID_PREFIX: &str = "lacework-cfg-";
@@ -47,16 +52,19 @@ pub enum Asked {
 }
 
 /// Checks `request` against this installation (`lacework_account` is the Lacework account
-/// name external ids are built with). The error is the reason for a FAILED answer.
+/// name external ids are built with). The problem is the reason for a FAILED answer.
 pub fn check(
     request: &Request,
     installation: &Installation,
     lacework_account: &str,
-) -> Result<Asked, String> {
+) -> Result<Asked, Problem> {
     if request.resource_type != RESOURCE_TYPE {
-        return Err(format!(
-            "$.ResourceType: is {:?}; this function only handles {RESOURCE_TYPE} (the member stacks' registration)",
-            shorten(&request.resource_type)
+        return Err(Problem::new(
+            "$.ResourceType",
+            format!(
+                "is {:?}; this function only handles {RESOURCE_TYPE} (the member stacks' registration)",
+                shorten(&request.resource_type)
+            ),
         ));
     }
     if request.request_type == RequestType::Delete && request.is_failed_create_placeholder() {
@@ -64,31 +72,40 @@ pub fn check(
     }
     let account = request
         .property_account_id("AccountId")
-        .map_err(|err| err.to_string())?;
-    let stack_account = request.stack_account_id().map_err(|err| err.to_string())?;
+        .map_err(Error::into_problem)?;
+    let stack_account = request.stack_account_id().map_err(Error::into_problem)?;
     if stack_account != account {
-        return Err(format!(
-            "$.ResourceProperties.AccountId: asks to register account {account}, but the stack ($.StackId) belongs to account {stack_account}; a member stack registers only its own account"
+        return Err(Problem::new(
+            "$.ResourceProperties.AccountId",
+            format!(
+                "asks to register account {account}, but the stack ($.StackId) belongs to account {stack_account}; a member stack registers only its own account"
+            ),
         ));
     }
     let role_arn = request
         .property_str("RoleArn")
-        .map_err(|err| err.to_string())?;
+        .map_err(Error::into_problem)?;
     let role = read_role(role_arn)?;
     if role.account.as_ref() != Some(&account) {
-        return Err(format!(
-            "$.ResourceProperties.RoleArn: the role is in account {}, not in account {account} that is to be registered",
-            role.account
-                .as_ref()
-                .map_or_else(|| "(none)".to_owned(), ToString::to_string)
+        return Err(Problem::new(
+            ROLE_ARN,
+            format!(
+                "the role is in account {}, not in account {account} that is to be registered",
+                role.account
+                    .as_ref()
+                    .map_or_else(|| "(none)".to_owned(), ToString::to_string)
+            ),
         ));
     }
     if let Some(physical_id) = request.physical_resource_id() {
         if let Some(named) = physical_id.strip_prefix(PHYSICAL_ID_PREFIX) {
             if named != account.as_str() {
-                return Err(format!(
-                    "$.PhysicalResourceId: names account {}, but $.ResourceProperties.AccountId is {account}; a registration cannot change its account",
-                    shorten(named)
+                return Err(Problem::new(
+                    "$.PhysicalResourceId",
+                    format!(
+                        "names account {}, but $.ResourceProperties.AccountId is {account}; a registration cannot change its account",
+                        shorten(named)
+                    ),
                 ));
             }
         }
@@ -107,34 +124,39 @@ pub fn check(
     })
 }
 
-fn read_role(role_arn: &str) -> Result<Arn, String> {
-    let arn =
-        Arn::parse(role_arn).map_err(|reason| format!("$.ResourceProperties.RoleArn: {reason}"))?;
+fn read_role(role_arn: &str) -> Result<Arn, Problem> {
+    let arn = Arn::parse(role_arn).map_err(|problem| problem.at(ROLE_ARN))?;
     if arn.service != "iam" || !arn.resource.starts_with("role/") {
-        return Err(
-            "$.ResourceProperties.RoleArn: is not an IAM role ARN (arn:<partition>:iam::<account>:role/<name>)"
-                .to_owned(),
-        );
+        return Err(Problem::new(
+            ROLE_ARN,
+            "is not an IAM role ARN (arn:<partition>:iam::<account>:role/<name>)",
+        ));
     }
     Ok(arn)
 }
 
 /// The role must be the member StackSet's, in this installation's partition: Lacework is told
 /// to assume exactly the role this product created and trusts.
-fn check_role_name(role: &Arn, installation: &Installation) -> Result<(), String> {
+fn check_role_name(role: &Arn, installation: &Installation) -> Result<(), Problem> {
     let partition = installation.region.partition();
     if role.partition != partition {
-        return Err(format!(
-            "$.ResourceProperties.RoleArn: is in partition {}, but this installation runs in {partition}",
-            role.partition
+        return Err(Problem::new(
+            ROLE_ARN,
+            format!(
+                "is in partition {}, but this installation runs in {partition}",
+                role.partition
+            ),
         ));
     }
     let name = role.resource.rsplit('/').next().unwrap_or_default();
     let expected = &installation.names.member_role;
     if name != expected {
-        return Err(format!(
-            "$.ResourceProperties.RoleArn: names role {:?}; the member StackSet creates the role {expected:?}",
-            shorten(name)
+        return Err(Problem::new(
+            ROLE_ARN,
+            format!(
+                "names role {:?}; the member StackSet creates the role {expected:?}",
+                shorten(name)
+            ),
         ));
     }
     Ok(())
@@ -147,26 +169,28 @@ fn check_external_id(
     request: &Request,
     account: &AccountId,
     lacework_account: &str,
-) -> Result<(), String> {
+) -> Result<(), Problem> {
     let Some(text) = request
         .optional_property_str("ExternalId")
-        .map_err(|err| err.to_string())?
+        .map_err(Error::into_problem)?
     else {
         return Ok(());
     };
     let external_id =
-        ExternalId::parse(text).map_err(|err| format!("$.ResourceProperties.ExternalId: {err}"))?;
+        ExternalId::parse(text).map_err(|err| Problem::new(EXTERNAL_ID, err.to_string()))?;
     if external_id.aws_account() != account {
-        return Err(format!(
-            "$.ResourceProperties.ExternalId: is the external id of another AWS account than {account}"
+        return Err(Problem::new(
+            EXTERNAL_ID,
+            format!("is the external id of another AWS account than {account}"),
         ));
     }
     if !external_id
         .lacework_account()
         .eq_ignore_ascii_case(lacework_account)
     {
-        return Err(format!(
-            "$.ResourceProperties.ExternalId: names another Lacework account than {lacework_account:?}"
+        return Err(Problem::new(
+            EXTERNAL_ID,
+            format!("names another Lacework account than {lacework_account:?}"),
         ));
     }
     Ok(())
@@ -231,7 +255,7 @@ mod tests {
     }
 
     fn checked(value: &Value) -> Result<Asked, String> {
-        check(&parse_request(value).unwrap(), &installation(), "acme")
+        check(&parse_request(value).unwrap(), &installation(), "acme").map_err(|p| p.to_string())
     }
 
     fn account() -> AccountId {

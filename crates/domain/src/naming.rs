@@ -38,7 +38,7 @@
 use std::fmt;
 
 use crate::account::AccountId;
-use crate::error::Error;
+use crate::error::{Error, Problem};
 
 /// An AWS partition: the first word of an ARN, and which DNS suffix its endpoints use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -108,12 +108,11 @@ impl Region {
     /// Accepts `<2 letters>(-<letters>)+-<1 or 2 digits>`. Regions of the isolated partitions
     /// (`us-iso-*`, `us-isob-*`, ...) are refused: the product does not support them.
     ///
-    /// The error is a reason in words; the caller puts it in a [`crate::Problem`] at the
-    /// place it read the region from.
-    pub fn parse(text: &str) -> Result<Region, String> {
+    /// The caller places the problem ([`Problem::at`]) where it read the region from.
+    pub fn parse(text: &str) -> Result<Region, Problem> {
         match region_problem(text) {
             None => Ok(Region(text.to_owned())),
-            Some(reason) => Err(reason),
+            Some(reason) => Err(Problem::of_value(reason)),
         }
     }
 
@@ -207,45 +206,49 @@ pub struct Arn {
 impl Arn {
     /// Reads an ARN. The resource part may itself contain `:`.
     ///
-    /// The error is a reason in words (it quotes no part of the text); the caller puts it in
-    /// a [`crate::Problem`] at the place it read the ARN from.
-    pub fn parse(text: &str) -> Result<Arn, String> {
+    /// The problem quotes no part of the text; the caller places it ([`Problem::at`]) where
+    /// it read the ARN from.
+    pub fn parse(text: &str) -> Result<Arn, Problem> {
         let fields: Vec<&str> = text.splitn(6, ':').collect();
         let ["arn", partition, service, region, account, resource] = fields.as_slice() else {
-            return Err(
-                "is not an ARN (arn:<partition>:<service>:<region>:<account>:<resource>)"
-                    .to_owned(),
-            );
+            return Err(Problem::of_value(
+                "is not an ARN (arn:<partition>:<service>:<region>:<account>:<resource>)",
+            ));
         };
         let partition = Partition::from_arn_word(partition).ok_or_else(|| {
-            "names an unknown partition; expected aws, aws-us-gov or aws-cn".to_owned()
+            Problem::of_value("names an unknown partition; expected aws, aws-us-gov or aws-cn")
         })?;
         if service.is_empty()
             || !service
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         {
-            return Err("has no valid service name in its third field".to_owned());
+            return Err(Problem::of_value(
+                "has no valid service name in its third field",
+            ));
         }
-        let region = match *region {
-            "" => None,
-            name => Some(Region::parse(name).map_err(|reason| format!("its region {reason}"))?),
-        };
+        let region =
+            match *region {
+                "" => None,
+                name => Some(Region::parse(name).map_err(|problem| {
+                    Problem::of_value(format!("its region {}", problem.message))
+                })?),
+            };
         if let Some(region) = &region {
             if region.partition() != partition {
-                return Err(format!(
+                return Err(Problem::of_value(format!(
                     "names region {region}, which is not in partition {partition}"
-                ));
+                )));
             }
         }
         let account = match *account {
             "" => None,
             id => Some(AccountId::parse(id).map_err(|_| {
-                "has an account field that is not a 12-digit AWS account id".to_owned()
+                Problem::of_value("has an account field that is not a 12-digit AWS account id")
             })?),
         };
         if resource.is_empty() {
-            return Err("has an empty resource part".to_owned());
+            return Err(Problem::of_value("has an empty resource part"));
         }
         Ok(Arn {
             partition,
@@ -577,12 +580,12 @@ mod tests {
         ] {
             let reason = Region::parse(bad).unwrap_err();
             assert!(
-                reason.contains("not an AWS region name"),
+                reason.message.contains("not an AWS region name"),
                 "{bad:?}: {reason}"
             );
         }
         let reason = Region::parse("us-isob-east-1").unwrap_err();
-        assert!(reason.contains("isolated partition"), "{reason}");
+        assert!(reason.message.contains("isolated partition"), "{reason}");
     }
 
     #[test]
@@ -675,7 +678,7 @@ mod tests {
             ("arn:aws:iam::222233334444:", "empty resource"),
         ] {
             let reason = Arn::parse(bad).unwrap_err();
-            assert!(reason.contains(expected), "{bad:?}: {reason}");
+            assert!(reason.message.contains(expected), "{bad:?}: {reason}");
         }
     }
 

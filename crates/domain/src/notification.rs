@@ -27,9 +27,10 @@ use std::borrow::Cow;
 
 use percent_encoding::percent_decode_str;
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use crate::error::{Error, Problem, json_type};
+use crate::error::{Error, Problem};
+use crate::json::{At, decode};
 use crate::mapping::{AccountMapping, Resolution};
 use crate::object_key::ObjectKey;
 
@@ -56,111 +57,38 @@ pub struct LogObject {
 
 /// Reads a delivery notification, raw or in an SNS envelope (see the module documentation).
 pub fn parse(input: &Value) -> Result<Notification, Error> {
-    document(input, "$", false)
+    document(&At::root(input, Error::Notification), false)
 }
 
 /// Reads a notification from message text, such as an SQS message body.
 pub fn parse_body(body: &str) -> Result<Notification, Error> {
-    let value: Value =
-        serde_json::from_str(body).map_err(|err| problem("$", format!("is not JSON: {err}")))?;
-    parse(&value)
+    parse(&decode(body, "$").map_err(Error::Notification)?)
 }
 
 fn problem(path: &str, message: impl Into<String>) -> Error {
     Error::Notification(Problem::new(path, message))
 }
 
-fn field(path: &str, name: &str) -> String {
-    format!("{path}.{name}")
-}
-
-fn index(path: &str, at: usize) -> String {
-    format!("{path}[{at}]")
-}
-
-fn as_object<'a>(value: &'a Value, path: &str) -> Result<&'a Map<String, Value>, Error> {
-    value
-        .as_object()
-        .ok_or_else(|| problem(path, format!("must be an object, not {}", json_type(value))))
-}
-
-fn as_array<'a>(value: &'a Value, path: &str) -> Result<&'a Vec<Value>, Error> {
-    value
-        .as_array()
-        .ok_or_else(|| problem(path, format!("must be an array, not {}", json_type(value))))
-}
-
-fn as_text<'a>(value: &'a Value, path: &str) -> Result<&'a str, Error> {
-    value
-        .as_str()
-        .ok_or_else(|| problem(path, format!("must be a string, not {}", json_type(value))))
-}
-
-/// The member `name` of `object` (at `path`), with its own path.
-fn member<'a>(
-    object: &'a Map<String, Value>,
-    path: &str,
-    name: &str,
-) -> Result<(&'a Value, String), Error> {
-    let at = field(path, name);
-    match object.get(name) {
-        Some(value) => Ok((value, at)),
-        None => Err(problem(&at, "is missing")),
-    }
-}
-
-fn member_object<'a>(
-    object: &'a Map<String, Value>,
-    path: &str,
-    name: &str,
-) -> Result<(&'a Map<String, Value>, String), Error> {
-    let (value, at) = member(object, path, name)?;
-    Ok((as_object(value, &at)?, at))
-}
-
-/// A string member that must not be empty.
-fn member_text<'a>(
-    object: &'a Map<String, Value>,
-    path: &str,
-    name: &str,
-) -> Result<(&'a str, String), Error> {
-    let (value, at) = member(object, path, name)?;
-    let text = as_text(value, &at)?;
-    if text.is_empty() {
-        return Err(problem(&at, "is empty"));
-    }
-    Ok((text, at))
-}
-
-/// An optional string member that, when present, must equal `expected`.
-fn check_source(
-    object: &Map<String, Value>,
-    path: &str,
-    name: &str,
-    expected: &str,
-) -> Result<(), Error> {
-    let Some(value) = object.get(name) else {
+/// An optional string member that, when present (even as `null`), must equal `expected`.
+fn check_source(object: &At<'_>, name: &str, expected: &str) -> Result<(), Error> {
+    if object.value.get(name).is_none() {
         return Ok(());
-    };
-    let at = field(path, name);
-    let source = as_text(value, &at)?;
-    if source == expected {
-        Ok(())
-    } else {
-        Err(problem(&at, format!("is {source:?}, not {expected:?}")))
+    }
+    match object.required_str(name)? {
+        source if source == expected => Ok(()),
+        source => Err(object.child_problem(name, format!("is {source:?}, not {expected:?}"))),
     }
 }
 
 const SHAPES: &str = "expected an SNS notification (Type, Message), an S3 event (Records[].s3), \
                       CloudTrail's message (s3Bucket, s3ObjectKey) or the S3 test event";
 
-/// A notification document at `path`; `in_envelope` when it came out of an SNS message (which
-/// never holds another envelope).
-fn document(value: &Value, path: &str, in_envelope: bool) -> Result<Notification, Error> {
-    let object = as_object(value, path)?;
+/// A notification document; `in_envelope` when it came out of an SNS message (which never
+/// holds another envelope).
+fn document(at: &At<'_>, in_envelope: bool) -> Result<Notification, Error> {
+    let object = at.object("a delivery notification")?;
     let envelope_in_envelope = || {
-        problem(
-            path,
+        at.problem(
             "is an SNS envelope inside an SNS message; expected the S3 event or CloudTrail's message",
         )
     };
@@ -168,83 +96,74 @@ fn document(value: &Value, path: &str, in_envelope: bool) -> Result<Notification
         if in_envelope {
             return Err(envelope_in_envelope());
         }
-        return sns_message(object, path);
+        return sns_message(at);
     }
-    if let Some(records) = object.get("Records") {
-        let records_path = field(path, "Records");
-        let records = as_array(records, &records_path)?;
-        let Some(first) = records.first() else {
-            return Err(problem(
-                &records_path,
-                "is empty; a notification names at least one object",
-            ));
+    if let Some(records) = at.field("Records") {
+        let items = records.items()?;
+        let Some(first) = items.first() else {
+            return Err(records.problem("is empty; a notification names at least one object"));
         };
-        let first = as_object(first, &index(&records_path, 0))?;
+        let first = first.object("an SNS, SQS or S3 event record")?;
         if first.contains_key("Sns") || first.get("EventSource").is_some_and(|s| s == "aws:sns") {
             if in_envelope {
                 return Err(envelope_in_envelope());
             }
-            return lambda_sns_event(records, &records_path);
+            return lambda_sns_event(&items);
         }
         if first.contains_key("body") || first.get("eventSource").is_some_and(|s| s == "aws:sqs") {
-            return Err(problem(
-                &records_path,
+            return Err(records.problem(
                 "is an SQS event, a batch of separate messages: parse each record's body on its own",
             ));
         }
-        return s3_event(records, &records_path);
+        return s3_event(&items);
     }
     if object.contains_key("s3Bucket") || object.contains_key("s3ObjectKey") {
-        return cloudtrail_message(object, path);
+        return cloudtrail_message(at);
     }
     if object.contains_key("Event") {
-        return s3_test_event(object, path);
+        return s3_test_event(at);
     }
-    Err(problem(
-        path,
-        format!("is not a CloudTrail delivery notification: {SHAPES}"),
-    ))
+    Err(at.problem(format!(
+        "is not a CloudTrail delivery notification: {SHAPES}"
+    )))
 }
 
 /// An SNS notification (SQS's view, or the `Sns` member of a Lambda SNS record).
-fn sns_message(object: &Map<String, Value>, path: &str) -> Result<Notification, Error> {
-    let (kind, kind_path) = member_text(object, path, "Type")?;
-    match kind {
+fn sns_message(sns: &At<'_>) -> Result<Notification, Error> {
+    match sns.required_text("Type")? {
         "Notification" => {}
-        "SubscriptionConfirmation" | "UnsubscribeConfirmation" => {
-            return Err(problem(
-                &kind_path,
+        kind @ ("SubscriptionConfirmation" | "UnsubscribeConfirmation") => {
+            return Err(sns.child_problem(
+                "Type",
                 format!(
                     "is {kind:?}: SNS asks about the subscription itself; it carries no CloudTrail delivery"
                 ),
             ));
         }
         other => {
-            return Err(problem(
-                &kind_path,
+            return Err(sns.child_problem(
+                "Type",
                 format!("is {other:?}; an SNS notification has Type \"Notification\""),
             ));
         }
     }
-    let (message, message_path) = member(object, path, "Message")?;
-    let message = as_text(message, &message_path)?;
-    let inner: Value = serde_json::from_str(message)
-        .map_err(|err| problem(&message_path, format!("does not hold JSON: {err}")))?;
-    document(&inner, &message_path, true)
+    let message = sns.required("Message")?;
+    let inner = message.decoded()?;
+    document(&At::new(&inner, message.path, Error::Notification), true)
 }
 
 /// A Lambda SNS event. SNS gives Lambda one record at a time, but nothing is lost if there are
 /// more: their objects are put together (test events among them add nothing).
-fn lambda_sns_event(records: &[Value], path: &str) -> Result<Notification, Error> {
+fn lambda_sns_event(records: &[At<'_>]) -> Result<Notification, Error> {
     let mut objects = Vec::new();
     let mut test_bucket = None;
     let mut announces_objects = false;
-    for (at, record) in records.iter().enumerate() {
-        let record_path = index(path, at);
-        let record = as_object(record, &record_path)?;
-        check_source(record, &record_path, "EventSource", "aws:sns")?;
-        let (sns, sns_path) = member_object(record, &record_path, "Sns")?;
-        match sns_message(sns, &sns_path)? {
+    for record in records {
+        record.object("a Lambda SNS record")?;
+        check_source(record, "EventSource", "aws:sns")?;
+        let sns = record.required("Sns")?;
+        sns.object("an SNS message")?;
+        match sns_message(&sns)? {
             Notification::Test { bucket } => {
                 test_bucket.get_or_insert(bucket);
             }
@@ -262,68 +181,68 @@ fn lambda_sns_event(records: &[Value], path: &str) -> Result<Notification, Error
 
 /// An S3 event notification: every `ObjectCreated:*` record is a new object; other records
 /// (removals, restores, replication, ...) announce no new file and are skipped.
-fn s3_event(records: &[Value], path: &str) -> Result<Notification, Error> {
+fn s3_event(records: &[At<'_>]) -> Result<Notification, Error> {
     let mut objects = Vec::new();
-    for (at, record) in records.iter().enumerate() {
-        let record_path = index(path, at);
-        let record = as_object(record, &record_path)?;
-        check_source(record, &record_path, "eventSource", "aws:s3")?;
-        let (event_name, _) = member_text(record, &record_path, "eventName")?;
-        if !event_name.starts_with("ObjectCreated:") {
+    for record in records {
+        record.object("an S3 event record")?;
+        check_source(record, "eventSource", "aws:s3")?;
+        if !record
+            .required_text("eventName")?
+            .starts_with("ObjectCreated:")
+        {
             continue;
         }
-        let (s3, s3_path) = member_object(record, &record_path, "s3")?;
-        let (bucket, bucket_path) = member_object(s3, &s3_path, "bucket")?;
-        let (bucket_name, _) = member_text(bucket, &bucket_path, "name")?;
-        let (object, object_path) = member_object(s3, &s3_path, "object")?;
-        let (encoded, key_path) = member_text(object, &object_path, "key")?;
-        let key = decode_key(encoded, &key_path)?;
-        let parsed = object_key(&key, &key_path)?;
+        let s3 = record.required("s3")?;
+        s3.object("the record's bucket and object")?;
+        let bucket = s3.required("bucket")?;
+        bucket.object("a bucket")?;
+        let bucket_name = bucket.required_text("name")?;
+        let object = s3.required("object")?;
+        object.object("an object")?;
+        let key_path = format!("{}.key", object.path);
+        let key = decode_key(object.required_text("key")?, &key_path)?;
         objects.push(LogObject {
             bucket: bucket_name.to_owned(),
+            object: object_key(&key, &key_path)?,
             key,
-            object: parsed,
         });
     }
     Ok(Notification::Objects(objects))
 }
 
 /// CloudTrail's own SNS message; its keys are not URL-encoded.
-fn cloudtrail_message(object: &Map<String, Value>, path: &str) -> Result<Notification, Error> {
-    let (bucket, _) = member_text(object, path, "s3Bucket")?;
-    let (keys, keys_path) = member(object, path, "s3ObjectKey")?;
-    let keys = as_array(keys, &keys_path)?;
+fn cloudtrail_message(message: &At<'_>) -> Result<Notification, Error> {
+    let bucket = message.required_text("s3Bucket")?;
+    let keys = message.required("s3ObjectKey")?.items()?;
     if keys.is_empty() {
-        return Err(problem(
-            &keys_path,
+        return Err(message.child_problem(
+            "s3ObjectKey",
             "is empty; CloudTrail names at least one object",
         ));
     }
     let mut objects = Vec::with_capacity(keys.len());
-    for (at, key) in keys.iter().enumerate() {
-        let key_path = index(&keys_path, at);
-        let key = as_text(key, &key_path)?;
+    for key_at in &keys {
+        let key = key_at.string()?;
         objects.push(LogObject {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
-            object: object_key(key, &key_path)?,
+            object: object_key(key, &key_at.path)?,
         });
     }
     Ok(Notification::Objects(objects))
 }
 
-fn s3_test_event(object: &Map<String, Value>, path: &str) -> Result<Notification, Error> {
-    let (event, event_path) = member_text(object, path, "Event")?;
+fn s3_test_event(message: &At<'_>) -> Result<Notification, Error> {
+    let event = message.required_text("Event")?;
     if event != "s3:TestEvent" {
-        return Err(problem(
-            &event_path,
+        return Err(message.child_problem(
+            "Event",
             format!("is {event:?}; the only S3 message of this shape is \"s3:TestEvent\""),
         ));
     }
-    check_source(object, path, "Service", "Amazon S3")?;
-    let (bucket, _) = member_text(object, path, "Bucket")?;
+    check_source(message, "Service", "Amazon S3")?;
     Ok(Notification::Test {
-        bucket: bucket.to_owned(),
+        bucket: message.required_text("Bucket")?.to_owned(),
     })
 }
 
@@ -526,7 +445,7 @@ mod tests {
             (
                 "broken-sns-message-not-json.json",
                 "$.Message",
-                "does not hold JSON",
+                "is not JSON",
             ),
             ("broken-sns-missing-message.json", "$.Message", "is missing"),
             (
@@ -675,7 +594,11 @@ mod tests {
     #[test]
     fn smaller_shape_problems_have_paths() {
         let cases = [
-            (json!([]), "$", "must be an object, not an array"),
+            (
+                json!([]),
+                "$",
+                "must be an object (a delivery notification), not an array",
+            ),
             (json!({"Records": []}), "$.Records", "is empty"),
             (json!({"Records": {}}), "$.Records", "must be an array"),
             (

@@ -95,10 +95,7 @@ impl ObjectKey {
     /// Reads a (URL-decoded) S3 object key. Anything that is not a CloudTrail log, digest or
     /// insight key is an [`Error::ObjectKey`] saying which part is wrong.
     pub fn parse(key: &str) -> Result<Self, Error> {
-        parse_key(key).map_err(|reason| Error::ObjectKey {
-            key: key.to_owned(),
-            reason,
-        })
+        parse_key(key)
     }
 
     /// The S3 object key these parts make; `ObjectKey::parse(&k.to_key())` gives `k` back.
@@ -153,37 +150,50 @@ fn date_text(date: Date) -> String {
     )
 }
 
+/// Why `key` is not a CloudTrail object key.
+fn not_a_key(key: &str, reason: impl Into<String>) -> Error {
+    Error::ObjectKey {
+        key: key.to_owned(),
+        reason: reason.into(),
+    }
+}
+
 /// The folders after `AWSLogs`, taken one at a time; remembers the last one for errors.
 struct Folders<'a, I: Iterator<Item = &'a str>> {
+    key: &'a str,
     rest: I,
     last: &'a str,
 }
 
 impl<'a, I: Iterator<Item = &'a str>> Folders<'a, I> {
-    fn next(&mut self, what: &str) -> Result<&'a str, String> {
+    fn next(&mut self, what: &str) -> Result<&'a str, Error> {
         match self.rest.next() {
             Some(folder) => {
                 self.last = folder;
                 Ok(folder)
             }
-            None => Err(format!(
-                "ends after {:?} where the {what} should follow ({SHAPE})",
-                self.last
+            None => Err(not_a_key(
+                self.key,
+                format!(
+                    "ends after {:?} where the {what} should follow ({SHAPE})",
+                    self.last
+                ),
             )),
         }
     }
 }
 
-fn parse_key(key: &str) -> Result<ObjectKey, String> {
+fn parse_key(key: &str) -> Result<ObjectKey, Error> {
     if key.is_empty() {
-        return Err("is empty".to_owned());
+        return Err(not_a_key(key, "is empty"));
     }
     let segments: Vec<&str> = key.split('/').collect();
     // The last `AWSLogs` folder is CloudTrail's: a prefix may contain the word, but nothing
     // CloudTrail writes after it can.
     let Some(logs_at) = segments.iter().rposition(|segment| *segment == "AWSLogs") else {
-        return Err(format!(
-            "has no AWSLogs folder; CloudTrail keys look like {SHAPE}"
+        return Err(not_a_key(
+            key,
+            format!("has no AWSLogs folder; CloudTrail keys look like {SHAPE}"),
         ));
     };
     let prefix = (logs_at > 0).then(|| {
@@ -196,47 +206,57 @@ fn parse_key(key: &str) -> Result<ObjectKey, String> {
     });
 
     let mut folders = Folders {
+        key,
         rest: segments.iter().skip(logs_at + 1).copied(),
         last: "AWSLogs",
     };
     let first = folders.next("account")?;
     let (organization_id, account_folder) = if first.starts_with("o-") {
-        check_organization_id(first)?;
+        check_organization_id(key, first)?;
         (Some(first.to_owned()), folders.next("account")?)
     } else {
         (None, first)
     };
     if let Some(problem) = account_id_problem(account_folder) {
-        return Err(format!(
-            "account folder {account_folder:?} is not an AWS account id: {problem}"
+        return Err(not_a_key(
+            key,
+            format!("account folder {account_folder:?} is not an AWS account id: {problem}"),
         ));
     }
-    let account = AccountId::parse(account_folder).map_err(|err| err.to_string())?;
+    let account =
+        AccountId::parse(account_folder).map_err(|err| not_a_key(key, err.to_string()))?;
 
     let folder = folders.next("CloudTrail folder")?;
     let kind = LogKind::from_folder(folder).ok_or_else(|| {
-        format!(
-            "folder {folder:?} after the account holds no CloudTrail files \
+        not_a_key(
+            key,
+            format!(
+                "folder {folder:?} after the account holds no CloudTrail files \
              (expected CloudTrail, CloudTrail-Digest or CloudTrail-Insight)"
+            ),
         )
     })?;
     let region = folders.next("region")?;
     if !is_region(region) {
-        return Err(format!(
-            "region folder {region:?} is not an AWS region name (like us-east-1)"
+        return Err(not_a_key(
+            key,
+            format!("region folder {region:?} is not an AWS region name (like us-east-1)"),
         ));
     }
     let year = folders.next("year")?;
     let month = folders.next("month")?;
     let day = folders.next("day")?;
-    let date = folder_date(year, month, day)?;
+    let date = folder_date(key, year, month, day)?;
     let file_name = folders.next("file name")?;
     if let Some(extra) = folders.rest.next() {
-        return Err(format!(
-            "has more folders than CloudTrail writes: {file_name:?} is followed by {extra:?} ({SHAPE})"
+        return Err(not_a_key(
+            key,
+            format!(
+                "has more folders than CloudTrail writes: {file_name:?} is followed by {extra:?} ({SHAPE})"
+            ),
         ));
     }
-    check_file_name(file_name, kind, &account, region, date)?;
+    check_file_name(key, file_name, kind, &account, region, date)?;
 
     Ok(ObjectKey {
         prefix,
@@ -250,7 +270,7 @@ fn parse_key(key: &str) -> Result<ObjectKey, String> {
 }
 
 /// AWS Organizations ids: `o-` and 10 to 32 lower-case letters or digits.
-fn check_organization_id(folder: &str) -> Result<(), String> {
+fn check_organization_id(key: &str, folder: &str) -> Result<(), Error> {
     let tail = folder.strip_prefix("o-").unwrap_or(folder);
     let good = (10..=32).contains(&tail.len())
         && tail
@@ -259,9 +279,12 @@ fn check_organization_id(folder: &str) -> Result<(), String> {
     if good {
         Ok(())
     } else {
-        Err(format!(
-            "organization folder {folder:?} is not an organization id \
+        Err(not_a_key(
+            key,
+            format!(
+                "organization folder {folder:?} is not an organization id \
              (o- and 10 to 32 lower-case letters or digits)"
+            ),
         ))
     }
 }
@@ -295,14 +318,19 @@ fn calendar_date(year: u32, month: u32, day: u32) -> Option<Date> {
     Date::from_calendar_date(i32::try_from(year).ok()?, month, u8::try_from(day).ok()?).ok()
 }
 
-fn folder_date(year: &str, month: &str, day: &str) -> Result<Date, String> {
+fn folder_date(key: &str, year: &str, month: &str, day: &str) -> Result<Date, Error> {
     let (Some(y), Some(m), Some(d)) = (digits(year, 4), digits(month, 2), digits(day, 2)) else {
-        return Err(format!(
-            "date folders {year:?}/{month:?}/{day:?} are not yyyy/mm/dd"
+        return Err(not_a_key(
+            key,
+            format!("date folders {year:?}/{month:?}/{day:?} are not yyyy/mm/dd"),
         ));
     };
-    calendar_date(y, m, d)
-        .ok_or_else(|| format!("date folders {year}/{month}/{day} are not a real date"))
+    calendar_date(y, m, d).ok_or_else(|| {
+        not_a_key(
+            key,
+            format!("date folders {year}/{month}/{day} are not a real date"),
+        )
+    })
 }
 
 /// The date of a file-name time stamp: `YYYYMMDDTHHmmZ`, or `YYYYMMDDTHHmmssZ` for digests.
@@ -349,14 +377,18 @@ fn is_trail_name(text: &str) -> bool {
 
 /// Checks that the file name is the one CloudTrail writes in these folders.
 fn check_file_name(
+    key: &str,
     name: &str,
     kind: LogKind,
     account: &AccountId,
     region: &str,
     date: Date,
-) -> Result<(), String> {
+) -> Result<(), Error> {
     if name.is_empty() {
-        return Err("has an empty file name (the key ends with \"/\")".to_owned());
+        return Err(not_a_key(
+            key,
+            "has an empty file name (the key ends with \"/\")",
+        ));
     }
     let word = kind.folder();
     let expected = match kind {
@@ -368,7 +400,10 @@ fn check_file_name(
         }
     };
     let wrong = |problem: String| {
-        format!("file name {name:?} {problem}; CloudTrail names this file {expected}")
+        not_a_key(
+            key,
+            format!("file name {name:?} {problem}; CloudTrail names this file {expected}"),
+        )
     };
 
     let stem = name

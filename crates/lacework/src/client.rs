@@ -47,13 +47,7 @@ impl Client {
     ) -> Result<Self, Error> {
         let base = parse_base_url(base_url)?;
         let transport = Transport::new(options)?;
-        Ok(Self {
-            inner: Arc::new(Inner {
-                base,
-                transport,
-                tokens,
-            }),
-        })
+        Ok(Self::assemble(base, transport, tokens))
     }
 
     /// A client that requests (and caches) its own tokens with an API key.
@@ -64,14 +58,19 @@ impl Client {
     ) -> Result<Self, Error> {
         let base = parse_base_url(base_url)?;
         let transport = Transport::new(options)?;
+        // The token source shares the client's connections.
         let tokens = KeyTokenSource::with_transport(&base, credentials, transport.clone());
-        Ok(Self {
+        Ok(Self::assemble(base, transport, Arc::new(tokens)))
+    }
+
+    fn assemble(base: Url, transport: Transport, tokens: Arc<dyn TokenSource>) -> Self {
+        Self {
             inner: Arc::new(Inner {
                 base,
                 transport,
-                tokens: Arc::new(tokens),
+                tokens,
             }),
-        })
+        }
     }
 
     /// The API's address, for example `https://acme.lacework.net/`.
@@ -117,7 +116,7 @@ impl Client {
         intg_guid: &str,
     ) -> Result<(String, CloudAccount), Error> {
         let url = self.endpoint(&["CloudAccounts", intg_guid]);
-        let (operation, incoming) = self.call(Method::GET, url, scope, None, &[]).await?;
+        let (operation, incoming) = self.send(Method::GET, url, scope, None, &[], true).await?;
         let one: One<CloudAccount> = decode(&operation, &incoming.body, &[])?;
         Ok((operation, one.data))
     }
@@ -125,7 +124,7 @@ impl Client {
     /// `GET /api/v2/CloudAccounts`: every integration in the scope, of every type.
     pub async fn list(&self, scope: &Scope) -> Result<Vec<CloudAccount>, Error> {
         let url = self.endpoint(&["CloudAccounts"]);
-        let (operation, incoming) = self.call(Method::GET, url, scope, None, &[]).await?;
+        let (operation, incoming) = self.send(Method::GET, url, scope, None, &[], true).await?;
         self.all_pages(scope, &operation, incoming).await
     }
 
@@ -147,7 +146,7 @@ impl Client {
         scope: &Scope,
     ) -> Result<(String, Vec<CloudAccount>), Error> {
         let url = self.endpoint(&["CloudAccounts", D::TYPE]);
-        let (operation, incoming) = self.call(Method::GET, url, scope, None, &[]).await?;
+        let (operation, incoming) = self.send(Method::GET, url, scope, None, &[], true).await?;
         let records = self.all_pages(scope, &operation, incoming).await?;
         Ok((operation, records))
     }
@@ -175,7 +174,7 @@ impl Client {
         let secrets = spec.data.secrets();
         let body = encode(&url, &Method::PATCH, &Patch { intg_guid, spec })?;
         let (operation, incoming) = self
-            .call(Method::PATCH, url, scope, Some(&body), &secrets)
+            .send(Method::PATCH, url, scope, Some(&body), &secrets, true)
             .await?;
         let one: One<CloudAccount> = decode(&operation, &incoming.body, &secrets)?;
         typed(one.data, &operation)
@@ -184,7 +183,8 @@ impl Client {
     /// `DELETE /api/v2/CloudAccounts/{intgGuid}`.
     pub async fn delete(&self, scope: &Scope, intg_guid: &str) -> Result<(), Error> {
         let url = self.endpoint(&["CloudAccounts", intg_guid]);
-        self.call(Method::DELETE, url, scope, None, &[]).await?;
+        self.send(Method::DELETE, url, scope, None, &[], true)
+            .await?;
         Ok(())
     }
 
@@ -201,7 +201,7 @@ impl Client {
         let url = self.endpoint(&["CloudAccounts", "search"]);
         let body = encode(&url, &Method::POST, request)?;
         let (operation, incoming) = self
-            .call(Method::POST, url, scope, Some(&body), &[])
+            .send(Method::POST, url, scope, Some(&body), &[], true)
             .await?;
         self.all_pages(scope, &operation, incoming).await
     }
@@ -230,7 +230,8 @@ impl Client {
                     ),
                 ));
             }
-            let (page_operation, incoming) = self.call(Method::GET, url, scope, None, &[]).await?;
+            let (page_operation, incoming) =
+                self.send(Method::GET, url, scope, None, &[], true).await?;
             let page: Page<T> = decode_page(&page_operation, &incoming)?;
             next = page.next_page().map(str::to_owned);
             rows.extend(page.data);
@@ -292,20 +293,9 @@ impl Client {
         self.inner.transport.retry()
     }
 
-    /// [`Client::send`] for a call that may be sent twice.
-    async fn call(
-        &self,
-        method: Method,
-        url: Url,
-        scope: &Scope,
-        body: Option<&[u8]>,
-        secrets: &[&str],
-    ) -> Result<(String, Incoming), Error> {
-        self.send(method, url, scope, body, secrets, true).await
-    }
-
     /// Sends one call with the current token; if the API answers 401, renews the token once
     /// and sends it again (a 401 was not acted on). Returns the operation name with the answer.
+    /// `idempotent`: whether sending it twice does no harm (all but a create).
     async fn send(
         &self,
         method: Method,

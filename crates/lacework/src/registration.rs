@@ -61,20 +61,7 @@ impl Client {
                 return self.reconcile(scope, existing, spec).await;
             }
             match self.create(scope, spec).await {
-                Ok(record) => {
-                    tracing::info!(
-                        %scope,
-                        integration = %record.intg_guid,
-                        name = %record.name,
-                        kind = D::TYPE,
-                        attempt,
-                        "created Lacework integration"
-                    );
-                    return Ok(Registration {
-                        outcome: Outcome::Created,
-                        record,
-                    });
-                }
+                Ok(record) => return Ok(created(scope, record, attempt)),
                 Err(error) if may_have_happened(&error) && attempt < max_attempts => {
                     let delay = retry.next_delay(attempt, retry_after_of(&error));
                     tracing::warn!(
@@ -320,19 +307,7 @@ impl Client {
                 self.reconcile(scope, existing, spec).await?
             }
             None => match self.create(scope, spec).await {
-                Ok(record) => {
-                    tracing::info!(
-                        %scope,
-                        integration = %record.intg_guid,
-                        name = %record.name,
-                        kind = D::TYPE,
-                        "created Lacework integration"
-                    );
-                    Registration {
-                        outcome: Outcome::Created,
-                        record,
-                    }
-                }
+                Ok(record) => created(scope, record, 1),
                 Err(error) if may_mean_exists::<D>(&error) => {
                     self.register_or_reconcile(scope, spec).await?
                 }
@@ -369,6 +344,26 @@ impl Client {
             }
         }
         Ok(deleted)
+    }
+}
+
+/// The registration of a record just created (at the `attempt`th try), logged.
+fn created<D: IntegrationData>(
+    scope: &Scope,
+    record: CloudAccount<D>,
+    attempt: u32,
+) -> Registration<D> {
+    tracing::info!(
+        %scope,
+        integration = %record.intg_guid,
+        name = %record.name,
+        kind = D::TYPE,
+        attempt,
+        "created Lacework integration"
+    );
+    Registration {
+        outcome: Outcome::Created,
+        record,
     }
 }
 

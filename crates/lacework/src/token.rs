@@ -187,11 +187,11 @@ impl KeyTokenSource {
             })
             .await?;
         let wire: TokenWire = decode(&operation, &incoming.body, &secrets)?;
-        let token = wire.into_token().map_err(|message| Error::Lacework {
+        let token = wire.into_token().map_err(|problem| Error::Lacework {
             kind: LaceworkErrorKind::Decode,
             operation: operation.clone(),
             status: None,
-            message,
+            message: problem.to_string(),
             retry_after: None,
         })?;
         tracing::info!(

@@ -223,7 +223,7 @@ impl<P: Ports> Function<P> {
             &self.config.lacework.account,
         ) {
             Ok(asked) => asked,
-            Err(reason) => return self.refuse(&request, reason),
+            Err(problem) => return self.refuse(&request, problem.to_string()),
         };
         let (account, work) = match asked {
             Asked::Nothing => {

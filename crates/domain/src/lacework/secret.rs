@@ -7,6 +7,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use crate::error::Problem;
+
 /// What every redacted value prints as.
 pub const REDACTED: &str = "<redacted>";
 
@@ -151,14 +153,17 @@ pub struct TokenWire {
 
 impl TokenWire {
     /// The token, or what is wrong with `expiresAt` (the token value is never in the message).
-    pub fn into_token(self) -> Result<Token, String> {
+    pub fn into_token(self) -> Result<Token, Problem> {
         if self.token.is_empty() {
-            return Err("$.token: is empty".to_owned());
+            return Err(Problem::new("$.token", "is empty"));
         }
         let expires_at = OffsetDateTime::parse(&self.expires_at, &Rfc3339).map_err(|e| {
-            format!(
-                "$.expiresAt: {:?} is not an RFC 3339 date and time: {e}",
-                self.expires_at
+            Problem::new(
+                "$.expiresAt",
+                format!(
+                    "{:?} is not an RFC 3339 date and time: {e}",
+                    self.expires_at
+                ),
             )
         })?;
         Ok(Token::new(self.token, expires_at))

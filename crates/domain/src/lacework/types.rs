@@ -15,11 +15,20 @@ pub trait IntegrationData:
     /// The integration type on the wire (`type`), for example `AwsCfg`.
     const TYPE: &'static str;
 
-    /// The AWS account this integration covers, when it says.
-    fn aws_account(&self) -> Option<AccountId>;
+    /// The role Lacework assumes, and the AWS account the data names (`awsAccountId`), if it
+    /// does: every AWS integration has both.
+    fn role_and_account(&self) -> (&CrossAccountCredentials, Option<&AccountId>);
+
+    /// The AWS account this integration covers: `awsAccountId`, else the role's account.
+    fn aws_account(&self) -> Option<AccountId> {
+        let (role, account) = self.role_and_account();
+        account.cloned().or_else(|| role.role_account())
+    }
 
     /// Values in this data that must never be echoed (in an API error message, say).
-    fn secrets(&self) -> Vec<&str>;
+    fn secrets(&self) -> Vec<&str> {
+        vec![self.role_and_account().0.external_id.expose()]
+    }
 
     /// Whether Lacework keeps at most one integration of this type per AWS account, so that a
     /// refused create may mean "it exists already" (then it is looked up by AWS account).
@@ -92,14 +101,11 @@ pub struct AwsCfgData {
 impl IntegrationData for AwsCfgData {
     const TYPE: &'static str = "AwsCfg";
 
-    fn aws_account(&self) -> Option<AccountId> {
-        self.aws_account_id
-            .clone()
-            .or_else(|| self.cross_account_credentials.role_account())
-    }
-
-    fn secrets(&self) -> Vec<&str> {
-        vec![self.cross_account_credentials.external_id.expose()]
+    fn role_and_account(&self) -> (&CrossAccountCredentials, Option<&AccountId>) {
+        (
+            &self.cross_account_credentials,
+            self.aws_account_id.as_ref(),
+        )
     }
 
     const ONE_PER_AWS_ACCOUNT: bool = true;
@@ -143,14 +149,11 @@ pub struct AwsCtSqsData {
 impl IntegrationData for AwsCtSqsData {
     const TYPE: &'static str = "AwsCtSqs";
 
-    fn aws_account(&self) -> Option<AccountId> {
-        self.aws_account_id
-            .clone()
-            .or_else(|| self.cross_account_credentials.role_account())
-    }
-
-    fn secrets(&self) -> Vec<&str> {
-        vec![self.cross_account_credentials.external_id.expose()]
+    fn role_and_account(&self) -> (&CrossAccountCredentials, Option<&AccountId>) {
+        (
+            &self.cross_account_credentials,
+            self.aws_account_id.as_ref(),
+        )
     }
 
     fn satisfies(&self, wanted: &Self) -> bool {

@@ -76,7 +76,7 @@ impl AccountMapping {
     /// A mapping that sends every AWS account to `default_account`.
     pub fn new(default_account: &str) -> Result<Self, Error> {
         let default_account = lacework_account_name(default_account)
-            .map_err(|message| Error::Mapping(vec![Problem::new(default_path(), message)]))?;
+            .map_err(|problem| Error::Mapping(vec![problem.at(&default_path())]))?;
         Ok(Self {
             default_account,
             lacework_accounts: BTreeMap::new(),
@@ -208,7 +208,7 @@ impl AccountMapping {
     /// Changes the default Lacework account.
     pub fn set_default_account(&mut self, lacework_account: &str) -> Result<(), Error> {
         self.default_account = lacework_account_name(lacework_account)
-            .map_err(|message| Error::Mapping(vec![Problem::new(default_path(), message)]))?;
+            .map_err(|problem| Error::Mapping(vec![problem.at(&default_path())]))?;
         Ok(())
     }
 
@@ -220,11 +220,8 @@ impl AccountMapping {
         account: AccountId,
         lacework_account: &str,
     ) -> Result<Option<String>, Error> {
-        let name = lacework_account_name(lacework_account).map_err(|message| {
-            Error::Mapping(vec![Problem::new(
-                mapping_entry_path(lacework_account),
-                message,
-            )])
+        let name = lacework_account_name(lacework_account).map_err(|problem| {
+            Error::Mapping(vec![problem.at(&mapping_entry_path(lacework_account))])
         })?;
         let previous = self.unassign(&account);
         self.lacework_accounts
@@ -339,9 +336,9 @@ pub fn lacework_account_problem(name: &str) -> Option<String> {
 }
 
 /// The canonical (lower-case) form of a Lacework account name, or what is wrong with it.
-pub fn lacework_account_name(name: &str) -> Result<String, String> {
+pub fn lacework_account_name(name: &str) -> Result<String, Problem> {
     match lacework_account_problem(name) {
-        Some(problem) => Err(problem),
+        Some(problem) => Err(Problem::of_value(problem)),
         None => Ok(name.to_lowercase()),
     }
 }

@@ -81,7 +81,7 @@ impl OuRules {
                 match lacework_account_name(sub_account) {
                     Ok(name) => Some(name),
                     Err(problem) => {
-                        problems.push(Problem::new(path.clone(), problem));
+                        problems.push(problem.at(&path));
                         None
                     }
                 }

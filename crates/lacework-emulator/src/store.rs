@@ -2,13 +2,14 @@
 //! rate-limit windows and the request log. Held behind one mutex; nothing here awaits.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fmt;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::RateLimit;
-use crate::validate::{IntegrationType, ValidIntegration};
+use crate::validate::{IntegrationType, Invalid, ValidIntegration};
 
 /// At most this many request-log entries are kept (oldest dropped first).
 const LOG_CAPACITY: usize = 10_000;
@@ -36,6 +37,16 @@ impl Scope {
     /// Whether this is the organization scope.
     pub fn is_org(&self) -> bool {
         matches!(self, Scope::Org)
+    }
+}
+
+/// As messages name it: `the organization` or `account "prod"`.
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scope::Org => f.write_str("the organization"),
+            Scope::Account(name) => write!(f, "account {name:?}"),
+        }
     }
 }
 
@@ -174,7 +185,7 @@ pub enum StoreError {
     /// No integration with that guid in the scope.
     NotFound(String),
     /// A second AwsCfg for the same AWS account in the scope.
-    AwsAccountInUse(String),
+    AwsAccountInUse(Invalid),
 }
 
 /// Everything that changes while the emulator runs.
@@ -366,15 +377,12 @@ impl Store {
         });
         match clash {
             None => Ok(()),
-            Some(other) => Err(StoreError::AwsAccountInUse(format!(
-                "$.data.awsAccountId: aws account is already used: {} is covered by AwsCfg integration {} ({:?}) in {}",
-                valid.aws_account,
-                other.guid,
-                other.valid.name,
-                match scope {
-                    Scope::Org => "the organization".to_string(),
-                    Scope::Account(name) => format!("account {name:?}"),
-                }
+            Some(other) => Err(StoreError::AwsAccountInUse(Invalid::field(
+                "$.data.awsAccountId",
+                format!(
+                    "aws account is already used: {} is covered by AwsCfg integration {} ({:?}) in {scope}",
+                    valid.aws_account, other.guid, other.valid.name,
+                ),
             ))),
         }
     }

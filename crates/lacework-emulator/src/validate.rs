@@ -620,14 +620,16 @@ fn merge_patch(target: &mut Map<String, Value>, patch: &Map<String, Value>) {
     }
 }
 
-/// A JSON value as messages show it: numbers, booleans and null as they are; strings (which
-/// may be secrets), arrays and objects only by their kind.
+/// A JSON value as messages show it: null and booleans as sent (they cannot hold a secret);
+/// numbers, strings, arrays and objects only by their kind, as any of them may carry an
+/// external id.
 pub fn shown(value: &Value) -> String {
     let kind = match value {
+        Value::Null | Value::Bool(_) => return value.to_string(),
+        Value::Number(_) => "a number",
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
-        scalar => return scalar.to_string(),
     };
     kind.to_string()
 }
@@ -813,6 +815,20 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(!message.contains("s3cr3t"), "{message}");
+        let number = json!({"crossAccountCredentials": {"roleArn": "arn:aws:iam::123456789012:role/r", "externalId": 987_654_321}});
+        let message = validate_create(&cfg(number), &account_level())
+            .unwrap_err()
+            .to_string();
+        assert!(message.ends_with("got a number"), "{message}");
+    }
+
+    #[test]
+    fn values_are_shown_only_where_they_cannot_be_secrets() {
+        assert_eq!(shown(&json!(true)), "true");
+        assert_eq!(shown(&json!(null)), "null");
+        assert_eq!(shown(&json!(5)), "a number");
+        assert_eq!(shown(&json!("secret")), "a string");
+        assert_eq!(shown(&json!(["secret"])), "an array");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! resolves the scope and routes. Routing is a plain `match` so the order of those steps is
 //! visible in one place.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::body::{Bytes, to_bytes};
@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 use crate::Options;
 use crate::search::Search;
 use crate::store::{
-    Fault, Integration, LogEntry, Scope, Store, StoreError, Token, TokenProblem, rfc3339_millis,
+    Fault, Integration, LogEntry, Scope, Store, Token, TokenProblem, rfc3339_millis,
 };
 use crate::validate::{self, Invalid, KNOWN_TYPES, Level, Object};
 
@@ -51,28 +51,23 @@ impl Shared {
 
     /// Moves the emulator's clock `by` ahead ([`crate::Emulator::advance_clock`]).
     pub fn advance_clock(&self, by: Duration) {
-        *self
-            .clock_ahead
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) += by;
+        *lock(&self.clock_ahead) += by;
     }
 
     /// The emulator's clock: token lifetimes and rate windows are measured on it.
     pub fn now(&self) -> Instant {
-        let ahead = *self
-            .clock_ahead
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        Instant::now() + ahead
+        Instant::now() + *lock(&self.clock_ahead)
     }
 
     fn store(&self) -> MutexGuard<'_, Store> {
-        // A panic elsewhere cannot leave the store half-written in a way that matters for a
-        // test server; keep serving rather than poisoning every later request.
-        self.store
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.store)
     }
+}
+
+/// A panic elsewhere cannot leave the state half-written in a way that matters for a test
+/// server: keep serving rather than poisoning every later request.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// An API error: `{"message": ...}` with a status (and `Retry-After` for 429).
@@ -498,7 +493,7 @@ fn create(shared: &Shared, scope: &Scope, key_id: &str, body: &Value) -> ApiResu
         updated_at: OffsetDateTime::now_utc(),
         updated_by: key_id.to_string(),
     };
-    let record = store.create(scope, integration).map_err(store_error)?;
+    let record = store.create(scope, integration)?;
     Ok(json_response(StatusCode::CREATED, json!({"data": record})))
 }
 
@@ -509,14 +504,17 @@ fn update(shared: &Shared, scope: &Scope, key_id: &str, guid: &str, body: &Value
         .ok_or_else(|| not_found_in(scope, guid))?;
     let valid = validate::validate_update(body, guid, &current.valid, &level(shared, scope))?;
     let record = store
-        .update(scope, guid, valid, key_id, OffsetDateTime::now_utc())
-        .map_err(store_error)?;
+        .update(scope, guid, valid, key_id, OffsetDateTime::now_utc())?
+        .ok_or_else(|| not_found_in(scope, guid))?;
     Ok(json_response(StatusCode::OK, json!({"data": record})))
 }
 
 fn delete(shared: &Shared, scope: &Scope, guid: &str) -> ApiResult {
-    shared.store().delete(scope, guid).map_err(store_error)?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    if shared.store().delete(scope, guid) {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(not_found_in(scope, guid))
+    }
 }
 
 fn search(shared: &Shared, scope: &Scope, key_id: &str, body: &Value) -> ApiResult {
@@ -535,21 +533,13 @@ fn search(shared: &Shared, scope: &Scope, key_id: &str, body: &Value) -> ApiResu
         // SDK's http_session.py substitutes `{"data": []}` for it).
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
-    let mut pages: Vec<Vec<Value>> = rows
-        .chunks(shared.options.page_size)
-        .map(<[Value]>::to_vec)
-        .collect();
-    let first = if pages.is_empty() {
-        Vec::new()
-    } else {
-        pages.remove(0)
-    };
+    let mut pages = rows.chunks(shared.options.page_size);
+    let first = pages.next().unwrap_or_default();
     let later = pages
-        .into_iter()
-        .map(|rows| Ok((random_hex(16)?, rows)))
+        .map(|rows| Ok((random_hex(16)?, rows.to_vec())))
         .collect::<Result<Vec<_>, ApiError>>()?;
     let next = store.add_pages(scope, key_id, later, total);
-    Ok(page_response(shared, first, total, next))
+    Ok(page_response(shared, first, total, next.as_deref()))
 }
 
 fn search_page(shared: &Shared, scope: &Scope, key_id: &str, id: &str) -> ApiResult {
@@ -561,23 +551,18 @@ fn search_page(shared: &Shared, scope: &Scope, key_id: &str, id: &str) -> ApiRes
     })?;
     Ok(page_response(
         shared,
-        page.rows.clone(),
+        &page.rows,
         page.total,
-        page.next.clone(),
+        page.next.as_deref(),
     ))
 }
 
-fn page_response(
-    shared: &Shared,
-    rows: Vec<Value>,
-    total: usize,
-    next: Option<String>,
-) -> Response {
+fn page_response(shared: &Shared, rows: &[Value], total: usize, next: Option<&str>) -> Response {
     let next_url = next.map(|id| format!("{}/api/v2/NextPage/{id}", shared.url));
     json_response(
         StatusCode::OK,
         json!({
-            "data": rows.clone(),
+            "data": rows,
             "paging": {
                 "rows": rows.len(),
                 "totalRows": total,
@@ -591,15 +576,6 @@ fn not_found_in(scope: &Scope, guid: &str) -> ApiError {
     ApiError::not_found(format!(
         "no cloud account with intgGuid {guid:?} in {scope}"
     ))
-}
-
-fn store_error(error: StoreError) -> ApiError {
-    match error {
-        StoreError::NotFound(guid) => {
-            ApiError::not_found(format!("no cloud account with intgGuid {guid:?}"))
-        }
-        StoreError::AwsAccountInUse(invalid) => invalid.into(),
-    }
 }
 
 /// The part of an intgGuid before `_`: the scope's account in upper case (`ACME`), as in

@@ -179,15 +179,6 @@ impl LogEntry {
     }
 }
 
-/// Why a write was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StoreError {
-    /// No integration with that guid in the scope.
-    NotFound(String),
-    /// A second AwsCfg for the same AWS account in the scope.
-    AwsAccountInUse(Invalid),
-}
-
 /// Everything that changes while the emulator runs.
 #[derive(Debug, Default)]
 pub struct Store {
@@ -310,8 +301,8 @@ impl Store {
         self.list(scope).iter().find(|i| i.guid == guid)
     }
 
-    /// Stores a new integration.
-    pub fn create(&mut self, scope: &Scope, integration: Integration) -> Result<Value, StoreError> {
+    /// Stores a new integration; refuses a second AwsCfg for the same AWS account in a scope.
+    pub fn create(&mut self, scope: &Scope, integration: Integration) -> Result<Value, Invalid> {
         self.check_aws_account(scope, &integration.valid, None)?;
         let record = integration.render();
         self.integrations
@@ -321,7 +312,7 @@ impl Store {
         Ok(record)
     }
 
-    /// Replaces an integration's fields.
+    /// Replaces an integration's fields; `None` when the scope holds no such guid.
     pub fn update(
         &mut self,
         scope: &Scope,
@@ -329,31 +320,29 @@ impl Store {
         valid: ValidIntegration,
         updated_by: &str,
         now: OffsetDateTime,
-    ) -> Result<Value, StoreError> {
+    ) -> Result<Option<Value>, Invalid> {
         self.check_aws_account(scope, &valid, Some(guid))?;
-        let integration = self
+        let Some(integration) = self
             .integrations
             .get_mut(scope)
             .and_then(|list| list.iter_mut().find(|i| i.guid == guid))
-            .ok_or_else(|| StoreError::NotFound(guid.to_string()))?;
+        else {
+            return Ok(None);
+        };
         integration.valid = valid;
         integration.updated_at = now;
         integration.updated_by = updated_by.to_string();
-        Ok(integration.render())
+        Ok(Some(integration.render()))
     }
 
-    /// Removes an integration.
-    pub fn delete(&mut self, scope: &Scope, guid: &str) -> Result<(), StoreError> {
-        let list = self
-            .integrations
-            .get_mut(scope)
-            .ok_or_else(|| StoreError::NotFound(guid.to_string()))?;
-        let index = list
-            .iter()
-            .position(|i| i.guid == guid)
-            .ok_or_else(|| StoreError::NotFound(guid.to_string()))?;
-        list.remove(index);
-        Ok(())
+    /// Removes an integration; whether the scope held it.
+    pub fn delete(&mut self, scope: &Scope, guid: &str) -> bool {
+        let Some(list) = self.integrations.get_mut(scope) else {
+            return false;
+        };
+        let before = list.len();
+        list.retain(|i| i.guid != guid);
+        list.len() < before
     }
 
     /// Whether any scope already holds this guid (guids are unique across the emulator).
@@ -366,7 +355,7 @@ impl Store {
         scope: &Scope,
         valid: &ValidIntegration,
         except_guid: Option<&str>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), Invalid> {
         if valid.kind != IntegrationType::AwsCfg {
             return Ok(());
         }
@@ -377,13 +366,13 @@ impl Store {
         });
         match clash {
             None => Ok(()),
-            Some(other) => Err(StoreError::AwsAccountInUse(Invalid::field(
+            Some(other) => Err(Invalid::field(
                 "$.data.awsAccountId",
                 format!(
                     "aws account is already used: {} is covered by AwsCfg integration {} ({:?}) in {scope}",
                     valid.aws_account, other.guid, other.valid.name,
                 ),
-            ))),
+            )),
         }
     }
 

@@ -262,16 +262,7 @@ pub fn validate_create(body: &Value, level: &Level<'_>) -> Result<ValidIntegrati
         body.get("enabled")
             .ok_or_else(|| Invalid::field("$.enabled", "required field is missing (0 or 1)"))?,
     )?;
-    let data = body.object("data")?;
-    let checked = validate_data(kind, &data, level)?;
-    Ok(ValidIntegration {
-        name,
-        kind,
-        enabled,
-        data: data.fields().clone(),
-        aws_account: checked.aws_account,
-        mapping: checked.mapping,
-    })
+    validated(name, kind, enabled, &body.object("data")?, level)
 }
 
 /// Validates a `PATCH /CloudAccounts/{intgGuid}` body against the stored integration and
@@ -321,15 +312,7 @@ pub fn validate_update(
         path: "$.data".to_string(),
         fields: &merged,
     };
-    let checked = validate_data(current.kind, &data, level)?;
-    Ok(ValidIntegration {
-        name,
-        kind: current.kind,
-        enabled,
-        data: data.fields().clone(),
-        aws_account: checked.aws_account,
-        mapping: checked.mapping,
-    })
+    validated(name, current.kind, enabled, &data, level)
 }
 
 fn check_top_level_fields(
@@ -375,16 +358,14 @@ fn parse_enabled(value: &Value) -> Result<u8, Invalid> {
     }
 }
 
-struct CheckedData {
-    aws_account: String,
-    mapping: Option<Value>,
-}
-
-fn validate_data(
+/// The integration, once its `data` (whose rules depend on the type) is valid.
+fn validated(
+    name: String,
     kind: IntegrationType,
+    enabled: u8,
     data: &Object<'_>,
     level: &Level<'_>,
-) -> Result<CheckedData, Invalid> {
+) -> Result<ValidIntegration, Invalid> {
     let allowed: &'static [&'static str] = match kind {
         IntegrationType::AwsCfg => &["crossAccountCredentials", "awsAccountId"],
         IntegrationType::AwsCtSqs => &[
@@ -434,7 +415,11 @@ fn validate_data(
             .map(|uri| mapping_file::decode_and_validate(uri, level.org_accounts))
             .transpose()?,
     };
-    Ok(CheckedData {
+    Ok(ValidIntegration {
+        name,
+        kind,
+        enabled,
+        data: data.fields().clone(),
         aws_account: aws_account_id.unwrap_or(&role_account).to_string(),
         mapping,
     })

@@ -317,14 +317,12 @@ fn issue_token(shared: &Shared, headers: &HeaderMap, body: &Value) -> ApiResult 
                 ),
             )
         })?;
-    let secret = match headers.get("x-lw-uaks") {
-        None => {
-            return Err(ApiError::unauthorized(
-                "X-LW-UAKS header is missing (send the API secret key)",
-            ));
-        }
-        Some(value) => value.as_bytes(),
-    };
+    let secret = headers
+        .get("x-lw-uaks")
+        .ok_or_else(|| {
+            ApiError::unauthorized("X-LW-UAKS header is missing (send the API secret key)")
+        })?
+        .as_bytes();
     let options = &shared.options;
     // Compare both whole values every time, so neither tells how much of it was right.
     let key_ok = same_bytes(key_id.as_bytes(), options.key_id.as_bytes());

@@ -463,12 +463,7 @@ pub enum TokenProblem {
 }
 
 fn ceil_seconds(duration: Duration) -> u64 {
-    let whole = duration.as_secs();
-    if duration.subsec_nanos() > 0 {
-        whole + 1
-    } else {
-        whole
-    }
+    duration.as_secs() + u64::from(duration.subsec_nanos() > 0)
 }
 
 /// `2024-05-01T12:00:00.123Z`.

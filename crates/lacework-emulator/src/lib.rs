@@ -5,7 +5,7 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 mod mapping_file;
@@ -132,12 +132,7 @@ impl Emulator {
     /// Moves the emulator's clock `by` ahead: tokens expire and rate windows slide as if that
     /// much time had passed (a benchmark simulates hours of a rate-limited drain this way).
     pub fn advance_clock(&self, by: Duration) {
-        let mut ahead = self
-            .shared
-            .clock_ahead
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *ahead += by;
+        self.shared.advance_clock(by);
     }
 
     /// Stops the server and waits for it to finish.
@@ -169,17 +164,12 @@ impl fmt::Debug for Emulator {
 ///
 /// Fails with `InvalidInput` when the options make no sense (empty account, key id or
 /// secret, a zero page size or token lifetime), and with the bind error otherwise.
-pub async fn start(options: Options) -> std::io::Result<Emulator> {
-    let config = config_from(&options)?;
+pub async fn start(mut options: Options) -> std::io::Result<Emulator> {
+    let accounts = check(&mut options)?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port)).await?;
     let port = listener.local_addr()?.port();
     let url = format!("http://127.0.0.1:{port}");
-    let shared = Arc::new(server::Shared {
-        config,
-        url: url.clone(),
-        store: Mutex::new(store::Store::default()),
-        clock_ahead: Mutex::new(Duration::ZERO),
-    });
+    let shared = Arc::new(server::Shared::new(options, accounts, url.clone()));
     let app = axum::Router::new()
         .fallback(server::handle)
         .with_state(shared.clone());
@@ -203,7 +193,9 @@ pub async fn start(options: Options) -> std::io::Result<Emulator> {
     })
 }
 
-fn config_from(options: &Options) -> std::io::Result<server::Config> {
+/// Checks the options and trims and lower-cases `account`; returns the accounts requests may
+/// act in, lower case, the primary first, no repeats.
+fn check(options: &mut Options) -> std::io::Result<Vec<String>> {
     let invalid =
         |message: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, message.to_string());
     let account = options.account.trim().to_ascii_lowercase();
@@ -232,15 +224,8 @@ fn config_from(options: &Options) -> std::io::Result<server::Config> {
             accounts.push(name);
         }
     }
-    Ok(server::Config {
-        account,
-        accounts,
-        key_id: options.key_id.clone(),
-        secret: options.secret.clone(),
-        token_ttl: options.token_ttl,
-        page_size: options.page_size,
-        rate_limit: options.rate_limit,
-    })
+    options.account = account;
+    Ok(accounts)
 }
 
 #[cfg(test)]
@@ -263,13 +248,14 @@ mod tests {
 
     #[test]
     fn options_are_checked() {
-        let config = config_from(&Options {
+        let mut options = Options {
+            account: " ACME".into(),
             sub_accounts: vec!["Prod".into(), "acme".into(), "prod".into()],
             ..Options::default()
-        })
-        .unwrap();
-        assert_eq!(config.accounts, ["acme", "prod"]);
-        for broken in [
+        };
+        assert_eq!(check(&mut options).unwrap(), ["acme", "prod"]);
+        assert_eq!(options.account, "acme");
+        for mut broken in [
             Options {
                 account: " ".into(),
                 ..Options::default()
@@ -295,7 +281,8 @@ mod tests {
                 ..Options::default()
             },
         ] {
-            assert!(config_from(&broken).is_err(), "{broken:?}");
+            let shown = format!("{broken:?}");
+            assert!(check(&mut broken).is_err(), "{shown}");
         }
     }
 

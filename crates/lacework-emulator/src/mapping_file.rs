@@ -6,76 +6,80 @@ use std::collections::BTreeMap;
 use base64::Engine;
 use serde_json::Value;
 
-use crate::validate::{is_aws_account_id, kind_of};
+use crate::validate::{Invalid, Object, aws_account_id};
 
 /// The exact data-URI prefix Lacework's SDKs write.
 pub const DATA_URI_PREFIX: &str = "data:application/json;name=i.json;base64,";
+
+/// Where the file travels in a CloudAccounts body.
+const PATH: &str = "$.data.accountMappingFile";
 
 /// Decodes the data URI and validates the mapping; returns the decoded JSON.
 ///
 /// Every problem found is reported (joined with "; "), each with its JSON path inside the
 /// decoded file. `org_accounts` are the organization's Lacework accounts in lower case.
-pub fn decode_and_validate(uri: &str, org_accounts: &[String]) -> Result<Value, String> {
+pub fn decode_and_validate(uri: &str, org_accounts: &[String]) -> Result<Value, Invalid> {
     let encoded = uri.strip_prefix(DATA_URI_PREFIX).ok_or_else(|| {
-        format!("must start with {DATA_URI_PREFIX:?} followed by standard base64 of the JSON file")
+        Invalid::field(
+            PATH,
+            format!(
+                "must start with {DATA_URI_PREFIX:?} followed by standard base64 of the JSON file"
+            ),
+        )
     })?;
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(encoded)
-        .map_err(|error| format!("the part after \"base64,\" is not standard base64: {error}"))?;
+        .map_err(|error| {
+            Invalid::field(
+                PATH,
+                format!("the part after \"base64,\" is not standard base64: {error}"),
+            )
+        })?;
     let mapping: Value = serde_json::from_slice(&bytes)
-        .map_err(|error| format!("the decoded file is not JSON: {error}"))?;
+        .map_err(|error| Invalid::field(PATH, format!("the decoded file is not JSON: {error}")))?;
     let problems = problems(&mapping, org_accounts);
     if problems.is_empty() {
-        Ok(mapping)
-    } else {
-        Err(format!("invalid mapping file: {}", problems.join("; ")))
+        return Ok(mapping);
     }
+    let problems: Vec<String> = problems.iter().map(Invalid::to_string).collect();
+    Err(Invalid::field(
+        PATH,
+        format!("invalid mapping file: {}", problems.join("; ")),
+    ))
 }
 
 /// Every problem of a decoded mapping file, each starting with its JSON path.
-pub fn problems(mapping: &Value, org_accounts: &[String]) -> Vec<String> {
-    let mut problems = Vec::new();
-    let Some(object) = mapping.as_object() else {
-        problems.push(format!(
-            "$: must be a JSON object, got {}",
-            kind_of(mapping)
-        ));
-        return problems;
+pub fn problems(mapping: &Value, org_accounts: &[String]) -> Vec<Invalid> {
+    let Ok(root) = Object::new("$".to_string(), mapping) else {
+        return vec![Invalid::kind("$", "a JSON object", mapping)];
     };
-    for key in object.keys() {
-        if key != "defaultLaceworkAccountAws" && key != "integration_mappings" {
-            problems.push(format!(
-                "$.{key}: unknown field (allowed: defaultLaceworkAccountAws, integration_mappings)"
-            ));
-        }
-    }
-    let known = |name: &str| org_accounts.iter().any(|a| a.eq_ignore_ascii_case(name));
-    match object.get("defaultLaceworkAccountAws") {
-        None => problems.push("$.defaultLaceworkAccountAws: required field is missing".to_string()),
-        Some(Value::String(name)) if name.is_empty() => {
-            problems.push("$.defaultLaceworkAccountAws: must not be empty".to_string());
-        }
-        Some(Value::String(name)) if !known(name) => problems.push(format!(
-            "$.defaultLaceworkAccountAws: {name:?} is not a Lacework account of this organization ({})",
-            org_accounts.join(", ")
+    let mut problems: Vec<Invalid> = root
+        .unknown(&["defaultLaceworkAccountAws", "integration_mappings"])
+        .map(|(_, problem)| problem)
+        .collect();
+    let stranger = |path: String, name: &str| {
+        (!org_accounts.iter().any(|a| a.eq_ignore_ascii_case(name))).then(|| {
+            Invalid::field(
+                path,
+                format!(
+                    "{name:?} is not a Lacework account of this organization ({})",
+                    org_accounts.join(", ")
+                ),
+            )
+        })
+    };
+    match root.required_string("defaultLaceworkAccountAws") {
+        Err(problem) => problems.push(problem),
+        Ok("") => problems.push(Invalid::field(
+            "$.defaultLaceworkAccountAws",
+            "must not be empty",
         )),
-        Some(Value::String(_)) => {}
-        Some(other) => problems.push(format!(
-            "$.defaultLaceworkAccountAws: must be a string, got {}",
-            kind_of(other)
-        )),
+        Ok(name) => problems.extend(stranger("$.defaultLaceworkAccountAws".to_string(), name)),
     }
-    let mappings = match object.get("integration_mappings") {
-        None => {
-            problems.push("$.integration_mappings: required field is missing".to_string());
-            return problems;
-        }
-        Some(Value::Object(mappings)) => mappings,
-        Some(other) => {
-            problems.push(format!(
-                "$.integration_mappings: must be an object, got {}",
-                kind_of(other)
-            ));
+    let mappings = match root.object("integration_mappings") {
+        Ok(mappings) => mappings.fields(),
+        Err(problem) => {
+            problems.push(problem);
             return problems;
         }
     };
@@ -85,58 +89,39 @@ pub fn problems(mapping: &Value, org_accounts: &[String]) -> Vec<String> {
     for (name, entry) in mappings {
         let path = format!("$.integration_mappings[{name:?}]");
         if let Some(earlier) = seen_names.insert(name.to_ascii_lowercase(), name.clone()) {
-            problems.push(format!(
-                "{path}: the same Lacework account as {earlier:?} (names are case-insensitive)"
+            problems.push(Invalid::field(
+                &path,
+                format!("the same Lacework account as {earlier:?} (names are case-insensitive)"),
             ));
         }
-        if !known(name) {
-            problems.push(format!(
-                "{path}: {name:?} is not a Lacework account of this organization ({})",
-                org_accounts.join(", ")
-            ));
-        }
-        let Some(entry) = entry.as_object() else {
-            problems.push(format!("{path}: must be an object, got {}", kind_of(entry)));
-            continue;
-        };
-        for key in entry.keys() {
-            if key != "aws_accounts" {
-                problems.push(format!(
-                    "{path}.{key}: unknown field (allowed: aws_accounts)"
-                ));
-            }
-        }
-        let accounts = match entry.get("aws_accounts") {
-            None => {
-                problems.push(format!("{path}.aws_accounts: required field is missing"));
+        problems.extend(stranger(path.clone(), name));
+        let entry = match Object::new(path, entry) {
+            Ok(entry) => entry,
+            Err(problem) => {
+                problems.push(problem);
                 continue;
             }
-            Some(Value::Array(accounts)) => accounts,
-            Some(other) => {
-                problems.push(format!(
-                    "{path}.aws_accounts: must be an array, got {}",
-                    kind_of(other)
-                ));
+        };
+        problems.extend(entry.unknown(&["aws_accounts"]).map(|(_, problem)| problem));
+        let accounts = match entry.required_array("aws_accounts") {
+            Ok(accounts) => accounts,
+            Err(problem) => {
+                problems.push(problem);
                 continue;
             }
         };
         for (index, account) in accounts.iter().enumerate() {
-            let item = format!("{path}.aws_accounts[{index}]");
-            match account {
-                Value::String(id) if is_aws_account_id(id) => {
-                    if let Some(owner) = owner_of.insert(id.clone(), name.clone()) {
-                        problems.push(format!(
-                            "{item}: AWS account {id} is already mapped to {owner:?}; an AWS account maps to exactly one Lacework account"
+            let item = format!("{}[{index}]", entry.path("aws_accounts"));
+            match aws_account_id(&item, account) {
+                Ok(id) => {
+                    if let Some(owner) = owner_of.insert(id.to_string(), name.clone()) {
+                        problems.push(Invalid::field(
+                            item,
+                            format!("AWS account {id} is already mapped to {owner:?}; an AWS account maps to exactly one Lacework account"),
                         ));
                     }
                 }
-                Value::String(id) => problems.push(format!(
-                    "{item}: must be a 12-digit AWS account id, got {id:?}"
-                )),
-                other => problems.push(format!(
-                    "{item}: must be a string of 12 digits, got {}",
-                    kind_of(other)
-                )),
+                Err(problem) => problems.push(problem),
             }
         }
     }
@@ -177,17 +162,20 @@ mod tests {
         assert!(
             decode_and_validate("data:application/json;base64,e30=", &accounts())
                 .unwrap_err()
+                .to_string()
                 .contains("must start with")
         );
         assert!(
             decode_and_validate(&format!("{DATA_URI_PREFIX}%%%"), &accounts())
                 .unwrap_err()
+                .to_string()
                 .contains("base64")
         );
         let not_json = base64::engine::general_purpose::STANDARD.encode("nope");
         assert!(
             decode_and_validate(&format!("{DATA_URI_PREFIX}{not_json}"), &accounts())
                 .unwrap_err()
+                .to_string()
                 .contains("not JSON")
         );
     }
@@ -203,7 +191,10 @@ mod tests {
             },
             "more": 1
         });
-        let found = problems(&mapping, &accounts());
+        let found: Vec<String> = problems(&mapping, &accounts())
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         let expected_paths = [
             "$.more",
             "$.defaultLaceworkAccountAws",
@@ -232,6 +223,10 @@ mod tests {
     fn required_fields() {
         let found = problems(&json!({}), &accounts());
         assert_eq!(found.len(), 2, "{found:#?}");
-        assert!(problems(&json!([]), &accounts())[0].starts_with("$: must be a JSON object"));
+        assert!(
+            problems(&json!([]), &accounts())[0]
+                .to_string()
+                .starts_with("$: must be a JSON object")
+        );
     }
 }

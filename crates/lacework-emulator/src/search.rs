@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::validate::kind_of;
+use crate::validate::{Invalid, Object};
 
 /// The fields a filter may name.
 pub const FILTER_FIELDS: &[&str] = &["name", "type", "data.awsAccountId"];
@@ -59,72 +59,46 @@ pub struct Search {
 
 impl Search {
     /// Parses and checks a search body; a problem names its JSON path.
-    pub fn parse(body: &Value) -> Result<Search, String> {
-        let object = body
-            .as_object()
-            .ok_or_else(|| format!("$: the body must be a JSON object, got {}", kind_of(body)))?;
-        for key in object.keys() {
-            match key.as_str() {
-                "filters" | "returns" => {}
-                "timeFilter" => {
-                    return Err(
-                        "$.timeFilter: not supported for CloudAccounts search by this emulator"
-                            .to_string(),
-                    );
-                }
-                other => {
-                    return Err(format!(
-                        "$.{other}: unknown field (allowed: filters, returns)"
-                    ));
-                }
+    pub fn parse(body: &Value) -> Result<Search, Invalid> {
+        const ALLOWED: &[&str] = &["filters", "returns"];
+        let body = Object::body(body)?;
+        match body.unknown(ALLOWED).next() {
+            Some(("timeFilter", _)) => {
+                return Err(Invalid::field(
+                    "$.timeFilter",
+                    "not supported for CloudAccounts search by this emulator",
+                ));
             }
+            Some((_, problem)) => return Err(problem),
+            None => {}
         }
-        let filters = match object.get("filters") {
-            None => Vec::new(),
-            Some(Value::Array(filters)) => filters
-                .iter()
-                .enumerate()
-                .map(|(index, filter)| parse_filter(&format!("$.filters[{index}]"), filter))
-                .collect::<Result<_, _>>()?,
-            Some(other) => {
-                return Err(format!(
-                    "$.filters: must be an array, got {}",
-                    kind_of(other)
-                ));
-            }
-        };
-        let returns = match object.get("returns") {
-            None => Vec::new(),
-            Some(Value::Array(fields)) => {
-                let mut returns = Vec::new();
-                for (index, field) in fields.iter().enumerate() {
-                    match field.as_str() {
-                        Some(name) if RETURN_FIELDS.contains(&name) => {
-                            returns.push(name.to_string());
-                        }
-                        Some(name) => {
-                            return Err(format!(
-                                "$.returns[{index}]: unknown field {name:?} (allowed: {})",
-                                RETURN_FIELDS.join(", ")
-                            ));
-                        }
-                        None => {
-                            return Err(format!(
-                                "$.returns[{index}]: must be a string, got {}",
-                                kind_of(field)
-                            ));
-                        }
-                    }
+        let filters = body
+            .array("filters")?
+            .into_iter()
+            .flatten()
+            .enumerate()
+            .map(|(index, filter)| parse_filter(format!("$.filters[{index}]"), filter))
+            .collect::<Result<_, _>>()?;
+        let returns = body
+            .array("returns")?
+            .into_iter()
+            .flatten()
+            .enumerate()
+            .map(|(index, field)| {
+                let path = format!("$.returns[{index}]");
+                match field.as_str() {
+                    Some(name) if RETURN_FIELDS.contains(&name) => Ok(name.to_string()),
+                    Some(name) => Err(Invalid::field(
+                        path,
+                        format!(
+                            "unknown field {name:?} (allowed: {})",
+                            RETURN_FIELDS.join(", ")
+                        ),
+                    )),
+                    None => Err(Invalid::kind(path, "a string", field)),
                 }
-                returns
-            }
-            Some(other) => {
-                return Err(format!(
-                    "$.returns: must be an array, got {}",
-                    kind_of(other)
-                ));
-            }
-        };
+            })
+            .collect::<Result<_, _>>()?;
         Ok(Search { filters, returns })
     }
 
@@ -170,104 +144,79 @@ fn field_value<'a>(record: &'a Value, field: &str) -> Option<&'a str> {
     current.as_str()
 }
 
-fn parse_filter(path: &str, filter: &Value) -> Result<Filter, String> {
-    let object = filter
-        .as_object()
-        .ok_or_else(|| format!("{path}: must be an object, got {}", kind_of(filter)))?;
-    for key in object.keys() {
-        if !["field", "expression", "value", "values"].contains(&key.as_str()) {
-            return Err(format!(
-                "{path}.{key}: unknown field (allowed: field, expression, value, values)"
-            ));
-        }
-    }
-    let field = match object.get("field") {
-        None => return Err(format!("{path}.field: required field is missing")),
-        Some(Value::String(field)) if FILTER_FIELDS.contains(&field.as_str()) => field.clone(),
-        Some(Value::String(field)) => {
-            return Err(format!(
-                "{path}.field: cannot filter on {field:?} (allowed: {})",
-                FILTER_FIELDS.join(", ")
-            ));
-        }
-        Some(other) => {
-            return Err(format!(
-                "{path}.field: must be a string, got {}",
-                kind_of(other)
+fn parse_filter(path: String, filter: &Value) -> Result<Filter, Invalid> {
+    let filter = Object::new(path, filter)?;
+    filter.only(&["field", "expression", "value", "values"])?;
+    let field = match filter.required_string("field")? {
+        field if FILTER_FIELDS.contains(&field) => field.to_string(),
+        field => {
+            return Err(Invalid::field(
+                filter.path("field"),
+                format!(
+                    "cannot filter on {field:?} (allowed: {})",
+                    FILTER_FIELDS.join(", ")
+                ),
             ));
         }
     };
-    let expression = match object.get("expression") {
-        None => return Err(format!("{path}.expression: required field is missing")),
-        Some(Value::String(expression)) => expression.as_str(),
-        Some(other) => {
-            return Err(format!(
-                "{path}.expression: must be a string, got {}",
-                kind_of(other)
+    let expression = filter.required_string("expression")?;
+    let single = || -> Result<String, Invalid> {
+        if filter.get("values").is_some() {
+            return Err(Invalid::field(
+                filter.path("values"),
+                format!("expression {expression:?} takes \"value\", not \"values\""),
             ));
         }
-    };
-    let single = |name: &str| -> Result<String, String> {
-        if object.contains_key("values") {
-            return Err(format!(
-                "{path}.values: expression {expression:?} takes \"value\", not \"values\""
-            ));
-        }
-        match object.get("value") {
-            None => Err(format!("{path}.value: required for expression {name:?}")),
-            Some(Value::String(value)) => Ok(value.clone()),
-            Some(other) => Err(format!(
-                "{path}.value: must be a string, got {}",
-                kind_of(other)
-            )),
-        }
+        filter.string("value")?.map(str::to_string).ok_or_else(|| {
+            Invalid::field(
+                filter.path("value"),
+                format!("required for expression {expression:?}"),
+            )
+        })
     };
     match expression {
         "eq" => Ok(Filter::Eq {
             field,
-            value: single("eq")?,
+            value: single()?,
         }),
         "like" => Ok(Filter::Like {
             field,
-            pattern: single("like")?,
+            pattern: single()?,
         }),
         "in" => {
-            if object.contains_key("value") {
-                return Err(format!(
-                    "{path}.value: expression \"in\" takes \"values\" (an array), not \"value\""
+            if filter.get("value").is_some() {
+                return Err(Invalid::field(
+                    filter.path("value"),
+                    "expression \"in\" takes \"values\" (an array), not \"value\"",
                 ));
             }
-            let values = match object.get("values") {
-                None => return Err(format!("{path}.values: required for expression \"in\"")),
-                Some(Value::Array(values)) if values.is_empty() => {
-                    return Err(format!("{path}.values: must not be empty"));
+            let path = filter.path("values");
+            let values = match filter.array("values")? {
+                None => return Err(Invalid::field(path, "required for expression \"in\"")),
+                Some(values) if values.is_empty() => {
+                    return Err(Invalid::field(path, "must not be empty"));
                 }
-                Some(Value::Array(values)) => values
+                Some(values) => values
                     .iter()
                     .enumerate()
                     .map(|(index, value)| {
                         value.as_str().map(str::to_string).ok_or_else(|| {
-                            format!(
-                                "{path}.values[{index}]: must be a string, got {}",
-                                kind_of(value)
-                            )
+                            Invalid::kind(format!("{path}[{index}]"), "a string", value)
                         })
                     })
                     .collect::<Result<Vec<_>, _>>()?,
-                Some(other) => {
-                    return Err(format!(
-                        "{path}.values: must be an array, got {}",
-                        kind_of(other)
-                    ));
-                }
             };
             Ok(Filter::In { field, values })
         }
-        other if UNSUPPORTED_EXPRESSIONS.contains(&other) => Err(format!(
-            "{path}.expression: {other:?} is a Lacework expression this emulator does not evaluate (supported: eq, in, like)"
+        other if UNSUPPORTED_EXPRESSIONS.contains(&other) => Err(Invalid::field(
+            filter.path("expression"),
+            format!(
+                "{other:?} is a Lacework expression this emulator does not evaluate (supported: eq, in, like)"
+            ),
         )),
-        other => Err(format!(
-            "{path}.expression: unknown expression {other:?} (supported: eq, in, like)"
+        other => Err(Invalid::field(
+            filter.path("expression"),
+            format!("unknown expression {other:?} (supported: eq, in, like)"),
         )),
     }
 }
@@ -398,7 +347,7 @@ mod tests {
             (json!({"other": 1}), "$.other"),
         ];
         for (body, path) in cases {
-            let message = Search::parse(&body).unwrap_err();
+            let message = Search::parse(&body).unwrap_err().to_string();
             assert!(
                 message.starts_with(path),
                 "{message} should start with {path}"

@@ -2,7 +2,7 @@
 //! resolves the scope and routes. Routing is a plain `match` so the order of those steps is
 //! visible in one place.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::body::{Bytes, to_bytes};
@@ -12,66 +12,62 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use crate::RateLimit;
+use crate::Options;
 use crate::search::Search;
 use crate::store::{
-    Fault, Integration, LogEntry, Scope, Store, StoreError, Token, TokenProblem, rfc3339_millis,
+    Fault, Integration, LogEntry, Scope, Store, Token, TokenProblem, rfc3339_millis,
 };
-use crate::validate::{self, KNOWN_TYPES, Level, kind_of};
+use crate::validate::{self, Invalid, KNOWN_TYPES, Level, Object};
 
 /// Bodies larger than this are refused (a mapping file for thousands of accounts fits easily).
 const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// The longest token the real API issues on request (`expiryTime`), in seconds.
 const MAX_EXPIRY_SECONDS: u64 = 86_400;
 
-/// Settings fixed at start, normalised.
-#[derive(Clone)]
-pub struct Config {
-    /// The primary account, lower case.
-    pub account: String,
-    /// The primary account and every sub-account, lower case, primary first, no repeats.
-    pub accounts: Vec<String>,
-    /// The API key id.
-    pub key_id: String,
-    /// The API secret.
-    pub secret: String,
-    /// Longest token lifetime.
-    pub token_ttl: Duration,
-    /// Rows per search page (at least 1).
-    pub page_size: usize,
-    /// Optional rate limit per API key.
-    pub rate_limit: Option<RateLimit>,
-}
-
 /// What every request handler shares.
 pub struct Shared {
-    /// Settings.
-    pub config: Config,
+    /// The options, `account` trimmed and lower-cased.
+    options: Options,
+    /// The primary account and every sub-account, lower case, primary first, no repeats.
+    accounts: Vec<String>,
     /// `http://127.0.0.1:PORT`, for absolute `nextPage` URLs.
-    pub url: String,
-    /// State.
-    pub store: Mutex<Store>,
-    /// How far the emulator's clock is ahead of the real one ([`crate::Emulator::advance_clock`]).
-    pub clock_ahead: Mutex<Duration>,
+    url: String,
+    store: Mutex<Store>,
+    /// How far the emulator's clock is ahead of the real one.
+    clock_ahead: Mutex<Duration>,
 }
 
 impl Shared {
+    /// A fresh emulator's state, served at `url`.
+    pub fn new(options: Options, accounts: Vec<String>, url: String) -> Shared {
+        Shared {
+            options,
+            accounts,
+            url,
+            store: Mutex::new(Store::default()),
+            clock_ahead: Mutex::new(Duration::ZERO),
+        }
+    }
+
+    /// Moves the emulator's clock `by` ahead ([`crate::Emulator::advance_clock`]).
+    pub fn advance_clock(&self, by: Duration) {
+        *lock(&self.clock_ahead) += by;
+    }
+
     /// The emulator's clock: token lifetimes and rate windows are measured on it.
     pub fn now(&self) -> Instant {
-        let ahead = *self
-            .clock_ahead
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        Instant::now() + ahead
+        Instant::now() + *lock(&self.clock_ahead)
     }
 
     fn store(&self) -> MutexGuard<'_, Store> {
-        // A panic elsewhere cannot leave the store half-written in a way that matters for a
-        // test server; keep serving rather than poisoning every later request.
-        self.store
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.store)
     }
+}
+
+/// A panic elsewhere cannot leave the state half-written in a way that matters for a test
+/// server: keep serving rather than poisoning every later request.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// An API error: `{"message": ...}` with a status (and `Retry-After` for 429).
@@ -114,6 +110,13 @@ impl IntoResponse for ApiError {
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
+    }
+}
+
+// A body that fails validation is a 400 naming the field.
+impl From<Invalid> for ApiError {
+    fn from(invalid: Invalid) -> Self {
+        ApiError::bad_request(invalid.to_string())
     }
 }
 
@@ -259,18 +262,19 @@ fn route(
             ),
         ));
     }
+    let body = || json_body(headers, body);
     if let Route::Tokens = route {
-        return issue_token(shared, headers, body);
+        return issue_token(shared, headers, &body()?);
     }
 
     let now = shared.now();
     let key_id = authenticate(shared, headers, now)?;
     rate_check(shared, &key_id, now)?;
-    let scope = resolve_scope(&shared.config, headers)?;
+    let scope = resolve_scope(shared, headers)?;
     match (route, method) {
         (Route::CloudAccounts, &Method::GET) => list(shared, &scope, None),
-        (Route::CloudAccounts, _) => create(shared, &scope, &key_id, headers, body),
-        (Route::Search, _) => search(shared, &scope, &key_id, headers, body),
+        (Route::CloudAccounts, _) => create(shared, &scope, &key_id, &body()?),
+        (Route::Search, _) => search(shared, &scope, &key_id, &body()?),
         (Route::SearchPage(id), _) => search_page(shared, &scope, &key_id, id),
         (Route::CloudAccount(param), &Method::GET) => {
             if KNOWN_TYPES.contains(&param) {
@@ -280,7 +284,7 @@ fn route(
             }
         }
         (Route::CloudAccount(param), &Method::PATCH) => {
-            update(shared, &scope, &key_id, checked_guid(param)?, headers, body)
+            update(shared, &scope, &key_id, checked_guid(param)?, &body()?)
         }
         (Route::CloudAccount(param), _) => delete(shared, &scope, checked_guid(param)?),
         (Route::Tokens, _) => Err(ApiError::not_found("unreachable")),
@@ -289,66 +293,47 @@ fn route(
 
 // ---- authentication, rate limiting, scope ----
 
-fn issue_token(shared: &Shared, headers: &HeaderMap, body: &Bytes) -> ApiResult {
-    let value = json_body(headers, body)?;
-    let object = value.as_object().ok_or_else(|| {
-        ApiError::bad_request(format!(
-            "$: the body must be a JSON object, got {}",
-            kind_of(&value)
-        ))
+fn issue_token(shared: &Shared, headers: &HeaderMap, body: &Value) -> ApiResult {
+    let body = Object::body(body)?;
+    body.only(&["keyId", "expiryTime"])?;
+    let key_id = match body.required_string("keyId")? {
+        "" => return Err(Invalid::field("$.keyId", "must not be empty").into()),
+        id => id.to_string(),
+    };
+    let expiry = body.get("expiryTime").ok_or_else(|| {
+        Invalid::field(
+            "$.expiryTime",
+            "required field is missing (seconds, 1 to 86400)",
+        )
     })?;
-    if let Some(key) = object.keys().find(|k| *k != "keyId" && *k != "expiryTime") {
-        return Err(ApiError::bad_request(format!(
-            "$.{key}: unknown field (allowed: keyId, expiryTime)"
-        )));
-    }
-    let key_id = match object.get("keyId") {
-        None => return Err(ApiError::bad_request("$.keyId: required field is missing")),
-        Some(Value::String(id)) if id.is_empty() => {
-            return Err(ApiError::bad_request("$.keyId: must not be empty"));
-        }
-        Some(Value::String(id)) => id.clone(),
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "$.keyId: must be a string, got {}",
-                kind_of(other)
-            )));
-        }
-    };
-    let expiry_seconds = match object.get("expiryTime") {
-        None => {
-            return Err(ApiError::bad_request(
-                "$.expiryTime: required field is missing (seconds, 1 to 86400)",
-            ));
-        }
-        Some(value) => match value.as_u64() {
-            Some(seconds) if (1..=MAX_EXPIRY_SECONDS).contains(&seconds) => seconds,
-            _ => {
-                return Err(ApiError::bad_request(format!(
-                    "$.expiryTime: must be a whole number of seconds from 1 to {MAX_EXPIRY_SECONDS}, got {value}"
-                )));
-            }
-        },
-    };
-    let secret = match headers.get("x-lw-uaks") {
-        None => {
-            return Err(ApiError::unauthorized(
-                "X-LW-UAKS header is missing (send the API secret key)",
-            ));
-        }
-        Some(value) => value.as_bytes(),
-    };
-    let config = &shared.config;
+    let expiry_seconds = expiry
+        .as_u64()
+        .filter(|seconds| (1..=MAX_EXPIRY_SECONDS).contains(seconds))
+        .ok_or_else(|| {
+            Invalid::field(
+                "$.expiryTime",
+                format!(
+                    "must be a whole number of seconds from 1 to {MAX_EXPIRY_SECONDS}, got {expiry}"
+                ),
+            )
+        })?;
+    let secret = headers
+        .get("x-lw-uaks")
+        .ok_or_else(|| {
+            ApiError::unauthorized("X-LW-UAKS header is missing (send the API secret key)")
+        })?
+        .as_bytes();
+    let options = &shared.options;
     // Compare both whole values every time, so neither tells how much of it was right.
-    let key_ok = same_bytes(key_id.as_bytes(), config.key_id.as_bytes());
-    let secret_ok = same_bytes(secret, config.secret.as_bytes());
+    let key_ok = same_bytes(key_id.as_bytes(), options.key_id.as_bytes());
+    let secret_ok = same_bytes(secret, options.secret.as_bytes());
     if !(key_ok && secret_ok) {
         return Err(ApiError::unauthorized("invalid API key id or secret key"));
     }
     let now = shared.now();
     rate_check(shared, &key_id, now)?;
 
-    let lifetime = Duration::from_secs(expiry_seconds).min(config.token_ttl);
+    let lifetime = Duration::from_secs(expiry_seconds).min(options.token_ttl);
     let token = format!("_{}", random_hex(32)?);
     let expires_at = OffsetDateTime::now_utc() + lifetime;
     shared.store().add_token(
@@ -406,7 +391,7 @@ fn authenticate(shared: &Shared, headers: &HeaderMap, now: Instant) -> Result<St
 }
 
 fn rate_check(shared: &Shared, key_id: &str, now: Instant) -> Result<(), ApiError> {
-    let Some(limit) = shared.config.rate_limit else {
+    let Some(limit) = shared.options.rate_limit else {
         return Ok(());
     };
     shared.store().rate_check(key_id, limit, now).map_err(|seconds| ApiError {
@@ -420,7 +405,7 @@ fn rate_check(shared: &Shared, key_id: &str, now: Instant) -> Result<(), ApiErro
     })
 }
 
-fn resolve_scope(config: &Config, headers: &HeaderMap) -> Result<Scope, ApiError> {
+fn resolve_scope(shared: &Shared, headers: &HeaderMap) -> Result<Scope, ApiError> {
     if let Some(value) = headers.get("org-access") {
         let text = value.to_str().unwrap_or("").trim();
         if text.eq_ignore_ascii_case("true") {
@@ -433,7 +418,7 @@ fn resolve_scope(config: &Config, headers: &HeaderMap) -> Result<Scope, ApiError
         }
     }
     let Some(value) = headers.get("account-name") else {
-        return Ok(Scope::Account(config.account.clone()));
+        return Ok(Scope::Account(shared.options.account.clone()));
     };
     let name = value
         .to_str()
@@ -443,7 +428,7 @@ fn resolve_scope(config: &Config, headers: &HeaderMap) -> Result<Scope, ApiError
     if name.is_empty() {
         return Err(ApiError::bad_request("Account-Name header is empty"));
     }
-    if config.accounts.contains(&name) {
+    if shared.accounts.contains(&name) {
         Ok(Scope::Account(name))
     } else {
         Err(ApiError::new(
@@ -457,10 +442,10 @@ fn resolve_scope(config: &Config, headers: &HeaderMap) -> Result<Scope, ApiError
 
 // ---- CloudAccounts ----
 
-fn level<'a>(config: &'a Config, scope: &Scope) -> Level<'a> {
+fn level<'a>(shared: &'a Shared, scope: &Scope) -> Level<'a> {
     Level {
         org: scope.is_org(),
-        org_accounts: &config.accounts,
+        org_accounts: &shared.accounts,
     }
 }
 
@@ -486,18 +471,10 @@ fn get(shared: &Shared, scope: &Scope, guid: &str) -> ApiResult {
     ))
 }
 
-fn create(
-    shared: &Shared,
-    scope: &Scope,
-    key_id: &str,
-    headers: &HeaderMap,
-    body: &Bytes,
-) -> ApiResult {
-    let value = json_body(headers, body)?;
-    let valid = validate::validate_create(&value, &level(&shared.config, scope))
-        .map_err(ApiError::bad_request)?;
+fn create(shared: &Shared, scope: &Scope, key_id: &str, body: &Value) -> ApiResult {
+    let valid = validate::validate_create(body, &level(shared, scope))?;
     let prefix = guid_prefix(match scope {
-        Scope::Org => &shared.config.account,
+        Scope::Org => &shared.options.account,
         Scope::Account(name) => name,
     });
     let mut store = shared.store();
@@ -514,46 +491,32 @@ fn create(
         updated_at: OffsetDateTime::now_utc(),
         updated_by: key_id.to_string(),
     };
-    let record = store.create(scope, integration).map_err(store_error)?;
+    let record = store.create(scope, integration)?;
     Ok(json_response(StatusCode::CREATED, json!({"data": record})))
 }
 
-fn update(
-    shared: &Shared,
-    scope: &Scope,
-    key_id: &str,
-    guid: &str,
-    headers: &HeaderMap,
-    body: &Bytes,
-) -> ApiResult {
-    let value = json_body(headers, body)?;
+fn update(shared: &Shared, scope: &Scope, key_id: &str, guid: &str, body: &Value) -> ApiResult {
     let mut store = shared.store();
     let current = store
         .get(scope, guid)
         .ok_or_else(|| not_found_in(scope, guid))?;
-    let valid =
-        validate::validate_update(&value, guid, &current.valid, &level(&shared.config, scope))
-            .map_err(ApiError::bad_request)?;
+    let valid = validate::validate_update(body, guid, &current.valid, &level(shared, scope))?;
     let record = store
-        .update(scope, guid, valid, key_id, OffsetDateTime::now_utc())
-        .map_err(store_error)?;
+        .update(scope, guid, valid, key_id, OffsetDateTime::now_utc())?
+        .ok_or_else(|| not_found_in(scope, guid))?;
     Ok(json_response(StatusCode::OK, json!({"data": record})))
 }
 
 fn delete(shared: &Shared, scope: &Scope, guid: &str) -> ApiResult {
-    shared.store().delete(scope, guid).map_err(store_error)?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    if shared.store().delete(scope, guid) {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(not_found_in(scope, guid))
+    }
 }
 
-fn search(
-    shared: &Shared,
-    scope: &Scope,
-    key_id: &str,
-    headers: &HeaderMap,
-    body: &Bytes,
-) -> ApiResult {
-    let value = json_body(headers, body)?;
-    let search = Search::parse(&value).map_err(ApiError::bad_request)?;
+fn search(shared: &Shared, scope: &Scope, key_id: &str, body: &Value) -> ApiResult {
+    let search = Search::parse(body)?;
     let mut store = shared.store();
     let rows: Vec<Value> = store
         .list(scope)
@@ -568,21 +531,13 @@ fn search(
         // SDK's http_session.py substitutes `{"data": []}` for it).
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
-    let mut pages: Vec<Vec<Value>> = rows
-        .chunks(shared.config.page_size)
-        .map(<[Value]>::to_vec)
-        .collect();
-    let first = if pages.is_empty() {
-        Vec::new()
-    } else {
-        pages.remove(0)
-    };
+    let mut pages = rows.chunks(shared.options.page_size);
+    let first = pages.next().unwrap_or_default();
     let later = pages
-        .into_iter()
-        .map(|rows| Ok((random_hex(16)?, rows)))
+        .map(|rows| Ok((random_hex(16)?, rows.to_vec())))
         .collect::<Result<Vec<_>, ApiError>>()?;
     let next = store.add_pages(scope, key_id, later, total);
-    Ok(page_response(shared, first, total, next))
+    Ok(page_response(shared, first, total, next.as_deref()))
 }
 
 fn search_page(shared: &Shared, scope: &Scope, key_id: &str, id: &str) -> ApiResult {
@@ -594,23 +549,18 @@ fn search_page(shared: &Shared, scope: &Scope, key_id: &str, id: &str) -> ApiRes
     })?;
     Ok(page_response(
         shared,
-        page.rows.clone(),
+        &page.rows,
         page.total,
-        page.next.clone(),
+        page.next.as_deref(),
     ))
 }
 
-fn page_response(
-    shared: &Shared,
-    rows: Vec<Value>,
-    total: usize,
-    next: Option<String>,
-) -> Response {
+fn page_response(shared: &Shared, rows: &[Value], total: usize, next: Option<&str>) -> Response {
     let next_url = next.map(|id| format!("{}/api/v2/NextPage/{id}", shared.url));
     json_response(
         StatusCode::OK,
         json!({
-            "data": rows.clone(),
+            "data": rows,
             "paging": {
                 "rows": rows.len(),
                 "totalRows": total,
@@ -621,22 +571,9 @@ fn page_response(
 }
 
 fn not_found_in(scope: &Scope, guid: &str) -> ApiError {
-    let place = match scope {
-        Scope::Org => "the organization".to_string(),
-        Scope::Account(name) => format!("account {name:?}"),
-    };
     ApiError::not_found(format!(
-        "no cloud account with intgGuid {guid:?} in {place}"
+        "no cloud account with intgGuid {guid:?} in {scope}"
     ))
-}
-
-fn store_error(error: StoreError) -> ApiError {
-    match error {
-        StoreError::NotFound(guid) => {
-            ApiError::not_found(format!("no cloud account with intgGuid {guid:?}"))
-        }
-        StoreError::AwsAccountInUse(message) => ApiError::bad_request(message),
-    }
 }
 
 /// The part of an intgGuid before `_`: the scope's account in upper case (`ACME`), as in
@@ -698,6 +635,10 @@ fn json_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, ApiError> {
             "$: the request body is empty; send a JSON object",
         ));
     }
+    parse_json(body)
+}
+
+fn parse_json(body: &Bytes) -> Result<Value, ApiError> {
     serde_json::from_slice(body).map_err(|error| {
         ApiError::bad_request(format!("$: the request body is not valid JSON: {error}"))
     })
@@ -717,12 +658,7 @@ fn random_guid_suffix() -> Result<String, ApiError> {
     let mut suffix = String::with_capacity(GUID_SUFFIX_LEN);
     while suffix.len() < GUID_SUFFIX_LEN {
         let mut buffer = [0u8; 64];
-        getrandom::fill(&mut buffer).map_err(|error| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("the emulator could not get random bytes: {error}"),
-            )
-        })?;
+        random_bytes(&mut buffer)?;
         for byte in buffer {
             if suffix.len() == GUID_SUFFIX_LEN {
                 break;
@@ -737,13 +673,17 @@ fn random_guid_suffix() -> Result<String, ApiError> {
 
 fn random_hex(bytes: usize) -> Result<String, ApiError> {
     let mut buffer = vec![0u8; bytes];
-    getrandom::fill(&mut buffer).map_err(|error| {
+    random_bytes(&mut buffer)?;
+    Ok(buffer.iter().map(|b| format!("{b:02X}")).collect())
+}
+
+fn random_bytes(buffer: &mut [u8]) -> Result<(), ApiError> {
+    getrandom::fill(buffer).map_err(|error| {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("the emulator could not get random bytes: {error}"),
         )
-    })?;
-    Ok(buffer.iter().map(|b| format!("{b:02X}")).collect())
+    })
 }
 
 // ---- /__emulator ----
@@ -752,17 +692,18 @@ fn inspection(shared: &Shared, method: &Method, rest: &str, body: &Bytes) -> Api
     match (rest, method) {
         ("state", &Method::GET) => {
             let store = shared.store();
-            let mut state = store.snapshot(&shared.config.accounts, shared.now());
+            let options = &shared.options;
+            let mut state = store.snapshot(&shared.accounts, shared.now());
             if let Some(object) = state.as_object_mut() {
-                object.insert("account".into(), json!(shared.config.account));
-                object.insert("subAccounts".into(), json!(shared.config.accounts));
+                object.insert("account".into(), json!(options.account));
+                object.insert("subAccounts".into(), json!(shared.accounts));
                 object.insert(
                     "options".into(),
                     json!({
-                        "keyId": shared.config.key_id,
-                        "tokenTtlSeconds": shared.config.token_ttl.as_secs_f64(),
-                        "pageSize": shared.config.page_size,
-                        "rateLimit": shared.config.rate_limit.map(|l| json!({"requests": l.requests, "perSeconds": l.per.as_secs()})),
+                        "keyId": options.key_id,
+                        "tokenTtlSeconds": options.token_ttl.as_secs_f64(),
+                        "pageSize": options.page_size,
+                        "rateLimit": options.rate_limit.map(|l| json!({"requests": l.requests, "perSeconds": l.per.as_secs()})),
                     }),
                 );
             }
@@ -781,10 +722,7 @@ fn inspection(shared: &Shared, method: &Method, rest: &str, body: &Bytes) -> Api
             json!({"faults": shared.store().faults()}),
         )),
         ("faults", &Method::POST) => {
-            let value: Value = serde_json::from_slice(body).map_err(|error| {
-                ApiError::bad_request(format!("$: the request body is not valid JSON: {error}"))
-            })?;
-            let fault = parse_fault(&value).map_err(ApiError::bad_request)?;
+            let fault = parse_fault(&parse_json(body)?)?;
             let shown = fault.render();
             shared.store().add_fault(fault);
             Ok(json_response(StatusCode::CREATED, json!({"fault": shown})))
@@ -804,19 +742,10 @@ fn inspection(shared: &Shared, method: &Method, rest: &str, body: &Bytes) -> Api
 }
 
 /// `{"path_prefix", "method"?, "status"?, "count"?, "delay_ms"?}`.
-pub fn parse_fault(value: &Value) -> Result<Fault, String> {
-    let object = value
-        .as_object()
-        .ok_or_else(|| format!("$: must be a JSON object, got {}", kind_of(value)))?;
-    if let Some(key) = object
-        .keys()
-        .find(|k| !["path_prefix", "method", "status", "count", "delay_ms"].contains(&k.as_str()))
-    {
-        return Err(format!(
-            "$.{key}: unknown field (allowed: path_prefix, method, status, count, delay_ms)"
-        ));
-    }
-    let method = match object.get("method") {
+pub fn parse_fault(value: &Value) -> Result<Fault, Invalid> {
+    let body = Object::body(value)?;
+    body.only(&["path_prefix", "method", "status", "count", "delay_ms"])?;
+    let method = match body.get("method") {
         None | Some(Value::Null) => None,
         Some(Value::String(method))
             if ["GET", "POST", "PATCH", "DELETE", "PUT"].contains(&method.as_str()) =>
@@ -824,49 +753,52 @@ pub fn parse_fault(value: &Value) -> Result<Fault, String> {
             Some(method.clone())
         }
         Some(other) => {
-            return Err(format!(
-                "$.method: must be one of GET, POST, PATCH, DELETE, PUT (upper case), got {other}"
+            return Err(Invalid::field(
+                "$.method",
+                format!("must be one of GET, POST, PATCH, DELETE, PUT (upper case), got {other}"),
             ));
         }
     };
-    let path_prefix = match object.get("path_prefix") {
-        Some(Value::String(prefix)) if prefix.starts_with('/') => prefix.clone(),
-        Some(other) => {
-            return Err(format!(
-                "$.path_prefix: must be a path starting with '/', got {other}"
+    let path_prefix = match body.required("path_prefix")? {
+        Value::String(prefix) if prefix.starts_with('/') => prefix.clone(),
+        other => {
+            return Err(Invalid::field(
+                "$.path_prefix",
+                format!("must be a path starting with '/', got {other}"),
             ));
         }
-        None => return Err("$.path_prefix: required field is missing".to_string()),
     };
     let number =
-        |name: &str, default: u64, range: std::ops::RangeInclusive<u64>| -> Result<u64, String> {
-            match object.get(name) {
-                None | Some(Value::Null) => Ok(default),
-                Some(value) => value.as_u64().filter(|n| range.contains(n)).ok_or_else(|| {
+        |name: &str, default: u64, range: std::ops::RangeInclusive<u64>| match body.get(name) {
+            None | Some(Value::Null) => Ok(default),
+            Some(value) => value.as_u64().filter(|n| range.contains(n)).ok_or_else(|| {
+                Invalid::field(
+                    body.path(name),
                     format!(
-                        "$.{name}: must be a whole number from {} to {}, got {value}",
+                        "must be a whole number from {} to {}, got {value}",
                         range.start(),
                         range.end()
-                    )
-                }),
-            }
+                    ),
+                )
+            }),
         };
     let status = number("status", 0, 0..=599)?;
     if status != 0 && status < 100 {
-        return Err(format!(
-            "$.status: must be 0 (delay only) or an HTTP status from 100 to 599, got {status}"
+        return Err(Invalid::field(
+            "$.status",
+            format!("must be 0 (delay only) or an HTTP status from 100 to 599, got {status}"),
         ));
     }
     let count = number("count", 1, 1..=1_000_000)?;
     let delay_ms = number("delay_ms", 0, 0..=600_000)?;
     if status == 0 && delay_ms == 0 {
-        return Err("$: give a status, a delay_ms, or both".to_string());
+        return Err(Invalid::field("$", "give a status, a delay_ms, or both"));
     }
     Ok(Fault {
         path_prefix,
         method,
-        status: u16::try_from(status).map_err(|_| "$.status: out of range".to_string())?,
-        remaining: u32::try_from(count).map_err(|_| "$.count: out of range".to_string())?,
+        status: u16::try_from(status).map_err(|_| Invalid::field("$.status", "out of range"))?,
+        remaining: u32::try_from(count).map_err(|_| Invalid::field("$.count", "out of range"))?,
         delay_ms,
     })
 }
@@ -943,7 +875,8 @@ mod tests {
             parse_fault(&json!({"path_prefix": "/x", "method": "POST", "status": 503})).unwrap();
         assert_eq!(post_only.method.as_deref(), Some("POST"));
         let message = parse_fault(&json!({"path_prefix": "/x", "method": "post", "status": 503}))
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(message.starts_with("$.method:"), "{message}");
         assert_eq!(
             parse_fault(&json!({"path_prefix": "/x", "delay_ms": 5}))
@@ -966,7 +899,7 @@ mod tests {
                 "$.other",
             ),
         ] {
-            let message = parse_fault(&body).unwrap_err();
+            let message = parse_fault(&body).unwrap_err().to_string();
             assert!(
                 message.starts_with(path),
                 "{message} should start with {path}"

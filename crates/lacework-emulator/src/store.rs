@@ -2,13 +2,14 @@
 //! rate-limit windows and the request log. Held behind one mutex; nothing here awaits.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fmt;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::RateLimit;
-use crate::validate::{IntegrationType, ValidIntegration};
+use crate::validate::{IntegrationType, Invalid, ValidIntegration};
 
 /// At most this many request-log entries are kept (oldest dropped first).
 const LOG_CAPACITY: usize = 10_000;
@@ -36,6 +37,16 @@ impl Scope {
     /// Whether this is the organization scope.
     pub fn is_org(&self) -> bool {
         matches!(self, Scope::Org)
+    }
+}
+
+/// As messages name it: `the organization` or `account "prod"`.
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scope::Org => f.write_str("the organization"),
+            Scope::Account(name) => write!(f, "account {name:?}"),
+        }
     }
 }
 
@@ -168,15 +179,6 @@ impl LogEntry {
     }
 }
 
-/// Why a write was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StoreError {
-    /// No integration with that guid in the scope.
-    NotFound(String),
-    /// A second AwsCfg for the same AWS account in the scope.
-    AwsAccountInUse(String),
-}
-
 /// Everything that changes while the emulator runs.
 #[derive(Debug, Default)]
 pub struct Store {
@@ -299,8 +301,8 @@ impl Store {
         self.list(scope).iter().find(|i| i.guid == guid)
     }
 
-    /// Stores a new integration.
-    pub fn create(&mut self, scope: &Scope, integration: Integration) -> Result<Value, StoreError> {
+    /// Stores a new integration; refuses a second AwsCfg for the same AWS account in a scope.
+    pub fn create(&mut self, scope: &Scope, integration: Integration) -> Result<Value, Invalid> {
         self.check_aws_account(scope, &integration.valid, None)?;
         let record = integration.render();
         self.integrations
@@ -310,7 +312,7 @@ impl Store {
         Ok(record)
     }
 
-    /// Replaces an integration's fields.
+    /// Replaces an integration's fields; `None` when the scope holds no such guid.
     pub fn update(
         &mut self,
         scope: &Scope,
@@ -318,31 +320,29 @@ impl Store {
         valid: ValidIntegration,
         updated_by: &str,
         now: OffsetDateTime,
-    ) -> Result<Value, StoreError> {
+    ) -> Result<Option<Value>, Invalid> {
         self.check_aws_account(scope, &valid, Some(guid))?;
-        let integration = self
+        let Some(integration) = self
             .integrations
             .get_mut(scope)
             .and_then(|list| list.iter_mut().find(|i| i.guid == guid))
-            .ok_or_else(|| StoreError::NotFound(guid.to_string()))?;
+        else {
+            return Ok(None);
+        };
         integration.valid = valid;
         integration.updated_at = now;
         integration.updated_by = updated_by.to_string();
-        Ok(integration.render())
+        Ok(Some(integration.render()))
     }
 
-    /// Removes an integration.
-    pub fn delete(&mut self, scope: &Scope, guid: &str) -> Result<(), StoreError> {
-        let list = self
-            .integrations
-            .get_mut(scope)
-            .ok_or_else(|| StoreError::NotFound(guid.to_string()))?;
-        let index = list
-            .iter()
-            .position(|i| i.guid == guid)
-            .ok_or_else(|| StoreError::NotFound(guid.to_string()))?;
-        list.remove(index);
-        Ok(())
+    /// Removes an integration; whether the scope held it.
+    pub fn delete(&mut self, scope: &Scope, guid: &str) -> bool {
+        let Some(list) = self.integrations.get_mut(scope) else {
+            return false;
+        };
+        let before = list.len();
+        list.retain(|i| i.guid != guid);
+        list.len() < before
     }
 
     /// Whether any scope already holds this guid (guids are unique across the emulator).
@@ -355,7 +355,7 @@ impl Store {
         scope: &Scope,
         valid: &ValidIntegration,
         except_guid: Option<&str>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), Invalid> {
         if valid.kind != IntegrationType::AwsCfg {
             return Ok(());
         }
@@ -366,16 +366,13 @@ impl Store {
         });
         match clash {
             None => Ok(()),
-            Some(other) => Err(StoreError::AwsAccountInUse(format!(
-                "$.data.awsAccountId: aws account is already used: {} is covered by AwsCfg integration {} ({:?}) in {}",
-                valid.aws_account,
-                other.guid,
-                other.valid.name,
-                match scope {
-                    Scope::Org => "the organization".to_string(),
-                    Scope::Account(name) => format!("account {name:?}"),
-                }
-            ))),
+            Some(other) => Err(Invalid::field(
+                "$.data.awsAccountId",
+                format!(
+                    "aws account is already used: {} is covered by AwsCfg integration {} ({:?}) in {scope}",
+                    valid.aws_account, other.guid, other.valid.name,
+                ),
+            )),
         }
     }
 
@@ -466,12 +463,7 @@ pub enum TokenProblem {
 }
 
 fn ceil_seconds(duration: Duration) -> u64 {
-    let whole = duration.as_secs();
-    if duration.subsec_nanos() > 0 {
-        whole + 1
-    } else {
-        whole
-    }
+    duration.as_secs() + u64::from(duration.subsec_nanos() > 0)
 }
 
 /// `2024-05-01T12:00:00.123Z`.

@@ -1,4 +1,5 @@
-//! Strict validation of CloudAccounts request bodies (pure; no state).
+//! Strict validation of CloudAccounts request bodies (pure; no state), and the reading of
+//! JSON bodies that every endpoint shares.
 //!
 //! Every problem becomes a 400 whose message starts with the JSON path of the bad field.
 //! External ids are secrets: their values never appear in a message.
@@ -29,6 +30,163 @@ pub const KNOWN_TYPES: &[&str] = &[
     "OciCfg",
 ];
 
+/// Why a request body was refused (the emulator answers 400 with it): the JSON path of the
+/// bad field, then what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Invalid {
+    /// A required field was not sent.
+    #[error("{0}: required field is missing")]
+    Missing(String),
+    /// A field holds the wrong kind of JSON value.
+    #[error("{path}: must be {expected}, got {got}")]
+    Kind {
+        path: String,
+        expected: &'static str,
+        /// The value as [`shown`] shows it.
+        got: String,
+    },
+    /// A field the API does not know.
+    #[error("{path}: unknown field (allowed: {})", .allowed.join(", "))]
+    Unknown {
+        path: String,
+        allowed: &'static [&'static str],
+    },
+    /// Anything else wrong with a field.
+    #[error("{path}: {problem}")]
+    Field { path: String, problem: String },
+}
+
+impl Invalid {
+    /// What is wrong with the field at `path`.
+    pub fn field(path: impl Into<String>, problem: impl Into<String>) -> Invalid {
+        Invalid::Field {
+            path: path.into(),
+            problem: problem.into(),
+        }
+    }
+
+    /// The field at `path` holds `got`, which is not `expected` ("a string", ...).
+    pub fn kind(path: impl Into<String>, expected: &'static str, got: &Value) -> Invalid {
+        Invalid::Kind {
+            path: path.into(),
+            expected,
+            got: shown(got),
+        }
+    }
+}
+
+/// A JSON object of a request body and its path, read so that every problem names its field.
+pub struct Object<'a> {
+    path: String,
+    fields: &'a Map<String, Value>,
+}
+
+impl<'a> Object<'a> {
+    /// A request body, which must be a JSON object.
+    pub fn body(value: &'a Value) -> Result<Self, Invalid> {
+        match value {
+            Value::Object(fields) => Ok(Object {
+                path: "$".to_string(),
+                fields,
+            }),
+            other => Err(Invalid::field(
+                "$",
+                format!("the body must be a JSON object, got {}", shown(other)),
+            )),
+        }
+    }
+
+    /// `value`, at `path`, which must be an object.
+    pub fn new(path: String, value: &'a Value) -> Result<Self, Invalid> {
+        match value {
+            Value::Object(fields) => Ok(Object { path, fields }),
+            other => Err(Invalid::kind(path, "an object", other)),
+        }
+    }
+
+    /// The fields as sent.
+    pub fn fields(&self) -> &'a Map<String, Value> {
+        self.fields
+    }
+
+    /// The path of the field `name`.
+    pub fn path(&self, name: &str) -> String {
+        format!("{}.{name}", self.path)
+    }
+
+    /// The field `name`, if it was sent.
+    pub fn get(&self, name: &str) -> Option<&'a Value> {
+        self.fields.get(name)
+    }
+
+    /// The field `name`, which must have been sent.
+    pub fn required(&self, name: &str) -> Result<&'a Value, Invalid> {
+        self.get(name)
+            .ok_or_else(|| Invalid::Missing(self.path(name)))
+    }
+
+    /// The fields not in `allowed`, each with its problem.
+    pub fn unknown(
+        &self,
+        allowed: &'static [&'static str],
+    ) -> impl Iterator<Item = (&'a str, Invalid)> + '_ {
+        let fields: &'a Map<String, Value> = self.fields;
+        fields
+            .keys()
+            .filter(|key| !allowed.contains(&key.as_str()))
+            .map(move |key| {
+                let path = self.path(key);
+                (key.as_str(), Invalid::Unknown { path, allowed })
+            })
+    }
+
+    /// Refuses the first field not in `allowed`.
+    pub fn only(&self, allowed: &'static [&'static str]) -> Result<(), Invalid> {
+        self.unknown(allowed)
+            .next()
+            .map_or(Ok(()), |(_, problem)| Err(problem))
+    }
+
+    /// The field `name` if it was sent, which must be `expected` (what `read` takes it as).
+    pub fn typed<T>(
+        &self,
+        name: &str,
+        expected: &'static str,
+        read: fn(&'a Value) -> Option<T>,
+    ) -> Result<Option<T>, Invalid> {
+        self.get(name)
+            .map(|value| read(value).ok_or_else(|| Invalid::kind(self.path(name), expected, value)))
+            .transpose()
+    }
+
+    /// The field `name` if it was sent, which must be a string.
+    pub fn string(&self, name: &str) -> Result<Option<&'a str>, Invalid> {
+        self.typed(name, "a string", Value::as_str)
+    }
+
+    /// The field `name`, which must be a string.
+    pub fn required_string(&self, name: &str) -> Result<&'a str, Invalid> {
+        self.string(name)?
+            .ok_or_else(|| Invalid::Missing(self.path(name)))
+    }
+
+    /// The field `name` if it was sent, which must be an array.
+    pub fn array(&self, name: &str) -> Result<Option<&'a Vec<Value>>, Invalid> {
+        self.typed(name, "an array", Value::as_array)
+    }
+
+    /// The field `name`, which must be an array.
+    pub fn required_array(&self, name: &str) -> Result<&'a Vec<Value>, Invalid> {
+        self.array(name)?
+            .ok_or_else(|| Invalid::Missing(self.path(name)))
+    }
+
+    /// The field `name`, which must be an object.
+    pub fn object(&self, name: &str) -> Result<Object<'a>, Invalid> {
+        Object::new(self.path(name), self.required(name)?)
+    }
+}
+
 /// The cloud account types the emulator can store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IntegrationType {
@@ -47,16 +205,23 @@ impl IntegrationType {
         }
     }
 
-    fn parse(path: &str, value: &str) -> Result<Self, String> {
+    /// `$.type` of a create.
+    fn parse(value: &str) -> Result<Self, Invalid> {
         match value {
             "AwsCfg" => Ok(IntegrationType::AwsCfg),
             "AwsCtSqs" => Ok(IntegrationType::AwsCtSqs),
-            other if KNOWN_TYPES.contains(&other) => Err(format!(
-                "{path}: type {other:?} is a Lacework type this emulator does not store (only AwsCfg and AwsCtSqs)"
+            other if KNOWN_TYPES.contains(&other) => Err(Invalid::field(
+                "$.type",
+                format!(
+                    "type {other:?} is a Lacework type this emulator does not store (only AwsCfg and AwsCtSqs)"
+                ),
             )),
-            other => Err(format!(
-                "{path}: unknown cloud account type {other:?} (known: {})",
-                KNOWN_TYPES.join(", ")
+            other => Err(Invalid::field(
+                "$.type",
+                format!(
+                    "unknown cloud account type {other:?} (known: {})",
+                    KNOWN_TYPES.join(", ")
+                ),
             )),
         }
     }
@@ -88,35 +253,16 @@ pub struct ValidIntegration {
 }
 
 /// Validates a `POST /CloudAccounts` body.
-pub fn validate_create(body: &Value, level: &Level<'_>) -> Result<ValidIntegration, String> {
-    let object = body
-        .as_object()
-        .ok_or_else(|| format!("$: the body must be a JSON object, got {}", kind_of(body)))?;
-    check_top_level_fields(object, &["name", "type", "enabled", "data"])?;
-    let name = required_name(object)?;
-    let kind = match object.get("type") {
-        None => return Err("$.type: required field is missing".to_string()),
-        Some(Value::String(text)) => IntegrationType::parse("$.type", text)?,
-        Some(other) => return Err(format!("$.type: must be a string, got {}", kind_of(other))),
-    };
-    let enabled = match object.get("enabled") {
-        None => return Err("$.enabled: required field is missing (0 or 1)".to_string()),
-        Some(value) => parse_enabled(value)?,
-    };
-    let data = match object.get("data") {
-        None => return Err("$.data: required field is missing".to_string()),
-        Some(Value::Object(data)) => data.clone(),
-        Some(other) => return Err(format!("$.data: must be an object, got {}", kind_of(other))),
-    };
-    let checked = validate_data(kind, &data, level)?;
-    Ok(ValidIntegration {
-        name,
-        kind,
-        enabled,
-        data,
-        aws_account: checked.aws_account,
-        mapping: checked.mapping,
-    })
+pub fn validate_create(body: &Value, level: &Level<'_>) -> Result<ValidIntegration, Invalid> {
+    let body = Object::body(body)?;
+    check_top_level_fields(&body, &["name", "type", "enabled", "data"])?;
+    let name = required_name(&body)?;
+    let kind = IntegrationType::parse(body.required_string("type")?)?;
+    let enabled = parse_enabled(
+        body.get("enabled")
+            .ok_or_else(|| Invalid::field("$.enabled", "required field is missing (0 or 1)"))?,
+    )?;
+    validated(name, kind, enabled, &body.object("data")?, level)
 }
 
 /// Validates a `PATCH /CloudAccounts/{intgGuid}` body against the stored integration and
@@ -128,57 +274,51 @@ pub fn validate_update(
     guid: &str,
     current: &ValidIntegration,
     level: &Level<'_>,
-) -> Result<ValidIntegration, String> {
-    let object = body
-        .as_object()
-        .ok_or_else(|| format!("$: the body must be a JSON object, got {}", kind_of(body)))?;
-    check_top_level_fields(object, &["intgGuid", "name", "type", "enabled", "data"])?;
-    if let Some(sent) = object.get("intgGuid") {
+) -> Result<ValidIntegration, Invalid> {
+    let body = Object::body(body)?;
+    check_top_level_fields(&body, &["intgGuid", "name", "type", "enabled", "data"])?;
+    if let Some(sent) = body.get("intgGuid") {
         if sent.as_str() != Some(guid) {
-            return Err(format!(
-                "$.intgGuid: must equal the intgGuid in the path ({guid:?}) when present, got {sent}"
+            return Err(Invalid::field(
+                "$.intgGuid",
+                format!("must equal the intgGuid in the path ({guid:?}) when present, got {sent}"),
             ));
         }
     }
-    let name = if object.contains_key("name") {
-        required_name(object)?
-    } else {
-        current.name.clone()
+    let name = match body.get("name") {
+        Some(_) => required_name(&body)?,
+        None => current.name.clone(),
     };
-    if let Some(sent) = object.get("type") {
+    if let Some(sent) = body.get("type") {
         if sent.as_str() != Some(current.kind.as_str()) {
-            return Err(format!(
-                "$.type: the type of an integration cannot change (it is {:?}), got {sent}",
-                current.kind.as_str()
+            return Err(Invalid::field(
+                "$.type",
+                format!(
+                    "the type of an integration cannot change (it is {:?}), got {sent}",
+                    current.kind.as_str()
+                ),
             ));
         }
     }
-    let enabled = match object.get("enabled") {
+    let enabled = match body.get("enabled") {
         None => current.enabled,
         Some(value) => parse_enabled(value)?,
     };
-    let mut merged = Value::Object(current.data.clone());
-    match object.get("data") {
-        None => {}
-        Some(patch @ Value::Object(_)) => merge_patch(&mut merged, patch),
-        Some(other) => return Err(format!("$.data: must be an object, got {}", kind_of(other))),
+    let mut merged = current.data.clone();
+    if body.get("data").is_some() {
+        merge_patch(&mut merged, body.object("data")?.fields());
     }
-    let data = match merged {
-        Value::Object(data) => data,
-        _ => return Err("$.data: must be an object".to_string()),
+    let data = Object {
+        path: "$.data".to_string(),
+        fields: &merged,
     };
-    let checked = validate_data(current.kind, &data, level)?;
-    Ok(ValidIntegration {
-        name,
-        kind: current.kind,
-        enabled,
-        data,
-        aws_account: checked.aws_account,
-        mapping: checked.mapping,
-    })
+    validated(name, current.kind, enabled, &data, level)
 }
 
-fn check_top_level_fields(object: &Map<String, Value>, allowed: &[&str]) -> Result<(), String> {
+fn check_top_level_fields(
+    body: &Object<'_>,
+    allowed: &'static [&'static str],
+) -> Result<(), Invalid> {
     const READ_ONLY: &[&str] = &[
         "intgGuid",
         "isOrg",
@@ -186,54 +326,47 @@ fn check_top_level_fields(object: &Map<String, Value>, allowed: &[&str]) -> Resu
         "createdOrUpdatedTime",
         "createdOrUpdatedBy",
     ];
-    for key in object.keys() {
-        if allowed.contains(&key.as_str()) {
-            continue;
-        }
-        if READ_ONLY.contains(&key.as_str()) {
-            return Err(format!("$.{key}: read-only field; do not send it"));
-        }
-        return Err(format!(
-            "$.{key}: unknown field (allowed: {})",
-            allowed.join(", ")
-        ));
-    }
-    Ok(())
-}
-
-fn required_name(object: &Map<String, Value>) -> Result<String, String> {
-    match object.get("name") {
-        None => Err("$.name: required field is missing".to_string()),
-        Some(Value::String(name)) if name.trim().is_empty() => {
-            Err("$.name: must not be empty".to_string())
-        }
-        Some(Value::String(name)) if name.chars().count() > 256 => {
-            Err("$.name: longer than 256 characters".to_string())
-        }
-        Some(Value::String(name)) => Ok(name.clone()),
-        Some(other) => Err(format!("$.name: must be a string, got {}", kind_of(other))),
+    match body.unknown(allowed).next() {
+        Some((key, _)) if READ_ONLY.contains(&key) => Err(Invalid::field(
+            body.path(key),
+            "read-only field; do not send it",
+        )),
+        Some((_, problem)) => Err(problem),
+        None => Ok(()),
     }
 }
 
-fn parse_enabled(value: &Value) -> Result<u8, String> {
+fn required_name(body: &Object<'_>) -> Result<String, Invalid> {
+    let name = body.required_string("name")?;
+    if name.trim().is_empty() {
+        Err(Invalid::field("$.name", "must not be empty"))
+    } else if name.chars().count() > 256 {
+        Err(Invalid::field("$.name", "longer than 256 characters"))
+    } else {
+        Ok(name.to_string())
+    }
+}
+
+fn parse_enabled(value: &Value) -> Result<u8, Invalid> {
     match value.as_u64() {
         Some(0) => Ok(0),
         Some(1) => Ok(1),
-        _ => Err(format!("$.enabled: must be the number 0 or 1, got {value}")),
+        _ => Err(Invalid::field(
+            "$.enabled",
+            format!("must be the number 0 or 1, got {value}"),
+        )),
     }
 }
 
-struct CheckedData {
-    aws_account: String,
-    mapping: Option<Value>,
-}
-
-fn validate_data(
+/// The integration, once its `data` (whose rules depend on the type) is valid.
+fn validated(
+    name: String,
     kind: IntegrationType,
-    data: &Map<String, Value>,
+    enabled: u8,
+    data: &Object<'_>,
     level: &Level<'_>,
-) -> Result<CheckedData, String> {
-    let allowed: &[&str] = match kind {
+) -> Result<ValidIntegration, Invalid> {
+    let allowed: &'static [&'static str] = match kind {
         IntegrationType::AwsCfg => &["crossAccountCredentials", "awsAccountId"],
         IntegrationType::AwsCtSqs => &[
             "crossAccountCredentials",
@@ -242,154 +375,111 @@ fn validate_data(
             "accountMappingFile",
         ],
     };
-    for key in data.keys() {
-        if !allowed.contains(&key.as_str()) {
-            return Err(format!(
-                "$.data.{key}: unknown field for {} (allowed: {})",
+    if let Some((key, _)) = data.unknown(allowed).next() {
+        return Err(Invalid::field(
+            data.path(key),
+            format!(
+                "unknown field for {} (allowed: {})",
                 kind.as_str(),
                 allowed.join(", ")
-            ));
-        }
+            ),
+        ));
     }
-    let role_account = match data.get("crossAccountCredentials") {
-        None => {
-            return Err("$.data.crossAccountCredentials: required field is missing".to_string());
-        }
-        Some(Value::Object(credentials)) => validate_credentials(credentials)?,
-        Some(other) => {
-            return Err(format!(
-                "$.data.crossAccountCredentials: must be an object, got {}",
-                kind_of(other)
-            ));
-        }
-    };
-    let aws_account_id = match data.get("awsAccountId") {
-        None => None,
-        Some(Value::String(id)) if is_aws_account_id(id) => Some(id.clone()),
-        Some(Value::String(id)) => {
-            return Err(format!(
-                "$.data.awsAccountId: must be a 12-digit AWS account id, got {id:?}"
-            ));
-        }
-        Some(other) => {
-            return Err(format!(
-                "$.data.awsAccountId: must be a string of 12 digits, got {}",
-                kind_of(other)
-            ));
-        }
-    };
+    let role_account = validate_credentials(&data.object("crossAccountCredentials")?)?;
+    let aws_account_id = data
+        .get("awsAccountId")
+        .map(|id| aws_account_id(&data.path("awsAccountId"), id))
+        .transpose()?;
     if kind == IntegrationType::AwsCfg {
-        if let Some(id) = &aws_account_id {
-            if *id != role_account {
-                return Err(format!(
-                    "$.data.awsAccountId: {id:?} differs from the account of crossAccountCredentials.roleArn ({role_account:?}); an AwsCfg role lives in the account it reads"
-                ));
-            }
+        if let Some(id) = aws_account_id.filter(|id| *id != role_account) {
+            return Err(Invalid::field(
+                "$.data.awsAccountId",
+                format!(
+                    "{id:?} differs from the account of crossAccountCredentials.roleArn ({role_account:?}); an AwsCfg role lives in the account it reads"
+                ),
+            ));
         }
     }
     if kind == IntegrationType::AwsCtSqs {
-        match data.get("queueUrl") {
-            None => return Err("$.data.queueUrl: required field is missing".to_string()),
-            Some(Value::String(url)) => check_queue_url(url)?,
-            Some(other) => {
-                return Err(format!(
-                    "$.data.queueUrl: must be a string, got {}",
-                    kind_of(other)
-                ));
-            }
-        }
+        check_queue_url(data.required_string("queueUrl")?)?;
     }
     let mapping = match data.get("accountMappingFile") {
-        None => None,
         Some(_) if !level.org => {
-            return Err("$.data.accountMappingFile: AccountMappingFile or AccountMapping is for Org Level Cloud trail Integration only. (send Org-Access: true)".to_string());
-        }
-        Some(Value::String(uri)) => Some(
-            mapping_file::decode_and_validate(uri, level.org_accounts)
-                .map_err(|problem| format!("$.data.accountMappingFile: {problem}"))?,
-        ),
-        Some(other) => {
-            return Err(format!(
-                "$.data.accountMappingFile: must be a string, got {}",
-                kind_of(other)
+            return Err(Invalid::field(
+                "$.data.accountMappingFile",
+                "AccountMappingFile or AccountMapping is for Org Level Cloud trail Integration only. (send Org-Access: true)",
             ));
         }
+        _ => data
+            .string("accountMappingFile")?
+            .map(|uri| mapping_file::decode_and_validate(uri, level.org_accounts))
+            .transpose()?,
     };
-    Ok(CheckedData {
-        aws_account: aws_account_id.unwrap_or(role_account),
+    Ok(ValidIntegration {
+        name,
+        kind,
+        enabled,
+        data: data.fields().clone(),
+        aws_account: aws_account_id.unwrap_or(&role_account).to_string(),
         mapping,
     })
 }
 
 /// Checks `crossAccountCredentials` and returns the role's AWS account.
-fn validate_credentials(credentials: &Map<String, Value>) -> Result<String, String> {
-    for key in credentials.keys() {
-        if key != "roleArn" && key != "externalId" {
-            return Err(format!(
-                "$.data.crossAccountCredentials.{key}: unknown field (allowed: roleArn, externalId)"
-            ));
-        }
-    }
-    let account = match credentials.get("roleArn") {
-        None => {
-            return Err(
-                "$.data.crossAccountCredentials.roleArn: required field is missing".to_string(),
-            );
-        }
-        Some(Value::String(arn)) => role_arn_account(arn).ok_or_else(|| {
-            format!(
-                "$.data.crossAccountCredentials.roleArn: must be an IAM role ARN (arn:<aws|aws-us-gov|aws-cn>:iam::<12-digit account>:role/<name>), got {arn:?}"
-            )
-        })?,
-        Some(other) => {
-            return Err(format!(
-                "$.data.crossAccountCredentials.roleArn: must be a string, got {}",
-                kind_of(other)
-            ));
-        }
-    };
-    match credentials.get("externalId") {
-        None => {
-            Err("$.data.crossAccountCredentials.externalId: required field is missing".to_string())
-        }
-        Some(Value::String(id)) => {
-            check_external_id(id)?;
-            Ok(account)
-        }
-        Some(other) => Err(format!(
-            "$.data.crossAccountCredentials.externalId: must be a string, got {}",
-            kind_of(other)
-        )),
-    }
+fn validate_credentials(credentials: &Object<'_>) -> Result<String, Invalid> {
+    credentials.only(&["roleArn", "externalId"])?;
+    let arn = credentials.required_string("roleArn")?;
+    let account = role_arn_account(arn).ok_or_else(|| {
+        Invalid::field(
+            credentials.path("roleArn"),
+            format!("must be an IAM role ARN (arn:<aws|aws-us-gov|aws-cn>:iam::<12-digit account>:role/<name>), got {arn:?}"),
+        )
+    })?;
+    check_external_id(credentials.required_string("externalId")?)?;
+    Ok(account)
 }
 
 /// AWS's own rule for `sts:ExternalId`: 2 to 1224 characters of `[\w+=,.@:/-]`.
 /// The value is a secret and is never echoed.
-fn check_external_id(id: &str) -> Result<(), String> {
+fn check_external_id(id: &str) -> Result<(), Invalid> {
     const PATH: &str = "$.data.crossAccountCredentials.externalId";
     if id.is_empty() {
-        return Err(format!("{PATH}: must not be empty"));
+        return Err(Invalid::field(PATH, "must not be empty"));
     }
     let length = id.chars().count();
     if !(2..=1224).contains(&length) {
-        return Err(format!(
-            "{PATH}: must be 2 to 1224 characters long (AWS's limit), got {length}"
+        return Err(Invalid::field(
+            PATH,
+            format!("must be 2 to 1224 characters long (AWS's limit), got {length}"),
         ));
     }
-    if let Some(bad) = id
+    match id
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || "_+=,.@:/-".contains(*c)))
     {
-        return Err(format!(
-            "{PATH}: contains a character AWS does not allow in an external id ({bad:?})"
-        ));
+        Some(bad) => Err(Invalid::field(
+            PATH,
+            format!("contains a character AWS does not allow in an external id ({bad:?})"),
+        )),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Whether `text` is exactly 12 ASCII digits.
 pub fn is_aws_account_id(text: &str) -> bool {
     text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// `value`, at `path`, which must be a 12-digit AWS account id.
+pub fn aws_account_id<'a>(path: &str, value: &'a Value) -> Result<&'a str, Invalid> {
+    match value.as_str() {
+        Some(id) if is_aws_account_id(id) => Ok(id),
+        Some(id) => Err(Invalid::field(
+            path,
+            format!("must be a 12-digit AWS account id, got {id:?}"),
+        )),
+        None => Err(Invalid::kind(path, "a string of 12 digits", value)),
+    }
 }
 
 /// The AWS account of an IAM role ARN, or `None` when `arn` is not one.
@@ -426,10 +516,13 @@ pub fn role_arn_account(arn: &str) -> Option<String> {
 /// An SQS queue URL: `https://sqs.<region>.amazonaws.com[.cn]/<12 digits>/<queue>`, the legacy
 /// `https://<region>.queue.amazonaws.com/...`, or - for the local landing zone, where moto
 /// plays AWS - `http(s)://localhost|127.0.0.1[:port]/<12 digits>/<queue>`.
-fn check_queue_url(url: &str) -> Result<(), String> {
+fn check_queue_url(url: &str) -> Result<(), Invalid> {
     let problem = || {
-        format!(
-            "$.data.queueUrl: must be an SQS queue URL (https://sqs.<region>.amazonaws.com/<12-digit account>/<queue name>), got {url:?}"
+        Invalid::field(
+            "$.data.queueUrl",
+            format!(
+                "must be an SQS queue URL (https://sqs.<region>.amazonaws.com/<12-digit account>/<queue name>), got {url:?}"
+            ),
         )
     };
     let (scheme, rest) = url.split_once("://").ok_or_else(problem)?;
@@ -488,39 +581,42 @@ fn is_region(region: &str) -> bool {
             .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()))
 }
 
-/// RFC 7396 JSON merge patch.
-fn merge_patch(target: &mut Value, patch: &Value) {
-    let Value::Object(patch_fields) = patch else {
-        *target = patch.clone();
-        return;
-    };
-    if !target.is_object() {
-        *target = Value::Object(Map::new());
-    }
-    if let Value::Object(target_fields) = target {
-        for (key, value) in patch_fields {
-            if value.is_null() {
-                target_fields.remove(key);
-            } else {
-                merge_patch(
-                    target_fields.entry(key.clone()).or_insert(Value::Null),
-                    value,
-                );
+/// RFC 7396 JSON merge patch of one object into another: objects merge, `null` removes a
+/// key, anything else replaces.
+fn merge_patch(target: &mut Map<String, Value>, patch: &Map<String, Value>) {
+    for (key, value) in patch {
+        match value {
+            Value::Null => {
+                target.remove(key);
+            }
+            Value::Object(fields) => {
+                let inner = target.entry(key.clone()).or_insert(Value::Null);
+                if !inner.is_object() {
+                    *inner = Value::Object(Map::new());
+                }
+                if let Value::Object(inner) = inner {
+                    merge_patch(inner, fields);
+                }
+            }
+            other => {
+                target.insert(key.clone(), other.clone());
             }
         }
     }
 }
 
-/// A short name for a JSON value's kind, for messages.
-pub fn kind_of(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
+/// A JSON value as messages show it: null and booleans as sent (they cannot hold a secret);
+/// numbers, strings, arrays and objects only by their kind, as any of them may carry an
+/// external id.
+pub fn shown(value: &Value) -> String {
+    let kind = match value {
+        Value::Null | Value::Bool(_) => return value.to_string(),
         Value::Number(_) => "a number",
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
-    }
+    };
+    kind.to_string()
 }
 
 #[cfg(test)]
@@ -637,7 +733,9 @@ mod tests {
             ),
         ];
         for (body, path) in cases {
-            let message = validate_create(&body, &account_level()).unwrap_err();
+            let message = validate_create(&body, &account_level())
+                .unwrap_err()
+                .to_string();
             assert!(
                 message.starts_with(path),
                 "{message} should start with {path}"
@@ -684,7 +782,9 @@ mod tests {
             (json!({}), "$.data.crossAccountCredentials"),
         ];
         for (data, path) in cases {
-            let message = validate_create(&cfg(data), &account_level()).unwrap_err();
+            let message = validate_create(&cfg(data), &account_level())
+                .unwrap_err()
+                .to_string();
             assert!(
                 message.starts_with(path),
                 "{message} should start with {path}"
@@ -696,8 +796,24 @@ mod tests {
     fn external_ids_are_never_echoed() {
         let secret = "lweid:aws:v2:acme:123456789012:s3cr3t value";
         let data = json!({"crossAccountCredentials": {"roleArn": "arn:aws:iam::123456789012:role/r", "externalId": secret}});
-        let message = validate_create(&cfg(data), &account_level()).unwrap_err();
+        let message = validate_create(&cfg(data), &account_level())
+            .unwrap_err()
+            .to_string();
         assert!(!message.contains("s3cr3t"), "{message}");
+        let number = json!({"crossAccountCredentials": {"roleArn": "arn:aws:iam::123456789012:role/r", "externalId": 987_654_321}});
+        let message = validate_create(&cfg(number), &account_level())
+            .unwrap_err()
+            .to_string();
+        assert!(message.ends_with("got a number"), "{message}");
+    }
+
+    #[test]
+    fn values_are_shown_only_where_they_cannot_be_secrets() {
+        assert_eq!(shown(&json!(true)), "true");
+        assert_eq!(shown(&json!(null)), "null");
+        assert_eq!(shown(&json!(5)), "a number");
+        assert_eq!(shown(&json!("secret")), "a string");
+        assert_eq!(shown(&json!(["secret"])), "an array");
     }
 
     #[test]
@@ -733,7 +849,9 @@ mod tests {
             "queueUrl": "https://sqs.us-east-1.amazonaws.com/123456789012/q",
             "accountMappingFile": "data:application/json;name=i.json;base64,e30="
         }});
-        let message = validate_create(&body, &account_level()).unwrap_err();
+        let message = validate_create(&body, &account_level())
+            .unwrap_err()
+            .to_string();
         assert!(
             message.starts_with("$.data.accountMappingFile"),
             "{message}"
@@ -760,18 +878,21 @@ mod tests {
         assert!(
             validate_update(&wrong_type, "G", &current, &account_level())
                 .unwrap_err()
+                .to_string()
                 .starts_with("$.type")
         );
         let wrong_guid = json!({"intgGuid": "OTHER"});
         assert!(
             validate_update(&wrong_guid, "G", &current, &account_level())
                 .unwrap_err()
+                .to_string()
                 .starts_with("$.intgGuid")
         );
         let breaks_role = json!({"data": {"crossAccountCredentials": {"roleArn": "nope"}}});
         assert!(
             validate_update(&breaks_role, "G", &current, &account_level())
                 .unwrap_err()
+                .to_string()
                 .starts_with("$.data.crossAccountCredentials.roleArn")
         );
     }

@@ -1,49 +1,33 @@
 //! Lambda function `account-lifecycle`: onboarding, moving and removing accounts.
 //!
-//! This file only wires things together: logs, the configuration, the AWS clients and the
-//! Lambda runtime. The work is in `account_lifecycle::handler`; the decisions in `lwct_domain::lifecycle`.
+//! This file only wires things together: logs and metrics, the configuration and the Lambda
+//! runtime. The work is in `account_lifecycle::handler`; the decisions in `lwct_domain::lifecycle`.
 
-use std::sync::Arc;
-
-use aws_lambda_events::sqs::SqsEvent;
-use lambda_runtime::{LambdaEvent, run, service_fn};
-use lwct_aws::organizations::OrganizationsClient;
-use lwct_aws::queue::SqsQueues;
-use lwct_aws::stacksets::StackSetsClient;
+use account_lifecycle::handler::Lifecycle;
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use lwct_domain::config::AccountLifecycleConfig;
-
-use account_lifecycle::handler::{Lifecycle, Ports, Settings};
-
-/// The real ports: the AWS SDK.
-struct AwsPorts;
-
-impl Ports for AwsPorts {
-    type StackSets = StackSetsClient;
-    type Organizations = OrganizationsClient;
-    type Queues = SqsQueues;
-}
+use lwct_runtime::AwsPorts;
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    lwct_runtime::init_logs("account_lifecycle");
-    lwct_runtime::init_metrics("account_lifecycle");
+async fn main() -> Result<(), Error> {
+    lwct_runtime::init("account_lifecycle");
     // A bad configuration stops the function at start: every message stays on the queue
     // (and ends in its dead-letter queue) rather than being acted on wrongly.
     let config = AccountLifecycleConfig::from_process_env().inspect_err(|err| {
         tracing::error!(error = %err, "invalid configuration; account-lifecycle cannot start");
     })?;
-    let sdk = lwct_runtime::aws_config().await;
-    let lifecycle = Arc::new(Lifecycle::<AwsPorts>::new(
-        StackSetsClient::new(aws_sdk_cloudformation::Client::new(&sdk)),
-        OrganizationsClient::new(aws_sdk_organizations::Client::new(&sdk)),
-        SqsQueues::new(aws_sdk_sqs::Client::new(&sdk)),
-        Settings::from(config),
-    ));
-    run(service_fn(move |event: LambdaEvent<SqsEvent>| {
-        let lifecycle = lifecycle.clone();
-        lwct_runtime::flushed(async move {
-            Ok::<_, lambda_runtime::Error>(lifecycle.handle(event.payload).await)
-        })
+    let lifecycle = Lifecycle::over_aws(config).await;
+    run(service_fn(|event| {
+        lwct_runtime::flushed(handle(&lifecycle, event))
     }))
     .await
+}
+
+/// One batch: the messages that failed go back in the answer, never as an error.
+async fn handle(
+    lifecycle: &Lifecycle<AwsPorts>,
+    event: LambdaEvent<SqsEvent>,
+) -> Result<SqsBatchResponse, Error> {
+    Ok(lifecycle.handle(event.payload).await)
 }

@@ -10,10 +10,11 @@
 use std::time::Duration;
 
 use lambda_runtime::LambdaEvent;
-use lwct_aws::secrets::SecretPort;
+use lwct_aws::secrets::{SecretPort, SecretStore};
 use lwct_domain::Error;
-use lwct_lacework::TokenRequester;
-use lwct_runtime::Failure;
+use lwct_domain::config::AuthRefreshConfig;
+use lwct_lacework::{ClientOptions, KeyTokenRequester, TokenRequester};
+use lwct_runtime::{Aws, Failure};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -118,6 +119,24 @@ impl<P: SecretPort, R: TokenRequester> Refresher<P, R> {
             refreshed,
             expires_at,
         })
+    }
+}
+
+impl Refresher<SecretStore, KeyTokenRequester> {
+    /// The refresher over the AWS SDK and the Lacework API. A refresh window not shorter
+    /// than a token's life is allowed, with a warning: every run renews the token.
+    pub async fn over_aws(config: AuthRefreshConfig) -> Self {
+        let window = Duration::from_secs(config.refresh_window_seconds);
+        let requester = KeyTokenRequester::new(config.api_url.as_str(), ClientOptions::default());
+        if window >= requester.lifetime() {
+            tracing::warn!(
+                refresh_window_seconds = config.refresh_window_seconds,
+                token_lifetime_seconds = requester.lifetime().as_secs(),
+                "the refresh window is not shorter than a token's life: every run will renew the token"
+            );
+        }
+        let store = Aws::from_env().await.secret(config.secret_arn.to_string());
+        Refresher::new(store, requester, window)
     }
 }
 

@@ -24,6 +24,7 @@ use lwct_domain::mapping::{
 use lwct_domain::trail::TrailDetails;
 use lwct_domain::{AccountId, Error};
 use lwct_lacework::{ClientOptions, KeyTokenRequester};
+use lwct_runtime::SharedPorts;
 use lwct_runtime::answer::AnswerSlot;
 use lwct_testkit::log_archive::InMemoryLogArchive;
 use lwct_testkit::organizations::MemoryOrganizations;
@@ -120,13 +121,16 @@ impl Invocations for Lambda {
 /// `setup`'s ports: the test kit's doubles, counted.
 struct BenchSetup;
 
-impl Ports for BenchSetup {
+impl SharedPorts for BenchSetup {
     type Organizations = Counted<MemoryOrganizations>;
-    type Trails = Counted<ControlTowerTrail>;
     type StackSets = Counted<InMemoryStackSets>;
     type Queues = Counted<MemoryQueues>;
     type Secrets = Counted<MemorySecretStore>;
     type Tokens = KeyTokenRequester;
+}
+
+impl Ports for BenchSetup {
+    type Trails = Counted<ControlTowerTrail>;
     type Invocations = Counted<Lambda>;
     type LogArchive = Counted<InMemoryLogArchive>;
 }

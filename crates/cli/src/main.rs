@@ -76,7 +76,7 @@ enum MappingCommand {
         /// The mapping file (JSON), or `-` for standard input.
         file: PathBuf,
         /// The 12-digit AWS account id.
-        #[arg(value_parser = parse_account_id)]
+        #[arg(value_parser = AccountId::parse)]
         account_id: AccountId,
     },
 }
@@ -140,10 +140,6 @@ fn show_status(json: bool) -> ExitCode {
             ExitCode::from(2)
         }
     }
-}
-
-fn parse_account_id(text: &str) -> Result<AccountId, String> {
-    AccountId::parse(text).map_err(|err| err.to_string())
 }
 
 fn main() -> ExitCode {

@@ -67,6 +67,12 @@ pub enum AccountWork {
 }
 
 impl AccountWork {
+    /// The JSON message body.
+    pub fn to_message(&self) -> String {
+        // A plain enum of strings always serializes.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
     /// How many accounts the batch names.
     pub fn account_count(&self) -> usize {
         match self {

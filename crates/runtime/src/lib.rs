@@ -1,18 +1,30 @@
-//! What the four Lambda functions share at run time: their logs, the AWS SDK configuration,
-//! how a failed invocation is reported to Lambda, and answering CloudFormation custom
-//! resources exactly once.
+//! What the four Lambda functions share at run time: their logs and metrics, the AWS SDK
+//! configuration and adapters, how a failed invocation is reported to Lambda, and answering
+//! CloudFormation custom resources exactly once.
 
 pub mod answer;
+pub mod aws;
 pub mod delivery;
 pub mod failure;
 pub mod metrics;
+pub mod mode;
 
-use aws_config::BehaviorVersion;
-use aws_config::retry::RetryConfig;
+use std::time::SystemTime;
+
+use tokio::time::Instant;
 use tracing_subscriber::EnvFilter;
 
+pub use aws::{Aws, AwsPorts, SharedPorts, aws_config};
 pub use failure::Failure;
 pub use metrics::{count, flush_metrics, flushed, init_metrics};
+pub use mode::Mode;
+
+/// Starts the function `function` (its crate name, such as `account_lifecycle`): its logs
+/// ([`init_logs`]) and its metrics ([`init_metrics`]).
+pub fn init(function: &'static str) {
+    init_logs(function);
+    init_metrics(function);
+}
 
 /// JSON logs on stdout for CloudWatch, one object a line, without timestamps (Lambda adds
 /// them). `RUST_LOG` overrides the default: warnings from everything, information from the
@@ -32,12 +44,11 @@ pub fn init_logs(function: &str) {
         .init();
 }
 
-/// The AWS SDK configuration from the environment (`AWS_REGION`, the function's credentials,
-/// `AWS_ENDPOINT_URL` in the landing zone). Organizations and StackSets throttle bursts: a few
-/// more attempts than the SDK's default three.
-pub async fn aws_config() -> aws_config::SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(RetryConfig::standard().with_max_attempts(6))
-        .load()
-        .await
+/// When Lambda stops the invocation of `context`, on the clock the work's timers use.
+pub fn deadline(context: &lambda_runtime::Context) -> Instant {
+    let remaining = context
+        .deadline()
+        .duration_since(SystemTime::now())
+        .unwrap_or_default();
+    Instant::now() + remaining
 }

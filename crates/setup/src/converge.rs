@@ -103,13 +103,8 @@ impl<P: Ports> Setup<P> {
             }
             None => {
                 // CloudTrail is not (or no longer) monitored.
-                self.remove_cloudtrail_side(
-                    run,
-                    &lacework,
-                    names,
-                    &self.config.installation.prefix,
-                )
-                .await?;
+                self.remove_cloudtrail_side(run, &lacework, &self.config.installation.prefix)
+                    .await?;
             }
         }
 
@@ -122,7 +117,7 @@ impl<P: Ports> Setup<P> {
                 outputs.insert("AccountsQueued".into(), queued.to_string());
             }
         } else {
-            self.remove_member_side(run, &lacework, names, &self.config.installation.prefix)
+            self.remove_member_side(run, &lacework, &self.config.installation.prefix)
                 .await?;
         }
         run.progress.finish();
@@ -348,16 +343,7 @@ impl<P: Ports> Setup<P> {
             "the management account is not onboarded: StackSets cannot deploy to it through AWSControlTowerExecution"
         );
         let batches = onboarding_batches(&accounts, &checked.management);
-        let bodies = batches
-            .iter()
-            .map(serde_json::to_string)
-            .collect::<Result<Vec<String>, _>>()
-            .map_err(|err| Error::Aws {
-                operation: "sqs:SendMessageBatch".into(),
-                code: None,
-                message: format!("cannot write an onboarding message: {err}"),
-                retryable: false,
-            })?;
+        let bodies: Vec<String> = batches.iter().map(AccountWork::to_message).collect();
         let queue_name = &self.config.installation.names.account_queue;
         let queue_url = self.queues.queue_url(queue_name).await?;
         send_all(&self.queues, &queue_url, &bodies, self.timing.queue_retry).await?;

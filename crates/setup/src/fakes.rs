@@ -11,6 +11,7 @@ use lwct_domain::mapping::{
 use lwct_domain::trail::TrailDetails;
 use lwct_domain::{AccountId, Error};
 use lwct_lacework::KeyTokenRequester;
+use lwct_runtime::SharedPorts;
 use lwct_testkit::log_archive::InMemoryLogArchive;
 use lwct_testkit::organizations::MemoryOrganizations;
 use lwct_testkit::queues::MemoryQueues;
@@ -156,13 +157,16 @@ impl Trails for FakeTrails {
 /// Lacework emulator).
 pub struct FakePorts;
 
-impl Ports for FakePorts {
+impl SharedPorts for FakePorts {
     type Organizations = MemoryOrganizations;
-    type Trails = FakeTrails;
     type StackSets = InMemoryStackSets;
     type Queues = MemoryQueues;
     type Secrets = MemorySecretStore;
     type Tokens = KeyTokenRequester;
+}
+
+impl Ports for FakePorts {
+    type Trails = FakeTrails;
     type Invocations = FakeInvocations;
     type LogArchive = InMemoryLogArchive;
 }

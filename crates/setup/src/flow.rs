@@ -6,29 +6,22 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lwct_aws::log_archive::LogArchive;
-use lwct_aws::organizations::Organizations;
-use lwct_aws::queue::MessageQueues;
-use lwct_aws::secrets::{SecretPort, SecretsManagerTokenSource};
-use lwct_aws::stacksets::{OperationWait, StackSets};
+use lwct_aws::secrets::SecretsManagerTokenSource;
+use lwct_aws::stacksets::OperationWait;
 use lwct_aws::trail::Trails;
 use lwct_domain::Error;
 use lwct_domain::backoff::Backoff;
 use lwct_domain::config::SetupConfig;
-use lwct_lacework::TokenRequester;
 use lwct_lacework::{Client, ClientOptions};
-use lwct_runtime::delivery;
+use lwct_runtime::{SharedPorts, delivery};
 use tokio::time::Instant;
 
 use crate::continuation::Invocations;
 
-/// The AWS and Lacework ports setup works through: the SDK adapters in AWS, fakes in tests.
-pub trait Ports: Send + Sync + 'static {
-    type Organizations: Organizations + 'static;
+/// The AWS and Lacework ports setup works through: the SDK adapters in AWS ([`crate::aws`]),
+/// fakes in tests. Those it shares with `sns-custom-resource`, then its own.
+pub trait Ports: SharedPorts {
     type Trails: Trails + 'static;
-    type StackSets: StackSets + 'static;
-    type Queues: MessageQueues + 'static;
-    type Secrets: SecretPort + 'static;
-    type Tokens: TokenRequester + 'static;
     type Invocations: Invocations + 'static;
     /// The trail bucket's notifications in Log Archive, as `AWSControlTowerExecution`.
     type LogArchive: LogArchive + 'static;

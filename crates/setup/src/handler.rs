@@ -21,9 +21,7 @@ use std::time::{Duration, SystemTime};
 use lambda_runtime::LambdaEvent;
 use lwct_domain::Error;
 use lwct_domain::custom_resource::continuation::{Continuation, service_timeout};
-use lwct_domain::custom_resource::{
-    Request, RequestType, Response, ResponseUrlPolicy, Status, parse_request,
-};
+use lwct_domain::custom_resource::{Request, RequestType, Response, Status, parse_request};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
@@ -37,16 +35,9 @@ use lwct_runtime::answer::{AnswerSlot, Reply, answer_once};
 /// stops abnormally.
 pub const PANIC_REASON: &str = "setup stopped on an internal error (a bug; its log has the details); nothing was left half-done that a retry cannot finish: retry the stack operation";
 
-/// Whether the function can work, or can only say why not.
-pub enum Mode<P: Ports> {
-    Ready(Arc<Setup<P>>),
-    /// The configuration is invalid: every request but a harmless Delete is answered FAILED
-    /// with the problems.
-    Misconfigured {
-        problems: String,
-        response_urls: ResponseUrlPolicy,
-    },
-}
+/// Whether the function can work, or can only say why not: with an invalid configuration,
+/// every request but a harmless Delete is answered FAILED with the problems.
+pub type Mode<P> = lwct_runtime::Mode<Setup<P>>;
 
 /// The handler of `setup`.
 pub struct Handler<P: Ports> {
@@ -82,15 +73,9 @@ impl<P: Ports> Handler<P> {
 
     /// One Lambda invocation.
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, Failure> {
-        let now = SystemTime::now();
-        let remaining = event
-            .context
-            .deadline()
-            .duration_since(now)
-            .unwrap_or_default();
         let invocation = Invocation {
-            deadline: Instant::now() + remaining,
-            started: now,
+            deadline: lwct_runtime::deadline(&event.context),
+            started: SystemTime::now(),
             function_arn: event.context.invoked_function_arn.clone(),
         };
         self.handle_request(event.payload, &invocation)
@@ -128,7 +113,9 @@ impl<P: Ports> Handler<P> {
                     "request received"
                 );
                 match &self.mode {
-                    Mode::Misconfigured { problems, .. } => misconfigured(&request, problems),
+                    Mode::Misconfigured { problems, .. } => {
+                        misconfigured(&request, &Error::Config(problems.clone()))
+                    }
                     Mode::Ready(setup) => {
                         match serve_in_time(setup.clone(), &request, &payload, invocation).await {
                             Served::Answer(response) => response,
@@ -350,7 +337,7 @@ fn timeout_reason(request: &Request, progress: &Progress) -> String {
     )
 }
 
-fn misconfigured(request: &Request, problems: &str) -> Response {
+fn misconfigured(request: &Request, problems: &Error) -> Response {
     if request.request_type == RequestType::Delete {
         if let Some(id) = request.physical_resource_id() {
             if plan::prefix_of_physical_id(id).is_none() {

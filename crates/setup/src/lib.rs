@@ -1,7 +1,8 @@
 //! The function `setup` as a library: the flow, its handler and the hand-off to a fresh
-//! invocation, so that a benchmark can drive it in-process. `main.rs` wires it to AWS and
-//! Lambda.
+//! invocation, so that a benchmark can drive it in-process; and the flow over AWS. `main.rs`
+//! wires it to Lambda.
 
+pub mod aws;
 pub mod continuation;
 mod converge;
 #[cfg(test)]

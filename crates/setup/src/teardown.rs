@@ -21,20 +21,13 @@ impl<P: Ports> Setup<P> {
     /// the member, Audit and Log Archive StackSets with their instances. Every part is
     /// attempted; the error lists each part that failed.
     pub async fn delete(&self, run: &Run, prefix: &NamePrefix) -> Result<Outputs, Error> {
-        let names = Names::new(prefix);
         let mut failures: Vec<String> = Vec::new();
         match self.lacework() {
             Ok(lacework) => {
-                if let Err(err) = self
-                    .remove_member_side(run, &lacework, &names, prefix)
-                    .await
-                {
+                if let Err(err) = self.remove_member_side(run, &lacework, prefix).await {
                     failures.push(err.to_string());
                 }
-                if let Err(err) = self
-                    .remove_cloudtrail_side(run, &lacework, &names, prefix)
-                    .await
-                {
+                if let Err(err) = self.remove_cloudtrail_side(run, &lacework, prefix).await {
                     failures.push(err.to_string());
                 }
             }
@@ -64,9 +57,9 @@ impl<P: Ports> Setup<P> {
         &self,
         run: &Run,
         lacework: &Client,
-        names: &Names,
         prefix: &NamePrefix,
     ) -> Result<(), Error> {
+        let names = &Names::new(prefix);
         self.remove_s3_notifications_path(run, names, prefix)
             .await?;
         self.remove_stack_sets(run, &[&names.audit_stack_set, &names.log_archive_stack_set])
@@ -212,9 +205,9 @@ impl<P: Ports> Setup<P> {
         &self,
         run: &Run,
         lacework: &Client,
-        names: &Names,
         prefix: &NamePrefix,
     ) -> Result<(), Error> {
+        let names = &Names::new(prefix);
         run.progress.step(format!(
             "removing StackSet {} and its instances",
             names.member_stack_set

@@ -843,8 +843,10 @@ async fn a_bad_configuration_is_answered_with_its_problems() {
     let answer_url = recorder.base();
     let handler = Handler::<FakePorts>::new(
         Mode::Misconfigured {
-            problems: "invalid configuration (1 problem):\n  - TOWER_AUDIT_ACCOUNT_ID: is required"
-                .into(),
+            problems: vec![lwct_domain::Problem::new(
+                "TOWER_AUDIT_ACCOUNT_ID",
+                "is required",
+            )],
             response_urls: ResponseUrlPolicy::with_allowed_hosts(vec![
                 lwct_domain::custom_resource::AllowedHost::parse("127.0.0.1").unwrap(),
             ]),

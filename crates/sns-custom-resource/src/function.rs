@@ -1,36 +1,24 @@
 //! What the function works with: its configuration, the AWS services behind narrow ports
-//! (real ones in `main.rs`, in-memory fakes in the tests) and the Lacework API.
+//! (the SDK adapters in AWS, in-memory fakes in the tests) and the Lacework API.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use lwct_aws::organizations::{KeptTree, Organizations};
 use lwct_aws::queue::MessageQueues;
-use lwct_aws::registration_queue::RegistrationQueue;
-use lwct_aws::secrets::{SecretPort, SecretsManagerTokenSource};
-use lwct_aws::stacksets::StackSets;
+use lwct_aws::secrets::SecretsManagerTokenSource;
 use lwct_domain::Error;
 use lwct_domain::config::SnsCustomResourceConfig;
 use lwct_domain::drain::SubAccountRouting;
 use lwct_domain::mapping::OrganizationTree;
-use lwct_lacework::TokenRequester;
-use lwct_lacework::{Client, ClientOptions, RetryPolicy};
+use lwct_lacework::{Client, ClientOptions, KeyTokenRequester, RetryPolicy};
+use lwct_runtime::{Aws, AwsPorts};
 use tokio::sync::OnceCell;
 
 use crate::budget::{BudgetedTokenRequester, BudgetedTokenSource, RequestBudget};
 
-/// The services the function talks to.
-pub trait Ports: Send + Sync + 'static {
-    type Organizations: Organizations + 'static;
-    /// The member StackSet's instances (read by the reconcile).
-    type StackSets: StackSets + 'static;
-    /// The registration queue (sending and consuming) and its dead-letter queue.
-    type Queues: RegistrationQueue + 'static;
-    /// The Lacework API secret (key, token, external id suffix).
-    type Secrets: SecretPort + 'static;
-    /// Gets new Lacework tokens with the secret's API key.
-    type Tokens: TokenRequester + 'static;
-}
+/// The services the function talks to: the ones `setup` works through too.
+pub use lwct_runtime::SharedPorts as Ports;
 
 /// How the function spends its time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,6 +173,24 @@ impl<P: Ports> Function<P> {
             self.config.lacework.api_url.as_str(),
             Arc::new(BudgetedTokenSource::new(tokens, budget.clone())),
             &self.lacework_options,
+        )
+    }
+}
+
+impl Function<AwsPorts> {
+    /// The function over the AWS SDK and the Lacework API.
+    pub async fn over_aws(config: SnsCustomResourceConfig) -> Result<Self, Error> {
+        let aws = Aws::from_env().await;
+        let secret = aws.secret(config.lacework.secret_arn.to_string());
+        let tokens =
+            KeyTokenRequester::new(config.lacework.api_url.as_str(), drain_client_options());
+        Function::new(
+            config,
+            aws.organizations(),
+            aws.stack_sets(),
+            aws.queues(),
+            Arc::new(secret),
+            Arc::new(tokens),
         )
     }
 }

@@ -6,11 +6,7 @@
 //!   of the paced registration drain ([`crate::drain`]).
 //! * The reconcile's schedule (`{"action": "reconcile"}`): one reconcile ([`crate::reconcile`]).
 
-use std::sync::Arc;
-use std::time::SystemTime;
-
 use lambda_runtime::LambdaEvent;
-use lwct_domain::custom_resource::ResponseUrlPolicy;
 use lwct_domain::{Error, Problem};
 use lwct_runtime::Failure;
 use serde_json::Value;
@@ -25,16 +21,9 @@ pub const SCHEDULED_EVENT: &str = "Scheduled Event";
 /// The input of the reconcile's schedule (`{"action": "reconcile"}`).
 pub const RECONCILE_ACTION: &str = "reconcile";
 
-/// Whether the function can work, or can only say why not.
-pub enum Mode<P: Ports> {
-    Ready(Arc<Function<P>>),
-    /// The configuration is invalid: every request is answered FAILED with the problems, and
-    /// a drain run fails with them.
-    Misconfigured {
-        problems: Vec<Problem>,
-        response_urls: ResponseUrlPolicy,
-    },
-}
+/// Whether the function can work, or can only say why not: with an invalid configuration,
+/// every request is answered FAILED with the problems, and a drain run fails with them.
+pub type Mode<P> = lwct_runtime::Mode<Function<P>>;
 
 /// What started the invocation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,14 +73,10 @@ impl<P: Ports> Handler<P> {
 
     /// One Lambda invocation.
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, Failure> {
-        let remaining = event
-            .context
-            .deadline()
-            .duration_since(SystemTime::now())
-            .unwrap_or_default();
+        let deadline = lwct_runtime::deadline(&event.context);
         // Boxed: the SDK and Lacework calls below nest so deep that, inlined into the
         // runtime's future, they pass the compiler's limit for computing its layout.
-        Box::pin(self.handle_payload(&event.payload, Instant::now() + remaining))
+        Box::pin(self.handle_payload(&event.payload, deadline))
             .await
             .map_err(|err| {
                 tracing::error!(error = %err, "invocation failed");

@@ -94,16 +94,7 @@ impl<P: Ports> Function<P> {
             }
         }));
         if !account_work.is_empty() {
-            let bodies = account_work
-                .iter()
-                .map(serde_json::to_string)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|err| Error::Aws {
-                    operation: "sqs:SendMessageBatch".into(),
-                    code: None,
-                    message: format!("cannot write account work: {err}"),
-                    retryable: false,
-                })?;
+            let bodies: Vec<String> = account_work.iter().map(AccountWork::to_message).collect();
             let url = self.queues.queue_url(&names.account_queue).await?;
             send_all(&self.queues, &url, &bodies, self.timing.queue_retry).await?;
         }

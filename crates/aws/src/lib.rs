@@ -6,6 +6,7 @@ pub mod log_archive;
 pub mod organizations;
 pub mod queue;
 pub mod registration_queue;
+pub mod sdk;
 pub mod secrets;
 pub mod stacksets;
 pub mod trail;

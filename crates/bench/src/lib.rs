@@ -12,3 +12,4 @@
 pub mod counted;
 pub mod onboarding;
 pub mod setup;
+pub mod sizes;

@@ -316,8 +316,9 @@ fn member_stack_set(names: &Names) -> StackSetSpec {
     }
 }
 
-/// Onboards `accounts` existing accounts and measures it.
-pub async fn run(accounts: usize) -> Result<Measured, BenchError> {
+/// The Lacework emulator at Lacework's rate limit, and a ResponseURL recorder: what both
+/// benchmarks run against.
+pub async fn lacework_and_answers() -> Result<(Emulator, ResponseUrlRecorder), BenchError> {
     let emulator = lacework_emulator::start(Options {
         account: LACEWORK_ACCOUNT.into(),
         sub_accounts: vec![LACEWORK_ACCOUNT.into()],
@@ -334,6 +335,12 @@ pub async fn run(accounts: usize) -> Result<Measured, BenchError> {
     let answers = ResponseUrlRecorder::start().await.map_err(|err| {
         BenchError::Setup(format!("the ResponseURL listener did not start: {err}"))
     })?;
+    Ok((emulator, answers))
+}
+
+/// Onboards `accounts` existing accounts and measures it.
+pub async fn run(accounts: usize) -> Result<Measured, BenchError> {
+    let (emulator, answers) = lacework_and_answers().await?;
 
     let names = Names::default();
     let (tree, members) = organization(accounts);

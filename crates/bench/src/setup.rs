@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use lacework_emulator::{Emulator, Options, RateLimit};
+use lacework_emulator::Emulator;
 use lwct_aws::trail::Trails;
 use lwct_domain::api_secret::ApiSecret;
 use lwct_domain::bucket_notifications::NotificationConfiguration;
@@ -40,7 +40,7 @@ use setup::flow::{Ports, Setup, Timing};
 use setup::handler::{Handler, Invocation, Mode};
 
 use crate::counted::{ApiCalls, Counted};
-use crate::onboarding::{BenchError, MANAGEMENT, RATE_LIMIT_PER_HOUR, organization};
+use crate::onboarding::{BenchError, MANAGEMENT, lacework_and_answers, organization};
 
 /// `setup`'s timeout (template.yaml, `SetupFunction`).
 pub const LAMBDA_TIMEOUT: Duration = Duration::from_secs(900);
@@ -309,22 +309,7 @@ async fn lacework_requests(emulator: &Emulator) -> Result<u64, BenchError> {
 /// Runs setup's `Create` in an organization of `accounts` ACTIVE member accounts, until it
 /// answers, and checks it queued each of them exactly once.
 pub async fn run(accounts: usize) -> Result<Measured, BenchError> {
-    let emulator = lacework_emulator::start(Options {
-        account: LACEWORK_ACCOUNT.into(),
-        sub_accounts: vec![LACEWORK_ACCOUNT.into()],
-        key_id: KEY_ID.into(),
-        secret: SECRET_KEY.into(),
-        rate_limit: Some(RateLimit {
-            requests: RATE_LIMIT_PER_HOUR,
-            per: Duration::from_secs(3600),
-        }),
-        ..Options::default()
-    })
-    .await
-    .map_err(|err| BenchError::Setup(format!("the lacework emulator did not start: {err}")))?;
-    let answers = ResponseUrlRecorder::start().await.map_err(|err| {
-        BenchError::Setup(format!("the ResponseURL listener did not start: {err}"))
-    })?;
+    let (emulator, answers) = lacework_and_answers().await?;
     let config = config(&emulator, &answers)?;
     let account_queue = config.installation.names.account_queue.clone();
 

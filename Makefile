@@ -60,13 +60,15 @@ least-privilege:
 # Time and memory, measured and printed, never asserted: the core decisions at the scale of a
 # large organization (crates/domain/benches/decisions.rs); onboarding 100, 1,000 and 5,000
 # accounts - AWS and Lacework calls, invocations, memory and time to finish at Lacework's rate
-# limit (crates/bench, written to target/bench/onboarding.json); setup's own run at the same sizes
+# limit (crates/bench, written to target/bench/onboarding.json), and again with a budget learned
+# from rate-limit headers (onboarding-learned.json); setup's own run at the same sizes
 # (target/bench/setup.json); then every function's duration
 # and peak memory through the whole demo, as the release builds that ship.
 .PHONY: bench
 bench:
 	$(CARGO) bench -p lwct-domain --bench decisions
 	$(CARGO) bench -p lwct-bench --bench onboarding
+	LWCT_BENCH_RATE_LIMIT_HEADERS=1 $(CARGO) bench -p lwct-bench --bench onboarding
 	$(CARGO) bench -p lwct-bench --bench setup
 	$(CARGO) build --release --workspace --bins
 	python3 tools/function_memory.py ./target/release/landing-zone demo

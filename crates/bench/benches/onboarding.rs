@@ -1,17 +1,25 @@
 //! `make bench`: onboarding 100, 1,000 and 5,000 existing accounts (`LWCT_BENCH_ACCOUNTS`,
 //! e.g. `100,1000`, picks others). Each size runs in a process of its own, so that its peak
 //! memory is its own; the results go to target/bench/onboarding.json and a table.
+//! With `LWCT_BENCH_RATE_LIMIT_HEADERS=1` the emulator says what is left of the key's limit
+//! and the drain learns its budget from that: target/bench/onboarding-learned.json.
 
-use lwct_bench::onboarding::run;
+use lwct_bench::onboarding::{RateLimitHeaders, run};
 use lwct_bench::sizes::Sizes;
 use serde_json::Value;
 
 fn main() {
+    // Read by the children too: they inherit the environment.
+    let (benchmark, headers) = match std::env::var("LWCT_BENCH_RATE_LIMIT_HEADERS").as_deref() {
+        Ok("1") => ("onboarding-learned", RateLimitHeaders::Sent),
+        _ => ("onboarding", RateLimitHeaders::NotSent),
+    };
     let sizes = Sizes {
-        benchmark: "onboarding",
+        benchmark,
         child_var: "LWCT_BENCH_ONBOARDING_CHILD",
     };
-    let measured = sizes.run(|accounts| async move { run(accounts).await.map(|m| m.to_json()) });
+    let measured =
+        sizes.run(|accounts| async move { run(accounts, headers).await.map(|m| m.to_json()) });
     if let Some(results) = measured.unwrap_or_else(|err| panic!("{err}")) {
         print_table(&results);
     }

@@ -40,7 +40,9 @@ use setup::flow::{Ports, Setup, Timing};
 use setup::handler::{Handler, Invocation, Mode};
 
 use crate::counted::{ApiCalls, Counted};
-use crate::onboarding::{BenchError, MANAGEMENT, lacework_and_answers, organization};
+use crate::onboarding::{
+    BenchError, MANAGEMENT, RateLimitHeaders, lacework_and_answers, organization,
+};
 
 /// `setup`'s timeout (template.yaml, `SetupFunction`).
 pub const LAMBDA_TIMEOUT: Duration = Duration::from_secs(900);
@@ -309,7 +311,7 @@ async fn lacework_requests(emulator: &Emulator) -> Result<u64, BenchError> {
 /// Runs setup's `Create` in an organization of `accounts` ACTIVE member accounts, until it
 /// answers, and checks it queued each of them exactly once.
 pub async fn run(accounts: usize) -> Result<Measured, BenchError> {
-    let (emulator, answers) = lacework_and_answers().await?;
+    let (emulator, answers) = lacework_and_answers(RateLimitHeaders::NotSent).await?;
     let config = config(&emulator, &answers)?;
     let account_queue = config.installation.names.account_queue.clone();
 

@@ -37,6 +37,9 @@ pub struct Options {
     pub page_size: usize,
     /// Optional request rate limit per token (or per key id for token requests).
     pub rate_limit: Option<RateLimit>,
+    /// Whether answers under the rate limit carry `RateLimit-Limit`, `RateLimit-Remaining`
+    /// and `RateLimit-Reset`. Off by default: no Lacework source shows them (facts C49, C50).
+    pub rate_limit_headers: bool,
 }
 
 impl Default for Options {
@@ -50,6 +53,7 @@ impl Default for Options {
             token_ttl: Duration::from_secs(3600),
             page_size: DEFAULT_PAGE_SIZE,
             rate_limit: None,
+            rate_limit_headers: false,
         }
     }
 }
@@ -66,6 +70,7 @@ impl fmt::Debug for Options {
             .field("token_ttl", &self.token_ttl)
             .field("page_size", &self.page_size)
             .field("rate_limit", &self.rate_limit)
+            .field("rate_limit_headers", &self.rate_limit_headers)
             .finish()
     }
 }

@@ -40,6 +40,10 @@ struct Cli {
     /// Requests allowed per API key, as N/SECONDS (e.g. 480/3600); none by default.
     #[arg(long)]
     rate_limit: Option<RateLimit>,
+    /// Under the rate limit, send RateLimit-Limit, -Remaining and -Reset on every counted
+    /// answer (no Lacework source shows them; off by default).
+    #[arg(long)]
+    rate_limit_headers: bool,
 }
 
 #[tokio::main]
@@ -54,6 +58,7 @@ async fn main() -> ExitCode {
         token_ttl: Duration::from_secs(cli.token_ttl),
         page_size: cli.page_size,
         rate_limit: cli.rate_limit,
+        rate_limit_headers: cli.rate_limit_headers,
     };
     let emulator = match lacework_emulator::start(options).await {
         Ok(emulator) => emulator,

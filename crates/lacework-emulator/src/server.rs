@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 use crate::Options;
 use crate::search::Search;
 use crate::store::{
-    Fault, Integration, LogEntry, Scope, Store, Token, TokenProblem, rfc3339_millis,
+    Fault, Integration, LogEntry, Scope, Store, Token, TokenProblem, WindowLeft, rfc3339_millis,
 };
 use crate::validate::{self, Invalid, KNOWN_TYPES, Level, Object};
 
@@ -76,6 +76,8 @@ pub struct ApiError {
     status: StatusCode,
     message: String,
     retry_after: Option<u64>,
+    /// The rate-limit headers a 429 carries, when the emulator sends them.
+    rate_limit: Option<RateLimitHeaders>,
 }
 
 impl ApiError {
@@ -84,6 +86,7 @@ impl ApiError {
             status,
             message: message.into(),
             retry_after: None,
+            rate_limit: None,
         }
     }
 
@@ -109,7 +112,33 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
+        if let Some(rate_limit) = self.rate_limit {
+            rate_limit.add_to(&mut response);
+        }
         response
+    }
+}
+
+/// `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` (the IETF draft's names),
+/// sent only with `--rate-limit-headers`: no Lacework source shows them (facts C49, C50).
+#[derive(Debug, Clone, Copy)]
+struct RateLimitHeaders {
+    limit: u32,
+    left: WindowLeft,
+}
+
+impl RateLimitHeaders {
+    fn add_to(self, response: &mut Response) {
+        let headers = response.headers_mut();
+        headers.insert("ratelimit-limit", HeaderValue::from(self.limit));
+        headers.insert(
+            "ratelimit-remaining",
+            HeaderValue::from(self.left.remaining),
+        );
+        headers.insert(
+            "ratelimit-reset",
+            HeaderValue::from(self.left.reset_seconds),
+        );
     }
 }
 
@@ -269,9 +298,9 @@ fn route(
 
     let now = shared.now();
     let key_id = authenticate(shared, headers, now)?;
-    rate_check(shared, &key_id, now)?;
+    let rate_limit = rate_check(shared, &key_id, now)?;
     let scope = resolve_scope(shared, headers)?;
-    match (route, method) {
+    let mut answer = match (route, method) {
         (Route::CloudAccounts, &Method::GET) => list(shared, &scope, None),
         (Route::CloudAccounts, _) => create(shared, &scope, &key_id, &body()?),
         (Route::Search, _) => search(shared, &scope, &key_id, &body()?),
@@ -288,7 +317,15 @@ fn route(
         }
         (Route::CloudAccount(param), _) => delete(shared, &scope, checked_guid(param)?),
         (Route::Tokens, _) => Err(ApiError::not_found("unreachable")),
+    };
+    // A counted request's answer says what is left, whether it succeeded or not.
+    if let Some(rate_limit) = rate_limit {
+        match &mut answer {
+            Ok(response) => rate_limit.add_to(response),
+            Err(error) => error.rate_limit = Some(rate_limit),
+        }
     }
+    answer
 }
 
 // ---- authentication, rate limiting, scope ----
@@ -331,7 +368,7 @@ fn issue_token(shared: &Shared, headers: &HeaderMap, body: &Value) -> ApiResult 
         return Err(ApiError::unauthorized("invalid API key id or secret key"));
     }
     let now = shared.now();
-    rate_check(shared, &key_id, now)?;
+    let rate_limit = rate_check(shared, &key_id, now)?;
 
     let lifetime = Duration::from_secs(expiry_seconds).min(options.token_ttl);
     let token = format!("_{}", random_hex(32)?);
@@ -343,10 +380,14 @@ fn issue_token(shared: &Shared, headers: &HeaderMap, body: &Value) -> ApiResult 
             expires: now + lifetime,
         },
     );
-    Ok(json_response(
+    let mut response = json_response(
         StatusCode::CREATED,
         json!({"token": token, "expiresAt": rfc3339_millis(expires_at)}),
-    ))
+    );
+    if let Some(rate_limit) = rate_limit {
+        rate_limit.add_to(&mut response);
+    }
+    Ok(response)
 }
 
 fn same_bytes(left: &[u8], right: &[u8]) -> bool {
@@ -390,19 +431,41 @@ fn authenticate(shared: &Shared, headers: &HeaderMap, now: Instant) -> Result<St
         })
 }
 
-fn rate_check(shared: &Shared, key_id: &str, now: Instant) -> Result<(), ApiError> {
+/// Counts the request against the key's window; the headers its answer carries, when the
+/// emulator sends them.
+fn rate_check(
+    shared: &Shared,
+    key_id: &str,
+    now: Instant,
+) -> Result<Option<RateLimitHeaders>, ApiError> {
     let Some(limit) = shared.options.rate_limit else {
-        return Ok(());
+        return Ok(None);
     };
-    shared.store().rate_check(key_id, limit, now).map_err(|seconds| ApiError {
-        status: StatusCode::TOO_MANY_REQUESTS,
-        message: format!(
-            "rate limit exceeded: at most {} requests per {} seconds for this API key; retry after {seconds} seconds",
-            limit.requests,
-            limit.per.as_secs()
-        ),
-        retry_after: Some(seconds),
-    })
+    let headers = |left| {
+        shared
+            .options
+            .rate_limit_headers
+            .then_some(RateLimitHeaders {
+                limit: limit.requests,
+                left,
+            })
+    };
+    match shared.store().rate_check(key_id, limit, now) {
+        Ok(left) => Ok(headers(left)),
+        Err(seconds) => Err(ApiError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            message: format!(
+                "rate limit exceeded: at most {} requests per {} seconds for this API key; retry after {seconds} seconds",
+                limit.requests,
+                limit.per.as_secs()
+            ),
+            retry_after: Some(seconds),
+            rate_limit: headers(WindowLeft {
+                remaining: 0,
+                reset_seconds: seconds,
+            }),
+        }),
+    }
 }
 
 fn resolve_scope(shared: &Shared, headers: &HeaderMap) -> Result<Scope, ApiError> {
@@ -704,6 +767,7 @@ fn inspection(shared: &Shared, method: &Method, rest: &str, body: &Bytes) -> Api
                         "tokenTtlSeconds": options.token_ttl.as_secs_f64(),
                         "pageSize": options.page_size,
                         "rateLimit": options.rate_limit.map(|l| json!({"requests": l.requests, "perSeconds": l.per.as_secs()})),
+                        "rateLimitHeaders": options.rate_limit_headers,
                     }),
                 );
             }

@@ -179,6 +179,15 @@ impl LogEntry {
     }
 }
 
+/// What is left of a key's rate window after a counted request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowLeft {
+    /// Requests the key may still make in the window.
+    pub remaining: u32,
+    /// Whole seconds until the oldest counted request leaves the window (at least 1).
+    pub reset_seconds: u64,
+}
+
 /// Everything that changes while the emulator runs.
 #[derive(Debug, Default)]
 pub struct Store {
@@ -220,9 +229,14 @@ impl Store {
 
     // ---- rate limiting ----
 
-    /// Counts a request against `key`'s sliding window; `Err(seconds)` when over the limit
-    /// (the rejected request is not counted).
-    pub fn rate_check(&mut self, key: &str, limit: RateLimit, now: Instant) -> Result<(), u64> {
+    /// Counts a request against `key`'s sliding window and answers what is left of it;
+    /// `Err(seconds)` when over the limit (the rejected request is not counted).
+    pub fn rate_check(
+        &mut self,
+        key: &str,
+        limit: RateLimit,
+        now: Instant,
+    ) -> Result<WindowLeft, u64> {
         let window = self.rate_windows.entry(key.to_string()).or_default();
         while window
             .front()
@@ -230,15 +244,25 @@ impl Store {
         {
             window.pop_front();
         }
-        if window.len() >= limit.requests as usize {
-            let oldest = window.front().copied().unwrap_or(now);
-            let wait = oldest
-                .checked_add(limit.per)
-                .map_or(limit.per, |until| until.saturating_duration_since(now));
-            return Err(ceil_seconds(wait).max(1));
+        let full = window.len() >= limit.requests as usize;
+        if !full {
+            window.push_back(now);
         }
-        window.push_back(now);
-        Ok(())
+        // Whole seconds until the oldest counted request leaves the window, at least 1.
+        let oldest = window.front().copied().unwrap_or(now);
+        let wait = oldest
+            .checked_add(limit.per)
+            .map_or(limit.per, |until| until.saturating_duration_since(now));
+        let reset_seconds = ceil_seconds(wait).max(1);
+        if full {
+            return Err(reset_seconds);
+        }
+        Ok(WindowLeft {
+            remaining: limit
+                .requests
+                .saturating_sub(u32::try_from(window.len()).unwrap_or(u32::MAX)),
+            reset_seconds,
+        })
     }
 
     // ---- faults ----
@@ -505,19 +529,29 @@ mod tests {
             per: Duration::from_secs(10),
         };
         let start = Instant::now();
-        assert_eq!(store.rate_check("k", limit, start), Ok(()));
+        let left = |remaining, reset_seconds| {
+            Ok(WindowLeft {
+                remaining,
+                reset_seconds,
+            })
+        };
+        assert_eq!(store.rate_check("k", limit, start), left(1, 10));
         assert_eq!(
             store.rate_check("k", limit, start + Duration::from_secs(1)),
-            Ok(())
+            left(0, 9)
         );
         assert_eq!(
             store.rate_check("k", limit, start + Duration::from_millis(2500)),
             Err(8)
         );
-        assert_eq!(store.rate_check("other", limit, start), Ok(()), "per key");
+        assert_eq!(
+            store.rate_check("other", limit, start),
+            left(1, 10),
+            "per key"
+        );
         assert_eq!(
             store.rate_check("k", limit, start + Duration::from_secs(10)),
-            Ok(())
+            left(0, 1)
         );
     }
 

@@ -822,6 +822,79 @@ async fn the_rate_limit_answers_429_with_retry_after() {
 }
 
 #[tokio::test]
+async fn rate_limit_headers_are_sent_only_when_asked_for_and_count_down() {
+    let limited = |rate_limit_headers| Options {
+        rate_limit: Some(RateLimit {
+            requests: 3,
+            per: Duration::from_secs(60),
+        }),
+        rate_limit_headers,
+        ..Options::default()
+    };
+    let header = |answer: &Answer, name: &str| {
+        answer
+            .headers
+            .get(name)
+            .map(|value| value.to_str().unwrap().to_owned())
+    };
+
+    let quiet = Api::start(limited(false)).await;
+    let token = quiet.token().await;
+    let answer = quiet
+        .call(
+            Method::GET,
+            "/api/v2/CloudAccounts",
+            Some(&token),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(
+        header(&answer, "ratelimit-remaining"),
+        None,
+        "off by default"
+    );
+
+    let api = Api::start(limited(true)).await;
+    let token = api.token().await; // 1 of 3
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let answer = api
+            .call(
+                Method::GET,
+                "/api/v2/CloudAccounts",
+                Some(&token),
+                &[],
+                None,
+            )
+            .await;
+        assert_eq!(header(&answer, "ratelimit-limit").as_deref(), Some("3"));
+        let reset: u64 = header(&answer, "ratelimit-reset").unwrap().parse().unwrap();
+        assert!((1..=60).contains(&reset), "{reset}");
+        seen.push((answer.status, header(&answer, "ratelimit-remaining")));
+    }
+    assert_eq!(
+        seen,
+        [
+            (200, Some("1".to_owned())),
+            (200, Some("0".to_owned())),
+            (429, Some("0".to_owned())),
+        ]
+    );
+    // A counted request that fails still says what is left.
+    api.emulator.advance_clock(Duration::from_secs(60));
+    let unknown = format!("/api/v2/CloudAccounts/ACME_{}", "0".repeat(47));
+    let missing = api
+        .call(Method::GET, &unknown, Some(&token), &[], None)
+        .await;
+    assert_eq!(missing.status, 404, "{}", missing.message());
+    assert_eq!(
+        header(&missing, "ratelimit-remaining").as_deref(),
+        Some("2")
+    );
+}
+
+#[tokio::test]
 async fn an_advanced_clock_slides_the_rate_window_and_expires_tokens() {
     let api = Api::start(Options {
         rate_limit: Some(RateLimit {

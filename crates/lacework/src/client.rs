@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use url::Url;
 
+use super::rate_limit::RateLimitObserver;
 use super::retry::RetryPolicy;
 use super::search::{One, Page, SearchRequest};
 use super::token::{KeyTokenSource, TokenSource};
@@ -47,6 +48,18 @@ impl Client {
     ) -> Result<Self, Error> {
         let base = parse_base_url(base_url)?;
         let transport = Transport::new(options)?;
+        Ok(Self::assemble(base, transport, tokens))
+    }
+
+    /// [`Client::new`], telling `observer` what each answer says about the key's rate limit.
+    pub fn observed(
+        base_url: &str,
+        tokens: Arc<dyn TokenSource>,
+        options: &ClientOptions,
+        observer: Arc<dyn RateLimitObserver>,
+    ) -> Result<Self, Error> {
+        let base = parse_base_url(base_url)?;
+        let transport = Transport::new(options)?.observed(observer);
         Ok(Self::assemble(base, transport, tokens))
     }
 

@@ -9,9 +9,12 @@
 //!   `Retry-After`. A 401 renews the token once through the [`TokenSource`].
 //! * Idempotent helpers ([`Client::register_or_reconcile`], [`Client::find_by_aws_account`],
 //!   [`Client::deregister_aws_account`]) make repeated deliveries harmless.
+//! * What answers say about the key's rate limit (`RateLimit-*` headers, when sent) goes to a
+//!   [`RateLimitObserver`] ([`Client::observed`]).
 //! * [`KeyTokenRequester`] gets new tokens with the API key (`POST /api/v2/access/tokens`).
 
 mod client;
+mod rate_limit;
 mod registration;
 mod retry;
 mod search;
@@ -19,6 +22,7 @@ mod token;
 mod transport;
 
 pub use client::Client;
+pub use rate_limit::{RateLimitObserver, RateLimitSeen};
 pub use registration::{Listing, Outcome, Registration};
 pub use retry::{RetryPolicy, parse_retry_after};
 pub use search::{Expression, Filter, SearchRequest};

@@ -1,6 +1,7 @@
 //! One HTTP exchange with Lacework: timeouts, retries with backoff, and turning an answer into
 //! either its body or a classified [`Error::Lacework`].
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::Method;
@@ -10,6 +11,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use url::{Host, Url};
 
+use super::rate_limit::{RateLimitObserver, RateLimitSeen};
 use super::retry::{RetryPolicy, parse_retry_after};
 use lwct_domain::error::{Error, LaceworkErrorKind, Problem};
 use lwct_domain::lacework::REDACTED;
@@ -45,6 +47,8 @@ const MAX_MESSAGE_CHARS: usize = 500;
 pub(crate) struct Transport {
     http: reqwest::Client,
     retry: RetryPolicy,
+    /// Told what every answer says about the key's rate limit.
+    rate_limits: Option<Arc<dyn RateLimitObserver>>,
 }
 
 /// One request, ready to be sent as often as needed.
@@ -104,7 +108,16 @@ impl Transport {
         Ok(Self {
             http,
             retry: options.retry,
+            rate_limits: None,
         })
+    }
+
+    /// This transport, telling `observer` what each answer says about the key's rate limit.
+    pub fn observed(self, observer: Arc<dyn RateLimitObserver>) -> Self {
+        Self {
+            rate_limits: Some(observer),
+            ..self
+        }
     }
 
     /// The retry policy, for callers that retry a whole sequence of calls.
@@ -211,6 +224,11 @@ impl Transport {
             maybe_acted_on: !e.is_connect(),
         })?;
         let status = response.status().as_u16();
+        if let Some(observer) = &self.rate_limits
+            && let Some(seen) = RateLimitSeen::from_headers(response.headers())
+        {
+            observer.observed(seen);
+        }
         let retry_after = response
             .headers()
             .get(RETRY_AFTER)

@@ -6,6 +6,13 @@
 //! charges the budget each time it hands out a token, and [`BudgetedTokenRequester`] charges it
 //! for each token requested from Lacework. Once the budget is spent both refuse, so no request
 //! is ever sent past it: the work that asked waits on the queue for the next run.
+//!
+//! The budget is `TOWER_REGISTRATION_BUDGET` until Lacework says more: once an answer reports
+//! the key's limit and what is left of it (`RateLimit-*` headers, [`RateLimitSeen`]), a run may
+//! make its share of the limit (a twelfth: a run every five minutes, a limit per hour) as long
+//! as [`LEFT_TO_OTHERS`] requests stay for the other functions. That budget is learned afresh
+//! from every answer, so another user of the key slows the drain down instead of making it
+//! hit 429s.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -13,22 +20,39 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use lwct_domain::Error;
 use lwct_domain::error::LaceworkErrorKind;
 use lwct_domain::lacework::{Credentials, Token};
-use lwct_lacework::TokenRequester;
+use lwct_lacework::{RateLimitObserver, RateLimitSeen, TokenRequester};
 use lwct_lacework::{TokenFuture, TokenSource};
+
+/// Requests of the key's window a run never spends when Lacework reports what is left: room
+/// for the requests made outside the drain before the next run looks again. auth-refresh
+/// renews the token at most once an hour (and tolerates a failed run), setup's few calls
+/// wait out a short `Retry-After`, and the reconcile keeps this reserve too.
+pub const LEFT_TO_OTHERS: u32 = 5;
+
+/// Drain runs per window of Lacework's limit: one every five minutes (template.yaml,
+/// `rate(5 minutes)`), a limit per hour (as Lacework documents it).
+const RUNS_PER_WINDOW: u32 = 12;
+
+/// No limit learned yet.
+const NOT_LEARNED: u32 = u32::MAX;
 
 /// How many Lacework requests one drain run may still make.
 #[derive(Debug)]
 pub struct RequestBudget {
-    limit: u32,
+    /// The budget while Lacework says nothing about its limit.
+    configured: u32,
+    /// The budget Lacework's last answer allows, or [`NOT_LEARNED`].
+    learned: AtomicU32,
     used: AtomicU32,
     refused: AtomicBool,
 }
 
 impl RequestBudget {
-    /// A budget of `limit` requests.
+    /// A budget of `limit` requests, until an answer says otherwise.
     pub fn new(limit: u32) -> Self {
         Self {
-            limit,
+            configured: limit,
+            learned: AtomicU32::new(NOT_LEARNED),
             used: AtomicU32::new(0),
             refused: AtomicBool::new(false),
         }
@@ -37,10 +61,11 @@ impl RequestBudget {
     /// Counts one request about to be sent; once `limit` are counted, refuses (a retryable
     /// "rate limited" error that says the run's budget is spent) and remembers that it did.
     pub fn take(&self, operation: &str) -> Result<(), Error> {
+        let limit = self.limit();
         let counted = self
             .used
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| {
-                (used < self.limit).then_some(used + 1)
+                (used < limit).then_some(used + 1)
             });
         match counted {
             Ok(_) => Ok(()),
@@ -51,8 +76,7 @@ impl RequestBudget {
                     operation: operation.to_owned(),
                     status: None,
                     message: format!(
-                        "this run's budget of {} Lacework requests is spent; the work waits for the next run",
-                        self.limit
+                        "this run's budget of {limit} Lacework requests is spent; the work waits for the next run"
                     ),
                     retry_after: None,
                 })
@@ -60,9 +84,17 @@ impl RequestBudget {
         }
     }
 
-    /// The budget.
+    /// The budget: the configured one, or the one the last answer allows.
     pub fn limit(&self) -> u32 {
-        self.limit
+        match self.learned.load(Ordering::SeqCst) {
+            NOT_LEARNED => self.configured,
+            learned => learned,
+        }
+    }
+
+    /// Whether the budget is one Lacework's answers gave.
+    pub fn is_learned(&self) -> bool {
+        self.learned.load(Ordering::SeqCst) != NOT_LEARNED
     }
 
     /// Requests counted so far.
@@ -72,12 +104,31 @@ impl RequestBudget {
 
     /// Requests still allowed.
     pub fn remaining(&self) -> u32 {
-        self.limit.saturating_sub(self.used())
+        self.limit().saturating_sub(self.used())
     }
 
     /// Whether a request was refused because the budget was spent.
     pub fn was_refused(&self) -> bool {
         self.refused.load(Ordering::SeqCst)
+    }
+}
+
+impl RateLimitObserver for RequestBudget {
+    /// The run's share of the reported limit (else the configured budget), and no more than
+    /// leaves [`LEFT_TO_OTHERS`] of what is reported left. Nothing learned from an answer
+    /// that does not say what is left.
+    fn observed(&self, seen: RateLimitSeen) {
+        let Some(left) = seen.remaining else {
+            return;
+        };
+        let share = seen
+            .limit
+            .map_or(self.configured, |limit| (limit / RUNS_PER_WINDOW).max(1));
+        let until_reserve = self
+            .used()
+            .saturating_add(left.saturating_sub(LEFT_TO_OTHERS));
+        self.learned
+            .store(share.min(until_reserve), Ordering::SeqCst);
     }
 }
 
@@ -161,6 +212,49 @@ mod tests {
             (budget.used(), budget.remaining(), budget.limit()),
             (2, 0, 2)
         );
+    }
+
+    fn seen(limit: Option<u32>, remaining: Option<u32>) -> RateLimitSeen {
+        RateLimitSeen { limit, remaining }
+    }
+
+    #[test]
+    fn a_reported_limit_gives_the_run_its_share_while_enough_is_left_to_others() {
+        let budget = RequestBudget::new(30);
+        budget.take("list").unwrap();
+        budget.observed(seen(Some(480), Some(479)));
+        assert!(budget.is_learned());
+        assert_eq!((budget.limit(), budget.remaining()), (40, 39));
+
+        // Someone else spends the key: the run stops LEFT_TO_OTHERS short of Lacework's 429.
+        budget.take("create").unwrap();
+        budget.observed(seen(Some(480), Some(LEFT_TO_OTHERS + 3)));
+        assert_eq!(budget.remaining(), 3);
+        for _ in 0..3 {
+            budget.take("create").unwrap();
+        }
+        assert!(budget.take("create").is_err());
+        assert_eq!(budget.used(), 5);
+
+        // Spent past the reserve already (a 429 says 0 left): nothing more this run.
+        budget.observed(seen(None, Some(0)));
+        assert_eq!(budget.remaining(), 0);
+    }
+
+    #[test]
+    fn without_a_limit_the_configured_budget_holds_and_what_is_left_can_only_lower_it() {
+        let budget = RequestBudget::new(30);
+        budget.observed(seen(None, Some(400)));
+        assert_eq!(budget.limit(), 30);
+        budget.observed(seen(None, Some(LEFT_TO_OTHERS + 2)));
+        assert_eq!(budget.limit(), 2);
+        // An answer that does not say what is left changes nothing.
+        budget.observed(seen(Some(4800), None));
+        assert_eq!(budget.limit(), 2);
+        // A tiny limit still allows a request a run.
+        let tiny = RequestBudget::new(30);
+        tiny.observed(seen(Some(5), Some(400)));
+        assert_eq!(tiny.limit(), 1);
     }
 
     #[tokio::test]

@@ -65,9 +65,11 @@ pub struct DrainReport {
     pub released: usize,
     /// Messages sent to the dead-letter queue.
     pub dead_lettered: usize,
-    /// Lacework requests made, and the budget.
+    /// Lacework requests made, and the budget: the configured one, or the one Lacework's
+    /// answers allowed (`budget_learned`).
     pub requests: u32,
     pub budget: u32,
+    pub budget_learned: bool,
     /// Why the run ended.
     pub ended: String,
 }
@@ -83,6 +85,7 @@ impl DrainReport {
             "deadLettered": self.dead_lettered,
             "laceworkRequests": self.requests,
             "budget": self.budget,
+            "budgetLearned": self.budget_learned,
             "ended": self.ended,
         })
     }
@@ -150,12 +153,11 @@ impl<P: Ports> Function<P> {
     pub async fn drain(&self, deadline: Instant) -> Result<DrainReport, Error> {
         let urls = self.queue_urls().await?;
         let budget = Arc::new(RequestBudget::new(self.config.registration_budget));
-        let mut report = DrainReport {
-            budget: budget.limit(),
-            ..DrainReport::default()
-        };
+        let mut report = DrainReport::default();
         let result = self.drain_into(&mut report, urls, &budget, deadline).await;
         report.requests = budget.used();
+        report.budget = budget.limit();
+        report.budget_learned = budget.is_learned();
         tracing::info!(
             operation = "drain",
             region = %self.config.installation.region,
@@ -167,6 +169,7 @@ impl<P: Ports> Function<P> {
             dead_lettered = report.dead_lettered,
             lacework_requests = report.requests,
             budget = report.budget,
+            budget_learned = report.budget_learned,
             ended = %report.ended,
             "registration drain run finished"
         );

@@ -164,15 +164,17 @@ impl<P: Ports> Function<P> {
     }
 
     /// A Lacework client whose every request - token requests included - is charged to
-    /// `budget`, and refused once it is spent. Its tokens come from the secret, and a refused
-    /// token is renewed and written back.
+    /// `budget`, and refused once it is spent; what its answers say about the key's rate
+    /// limit adjusts the budget. Its tokens come from the secret, and a refused token is
+    /// renewed and written back.
     pub fn lacework_client(&self, budget: &Arc<RequestBudget>) -> Result<Client, Error> {
         let requester = BudgetedTokenRequester::new(self.tokens.clone(), budget.clone());
         let tokens = SecretsManagerTokenSource::new(self.secrets.clone(), requester);
-        Client::new(
+        Client::observed(
             self.config.lacework.api_url.as_str(),
             Arc::new(BudgetedTokenSource::new(tokens, budget.clone())),
             &self.lacework_options,
+            budget.clone(),
         )
     }
 }

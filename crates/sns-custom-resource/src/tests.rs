@@ -29,6 +29,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
+use crate::budget::LEFT_TO_OTHERS;
 use crate::fakes::*;
 use crate::function::{Function, Timing};
 use crate::handler::{Handler, Mode};
@@ -46,6 +47,8 @@ struct Setup {
     capability: &'static str,
     budget: u32,
     rate_limit: Option<RateLimit>,
+    /// Whether the emulator's answers say what is left of the key's limit.
+    rate_limit_headers: bool,
     /// The token the secret holds at the start: a good one from the emulator unless a test
     /// says otherwise.
     stored_token: StoredToken,
@@ -63,6 +66,7 @@ impl Default for Setup {
             capability: "Both",
             budget: 100,
             rate_limit: None,
+            rate_limit_headers: false,
             stored_token: StoredToken::Good,
         }
     }
@@ -102,6 +106,7 @@ impl Harness {
             secret: SECRET_KEY.into(),
             sub_accounts: vec!["acme".into(), "secops".into(), "prod".into()],
             rate_limit: setup.rate_limit,
+            rate_limit_headers: setup.rate_limit_headers,
             ..Options::default()
         })
         .await
@@ -783,6 +788,79 @@ async fn a_run_makes_no_more_requests_than_its_budget_and_keeps_the_rest_queued(
     }
     assert_eq!(harness.registrations().await.len(), 10);
     assert!(harness.queue().bodies(DLQ).is_empty());
+}
+
+#[tokio::test]
+async fn a_run_learns_its_budget_from_what_lacework_says_is_left_and_leaves_the_reserve() {
+    let harness = Harness::start(Setup {
+        ou_rules: None,
+        budget: 100,
+        rate_limit: Some(RateLimit {
+            requests: 36,
+            per: Duration::from_secs(3600),
+        }),
+        rate_limit_headers: true,
+        ..Setup::default()
+    })
+    .await;
+    for index in 0..5 {
+        harness.queue().put(
+            QUEUE,
+            &RegistrationWork::Register {
+                account: id(&many_account(index)),
+                role_arn: format!(
+                    "arn:aws:iam::{}:role/lacework-ct-config-role",
+                    many_account(index)
+                ),
+                cause: "test".into(),
+            }
+            .to_message(),
+        );
+    }
+    // Another user of the key spends it (the token issued at start, its own token, lists)
+    // until LEFT_TO_OTHERS + 2 of the hour's 36 are left.
+    let other = Client::with_keys(
+        &harness.emulator.url,
+        ApiSecret::new(KEY_ID, SECRET_KEY).credentials(),
+        &fast(),
+    )
+    .unwrap();
+    for _ in 0..(36 - 2 - (LEFT_TO_OTHERS + 2)) {
+        other.list(&Scope::Organization).await.unwrap();
+    }
+
+    // The listing leaves LEFT_TO_OTHERS + 1: one create, and LEFT_TO_OTHERS stay unspent.
+    let report = harness.drain().await.unwrap();
+    assert_eq!(report["budgetLearned"], true, "{report}");
+    assert_eq!(report["laceworkRequests"], 2, "{report}");
+    assert_eq!(report["registered"], 1, "{report}");
+    assert_eq!(report["ended"], "the request budget is spent", "{report}");
+    let statuses: Vec<u64> = harness
+        .lacework_requests()
+        .await
+        .iter()
+        .map(|r| r["status"].as_u64().unwrap())
+        .collect();
+    assert!(!statuses.contains(&429), "{statuses:?}");
+    for _ in 0..LEFT_TO_OTHERS {
+        other.list(&Scope::Organization).await.unwrap();
+    }
+    assert_eq!(harness.queue().messages(QUEUE).len(), 4);
+
+    // An hour on, the window is empty again and the run takes a twelfth of the limit: 3
+    // requests (the hour also expired the token: the refused listing, a new token, the
+    // listing again).
+    harness.emulator.advance_clock(Duration::from_secs(3600));
+    let report = harness.drain().await.unwrap();
+    assert_eq!(report["budget"], 3, "{report}");
+    assert_eq!(report["laceworkRequests"], 3, "{report}");
+    let statuses: Vec<u64> = harness
+        .lacework_requests()
+        .await
+        .iter()
+        .map(|r| r["status"].as_u64().unwrap())
+        .collect();
+    assert!(!statuses.contains(&429), "{statuses:?}");
 }
 
 #[tokio::test]

@@ -114,6 +114,12 @@ impl Api {
         answer.body["token"].as_str().unwrap().to_string()
     }
 
+    /// `GET /api/v2/CloudAccounts` in the primary account.
+    async fn list(&self, token: &str) -> Answer {
+        self.call(Method::GET, "/api/v2/CloudAccounts", Some(token), &[], None)
+            .await
+    }
+
     async fn create(&self, token: &str, headers: &[(&str, &str)], body: Value) -> Answer {
         self.call(
             Method::POST,
@@ -235,15 +241,7 @@ async fn calls_need_a_live_token() {
     })
     .await;
     let token = api.token().await;
-    let fresh = api
-        .call(
-            Method::GET,
-            "/api/v2/CloudAccounts",
-            Some(&token),
-            &[],
-            None,
-        )
-        .await;
+    let fresh = api.list(&token).await;
     assert_eq!(fresh.status, 200, "{}", fresh.text);
     let bearer = format!("Bearer {token}");
     let with_bearer = api
@@ -273,15 +271,7 @@ async fn calls_need_a_live_token() {
     assert_eq!(made_up.status, 401);
 
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let expired = api
-        .call(
-            Method::GET,
-            "/api/v2/CloudAccounts",
-            Some(&token),
-            &[],
-            None,
-        )
-        .await;
+    let expired = api.list(&token).await;
     assert_eq!(expired.status, 401);
     assert!(expired.message().contains("expired"), "{}", expired.text);
 }
@@ -327,15 +317,7 @@ async fn sub_accounts_are_selected_case_insensitively() {
         )
         .await;
     assert_eq!(in_prod.body["data"].as_array().unwrap().len(), 1);
-    let in_primary = api
-        .call(
-            Method::GET,
-            "/api/v2/CloudAccounts",
-            Some(&token),
-            &[],
-            None,
-        )
-        .await;
+    let in_primary = api.list(&token).await;
     assert_eq!(in_primary.body["data"], json!([]));
 
     let path = format!("/api/v2/CloudAccounts/{guid}");
@@ -780,26 +762,10 @@ async fn the_rate_limit_answers_429_with_retry_after() {
     .await;
     let token = api.token().await; // 1
     for _ in 0..2 {
-        let answer = api
-            .call(
-                Method::GET,
-                "/api/v2/CloudAccounts",
-                Some(&token),
-                &[],
-                None,
-            )
-            .await;
+        let answer = api.list(&token).await;
         assert_eq!(answer.status, 200);
     }
-    let limited = api
-        .call(
-            Method::GET,
-            "/api/v2/CloudAccounts",
-            Some(&token),
-            &[],
-            None,
-        )
-        .await;
+    let limited = api.list(&token).await;
     assert_eq!(limited.status, 429);
     let retry_after: u64 = limited.headers["retry-after"]
         .to_str()
@@ -840,15 +806,7 @@ async fn rate_limit_headers_are_sent_only_when_asked_for_and_count_down() {
 
     let quiet = Api::start(limited(false)).await;
     let token = quiet.token().await;
-    let answer = quiet
-        .call(
-            Method::GET,
-            "/api/v2/CloudAccounts",
-            Some(&token),
-            &[],
-            None,
-        )
-        .await;
+    let answer = quiet.list(&token).await;
     assert_eq!(
         header(&answer, "ratelimit-remaining"),
         None,
@@ -859,15 +817,7 @@ async fn rate_limit_headers_are_sent_only_when_asked_for_and_count_down() {
     let token = api.token().await; // 1 of 3
     let mut seen = Vec::new();
     for _ in 0..3 {
-        let answer = api
-            .call(
-                Method::GET,
-                "/api/v2/CloudAccounts",
-                Some(&token),
-                &[],
-                None,
-            )
-            .await;
+        let answer = api.list(&token).await;
         assert_eq!(header(&answer, "ratelimit-limit").as_deref(), Some("3"));
         let reset: u64 = header(&answer, "ratelimit-reset").unwrap().parse().unwrap();
         assert!((1..=60).contains(&reset), "{reset}");
@@ -907,17 +857,7 @@ async fn an_advanced_clock_slides_the_rate_window_and_expires_tokens() {
     .await;
     let list = |token: String| {
         let api = &api;
-        async move {
-            api.call(
-                Method::GET,
-                "/api/v2/CloudAccounts",
-                Some(&token),
-                &[],
-                None,
-            )
-            .await
-            .status
-        }
+        async move { api.list(&token).await.status }
     };
     let token = api.token().await; // 1
     assert_eq!(list(token.clone()).await, 200); // 2
@@ -950,15 +890,7 @@ async fn the_request_log_can_be_emptied_alone() {
         .await;
     assert_eq!(emptied.status, 204);
     assert_eq!(log().await, 0);
-    let still = api
-        .call(
-            Method::GET,
-            "/api/v2/CloudAccounts",
-            Some(&token),
-            &[],
-            None,
-        )
-        .await;
+    let still = api.list(&token).await;
     assert_eq!(still.status, 200, "tokens and integrations are kept");
 }
 
@@ -977,27 +909,11 @@ async fn faults_fail_or_delay_the_next_requests() {
         .await;
     assert_eq!(fault.status, 201, "{}", fault.text);
     for _ in 0..2 {
-        let failed = api
-            .call(
-                Method::GET,
-                "/api/v2/CloudAccounts",
-                Some(&token),
-                &[],
-                None,
-            )
-            .await;
+        let failed = api.list(&token).await;
         assert_eq!(failed.status, 503);
         assert!(failed.message().contains("injected"));
     }
-    let healthy = api
-        .call(
-            Method::GET,
-            "/api/v2/CloudAccounts",
-            Some(&token),
-            &[],
-            None,
-        )
-        .await;
+    let healthy = api.list(&token).await;
     assert_eq!(healthy.status, 200);
 
     let delay = api
@@ -1011,15 +927,7 @@ async fn faults_fail_or_delay_the_next_requests() {
         .await;
     assert_eq!(delay.status, 201);
     let started = Instant::now();
-    let slow = api
-        .call(
-            Method::GET,
-            "/api/v2/CloudAccounts",
-            Some(&token),
-            &[],
-            None,
-        )
-        .await;
+    let slow = api.list(&token).await;
     assert_eq!(slow.status, 200, "a delay-only fault then handles normally");
     assert!(started.elapsed() >= Duration::from_millis(300));
 
@@ -1106,15 +1014,7 @@ async fn reset_forgets_everything_but_the_options() {
         .call(Method::GET, "/__emulator/requests", None, &[], None)
         .await;
     assert_eq!(log.body["requests"], json!([]));
-    let old_token = api
-        .call(
-            Method::GET,
-            "/api/v2/CloudAccounts",
-            Some(&token),
-            &[],
-            None,
-        )
-        .await;
+    let old_token = api.list(&token).await;
     assert_eq!(old_token.status, 401);
     let new_token = api.token().await;
     let works = api

@@ -256,6 +256,24 @@ impl Harness {
         self.handler.handle_payload(&event, Self::deadline()).await
     }
 
+    /// Queues the registration of the first `count` of the organization's many accounts.
+    fn queue_registrations(&self, count: usize) {
+        for index in 0..count {
+            self.queue().put(
+                QUEUE,
+                &RegistrationWork::Register {
+                    account: id(&many_account(index)),
+                    role_arn: format!(
+                        "arn:aws:iam::{}:role/lacework-ct-config-role",
+                        many_account(index)
+                    ),
+                    cause: "test".into(),
+                }
+                .to_message(),
+            );
+        }
+    }
+
     fn queue(&self) -> &MemoryQueues {
         &self.function.queues
     }
@@ -332,6 +350,15 @@ impl Harness {
             .as_array()
             .unwrap()
             .clone()
+    }
+
+    /// The statuses of the emulator's answers so far, in order.
+    async fn lacework_statuses(&self) -> Vec<u64> {
+        self.lacework_requests()
+            .await
+            .iter()
+            .map(|r| r["status"].as_u64().unwrap())
+            .collect()
     }
 }
 
@@ -744,20 +771,7 @@ async fn a_run_makes_no_more_requests_than_its_budget_and_keeps_the_rest_queued(
         ..Setup::default()
     })
     .await;
-    for index in 0..10 {
-        harness.queue().put(
-            QUEUE,
-            &RegistrationWork::Register {
-                account: id(&many_account(index)),
-                role_arn: format!(
-                    "arn:aws:iam::{}:role/lacework-ct-config-role",
-                    many_account(index)
-                ),
-                cause: "test".into(),
-            }
-            .to_message(),
-        );
-    }
+    harness.queue_registrations(10);
     let served_before = harness.lacework_requests().await.len();
     let report = harness.drain().await.unwrap();
     let served = harness.lacework_requests().await.len() - served_before;
@@ -803,20 +817,7 @@ async fn a_run_learns_its_budget_from_what_lacework_says_is_left_and_leaves_the_
         ..Setup::default()
     })
     .await;
-    for index in 0..5 {
-        harness.queue().put(
-            QUEUE,
-            &RegistrationWork::Register {
-                account: id(&many_account(index)),
-                role_arn: format!(
-                    "arn:aws:iam::{}:role/lacework-ct-config-role",
-                    many_account(index)
-                ),
-                cause: "test".into(),
-            }
-            .to_message(),
-        );
-    }
+    harness.queue_registrations(5);
     // Another user of the key spends it (the token issued at start, its own token, lists)
     // until LEFT_TO_OTHERS + 2 of the hour's 36 are left.
     let other = Client::with_keys(
@@ -835,12 +836,7 @@ async fn a_run_learns_its_budget_from_what_lacework_says_is_left_and_leaves_the_
     assert_eq!(report["laceworkRequests"], 2, "{report}");
     assert_eq!(report["registered"], 1, "{report}");
     assert_eq!(report["ended"], "the request budget is spent", "{report}");
-    let statuses: Vec<u64> = harness
-        .lacework_requests()
-        .await
-        .iter()
-        .map(|r| r["status"].as_u64().unwrap())
-        .collect();
+    let statuses = harness.lacework_statuses().await;
     assert!(!statuses.contains(&429), "{statuses:?}");
     for _ in 0..LEFT_TO_OTHERS {
         other.list(&Scope::Organization).await.unwrap();
@@ -854,12 +850,7 @@ async fn a_run_learns_its_budget_from_what_lacework_says_is_left_and_leaves_the_
     let report = harness.drain().await.unwrap();
     assert_eq!(report["budget"], 3, "{report}");
     assert_eq!(report["laceworkRequests"], 3, "{report}");
-    let statuses: Vec<u64> = harness
-        .lacework_requests()
-        .await
-        .iter()
-        .map(|r| r["status"].as_u64().unwrap())
-        .collect();
+    let statuses = harness.lacework_statuses().await;
     assert!(!statuses.contains(&429), "{statuses:?}");
 }
 
@@ -890,12 +881,7 @@ async fn rate_limited_work_is_kept_and_done_in_a_later_run() {
         report["ended"], "Lacework is rate limiting this API key",
         "{report}"
     );
-    let statuses: Vec<u64> = harness
-        .lacework_requests()
-        .await
-        .iter()
-        .map(|r| r["status"].as_u64().unwrap())
-        .collect();
+    let statuses = harness.lacework_statuses().await;
     assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
     let kept = harness.queue().messages(QUEUE);
     assert_eq!(kept.len(), 1);

@@ -6,7 +6,7 @@
 use account_lifecycle::handler::Lifecycle;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use lwct_domain::config::AccountLifecycleConfig;
+use lwct_domain::config::{AccountLifecycleConfig, FromEnv};
 use lwct_runtime::AwsPorts;
 
 #[tokio::main]

@@ -4,7 +4,7 @@
 mod handler;
 
 use lambda_runtime::{run, service_fn};
-use lwct_domain::config::AuthRefreshConfig;
+use lwct_domain::config::{AuthRefreshConfig, FromEnv};
 
 use handler::Refresher;
 

@@ -22,7 +22,7 @@ use lacework_emulator::{Emulator, Options, RateLimit};
 use lwct_aws::registration_queue::RegistrationQueue;
 use lwct_domain::AccountId;
 use lwct_domain::api_secret::ApiSecret;
-use lwct_domain::config::SnsCustomResourceConfig;
+use lwct_domain::config::{FromEnv, SnsCustomResourceConfig};
 use lwct_domain::external_id::ExternalIdSuffix;
 use lwct_domain::lifecycle::{AccountToOnboard, AccountWork};
 use lwct_domain::mapping::{

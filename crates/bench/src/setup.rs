@@ -16,7 +16,7 @@ use lacework_emulator::Emulator;
 use lwct_aws::trail::Trails;
 use lwct_domain::api_secret::ApiSecret;
 use lwct_domain::bucket_notifications::NotificationConfiguration;
-use lwct_domain::config::SetupConfig;
+use lwct_domain::config::{FromEnv, SetupConfig};
 use lwct_domain::lifecycle::AccountWork;
 use lwct_domain::mapping::{
     AccountStatus, OrganizationAccount, OrganizationTree, OrganizationalUnit,

@@ -8,7 +8,7 @@
 //! the local landing zone.
 
 use lwct_domain::Error;
-use lwct_domain::config::AccountLifecycleConfig;
+use lwct_domain::config::{AccountLifecycleConfig, FromEnv};
 use lwct_domain::status::Status;
 
 /// Reads the installation's status.

@@ -759,6 +759,25 @@ impl Installation {
     }
 }
 
+/// A function's configuration, read from environment variables with every problem reported
+/// at once.
+pub trait FromEnv: Sized {
+    /// Reads it from `env`; `None` when a problem was recorded there.
+    fn read(env: &mut EnvReader) -> Option<Self>;
+
+    /// Reads the configuration from `vars`.
+    fn from_env(
+        vars: impl IntoIterator<Item = (impl Into<String>, impl Into<String>)>,
+    ) -> Result<Self, Error> {
+        EnvReader::new(vars).read_all(Self::read)
+    }
+
+    /// Reads the configuration from this process's environment.
+    fn from_process_env() -> Result<Self, Error> {
+        EnvReader::from_process_env().read_all(Self::read)
+    }
+}
+
 /// What the `setup` function needs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SetupConfig {
@@ -772,19 +791,7 @@ pub struct SetupConfig {
     pub response_urls: ResponseUrlPolicy,
 }
 
-impl SetupConfig {
-    /// Reads the configuration from `vars`, reporting every problem at once.
-    pub fn from_env(
-        vars: impl IntoIterator<Item = (impl Into<String>, impl Into<String>)>,
-    ) -> Result<SetupConfig, Error> {
-        EnvReader::new(vars).read_all(Self::read)
-    }
-
-    /// Reads the configuration from this process's environment.
-    pub fn from_process_env() -> Result<SetupConfig, Error> {
-        EnvReader::from_process_env().read_all(Self::read)
-    }
-
+impl FromEnv for SetupConfig {
     fn read(env: &mut EnvReader) -> Option<SetupConfig> {
         let installation = Installation::read(env);
         let lacework = LaceworkSettings::read(env);
@@ -815,19 +822,7 @@ pub struct AccountLifecycleConfig {
     pub capability: Capability,
 }
 
-impl AccountLifecycleConfig {
-    /// Reads the configuration from `vars`, reporting every problem at once.
-    pub fn from_env(
-        vars: impl IntoIterator<Item = (impl Into<String>, impl Into<String>)>,
-    ) -> Result<AccountLifecycleConfig, Error> {
-        EnvReader::new(vars).read_all(Self::read)
-    }
-
-    /// Reads the configuration from this process's environment.
-    pub fn from_process_env() -> Result<AccountLifecycleConfig, Error> {
-        EnvReader::from_process_env().read_all(Self::read)
-    }
-
+impl FromEnv for AccountLifecycleConfig {
     fn read(env: &mut EnvReader) -> Option<AccountLifecycleConfig> {
         let installation = Installation::read(env);
         let lacework = LaceworkSettings::read(env);
@@ -853,19 +848,7 @@ pub struct AuthRefreshConfig {
     pub refresh_window_seconds: u64,
 }
 
-impl AuthRefreshConfig {
-    /// Reads the configuration from `vars`, reporting every problem at once.
-    pub fn from_env(
-        vars: impl IntoIterator<Item = (impl Into<String>, impl Into<String>)>,
-    ) -> Result<AuthRefreshConfig, Error> {
-        EnvReader::new(vars).read_all(Self::read)
-    }
-
-    /// Reads the configuration from this process's environment.
-    pub fn from_process_env() -> Result<AuthRefreshConfig, Error> {
-        EnvReader::from_process_env().read_all(Self::read)
-    }
-
+impl FromEnv for AuthRefreshConfig {
     fn read(env: &mut EnvReader) -> Option<AuthRefreshConfig> {
         let api_url = env.https_url(
             LACEWORK_URL,
@@ -900,19 +883,7 @@ pub struct SnsCustomResourceConfig {
     pub capability: Capability,
 }
 
-impl SnsCustomResourceConfig {
-    /// Reads the configuration from `vars`, reporting every problem at once.
-    pub fn from_env(
-        vars: impl IntoIterator<Item = (impl Into<String>, impl Into<String>)>,
-    ) -> Result<SnsCustomResourceConfig, Error> {
-        EnvReader::new(vars).read_all(Self::read)
-    }
-
-    /// Reads the configuration from this process's environment.
-    pub fn from_process_env() -> Result<SnsCustomResourceConfig, Error> {
-        EnvReader::from_process_env().read_all(Self::read)
-    }
-
+impl FromEnv for SnsCustomResourceConfig {
     fn read(env: &mut EnvReader) -> Option<SnsCustomResourceConfig> {
         let installation = Installation::read(env);
         let lacework = LaceworkSettings::read(env);

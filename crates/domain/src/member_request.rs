@@ -207,7 +207,7 @@ fn shorten(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::SnsCustomResourceConfig;
+    use crate::config::{FromEnv, SnsCustomResourceConfig};
     use crate::custom_resource::parse_request;
     use serde_json::{Value, json};
 

@@ -495,6 +495,8 @@ pub fn cloudtrail_integration(
 mod tests {
     use std::collections::BTreeSet;
 
+    use crate::config::FromEnv;
+
     use crate::mapping::{
         AccountStatus, OrganizationAccount, OrganizationTree, OrganizationalUnit,
     };

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::time::Instant;
 
 use lwct_aws::installation::status_of;
-use lwct_domain::config::AccountLifecycleConfig;
+use lwct_domain::config::{AccountLifecycleConfig, FromEnv};
 use serde::Serialize;
 use serde_json::{Value, json};
 

@@ -9,7 +9,7 @@ use landing_zone::flows::{DrainLimits, Schedule};
 use landing_zone::{LandingZone, Options, RunningState, find_repository_root, process};
 use lwct_aws::installation::status_of;
 use lwct_domain::AccountId;
-use lwct_domain::config::AccountLifecycleConfig;
+use lwct_domain::config::{AccountLifecycleConfig, FromEnv};
 use serde_json::{Value, json};
 
 /// A local AWS Control Tower landing zone for the Lacework integration.

@@ -4,7 +4,7 @@
 use std::sync::Mutex;
 
 use lwct_aws::trail::Trails;
-use lwct_domain::config::SetupConfig;
+use lwct_domain::config::{FromEnv, SetupConfig};
 use lwct_domain::mapping::{
     AccountStatus, OrganizationAccount, OrganizationTree, OrganizationalUnit,
 };

@@ -6,7 +6,7 @@
 //! library: `setup::flow`, `setup::handler`, and `setup::aws` for the AWS clients.
 
 use lambda_runtime::{run, service_fn};
-use lwct_domain::config::SetupConfig;
+use lwct_domain::config::{FromEnv, SetupConfig};
 use lwct_runtime::Mode;
 use lwct_runtime::answer::{AnswerSlot, answer_on_panic};
 use setup::flow::Setup;

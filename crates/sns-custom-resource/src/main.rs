@@ -7,7 +7,7 @@
 //! and the AWS clients (`Function::over_aws`), are in the library.
 
 use lambda_runtime::{run, service_fn};
-use lwct_domain::config::SnsCustomResourceConfig;
+use lwct_domain::config::{FromEnv, SnsCustomResourceConfig};
 use lwct_runtime::Mode;
 use sns_custom_resource::function::Function;
 use sns_custom_resource::handler::Handler;

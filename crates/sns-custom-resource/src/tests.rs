@@ -8,7 +8,7 @@ use std::time::Duration;
 use lacework_emulator::{Emulator, Options, RateLimit};
 use lwct_aws::secrets::SecretPort;
 use lwct_domain::api_secret::ApiSecret;
-use lwct_domain::config::SnsCustomResourceConfig;
+use lwct_domain::config::{FromEnv, SnsCustomResourceConfig};
 use lwct_domain::custom_resource::ResponseUrlPolicy;
 use lwct_domain::external_id::{ExternalId, ExternalIdSuffix};
 use lwct_domain::lacework::{

@@ -219,7 +219,19 @@ async fn a_moved_account_is_registered_in_its_new_sub_account_and_the_mapping_fo
             .await
             .expect("moved");
         assert_handled("MoveAccount", &run);
-        drain(&zone, "MoveAccount").await;
+        let drained = drain(&zone, "MoveAccount").await;
+        let counted: u64 = drained
+            .runs
+            .iter()
+            .map(|run| {
+                metric_total(
+                    &metrics_in(&run.log),
+                    "sns_custom_resource",
+                    "AccountsMoved",
+                )
+            })
+            .sum();
+        assert_eq!(counted, 1, "the move is counted once");
 
         assert_eq!(
             registered_in(&zone, &account.id).await,

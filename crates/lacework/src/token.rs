@@ -143,12 +143,6 @@ impl KeyTokenSource {
         self
     }
 
-    /// How long before expiry a cached token is replaced.
-    pub fn with_renew_before(mut self, renew_before: Duration) -> Self {
-        self.renew_before = renew_before;
-        self
-    }
-
     /// A new token from the API, whatever is cached (the cache is not touched).
     pub async fn request_token(&self) -> Result<Token, Error> {
         let operation = format!("POST {}", self.url.path());

@@ -57,6 +57,9 @@ pub struct DrainReport {
     pub registered: usize,
     /// Accounts deregistered.
     pub deregistered: usize,
+    /// Of the registered, accounts whose registration left another sub-account, or whose
+    /// mapping followed their move to another OU.
+    pub moved: usize,
     /// Messages whose work was already done earlier in this run (a repeated delivery).
     pub duplicates: usize,
     /// Messages left on the queue for a retry after a backoff.
@@ -79,6 +82,7 @@ impl DrainReport {
         json!({
             "registered": self.registered,
             "deregistered": self.deregistered,
+            "moved": self.moved,
             "duplicates": self.duplicates,
             "retrying": self.retrying,
             "released": self.released,
@@ -163,6 +167,7 @@ impl<P: Ports> Function<P> {
             region = %self.config.installation.region,
             registered = report.registered,
             deregistered = report.deregistered,
+            moved = report.moved,
             duplicates = report.duplicates,
             retrying = report.retrying,
             released = report.released,
@@ -174,6 +179,7 @@ impl<P: Ports> Function<P> {
             "registration drain run finished"
         );
         lwct_runtime::count(metrics::ACCOUNTS_ONBOARDED, report.registered);
+        lwct_runtime::count(metrics::ACCOUNTS_MOVED, report.moved);
         lwct_runtime::count(metrics::ACCOUNTS_REMOVED, report.deregistered);
         lwct_runtime::count(metrics::ACCOUNTS_FAILED, report.dead_lettered);
         lwct_runtime::count(
@@ -343,6 +349,8 @@ impl<P: Ports> Function<P> {
         let account = work
             .as_ref()
             .map_or_else(|| "(unreadable)".to_owned(), |w| w.account().to_string());
+        let moved = result.as_ref().is_ok_and(|moved| *moved);
+        let result = result.map(|_| ());
         let decision = decide(&result, message.receive_count, run.budget.was_refused());
         match decision.fate {
             Fate::Done { .. } => {
@@ -352,6 +360,7 @@ impl<P: Ports> Function<P> {
                         RegistrationWork::Deregister { .. } => report.deregistered += 1,
                         _ => report.registered += 1,
                     }
+                    report.moved += usize::from(moved);
                     run.done.insert(work.account().clone(), work);
                 }
             }
@@ -427,7 +436,9 @@ impl<P: Ports> Function<P> {
         }
     }
 
-    async fn carry_out(&self, run: &mut Run, work: &RegistrationWork) -> Result<(), WorkFailure> {
+    /// Does the work; whether the account moved between sub-accounts (see
+    /// [`DrainReport::moved`]).
+    async fn carry_out(&self, run: &mut Run, work: &RegistrationWork) -> Result<bool, WorkFailure> {
         match work {
             RegistrationWork::Register {
                 account, role_arn, ..
@@ -441,7 +452,8 @@ impl<P: Ports> Function<P> {
                         "$.role_arn: is not a role in account {account}; Lacework is only told to assume a role in the account it registers"
                     )));
                 }
-                self.register(run, account, role_arn).await
+                let registered = self.register(run, account, role_arn).await?;
+                Ok(registered.swept > 0)
             }
             RegistrationWork::Remap { account, .. } => {
                 let role_arn = iam_role_arn(
@@ -451,9 +463,13 @@ impl<P: Ports> Function<P> {
                 );
                 // The account moved: where it is now must be read, not remembered.
                 self.refresh_tree(run).await?;
-                self.register(run, account, &role_arn).await
+                let registered = self.register(run, account, &role_arn).await?;
+                Ok(registered.swept > 0 || registered.mapping_changed)
             }
-            RegistrationWork::Deregister { account, .. } => self.deregister(run, account).await,
+            RegistrationWork::Deregister { account, .. } => {
+                self.deregister(run, account).await?;
+                Ok(false)
+            }
         }
     }
 
@@ -465,7 +481,7 @@ impl<P: Ports> Function<P> {
         run: &mut Run,
         account: &AccountId,
         role_arn: &str,
-    ) -> Result<(), WorkFailure> {
+    ) -> Result<Registered, WorkFailure> {
         let known_active = |tree: &OrganizationTree| {
             tree.account(account)
                 .is_some_and(|member| member.status == AccountStatus::Active)
@@ -492,14 +508,16 @@ impl<P: Ports> Function<P> {
             .routing
             .sub_account_for(&run.tree, account)
             .map_err(|err| WorkFailure::Refused(err.to_string()))?;
+        let mut registered = Registered::default();
         if self.config.capability.includes_config() {
-            self.register_config(run, account, role_arn, &target)
+            registered.swept = self
+                .register_config(run, account, role_arn, &target)
                 .await?;
         }
         if self.routing.has_ou_rules() {
-            self.update_mapping(run, account, Some(&target)).await?;
+            registered.mapping_changed = self.update_mapping(run, account, Some(&target)).await?;
         }
-        Ok(())
+        Ok(registered)
     }
 
     /// Reads the organization tree again, once per run.
@@ -511,14 +529,15 @@ impl<P: Ports> Function<P> {
         Ok(())
     }
 
-    /// The account's `AwsCfg` integration in `target`, and in no other sub-account.
+    /// The account's `AwsCfg` integration in `target`, and in no other sub-account; how many
+    /// were removed from the others.
     async fn register_config(
         &self,
         run: &mut Run,
         account: &AccountId,
         role_arn: &str,
         target: &SubAccount,
-    ) -> Result<(), WorkFailure> {
+    ) -> Result<usize, WorkFailure> {
         let external_id = ExternalId::new(&self.config.lacework.account, account, &run.suffix)?;
         let spec = CloudAccountSpec::new(
             account_integration_name(&self.config.installation.prefix, account),
@@ -532,10 +551,10 @@ impl<P: Ports> Function<P> {
         );
         let scope = Scope::Account(target.clone());
         let others = self.routing.other_sub_accounts(target);
-        let registration = match register_listed(run, &scope, &spec).await {
+        let (registration, swept) = match register_listed(run, &scope, &spec).await {
             Ok(registration) => {
-                self.sweep(run, account, &others).await?;
-                registration
+                let swept = self.sweep(run, account, &others).await?;
+                (registration, swept)
             }
             // Lacework refuses a second integration of one AWS account: it is registered in
             // another sub-account. Remove it there, then register it here.
@@ -543,8 +562,8 @@ impl<P: Ports> Function<P> {
                 kind: LaceworkErrorKind::Conflict,
                 ..
             }) => {
-                self.sweep(run, account, &others).await?;
-                register_listed(run, &scope, &spec).await?
+                let swept = self.sweep(run, account, &others).await?;
+                (register_listed(run, &scope, &spec).await?, swept)
             }
             Err(err) => return Err(err.into()),
         };
@@ -554,9 +573,10 @@ impl<P: Ports> Function<P> {
             sub_account = %target,
             integration = %registration.record.intg_guid,
             outcome = ?registration.outcome,
+            removed_elsewhere = swept,
             "account registered"
         );
-        Ok(())
+        Ok(swept)
     }
 
     async fn deregister(&self, run: &mut Run, account: &AccountId) -> Result<(), WorkFailure> {
@@ -618,7 +638,7 @@ impl<P: Ports> Function<P> {
         run: &mut Run,
         account: &AccountId,
         sub_account: Option<&SubAccount>,
-    ) -> Result<(), WorkFailure> {
+    ) -> Result<bool, WorkFailure> {
         let name = cloudtrail_integration_name(&self.config.installation.prefix);
         // Taken out of the cache, and put back only when known current.
         let record = match run.cloudtrail.take() {
@@ -646,7 +666,7 @@ impl<P: Ports> Function<P> {
         };
         let Some(next) = mapping_after(&mapping, account, sub_account)? else {
             run.cloudtrail = Some(record);
-            return Ok(());
+            return Ok(false);
         };
         let mut data = record.data.clone();
         data.set_account_mapping(&next);
@@ -667,8 +687,17 @@ impl<P: Ports> Function<P> {
             "account mapping file updated"
         );
         run.cloudtrail = Some(updated);
-        Ok(())
+        Ok(true)
     }
+}
+
+/// What registering an account changed besides its own integration.
+#[derive(Debug, Default)]
+struct Registered {
+    /// Its integrations removed from other sub-accounts.
+    swept: usize,
+    /// Whether the mapping file changed for it.
+    mapping_changed: bool,
 }
 
 /// Whether two pieces of work do the same thing (whoever asked).

@@ -719,8 +719,12 @@ async fn an_update_after_a_move_to_another_ou_moves_the_registration() {
         .publish(&request("Create", SECURITY_ACCOUNT, &url))
         .await
         .unwrap();
-    harness.drain().await.unwrap();
+    let report = harness.drain().await.unwrap();
     assert_eq!(harness.registrations().await, ["secops: 222233334444"]);
+    assert_eq!(
+        report["moved"], 0,
+        "a first registration is no move: {report}"
+    );
 
     harness
         .organizations()
@@ -733,8 +737,9 @@ async fn an_update_after_a_move_to_another_ou_moves_the_registration() {
     assert_eq!(answer["Status"], "SUCCESS");
     // The same physical id: CloudFormation sees an update, not a replacement.
     assert_eq!(answer["PhysicalResourceId"], "lacework-cfg-222233334444");
-    harness.drain().await.unwrap();
+    let report = harness.drain().await.unwrap();
     assert_eq!(harness.registrations().await, ["prod: 222233334444"]);
+    assert_eq!(report["moved"], 1, "{report}");
     assert_eq!(
         harness.mapping().await["integration_mappings"],
         json!({"prod": {"aws_accounts": [SECURITY_ACCOUNT]}})
@@ -754,6 +759,7 @@ async fn an_update_after_a_move_to_another_ou_moves_the_registration() {
     );
     let report = harness.drain().await.unwrap();
     assert_eq!(report["registered"], 1, "{report}");
+    assert_eq!(report["moved"], 1, "{report}");
     assert_eq!(harness.registrations().await, ["acme: 222233334444"]);
     assert_eq!(harness.mapping().await["integration_mappings"], json!({}));
     let record = &harness.emulator_get("state").await["integrations"]["acme"][0];

@@ -104,6 +104,7 @@ VARIABLE_SOURCE = {
     "TOWER_AUDIT_ACCOUNT_ID": "AuditAccountId",
     "TOWER_AUDIT_ACCOUNT_NAME": "AuditAccountName",
     "TOWER_REGISTRATION_BUDGET": "RegistrationBudget",
+    "TOWER_REGISTRATION_RESERVE": "RegistrationReserve",
 }
 
 # What each function's configuration struct in config.rs reads (Installation, LaceworkSettings,
@@ -120,7 +121,8 @@ VARIABLES_READ = {
     "setup": INSTALLATION | LACEWORK | ACCOUNTS | TRAIL | {"TOWER_CAPABILITY", "TOWER_MONITOR_EXISTING_ACCOUNTS"},
     "account-lifecycle": INSTALLATION | LACEWORK | ACCOUNTS | {"TOWER_CAPABILITY"},
     "auth-refresh": {"LACEWORK_URL", "LACEWORK_SECRET_ARN"},
-    "sns-custom-resource": INSTALLATION | LACEWORK | {"TOWER_CAPABILITY", "TOWER_REGISTRATION_BUDGET"},
+    "sns-custom-resource": INSTALLATION | LACEWORK | {"TOWER_CAPABILITY", "TOWER_REGISTRATION_BUDGET",
+                                                     "TOWER_REGISTRATION_RESERVE"},
 }
 NOT_IN_AWS = {"AWS_REGION", "TOWER_RESPONSE_URL_ALLOW", "TOWER_REFRESH_WINDOW_SECONDS"}
 
@@ -229,21 +231,25 @@ def check_number_parameter(where, param):
 
 
 def check_registration_budget(template):
-    """RegistrationBudget allows exactly what config.rs accepts for TOWER_REGISTRATION_BUDGET,
-    with the same default."""
+    """RegistrationBudget and RegistrationReserve allow exactly what config.rs accepts for
+    TOWER_REGISTRATION_BUDGET and TOWER_REGISTRATION_RESERVE, with the same defaults."""
     text = CONFIG_RS.read_text()
-    low = re.search(r"TOWER_REGISTRATION_BUDGET,\s*([0-9]+)\.\.=", text)
     high = re.search(r"pub const MAX_REGISTRATION_BUDGET: u32 = ([0-9_]+);", text)
-    default = re.search(r"pub const DEFAULT_REGISTRATION_BUDGET: u32 = ([0-9_]+);", text)
-    if not (low and high and default):
-        fail("config.rs no longer reads TOWER_REGISTRATION_BUDGET as this check expects")
-        return
-    wanted = tuple(int(m.group(1).replace("_", "")) for m in (low, high, default))
-    param = template["Parameters"].get("RegistrationBudget", {})
-    have = tuple(int(param.get(k, -1)) for k in ("MinValue", "MaxValue", "Default"))
-    if have != wanted:
-        fail(f"$.Parameters.RegistrationBudget: MinValue, MaxValue, Default are {have}, but "
-             f"config.rs reads TOWER_REGISTRATION_BUDGET as {wanted}")
+    for variable, parameter, default_const in (
+        ("TOWER_REGISTRATION_BUDGET", "RegistrationBudget", "DEFAULT_REGISTRATION_BUDGET"),
+        ("TOWER_REGISTRATION_RESERVE", "RegistrationReserve", "DEFAULT_REGISTRATION_RESERVE"),
+    ):
+        low = re.search(variable + r",\s*([0-9]+)\.\.=", text)
+        default = re.search(r"pub const " + default_const + r": u32 = ([0-9_]+);", text)
+        if not (low and high and default):
+            fail(f"config.rs no longer reads {variable} as this check expects")
+            continue
+        wanted = tuple(int(m.group(1).replace("_", "")) for m in (low, high, default))
+        param = template["Parameters"].get(parameter, {})
+        have = tuple(int(param.get(k, -1)) for k in ("MinValue", "MaxValue", "Default"))
+        if have != wanted:
+            fail(f"$.Parameters.{parameter}: MinValue, MaxValue, Default are {have}, but "
+                 f"config.rs reads {variable} as {wanted}")
 
 
 def check_secret_confined(template):
@@ -421,7 +427,7 @@ def check_functions_and_setup(template):
     properties = template["Resources"]["LaceworkSetup"]["Properties"]
     for key in template["Parameters"]:
         if key in (SECRET_PARAMETER, "AlarmTopicArn", "OrganizationId", "RegistrationBudget",
-                   "ReconcileScheduleExpression"):
+                   "RegistrationReserve", "ReconcileScheduleExpression"):
             continue  # the secret never; the others change no setup work
         if properties.get(key) != {"Ref": key}:
             fail(f"LaceworkSetup.{key} must be !Ref {key}, so that changing it re-runs setup")

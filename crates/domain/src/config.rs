@@ -27,6 +27,7 @@
 //! | `TOWER_RESPONSE_URL_ALLOW` | comma-separated `host[:port]` list of extra custom resource `ResponseURL` hosts (local landing zone only) | none |
 //! | `TOWER_REFRESH_WINDOW_SECONDS` | renew the Lacework token when it has less than this left (300-86400) | `21600` |
 //! | `TOWER_REGISTRATION_BUDGET` | Lacework API requests one run of the registration drain may make (1-480) while Lacework's answers do not report the key's limit (`RateLimit-*` headers; then the run takes its share of the reported limit); with a run every 5 minutes the default uses 360 of Lacework's ~480 requests an hour, leaving the rest to `setup` and `auth-refresh` | `30` |
+//! | `TOWER_REGISTRATION_RESERVE` | when Lacework reports what is left of the key's limit, the requests of it a drain run never spends (0-480): room for the other functions and any other user of the key | `5` |
 //!
 //! The AWS SDK reads its own variables (`AWS_ENDPOINT_URL`, credentials); they are not
 //! repeated here. Secrets never come from the environment: a `LACEWORK_*` or `TOWER_*`
@@ -63,6 +64,7 @@ pub const TOWER_AUDIT_ACCOUNT_NAME: &str = "TOWER_AUDIT_ACCOUNT_NAME";
 pub const TOWER_RESPONSE_URL_ALLOW: &str = "TOWER_RESPONSE_URL_ALLOW";
 pub const TOWER_REFRESH_WINDOW_SECONDS: &str = "TOWER_REFRESH_WINDOW_SECONDS";
 pub const TOWER_REGISTRATION_BUDGET: &str = "TOWER_REGISTRATION_BUDGET";
+pub const TOWER_REGISTRATION_RESERVE: &str = "TOWER_REGISTRATION_RESERVE";
 
 /// Every variable this module defines; they are exempt from the secret-name check.
 pub const VARIABLES: &[&str] = &[
@@ -85,6 +87,7 @@ pub const VARIABLES: &[&str] = &[
     TOWER_RESPONSE_URL_ALLOW,
     TOWER_REFRESH_WINDOW_SECONDS,
     TOWER_REGISTRATION_BUDGET,
+    TOWER_REGISTRATION_RESERVE,
 ];
 
 /// The principal Lacework's roles trust, unless `LACEWORK_PRINCIPAL_ARN` says otherwise.
@@ -107,6 +110,11 @@ pub const DEFAULT_REGISTRATION_BUDGET: u32 = 30;
 
 /// The most a single drain run may be given: Lacework's whole hourly allowance.
 pub const MAX_REGISTRATION_BUDGET: u32 = 480;
+
+/// Default requests of the key's window a drain run leaves unspent when Lacework reports what
+/// is left: auth-refresh renews the token at most once an hour (and tolerates a failed run),
+/// setup's few calls wait out a short `Retry-After`, and the reconcile keeps the reserve too.
+pub const DEFAULT_REGISTRATION_RESERVE: u32 = 5;
 
 /// The prefixes of the variables that belong to this product (checked for secrets).
 const OWN_PREFIXES: [&str; 2] = ["LACEWORK_", "TOWER_"];
@@ -878,6 +886,9 @@ pub struct SnsCustomResourceConfig {
     /// Lacework API requests one run of the registration drain may make while Lacework does
     /// not report the key's limit (`TOWER_REGISTRATION_BUDGET`).
     pub registration_budget: u32,
+    /// Requests of the key's window a drain run leaves unspent when Lacework reports what is
+    /// left (`TOWER_REGISTRATION_RESERVE`).
+    pub registration_reserve: u32,
     /// Without `Config`, the drain registers no `AwsCfg` integration (there is no member
     /// role to assume) and only keeps the CloudTrail mapping file current.
     pub capability: Capability,
@@ -893,14 +904,21 @@ impl FromEnv for SnsCustomResourceConfig {
             1..=u64::from(MAX_REGISTRATION_BUDGET),
             u64::from(DEFAULT_REGISTRATION_BUDGET),
         );
-        // The range above keeps it within u32.
+        let reserve = env.integer_or(
+            TOWER_REGISTRATION_RESERVE,
+            0..=u64::from(MAX_REGISTRATION_BUDGET),
+            u64::from(DEFAULT_REGISTRATION_RESERVE),
+        );
+        // The ranges above keep both within u32.
         let registration_budget = u32::try_from(budget).unwrap_or(DEFAULT_REGISTRATION_BUDGET);
+        let registration_reserve = u32::try_from(reserve).unwrap_or(DEFAULT_REGISTRATION_RESERVE);
         let capability = env.with_default(TOWER_CAPABILITY, Capability::Both, Capability::parse);
         Some(SnsCustomResourceConfig {
             installation: installation?,
             lacework: lacework?,
             response_urls,
             registration_budget,
+            registration_reserve,
             capability,
         })
     }
@@ -1286,6 +1304,7 @@ mod tests {
             "lacework-ct-registration-topic"
         );
         assert_eq!(sns.registration_budget, DEFAULT_REGISTRATION_BUDGET);
+        assert_eq!(sns.registration_reserve, DEFAULT_REGISTRATION_RESERVE);
 
         let lifecycle =
             AccountLifecycleConfig::from_env(with(complete(), &[(TOWER_CAPABILITY, "Config")]))
@@ -1338,7 +1357,7 @@ mod tests {
     }
 
     #[test]
-    fn registration_budget_is_a_number_of_requests_within_the_hourly_limit() {
+    fn registration_budget_and_reserve_are_numbers_of_requests_within_the_hourly_limit() {
         let vars = without(
             complete(),
             &[TOWER_LOG_ARCHIVE_ACCOUNT_ID, TOWER_AUDIT_ACCOUNT_ID],
@@ -1359,6 +1378,22 @@ mod tests {
                 .unwrap_err(),
             );
             assert_eq!(paths(&problems), [TOWER_REGISTRATION_BUDGET], "{bad}");
+        }
+        let sns = SnsCustomResourceConfig::from_env(with(
+            vars.clone(),
+            &[(TOWER_REGISTRATION_RESERVE, "0")],
+        ))
+        .unwrap();
+        assert_eq!(sns.registration_reserve, 0);
+        for bad in ["481", "some", "-5"] {
+            let problems = problems(
+                SnsCustomResourceConfig::from_env(with(
+                    vars.clone(),
+                    &[(TOWER_REGISTRATION_RESERVE, bad)],
+                ))
+                .unwrap_err(),
+            );
+            assert_eq!(paths(&problems), [TOWER_REGISTRATION_RESERVE], "{bad}");
         }
     }
 }

@@ -10,9 +10,9 @@
 //! The budget is `TOWER_REGISTRATION_BUDGET` until Lacework says more: once an answer reports
 //! the key's limit and what is left of it (`RateLimit-*` headers, [`RateLimitSeen`]), a run may
 //! make its share of the limit (a twelfth: a run every five minutes, a limit per hour) as long
-//! as [`LEFT_TO_OTHERS`] requests stay for the other functions. That budget is learned afresh
-//! from every answer, so another user of the key slows the drain down instead of making it
-//! hit 429s.
+//! as `TOWER_REGISTRATION_RESERVE` requests stay for the other functions and users of the key.
+//! That budget is learned afresh from every answer, so another user of the key slows the drain
+//! down instead of making it hit 429s.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -22,12 +22,6 @@ use lwct_domain::error::LaceworkErrorKind;
 use lwct_domain::lacework::{Credentials, Token};
 use lwct_lacework::{RateLimitObserver, RateLimitSeen, TokenRequester};
 use lwct_lacework::{TokenFuture, TokenSource};
-
-/// Requests of the key's window a run never spends when Lacework reports what is left: room
-/// for the requests made outside the drain before the next run looks again. auth-refresh
-/// renews the token at most once an hour (and tolerates a failed run), setup's few calls
-/// wait out a short `Retry-After`, and the reconcile keeps this reserve too.
-pub const LEFT_TO_OTHERS: u32 = 5;
 
 /// Drain runs per window of Lacework's limit: one every five minutes (template.yaml,
 /// `rate(5 minutes)`), a limit per hour (as Lacework documents it).
@@ -41,6 +35,8 @@ const NOT_LEARNED: u32 = u32::MAX;
 pub struct RequestBudget {
     /// The budget while Lacework says nothing about its limit.
     configured: u32,
+    /// Requests of the key's window never spent once Lacework says what is left.
+    reserve: u32,
     /// The budget Lacework's last answer allows, or [`NOT_LEARNED`].
     learned: AtomicU32,
     used: AtomicU32,
@@ -48,10 +44,12 @@ pub struct RequestBudget {
 }
 
 impl RequestBudget {
-    /// A budget of `limit` requests, until an answer says otherwise.
-    pub fn new(limit: u32) -> Self {
+    /// A budget of `limit` requests, until an answer says otherwise; `reserve` requests of
+    /// what an answer says is left are never spent.
+    pub fn new(limit: u32, reserve: u32) -> Self {
         Self {
             configured: limit,
+            reserve,
             learned: AtomicU32::new(NOT_LEARNED),
             used: AtomicU32::new(0),
             refused: AtomicBool::new(false),
@@ -115,7 +113,7 @@ impl RequestBudget {
 
 impl RateLimitObserver for RequestBudget {
     /// The run's share of the reported limit (else the configured budget), and no more than
-    /// leaves [`LEFT_TO_OTHERS`] of what is reported left. Nothing learned from an answer
+    /// leaves the reserve of what is reported left. Nothing learned from an answer
     /// that does not say what is left.
     fn observed(&self, seen: RateLimitSeen) {
         let Some(left) = seen.remaining else {
@@ -126,7 +124,7 @@ impl RateLimitObserver for RequestBudget {
             .map_or(self.configured, |limit| (limit / RUNS_PER_WINDOW).max(1));
         let until_reserve = self
             .used()
-            .saturating_add(left.saturating_sub(LEFT_TO_OTHERS));
+            .saturating_add(left.saturating_sub(self.reserve));
         self.learned
             .store(share.min(until_reserve), Ordering::SeqCst);
     }
@@ -193,13 +191,15 @@ mod tests {
 
     use super::*;
 
+    const RESERVE: u32 = 5;
+
     fn token(value: &str) -> Token {
         Token::new(value, OffsetDateTime::now_utc() + time::Duration::hours(1))
     }
 
     #[test]
     fn the_budget_counts_to_its_limit_then_refuses() {
-        let budget = RequestBudget::new(2);
+        let budget = RequestBudget::new(2, RESERVE);
         budget.take("a").unwrap();
         assert_eq!(budget.remaining(), 1);
         assert!(!budget.was_refused());
@@ -220,15 +220,15 @@ mod tests {
 
     #[test]
     fn a_reported_limit_gives_the_run_its_share_while_enough_is_left_to_others() {
-        let budget = RequestBudget::new(30);
+        let budget = RequestBudget::new(30, RESERVE);
         budget.take("list").unwrap();
         budget.observed(seen(Some(480), Some(479)));
         assert!(budget.is_learned());
         assert_eq!((budget.limit(), budget.remaining()), (40, 39));
 
-        // Someone else spends the key: the run stops LEFT_TO_OTHERS short of Lacework's 429.
+        // Someone else spends the key: the run stops RESERVE short of Lacework's 429.
         budget.take("create").unwrap();
-        budget.observed(seen(Some(480), Some(LEFT_TO_OTHERS + 3)));
+        budget.observed(seen(Some(480), Some(RESERVE + 3)));
         assert_eq!(budget.remaining(), 3);
         for _ in 0..3 {
             budget.take("create").unwrap();
@@ -243,23 +243,23 @@ mod tests {
 
     #[test]
     fn without_a_limit_the_configured_budget_holds_and_what_is_left_can_only_lower_it() {
-        let budget = RequestBudget::new(30);
+        let budget = RequestBudget::new(30, RESERVE);
         budget.observed(seen(None, Some(400)));
         assert_eq!(budget.limit(), 30);
-        budget.observed(seen(None, Some(LEFT_TO_OTHERS + 2)));
+        budget.observed(seen(None, Some(RESERVE + 2)));
         assert_eq!(budget.limit(), 2);
         // An answer that does not say what is left changes nothing.
         budget.observed(seen(Some(4800), None));
         assert_eq!(budget.limit(), 2);
         // A tiny limit still allows a request a run.
-        let tiny = RequestBudget::new(30);
+        let tiny = RequestBudget::new(30, RESERVE);
         tiny.observed(seen(Some(5), Some(400)));
         assert_eq!(tiny.limit(), 1);
     }
 
     #[tokio::test]
     async fn every_token_handed_out_is_charged_and_none_past_the_budget() {
-        let budget = Arc::new(RequestBudget::new(2));
+        let budget = Arc::new(RequestBudget::new(2, RESERVE));
         let source = BudgetedTokenSource::new(StaticTokenSource::new(token("t")), budget.clone());
         source.current().await.unwrap();
         source.current().await.unwrap();
@@ -278,7 +278,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_token_request_past_the_budget_is_never_sent() {
-        let budget = Arc::new(RequestBudget::new(1));
+        let budget = Arc::new(RequestBudget::new(1, RESERVE));
         let requester = BudgetedTokenRequester::new(Requester(AtomicUsize::new(0)), budget);
         let credentials = Credentials::new("KEY", "_secret");
         requester.request_token(&credentials).await.unwrap();

@@ -156,7 +156,10 @@ impl<P: Ports> Function<P> {
     /// [`Timing::drain_margin`]: crate::function::Timing
     pub async fn drain(&self, deadline: Instant) -> Result<DrainReport, Error> {
         let urls = self.queue_urls().await?;
-        let budget = Arc::new(RequestBudget::new(self.config.registration_budget));
+        let budget = Arc::new(RequestBudget::new(
+            self.config.registration_budget,
+            self.config.registration_reserve,
+        ));
         let mut report = DrainReport::default();
         let result = self.drain_into(&mut report, urls, &budget, deadline).await;
         report.requests = budget.used();

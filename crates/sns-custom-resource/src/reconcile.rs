@@ -49,7 +49,10 @@ impl ReconcileReport {
 impl<P: Ports> Function<P> {
     /// One reconcile run.
     pub async fn reconcile(&self) -> Result<ReconcileReport, Error> {
-        let budget = Arc::new(RequestBudget::new(self.config.registration_budget));
+        let budget = Arc::new(RequestBudget::new(
+            self.config.registration_budget,
+            self.config.registration_reserve,
+        ));
         let lacework = self.lacework_client(&budget)?;
         let installation = &self.config.installation;
         let names = &installation.names;

@@ -29,7 +29,6 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
-use crate::budget::LEFT_TO_OTHERS;
 use crate::fakes::*;
 use crate::function::{Function, Timing};
 use crate::handler::{Handler, Mode};
@@ -49,6 +48,8 @@ struct Setup {
     rate_limit: Option<RateLimit>,
     /// Whether the emulator's answers say what is left of the key's limit.
     rate_limit_headers: bool,
+    /// `TOWER_REGISTRATION_RESERVE`, when set.
+    reserve: Option<u32>,
     /// The token the secret holds at the start: a good one from the emulator unless a test
     /// says otherwise.
     stored_token: StoredToken,
@@ -67,6 +68,7 @@ impl Default for Setup {
             budget: 100,
             rate_limit: None,
             rate_limit_headers: false,
+            reserve: None,
             stored_token: StoredToken::Good,
         }
     }
@@ -129,6 +131,9 @@ impl Harness {
         ];
         if let Some(rules) = setup.ou_rules {
             vars.push(("LACEWORK_OU_RULES", rules.to_owned()));
+        }
+        if let Some(reserve) = setup.reserve {
+            vars.push(("TOWER_REGISTRATION_RESERVE", reserve.to_string()));
         }
         let config = SnsCustomResourceConfig::from_env(vars).unwrap();
 
@@ -812,7 +817,9 @@ async fn a_run_makes_no_more_requests_than_its_budget_and_keeps_the_rest_queued(
 
 #[tokio::test]
 async fn a_run_learns_its_budget_from_what_lacework_says_is_left_and_leaves_the_reserve() {
+    const RESERVE: u32 = 8;
     let harness = Harness::start(Setup {
+        reserve: Some(RESERVE),
         ou_rules: None,
         budget: 100,
         rate_limit: Some(RateLimit {
@@ -825,18 +832,18 @@ async fn a_run_learns_its_budget_from_what_lacework_says_is_left_and_leaves_the_
     .await;
     harness.queue_registrations(5);
     // Another user of the key spends it (the token issued at start, its own token, lists)
-    // until LEFT_TO_OTHERS + 2 of the hour's 36 are left.
+    // until RESERVE + 2 of the hour's 36 are left.
     let other = Client::with_keys(
         &harness.emulator.url,
         ApiSecret::new(KEY_ID, SECRET_KEY).credentials(),
         &fast(),
     )
     .unwrap();
-    for _ in 0..(36 - 2 - (LEFT_TO_OTHERS + 2)) {
+    for _ in 0..(36 - 2 - (RESERVE + 2)) {
         other.list(&Scope::Organization).await.unwrap();
     }
 
-    // The listing leaves LEFT_TO_OTHERS + 1: one create, and LEFT_TO_OTHERS stay unspent.
+    // The listing leaves RESERVE + 1: one create, and RESERVE stay unspent.
     let report = harness.drain().await.unwrap();
     assert_eq!(report["budgetLearned"], true, "{report}");
     assert_eq!(report["laceworkRequests"], 2, "{report}");
@@ -844,7 +851,7 @@ async fn a_run_learns_its_budget_from_what_lacework_says_is_left_and_leaves_the_
     assert_eq!(report["ended"], "the request budget is spent", "{report}");
     let statuses = harness.lacework_statuses().await;
     assert!(!statuses.contains(&429), "{statuses:?}");
-    for _ in 0..LEFT_TO_OTHERS {
+    for _ in 0..RESERVE {
         other.list(&Scope::Organization).await.unwrap();
     }
     assert_eq!(harness.queue().messages(QUEUE).len(), 4);

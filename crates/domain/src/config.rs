@@ -1364,36 +1364,26 @@ mod tests {
         );
         let sns = SnsCustomResourceConfig::from_env(with(
             vars.clone(),
-            &[(TOWER_REGISTRATION_BUDGET, "3")],
+            &[
+                (TOWER_REGISTRATION_BUDGET, "3"),
+                (TOWER_REGISTRATION_RESERVE, "0"),
+            ],
         ))
         .unwrap();
-        assert_eq!(sns.registration_budget, 3);
+        assert_eq!((sns.registration_budget, sns.registration_reserve), (3, 0));
         assert_eq!(sns.capability, Capability::Both);
-        for bad in ["0", "481", "many", "-1"] {
-            let problems = problems(
-                SnsCustomResourceConfig::from_env(with(
-                    vars.clone(),
-                    &[(TOWER_REGISTRATION_BUDGET, bad)],
-                ))
-                .unwrap_err(),
-            );
-            assert_eq!(paths(&problems), [TOWER_REGISTRATION_BUDGET], "{bad}");
-        }
-        let sns = SnsCustomResourceConfig::from_env(with(
-            vars.clone(),
-            &[(TOWER_REGISTRATION_RESERVE, "0")],
-        ))
-        .unwrap();
-        assert_eq!(sns.registration_reserve, 0);
-        for bad in ["481", "some", "-5"] {
-            let problems = problems(
-                SnsCustomResourceConfig::from_env(with(
-                    vars.clone(),
-                    &[(TOWER_REGISTRATION_RESERVE, bad)],
-                ))
-                .unwrap_err(),
-            );
-            assert_eq!(paths(&problems), [TOWER_REGISTRATION_RESERVE], "{bad}");
+        let refused: [(&str, &[&str]); 2] = [
+            (TOWER_REGISTRATION_BUDGET, &["0", "481", "many", "-1"]),
+            (TOWER_REGISTRATION_RESERVE, &["481", "some", "-5"]),
+        ];
+        for (variable, bads) in refused {
+            for bad in bads {
+                let problems = problems(
+                    SnsCustomResourceConfig::from_env(with(vars.clone(), &[(variable, bad)]))
+                        .unwrap_err(),
+                );
+                assert_eq!(paths(&problems), [variable], "{variable}={bad}");
+            }
         }
     }
 }

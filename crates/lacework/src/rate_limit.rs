@@ -1,10 +1,10 @@
 //! What an answer says about the API key's rate limit, when it says anything.
 //!
 //! No Lacework source shows these headers (emulator facts C49, C50), so nothing depends on
-//! them: a caller that is told nothing keeps its own budget. Read are the names in use for
-//! them: the IETF draft's `RateLimit-Limit` / `RateLimit-Remaining` (drafts 00-06), its
-//! later `RateLimit: ...;r=N` with `RateLimit-Policy: ...;q=N` (drafts 07 and on), and the
-//! older `X-RateLimit-Limit` / `X-RateLimit-Remaining`.
+//! them: a caller that is told nothing keeps its own budget. Every naming in use is read: the
+//! IETF draft's `RateLimit-Limit` / `RateLimit-Remaining` (drafts 00-06), its later
+//! `RateLimit: ...;r=N` with `RateLimit-Policy: ...;q=N` (drafts 07 and on), and the older
+//! `X-RateLimit-Limit` / `X-RateLimit-Remaining`.
 
 use reqwest::header::HeaderMap;
 

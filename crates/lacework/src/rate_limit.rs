@@ -56,6 +56,7 @@ fn parameter(value: &str, keys: &[&str]) -> Option<u32> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
     use reqwest::header::{HeaderName, HeaderValue};
 
     use super::*;
@@ -120,5 +121,20 @@ mod tests {
                 remaining: None,
             })
         );
+    }
+
+    proptest! {
+        // Whatever a server sends, reading it never panics, and a number is only ever one that
+        // was in the value.
+        #[test]
+        fn any_header_value_is_read_without_panic(value in "[ -~]{0,40}") {
+            for name in ["RateLimit-Remaining", "X-RateLimit-Limit", "RateLimit", "RateLimit-Policy"] {
+                if let Some(seen) = seen(&[(name, value.as_str())]) {
+                    for number in [seen.limit, seen.remaining].into_iter().flatten() {
+                        prop_assert!(value.contains(&number.to_string()), "{name}: {value:?} gave {number}");
+                    }
+                }
+            }
+        }
     }
 }

@@ -26,7 +26,7 @@
 //! | `TOWER_AUDIT_ACCOUNT_ID` / `_NAME` | Audit account id / expected name | required / `Audit` |
 //! | `TOWER_RESPONSE_URL_ALLOW` | comma-separated `host[:port]` list of extra custom resource `ResponseURL` hosts (local landing zone only) | none |
 //! | `TOWER_REFRESH_WINDOW_SECONDS` | renew the Lacework token when it has less than this left (300-86400) | `21600` |
-//! | `TOWER_REGISTRATION_BUDGET` | Lacework API requests one run of the registration drain may make (1-480) while Lacework's answers do not report the key's limit (`RateLimit-*` headers; then the run takes its share of the reported limit); with a run every 5 minutes the default uses 360 of Lacework's ~480 requests an hour, leaving the rest to `setup` and `auth-refresh` | `30` |
+//! | `TOWER_REGISTRATION_BUDGET` | Lacework API requests one run of the registration drain may make (1-480) while Lacework's answers do not report the key's limit (`RateLimit-*` headers; then the run takes a twelfth of the reported limit if that is more); with a run every 5 minutes the default uses 360 of Lacework's ~480 requests an hour, leaving the rest to `setup` and `auth-refresh` | `30` |
 //! | `TOWER_REGISTRATION_RESERVE` | when Lacework reports what is left of the key's limit, the requests of it a drain run never spends (0-480): room for the other functions and any other user of the key | `5` |
 //!
 //! The AWS SDK reads its own variables (`AWS_ENDPOINT_URL`, credentials); they are not

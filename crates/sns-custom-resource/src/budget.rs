@@ -9,8 +9,9 @@
 //!
 //! The budget is `TOWER_REGISTRATION_BUDGET` until Lacework says more: once an answer reports
 //! the key's limit and what is left of it (`RateLimit-*` headers, [`RateLimitSeen`]), a run may
-//! make its share of the limit (a twelfth: a run every five minutes, a limit per hour) as long
-//! as `TOWER_REGISTRATION_RESERVE` requests stay for the other functions and users of the key.
+//! make its share of the limit (a twelfth: a run every five minutes, a limit per hour; never
+//! less than the configured budget, in case the limit is over a shorter window) as long as
+//! `TOWER_REGISTRATION_RESERVE` requests stay for the other functions and users of the key.
 //! That budget is learned afresh from every answer, so another user of the key slows the drain
 //! down instead of making it hit 429s.
 
@@ -112,16 +113,16 @@ impl RequestBudget {
 }
 
 impl RateLimitObserver for RequestBudget {
-    /// The run's share of the reported limit (else the configured budget), and no more than
-    /// leaves the reserve of what is reported left. Nothing learned from an answer
-    /// that does not say what is left.
+    /// The run's share of the reported limit, or the configured budget if that is more (or
+    /// no limit is reported), and no more than leaves the reserve of what is reported left.
+    /// Nothing learned from an answer that does not say what is left.
     fn observed(&self, seen: RateLimitSeen) {
         let Some(left) = seen.remaining else {
             return;
         };
-        let share = seen
-            .limit
-            .map_or(self.configured, |limit| (limit / RUNS_PER_WINDOW).max(1));
+        let share = seen.limit.map_or(self.configured, |limit| {
+            (limit / RUNS_PER_WINDOW).max(self.configured)
+        });
         let until_reserve = self
             .used()
             .saturating_add(left.saturating_sub(self.reserve));
@@ -251,10 +252,13 @@ mod tests {
         // An answer that does not say what is left changes nothing.
         budget.observed(seen(Some(4800), None));
         assert_eq!(budget.limit(), 2);
-        // A tiny limit still allows a request a run.
-        let tiny = RequestBudget::new(30, RESERVE);
-        tiny.observed(seen(Some(5), Some(400)));
-        assert_eq!(tiny.limit(), 1);
+        // A limit whose twelfth is less than the configured budget (one over a shorter window)
+        // leaves the configured budget, within what is left.
+        let per_minute = RequestBudget::new(30, RESERVE);
+        per_minute.observed(seen(Some(60), Some(59)));
+        assert_eq!(per_minute.limit(), 30);
+        per_minute.observed(seen(Some(60), Some(RESERVE + 4)));
+        assert_eq!(per_minute.limit(), 4);
     }
 
     #[tokio::test]

@@ -821,25 +821,25 @@ async fn a_run_learns_its_budget_from_what_lacework_says_is_left_and_leaves_the_
     let harness = Harness::start(Setup {
         reserve: Some(RESERVE),
         ou_rules: None,
-        budget: 100,
+        budget: 3,
         rate_limit: Some(RateLimit {
-            requests: 36,
+            requests: 120,
             per: Duration::from_secs(3600),
         }),
         rate_limit_headers: true,
         ..Setup::default()
     })
     .await;
-    harness.queue_registrations(5);
+    harness.queue_registrations(10);
     // Another user of the key spends it (the token issued at start, its own token, lists)
-    // until RESERVE + 2 of the hour's 36 are left.
+    // until RESERVE + 2 of the hour's 120 are left.
     let other = Client::with_keys(
         &harness.emulator.url,
         ApiSecret::new(KEY_ID, SECRET_KEY).credentials(),
         &fast(),
     )
     .unwrap();
-    for _ in 0..(36 - 2 - (RESERVE + 2)) {
+    for _ in 0..(120 - 2 - (RESERVE + 2)) {
         other.list(&Scope::Organization).await.unwrap();
     }
 
@@ -854,15 +854,16 @@ async fn a_run_learns_its_budget_from_what_lacework_says_is_left_and_leaves_the_
     for _ in 0..RESERVE {
         other.list(&Scope::Organization).await.unwrap();
     }
-    assert_eq!(harness.queue().messages(QUEUE).len(), 4);
+    assert_eq!(harness.queue().messages(QUEUE).len(), 9);
 
-    // An hour on, the window is empty again and the run takes a twelfth of the limit: 3
-    // requests (the hour also expired the token: the refused listing, a new token, the
-    // listing again).
+    // An hour on, the window is empty again and the run takes a twelfth of the limit, 10,
+    // more than the configured 3: the hour expired the token (the refused listing, a new
+    // token, the listing again), then seven creates.
     harness.emulator.advance_clock(Duration::from_secs(3600));
     let report = harness.drain().await.unwrap();
-    assert_eq!(report["budget"], 3, "{report}");
-    assert_eq!(report["laceworkRequests"], 3, "{report}");
+    assert_eq!(report["budget"], 10, "{report}");
+    assert_eq!(report["laceworkRequests"], 10, "{report}");
+    assert_eq!(report["registered"], 7, "{report}");
     let statuses = harness.lacework_statuses().await;
     assert!(!statuses.contains(&429), "{statuses:?}");
 }

@@ -352,8 +352,8 @@ impl<P: Ports> Function<P> {
         let account = work
             .as_ref()
             .map_or_else(|| "(unreadable)".to_owned(), |w| w.account().to_string());
-        let moved = result.as_ref().is_ok_and(|moved| *moved);
-        let result = result.map(|_| ());
+        let moved = matches!(result, Ok(true));
+        let result = result.map(drop);
         let decision = decide(&result, message.receive_count, run.budget.was_refused());
         match decision.fate {
             Fate::Done { .. } => {

@@ -1,6 +1,7 @@
 //! Sending CloudFormation its answer: an HTTPS PUT of a [`Response`] to the `ResponseURL` that
 //! `ResponseUrlPolicy::check` accepted. `setup` and `sns-custom-resource` both answer through it.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
@@ -32,12 +33,8 @@ pub const DELIVERY_TIME: Duration = Duration::from_secs(8 * 3 + 1 + 2);
 pub async fn deliver(url: &Url, response: &Response) -> Result<(), Error> {
     let body = response.to_body();
     let refused = |message: String| Error::ResponseUrl(message);
-    let http = reqwest::Client::builder()
-        .timeout(ATTEMPT_TIMEOUT)
-        .connect_timeout(CONNECT_TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|err| refused(format!("cannot build the HTTP client: {err}")))?;
+    let http =
+        http_client().map_err(|err| refused(format!("cannot build the HTTP client: {err}")))?;
     let host = url.host_str().unwrap_or("(no host)").to_owned();
     let mut problem = String::new();
     for attempt in 1..=ATTEMPTS {
@@ -81,6 +78,25 @@ pub async fn deliver(url: &Url, response: &Response) -> Result<(), Error> {
         }
     }
     Err(refused(problem))
+}
+
+/// The process's client for answers, built at its first use. Building one reads the system's
+/// certificate store, about 2 ms, which a warm function would otherwise pay on every answer
+/// (measured: most of the billed time of a custom-resource request). It keeps no idle
+/// connection, so each answer still connects afresh, as before, and no connection outlives
+/// the runtime or the frozen invocation that opened it.
+fn http_client() -> Result<&'static reqwest::Client, reqwest::Error> {
+    static HTTP: OnceLock<reqwest::Client> = OnceLock::new();
+    if let Some(http) = HTTP.get() {
+        return Ok(http);
+    }
+    let built = reqwest::Client::builder()
+        .timeout(ATTEMPT_TIMEOUT)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(0)
+        .build()?;
+    Ok(HTTP.get_or_init(|| built))
 }
 
 #[cfg(test)]

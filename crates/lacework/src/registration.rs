@@ -151,9 +151,7 @@ impl Client {
         scope: &Scope,
         account: &AccountId,
     ) -> Result<usize, Error> {
-        let mut listing = Listing {
-            records: self.find_by_aws_account::<D>(scope, account).await?,
-        };
+        let mut listing = Listing::of(self.find_by_aws_account::<D>(scope, account).await?);
         self.deregister_listed(scope, account, &mut listing).await
     }
 
@@ -239,14 +237,20 @@ impl Client {
 #[derive(Debug, Clone)]
 pub struct Listing<D> {
     records: Vec<CloudAccount<D>>,
+    /// Each record's AWS account, read once: a run looks every account up in listings of
+    /// thousands of records, and reading the role ARN at each look was most of its work.
+    accounts: Vec<Option<AccountId>>,
 }
 
 impl<D: IntegrationData> Listing<D> {
     /// A scope that holds no integration of type `D` (one Lacework does not let us see).
     pub fn empty() -> Self {
-        Self {
-            records: Vec::new(),
-        }
+        Self::of(Vec::new())
+    }
+
+    fn of(records: Vec<CloudAccount<D>>) -> Self {
+        let accounts = records.iter().map(|r| r.data.aws_account()).collect();
+        Self { records, accounts }
     }
 
     /// The integrations held, as last seen.
@@ -261,21 +265,42 @@ impl<D: IntegrationData> Listing<D> {
             return Some(at);
         }
         let account = spec.data.aws_account()?;
-        let covers = |r: &CloudAccount<D>| r.data.aws_account().as_ref() == Some(&account);
-        self.records
-            .iter()
-            .position(|r| r.enabled && covers(r))
-            .or_else(|| self.records.iter().position(covers))
+        let covering = || (0..self.records.len()).filter(|at| self.covers(*at, &account));
+        covering()
+            .find(|at| self.records[*at].enabled)
+            .or_else(|| covering().next())
+    }
+
+    /// The position of an integration of `account`, if one is held.
+    fn position_of_account(&self, account: &AccountId) -> Option<usize> {
+        (0..self.records.len()).find(|at| self.covers(*at, account))
+    }
+
+    fn covers(&self, at: usize, account: &AccountId) -> bool {
+        self.accounts[at].as_ref() == Some(account)
+    }
+
+    /// Takes the record at `at` out of the listing.
+    fn take(&mut self, at: usize) -> CloudAccount<D> {
+        self.accounts.swap_remove(at);
+        self.records.swap_remove(at)
     }
 
     fn keep(&mut self, record: CloudAccount<D>) {
+        let account = record.data.aws_account();
         match self
             .records
-            .iter_mut()
-            .find(|held| held.intg_guid == record.intg_guid)
+            .iter()
+            .position(|held| held.intg_guid == record.intg_guid)
         {
-            Some(held) => *held = record,
-            None => self.records.push(record),
+            Some(at) => {
+                self.records[at] = record;
+                self.accounts[at] = account;
+            }
+            None => {
+                self.records.push(record);
+                self.accounts.push(account);
+            }
         }
     }
 }
@@ -284,9 +309,7 @@ impl Client {
     /// Every integration of type `D` in `scope`, for registering many accounts there. A record
     /// whose data cannot be read as `D` is skipped with a warning, as the lookups do.
     pub async fn listing<D: IntegrationData>(&self, scope: &Scope) -> Result<Listing<D>, Error> {
-        Ok(Listing {
-            records: self.find::<D>(scope, |_| true).await?,
-        })
+        Ok(Listing::of(self.find::<D>(scope, |_| true).await?))
     }
 
     /// [`Client::register_or_reconcile`] over a listing of the scope: no lookup before the
@@ -303,7 +326,7 @@ impl Client {
     ) -> Result<Registration<D>, Error> {
         let registration = match listing.position_for(spec) {
             Some(at) => {
-                let existing = listing.records.swap_remove(at);
+                let existing = listing.take(at);
                 self.reconcile(scope, existing, spec).await?
             }
             None => match self.create(scope, spec).await {
@@ -327,12 +350,8 @@ impl Client {
         listing: &mut Listing<D>,
     ) -> Result<usize, Error> {
         let mut deleted = 0;
-        while let Some(at) = listing
-            .records
-            .iter()
-            .position(|record| record.data.aws_account().as_ref() == Some(account))
-        {
-            let record = listing.records.swap_remove(at);
+        while let Some(at) = listing.position_of_account(account) {
+            let record = listing.take(at);
             if self.delete_if_exists(scope, &record.intg_guid).await? {
                 deleted += 1;
                 tracing::info!(

@@ -314,7 +314,12 @@ impl CloudAccount<serde_json::Value> {
                 format!("$.type: is {:?}, expected {:?}", self.kind, T::TYPE),
             ));
         }
-        let data = serde_path_to_error::deserialize::<_, T>(self.data).map_err(|e| {
+        // As in reading a page: the path is tracked only to name what failed.
+        let data = match T::deserialize(&self.data) {
+            Ok(data) => Ok(data),
+            Err(_) => serde_path_to_error::deserialize::<_, T>(self.data),
+        }
+        .map_err(|e| {
             decode_error(
                 operation,
                 format!(

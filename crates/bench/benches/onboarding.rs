@@ -27,7 +27,7 @@ fn main() {
 
 fn print_table(results: &[Value]) {
     println!(
-        "{:>6} {:>9} {:>7} {:>8} {:>8} {:>6} {:>8} {:>11} {:>9} {:>9} {:>7} {:>8}",
+        "{:>6} {:>9} {:>7} {:>8} {:>8} {:>6} {:>8} {:>11} {:>9} {:>9} {:>9} {:>7} {:>8}",
         "N",
         "AWS/acct",
         "StackOp",
@@ -36,6 +36,7 @@ fn print_table(results: &[Value]) {
         "429",
         "invocs",
         "billed ms/a",
+        "own ms/a",
         "peak MiB",
         "minutes",
         "floor",
@@ -52,7 +53,7 @@ fn print_table(results: &[Value]) {
         .map(|f| lambda[f]["invocations"].as_u64().unwrap_or(0))
         .sum::<u64>();
         println!(
-            "{:>6} {:>9} {:>7} {:>8} {:>8} {:>6} {:>8} {:>11} {:>9} {:>9} {:>7} {:>8}",
+            "{:>6} {:>9} {:>7} {:>8} {:>8} {:>6} {:>8} {:>11} {:>9} {:>9} {:>9} {:>7} {:>8}",
             r["accounts"],
             r["aws_calls_per_account"],
             r["stack_set_operations"],
@@ -61,6 +62,7 @@ fn print_table(results: &[Value]) {
             r["lacework"]["rejected_429"],
             invocations,
             lambda["billed_ms_per_account"],
+            lambda["own_billed_ms_per_account"],
             r["peak_memory_mib"],
             r["minutes_to_finish"],
             r["floor_minutes"],

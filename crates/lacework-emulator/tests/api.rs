@@ -977,6 +977,9 @@ async fn the_request_log_holds_no_secrets() {
     assert_eq!(entries[1]["path"], "/api/v2/CloudAccounts");
     assert_eq!(entries[1]["accountName"], "prod");
     assert_eq!(entries[1]["status"], 201);
+    let micros = entries[1]["durationMicros"].as_u64().unwrap();
+    assert!(micros > 0, "a create takes some time to answer");
+    assert_eq!(entries[1]["durationMs"], micros / 1000);
     for secret in [token.as_str(), "_secret", "S3cretSuffix"] {
         assert!(!log.text.contains(secret), "the log leaks {secret}");
     }

@@ -236,10 +236,26 @@ impl Client {
 /// costs one request (its create), one already as wanted none.
 #[derive(Debug, Clone)]
 pub struct Listing<D> {
-    records: Vec<CloudAccount<D>>,
-    /// Each record's AWS account, read once: a run looks every account up in listings of
-    /// thousands of records, and reading the role ARN at each look was most of its work.
-    accounts: Vec<Option<AccountId>>,
+    held: Vec<Held<D>>,
+}
+
+/// A listed integration and its AWS account, read once: a run looks every account up in
+/// listings of thousands of records, and reading each role ARN at each look was most of its work.
+#[derive(Debug, Clone)]
+struct Held<D> {
+    record: CloudAccount<D>,
+    account: Option<AccountId>,
+}
+
+impl<D: IntegrationData> Held<D> {
+    fn new(record: CloudAccount<D>) -> Self {
+        let account = record.data.aws_account();
+        Self { record, account }
+    }
+
+    fn covers(&self, account: &AccountId) -> bool {
+        self.account.as_ref() == Some(account)
+    }
 }
 
 impl<D: IntegrationData> Listing<D> {
@@ -249,58 +265,48 @@ impl<D: IntegrationData> Listing<D> {
     }
 
     fn of(records: Vec<CloudAccount<D>>) -> Self {
-        let accounts = records.iter().map(|r| r.data.aws_account()).collect();
-        Self { records, accounts }
+        Self {
+            held: records.into_iter().map(Held::new).collect(),
+        }
     }
 
     /// The integrations held, as last seen.
-    pub fn records(&self) -> &[CloudAccount<D>] {
-        &self.records
+    pub fn records(&self) -> impl Iterator<Item = &CloudAccount<D>> {
+        self.held.iter().map(|held| &held.record)
     }
 
     /// The integration to bring to `spec`: the one of that name, else the one of its AWS
     /// account (enabled ones first, as [`Client::find_by_aws_account`] orders them).
     fn position_for(&self, spec: &CloudAccountSpec<D>) -> Option<usize> {
-        if let Some(at) = self.records.iter().position(|r| r.name == spec.name) {
+        if let Some(at) = self.held.iter().position(|h| h.record.name == spec.name) {
             return Some(at);
         }
         let account = spec.data.aws_account()?;
-        let covering = || (0..self.records.len()).filter(|at| self.covers(*at, &account));
-        covering()
-            .find(|at| self.records[*at].enabled)
-            .or_else(|| covering().next())
+        self.held
+            .iter()
+            .position(|h| h.record.enabled && h.covers(&account))
+            .or_else(|| self.position_of_account(&account))
     }
 
     /// The position of an integration of `account`, if one is held.
     fn position_of_account(&self, account: &AccountId) -> Option<usize> {
-        (0..self.records.len()).find(|at| self.covers(*at, account))
-    }
-
-    fn covers(&self, at: usize, account: &AccountId) -> bool {
-        self.accounts[at].as_ref() == Some(account)
+        self.held.iter().position(|h| h.covers(account))
     }
 
     /// Takes the record at `at` out of the listing.
     fn take(&mut self, at: usize) -> CloudAccount<D> {
-        self.accounts.swap_remove(at);
-        self.records.swap_remove(at)
+        self.held.swap_remove(at).record
     }
 
     fn keep(&mut self, record: CloudAccount<D>) {
-        let account = record.data.aws_account();
+        let record = Held::new(record);
         match self
-            .records
-            .iter()
-            .position(|held| held.intg_guid == record.intg_guid)
+            .held
+            .iter_mut()
+            .find(|h| h.record.intg_guid == record.record.intg_guid)
         {
-            Some(at) => {
-                self.records[at] = record;
-                self.accounts[at] = account;
-            }
-            None => {
-                self.records.push(record);
-                self.accounts.push(account);
-            }
+            Some(held) => *held = record,
+            None => self.held.push(record),
         }
     }
 }

@@ -788,7 +788,7 @@ async fn registering_over_a_listing_costs_one_request_per_change_and_none_otherw
         .listing::<AwsCfgData>(&scope)
         .await
         .expect("listing");
-    assert_eq!(listing.records().len(), 1);
+    assert_eq!(listing.records().count(), 1);
     let before = h.calls("/api/v2/CloudAccounts").await.len();
 
     let new = CloudAccountSpec::new("acme-666666666666", cfg("666666666666"));
@@ -834,7 +834,7 @@ async fn registering_over_a_listing_costs_one_request_per_change_and_none_otherw
         .map(|(method, status)| format!("{method} {status}"))
         .collect();
     assert_eq!(calls, ["POST 201", "PATCH 200", "DELETE 204"]);
-    assert_eq!(listing.records().len(), 1);
+    assert_eq!(listing.records().count(), 1);
 }
 
 #[tokio::test]

@@ -584,9 +584,8 @@ fn search(shared: &Shared, scope: &Scope, key_id: &str, body: &Value) -> ApiResu
     let rows: Vec<Value> = store
         .list(scope)
         .iter()
-        .map(Integration::render)
-        .filter(|record| search.matches(record))
-        .map(|record| search.project(&record))
+        .filter(|integration| search.matches_fields(|field| integration.filter_field(field)))
+        .map(|integration| search.project(&integration.render()))
         .collect();
     let total = rows.len();
     if total == 0 {

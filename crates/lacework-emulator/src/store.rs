@@ -66,6 +66,17 @@ pub struct Integration {
 }
 
 impl Integration {
+    /// The text of a field a search may filter on ([`crate::search::FILTER_FIELDS`]) as the
+    /// rendered record would hold it.
+    pub fn filter_field(&self, field: &str) -> Option<&str> {
+        match field {
+            "name" => Some(&self.valid.name),
+            "type" => Some(self.valid.kind.as_str()),
+            "data.awsAccountId" => self.valid.data.get("awsAccountId")?.as_str(),
+            _ => None,
+        }
+    }
+
     /// The record as the API returns it.
     pub fn render(&self) -> Value {
         let millis = unix_millis(self.updated_at);

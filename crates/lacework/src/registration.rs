@@ -2,9 +2,11 @@
 //! changes nothing the second time, and an AWS account Lacework already knows is found and
 //! brought up to date rather than reported as a failure.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use super::client::Client;
+use super::search::{Filter, SearchRequest};
 use lwct_domain::account::AccountId;
 use lwct_domain::error::{Error, LaceworkErrorKind};
 use lwct_domain::lacework::Scope;
@@ -80,6 +82,17 @@ impl Client {
                 Err(error) => return Err(error),
             }
         };
+        self.reconcile_refused(scope, spec, refused).await
+    }
+
+    /// After Lacework `refused` the create of `spec` in a way that may mean its AWS account
+    /// is integrated already: that integration, looked up by account and brought to `spec`.
+    async fn reconcile_refused<D: IntegrationData>(
+        &self,
+        scope: &Scope,
+        spec: &CloudAccountSpec<D>,
+        refused: Error,
+    ) -> Result<Registration<D>, Error> {
         let Some(account) = spec.data.aws_account() else {
             return Err(refused);
         };
@@ -167,31 +180,14 @@ impl Client {
         }
     }
 
-    /// Records of type `D` that satisfy `wanted`. A record whose data cannot be read as `D`
-    /// (someone else's, made by hand) is skipped with a warning rather than failing the lookup.
+    /// Records of type `D` that satisfy `wanted` ([`readable`]).
     async fn find<D: IntegrationData>(
         &self,
         scope: &Scope,
         wanted: impl Fn(&CloudAccount<D>) -> bool,
     ) -> Result<Vec<CloudAccount<D>>, Error> {
         let (_, records) = self.list_by_type_any::<D>(scope).await?;
-        let mut found = Vec::new();
-        for record in records {
-            let guid = record.intg_guid.clone();
-            match record.typed::<D>() {
-                Ok(record) if wanted(&record) => found.push(record),
-                Ok(_) => {}
-                Err(error) => tracing::warn!(
-                    %scope,
-                    integration = %guid,
-                    %error,
-                    "skipping a Lacework integration whose data cannot be read"
-                ),
-            }
-        }
-        // Enabled ones first: if there are several, the live one is the one to keep.
-        found.sort_by_key(|record| !record.enabled);
-        Ok(found)
+        Ok(readable(scope, records, wanted))
     }
 
     async fn reconcile<D: IntegrationData>(
@@ -230,13 +226,24 @@ impl Client {
     }
 }
 
-/// The integrations of type `D` in one scope, listed once ([`Client::listing`]) and kept
-/// current by the registrations and removals made through it. A run that registers many
-/// accounts lists each scope once instead of looking before every create: a new account then
-/// costs one request (its create), one already as wanted none.
+/// The integrations of type `D` in one scope - all of them ([`Client::listing`]) or those of
+/// some AWS accounts ([`Client::listing_of`]) - read once and kept current by the
+/// registrations and removals made through it. A run that registers many accounts reads each
+/// scope once instead of looking before every create: a new account then costs one request
+/// (its create), one already as wanted none.
 #[derive(Debug, Clone)]
 pub struct Listing<D> {
     held: Vec<Held<D>>,
+    sees: Sees,
+}
+
+/// What a listing was read for.
+#[derive(Debug, Clone)]
+enum Sees {
+    /// Every integration of the scope.
+    Everything,
+    /// The integrations of these AWS accounts (by `data.awsAccountId`).
+    Accounts(HashSet<AccountId>),
 }
 
 /// A listed integration and its AWS account, read once: a run looks every account up in
@@ -267,6 +274,32 @@ impl<D: IntegrationData> Listing<D> {
     fn of(records: Vec<CloudAccount<D>>) -> Self {
         Self {
             held: records.into_iter().map(Held::new).collect(),
+            sees: Sees::Everything,
+        }
+    }
+
+    /// Whether the listing holds every integration of the scope.
+    pub fn sees_everything(&self) -> bool {
+        matches!(self.sees, Sees::Everything)
+    }
+
+    /// Whether the listing would hold `account`'s integrations, if it had any.
+    pub fn sees(&self, account: &AccountId) -> bool {
+        match &self.sees {
+            Sees::Everything => true,
+            Sees::Accounts(accounts) => accounts.contains(account),
+        }
+    }
+
+    /// Adds what a listing of more accounts of the same scope found.
+    pub fn add(&mut self, more: Listing<D>) {
+        match (&mut self.sees, more.sees) {
+            (Sees::Accounts(seen), Sees::Accounts(also)) => seen.extend(also),
+            (sees, Sees::Everything) => *sees = Sees::Everything,
+            (Sees::Everything, Sees::Accounts(_)) => {}
+        }
+        for held in more.held {
+            self.keep(held.record);
         }
     }
 
@@ -318,18 +351,67 @@ impl Client {
         Ok(Listing::of(self.find::<D>(scope, |_| true).await?))
     }
 
+    /// The integrations of type `D` in `scope` of these AWS accounts, in one search (`type`
+    /// is `D::TYPE`, `data.awsAccountId` one of `accounts`): the answer's size is that of the
+    /// batch, not of the scope. Only records of those accounts are kept, whatever the service
+    /// answered, so a listing never claims to have seen more than it asked for. A record
+    /// without `data.awsAccountId` (made by something else) is not found this way: a create
+    /// for its account is refused as a duplicate, and [`Client::register_listed`] then looks
+    /// the account up in the whole scope.
+    pub async fn listing_of<D: IntegrationData>(
+        &self,
+        scope: &Scope,
+        accounts: &[AccountId],
+    ) -> Result<Listing<D>, Error> {
+        let asked: HashSet<AccountId> = accounts.iter().cloned().collect();
+        let mut held = Vec::new();
+        if !asked.is_empty() {
+            let request = SearchRequest::new(vec![
+                Filter::eq("type", D::TYPE),
+                Filter::any_of("data.awsAccountId", accounts.iter().map(AccountId::as_str)),
+            ]);
+            let records: Vec<CloudAccount> = self.search(scope, &request).await?;
+            held = readable(scope, records, |record: &CloudAccount<D>| {
+                record.kind == D::TYPE
+                    && record
+                        .data
+                        .aws_account()
+                        .is_some_and(|account| asked.contains(&account))
+            })
+            .into_iter()
+            .map(Held::new)
+            .collect();
+        }
+        Ok(Listing {
+            held,
+            sees: Sees::Accounts(asked),
+        })
+    }
+
     /// [`Client::register_or_reconcile`] over a listing of the scope: no lookup before the
     /// create. When the create fails, the listing may be out of date (a create that timed out
     /// may have happened; Lacework may know the AWS account under another name): the caller
     /// should list the scope again before its next registration there. A create Lacework
-    /// refuses because the AWS account is integrated already is handed to
-    /// [`Client::register_or_reconcile`], which looks the account up.
+    /// refuses as if the AWS account were integrated already (a record the listing could not
+    /// show) is followed by a lookup of that account. A listing that was not read for the
+    /// spec's account cannot tell: [`Client::register_or_reconcile`] looks first.
     pub async fn register_listed<D: IntegrationData>(
         &self,
         scope: &Scope,
         spec: &CloudAccountSpec<D>,
         listing: &mut Listing<D>,
     ) -> Result<Registration<D>, Error> {
+        let seen = listing.sees_everything()
+            || spec
+                .data
+                .aws_account()
+                .is_some_and(|account| listing.sees(&account));
+        if !seen {
+            // The listing cannot tell whether the integration exists: look it up.
+            let registration = self.register_or_reconcile(scope, spec).await?;
+            listing.keep(registration.record.clone());
+            return Ok(registration);
+        }
         let registration = match listing.position_for(spec) {
             Some(at) => {
                 let existing = listing.take(at);
@@ -338,7 +420,7 @@ impl Client {
             None => match self.create(scope, spec).await {
                 Ok(record) => created(scope, record, 1),
                 Err(error) if may_mean_exists::<D>(&error) => {
-                    self.register_or_reconcile(scope, spec).await?
+                    self.reconcile_refused(scope, spec, error).await?
                 }
                 Err(error) => return Err(error),
             },
@@ -355,6 +437,13 @@ impl Client {
         account: &AccountId,
         listing: &mut Listing<D>,
     ) -> Result<usize, Error> {
+        if !listing.sees(account) {
+            let found = self.find_by_aws_account::<D>(scope, account).await?;
+            listing.add(Listing {
+                held: found.into_iter().map(Held::new).collect(),
+                sees: Sees::Accounts(HashSet::from([account.clone()])),
+            });
+        }
         let mut deleted = 0;
         while let Some(at) = listing.position_of_account(account) {
             let record = listing.take(at);
@@ -370,6 +459,32 @@ impl Client {
         }
         Ok(deleted)
     }
+}
+
+/// The records that read as `D` and satisfy `wanted`, enabled ones first (if there are
+/// several, the live one is the one to keep). A record whose data cannot be read as `D`
+/// (someone else's, made by hand) is skipped with a warning rather than failing the lookup.
+fn readable<D: IntegrationData>(
+    scope: &Scope,
+    records: Vec<CloudAccount>,
+    wanted: impl Fn(&CloudAccount<D>) -> bool,
+) -> Vec<CloudAccount<D>> {
+    let mut found = Vec::new();
+    for record in records {
+        let guid = record.intg_guid.clone();
+        match record.typed::<D>() {
+            Ok(record) if wanted(&record) => found.push(record),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(
+                %scope,
+                integration = %guid,
+                %error,
+                "skipping a Lacework integration whose data cannot be read"
+            ),
+        }
+    }
+    found.sort_by_key(|record| !record.enabled);
+    found
 }
 
 /// The registration of a record just created (at the `attempt`th try), logged.

@@ -1271,3 +1271,69 @@ async fn a_refused_aws_cfg_create_is_checked_against_the_aws_account() {
         [("GET".to_string(), 200), ("POST".to_string(), 400)]
     );
 }
+
+#[tokio::test]
+async fn a_listing_of_some_accounts_holds_only_theirs_and_looks_up_the_others() {
+    let h = harness().await;
+    let scope = prod();
+    for account in ["666666666666", "777777777777"] {
+        let spec = CloudAccountSpec::new(format!("acme-{account}"), cfg(account));
+        h.client.create(&scope, &spec).await.expect("integration");
+    }
+    // Made by hand without awsAccountId: a search by AWS account cannot find it.
+    let mut hand_made = cfg("999999999999");
+    hand_made.aws_account_id = None;
+    h.client
+        .create(&scope, &CloudAccountSpec::new("by-hand", hand_made))
+        .await
+        .expect("hand-made integration");
+    let before = h.calls("/api/v2/CloudAccounts").await.len();
+
+    let asked = [account("666666666666"), account("999999999999")];
+    let mut listing = h
+        .client
+        .listing_of::<AwsCfgData>(&scope, &asked)
+        .await
+        .expect("listing of two accounts");
+    let names: Vec<&str> = listing.records().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["acme-666666666666"]);
+    assert!(!listing.sees_everything());
+    assert!(listing.sees(&account("999999999999")));
+    assert!(!listing.sees(&account("777777777777")));
+
+    // Listed: as wanted, no request.
+    let same = CloudAccountSpec::new("acme-666666666666", cfg("666666666666"));
+    let unchanged = h.client.register_listed(&scope, &same, &mut listing).await;
+    assert_eq!(unchanged.expect("listed").outcome, Outcome::Unchanged);
+    // Not asked for: looked up in the whole scope first, and found as wanted.
+    let other = CloudAccountSpec::new("acme-777777777777", cfg("777777777777"));
+    let looked_up = h.client.register_listed(&scope, &other, &mut listing).await;
+    assert_eq!(looked_up.expect("looked up").outcome, Outcome::Unchanged);
+    // Asked for, not found: the create is refused as a duplicate, and the record the search
+    // missed is found in the whole scope and brought up to date.
+    let ours = CloudAccountSpec::new("acme-999999999999", cfg("999999999999"));
+    let adopted = h.client.register_listed(&scope, &ours, &mut listing).await;
+    let adopted = adopted.expect("adopted");
+    assert_eq!(adopted.outcome, Outcome::Updated);
+    assert_eq!(adopted.record.name, "acme-999999999999");
+
+    let calls: Vec<String> = h.calls("/api/v2/CloudAccounts").await[before..]
+        .iter()
+        .map(|(method, status)| format!("{method} {status}"))
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            "POST 200",  // the search
+            "GET 200",   // the lookup of 777777777777
+            "POST 400",  // the create of 999999999999, refused
+            "GET 200",   // its lookup
+            "PATCH 200", // the hand-made record, renamed
+        ]
+    );
+
+    // An empty listing asks nothing.
+    let none = h.client.listing_of::<AwsCfgData>(&scope, &[]).await;
+    assert_eq!(none.expect("nothing asked").records().count(), 0);
+    assert_eq!(h.calls("/api/v2/CloudAccounts").await.len(), before + 5);
+}

@@ -1,9 +1,11 @@
 //! The drain: registrations taken off the registration queue and carried out in Lacework,
 //! within a budget of requests per run. An EventBridge schedule starts a run.
 //!
-//! A run receives messages ten at a time (never more than the requests left), reads the
-//! organization tree once, and for each message decides the sub-account from the tree
-//! ([`SubAccountRouting`]) and does the work:
+//! A run receives as many messages as it has requests left for them (ten per receive), reads the
+//! organization tree once, looks the messages' accounts up in Lacework together (one search
+//! per sub-account, whose answer is the size of the batch, not of the sub-account), and for
+//! each message decides the sub-account from the tree ([`SubAccountRouting`]) and does the
+//! work:
 //!
 //! * `Register` / `Remap`: register-or-reconcile the account's `AwsCfg` integration in its
 //!   sub-account, remove registrations of it from every other configured sub-account (it
@@ -20,9 +22,10 @@
 //! reason and delete it. Nothing is dropped: a message leaves the queue only when its work is
 //! done or it is safely on the dead-letter queue.
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use lwct_aws::registration_queue::{MAX_RECEIVE, ReceivedMessage, RegistrationQueue};
@@ -113,23 +116,105 @@ struct Run {
     cloudtrail: Option<CloudAccount<AwsCtSqsData>>,
     /// The work last done for each account in this run, to skip repeated deliveries.
     done: HashMap<AccountId, RegistrationWork>,
-    /// Each sub-account's `AwsCfg` integrations, listed at its first use in the run and kept
-    /// current by the run's own changes (by scope); dropped when a change there fails.
+    /// The accounts of the messages received so far: what the listings are searched for.
+    accounts: BTreeSet<AccountId>,
+    /// Each sub-account's `AwsCfg` integrations of `accounts` (or all of them, where a search
+    /// could not be trusted), read at its first use in the run and kept current by the run's
+    /// own changes (by scope); dropped when a change there fails.
     listings: HashMap<String, Listing<AwsCfgData>>,
     /// Receipt handles of the messages whose work is done, deleted together.
     settled: Vec<String>,
 }
 
-/// The run's listing of `scope`'s `AwsCfg` integrations, listed now if not yet.
+/// What of a sub-account a piece of work must see.
+#[derive(Clone, Copy)]
+enum Sight {
+    /// The integrations of the run's accounts, found by their `data.awsAccountId`.
+    RunAccounts,
+    /// Every integration: to remove an account for good, or when Lacework says an account
+    /// is integrated where a search did not find it (a record without `data.awsAccountId`).
+    Everything,
+}
+
+/// The run's listing of `scope`'s `AwsCfg` integrations, read now as far as `sight` needs
+/// and the listing does not yet show: a search for the run's accounts not searched for yet,
+/// or the whole scope. A search Lacework refuses (it may not filter on `data.awsAccountId`)
+/// is not tried again by this container: the whole scope is listed instead.
 async fn listing<'r>(
-    lacework: &Client,
-    listings: &'r mut HashMap<String, Listing<AwsCfgData>>,
+    run: &'r mut Run,
     scope: &Scope,
+    sight: Sight,
+    search_refused: &AtomicBool,
 ) -> Result<&'r mut Listing<AwsCfgData>, Error> {
-    Ok(match listings.entry(scope.to_string()) {
-        Entry::Occupied(held) => held.into_mut(),
-        Entry::Vacant(slot) => slot.insert(lacework.listing::<AwsCfgData>(scope).await?),
-    })
+    let lacework = &run.lacework;
+    match run.listings.entry(scope.to_string()) {
+        Entry::Vacant(slot) => {
+            let accounts: Vec<AccountId> = run.accounts.iter().cloned().collect();
+            let read = read_listing(lacework, scope, &accounts, sight, search_refused).await?;
+            Ok(slot.insert(read))
+        }
+        Entry::Occupied(held) => {
+            let held = held.into_mut();
+            if held.sees_everything() {
+                return Ok(held);
+            }
+            match sight {
+                Sight::Everything => {
+                    *held = read_listing(lacework, scope, &[], sight, search_refused).await?;
+                }
+                Sight::RunAccounts => {
+                    let unseen: Vec<AccountId> = (run.accounts.iter())
+                        .filter(|account| !held.sees(account))
+                        .cloned()
+                        .collect();
+                    if !unseen.is_empty() {
+                        let more = read_listing(lacework, scope, &unseen, sight, search_refused);
+                        held.add(more.await?);
+                    }
+                }
+            }
+            Ok(held)
+        }
+    }
+}
+
+/// A search of `scope` for `accounts`' integrations, or with [`Sight::Everything`] (or once
+/// Lacework refused such a search) a listing of all of it.
+async fn read_listing(
+    lacework: &Client,
+    scope: &Scope,
+    accounts: &[AccountId],
+    sight: Sight,
+    search_refused: &AtomicBool,
+) -> Result<Listing<AwsCfgData>, Error> {
+    if matches!(sight, Sight::Everything) || search_refused.load(Ordering::Relaxed) {
+        return lacework.listing(scope).await;
+    }
+    match lacework.listing_of(scope, accounts).await {
+        Err(err) if is_refused_search(&err) => {
+            tracing::warn!(
+                operation = "lacework:search",
+                %scope,
+                error = %err,
+                "Lacework refused a search by AWS account; listing whole sub-accounts from now on"
+            );
+            search_refused.store(true, Ordering::Relaxed);
+            lacework.listing(scope).await
+        }
+        read => read,
+    }
+}
+
+/// A search Lacework answered with a 400: the request was understood as wrong, not the
+/// account's or the key's fault.
+fn is_refused_search(err: &Error) -> bool {
+    matches!(
+        err,
+        Error::Lacework {
+            kind: LaceworkErrorKind::BadRequest,
+            ..
+        }
+    )
 }
 
 /// Registers `spec` in `scope` over the run's listing of it: one request for a new or
@@ -138,9 +223,12 @@ async fn register_listed(
     run: &mut Run,
     scope: &Scope,
     spec: &CloudAccountSpec<AwsCfgData>,
+    sight: Sight,
+    search_refused: &AtomicBool,
 ) -> Result<Registration<AwsCfgData>, Error> {
-    let held = listing(&run.lacework, &mut run.listings, scope).await?;
-    let registered = run.lacework.register_listed(scope, spec, held).await;
+    let lacework = run.lacework.clone();
+    let held = listing(run, scope, sight, search_refused).await?;
+    let registered = lacework.register_listed(scope, spec, held).await;
     if registered.is_err() {
         run.listings.remove(&scope.to_string());
     }
@@ -165,6 +253,10 @@ impl<P: Ports> Function<P> {
         report.requests = budget.used();
         report.budget = budget.limit();
         report.budget_learned = budget.is_learned();
+        if budget.is_learned() {
+            self.last_learned_budget
+                .store(budget.limit(), Ordering::Relaxed);
+        }
         tracing::info!(
             operation = "drain",
             region = %self.config.installation.region,
@@ -214,14 +306,7 @@ impl<P: Ports> Function<P> {
                 report.ended = "the invocation's time is nearly up".into();
                 return Ok(());
             }
-            let messages = self
-                .queues
-                .receive(
-                    &urls.registration,
-                    budget.remaining().min(MAX_RECEIVE),
-                    left + self.timing.visibility_slack,
-                )
-                .await?;
+            let messages = self.receive_batch(urls, budget, deadline).await?;
             if messages.is_empty() {
                 report.ended = "the queue is empty".into();
                 return Ok(());
@@ -236,6 +321,11 @@ impl<P: Ports> Function<P> {
                     }
                 },
             };
+            state.accounts.extend(
+                (messages.iter())
+                    .filter_map(|message| RegistrationWork::from_message(&message.body).ok())
+                    .map(|work| work.account().clone()),
+            );
             let mut pending = messages.iter();
             let stopped = loop {
                 let Some(message) = pending.next() else {
@@ -263,15 +353,75 @@ impl<P: Ports> Function<P> {
         }
     }
 
-    /// Deletes the messages whose work is done, in one `DeleteMessageBatch` per receive. One
+    /// As many messages as the run has requests left (or, until an answer says, as the last
+    /// run learned it would have) once it has searched each sub-account for the batch's
+    /// accounts (at least one message), in receives of ten (`ReceiveMessage`
+    /// takes no more): a message received and not worked on costs a call to give it back. A
+    /// receive that brings fewer than asked ends the batch: the queue may be nearly empty, and
+    /// the run's next batch receives again. A receive that fails after others brought
+    /// messages ends the batch too, so that those are worked on rather than left hidden.
+    async fn receive_batch(
+        &self,
+        urls: &QueueUrls,
+        budget: &RequestBudget,
+        deadline: Instant,
+    ) -> Result<Vec<ReceivedMessage>, Error> {
+        let searches = u32::try_from(self.routing.sub_accounts().len()).unwrap_or(u32::MAX);
+        let mut remaining = budget.remaining();
+        if !budget.is_learned() {
+            // Most likely what Lacework will allow once it answers: received now, the
+            // messages need one search instead of one per batch.
+            let expected = self.last_learned_budget.load(Ordering::Relaxed);
+            remaining = remaining.max(expected.saturating_sub(budget.used()));
+        }
+        let wanted = remaining.saturating_sub(searches).max(1);
+        let mut messages: Vec<ReceivedMessage> = Vec::new();
+        loop {
+            let held = u32::try_from(messages.len()).unwrap_or(u32::MAX);
+            let asked = wanted.saturating_sub(held).min(MAX_RECEIVE);
+            if asked == 0 {
+                return Ok(messages);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            let visibility = left + self.timing.visibility_slack;
+            match self
+                .queues
+                .receive(&urls.registration, asked, visibility)
+                .await
+            {
+                Ok(more) => {
+                    let short = more.len() < asked as usize;
+                    messages.extend(more);
+                    if short {
+                        return Ok(messages);
+                    }
+                }
+                Err(err) if messages.is_empty() => return Err(err),
+                Err(err) => {
+                    tracing::warn!(
+                        operation = "sqs:ReceiveMessage",
+                        error = %err,
+                        held = messages.len(),
+                        "a receive failed; working on the messages already received"
+                    );
+                    return Ok(messages);
+                }
+            }
+        }
+    }
+
+    /// Deletes the messages whose work is done, in one `DeleteMessageBatch` per ten. One
     /// that stays (SQS refused, or the call failed) comes back when its visibility timeout
     /// ends and is found done: its registration changes nothing the second time.
     async fn delete_settled(&self, urls: &QueueUrls, run: &mut Run) {
-        let handles = std::mem::take(&mut run.settled);
-        if handles.is_empty() {
-            return;
+        let settled = std::mem::take(&mut run.settled);
+        for handles in settled.chunks(MAX_RECEIVE as usize) {
+            self.delete_done(urls, handles).await;
         }
-        match self.queues.delete_batch(&urls.registration, &handles).await {
+    }
+
+    async fn delete_done(&self, urls: &QueueUrls, handles: &[String]) {
+        match self.queues.delete_batch(&urls.registration, handles).await {
             Ok(failed) => {
                 for (handle, reason) in failed {
                     tracing::warn!(
@@ -319,6 +469,7 @@ impl<P: Ports> Function<P> {
             suffix,
             cloudtrail: None,
             done: HashMap::new(),
+            accounts: BTreeSet::new(),
             listings: HashMap::new(),
             settled: Vec::new(),
         })
@@ -554,19 +705,28 @@ impl<P: Ports> Function<P> {
         );
         let scope = Scope::Account(target.clone());
         let others = self.routing.other_sub_accounts(target);
-        let (registration, swept) = match register_listed(run, &scope, &spec).await {
+        let refused = &self.search_refused;
+        let registered = register_listed(run, &scope, &spec, Sight::RunAccounts, refused).await;
+        let (registration, swept) = match registered {
             Ok(registration) => {
-                let swept = self.sweep(run, account, &others).await?;
+                let swept = self
+                    .sweep(run, account, &others, Sight::RunAccounts)
+                    .await?;
                 (registration, swept)
             }
             // Lacework refuses a second integration of one AWS account: it is registered in
-            // another sub-account. Remove it there, then register it here.
+            // another sub-account, in a record the search did not find. Remove it there,
+            // looking at whole sub-accounts, then register it here.
             Err(Error::Lacework {
                 kind: LaceworkErrorKind::Conflict,
                 ..
             }) => {
-                let swept = self.sweep(run, account, &others).await?;
-                (register_listed(run, &scope, &spec).await?, swept)
+                let swept = self.sweep(run, account, &others, Sight::Everything).await?;
+                let sight = Sight::Everything;
+                (
+                    register_listed(run, &scope, &spec, sight, refused).await?,
+                    swept,
+                )
             }
             Err(err) => return Err(err.into()),
         };
@@ -584,7 +744,11 @@ impl<P: Ports> Function<P> {
 
     async fn deregister(&self, run: &mut Run, account: &AccountId) -> Result<(), WorkFailure> {
         let everywhere: Vec<SubAccount> = self.routing.sub_accounts().into_iter().collect();
-        let removed = self.sweep(run, account, &everywhere).await?;
+        // Every record, not only those a search finds: an account that leaves must not stay
+        // integrated through one made without `data.awsAccountId`.
+        let removed = self
+            .sweep(run, account, &everywhere, Sight::Everything)
+            .await?;
         tracing::info!(
             operation = "lacework:deregister",
             account = %account,
@@ -604,11 +768,13 @@ impl<P: Ports> Function<P> {
         run: &mut Run,
         account: &AccountId,
         sub_accounts: &[SubAccount],
+        sight: Sight,
     ) -> Result<usize, Error> {
         let mut removed = 0;
+        let lacework = run.lacework.clone();
         for sub_account in sub_accounts {
             let scope = Scope::Account(sub_account.clone());
-            let held = match listing(&run.lacework, &mut run.listings, &scope).await {
+            let held = match listing(run, &scope, sight, &self.search_refused).await {
                 Ok(held) => held,
                 Err(err) if is_unknown_sub_account(&err) => {
                     tracing::warn!(
@@ -623,7 +789,7 @@ impl<P: Ports> Function<P> {
                 }
                 Err(err) => return Err(err),
             };
-            match run.lacework.deregister_listed(&scope, account, held).await {
+            match lacework.deregister_listed(&scope, account, held).await {
                 Ok(count) => removed += count,
                 Err(err) => {
                     run.listings.remove(&scope.to_string());

@@ -45,7 +45,7 @@ pub fn organization() -> OrganizationTree {
     add(WORKLOAD_ACCOUNT, "ou-work", AccountStatus::Active);
     add(ROOT_ACCOUNT, "r-root", AccountStatus::Active);
     add(SUSPENDED_ACCOUNT, "ou-work", AccountStatus::Suspended);
-    for index in 0..10 {
+    for index in 0..20 {
         add(&many_account(index), "r-root", AccountStatus::Active);
     }
     tree

@@ -2,6 +2,7 @@
 //! (the SDK adapters in AWS, in-memory fakes in the tests) and the Lacework API.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32};
 use std::time::Duration;
 
 use lwct_aws::organizations::{KeptTree, Organizations};
@@ -94,6 +95,13 @@ pub struct Function<P: Ports> {
     pub timing: Timing,
     queue_urls: OnceCell<QueueUrls>,
     organization_tree: KeptTree,
+    /// Whether Lacework refused the drain's search by AWS account; the drain then lists
+    /// whole sub-accounts for as long as this container lives.
+    pub(crate) search_refused: AtomicBool,
+    /// The budget the container's last run learned from Lacework's answers (0: none): the
+    /// next run receives its first messages for that many requests, not for the configured
+    /// budget, before an answer tells it again.
+    pub(crate) last_learned_budget: AtomicU32,
 }
 
 impl<P: Ports> Function<P> {
@@ -120,6 +128,8 @@ impl<P: Ports> Function<P> {
             timing: Timing::default(),
             queue_urls: OnceCell::new(),
             organization_tree: KeptTree::default(),
+            search_refused: AtomicBool::new(false),
+            last_learned_budget: AtomicU32::new(0),
         })
     }
 

@@ -12,7 +12,7 @@ use lwct_domain::config::{FromEnv, SnsCustomResourceConfig};
 use lwct_domain::custom_resource::ResponseUrlPolicy;
 use lwct_domain::external_id::{ExternalId, ExternalIdSuffix};
 use lwct_domain::lacework::{
-    AwsCtSqsData, CloudAccountSpec, CrossAccountCredentials, Scope, Token,
+    AwsCfgData, AwsCtSqsData, CloudAccountSpec, CrossAccountCredentials, Scope, SubAccount, Token,
 };
 use lwct_domain::mapping::AccountMapping;
 use lwct_domain::member_request::{RESOURCE_TYPE, physical_resource_id};
@@ -789,16 +789,15 @@ async fn a_run_makes_no_more_requests_than_its_budget_and_keeps_the_rest_queued(
     assert!(served <= 3, "{served} requests: {report}");
     assert_eq!(report["laceworkRequests"], served, "{report}");
     assert_eq!(report["ended"], "the request budget is spent", "{report}");
-    // One listing of the sub-account, then one create per account: two registrations; the
-    // third one's work was cut short by the budget and waits for the next run, as do the
-    // seven never received.
+    // Two messages received, for one search of the sub-account and one create each: two
+    // registrations; the eight others wait for the next run.
     assert_eq!(report["registered"], 2, "{report}");
     assert_eq!(harness.registrations().await.len(), 2);
     let waiting = harness.queue().messages(QUEUE);
     assert_eq!(waiting.len(), 8);
     assert!(
         waiting.iter().all(|m| m.visible),
-        "released at once for the next run"
+        "never hidden: the run received only what its budget covers"
     );
     assert!(harness.queue().bodies(DLQ).is_empty());
 
@@ -812,6 +811,94 @@ async fn a_run_makes_no_more_requests_than_its_budget_and_keeps_the_rest_queued(
         assert!(harness.lacework_requests().await.len() - before <= 3);
     }
     assert_eq!(harness.registrations().await.len(), 10);
+    assert!(harness.queue().bodies(DLQ).is_empty());
+}
+
+#[tokio::test]
+async fn a_run_searches_a_sub_account_for_its_accounts_and_lists_it_whole_only_if_refused() {
+    let harness = Harness::start(Setup {
+        ou_rules: None,
+        ..Setup::default()
+    })
+    .await;
+    // The sub-account holds other accounts' integrations, which the run has no need to read.
+    let admin = harness.admin().await;
+    let acme = Scope::Account(SubAccount::new("acme").unwrap());
+    for index in 0..20 {
+        let account = format!("9000000000{index:02}");
+        let data = AwsCfgData {
+            cross_account_credentials: CrossAccountCredentials::new(
+                format!("arn:aws:iam::{account}:role/lacework-ct-config-role"),
+                "lweid:aws:v2:acme:other:x",
+            ),
+            aws_account_id: Some(id(&account)),
+        };
+        let spec = CloudAccountSpec::new(format!("acme-{account}"), data);
+        admin.create(&acme, &spec).await.unwrap();
+    }
+    let calls = |requests: &[Value]| -> Vec<String> {
+        (requests.iter())
+            .filter(|r| {
+                r["path"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("/api/v2/CloudAccounts")
+            })
+            .map(|r| format!("{} {} {}", r["method"], r["path"], r["status"]).replace('"', ""))
+            .collect()
+    };
+    let search = "POST /api/v2/CloudAccounts/search";
+    let create = "POST /api/v2/CloudAccounts 201";
+
+    harness.queue_registrations(3);
+    let before = harness.lacework_requests().await.len();
+    let report = harness.drain().await.unwrap();
+    assert_eq!(report["registered"], 3, "{report}");
+    let requests = harness.lacework_requests().await;
+    // None of the three is integrated yet: the search finds nothing (204, as Lacework
+    // answers an empty search), and the twenty others are not read.
+    let expected = [
+        format!("{search} 204"),
+        create.into(),
+        create.into(),
+        create.into(),
+    ];
+    assert_eq!(calls(&requests[before..]), expected);
+
+    // Lacework refuses the search (it may not filter on data.awsAccountId): the run lists
+    // the sub-account whole, and this container does not try the search again.
+    harness
+        .fault(json!({"path_prefix": "/api/v2/CloudAccounts/search", "status": 400, "count": 1}))
+        .await;
+    for batch in [3..5, 5..6] {
+        for index in batch.clone() {
+            harness.queue().put(
+                QUEUE,
+                &RegistrationWork::Register {
+                    account: id(&many_account(index)),
+                    role_arn: format!(
+                        "arn:aws:iam::{}:role/lacework-ct-config-role",
+                        many_account(index)
+                    ),
+                    cause: "test".into(),
+                }
+                .to_message(),
+            );
+        }
+        let before = harness.lacework_requests().await.len();
+        let report = harness.drain().await.unwrap();
+        assert_eq!(report["registered"], batch.len(), "{report}");
+        let requests = harness.lacework_requests().await;
+        let listing = "GET /api/v2/CloudAccounts/AwsCfg 200".to_string();
+        let mut expected = if batch.start == 3 {
+            vec![format!("{search} 400"), listing]
+        } else {
+            vec![listing]
+        };
+        expected.extend(batch.map(|_| create.to_string()));
+        assert_eq!(calls(&requests[before..]), expected);
+    }
+    assert_eq!(harness.registrations().await.len(), 26);
     assert!(harness.queue().bodies(DLQ).is_empty());
 }
 
@@ -843,7 +930,7 @@ async fn a_run_learns_its_budget_from_what_lacework_says_is_left_and_leaves_the_
         other.list(&Scope::Organization).await.unwrap();
     }
 
-    // The listing leaves RESERVE + 1: one create, and RESERVE stay unspent.
+    // The search leaves RESERVE + 1: one create, and RESERVE stay unspent.
     let report = harness.drain().await.unwrap();
     assert_eq!(report["budgetLearned"], true, "{report}");
     assert_eq!(report["laceworkRequests"], 2, "{report}");
@@ -857,15 +944,56 @@ async fn a_run_learns_its_budget_from_what_lacework_says_is_left_and_leaves_the_
     assert_eq!(harness.queue().messages(QUEUE).len(), 9);
 
     // An hour on, the window is empty again and the run takes a twelfth of the limit, 10,
-    // more than the configured 3: the hour expired the token (the refused listing, a new
-    // token, the listing again), then seven creates.
+    // more than the configured 3 it received its first batch by (two messages and a request
+    // for the search). The hour expired the token (the refused search, a new token, the
+    // search again), then two creates; a second batch of four messages for the five requests
+    // left: a search for its accounts and four creates. No message is received to be given
+    // back.
     harness.emulator.advance_clock(Duration::from_secs(3600));
     let report = harness.drain().await.unwrap();
     assert_eq!(report["budget"], 10, "{report}");
     assert_eq!(report["laceworkRequests"], 10, "{report}");
-    assert_eq!(report["registered"], 7, "{report}");
+    assert_eq!(report["registered"], 6, "{report}");
+    assert_eq!(report["released"], 0, "{report}");
     let statuses = harness.lacework_statuses().await;
     assert!(!statuses.contains(&429), "{statuses:?}");
+}
+
+#[tokio::test]
+async fn a_warm_container_receives_for_the_budget_its_last_run_learned() {
+    let harness = Harness::start(Setup {
+        ou_rules: None,
+        budget: 3,
+        rate_limit: Some(RateLimit {
+            requests: 120,
+            per: Duration::from_secs(3600),
+        }),
+        rate_limit_headers: true,
+        ..Setup::default()
+    })
+    .await;
+    harness.queue_registrations(20);
+    let searches = |requests: &[Value]| {
+        (requests.iter())
+            .filter(|r| r["path"] == "/api/v2/CloudAccounts/search")
+            .count()
+    };
+
+    // Received for the configured 3 (two messages and their search), then the answer says a
+    // twelfth of 120: a second batch of six for the seven requests left, and its search.
+    let before = harness.lacework_requests().await.len();
+    let report = harness.drain().await.unwrap();
+    assert_eq!(report["budget"], 10, "{report}");
+    assert_eq!(report["registered"], 8, "{report}");
+    assert_eq!(searches(&harness.lacework_requests().await[before..]), 2);
+
+    // The next run receives for the 10 at once: one batch, one search, nine creates.
+    let before = harness.lacework_requests().await.len();
+    let report = harness.drain().await.unwrap();
+    assert_eq!(report["budget"], 10, "{report}");
+    assert_eq!(report["registered"], 9, "{report}");
+    assert_eq!(report["released"], 0, "{report}");
+    assert_eq!(searches(&harness.lacework_requests().await[before..]), 1);
 }
 
 #[tokio::test]
@@ -887,7 +1015,7 @@ async fn rate_limited_work_is_kept_and_done_in_a_later_run() {
             .await
             .unwrap();
     }
-    // The token, one listing, two creates: the third create is refused.
+    // The token, one search, two creates: the third create is refused.
     let report = harness.drain().await.unwrap();
     assert_eq!(report["registered"], 2, "{report}");
     assert_eq!(report["retrying"], 1, "{report}");
@@ -926,8 +1054,9 @@ async fn rate_limited_work_is_kept_and_done_in_a_later_run() {
 #[tokio::test]
 async fn work_refused_for_good_lands_in_the_dead_letter_queue_with_its_reason() {
     let harness = Harness::start(Setup::default()).await;
+    // The search for the run's accounts, then the whole listing tried in its place.
     harness
-        .fault(json!({"path_prefix": "/api/v2/CloudAccounts", "status": 400, "count": 1}))
+        .fault(json!({"path_prefix": "/api/v2/CloudAccounts", "status": 400, "count": 2}))
         .await;
     harness
         .publish(&request(

@@ -55,6 +55,23 @@ struct Setup {
     stored_token: StoredToken,
 }
 
+impl Setup {
+    /// A configured budget of 3, and answers that say what is left of 120 an hour: the run
+    /// learns a budget of 10.
+    fn learning() -> Self {
+        Setup {
+            ou_rules: None,
+            budget: 3,
+            rate_limit: Some(RateLimit {
+                requests: 120,
+                per: Duration::from_secs(3600),
+            }),
+            rate_limit_headers: true,
+            ..Setup::default()
+        }
+    }
+}
+
 enum StoredToken {
     Good,
     UnknownToTheApi,
@@ -262,8 +279,9 @@ impl Harness {
     }
 
     /// Queues the registration of the first `count` of the organization's many accounts.
-    fn queue_registrations(&self, count: usize) {
-        for index in 0..count {
+    /// Queues registration work for the `many_account`s of `indexes`.
+    fn queue_registrations(&self, indexes: std::ops::Range<usize>) {
+        for index in indexes {
             self.queue().put(
                 QUEUE,
                 &RegistrationWork::Register {
@@ -782,7 +800,7 @@ async fn a_run_makes_no_more_requests_than_its_budget_and_keeps_the_rest_queued(
         ..Setup::default()
     })
     .await;
-    harness.queue_registrations(10);
+    harness.queue_registrations(0..10);
     let served_before = harness.lacework_requests().await.len();
     let report = harness.drain().await.unwrap();
     let served = harness.lacework_requests().await.len() - served_before;
@@ -850,7 +868,7 @@ async fn a_run_searches_a_sub_account_for_its_accounts_and_lists_it_whole_only_i
     let search = "POST /api/v2/CloudAccounts/search";
     let create = "POST /api/v2/CloudAccounts 201";
 
-    harness.queue_registrations(3);
+    harness.queue_registrations(0..3);
     let before = harness.lacework_requests().await.len();
     let report = harness.drain().await.unwrap();
     assert_eq!(report["registered"], 3, "{report}");
@@ -871,20 +889,7 @@ async fn a_run_searches_a_sub_account_for_its_accounts_and_lists_it_whole_only_i
         .fault(json!({"path_prefix": "/api/v2/CloudAccounts/search", "status": 400, "count": 1}))
         .await;
     for batch in [3..5, 5..6] {
-        for index in batch.clone() {
-            harness.queue().put(
-                QUEUE,
-                &RegistrationWork::Register {
-                    account: id(&many_account(index)),
-                    role_arn: format!(
-                        "arn:aws:iam::{}:role/lacework-ct-config-role",
-                        many_account(index)
-                    ),
-                    cause: "test".into(),
-                }
-                .to_message(),
-            );
-        }
+        harness.queue_registrations(batch.clone());
         let before = harness.lacework_requests().await.len();
         let report = harness.drain().await.unwrap();
         assert_eq!(report["registered"], batch.len(), "{report}");
@@ -907,17 +912,10 @@ async fn a_run_learns_its_budget_from_what_lacework_says_is_left_and_leaves_the_
     const RESERVE: u32 = 8;
     let harness = Harness::start(Setup {
         reserve: Some(RESERVE),
-        ou_rules: None,
-        budget: 3,
-        rate_limit: Some(RateLimit {
-            requests: 120,
-            per: Duration::from_secs(3600),
-        }),
-        rate_limit_headers: true,
-        ..Setup::default()
+        ..Setup::learning()
     })
     .await;
-    harness.queue_registrations(10);
+    harness.queue_registrations(0..10);
     // Another user of the key spends it (the token issued at start, its own token, lists)
     // until RESERVE + 2 of the hour's 120 are left.
     let other = Client::with_keys(
@@ -961,18 +959,8 @@ async fn a_run_learns_its_budget_from_what_lacework_says_is_left_and_leaves_the_
 
 #[tokio::test]
 async fn a_warm_container_receives_for_the_budget_its_last_run_learned() {
-    let harness = Harness::start(Setup {
-        ou_rules: None,
-        budget: 3,
-        rate_limit: Some(RateLimit {
-            requests: 120,
-            per: Duration::from_secs(3600),
-        }),
-        rate_limit_headers: true,
-        ..Setup::default()
-    })
-    .await;
-    harness.queue_registrations(20);
+    let harness = Harness::start(Setup::learning()).await;
+    harness.queue_registrations(0..20);
     let searches = |requests: &[Value]| {
         (requests.iter())
             .filter(|r| r["path"] == "/api/v2/CloudAccounts/search")

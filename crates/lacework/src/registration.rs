@@ -278,6 +278,14 @@ impl<D: IntegrationData> Listing<D> {
         }
     }
 
+    /// The `records` of `accounts`, all the listing sees.
+    fn of_accounts(records: Vec<CloudAccount<D>>, accounts: HashSet<AccountId>) -> Self {
+        Self {
+            held: records.into_iter().map(Held::new).collect(),
+            sees: Sees::Accounts(accounts),
+        }
+    }
+
     /// Whether the listing holds every integration of the scope.
     pub fn sees_everything(&self) -> bool {
         matches!(self.sees, Sees::Everything)
@@ -364,28 +372,19 @@ impl Client {
         accounts: &[AccountId],
     ) -> Result<Listing<D>, Error> {
         let asked: HashSet<AccountId> = accounts.iter().cloned().collect();
-        let mut held = Vec::new();
-        if !asked.is_empty() {
-            let request = SearchRequest::new(vec![
-                Filter::eq("type", D::TYPE),
-                Filter::any_of("data.awsAccountId", accounts.iter().map(AccountId::as_str)),
-            ]);
-            let records: Vec<CloudAccount> = self.search(scope, &request).await?;
-            held = readable(scope, records, |record: &CloudAccount<D>| {
-                record.kind == D::TYPE
-                    && record
-                        .data
-                        .aws_account()
-                        .is_some_and(|account| asked.contains(&account))
-            })
-            .into_iter()
-            .map(Held::new)
-            .collect();
+        if asked.is_empty() {
+            return Ok(Listing::of_accounts(Vec::new(), asked));
         }
-        Ok(Listing {
-            held,
-            sees: Sees::Accounts(asked),
-        })
+        let request = SearchRequest::new(vec![
+            Filter::eq("type", D::TYPE),
+            Filter::any_of("data.awsAccountId", accounts.iter().map(AccountId::as_str)),
+        ]);
+        let mut records: Vec<CloudAccount> = self.search(scope, &request).await?;
+        records.retain(|record| record.kind == D::TYPE);
+        let found = readable(scope, records, |record: &CloudAccount<D>| {
+            (record.data.aws_account()).is_some_and(|account| asked.contains(&account))
+        });
+        Ok(Listing::of_accounts(found, asked))
     }
 
     /// [`Client::register_or_reconcile`] over a listing of the scope: no lookup before the
@@ -439,10 +438,10 @@ impl Client {
     ) -> Result<usize, Error> {
         if !listing.sees(account) {
             let found = self.find_by_aws_account::<D>(scope, account).await?;
-            listing.add(Listing {
-                held: found.into_iter().map(Held::new).collect(),
-                sees: Sees::Accounts(HashSet::from([account.clone()])),
-            });
+            listing.add(Listing::of_accounts(
+                found,
+                HashSet::from([account.clone()]),
+            ));
         }
         let mut deleted = 0;
         while let Some(at) = listing.position_of_account(account) {

@@ -321,17 +321,22 @@ impl<P: Ports> Function<P> {
                     }
                 },
             };
+            // Read once: the accounts are what the run searches Lacework for.
+            let works: Vec<Result<RegistrationWork, Error>> = (messages.iter())
+                .map(|message| RegistrationWork::from_message(&message.body))
+                .collect();
             state.accounts.extend(
-                (messages.iter())
-                    .filter_map(|message| RegistrationWork::from_message(&message.body).ok())
+                (works.iter())
+                    .filter_map(|work| work.as_ref().ok())
                     .map(|work| work.account().clone()),
             );
             let mut pending = messages.iter();
+            let mut works = works.into_iter();
             let stopped = loop {
-                let Some(message) = pending.next() else {
+                let (Some(message), Some(work)) = (pending.next(), works.next()) else {
                     break Ok(None);
                 };
-                match self.settle(state, urls, message, report).await {
+                match self.settle(state, urls, message, work, report).await {
                     Ok(Next::Continue) => {}
                     Ok(Next::End(why)) => break Ok(Some(why)),
                     Err(err) => break Err(err),
@@ -475,16 +480,17 @@ impl<P: Ports> Function<P> {
         })
     }
 
-    /// Does one message's work and settles the message.
+    /// Does one message's work (`work`, as read from its body) and settles the message.
     async fn settle(
         &self,
         run: &mut Run,
         urls: &QueueUrls,
         message: &ReceivedMessage,
+        work: Result<RegistrationWork, Error>,
         report: &mut DrainReport,
     ) -> Result<Next, Error> {
         let queue = &urls.registration;
-        let (work, result) = match RegistrationWork::from_message(&message.body) {
+        let (work, result) = match work {
             Ok(work) => {
                 if run
                     .done

@@ -1332,8 +1332,27 @@ async fn a_listing_of_some_accounts_holds_only_theirs_and_looks_up_the_others() 
         ]
     );
 
+    // Removing an account the listing was not read for looks it up first.
+    let mut listing = h
+        .client
+        .listing_of::<AwsCfgData>(&scope, &[account("666666666666")])
+        .await
+        .expect("listing of one account");
+    let removed = h
+        .client
+        .deregister_listed(&scope, &account("777777777777"), &mut listing)
+        .await
+        .expect("deregistered");
+    assert_eq!(removed, 1);
+    assert!(listing.sees(&account("777777777777")));
+    let calls: Vec<String> = h.calls("/api/v2/CloudAccounts").await[before + 5..]
+        .iter()
+        .map(|(method, status)| format!("{method} {status}"))
+        .collect();
+    assert_eq!(calls, ["POST 200", "GET 200", "DELETE 204"]);
+
     // An empty listing asks nothing.
     let none = h.client.listing_of::<AwsCfgData>(&scope, &[]).await;
     assert_eq!(none.expect("nothing asked").records().count(), 0);
-    assert_eq!(h.calls("/api/v2/CloudAccounts").await.len(), before + 5);
+    assert_eq!(h.calls("/api/v2/CloudAccounts").await.len(), before + 8);
 }

@@ -958,6 +958,26 @@ async fn a_run_learns_its_budget_from_what_lacework_says_is_left_and_leaves_the_
 }
 
 #[tokio::test]
+async fn a_batch_larger_than_one_receive_is_received_and_deleted_ten_at_a_time() {
+    let harness = Harness::start(Setup {
+        ou_rules: None,
+        ..Setup::default()
+    })
+    .await;
+    harness.queue_registrations(0..15);
+    let report = harness.drain().await.unwrap();
+    assert_eq!(report["registered"], 15, "{report}");
+    // One search for all fifteen: they were one batch.
+    let searches = (harness.lacework_requests().await.iter())
+        .filter(|r| r["path"] == "/api/v2/CloudAccounts/search")
+        .count();
+    assert_eq!(searches, 1);
+    // The in-memory queue refuses a DeleteMessageBatch of more than ten, as SQS does.
+    assert!(harness.queue().messages(QUEUE).is_empty());
+    assert!(harness.queue().bodies(DLQ).is_empty());
+}
+
+#[tokio::test]
 async fn a_warm_container_receives_for_the_budget_its_last_run_learned() {
     let harness = Harness::start(Setup::learning()).await;
     harness.queue_registrations(0..20);

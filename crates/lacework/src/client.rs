@@ -15,14 +15,15 @@ use super::retry::RetryPolicy;
 use super::search::{One, Page, SearchRequest};
 use super::token::{KeyTokenSource, TokenSource};
 use super::transport::{
-    ClientOptions, Incoming, Outgoing, Transport, decode, endpoint, parse_base_url,
+    ClientOptions, Incoming, Outgoing, Transport, decode, encode, endpoint, failure, kind_of,
+    operation, parse_base_url, secret_header,
 };
 use lwct_domain::error::{Error, LaceworkErrorKind};
+use lwct_domain::lacework::Credentials;
 use lwct_domain::lacework::Scope;
 use lwct_domain::lacework::{
     CloudAccount, CloudAccountSpec, IntegrationData, decode_error, json_path,
 };
-use lwct_domain::lacework::{Credentials, Token};
 
 /// More pages than this in one listing means the API is looping; stop rather than spin.
 const MAX_PAGES: usize = 10_000;
@@ -46,9 +47,7 @@ impl Client {
         tokens: Arc<dyn TokenSource>,
         options: &ClientOptions,
     ) -> Result<Self, Error> {
-        let base = parse_base_url(base_url)?;
-        let transport = Transport::new(options)?;
-        Ok(Self::assemble(base, transport, tokens))
+        Self::build(base_url, options, None, |_, _| tokens)
     }
 
     /// [`Client::new`], telling `observer` what each answer says about the key's rate limit.
@@ -58,9 +57,7 @@ impl Client {
         options: &ClientOptions,
         observer: Arc<dyn RateLimitObserver>,
     ) -> Result<Self, Error> {
-        let base = parse_base_url(base_url)?;
-        let transport = Transport::new(options)?.observed(observer);
-        Ok(Self::assemble(base, transport, tokens))
+        Self::build(base_url, options, Some(observer), |_, _| tokens)
     }
 
     /// A client that requests (and caches) its own tokens with an API key.
@@ -69,21 +66,32 @@ impl Client {
         credentials: Credentials,
         options: &ClientOptions,
     ) -> Result<Self, Error> {
-        let base = parse_base_url(base_url)?;
-        let transport = Transport::new(options)?;
         // The token source shares the client's connections.
-        let tokens = KeyTokenSource::with_transport(&base, credentials, transport.clone());
-        Ok(Self::assemble(base, transport, Arc::new(tokens)))
+        Self::build(base_url, options, None, |base, transport| {
+            Arc::new(KeyTokenSource::with_transport(
+                base,
+                credentials,
+                transport.clone(),
+            ))
+        })
     }
 
-    fn assemble(base: Url, transport: Transport, tokens: Arc<dyn TokenSource>) -> Self {
-        Self {
+    fn build(
+        base_url: &str,
+        options: &ClientOptions,
+        observer: Option<Arc<dyn RateLimitObserver>>,
+        tokens: impl FnOnce(&Url, &Transport) -> Arc<dyn TokenSource>,
+    ) -> Result<Self, Error> {
+        let base = parse_base_url(base_url)?;
+        let transport = Transport::new(options, observer)?;
+        let tokens = tokens(&base, &transport);
+        Ok(Self {
             inner: Arc::new(Inner {
                 base,
                 transport,
                 tokens,
             }),
-        }
+        })
     }
 
     /// The API's address, for example `https://acme.lacework.net/`.
@@ -99,7 +107,7 @@ impl Client {
     ) -> Result<CloudAccount<D>, Error> {
         let url = self.endpoint(&["CloudAccounts"]);
         let secrets = spec.data.secrets();
-        let body = encode(&url, &Method::POST, spec)?;
+        let body = encode(&operation(&Method::POST, &url), spec)?;
         // Not idempotent: names are not unique, so a create sent twice can make two.
         let (operation, incoming) = self
             .send(Method::POST, url, scope, Some(&body), &secrets, false)
@@ -185,7 +193,7 @@ impl Client {
         }
         let url = self.endpoint(&["CloudAccounts", intg_guid]);
         let secrets = spec.data.secrets();
-        let body = encode(&url, &Method::PATCH, &Patch { intg_guid, spec })?;
+        let body = encode(&operation(&Method::PATCH, &url), &Patch { intg_guid, spec })?;
         let (operation, incoming) = self
             .send(Method::PATCH, url, scope, Some(&body), &secrets, true)
             .await?;
@@ -212,7 +220,7 @@ impl Client {
         request: &SearchRequest,
     ) -> Result<Vec<T>, Error> {
         let url = self.endpoint(&["CloudAccounts", "search"]);
-        let body = encode(&url, &Method::POST, request)?;
+        let body = encode(&operation(&Method::POST, &url), request)?;
         let (operation, incoming) = self
             .send(Method::POST, url, scope, Some(&body), &[], true)
             .await?;
@@ -318,13 +326,17 @@ impl Client {
         secrets: &[&str],
         idempotent: bool,
     ) -> Result<(String, Incoming), Error> {
-        let operation = format!("{method} {}", url.path());
+        let operation = operation(&method, &url);
         let scope_headers = scope_headers(scope, &operation)?;
         let mut token = self.inner.tokens.current().await?;
         let mut renewed = false;
         loop {
             let mut headers = scope_headers.clone();
-            headers.push(("Authorization", authorization(&token, &operation)?));
+            let bearer = format!("Bearer {}", token.value().expose());
+            headers.push((
+                "Authorization",
+                secret_header(&bearer, &operation, "the access token")?,
+            ));
             let mut all_secrets = secrets.to_vec();
             all_secrets.push(token.value().expose());
             let result = self
@@ -341,10 +353,9 @@ impl Client {
                 })
                 .await;
             match result {
-                Err(Error::Lacework {
-                    kind: LaceworkErrorKind::Unauthorized,
-                    ..
-                }) if !renewed => {
+                Err(error)
+                    if kind_of(&error) == Some(LaceworkErrorKind::Unauthorized) && !renewed =>
+                {
                     tracing::info!(
                         operation = %operation,
                         %scope,
@@ -353,8 +364,7 @@ impl Client {
                     renewed = true;
                     token = self.inner.tokens.renew(&token).await?;
                 }
-                Ok(incoming) => return Ok((operation, incoming)),
-                Err(error) => return Err(error),
+                result => return result.map(|incoming| (operation, incoming)),
             }
         }
     }
@@ -372,21 +382,14 @@ fn typed<D: IntegrationData>(
     record: CloudAccount,
     operation: &str,
 ) -> Result<CloudAccount<D>, Error> {
-    record.typed::<D>().map_err(|error| match error {
-        Error::Lacework {
-            kind,
-            status,
-            message,
-            retry_after,
-            ..
-        } => Error::Lacework {
-            kind,
-            operation: operation.to_owned(),
-            status,
-            message,
-            retry_after,
-        },
-        other => other,
+    record.typed::<D>().map_err(|mut error| {
+        if let Error::Lacework {
+            operation: named, ..
+        } = &mut error
+        {
+            operation.clone_into(named);
+        }
+        error
     })
 }
 
@@ -404,16 +407,6 @@ fn decode_page<T: DeserializeOwned>(
     decode(operation, &incoming.body, &[])
 }
 
-fn encode<T: Serialize>(url: &Url, method: &Method, body: &T) -> Result<Vec<u8>, Error> {
-    serde_json::to_vec(body).map_err(|e| Error::Lacework {
-        kind: LaceworkErrorKind::BadRequest,
-        operation: format!("{method} {}", url.path()),
-        status: None,
-        message: format!("cannot encode the request body: {e}"),
-        retry_after: None,
-    })
-}
-
 fn scope_headers(
     scope: &Scope,
     operation: &str,
@@ -424,36 +417,22 @@ fn scope_headers(
         .map(|(name, value)| {
             HeaderValue::from_str(value)
                 .map(|value| (name, value))
-                .map_err(|_| Error::Lacework {
-                    kind: LaceworkErrorKind::BadRequest,
-                    operation: operation.to_owned(),
-                    status: None,
-                    message: format!("{name} {value:?} cannot be sent as an HTTP header"),
-                    retry_after: None,
+                .map_err(|_| {
+                    failure(
+                        LaceworkErrorKind::BadRequest,
+                        operation,
+                        format!("{name} {value:?} cannot be sent as an HTTP header"),
+                    )
                 })
         })
         .collect()
-}
-
-fn authorization(token: &Token, operation: &str) -> Result<HeaderValue, Error> {
-    let mut value =
-        HeaderValue::from_str(&format!("Bearer {}", token.value().expose())).map_err(|_| {
-            Error::Lacework {
-                kind: LaceworkErrorKind::Unauthorized,
-                operation: operation.to_owned(),
-                status: None,
-                message: "the access token has characters an HTTP header cannot carry".to_owned(),
-                retry_after: None,
-            }
-        })?;
-    value.set_sensitive(true);
-    Ok(value)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::StaticTokenSource;
+    use lwct_domain::lacework::Token;
     use time::macros::datetime;
 
     fn client() -> Client {
@@ -534,11 +513,13 @@ mod tests {
     #[test]
     fn authorization_header_is_sensitive() {
         let token = Token::new("tok-secret-123", datetime!(2030-01-01 0:00 UTC));
-        let header = authorization(&token, "op").unwrap();
+        let bearer = format!("Bearer {}", token.value().expose());
+        let header = secret_header(&bearer, "op", "the access token").unwrap();
         assert!(header.is_sensitive());
         assert!(!format!("{header:?}").contains("tok-secret-123"));
-        let bad = Token::new("tok\nsecret", datetime!(2030-01-01 0:00 UTC));
-        let err = authorization(&bad, "op").unwrap_err().to_string();
+        let err = secret_header("Bearer tok\nsecret", "op", "the access token")
+            .unwrap_err()
+            .to_string();
         assert!(!err.contains("secret"), "{err}");
     }
 }

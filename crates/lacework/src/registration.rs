@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::client::Client;
 use super::search::{Filter, SearchRequest};
+use super::transport::{failure, kind_of};
 use lwct_domain::account::AccountId;
 use lwct_domain::error::{Error, LaceworkErrorKind};
 use lwct_domain::lacework::Scope;
@@ -119,18 +120,16 @@ impl Client {
                 );
                 self.reconcile(scope, existing, spec).await
             }
-            None if is_conflict(&refused) => Err(Error::Lacework {
-                kind: LaceworkErrorKind::Conflict,
-                operation: format!("register {} {}", D::TYPE, spec.name),
-                status: None,
-                message: format!(
+            None if kind_of(&refused) == Some(LaceworkErrorKind::Conflict) => Err(failure(
+                LaceworkErrorKind::Conflict,
+                format!("register {} {}", D::TYPE, spec.name),
+                format!(
                     "Lacework says AWS account {account} is already used, but no {} integration \
                      for it is visible in {scope}; it is probably registered in another \
                      sub-account ({refused})",
                     D::TYPE
                 ),
-                retry_after: None,
-            }),
+            )),
             None => Err(refused),
         }
     }
@@ -172,10 +171,7 @@ impl Client {
     pub async fn delete_if_exists(&self, scope: &Scope, intg_guid: &str) -> Result<bool, Error> {
         match self.delete(scope, intg_guid).await {
             Ok(()) => Ok(true),
-            Err(Error::Lacework {
-                kind: LaceworkErrorKind::NotFound,
-                ..
-            }) => Ok(false),
+            Err(error) if kind_of(&error) == Some(LaceworkErrorKind::NotFound) => Ok(false),
             Err(error) => Err(error),
         }
     }
@@ -530,15 +526,8 @@ fn may_mean_exists<D: IntegrationData>(error: &Error) -> bool {
 /// A failed create that the service may have carried out all the same. A 429 is not one (it
 /// was refused, and the transport already waited for it as far as it may).
 fn may_have_happened(error: &Error) -> bool {
-    matches!(
-        error,
-        Error::Lacework {
-            kind: LaceworkErrorKind::Server
-                | LaceworkErrorKind::Timeout
-                | LaceworkErrorKind::Transport,
-            ..
-        }
-    )
+    use LaceworkErrorKind::*;
+    matches!(kind_of(error), Some(Server | Timeout | Transport))
 }
 
 fn retry_after_of(error: &Error) -> Option<Duration> {
@@ -546,14 +535,4 @@ fn retry_after_of(error: &Error) -> Option<Duration> {
         Error::Lacework { retry_after, .. } => retry_after.map(Duration::from_secs),
         _ => None,
     }
-}
-
-fn is_conflict(error: &Error) -> bool {
-    matches!(
-        error,
-        Error::Lacework {
-            kind: LaceworkErrorKind::Conflict,
-            ..
-        }
-    )
 }

@@ -7,13 +7,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::Method;
-use reqwest::header::HeaderValue;
 use serde::Serialize;
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
 use url::Url;
 
-use super::transport::{ClientOptions, Outgoing, Transport, decode, endpoint, parse_base_url};
+use super::transport::{
+    ClientOptions, Outgoing, Transport, decode, encode, endpoint, failure, operation,
+    parse_base_url, secret_header,
+};
 use lwct_domain::error::{Error, LaceworkErrorKind};
 use lwct_domain::lacework::{Credentials, Token, TokenWire};
 
@@ -54,14 +56,11 @@ impl TokenSource for StaticTokenSource {
 
     fn renew<'a>(&'a self, _rejected: &'a Token) -> TokenFuture<'a> {
         Box::pin(async move {
-            Err(Error::Lacework {
-                kind: LaceworkErrorKind::Unauthorized,
-                operation: "renew access token".to_owned(),
-                status: None,
-                message: "the API refused the token and this token source cannot get another"
-                    .to_owned(),
-                retry_after: None,
-            })
+            Err(failure(
+                LaceworkErrorKind::Unauthorized,
+                "renew access token",
+                "the API refused the token and this token source cannot get another",
+            ))
         })
     }
 }
@@ -118,7 +117,7 @@ impl KeyTokenSource {
         Ok(Self::with_transport(
             &base,
             credentials,
-            Transport::new(options)?,
+            Transport::new(options, None)?,
         ))
     }
 
@@ -145,27 +144,14 @@ impl KeyTokenSource {
 
     /// A new token from the API, whatever is cached (the cache is not touched).
     pub async fn request_token(&self) -> Result<Token, Error> {
-        let operation = format!("POST {}", self.url.path());
-        let body = serde_json::to_vec(&TokenRequest {
+        let operation = operation(&Method::POST, &self.url);
+        let request = TokenRequest {
             key_id: &self.credentials.key_id,
             expiry_time: self.lifetime.as_secs(),
-        })
-        .map_err(|e| Error::Lacework {
-            kind: LaceworkErrorKind::BadRequest,
-            operation: operation.clone(),
-            status: None,
-            message: format!("cannot encode the token request: {e}"),
-            retry_after: None,
-        })?;
+        };
+        let body = encode(&operation, &request)?;
         let secret = self.credentials.secret_key.expose();
-        let mut key_header = HeaderValue::from_str(secret).map_err(|_| Error::Lacework {
-            kind: LaceworkErrorKind::Unauthorized,
-            operation: operation.clone(),
-            status: None,
-            message: "the secret key has characters an HTTP header cannot carry".to_owned(),
-            retry_after: None,
-        })?;
-        key_header.set_sensitive(true);
+        let key_header = secret_header(secret, &operation, "the secret key")?;
         let secrets = [secret];
         let incoming = self
             .transport
@@ -181,12 +167,8 @@ impl KeyTokenSource {
             })
             .await?;
         let wire: TokenWire = decode(&operation, &incoming.body, &secrets)?;
-        let token = wire.into_token().map_err(|problem| Error::Lacework {
-            kind: LaceworkErrorKind::Decode,
-            operation: operation.clone(),
-            status: None,
-            message: problem.to_string(),
-            retry_after: None,
+        let token = wire.into_token().map_err(|problem| {
+            failure(LaceworkErrorKind::Decode, &operation, problem.to_string())
         })?;
         tracing::info!(
             operation = %operation,

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use reqwest::Method;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -91,7 +92,12 @@ struct Failed {
 }
 
 impl Transport {
-    pub fn new(options: &ClientOptions) -> Result<Self, Error> {
+    /// A transport for `options`, telling `rate_limits` (if any) what each answer says about
+    /// the key's rate limit.
+    pub fn new(
+        options: &ClientOptions,
+        rate_limits: Option<Arc<dyn RateLimitObserver>>,
+    ) -> Result<Self, Error> {
         let http = reqwest::Client::builder()
             .connect_timeout(options.connect_timeout)
             .timeout(options.request_timeout)
@@ -108,16 +114,8 @@ impl Transport {
         Ok(Self {
             http,
             retry: options.retry,
-            rate_limits: None,
+            rate_limits,
         })
-    }
-
-    /// This transport, telling `observer` what each answer says about the key's rate limit.
-    pub fn observed(self, observer: Arc<dyn RateLimitObserver>) -> Self {
-        Self {
-            rate_limits: Some(observer),
-            ..self
-        }
     }
 
     /// The retry policy, for callers that retry a whole sequence of calls.
@@ -133,7 +131,10 @@ impl Transport {
         let max_attempts = self.retry.max_attempts.max(1);
         let mut attempt = 1;
         loop {
-            let (error, maybe_acted_on) = match self.send_once(out).await {
+            let Failed {
+                error,
+                maybe_acted_on,
+            } = match self.send_once(out).await {
                 Ok(incoming) => {
                     tracing::debug!(
                         operation = out.operation,
@@ -142,51 +143,40 @@ impl Transport {
                     );
                     return Ok(incoming);
                 }
-                Err(Failed {
-                    error,
-                    maybe_acted_on,
-                }) => (error, maybe_acted_on),
+                Err(failed) => failed,
             };
-            let (kind, status, retry_after) = match &error {
-                Error::Lacework {
-                    kind,
-                    status,
-                    retry_after,
-                    ..
-                } => (*kind, *status, *retry_after),
-                _ => return Err(error),
+            let Error::Lacework {
+                kind,
+                status,
+                retry_after,
+                ..
+            } = error
+            else {
+                return Err(error);
             };
-            let refused_unacted = kind == LaceworkErrorKind::RateLimited || !maybe_acted_on;
-            if !kind.is_retryable() || attempt >= max_attempts {
-                tracing::warn!(
-                    operation = out.operation,
-                    status,
-                    attempt,
-                    kind = %kind,
-                    "Lacework call failed"
-                );
-                return Err(error);
-            }
-            if !out.idempotent && !refused_unacted {
-                tracing::warn!(
-                    operation = out.operation,
-                    status,
-                    attempt,
-                    kind = %kind,
-                    "Lacework call failed and may have been acted on; not sending it again"
-                );
-                return Err(error);
-            }
-            if kind == LaceworkErrorKind::RateLimited
+            let rate_limited = kind == LaceworkErrorKind::RateLimited;
+            let give_up = if !kind.is_retryable() || attempt >= max_attempts {
+                Some("Lacework call failed")
+            } else if !out.idempotent && !rate_limited && maybe_acted_on {
+                Some("Lacework call failed and may have been acted on; not sending it again")
+            } else if rate_limited
                 && retry_after
                     .is_some_and(|asked| Duration::from_secs(asked) > self.retry.max_delay)
             {
+                Some(
+                    "Lacework asks to wait longer than this call may; giving up so the work is requeued",
+                )
+            } else {
+                None
+            };
+            if let Some(why) = give_up {
                 tracing::warn!(
                     operation = out.operation,
                     status,
                     attempt,
+                    kind = %kind,
                     retry_after_s = retry_after,
-                    "Lacework asks to wait longer than this call may; giving up so the work is requeued"
+                    "{why}"
                 );
                 return Err(error);
             }
@@ -259,13 +249,64 @@ fn request_error(out: &Outgoing<'_>, error: &reqwest::Error) -> Error {
     } else {
         LaceworkErrorKind::Transport
     };
+    failure(kind, out.operation, scrub(&error_chain(error), out.secrets))
+}
+
+/// A failure found on our side (no answer, or one we cannot use): no status, no wait asked.
+pub(crate) fn failure(
+    kind: LaceworkErrorKind,
+    operation: impl Into<String>,
+    message: impl Into<String>,
+) -> Error {
     Error::Lacework {
         kind,
-        operation: out.operation.to_owned(),
+        operation: operation.into(),
         status: None,
-        message: scrub(&error_chain(error), out.secrets),
+        message: message.into(),
         retry_after: None,
     }
+}
+
+/// The kind of a Lacework failure; `None` for any other error.
+pub(crate) fn kind_of(error: &Error) -> Option<LaceworkErrorKind> {
+    match error {
+        Error::Lacework { kind, .. } => Some(*kind),
+        _ => None,
+    }
+}
+
+/// What a call is named in logs and errors: `POST /api/v2/CloudAccounts`.
+pub(crate) fn operation(method: &Method, url: &Url) -> String {
+    format!("{method} {}", url.path())
+}
+
+/// A request body as JSON.
+pub(crate) fn encode<T: Serialize>(operation: &str, body: &T) -> Result<Vec<u8>, Error> {
+    serde_json::to_vec(body).map_err(|e| {
+        failure(
+            LaceworkErrorKind::BadRequest,
+            operation,
+            format!("cannot encode the request body: {e}"),
+        )
+    })
+}
+
+/// `value` as a header marked sensitive (kept out of debug output); `what` names it in the
+/// error, for example "the access token".
+pub(crate) fn secret_header(
+    value: &str,
+    operation: &str,
+    what: &str,
+) -> Result<HeaderValue, Error> {
+    let mut header = HeaderValue::from_str(value).map_err(|_| {
+        failure(
+            LaceworkErrorKind::Unauthorized,
+            operation,
+            format!("{what} has characters an HTTP header cannot carry"),
+        )
+    })?;
+    header.set_sensitive(true);
+    Ok(header)
 }
 
 /// An error and all its causes, `: `-separated (reqwest keeps the useful part in the causes).
@@ -386,15 +427,15 @@ pub(crate) fn decode<T: DeserializeOwned>(
         return Ok(read);
     }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(&mut deserializer).map_err(|e| Error::Lacework {
-        kind: LaceworkErrorKind::Decode,
-        operation: operation.to_owned(),
-        status: None,
-        message: scrub(
-            &format!("{}: {}", json_path("$", &e.path().to_string()), e.inner()),
-            secrets,
-        ),
-        retry_after: None,
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        failure(
+            LaceworkErrorKind::Decode,
+            operation,
+            scrub(
+                &format!("{}: {}", json_path("$", &e.path().to_string()), e.inner()),
+                secrets,
+            ),
+        )
     })
 }
 

@@ -18,44 +18,55 @@ mod validate;
 /// (`rows: 5000` on a first page of 5001 rows).
 pub const DEFAULT_PAGE_SIZE: usize = 5000;
 
-/// How the emulator is configured at start.
-#[derive(Clone)]
+/// A faithful local Lacework API v2 (FortiCNAPP) for tests and the local landing zone.
+///
+/// Binds 127.0.0.1 only. Prints {"url": ..., "port": ...} on one line once it is listening,
+/// then serves until SIGTERM or SIGINT. See the crate README for endpoints and assumptions.
+/// (The options of the `lacework-emulator` command line, and of `start` in-process.)
+#[derive(Clone, clap::Parser)]
+#[command(name = "lacework-emulator", version)]
 pub struct Options {
-    /// TCP port on 127.0.0.1; 0 picks a free one.
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 0)]
     pub port: u16,
-    /// The primary Lacework account (the scope used when no `Account-Name` header is sent).
+    /// The primary Lacework account (used when no Account-Name header is sent).
+    #[arg(long, default_value = "acme")]
     pub account: String,
-    /// Sub-accounts of the organization that `Account-Name` may select.
+    /// Comma-separated sub-accounts that Account-Name may select (the primary account is
+    /// always selectable too).
+    #[arg(long, value_delimiter = ',')]
     pub sub_accounts: Vec<String>,
-    /// The API key id that may request tokens.
+    /// The API key id allowed to request tokens.
+    #[arg(long, default_value = "ACME_KEY_ID")]
     pub key_id: String,
-    /// The API secret key (`X-LW-UAKS`).
+    /// The API secret key expected in X-LW-UAKS (never printed).
+    #[arg(long, default_value = "_secret", hide_default_value = true)]
     pub secret: String,
-    /// Lifetime of an issued token (the request's `expiryTime` is capped by it).
+    /// Longest lifetime of an issued token, in seconds (the request's expiryTime is capped by
+    /// it).
+    #[arg(long, value_name = "SECONDS", default_value = "3600", value_parser = seconds)]
     pub token_ttl: Duration,
-    /// At most this many rows per search page.
+    /// Rows per search page (Lacework's own pages hold 5000 rows).
+    #[arg(long, default_value_t = DEFAULT_PAGE_SIZE)]
     pub page_size: usize,
-    /// Optional request rate limit per token (or per key id for token requests).
+    /// Requests allowed per API key, as N/SECONDS (e.g. 480/3600); none by default.
+    #[arg(long)]
     pub rate_limit: Option<RateLimit>,
-    /// Whether answers under the rate limit carry `RateLimit-Limit`, `RateLimit-Remaining`
-    /// and `RateLimit-Reset`. Off by default: no Lacework source shows them (facts C49, C50).
+    /// Under the rate limit, send RateLimit-Limit, -Remaining and -Reset on every counted
+    /// answer (no Lacework source shows them, facts C49, C50; off by default).
+    #[arg(long)]
     pub rate_limit_headers: bool,
 }
 
+/// The command line's defaults.
 impl Default for Options {
     fn default() -> Self {
-        Options {
-            port: 0,
-            account: "acme".to_string(),
-            sub_accounts: vec!["acme".to_string()],
-            key_id: "ACME_KEY_ID".to_string(),
-            secret: "_secret".to_string(),
-            token_ttl: Duration::from_secs(3600),
-            page_size: DEFAULT_PAGE_SIZE,
-            rate_limit: None,
-            rate_limit_headers: false,
-        }
+        <Options as clap::Parser>::parse_from(["lacework-emulator"])
     }
+}
+
+fn seconds(text: &str) -> Result<Duration, std::num::ParseIntError> {
+    text.parse().map(Duration::from_secs)
 }
 
 // The secret never reaches Debug output.
@@ -142,10 +153,9 @@ impl Emulator {
 
     /// Stops the server and waits for it to finish.
     pub async fn shutdown(mut self) {
-        if let Some(signal) = self.shutdown.take() {
-            let _ = signal.send(());
-        }
-        if let Some(task) = self.task.take() {
+        let task = self.task.take();
+        drop(self); // signals the stop
+        if let Some(task) = task {
             let _ = task.await;
         }
     }

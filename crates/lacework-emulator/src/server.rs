@@ -14,9 +14,7 @@ use time::OffsetDateTime;
 
 use crate::Options;
 use crate::search::Search;
-use crate::store::{
-    Fault, Integration, LogEntry, Scope, Store, Token, TokenProblem, WindowLeft, rfc3339_millis,
-};
+use crate::store::{Fault, Integration, LogEntry, Scope, Store, Token, WindowLeft, rfc3339_millis};
 use crate::validate::{self, Invalid, KNOWN_TYPES, Level, Object};
 
 /// Bodies larger than this are refused (a mapping file for thousands of accounts fits easily).
@@ -77,7 +75,7 @@ pub struct ApiError {
     message: String,
     retry_after: Option<u64>,
     /// The rate-limit headers a 429 carries, when the emulator sends them.
-    rate_limit: Option<RateLimitHeaders>,
+    rate_limit: Option<WindowLeft>,
 }
 
 impl ApiError {
@@ -121,24 +119,12 @@ impl IntoResponse for ApiError {
 
 /// `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` (the IETF draft's names),
 /// sent only with `--rate-limit-headers`: no Lacework source shows them (facts C49, C50).
-#[derive(Debug, Clone, Copy)]
-struct RateLimitHeaders {
-    limit: u32,
-    left: WindowLeft,
-}
-
-impl RateLimitHeaders {
+impl WindowLeft {
     fn add_to(self, response: &mut Response) {
         let headers = response.headers_mut();
         headers.insert("ratelimit-limit", HeaderValue::from(self.limit));
-        headers.insert(
-            "ratelimit-remaining",
-            HeaderValue::from(self.left.remaining),
-        );
-        headers.insert(
-            "ratelimit-reset",
-            HeaderValue::from(self.left.reset_seconds),
-        );
+        headers.insert("ratelimit-remaining", HeaderValue::from(self.remaining));
+        headers.insert("ratelimit-reset", HeaderValue::from(self.reset_seconds));
     }
 }
 
@@ -423,33 +409,16 @@ fn authenticate(shared: &Shared, headers: &HeaderMap, now: Instant) -> Result<St
     shared
         .store()
         .token_key(token, now)
-        .map_err(|problem| match problem {
-            TokenProblem::Unknown => ApiError::unauthorized("invalid access token"),
-            TokenProblem::Expired => {
-                ApiError::unauthorized("access token expired; request a new one")
-            }
-        })
+        .map_err(ApiError::unauthorized)
 }
 
-/// Counts the request against the key's window; the headers its answer carries, when the
-/// emulator sends them.
-fn rate_check(
-    shared: &Shared,
-    key_id: &str,
-    now: Instant,
-) -> Result<Option<RateLimitHeaders>, ApiError> {
+/// Counts the request against the key's window; what is left of it, when the emulator sends
+/// rate-limit headers.
+fn rate_check(shared: &Shared, key_id: &str, now: Instant) -> Result<Option<WindowLeft>, ApiError> {
     let Some(limit) = shared.options.rate_limit else {
         return Ok(None);
     };
-    let headers = |left| {
-        shared
-            .options
-            .rate_limit_headers
-            .then_some(RateLimitHeaders {
-                limit: limit.requests,
-                left,
-            })
-    };
+    let headers = |left| shared.options.rate_limit_headers.then_some(left);
     match shared.store().rate_check(key_id, limit, now) {
         Ok(left) => Ok(headers(left)),
         Err(seconds) => Err(ApiError {
@@ -461,6 +430,7 @@ fn rate_check(
             ),
             retry_after: Some(seconds),
             rate_limit: headers(WindowLeft {
+                limit: limit.requests,
                 remaining: 0,
                 reset_seconds: seconds,
             }),
@@ -717,19 +687,17 @@ fn random_guid_suffix() -> Result<String, ApiError> {
     // The largest multiple of the alphabet size that fits in a byte: bytes at or above it
     // would favour the first characters, so they are drawn again.
     let limit = 256 - 256 % alphabet;
-    let mut suffix = String::with_capacity(GUID_SUFFIX_LEN);
+    let mut suffix = String::with_capacity(GUID_SUFFIX_LEN + 64);
+    let mut buffer = [0u8; 64];
     while suffix.len() < GUID_SUFFIX_LEN {
-        let mut buffer = [0u8; 64];
         random_bytes(&mut buffer)?;
-        for byte in buffer {
-            if suffix.len() == GUID_SUFFIX_LEN {
-                break;
-            }
-            if usize::from(byte) < limit {
-                suffix.push(char::from(GUID_ALPHABET[usize::from(byte) % alphabet]));
-            }
-        }
+        let fair = buffer
+            .iter()
+            .map(|&byte| usize::from(byte))
+            .filter(|&byte| byte < limit);
+        suffix.extend(fair.map(|byte| char::from(GUID_ALPHABET[byte % alphabet])));
     }
+    suffix.truncate(GUID_SUFFIX_LEN);
     Ok(suffix)
 }
 

@@ -195,6 +195,8 @@ impl LogEntry {
 /// What is left of a key's rate window after a counted request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WindowLeft {
+    /// Requests the key may make in one window.
+    pub limit: u32,
     /// Requests the key may still make in the window.
     pub remaining: u32,
     /// Whole seconds until the oldest counted request leaves the window (at least 1).
@@ -228,13 +230,14 @@ impl Store {
         self.tokens.insert(value, token);
     }
 
-    /// The key id behind a live token; an expired token is forgotten.
-    pub fn token_key(&mut self, value: &str, now: Instant) -> Result<String, TokenProblem> {
+    /// The key id behind a live token, or why the token is refused (an expired token is
+    /// forgotten).
+    pub fn token_key(&mut self, value: &str, now: Instant) -> Result<String, &'static str> {
         match self.tokens.get(value) {
-            None => Err(TokenProblem::Unknown),
+            None => Err("invalid access token"),
             Some(token) if token.expires <= now => {
                 self.tokens.remove(value);
-                Err(TokenProblem::Expired)
+                Err("access token expired; request a new one")
             }
             Some(token) => Ok(token.key_id.clone()),
         }
@@ -271,6 +274,7 @@ impl Store {
             return Err(reset_seconds);
         }
         Ok(WindowLeft {
+            limit: limit.requests,
             remaining: limit
                 .requests
                 .saturating_sub(u32::try_from(window.len()).unwrap_or(u32::MAX)),
@@ -490,15 +494,6 @@ impl Store {
     }
 }
 
-/// Why a token was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenProblem {
-    /// Never issued (or forgotten by a reset).
-    Unknown,
-    /// Past its `expiresAt`.
-    Expired,
-}
-
 fn ceil_seconds(duration: Duration) -> u64 {
     duration.as_secs() + u64::from(duration.subsec_nanos() > 0)
 }
@@ -544,6 +539,7 @@ mod tests {
         let start = Instant::now();
         let left = |remaining, reset_seconds| {
             Ok(WindowLeft {
+                limit: 2,
                 remaining,
                 reset_seconds,
             })
@@ -639,10 +635,10 @@ mod tests {
             },
         );
         assert_eq!(store.token_key("t", now), Ok("K".to_string()));
-        assert_eq!(store.token_key("x", now), Err(TokenProblem::Unknown));
+        assert_eq!(store.token_key("x", now), Err("invalid access token"));
         assert_eq!(
             store.token_key("t", now + Duration::from_secs(1)),
-            Err(TokenProblem::Expired)
+            Err("access token expired; request a new one")
         );
     }
 }

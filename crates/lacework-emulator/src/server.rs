@@ -168,16 +168,22 @@ pub async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Resp
             .get(name)
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
     };
+    let duration = started.elapsed();
     let entry = LogEntry {
         time: rfc3339_millis(arrived),
         method: method.to_string(),
         path,
         account_name: header_text("account-name"),
         org_access: header_text("org-access"),
-        authorization_sent: headers.contains_key(header::AUTHORIZATION),
+        authorization: if headers.contains_key(header::AUTHORIZATION) {
+            "<redacted>"
+        } else {
+            ""
+        },
         status: response.status().as_u16(),
         fault,
-        duration: started.elapsed(),
+        duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+        duration_micros: u64::try_from(duration.as_micros()).unwrap_or(u64::MAX),
     };
     shared.store().log(entry);
     response
@@ -754,9 +760,9 @@ fn inspection(shared: &Shared, method: &Method, rest: &str, body: &Bytes) -> Api
         )),
         ("faults", &Method::POST) => {
             let fault = parse_fault(&parse_json(body)?)?;
-            let shown = fault.render();
+            let answer = json_response(StatusCode::CREATED, json!({"fault": fault}));
             shared.store().add_fault(fault);
-            Ok(json_response(StatusCode::CREATED, json!({"fault": shown})))
+            Ok(answer)
         }
         ("reset", &Method::POST) => {
             shared.store().reset();

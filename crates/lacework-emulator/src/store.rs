@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use serde::Serialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
@@ -123,8 +124,8 @@ pub struct Page {
     pub next: Option<String>,
 }
 
-/// An injected fault (see `POST /__emulator/faults`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An injected fault (see `POST /__emulator/faults`), shown as it was asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Fault {
     /// Applies to requests whose path starts with this.
     pub path_prefix: String,
@@ -133,26 +134,15 @@ pub struct Fault {
     /// Answer with this status; 0 = only delay, then handle normally.
     pub status: u16,
     /// How many more requests it applies to.
+    #[serde(rename = "count")]
     pub remaining: u32,
     /// Wait this long before answering.
     pub delay_ms: u64,
 }
 
-impl Fault {
-    /// The fault as `/__emulator` shows it.
-    pub fn render(&self) -> Value {
-        json!({
-            "path_prefix": self.path_prefix,
-            "method": self.method,
-            "status": self.status,
-            "count": self.remaining,
-            "delay_ms": self.delay_ms,
-        })
-    }
-}
-
 /// One line of the request log. Holds no secrets: no bodies, no tokens, no `X-LW-UAKS`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct LogEntry {
     /// When the request arrived (RFC 3339).
     pub time: String,
@@ -164,32 +154,19 @@ pub struct LogEntry {
     pub account_name: Option<String>,
     /// The `Org-Access` header as sent.
     pub org_access: Option<String>,
-    /// Whether an `Authorization` header was sent (its value is never kept).
-    pub authorization_sent: bool,
+    /// `<redacted>` when an `Authorization` header was sent (its value is never kept), else
+    /// empty.
+    pub authorization: &'static str,
     /// The status answered.
     pub status: u16,
     /// Whether an injected fault touched the request.
     pub fault: bool,
-    /// How long the answer took to make (its body included, its sending not).
-    pub duration: Duration,
-}
-
-impl LogEntry {
-    fn render(&self) -> Value {
-        json!({
-            "time": self.time,
-            "method": self.method,
-            "path": self.path,
-            "accountName": self.account_name,
-            "orgAccess": self.org_access,
-            "authorization": if self.authorization_sent { "<redacted>" } else { "" },
-            "status": self.status,
-            "fault": self.fault,
-            "durationMs": u64::try_from(self.duration.as_millis()).unwrap_or(u64::MAX),
-            // What a benchmark subtracts from a function's time to see its own share.
-            "durationMicros": u64::try_from(self.duration.as_micros()).unwrap_or(u64::MAX),
-        })
-    }
+    /// How long the answer took to make (its body included, its sending not), in
+    /// milliseconds.
+    pub duration_ms: u64,
+    /// The same in microseconds: what a benchmark subtracts from a function's time to see its
+    /// own share.
+    pub duration_micros: u64,
 }
 
 /// What is left of a key's rate window after a counted request.
@@ -306,8 +283,8 @@ impl Store {
     }
 
     /// Pending faults.
-    pub fn faults(&self) -> Vec<Value> {
-        self.faults.iter().map(Fault::render).collect()
+    pub fn faults(&self) -> &VecDeque<Fault> {
+        &self.faults
     }
 
     // ---- request log ----
@@ -326,8 +303,8 @@ impl Store {
     }
 
     /// The request log, oldest first.
-    pub fn requests(&self) -> Vec<Value> {
-        self.log.iter().map(LogEntry::render).collect()
+    pub fn requests(&self) -> &VecDeque<LogEntry> {
+        &self.log
     }
 
     // ---- integrations ----

@@ -163,7 +163,10 @@ impl Client {
         scope: &Scope,
         account: &AccountId,
     ) -> Result<usize, Error> {
-        let mut listing = Listing::of(self.find_by_aws_account::<D>(scope, account).await?);
+        let mut listing = Listing::new(
+            self.find_by_aws_account::<D>(scope, account).await?,
+            Sees::Everything,
+        );
         self.deregister_listed(scope, account, &mut listing).await
     }
 
@@ -264,21 +267,14 @@ impl<D: IntegrationData> Held<D> {
 impl<D: IntegrationData> Listing<D> {
     /// A scope that holds no integration of type `D` (one Lacework does not let us see).
     pub fn empty() -> Self {
-        Self::of(Vec::new())
+        Self::new(Vec::new(), Sees::Everything)
     }
 
-    fn of(records: Vec<CloudAccount<D>>) -> Self {
+    /// The `records` of what the listing `sees`.
+    fn new(records: Vec<CloudAccount<D>>, sees: Sees) -> Self {
         Self {
             held: records.into_iter().map(Held::new).collect(),
-            sees: Sees::Everything,
-        }
-    }
-
-    /// The `records` of `accounts`, all the listing sees.
-    fn of_accounts(records: Vec<CloudAccount<D>>, accounts: HashSet<AccountId>) -> Self {
-        Self {
-            held: records.into_iter().map(Held::new).collect(),
-            sees: Sees::Accounts(accounts),
+            sees,
         }
     }
 
@@ -352,7 +348,8 @@ impl Client {
     /// Every integration of type `D` in `scope`, for registering many accounts there. A record
     /// whose data cannot be read as `D` is skipped with a warning, as the lookups do.
     pub async fn listing<D: IntegrationData>(&self, scope: &Scope) -> Result<Listing<D>, Error> {
-        Ok(Listing::of(self.find::<D>(scope, |_| true).await?))
+        let records = self.find::<D>(scope, |_| true).await?;
+        Ok(Listing::new(records, Sees::Everything))
     }
 
     /// The integrations of type `D` in `scope` of these AWS accounts, in one search (`type`
@@ -369,7 +366,7 @@ impl Client {
     ) -> Result<Listing<D>, Error> {
         let asked: HashSet<AccountId> = accounts.iter().cloned().collect();
         if asked.is_empty() {
-            return Ok(Listing::of_accounts(Vec::new(), asked));
+            return Ok(Listing::new(Vec::new(), Sees::Accounts(asked)));
         }
         let request = SearchRequest::new(vec![
             Filter::eq("type", D::TYPE),
@@ -380,7 +377,7 @@ impl Client {
         let found = readable(scope, records, |record: &CloudAccount<D>| {
             (record.data.aws_account()).is_some_and(|account| asked.contains(&account))
         });
-        Ok(Listing::of_accounts(found, asked))
+        Ok(Listing::new(found, Sees::Accounts(asked)))
     }
 
     /// [`Client::register_or_reconcile`] over a listing of the scope: no lookup before the
@@ -434,10 +431,8 @@ impl Client {
     ) -> Result<usize, Error> {
         if !listing.sees(account) {
             let found = self.find_by_aws_account::<D>(scope, account).await?;
-            listing.add(Listing::of_accounts(
-                found,
-                HashSet::from([account.clone()]),
-            ));
+            let sees = Sees::Accounts(HashSet::from([account.clone()]));
+            listing.add(Listing::new(found, sees));
         }
         let mut deleted = 0;
         while let Some(at) = listing.position_of_account(account) {

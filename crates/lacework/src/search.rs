@@ -3,76 +3,42 @@
 
 use serde::{Deserialize, Serialize};
 
-/// How a search filter compares (`expression`).
+/// How a search filter compares (`expression`): the two comparisons this product sends, of
+/// the API's `eq`, `ne`, `in`, `not_in`, `like`, `ilike`, `rlike`, `gt`, `between`, ...
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Expression {
     /// Equal.
     Eq,
-    /// Not equal.
-    Ne,
     /// One of `values`.
     In,
-    /// None of `values`.
-    NotIn,
-    /// SQL `LIKE` (`%` matches any run of characters).
-    Like,
-    /// `LIKE`, ignoring case.
-    Ilike,
-    /// Not `LIKE`.
-    NotLike,
-    /// Not `ILIKE`.
-    NotIlike,
-    /// Matches a regular expression.
-    Rlike,
-    /// Does not match a regular expression.
-    NotRlike,
-    /// Greater than.
-    Gt,
-    /// Greater than or equal.
-    Ge,
-    /// Less than.
-    Lt,
-    /// Less than or equal.
-    Le,
-    /// Between the two `values`.
-    Between,
 }
 
 /// One search condition: `field` (a dotted path such as `data.awsAccountId`), how it
-/// compares, and one value (`value`) or several (`values`, for `in`, `not_in`, `between`).
+/// compares, and one value (`value`, for `eq`) or several (`values`, for `in`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Filter {
     /// The field compared: `name`, `type`, or a dotted path such as `data.awsAccountId`.
     pub field: String,
     /// How it is compared.
     pub expression: Expression,
-    /// The value, for one-value expressions.
+    /// The value, for `eq`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<serde_json::Value>,
-    /// The values, for `in`, `not_in` and `between`.
+    /// The values, for `in`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub values: Option<Vec<serde_json::Value>>,
 }
 
 impl Filter {
-    /// A condition with one value.
-    pub fn new(
-        field: impl Into<String>,
-        expression: Expression,
-        value: impl Into<serde_json::Value>,
-    ) -> Self {
+    /// `field` equals `value`.
+    pub fn eq(field: impl Into<String>, value: impl Into<serde_json::Value>) -> Self {
         Self {
             field: field.into(),
-            expression,
+            expression: Expression::Eq,
             value: Some(value.into()),
             values: None,
         }
-    }
-
-    /// `field` equals `value`.
-    pub fn eq(field: impl Into<String>, value: impl Into<serde_json::Value>) -> Self {
-        Self::new(field, Expression::Eq, value)
     }
 
     /// `field` is one of `values`.
@@ -176,10 +142,6 @@ mod tests {
                 ],
                 "returns": ["intgGuid", "name"]
             })
-        );
-        assert_eq!(
-            serde_json::to_value(Expression::NotIlike).unwrap(),
-            json!("not_ilike")
         );
     }
 

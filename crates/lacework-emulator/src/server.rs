@@ -148,20 +148,25 @@ pub async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Resp
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     let headers = request.headers().clone();
-    let body = to_bytes(request.into_body(), MAX_BODY_BYTES).await;
+    let body = to_bytes(request.into_body(), MAX_BODY_BYTES)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body is larger than {MAX_BODY_BYTES} bytes"),
+            )
+        });
 
     if let Some(rest) = path.strip_prefix("/__emulator/") {
         // Inspection and control calls are neither logged, faulted nor rate limited.
-        return match body {
-            Ok(body) => inspection(&shared, &method, rest, &body)
-                .unwrap_or_else(IntoResponse::into_response),
-            Err(_) => body_too_large().into_response(),
-        };
+        return body
+            .and_then(|body| inspection(&shared, &method, rest, &body))
+            .unwrap_or_else(IntoResponse::into_response);
     }
 
     let (response, fault) = match body {
         Ok(body) => api(&shared, &method, &path, &headers, &body).await,
-        Err(_) => (body_too_large().into_response(), false),
+        Err(error) => (error.into_response(), false),
     };
     let header_text = |name: &str| {
         headers
@@ -189,13 +194,6 @@ pub async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Resp
     response
 }
 
-fn body_too_large() -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        format!("request body is larger than {MAX_BODY_BYTES} bytes"),
-    )
-}
-
 /// Applies an injected fault, if one matches, then handles the request.
 async fn api(
     shared: &Shared,
@@ -220,17 +218,20 @@ async fn api(
 
 fn fault_response(status: u16) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut error = ApiError::new(
-        status,
-        format!(
-            "injected fault: the emulator was told to answer {}",
-            status.as_u16()
-        ),
+    let message = format!(
+        "injected fault: the emulator was told to answer {}",
+        status.as_u16()
     );
-    if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
-        error.retry_after = Some(1);
+    let busy = [
+        StatusCode::TOO_MANY_REQUESTS,
+        StatusCode::SERVICE_UNAVAILABLE,
+    ]
+    .contains(&status);
+    ApiError {
+        retry_after: busy.then_some(1),
+        ..ApiError::new(status, message)
     }
-    error.into_response()
+    .into_response()
 }
 
 /// The API's paths, under `/api/v2/`.
@@ -727,23 +728,10 @@ fn random_bytes(buffer: &mut [u8]) -> Result<(), ApiError> {
 fn inspection(shared: &Shared, method: &Method, rest: &str, body: &Bytes) -> ApiResult {
     match (rest, method) {
         ("state", &Method::GET) => {
-            let store = shared.store();
-            let options = &shared.options;
-            let mut state = store.snapshot(&shared.accounts, shared.now());
-            if let Some(object) = state.as_object_mut() {
-                object.insert("account".into(), json!(options.account));
-                object.insert("subAccounts".into(), json!(shared.accounts));
-                object.insert(
-                    "options".into(),
-                    json!({
-                        "keyId": options.key_id,
-                        "tokenTtlSeconds": options.token_ttl.as_secs_f64(),
-                        "pageSize": options.page_size,
-                        "rateLimit": options.rate_limit.map(|l| json!({"requests": l.requests, "perSeconds": l.per.as_secs()})),
-                        "rateLimitHeaders": options.rate_limit_headers,
-                    }),
-                );
-            }
+            let now = shared.now();
+            let state = shared
+                .store()
+                .snapshot(&shared.options, &shared.accounts, now);
             Ok(json_response(StatusCode::OK, state))
         }
         ("requests", &Method::GET) => Ok(json_response(

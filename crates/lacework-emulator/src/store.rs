@@ -9,8 +9,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use crate::RateLimit;
 use crate::validate::{IntegrationType, Invalid, ValidIntegration};
+use crate::{Options, RateLimit};
 
 /// At most this many request-log entries are kept (oldest dropped first).
 const LOG_CAPACITY: usize = 10_000;
@@ -436,8 +436,9 @@ impl Store {
 
     // ---- inspection ----
 
-    /// `/__emulator/state`: integrations per scope with mapping files decoded; token counts only.
-    pub fn snapshot(&self, accounts: &[String], now: Instant) -> Value {
+    /// `/__emulator/state`: integrations per scope with mapping files decoded, token counts
+    /// only, and the options (no secret).
+    pub fn snapshot(&self, options: &Options, accounts: &[String], now: Instant) -> Value {
         let mut integrations = serde_json::Map::new();
         let mut scopes: Vec<Scope> = vec![Scope::Org];
         scopes.extend(accounts.iter().map(|a| Scope::Account(a.clone())));
@@ -461,6 +462,15 @@ impl Store {
         }
         let active = self.tokens.values().filter(|t| t.expires > now).count();
         json!({
+            "account": options.account,
+            "subAccounts": accounts,
+            "options": {
+                "keyId": options.key_id,
+                "tokenTtlSeconds": options.token_ttl.as_secs_f64(),
+                "pageSize": options.page_size,
+                "rateLimit": options.rate_limit.map(|l| json!({"requests": l.requests, "perSeconds": l.per.as_secs()})),
+                "rateLimitHeaders": options.rate_limit_headers,
+            },
             "integrations": integrations,
             "mappingFiles": mapping_files,
             "tokens": {"active": active, "issued": self.tokens_issued},
@@ -477,17 +487,13 @@ fn ceil_seconds(duration: Duration) -> u64 {
 
 /// `2024-05-01T12:00:00.123Z`.
 pub fn rfc3339_millis(at: OffsetDateTime) -> String {
-    let utc = at.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        utc.year(),
-        u8::from(utc.month()),
-        utc.day(),
-        utc.hour(),
-        utc.minute(),
-        utc.second(),
-        utc.millisecond()
-    )
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    // Formatting fails only for a year past 9999.
+    at.to_offset(time::UtcOffset::UTC)
+        .format(&format)
+        .unwrap_or_default()
 }
 
 /// Milliseconds since the Unix epoch.

@@ -33,45 +33,30 @@ pub const KNOWN_TYPES: &[&str] = &[
 /// Why a request body was refused (the emulator answers 400 with it): the JSON path of the
 /// bad field, then what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Invalid {
-    /// A required field was not sent.
-    #[error("{0}: required field is missing")]
-    Missing(String),
-    /// A field holds the wrong kind of JSON value.
-    #[error("{path}: must be {expected}, got {got}")]
-    Kind {
-        path: String,
-        expected: &'static str,
-        /// The value as [`shown`] shows it.
-        got: String,
-    },
-    /// A field the API does not know.
-    #[error("{path}: unknown field (allowed: {})", .allowed.join(", "))]
-    Unknown {
-        path: String,
-        allowed: &'static [&'static str],
-    },
-    /// Anything else wrong with a field.
-    #[error("{path}: {problem}")]
-    Field { path: String, problem: String },
+#[error("{path}: {problem}")]
+pub struct Invalid {
+    path: String,
+    problem: String,
 }
 
 impl Invalid {
     /// What is wrong with the field at `path`.
     pub fn field(path: impl Into<String>, problem: impl Into<String>) -> Invalid {
-        Invalid::Field {
+        Invalid {
             path: path.into(),
             problem: problem.into(),
         }
     }
 
-    /// The field at `path` holds `got`, which is not `expected` ("a string", ...).
-    pub fn kind(path: impl Into<String>, expected: &'static str, got: &Value) -> Invalid {
-        Invalid::Kind {
-            path: path.into(),
-            expected,
-            got: shown(got),
-        }
+    /// The field at `path` holds `got` (shown as [`shown`] shows it), which is not `expected`
+    /// ("a string", ...).
+    pub fn kind(path: impl Into<String>, expected: &str, got: &Value) -> Invalid {
+        Invalid::field(path, format!("must be {expected}, got {}", shown(got)))
+    }
+
+    /// A required field was not sent.
+    fn missing(path: String) -> Invalid {
+        Invalid::field(path, "required field is missing")
     }
 }
 
@@ -122,7 +107,7 @@ impl<'a> Object<'a> {
     /// The field `name`, which must have been sent.
     pub fn required(&self, name: &str) -> Result<&'a Value, Invalid> {
         self.get(name)
-            .ok_or_else(|| Invalid::Missing(self.path(name)))
+            .ok_or_else(|| Invalid::missing(self.path(name)))
     }
 
     /// The fields not in `allowed`, each with its problem.
@@ -135,8 +120,8 @@ impl<'a> Object<'a> {
             .keys()
             .filter(|key| !allowed.contains(&key.as_str()))
             .map(move |key| {
-                let path = self.path(key);
-                (key.as_str(), Invalid::Unknown { path, allowed })
+                let problem = format!("unknown field (allowed: {})", allowed.join(", "));
+                (key.as_str(), Invalid::field(self.path(key), problem))
             })
     }
 
@@ -167,7 +152,7 @@ impl<'a> Object<'a> {
     /// The field `name`, which must be a string.
     pub fn required_string(&self, name: &str) -> Result<&'a str, Invalid> {
         self.string(name)?
-            .ok_or_else(|| Invalid::Missing(self.path(name)))
+            .ok_or_else(|| Invalid::missing(self.path(name)))
     }
 
     /// The field `name` if it was sent, which must be an array.
@@ -178,7 +163,7 @@ impl<'a> Object<'a> {
     /// The field `name`, which must be an array.
     pub fn required_array(&self, name: &str) -> Result<&'a Vec<Value>, Invalid> {
         self.array(name)?
-            .ok_or_else(|| Invalid::Missing(self.path(name)))
+            .ok_or_else(|| Invalid::missing(self.path(name)))
     }
 
     /// The field `name`, which must be an object.

@@ -330,21 +330,12 @@ fn issue_token(shared: &Shared, headers: &HeaderMap, body: &Value) -> ApiResult 
         "" => return Err(Invalid::field("$.keyId", "must not be empty").into()),
         id => id.to_string(),
     };
-    let expiry = body.get("expiryTime").ok_or_else(|| {
-        Invalid::field(
-            "$.expiryTime",
-            "required field is missing (seconds, 1 to 86400)",
-        )
-    })?;
-    let expiry_seconds = expiry
-        .as_u64()
-        .filter(|seconds| (1..=MAX_EXPIRY_SECONDS).contains(seconds))
+    let expiry_seconds = body
+        .whole_number("expiryTime", 1..=MAX_EXPIRY_SECONDS)?
         .ok_or_else(|| {
             Invalid::field(
                 "$.expiryTime",
-                format!(
-                    "must be a whole number of seconds from 1 to {MAX_EXPIRY_SECONDS}, got {expiry}"
-                ),
+                "required field is missing (seconds, 1 to 86400)",
             )
         })?;
     let secret = headers
@@ -793,29 +784,15 @@ pub fn parse_fault(value: &Value) -> Result<Fault, Invalid> {
             ));
         }
     };
-    let number =
-        |name: &str, default: u64, range: std::ops::RangeInclusive<u64>| match body.get(name) {
-            None | Some(Value::Null) => Ok(default),
-            Some(value) => value.as_u64().filter(|n| range.contains(n)).ok_or_else(|| {
-                Invalid::field(
-                    body.path(name),
-                    format!(
-                        "must be a whole number from {} to {}, got {value}",
-                        range.start(),
-                        range.end()
-                    ),
-                )
-            }),
-        };
-    let status = number("status", 0, 0..=599)?;
+    let status = body.whole_number("status", 0..=599)?.unwrap_or(0);
     if status != 0 && status < 100 {
         return Err(Invalid::field(
             "$.status",
             format!("must be 0 (delay only) or an HTTP status from 100 to 599, got {status}"),
         ));
     }
-    let count = number("count", 1, 1..=1_000_000)?;
-    let delay_ms = number("delay_ms", 0, 0..=600_000)?;
+    let count = body.whole_number("count", 1..=1_000_000)?.unwrap_or(1);
+    let delay_ms = body.whole_number("delay_ms", 0..=600_000)?.unwrap_or(0);
     if status == 0 && delay_ms == 0 {
         return Err(Invalid::field("$", "give a status, a delay_ms, or both"));
     }

@@ -4,6 +4,8 @@
 //! Every problem becomes a 400 whose message starts with the JSON path of the bad field.
 //! External ids are secrets: their values never appear in a message.
 
+use std::ops::RangeInclusive;
+
 use serde_json::{Map, Value};
 
 use crate::mapping_file;
@@ -164,6 +166,24 @@ impl<'a> Object<'a> {
     pub fn required_array(&self, name: &str) -> Result<&'a Vec<Value>, Invalid> {
         self.array(name)?
             .ok_or_else(|| Invalid::missing(self.path(name)))
+    }
+
+    /// The field `name` if it was sent (and not null), which must be a whole number in `range`.
+    pub fn whole_number(
+        &self,
+        name: &str,
+        range: RangeInclusive<u64>,
+    ) -> Result<Option<u64>, Invalid> {
+        let Some(value) = self.get(name).filter(|value| !value.is_null()) else {
+            return Ok(None);
+        };
+        let problem = || {
+            let (low, high) = (range.start(), range.end());
+            format!("must be a whole number from {low} to {high}, got {value}")
+        };
+        (value.as_u64().filter(|n| range.contains(n)))
+            .map(Some)
+            .ok_or_else(|| Invalid::field(self.path(name), problem()))
     }
 
     /// The field `name`, which must be an object.

@@ -282,28 +282,25 @@ pub fn validate_update(
 ) -> Result<ValidIntegration, Invalid> {
     let body = Object::body(body)?;
     check_top_level_fields(&body, &["intgGuid", "name", "type", "enabled", "data"])?;
-    if let Some(sent) = body.get("intgGuid") {
-        if sent.as_str() != Some(guid) {
-            return Err(Invalid::field(
-                "$.intgGuid",
-                format!("must equal the intgGuid in the path ({guid:?}) when present, got {sent}"),
-            ));
-        }
+    if let Some(sent) = body
+        .get("intgGuid")
+        .filter(|sent| sent.as_str() != Some(guid))
+    {
+        return Err(Invalid::field(
+            "$.intgGuid",
+            format!("must equal the intgGuid in the path ({guid:?}) when present, got {sent}"),
+        ));
     }
     let name = match body.get("name") {
         Some(_) => required_name(&body)?,
         None => current.name.clone(),
     };
-    if let Some(sent) = body.get("type") {
-        if sent.as_str() != Some(current.kind.as_str()) {
-            return Err(Invalid::field(
-                "$.type",
-                format!(
-                    "the type of an integration cannot change (it is {:?}), got {sent}",
-                    current.kind.as_str()
-                ),
-            ));
-        }
+    let kind = current.kind.as_str();
+    if let Some(sent) = body.get("type").filter(|sent| sent.as_str() != Some(kind)) {
+        return Err(Invalid::field(
+            "$.type",
+            format!("the type of an integration cannot change (it is {kind:?}), got {sent}"),
+        ));
     }
     let enabled = match body.get("enabled") {
         None => current.enabled,

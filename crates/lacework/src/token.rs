@@ -72,7 +72,6 @@ pub struct KeyTokenSource {
     url: Url,
     credentials: Credentials,
     lifetime: Duration,
-    renew_before: Duration,
     cached: Mutex<Option<CachedToken>>,
 }
 
@@ -92,10 +91,8 @@ impl CachedToken {
     }
 }
 
-/// How long a [`KeyTokenSource`]'s tokens live unless told otherwise.
-const DEFAULT_KEY_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
-/// How long before expiry a [`KeyTokenSource`] replaces its token unless told otherwise.
-const DEFAULT_RENEW_BEFORE: Duration = Duration::from_secs(6 * 3600);
+/// How long before expiry a [`KeyTokenSource`] replaces its token.
+const RENEW_BEFORE: Duration = Duration::from_secs(6 * 3600);
 
 /// The body of a token request.
 #[derive(Serialize)]
@@ -130,8 +127,7 @@ impl KeyTokenSource {
             transport,
             url: endpoint(base, &["access", "tokens"]),
             credentials,
-            lifetime: DEFAULT_KEY_TOKEN_LIFETIME,
-            renew_before: DEFAULT_RENEW_BEFORE,
+            lifetime: KeyTokenRequester::DEFAULT_LIFETIME,
             cached: Mutex::new(None),
         }
     }
@@ -197,7 +193,7 @@ impl TokenSource for KeyTokenSource {
             let now = OffsetDateTime::now_utc();
             if let Some(held) = cached
                 .as_ref()
-                .filter(|held| held.is_fresh(self.renew_before, now))
+                .filter(|held| held.is_fresh(RENEW_BEFORE, now))
             {
                 return Ok(held.token.clone());
             }
@@ -226,7 +222,6 @@ impl fmt::Debug for KeyTokenSource {
             .field("url", &self.url.as_str())
             .field("credentials", &self.credentials)
             .field("lifetime", &self.lifetime)
-            .field("renew_before", &self.renew_before)
             .finish_non_exhaustive()
     }
 }
@@ -313,7 +308,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(source.lifetime, Duration::from_secs(86_400));
-        assert_eq!(source.renew_before, Duration::from_secs(6 * 3600));
+        assert_eq!(RENEW_BEFORE, Duration::from_secs(6 * 3600));
     }
 
     #[test]

@@ -94,11 +94,6 @@ impl Client {
         })
     }
 
-    /// The API's address, for example `https://acme.lacework.net/`.
-    pub fn base_url(&self) -> &Url {
-        &self.inner.base
-    }
-
     /// `POST /api/v2/CloudAccounts`: creates an integration.
     pub async fn create<D: IntegrationData>(
         &self,
@@ -311,7 +306,7 @@ impl Client {
 
     /// The retry policy, for sequences of calls retried as a whole.
     pub(crate) fn retry_policy(&self) -> RetryPolicy {
-        self.inner.transport.retry()
+        self.inner.transport.retry
     }
 
     /// Sends one call with the current token; if the API answers 401, renews the token once

@@ -47,7 +47,9 @@ const MAX_MESSAGE_CHARS: usize = 500;
 #[derive(Clone)]
 pub(crate) struct Transport {
     http: reqwest::Client,
-    retry: RetryPolicy,
+    /// How failed attempts are retried (callers that retry a whole sequence of calls use it
+    /// too).
+    pub retry: RetryPolicy,
     /// Told what every answer says about the key's rate limit.
     rate_limits: Option<Arc<dyn RateLimitObserver>>,
 }
@@ -116,11 +118,6 @@ impl Transport {
             retry: options.retry,
             rate_limits,
         })
-    }
-
-    /// The retry policy, for callers that retry a whole sequence of calls.
-    pub fn retry(&self) -> RetryPolicy {
-        self.retry
     }
 
     /// Sends the request, trying again after retryable failures (with backoff and jitter, and

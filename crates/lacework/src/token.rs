@@ -175,7 +175,17 @@ impl KeyTokenSource {
         Ok(token)
     }
 
-    async fn fetch_into(&self, cached: &mut Option<CachedToken>) -> Result<Token, Error> {
+    /// The cached token if `good` says it may be used now, else a new one (then cached).
+    async fn cached_or_new(
+        &self,
+        good: impl Fn(&CachedToken, OffsetDateTime) -> bool,
+    ) -> Result<Token, Error> {
+        // Held across the request so that concurrent calls wait for one new token.
+        let mut cached = self.cached.lock().await;
+        let now = OffsetDateTime::now_utc();
+        if let Some(held) = cached.as_ref().filter(|held| good(held, now)) {
+            return Ok(held.token.clone());
+        }
         let token = self.request_token().await?;
         *cached = Some(CachedToken {
             token: token.clone(),
@@ -187,32 +197,14 @@ impl KeyTokenSource {
 
 impl TokenSource for KeyTokenSource {
     fn current(&self) -> TokenFuture<'_> {
-        Box::pin(async move {
-            // Held across the request so that concurrent calls wait for one new token.
-            let mut cached = self.cached.lock().await;
-            let now = OffsetDateTime::now_utc();
-            if let Some(held) = cached
-                .as_ref()
-                .filter(|held| held.is_fresh(RENEW_BEFORE, now))
-            {
-                return Ok(held.token.clone());
-            }
-            self.fetch_into(&mut cached).await
-        })
+        Box::pin(self.cached_or_new(|held, now| held.is_fresh(RENEW_BEFORE, now)))
     }
 
+    /// A newer token than `rejected` that has not expired yet, else a new one.
     fn renew<'a>(&'a self, rejected: &'a Token) -> TokenFuture<'a> {
-        Box::pin(async move {
-            let mut cached = self.cached.lock().await;
-            let now = OffsetDateTime::now_utc();
-            let newer = cached.as_ref().filter(|held| {
-                held.token != *rejected && !held.token.expires_within(Duration::ZERO, now)
-            });
-            if let Some(held) = newer {
-                return Ok(held.token.clone());
-            }
-            self.fetch_into(&mut cached).await
-        })
+        Box::pin(self.cached_or_new(move |held, now| {
+            held.token != *rejected && !held.token.expires_within(Duration::ZERO, now)
+        }))
     }
 }
 

@@ -501,21 +501,12 @@ fn created<D: IntegrationData>(
 /// or, for a type Lacework keeps once per AWS account, any 4xx that is not about the token,
 /// access or the rate limit.
 fn may_mean_exists<D: IntegrationData>(error: &Error) -> bool {
-    match error {
-        Error::Lacework {
-            kind: LaceworkErrorKind::Conflict,
-            ..
-        } => true,
-        Error::Lacework {
-            status: Some(status),
-            ..
-        } => {
-            D::ONE_PER_AWS_ACCOUNT
-                && (400..500).contains(status)
-                && ![401, 403, 429].contains(status)
-        }
-        _ => false,
-    }
+    let Error::Lacework { kind, status, .. } = error else {
+        return false;
+    };
+    let refused_4xx =
+        status.is_some_and(|s| (400..500).contains(&s) && ![401, 403, 429].contains(&s));
+    *kind == LaceworkErrorKind::Conflict || (D::ONE_PER_AWS_ACCOUNT && refused_4xx)
 }
 
 /// A failed create that the service may have carried out all the same. A 429 is not one (it

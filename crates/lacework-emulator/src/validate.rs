@@ -177,13 +177,12 @@ impl<'a> Object<'a> {
         let Some(value) = self.get(name).filter(|value| !value.is_null()) else {
             return Ok(None);
         };
-        let problem = || {
-            let (low, high) = (range.start(), range.end());
-            format!("must be a whole number from {low} to {high}, got {value}")
-        };
-        (value.as_u64().filter(|n| range.contains(n)))
-            .map(Some)
-            .ok_or_else(|| Invalid::field(self.path(name), problem()))
+        let (low, high) = (range.start(), range.end());
+        let problem = format!("must be a whole number from {low} to {high}, got {value}");
+        match value.as_u64() {
+            Some(number) if range.contains(&number) => Ok(Some(number)),
+            _ => Err(Invalid::field(self.path(name), problem)),
+        }
     }
 
     /// The field `name`, which must be an object.
@@ -405,18 +404,16 @@ fn validated(
     if kind == IntegrationType::AwsCtSqs {
         check_queue_url(data.required_string("queueUrl")?)?;
     }
-    let mapping = match data.get("accountMappingFile") {
-        Some(_) if !level.org => {
-            return Err(Invalid::field(
-                "$.data.accountMappingFile",
-                "AccountMappingFile or AccountMapping is for Org Level Cloud trail Integration only. (send Org-Access: true)",
-            ));
-        }
-        _ => data
-            .string("accountMappingFile")?
-            .map(|uri| mapping_file::decode_and_validate(uri, level.org_accounts))
-            .transpose()?,
-    };
+    if data.get("accountMappingFile").is_some() && !level.org {
+        return Err(Invalid::field(
+            "$.data.accountMappingFile",
+            "AccountMappingFile or AccountMapping is for Org Level Cloud trail Integration only. (send Org-Access: true)",
+        ));
+    }
+    let mapping = data
+        .string("accountMappingFile")?
+        .map(|uri| mapping_file::decode_and_validate(uri, level.org_accounts))
+        .transpose()?;
     Ok(ValidIntegration {
         name,
         kind,

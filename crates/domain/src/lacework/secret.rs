@@ -17,7 +17,8 @@ pub const REDACTED: &str = "<redacted>";
 ///
 /// It serializes as the plain string because request bodies (an external id in
 /// `crossAccountCredentials`) must carry it.
-#[derive(Clone, PartialEq, Eq, Default)]
+#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct SecretString(String);
 
 impl SecretString {
@@ -61,20 +62,8 @@ impl fmt::Display for SecretString {
     }
 }
 
-impl Serialize for SecretString {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for SecretString {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer).map(Self)
-    }
-}
-
-/// A Lacework API key: the key id (not secret) and its secret key.
-#[derive(Clone, PartialEq, Eq)]
+/// A Lacework API key: the key id (not secret) and its secret key (redacted in `Debug`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credentials {
     /// The API key id (`keyId`), shown in logs when useful.
     pub key_id: String,
@@ -89,15 +78,6 @@ impl Credentials {
             key_id: key_id.into(),
             secret_key: secret_key.into(),
         }
-    }
-}
-
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials")
-            .field("key_id", &self.key_id)
-            .field("secret_key", &self.secret_key)
-            .finish()
     }
 }
 

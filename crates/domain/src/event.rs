@@ -290,30 +290,27 @@ impl LifecycleEvent {
     /// The Control Tower outcome; `None` for Organizations calls (failed calls are ignored, so
     /// the ones that remain succeeded).
     pub fn state(&self) -> Option<&State> {
-        match self {
-            Self::CreateManagedAccount(change) | Self::UpdateManagedAccount(change) => {
-                Some(&change.state)
-            }
-            Self::RegisterOrganizationalUnit(change)
-            | Self::DeregisterOrganizationalUnit(change) => Some(&change.state),
-            Self::SetupLandingZone(change) | Self::UpdateLandingZone(change) => Some(&change.state),
-            Self::CloseAccount(_)
-            | Self::RemoveAccountFromOrganization(_)
-            | Self::MoveAccount(_) => None,
-        }
+        self.state_and_origin().0
     }
 
     /// Event ids, time and region.
     pub fn origin(&self) -> &Origin {
+        self.state_and_origin().1
+    }
+
+    fn state_and_origin(&self) -> (Option<&State>, &Origin) {
         match self {
-            Self::CreateManagedAccount(change) | Self::UpdateManagedAccount(change) => {
-                &change.origin
+            Self::CreateManagedAccount(c) | Self::UpdateManagedAccount(c) => {
+                (Some(&c.state), &c.origin)
             }
-            Self::RegisterOrganizationalUnit(change)
-            | Self::DeregisterOrganizationalUnit(change) => &change.origin,
-            Self::SetupLandingZone(change) | Self::UpdateLandingZone(change) => &change.origin,
-            Self::CloseAccount(exit) | Self::RemoveAccountFromOrganization(exit) => &exit.origin,
-            Self::MoveAccount(moved) => &moved.origin,
+            Self::RegisterOrganizationalUnit(c) | Self::DeregisterOrganizationalUnit(c) => {
+                (Some(&c.state), &c.origin)
+            }
+            Self::SetupLandingZone(c) | Self::UpdateLandingZone(c) => (Some(&c.state), &c.origin),
+            Self::CloseAccount(exit) | Self::RemoveAccountFromOrganization(exit) => {
+                (None, &exit.origin)
+            }
+            Self::MoveAccount(moved) => (None, &moved.origin),
         }
     }
 }

@@ -21,7 +21,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Serialize, Serializer};
-use time::{Date, Month, Time};
+use time::macros::format_description;
+use time::{Date, Month, PrimitiveDateTime};
 
 use crate::account::{AccountId, account_id_problem};
 use crate::error::Error;
@@ -335,32 +336,18 @@ fn folder_date(key: &str, year: &str, month: &str, day: &str) -> Result<Date, Er
 
 /// The date of a file-name time stamp: `YYYYMMDDTHHmmZ`, or `YYYYMMDDTHHmmssZ` for digests.
 fn stamp_date(stamp: &str, with_seconds: bool) -> Option<Date> {
-    let (date, time) = stamp.strip_suffix('Z')?.split_once('T')?;
-    let date = calendar_date(
-        digits(date.get(0..4)?, 4)?,
-        digits(date.get(4..6)?, 2)?,
-        digits(date.get(6..)?, 2)?,
-    )?;
-    let width = if with_seconds { 6 } else { 4 };
-    let (hour, minute, second) = (
-        digits(time.get(0..2)?, 2)?,
-        digits(time.get(2..4)?, 2)?,
-        if with_seconds {
-            digits(time.get(4..)?, 2)?
-        } else {
-            0
-        },
-    );
-    if time.len() != width {
+    let format = if with_seconds {
+        format_description!("[year][month][day]T[hour][minute][second]Z")
+    } else {
+        format_description!("[year][month][day]T[hour][minute]Z")
+    };
+    // `time` would take a sign before the year; CloudTrail writes none.
+    if !stamp.starts_with(|c: char| c.is_ascii_digit()) {
         return None;
     }
-    Time::from_hms(
-        u8::try_from(hour).ok()?,
-        u8::try_from(minute).ok()?,
-        u8::try_from(second).ok()?,
-    )
-    .ok()?;
-    Some(date)
+    PrimitiveDateTime::parse(stamp, format)
+        .ok()
+        .map(PrimitiveDateTime::date)
 }
 
 fn is_unique_part(text: &str) -> bool {
@@ -672,6 +659,7 @@ mod tests {
             ),
             (LOG.replacen("T1405Z", "T2505Z", 1), "not a UTC time stamp"),
             (LOG.replacen("T1405Z", "T14059Z", 1), "not a UTC time stamp"),
+            (LOG.replacen("_20240517T", "_+20240517T", 1), "not a UTC time stamp"),
             (LOG.replacen("_Xk2pQ9rT4vLm8NaB", "", 1), "no unique part"),
             (
                 LOG.replacen("Xk2pQ9rT4vLm8NaB", "Xk2p-Q9", 1),

@@ -18,7 +18,6 @@
 //! CloudTrail, and trusting either half would route the file to the wrong account.
 
 use std::fmt;
-use std::str::FromStr;
 
 use serde::{Serialize, Serializer};
 use time::macros::format_description;
@@ -96,7 +95,82 @@ impl ObjectKey {
     /// Reads a (URL-decoded) S3 object key. Anything that is not a CloudTrail log, digest or
     /// insight key is an [`Error::ObjectKey`] saying which part is wrong.
     pub fn parse(key: &str) -> Result<Self, Error> {
-        parse_key(key)
+        if key.is_empty() {
+            return Err(not_a_key(key, "is empty"));
+        }
+        let segments: Vec<&str> = key.split('/').collect();
+        // The last `AWSLogs` folder is CloudTrail's: a prefix may contain the word, but nothing
+        // CloudTrail writes after it can.
+        let Some(logs_at) = segments.iter().rposition(|segment| *segment == "AWSLogs") else {
+            return Err(not_a_key(
+                key,
+                format!("has no AWSLogs folder; CloudTrail keys look like {SHAPE}"),
+            ));
+        };
+        let prefix = (logs_at > 0).then(|| segments[..logs_at].join("/"));
+
+        let mut folders = Folders {
+            key,
+            rest: segments.iter().skip(logs_at + 1).copied(),
+            last: "AWSLogs",
+        };
+        let first = folders.next("account")?;
+        let (organization_id, account_folder) = if first.starts_with("o-") {
+            check_organization_id(key, first)?;
+            (Some(first.to_owned()), folders.next("account")?)
+        } else {
+            (None, first)
+        };
+        if let Some(problem) = account_id_problem(account_folder) {
+            return Err(not_a_key(
+                key,
+                format!("account folder {account_folder:?} is not an AWS account id: {problem}"),
+            ));
+        }
+        let account =
+            AccountId::parse(account_folder).map_err(|err| not_a_key(key, err.to_string()))?;
+
+        let folder = folders.next("CloudTrail folder")?;
+        let kind = LogKind::from_folder(folder).ok_or_else(|| {
+            not_a_key(
+                key,
+                format!(
+                    "folder {folder:?} after the account holds no CloudTrail files \
+                 (expected CloudTrail, CloudTrail-Digest or CloudTrail-Insight)"
+                ),
+            )
+        })?;
+        let region = folders.next("region")?;
+        if !is_region(region) {
+            return Err(not_a_key(
+                key,
+                format!("region folder {region:?} is not an AWS region name (like us-east-1)"),
+            ));
+        }
+        let year = folders.next("year")?;
+        let month = folders.next("month")?;
+        let day = folders.next("day")?;
+        let date = folder_date(key, year, month, day)?;
+        let file_name = folders.next("file name")?;
+        if let Some(extra) = folders.rest.next() {
+            return Err(not_a_key(
+                key,
+                format!(
+                    "has more folders than CloudTrail writes: {file_name:?} is followed by {extra:?} ({SHAPE})"
+                ),
+            ));
+        }
+        check_file_name(key, file_name, kind, &account, region, date)?;
+
+        Ok(ObjectKey {
+            prefix,
+            organization_id,
+            account,
+            region: region.to_owned(),
+            date,
+            kind,
+            file_name: file_name.to_owned(),
+        })
     }
 
     /// The S3 object key these parts make; `ObjectKey::parse(&k.to_key())` gives `k` back.
@@ -128,13 +202,6 @@ impl ObjectKey {
 impl fmt::Display for ObjectKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_key())
-    }
-}
-
-impl FromStr for ObjectKey {
-    type Err = Error;
-    fn from_str(key: &str) -> Result<Self, Error> {
-        Self::parse(key)
     }
 }
 
@@ -182,92 +249,6 @@ impl<'a, I: Iterator<Item = &'a str>> Folders<'a, I> {
             )),
         }
     }
-}
-
-fn parse_key(key: &str) -> Result<ObjectKey, Error> {
-    if key.is_empty() {
-        return Err(not_a_key(key, "is empty"));
-    }
-    let segments: Vec<&str> = key.split('/').collect();
-    // The last `AWSLogs` folder is CloudTrail's: a prefix may contain the word, but nothing
-    // CloudTrail writes after it can.
-    let Some(logs_at) = segments.iter().rposition(|segment| *segment == "AWSLogs") else {
-        return Err(not_a_key(
-            key,
-            format!("has no AWSLogs folder; CloudTrail keys look like {SHAPE}"),
-        ));
-    };
-    let prefix = (logs_at > 0).then(|| {
-        segments
-            .iter()
-            .take(logs_at)
-            .copied()
-            .collect::<Vec<_>>()
-            .join("/")
-    });
-
-    let mut folders = Folders {
-        key,
-        rest: segments.iter().skip(logs_at + 1).copied(),
-        last: "AWSLogs",
-    };
-    let first = folders.next("account")?;
-    let (organization_id, account_folder) = if first.starts_with("o-") {
-        check_organization_id(key, first)?;
-        (Some(first.to_owned()), folders.next("account")?)
-    } else {
-        (None, first)
-    };
-    if let Some(problem) = account_id_problem(account_folder) {
-        return Err(not_a_key(
-            key,
-            format!("account folder {account_folder:?} is not an AWS account id: {problem}"),
-        ));
-    }
-    let account =
-        AccountId::parse(account_folder).map_err(|err| not_a_key(key, err.to_string()))?;
-
-    let folder = folders.next("CloudTrail folder")?;
-    let kind = LogKind::from_folder(folder).ok_or_else(|| {
-        not_a_key(
-            key,
-            format!(
-                "folder {folder:?} after the account holds no CloudTrail files \
-             (expected CloudTrail, CloudTrail-Digest or CloudTrail-Insight)"
-            ),
-        )
-    })?;
-    let region = folders.next("region")?;
-    if !is_region(region) {
-        return Err(not_a_key(
-            key,
-            format!("region folder {region:?} is not an AWS region name (like us-east-1)"),
-        ));
-    }
-    let year = folders.next("year")?;
-    let month = folders.next("month")?;
-    let day = folders.next("day")?;
-    let date = folder_date(key, year, month, day)?;
-    let file_name = folders.next("file name")?;
-    if let Some(extra) = folders.rest.next() {
-        return Err(not_a_key(
-            key,
-            format!(
-                "has more folders than CloudTrail writes: {file_name:?} is followed by {extra:?} ({SHAPE})"
-            ),
-        ));
-    }
-    check_file_name(key, file_name, kind, &account, region, date)?;
-
-    Ok(ObjectKey {
-        prefix,
-        organization_id,
-        account,
-        region: region.to_owned(),
-        date,
-        kind,
-        file_name: file_name.to_owned(),
-    })
 }
 
 /// AWS Organizations ids: `o-` and 10 to 32 lower-case letters or digits.
@@ -659,7 +640,10 @@ mod tests {
             ),
             (LOG.replacen("T1405Z", "T2505Z", 1), "not a UTC time stamp"),
             (LOG.replacen("T1405Z", "T14059Z", 1), "not a UTC time stamp"),
-            (LOG.replacen("_20240517T", "_+20240517T", 1), "not a UTC time stamp"),
+            (
+                LOG.replacen("_20240517T", "_+20240517T", 1),
+                "not a UTC time stamp",
+            ),
             (LOG.replacen("_Xk2pQ9rT4vLm8NaB", "", 1), "no unique part"),
             (
                 LOG.replacen("Xk2pQ9rT4vLm8NaB", "Xk2p-Q9", 1),

@@ -46,13 +46,6 @@ impl fmt::Display for SubAccount {
     }
 }
 
-impl std::str::FromStr for SubAccount {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
-        Self::new(s)
-    }
-}
-
 /// The scope of one API call.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Scope {

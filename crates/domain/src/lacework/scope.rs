@@ -14,24 +14,21 @@ impl SubAccount {
     /// the name is lower-cased.
     pub fn new(name: &str) -> Result<Self, Error> {
         let reason = if name.is_empty() {
-            Some("is empty")
+            "is empty"
         } else if name.len() > 255 {
-            Some("is longer than 255 characters")
+            "is longer than 255 characters"
         } else if !name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         {
-            Some("a Lacework sub-account name has only letters, digits, '-', '_' and '.'")
+            "a Lacework sub-account name has only letters, digits, '-', '_' and '.'"
         } else {
-            None
+            return Ok(Self(name.to_ascii_lowercase()));
         };
-        match reason {
-            Some(reason) => Err(Error::Name {
-                value: name.to_owned(),
-                reason: reason.to_owned(),
-            }),
-            None => Ok(Self(name.to_ascii_lowercase())),
-        }
+        Err(Error::Name {
+            value: name.to_owned(),
+            reason: reason.to_owned(),
+        })
     }
 
     /// The name, lower case, as sent in `Account-Name`.

@@ -113,13 +113,10 @@ impl Token {
     /// Whether the token is expired at `now`, or will be within `window` of it.
     pub fn expires_within(&self, window: Duration, now: OffsetDateTime) -> bool {
         // A window too large to represent simply means "renew now".
-        match time::Duration::try_from(window) {
-            Ok(window) => match now.checked_add(window) {
-                Some(limit) => self.expires_at <= limit,
-                None => true,
-            },
-            Err(_) => true,
-        }
+        time::Duration::try_from(window)
+            .ok()
+            .and_then(|window| now.checked_add(window))
+            .is_none_or(|limit| self.expires_at <= limit)
     }
 }
 

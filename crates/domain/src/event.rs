@@ -101,15 +101,6 @@ impl Serialize for Parsed {
     }
 }
 
-impl fmt::Display for Parsed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Parsed::Lifecycle(event) => event.fmt(f),
-            Parsed::Ignored { reason } => write!(f, "ignored: {reason}"),
-        }
-    }
-}
-
 /// A Control Tower lifecycle event or an Organizations API call that changes which accounts
 /// exist, where they sit, or how the landing zone looks.
 #[derive(Debug, Clone, PartialEq, Serialize)]

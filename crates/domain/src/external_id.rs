@@ -113,12 +113,6 @@ impl fmt::Debug for ExternalIdSuffix {
     }
 }
 
-impl fmt::Display for ExternalIdSuffix {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(REDACTED)
-    }
-}
-
 /// One account's external id: `lweid:aws:v2:<lacework account>:<aws account id>:<suffix>`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ExternalId {
@@ -285,7 +279,6 @@ mod tests {
             "ExternalId(lweid:aws:v2:acme:222233334444:***)"
         );
         assert_eq!(format!("{:?}", suffix()), "ExternalIdSuffix(***)");
-        assert_eq!(suffix().to_string(), "***");
         // Also inside other values' Debug output.
         let nested = format!("{:?}", (Some(&id), vec![suffix()]));
         assert!(!nested.contains("secretPart"), "{nested}");

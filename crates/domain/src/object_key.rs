@@ -17,8 +17,6 @@
 //! A file name that disagrees with its folders is refused: such a key was not written by
 //! CloudTrail, and trusting either half would route the file to the wrong account.
 
-use std::fmt;
-
 use serde::{Serialize, Serializer};
 use time::macros::format_description;
 use time::{Date, Month, PrimitiveDateTime};
@@ -55,16 +53,6 @@ impl LogKind {
         [Self::Log, Self::Digest, Self::Insight]
             .into_iter()
             .find(|kind| kind.folder() == folder)
-    }
-}
-
-impl fmt::Display for LogKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Log => "log",
-            Self::Digest => "digest",
-            Self::Insight => "insight",
-        })
     }
 }
 
@@ -109,15 +97,23 @@ impl ObjectKey {
         };
         let prefix = (logs_at > 0).then(|| segments[..logs_at].join("/"));
 
-        let mut folders = Folders {
-            key,
-            rest: segments.iter().skip(logs_at + 1).copied(),
-            last: "AWSLogs",
+        // The folders after `AWSLogs`, taken one at a time; a missing one is named after the
+        // last one there is.
+        let mut at = logs_at;
+        let mut next = |what: &str| {
+            at += 1;
+            segments.get(at).copied().ok_or_else(|| {
+                let last = segments[at - 1];
+                not_a_key(
+                    key,
+                    format!("ends after {last:?} where the {what} should follow ({SHAPE})"),
+                )
+            })
         };
-        let first = folders.next("account")?;
+        let first = next("account")?;
         let (organization_id, account_folder) = if first.starts_with("o-") {
             check_organization_id(key, first)?;
-            (Some(first.to_owned()), folders.next("account")?)
+            (Some(first.to_owned()), next("account")?)
         } else {
             (None, first)
         };
@@ -130,7 +126,7 @@ impl ObjectKey {
         let account =
             AccountId::parse(account_folder).map_err(|err| not_a_key(key, err.to_string()))?;
 
-        let folder = folders.next("CloudTrail folder")?;
+        let folder = next("CloudTrail folder")?;
         let kind = LogKind::from_folder(folder).ok_or_else(|| {
             not_a_key(
                 key,
@@ -140,19 +136,19 @@ impl ObjectKey {
                 ),
             )
         })?;
-        let region = folders.next("region")?;
+        let region = next("region")?;
         if !is_region(region) {
             return Err(not_a_key(
                 key,
                 format!("region folder {region:?} is not an AWS region name (like us-east-1)"),
             ));
         }
-        let year = folders.next("year")?;
-        let month = folders.next("month")?;
-        let day = folders.next("day")?;
+        let year = next("year")?;
+        let month = next("month")?;
+        let day = next("day")?;
         let date = folder_date(key, year, month, day)?;
-        let file_name = folders.next("file name")?;
-        if let Some(extra) = folders.rest.next() {
+        let file_name = next("file name")?;
+        if let Some(extra) = segments.get(at + 1) {
             return Err(not_a_key(
                 key,
                 format!(
@@ -199,12 +195,6 @@ impl ObjectKey {
     }
 }
 
-impl fmt::Display for ObjectKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_key())
-    }
-}
-
 fn serialize_date<S: Serializer>(date: &Date, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(&date_text(*date))
 }
@@ -223,31 +213,6 @@ fn not_a_key(key: &str, reason: impl Into<String>) -> Error {
     Error::ObjectKey {
         key: key.to_owned(),
         reason: reason.into(),
-    }
-}
-
-/// The folders after `AWSLogs`, taken one at a time; remembers the last one for errors.
-struct Folders<'a, I: Iterator<Item = &'a str>> {
-    key: &'a str,
-    rest: I,
-    last: &'a str,
-}
-
-impl<'a, I: Iterator<Item = &'a str>> Folders<'a, I> {
-    fn next(&mut self, what: &str) -> Result<&'a str, Error> {
-        match self.rest.next() {
-            Some(folder) => {
-                self.last = folder;
-                Ok(folder)
-            }
-            None => Err(not_a_key(
-                self.key,
-                format!(
-                    "ends after {:?} where the {what} should follow ({SHAPE})",
-                    self.last
-                ),
-            )),
-        }
     }
 }
 
@@ -558,7 +523,6 @@ mod tests {
             })
             .collect();
         assert_eq!(kinds, ["log", "digest", "insight"]);
-        assert_eq!(LogKind::Insight.to_string(), "insight");
     }
 
     #[test]

@@ -72,12 +72,6 @@ impl fmt::Display for Scope {
     }
 }
 
-impl From<SubAccount> for Scope {
-    fn from(account: SubAccount) -> Self {
-        Self::Account(account)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -42,13 +42,8 @@ pub fn parse(input: &serde_json::Value) -> Result<Vec<Parsed>, Error> {
     let root = At::root(input, Error::Event);
     root.object("an EventBridge event, or an SNS or SQS event carrying one")?;
     match root.field("Records") {
-        None if is_sns_notification(input) => Ok(vec![read_sns_notification(&root)?]),
-        None => Ok(vec![read_event(&root)?]),
-        Some(records) => records
-            .items()?
-            .iter()
-            .map(read_record)
-            .collect::<Result<Vec<_>, _>>(),
+        None => Ok(vec![parse_document(input, "$")?]),
+        Some(records) => records.items()?.iter().map(read_record).collect(),
     }
 }
 

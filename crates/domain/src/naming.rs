@@ -133,11 +133,11 @@ impl fmt::Display for Region {
     }
 }
 
-fn region_problem(text: &str) -> Option<String> {
+fn region_problem(text: &str) -> Option<&'static str> {
     const SHAPE: &str = "is not an AWS region name like us-east-1, us-gov-west-1 or cn-north-1";
     let parts: Vec<&str> = text.split('-').collect();
     let [country, middle @ .., number] = parts.as_slice() else {
-        return Some(SHAPE.to_owned());
+        return Some(SHAPE);
     };
     let shape_ok = country.len() == 2
         && country.bytes().all(|b| b.is_ascii_lowercase())
@@ -148,12 +148,11 @@ fn region_problem(text: &str) -> Option<String> {
         && (1..=2).contains(&number.len())
         && number.bytes().all(|b| b.is_ascii_digit());
     if !shape_ok {
-        return Some(SHAPE.to_owned());
+        return Some(SHAPE);
     }
     if middle.iter().any(|part| part.starts_with("iso")) {
         return Some(
-            "is a region of an isolated partition; only the aws, aws-us-gov and aws-cn partitions are supported"
-                .to_owned(),
+            "is a region of an isolated partition; only the aws, aws-us-gov and aws-cn partitions are supported",
         );
     }
     None

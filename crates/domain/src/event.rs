@@ -510,6 +510,7 @@ fn read_control_tower(event: &At<'_>, detail_type: &str) -> Result<Parsed, Error
     status.object("the outcome of the Control Tower action")?;
     let state = read_state(&status)?;
 
+    let unit = || read_organizational_unit(&status.required("organizationalUnit")?);
     let event = match name {
         "CreateManagedAccount" | "UpdateManagedAccount" => {
             if let State::Failed { message } = &state {
@@ -525,9 +526,7 @@ fn read_control_tower(event: &At<'_>, detail_type: &str) -> Result<Parsed, Error
             let change = ManagedAccountChange {
                 state,
                 account: read_account(&status.required("account")?)?,
-                organizational_unit: read_organizational_unit(
-                    &status.required("organizationalUnit")?,
-                )?,
+                organizational_unit: unit()?,
                 origin,
             };
             if name == "CreateManagedAccount" {
@@ -539,9 +538,7 @@ fn read_control_tower(event: &At<'_>, detail_type: &str) -> Result<Parsed, Error
         "RegisterOrganizationalUnit" | "DeregisterOrganizationalUnit" => {
             let change = OrganizationalUnitChange {
                 state,
-                organizational_unit: read_organizational_unit(
-                    &status.required("organizationalUnit")?,
-                )?,
+                organizational_unit: unit()?,
                 origin,
             };
             if name == "RegisterOrganizationalUnit" {

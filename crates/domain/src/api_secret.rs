@@ -294,17 +294,11 @@ fn read_token(fields: &Map<String, Value>, problems: &mut Vec<Problem>) -> Optio
     let present = |field: &str| !matches!(fields.get(field), None | Some(Value::Null));
     let value = optional_text(fields, TOKEN, problems);
     let expires_at = optional_text(fields, EXPIRES_AT, problems);
-    if present(TOKEN) && !present(EXPIRES_AT) {
-        problems.push(problem(
-            EXPIRES_AT,
-            format!("is missing; it is required with {ROOT}.{TOKEN}"),
-        ));
-    }
-    if present(EXPIRES_AT) && !present(TOKEN) {
-        problems.push(problem(
-            TOKEN,
-            format!("is missing; it is required with {ROOT}.{EXPIRES_AT}"),
-        ));
+    for (given, missing) in [(TOKEN, EXPIRES_AT), (EXPIRES_AT, TOKEN)] {
+        if present(given) && !present(missing) {
+            let message = format!("is missing; it is required with {ROOT}.{given}");
+            problems.push(problem(missing, message));
+        }
     }
     let expires_at = expires_at.and_then(|text| match OffsetDateTime::parse(text, &Rfc3339) {
         Ok(at) => Some(at),

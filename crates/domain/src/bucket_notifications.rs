@@ -191,15 +191,9 @@ impl NotificationConfiguration {
         let change = match configuration.notifications.iter().position(is_ours) {
             Some(at) if configuration.notifications[at] == *ours => Change::Unchanged,
             Some(at) => {
-                configuration.notifications[at] = ours.clone();
-                // A duplicate Id cannot be written; keep the first only.
-                let mut seen = false;
-                configuration.notifications.retain(|n| {
-                    let mine = is_ours(n);
-                    let keep = !(mine && seen);
-                    seen |= mine;
-                    keep
-                });
+                // A duplicate Id cannot be written: ours goes where the first one was.
+                configuration.notifications.retain(|n| !is_ours(n));
+                configuration.notifications.insert(at, ours.clone());
                 Change::Replaced
             }
             None => {

@@ -63,12 +63,11 @@ pub(crate) fn json_type(value: &serde_json::Value) -> &'static str {
     }
 }
 
-/// Several problems, shown one per line.
-fn lines(problems: &[Problem]) -> String {
-    problems
-        .iter()
-        .map(|p| format!("\n  - {p}"))
-        .collect::<String>()
+/// Several problems, counted, then shown one per line.
+fn listed(problems: &[Problem]) -> String {
+    let plural = if problems.len() == 1 { "" } else { "s" };
+    let lines: String = problems.iter().map(|p| format!("\n  - {p}")).collect();
+    format!("({} problem{plural}):{lines}", problems.len())
 }
 
 /// How a Lacework API call failed; tells a caller whether trying again can help.
@@ -140,7 +139,7 @@ pub enum Error {
     ObjectKey { key: String, reason: String },
 
     /// An account mapping file with one or more problems (all of them are listed).
-    #[error("invalid account mapping ({} problem{}):{}", .0.len(), if .0.len() == 1 { "" } else { "s" }, lines(.0))]
+    #[error("invalid account mapping {}", listed(.0))]
     Mapping(Vec<Problem>),
 
     /// A value that should be an AWS account id and is not.
@@ -157,7 +156,7 @@ pub enum Error {
     Name { value: String, reason: String },
 
     /// Configuration with one or more problems (all of them are listed).
-    #[error("invalid configuration ({} problem{}):{}", .0.len(), if .0.len() == 1 { "" } else { "s" }, lines(.0))]
+    #[error("invalid configuration {}", listed(.0))]
     Config(Vec<Problem>),
 
     /// A CloudFormation custom resource request that is malformed.

@@ -42,13 +42,8 @@ pub fn parse(input: &serde_json::Value) -> Result<Vec<Parsed>, Error> {
     let root = At::root(input, Error::Event);
     root.object("an EventBridge event, or an SNS or SQS event carrying one")?;
     match root.field("Records") {
-        None if is_sns_notification(input) => Ok(vec![read_sns_notification(&root)?]),
-        None => Ok(vec![read_event(&root)?]),
-        Some(records) => records
-            .items()?
-            .iter()
-            .map(read_record)
-            .collect::<Result<Vec<_>, _>>(),
+        None => Ok(vec![parse_document(input, "$")?]),
+        Some(records) => records.items()?.iter().map(read_record).collect(),
     }
 }
 
@@ -86,16 +81,6 @@ pub enum Parsed {
     },
 }
 
-impl Parsed {
-    /// The lifecycle event, if this is one.
-    pub fn lifecycle(&self) -> Option<&LifecycleEvent> {
-        match self {
-            Parsed::Lifecycle(event) => Some(event),
-            Parsed::Ignored { .. } => None,
-        }
-    }
-}
-
 /// A lifecycle event shows as its own fields; an ignored one as `{"ignored": true, "reason": ..}`.
 impl Serialize for Parsed {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -107,15 +92,6 @@ impl Serialize for Parsed {
                 map.serialize_entry("reason", reason)?;
                 map.end()
             }
-        }
-    }
-}
-
-impl fmt::Display for Parsed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Parsed::Lifecycle(event) => event.fmt(f),
-            Parsed::Ignored { reason } => write!(f, "ignored: {reason}"),
         }
     }
 }
@@ -297,50 +273,30 @@ impl LifecycleEvent {
         }
     }
 
-    /// The one OU the event names: the account's OU, or the OU (de)registered.
-    pub fn organizational_unit(&self) -> Option<&OrganizationalUnit> {
-        match self {
-            Self::CreateManagedAccount(change) | Self::UpdateManagedAccount(change) => {
-                Some(&change.organizational_unit)
-            }
-            Self::RegisterOrganizationalUnit(change)
-            | Self::DeregisterOrganizationalUnit(change) => Some(&change.organizational_unit),
-            _ => None,
-        }
-    }
-
     /// The Control Tower outcome; `None` for Organizations calls (failed calls are ignored, so
     /// the ones that remain succeeded).
     pub fn state(&self) -> Option<&State> {
-        match self {
-            Self::CreateManagedAccount(change) | Self::UpdateManagedAccount(change) => {
-                Some(&change.state)
-            }
-            Self::RegisterOrganizationalUnit(change)
-            | Self::DeregisterOrganizationalUnit(change) => Some(&change.state),
-            Self::SetupLandingZone(change) | Self::UpdateLandingZone(change) => Some(&change.state),
-            Self::CloseAccount(_)
-            | Self::RemoveAccountFromOrganization(_)
-            | Self::MoveAccount(_) => None,
-        }
-    }
-
-    /// Whether the action this event reports took effect.
-    pub fn is_success(&self) -> bool {
-        !matches!(self.state(), Some(State::Failed { .. }))
+        self.state_and_origin().0
     }
 
     /// Event ids, time and region.
     pub fn origin(&self) -> &Origin {
+        self.state_and_origin().1
+    }
+
+    fn state_and_origin(&self) -> (Option<&State>, &Origin) {
         match self {
-            Self::CreateManagedAccount(change) | Self::UpdateManagedAccount(change) => {
-                &change.origin
+            Self::CreateManagedAccount(c) | Self::UpdateManagedAccount(c) => {
+                (Some(&c.state), &c.origin)
             }
-            Self::RegisterOrganizationalUnit(change)
-            | Self::DeregisterOrganizationalUnit(change) => &change.origin,
-            Self::SetupLandingZone(change) | Self::UpdateLandingZone(change) => &change.origin,
-            Self::CloseAccount(exit) | Self::RemoveAccountFromOrganization(exit) => &exit.origin,
-            Self::MoveAccount(moved) => &moved.origin,
+            Self::RegisterOrganizationalUnit(c) | Self::DeregisterOrganizationalUnit(c) => {
+                (Some(&c.state), &c.origin)
+            }
+            Self::SetupLandingZone(c) | Self::UpdateLandingZone(c) => (Some(&c.state), &c.origin),
+            Self::CloseAccount(exit) | Self::RemoveAccountFromOrganization(exit) => {
+                (None, &exit.origin)
+            }
+            Self::MoveAccount(moved) => (None, &moved.origin),
         }
     }
 }
@@ -498,43 +454,23 @@ fn read_event(event: &At<'_>) -> Result<Parsed, Error> {
     }
 }
 
-/// The Control Tower lifecycle events this product acts on.
-#[derive(Clone, Copy)]
-enum TowerEvent {
-    CreateManagedAccount,
-    UpdateManagedAccount,
-    RegisterOrganizationalUnit,
-    DeregisterOrganizationalUnit,
-    SetupLandingZone,
-    UpdateLandingZone,
-}
-
-impl TowerEvent {
-    fn from_name(name: &str) -> Option<Self> {
-        Some(match name {
-            "CreateManagedAccount" => Self::CreateManagedAccount,
-            "UpdateManagedAccount" => Self::UpdateManagedAccount,
-            "RegisterOrganizationalUnit" => Self::RegisterOrganizationalUnit,
-            "DeregisterOrganizationalUnit" => Self::DeregisterOrganizationalUnit,
-            "SetupLandingZone" => Self::SetupLandingZone,
-            "UpdateLandingZone" => Self::UpdateLandingZone,
-            _ => return None,
-        })
-    }
-
-    /// The key under `serviceEventDetails` that holds this event's outcome: each event has its
-    /// own (an update is *not* under `createManagedAccountStatus`).
-    fn status_key(self) -> &'static str {
-        match self {
-            Self::CreateManagedAccount => "createManagedAccountStatus",
-            Self::UpdateManagedAccount => "updateManagedAccountStatus",
-            Self::RegisterOrganizationalUnit => "registerOrganizationalUnitStatus",
-            Self::DeregisterOrganizationalUnit => "deregisterOrganizationalUnitStatus",
-            Self::SetupLandingZone => "setupLandingZoneStatus",
-            Self::UpdateLandingZone => "updateLandingZoneStatus",
-        }
-    }
-}
+/// The Control Tower lifecycle events this product acts on, and the key under
+/// `serviceEventDetails` that holds each one's outcome: each event has its own (an update is
+/// *not* under `createManagedAccountStatus`).
+const TOWER_EVENTS: [(&str, &str); 6] = [
+    ("CreateManagedAccount", "createManagedAccountStatus"),
+    ("UpdateManagedAccount", "updateManagedAccountStatus"),
+    (
+        "RegisterOrganizationalUnit",
+        "registerOrganizationalUnitStatus",
+    ),
+    (
+        "DeregisterOrganizationalUnit",
+        "deregisterOrganizationalUnitStatus",
+    ),
+    ("SetupLandingZone", "setupLandingZoneStatus"),
+    ("UpdateLandingZone", "updateLandingZoneStatus"),
+];
 
 /// The CloudTrail record an event carries in `detail`, and its `eventName`.
 fn cloudtrail_record<'a>(event: &At<'a>) -> Result<(At<'a>, &'a str), Error> {
@@ -551,7 +487,7 @@ fn read_control_tower(event: &At<'_>, detail_type: &str) -> Result<Parsed, Error
         )));
     }
     let (detail, name) = cloudtrail_record(event)?;
-    let Some(kind) = TowerEvent::from_name(name) else {
+    let Some(&(_, key)) = TOWER_EVENTS.iter().find(|(event, _)| *event == name) else {
         return Ok(ignored(format!(
             "Control Tower lifecycle event {name} does not change which accounts are monitored"
         )));
@@ -559,7 +495,6 @@ fn read_control_tower(event: &At<'_>, detail_type: &str) -> Result<Parsed, Error
     let origin = read_origin(event, &detail)?;
     let details = detail.required("serviceEventDetails")?;
     let found = details.object("the outcome of the Control Tower action")?;
-    let key = kind.status_key();
     let Some(status) = details.field(key) else {
         let others: Vec<&str> = found.keys().map(String::as_str).collect();
         let message = if others.is_empty() {
@@ -575,8 +510,9 @@ fn read_control_tower(event: &At<'_>, detail_type: &str) -> Result<Parsed, Error
     status.object("the outcome of the Control Tower action")?;
     let state = read_state(&status)?;
 
-    let event = match kind {
-        TowerEvent::CreateManagedAccount | TowerEvent::UpdateManagedAccount => {
+    let unit = || read_organizational_unit(&status.required("organizationalUnit")?);
+    let event = match name {
+        "CreateManagedAccount" | "UpdateManagedAccount" => {
             if let State::Failed { message } = &state {
                 // An account that failed before Organizations gave it an id does not exist:
                 // there is nothing to onboard or clean up.
@@ -590,36 +526,43 @@ fn read_control_tower(event: &At<'_>, detail_type: &str) -> Result<Parsed, Error
             let change = ManagedAccountChange {
                 state,
                 account: read_account(&status.required("account")?)?,
-                organizational_unit: read_organizational_unit(
-                    &status.required("organizationalUnit")?,
-                )?,
+                organizational_unit: unit()?,
                 origin,
             };
-            match kind {
-                TowerEvent::CreateManagedAccount => LifecycleEvent::CreateManagedAccount(change),
-                _ => LifecycleEvent::UpdateManagedAccount(change),
+            if name == "CreateManagedAccount" {
+                LifecycleEvent::CreateManagedAccount(change)
+            } else {
+                LifecycleEvent::UpdateManagedAccount(change)
             }
         }
-        TowerEvent::RegisterOrganizationalUnit | TowerEvent::DeregisterOrganizationalUnit => {
+        "RegisterOrganizationalUnit" | "DeregisterOrganizationalUnit" => {
             let change = OrganizationalUnitChange {
                 state,
-                organizational_unit: read_organizational_unit(
-                    &status.required("organizationalUnit")?,
-                )?,
+                organizational_unit: unit()?,
                 origin,
             };
-            match kind {
-                TowerEvent::RegisterOrganizationalUnit => {
-                    LifecycleEvent::RegisterOrganizationalUnit(change)
-                }
-                _ => LifecycleEvent::DeregisterOrganizationalUnit(change),
+            if name == "RegisterOrganizationalUnit" {
+                LifecycleEvent::RegisterOrganizationalUnit(change)
+            } else {
+                LifecycleEvent::DeregisterOrganizationalUnit(change)
             }
         }
-        TowerEvent::SetupLandingZone | TowerEvent::UpdateLandingZone => {
-            let change = read_landing_zone(&status, state, origin)?;
-            match kind {
-                TowerEvent::SetupLandingZone => LifecycleEvent::SetupLandingZone(change),
-                _ => LifecycleEvent::UpdateLandingZone(change),
+        _ => {
+            let change = LandingZoneChange {
+                state,
+                root_id: status
+                    .field("rootOrganizationalId")
+                    .map(|root| read_id(&root, is_root_id, ROOT_ID))
+                    .transpose()?,
+                organizational_units: status
+                    .list("organizationalUnits", read_organizational_unit)?,
+                accounts: status.list("accounts", read_account)?,
+                origin,
+            };
+            if name == "SetupLandingZone" {
+                LifecycleEvent::SetupLandingZone(change)
+            } else {
+                LifecycleEvent::UpdateLandingZone(change)
             }
         }
     };
@@ -652,48 +595,6 @@ fn lacks_account_id(status: &At<'_>) -> bool {
     }
 }
 
-fn read_landing_zone(
-    status: &At<'_>,
-    state: State,
-    origin: Origin,
-) -> Result<LandingZoneChange, Error> {
-    let root_id = match status.field("rootOrganizationalId") {
-        None => None,
-        Some(root) => {
-            let id = root.string()?;
-            if !is_root_id(id) {
-                return Err(root.problem(format!(
-                    "{id:?} is not a root id (\"r-\" and 4 to 32 lower-case letters or digits)"
-                )));
-            }
-            Some(id.to_owned())
-        }
-    };
-    let organizational_units = match status.field("organizationalUnits") {
-        None => Vec::new(),
-        Some(units) => units
-            .items()?
-            .iter()
-            .map(read_organizational_unit)
-            .collect::<Result<_, _>>()?,
-    };
-    let accounts = match status.field("accounts") {
-        None => Vec::new(),
-        Some(accounts) => accounts
-            .items()?
-            .iter()
-            .map(read_account)
-            .collect::<Result<_, _>>()?,
-    };
-    Ok(LandingZoneChange {
-        state,
-        root_id,
-        organizational_units,
-        accounts,
-        origin,
-    })
-}
-
 fn read_account(account: &At<'_>) -> Result<Account, Error> {
     account.object("an account (accountId, accountName)")?;
     Ok(Account {
@@ -704,17 +605,22 @@ fn read_account(account: &At<'_>) -> Result<Account, Error> {
 
 fn read_organizational_unit(unit: &At<'_>) -> Result<OrganizationalUnit, Error> {
     unit.object("an organizational unit (organizationalUnitId, organizationalUnitName)")?;
-    let id_at = unit.required("organizationalUnitId")?;
-    let id = id_at.string()?;
-    if !is_ou_id(id) {
-        return Err(id_at.problem(format!(
-            "{id:?} is not an OU id (\"ou-\", 4 to 32 lower-case letters or digits, \"-\", 8 to 32 more)"
-        )));
-    }
     Ok(OrganizationalUnit {
-        id: id.to_owned(),
+        id: read_id(&unit.required("organizationalUnitId")?, is_ou_id, OU_ID)?,
         name: unit.required_str("organizationalUnitName")?.to_owned(),
     })
+}
+
+/// What a root id and an OU id look like, for problems.
+const ROOT_ID: &str = "a root id (\"r-\" and 4 to 32 lower-case letters or digits)";
+const OU_ID: &str = "an OU id (\"ou-\", 4 to 32 lower-case letters or digits, \"-\", 8 to 32 more)";
+
+/// A string that `is_id` accepts; `what` names the kind of id for the problem.
+fn read_id(at: &At<'_>, is_id: fn(&str) -> bool, what: &str) -> Result<String, Error> {
+    match at.string()? {
+        id if is_id(id) => Ok(id.to_owned()),
+        id => Err(at.problem(format!("{id:?} is not {what}"))),
+    }
 }
 
 fn read_account_id(parent: &At<'_>, key: &str) -> Result<AccountId, Error> {
@@ -788,15 +694,11 @@ fn read_organizations(event: &At<'_>, detail_type: &str) -> Result<Parsed, Error
 }
 
 fn read_parent_id(parameters: &At<'_>, key: &str) -> Result<String, Error> {
-    let at = parameters.required(key)?;
-    let id = at.string()?;
-    if is_root_id(id) || is_ou_id(id) {
-        Ok(id.to_owned())
-    } else {
-        Err(at.problem(format!(
-            "{id:?} is neither a root id (\"r-...\") nor an OU id (\"ou-...-...\")"
-        )))
-    }
+    read_id(
+        &parameters.required(key)?,
+        |id| is_root_id(id) || is_ou_id(id),
+        "a root id (\"r-...\") or an OU id (\"ou-...-...\")",
+    )
 }
 
 /// Organizations' root id pattern: `r-` and 4 to 32 lower-case letters or digits.
@@ -907,7 +809,7 @@ mod tests {
                 },
             })
         );
-        assert!(event.is_success());
+        assert_eq!(event.state(), Some(&State::Succeeded));
         assert_eq!(event.account_id(), Some(&id("222233334444")));
         assert_eq!(event.name(), "CreateManagedAccount");
     }
@@ -918,7 +820,6 @@ mod tests {
         let LifecycleEvent::CreateManagedAccount(change) = &event else {
             panic!("{event:?}")
         };
-        assert!(!event.is_success());
         assert_eq!(change.account, account("222233335555", "payments-dev"));
         let State::Failed {
             message: Some(message),
@@ -958,10 +859,6 @@ mod tests {
             ou("ou-ab12-9f8e7d6c", "Sandbox")
         );
         assert_eq!(
-            event.organizational_unit(),
-            Some(&ou("ou-ab12-9f8e7d6c", "Sandbox"))
-        );
-        assert_eq!(
             event.to_string(),
             "UpdateManagedAccount SUCCEEDED: account 222233334444 (payments-prod) in OU ou-ab12-9f8e7d6c (Sandbox)"
         );
@@ -971,7 +868,7 @@ mod tests {
     fn update_managed_account_failed() {
         let event = lifecycle(fixture!("update-managed-account-failed.json"));
         assert!(matches!(event, LifecycleEvent::UpdateManagedAccount(_)));
-        assert!(!event.is_success());
+        assert!(matches!(event.state(), Some(State::Failed { .. })));
         assert_eq!(event.account_id(), Some(&id("222233334444")));
     }
 
@@ -986,7 +883,7 @@ mod tests {
             ou("ou-ab12-cd34ef56", "Workloads")
         );
         assert_eq!(registered.account_id(), None);
-        assert!(registered.is_success());
+        assert_eq!(registered.state(), Some(&State::Succeeded));
 
         let deregistered = lifecycle(fixture!("deregister-organizational-unit.json"));
         let LifecycleEvent::DeregisterOrganizationalUnit(change) = &deregistered else {
@@ -1041,7 +938,6 @@ mod tests {
             exit.origin.cloudtrail_event_id.as_deref(),
             Some("3b2a1c0d-9e8f-4a7b-b6c5-d4e3f2a10101")
         );
-        assert!(closed.is_success());
         assert_eq!(closed.state(), None);
 
         let removed = lifecycle(fixture!("remove-account-from-organization.json"));

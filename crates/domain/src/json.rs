@@ -97,6 +97,18 @@ impl<'a> At<'a> {
             .collect())
     }
 
+    /// The array member `key`, each item read with `read`; absent counts as empty.
+    pub fn list<T>(
+        &self,
+        key: &str,
+        read: fn(&At<'a>) -> Result<T, Error>,
+    ) -> Result<Vec<T>, Error> {
+        match self.field(key) {
+            None => Ok(Vec::new()),
+            Some(list) => list.items()?.iter().map(read).collect(),
+        }
+    }
+
     /// This value, a string, read as the JSON document it holds (an SNS `Message`).
     pub fn decoded(&self) -> Result<Value, Error> {
         decode(self.string()?, &self.path).map_err(self.wrap)

@@ -31,7 +31,6 @@ use serde_json::Value;
 
 use crate::error::{Error, Problem};
 use crate::json::{At, decode};
-use crate::mapping::{AccountMapping, Resolution};
 use crate::object_key::ObjectKey;
 
 /// What a delivery notification announces.
@@ -265,16 +264,10 @@ fn object_key(key: &str, path: &str) -> Result<ObjectKey, Error> {
     })
 }
 
-/// Which Lacework account a CloudTrail file belongs to under `mapping`. The AWS account whose
-/// events the file holds decides, not the bucket: an organization trail writes every account's
-/// files into the one Log Archive bucket.
-pub fn lacework_account<'a>(object: &LogObject, mapping: &'a AccountMapping) -> Resolution<'a> {
-    mapping.resolve(&object.object.account)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mapping::AccountMapping;
     use crate::object_key::LogKind;
     use aws_lambda_events::event::s3::S3Event;
     use aws_lambda_events::event::sns::{SnsEvent, SnsMessage};
@@ -691,7 +684,7 @@ mod tests {
         let routed: Vec<(&str, bool)> = found
             .iter()
             .map(|o| {
-                let resolution = lacework_account(o, &mapping);
+                let resolution = mapping.resolve(&o.object.account);
                 (resolution.lacework_account, resolution.mapped)
             })
             .collect();

@@ -17,11 +17,9 @@
 //! A file name that disagrees with its folders is refused: such a key was not written by
 //! CloudTrail, and trusting either half would route the file to the wrong account.
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Serialize, Serializer};
-use time::{Date, Month, Time};
+use time::macros::format_description;
+use time::{Date, Month, PrimitiveDateTime};
 
 use crate::account::{AccountId, account_id_problem};
 use crate::error::Error;
@@ -58,16 +56,6 @@ impl LogKind {
     }
 }
 
-impl fmt::Display for LogKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Log => "log",
-            Self::Digest => "digest",
-            Self::Insight => "insight",
-        })
-    }
-}
-
 /// The parts of a CloudTrail object key.
 ///
 /// `date` is the date folder (`yyyy/mm/dd`) as a [`time::Date`]; it serializes as
@@ -95,7 +83,90 @@ impl ObjectKey {
     /// Reads a (URL-decoded) S3 object key. Anything that is not a CloudTrail log, digest or
     /// insight key is an [`Error::ObjectKey`] saying which part is wrong.
     pub fn parse(key: &str) -> Result<Self, Error> {
-        parse_key(key)
+        if key.is_empty() {
+            return Err(not_a_key(key, "is empty"));
+        }
+        let segments: Vec<&str> = key.split('/').collect();
+        // The last `AWSLogs` folder is CloudTrail's: a prefix may contain the word, but nothing
+        // CloudTrail writes after it can.
+        let Some(logs_at) = segments.iter().rposition(|segment| *segment == "AWSLogs") else {
+            return Err(not_a_key(
+                key,
+                format!("has no AWSLogs folder; CloudTrail keys look like {SHAPE}"),
+            ));
+        };
+        let prefix = (logs_at > 0).then(|| segments[..logs_at].join("/"));
+
+        // The folders after `AWSLogs`, taken one at a time; a missing one is named after the
+        // last one there is.
+        let mut at = logs_at;
+        let mut next = |what: &str| {
+            at += 1;
+            segments.get(at).copied().ok_or_else(|| {
+                let last = segments[at - 1];
+                not_a_key(
+                    key,
+                    format!("ends after {last:?} where the {what} should follow ({SHAPE})"),
+                )
+            })
+        };
+        let first = next("account")?;
+        let (organization_id, account_folder) = if first.starts_with("o-") {
+            check_organization_id(key, first)?;
+            (Some(first.to_owned()), next("account")?)
+        } else {
+            (None, first)
+        };
+        if let Some(problem) = account_id_problem(account_folder) {
+            return Err(not_a_key(
+                key,
+                format!("account folder {account_folder:?} is not an AWS account id: {problem}"),
+            ));
+        }
+        let account =
+            AccountId::parse(account_folder).map_err(|err| not_a_key(key, err.to_string()))?;
+
+        let folder = next("CloudTrail folder")?;
+        let kind = LogKind::from_folder(folder).ok_or_else(|| {
+            not_a_key(
+                key,
+                format!(
+                    "folder {folder:?} after the account holds no CloudTrail files \
+                 (expected CloudTrail, CloudTrail-Digest or CloudTrail-Insight)"
+                ),
+            )
+        })?;
+        let region = next("region")?;
+        if !is_region(region) {
+            return Err(not_a_key(
+                key,
+                format!("region folder {region:?} is not an AWS region name (like us-east-1)"),
+            ));
+        }
+        let year = next("year")?;
+        let month = next("month")?;
+        let day = next("day")?;
+        let date = folder_date(key, year, month, day)?;
+        let file_name = next("file name")?;
+        if let Some(extra) = segments.get(at + 1) {
+            return Err(not_a_key(
+                key,
+                format!(
+                    "has more folders than CloudTrail writes: {file_name:?} is followed by {extra:?} ({SHAPE})"
+                ),
+            ));
+        }
+        check_file_name(key, file_name, kind, &account, region, date)?;
+
+        Ok(ObjectKey {
+            prefix,
+            organization_id,
+            account,
+            region: region.to_owned(),
+            date,
+            kind,
+            file_name: file_name.to_owned(),
+        })
     }
 
     /// The S3 object key these parts make; `ObjectKey::parse(&k.to_key())` gives `k` back.
@@ -124,19 +195,6 @@ impl ObjectKey {
     }
 }
 
-impl fmt::Display for ObjectKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_key())
-    }
-}
-
-impl FromStr for ObjectKey {
-    type Err = Error;
-    fn from_str(key: &str) -> Result<Self, Error> {
-        Self::parse(key)
-    }
-}
-
 fn serialize_date<S: Serializer>(date: &Date, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(&date_text(*date))
 }
@@ -156,117 +214,6 @@ fn not_a_key(key: &str, reason: impl Into<String>) -> Error {
         key: key.to_owned(),
         reason: reason.into(),
     }
-}
-
-/// The folders after `AWSLogs`, taken one at a time; remembers the last one for errors.
-struct Folders<'a, I: Iterator<Item = &'a str>> {
-    key: &'a str,
-    rest: I,
-    last: &'a str,
-}
-
-impl<'a, I: Iterator<Item = &'a str>> Folders<'a, I> {
-    fn next(&mut self, what: &str) -> Result<&'a str, Error> {
-        match self.rest.next() {
-            Some(folder) => {
-                self.last = folder;
-                Ok(folder)
-            }
-            None => Err(not_a_key(
-                self.key,
-                format!(
-                    "ends after {:?} where the {what} should follow ({SHAPE})",
-                    self.last
-                ),
-            )),
-        }
-    }
-}
-
-fn parse_key(key: &str) -> Result<ObjectKey, Error> {
-    if key.is_empty() {
-        return Err(not_a_key(key, "is empty"));
-    }
-    let segments: Vec<&str> = key.split('/').collect();
-    // The last `AWSLogs` folder is CloudTrail's: a prefix may contain the word, but nothing
-    // CloudTrail writes after it can.
-    let Some(logs_at) = segments.iter().rposition(|segment| *segment == "AWSLogs") else {
-        return Err(not_a_key(
-            key,
-            format!("has no AWSLogs folder; CloudTrail keys look like {SHAPE}"),
-        ));
-    };
-    let prefix = (logs_at > 0).then(|| {
-        segments
-            .iter()
-            .take(logs_at)
-            .copied()
-            .collect::<Vec<_>>()
-            .join("/")
-    });
-
-    let mut folders = Folders {
-        key,
-        rest: segments.iter().skip(logs_at + 1).copied(),
-        last: "AWSLogs",
-    };
-    let first = folders.next("account")?;
-    let (organization_id, account_folder) = if first.starts_with("o-") {
-        check_organization_id(key, first)?;
-        (Some(first.to_owned()), folders.next("account")?)
-    } else {
-        (None, first)
-    };
-    if let Some(problem) = account_id_problem(account_folder) {
-        return Err(not_a_key(
-            key,
-            format!("account folder {account_folder:?} is not an AWS account id: {problem}"),
-        ));
-    }
-    let account =
-        AccountId::parse(account_folder).map_err(|err| not_a_key(key, err.to_string()))?;
-
-    let folder = folders.next("CloudTrail folder")?;
-    let kind = LogKind::from_folder(folder).ok_or_else(|| {
-        not_a_key(
-            key,
-            format!(
-                "folder {folder:?} after the account holds no CloudTrail files \
-             (expected CloudTrail, CloudTrail-Digest or CloudTrail-Insight)"
-            ),
-        )
-    })?;
-    let region = folders.next("region")?;
-    if !is_region(region) {
-        return Err(not_a_key(
-            key,
-            format!("region folder {region:?} is not an AWS region name (like us-east-1)"),
-        ));
-    }
-    let year = folders.next("year")?;
-    let month = folders.next("month")?;
-    let day = folders.next("day")?;
-    let date = folder_date(key, year, month, day)?;
-    let file_name = folders.next("file name")?;
-    if let Some(extra) = folders.rest.next() {
-        return Err(not_a_key(
-            key,
-            format!(
-                "has more folders than CloudTrail writes: {file_name:?} is followed by {extra:?} ({SHAPE})"
-            ),
-        ));
-    }
-    check_file_name(key, file_name, kind, &account, region, date)?;
-
-    Ok(ObjectKey {
-        prefix,
-        organization_id,
-        account,
-        region: region.to_owned(),
-        date,
-        kind,
-        file_name: file_name.to_owned(),
-    })
 }
 
 /// AWS Organizations ids: `o-` and 10 to 32 lower-case letters or digits.
@@ -335,32 +282,18 @@ fn folder_date(key: &str, year: &str, month: &str, day: &str) -> Result<Date, Er
 
 /// The date of a file-name time stamp: `YYYYMMDDTHHmmZ`, or `YYYYMMDDTHHmmssZ` for digests.
 fn stamp_date(stamp: &str, with_seconds: bool) -> Option<Date> {
-    let (date, time) = stamp.strip_suffix('Z')?.split_once('T')?;
-    let date = calendar_date(
-        digits(date.get(0..4)?, 4)?,
-        digits(date.get(4..6)?, 2)?,
-        digits(date.get(6..)?, 2)?,
-    )?;
-    let width = if with_seconds { 6 } else { 4 };
-    let (hour, minute, second) = (
-        digits(time.get(0..2)?, 2)?,
-        digits(time.get(2..4)?, 2)?,
-        if with_seconds {
-            digits(time.get(4..)?, 2)?
-        } else {
-            0
-        },
-    );
-    if time.len() != width {
+    let format = if with_seconds {
+        format_description!("[year][month][day]T[hour][minute][second]Z")
+    } else {
+        format_description!("[year][month][day]T[hour][minute]Z")
+    };
+    // `time` would take a sign before the year; CloudTrail writes none.
+    if !stamp.starts_with(|c: char| c.is_ascii_digit()) {
         return None;
     }
-    Time::from_hms(
-        u8::try_from(hour).ok()?,
-        u8::try_from(minute).ok()?,
-        u8::try_from(second).ok()?,
-    )
-    .ok()?;
-    Some(date)
+    PrimitiveDateTime::parse(stamp, format)
+        .ok()
+        .map(PrimitiveDateTime::date)
 }
 
 fn is_unique_part(text: &str) -> bool {
@@ -590,7 +523,6 @@ mod tests {
             })
             .collect();
         assert_eq!(kinds, ["log", "digest", "insight"]);
-        assert_eq!(LogKind::Insight.to_string(), "insight");
     }
 
     #[test]
@@ -672,6 +604,10 @@ mod tests {
             ),
             (LOG.replacen("T1405Z", "T2505Z", 1), "not a UTC time stamp"),
             (LOG.replacen("T1405Z", "T14059Z", 1), "not a UTC time stamp"),
+            (
+                LOG.replacen("_20240517T", "_+20240517T", 1),
+                "not a UTC time stamp",
+            ),
             (LOG.replacen("_Xk2pQ9rT4vLm8NaB", "", 1), "no unique part"),
             (
                 LOG.replacen("Xk2pQ9rT4vLm8NaB", "Xk2p-Q9", 1),

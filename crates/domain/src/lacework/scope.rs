@@ -14,24 +14,21 @@ impl SubAccount {
     /// the name is lower-cased.
     pub fn new(name: &str) -> Result<Self, Error> {
         let reason = if name.is_empty() {
-            Some("is empty")
+            "is empty"
         } else if name.len() > 255 {
-            Some("is longer than 255 characters")
+            "is longer than 255 characters"
         } else if !name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         {
-            Some("a Lacework sub-account name has only letters, digits, '-', '_' and '.'")
+            "a Lacework sub-account name has only letters, digits, '-', '_' and '.'"
         } else {
-            None
+            return Ok(Self(name.to_ascii_lowercase()));
         };
-        match reason {
-            Some(reason) => Err(Error::Name {
-                value: name.to_owned(),
-                reason: reason.to_owned(),
-            }),
-            None => Ok(Self(name.to_ascii_lowercase())),
-        }
+        Err(Error::Name {
+            value: name.to_owned(),
+            reason: reason.to_owned(),
+        })
     }
 
     /// The name, lower case, as sent in `Account-Name`.
@@ -43,13 +40,6 @@ impl SubAccount {
 impl fmt::Display for SubAccount {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
-    }
-}
-
-impl std::str::FromStr for SubAccount {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
-        Self::new(s)
     }
 }
 
@@ -79,12 +69,6 @@ impl fmt::Display for Scope {
             Self::Account(account) => write!(f, "sub-account {account}"),
             Self::Organization => f.write_str("organization"),
         }
-    }
-}
-
-impl From<SubAccount> for Scope {
-    fn from(account: SubAccount) -> Self {
-        Self::Account(account)
     }
 }
 

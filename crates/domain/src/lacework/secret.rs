@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -17,7 +17,8 @@ pub const REDACTED: &str = "<redacted>";
 ///
 /// It serializes as the plain string because request bodies (an external id in
 /// `crossAccountCredentials`) must carry it.
-#[derive(Clone, PartialEq, Eq, Default)]
+#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct SecretString(String);
 
 impl SecretString {
@@ -61,20 +62,8 @@ impl fmt::Display for SecretString {
     }
 }
 
-impl Serialize for SecretString {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for SecretString {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer).map(Self)
-    }
-}
-
-/// A Lacework API key: the key id (not secret) and its secret key.
-#[derive(Clone, PartialEq, Eq)]
+/// A Lacework API key: the key id (not secret) and its secret key (redacted in `Debug`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credentials {
     /// The API key id (`keyId`), shown in logs when useful.
     pub key_id: String,
@@ -92,19 +81,9 @@ impl Credentials {
     }
 }
 
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials")
-            .field("key_id", &self.key_id)
-            .field("secret_key", &self.secret_key)
-            .finish()
-    }
-}
-
 /// A Lacework API access token and the moment it stops working.
 ///
-/// It serializes as the API's own token answer, `{"token": "...", "expiresAt": "<RFC 3339>"}`,
-/// so a token can be kept (for example in Secrets Manager) in the shape Lacework gave it.
+/// Lacework sends it as [`TokenWire`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Token {
     value: SecretString,
@@ -133,13 +112,10 @@ impl Token {
     /// Whether the token is expired at `now`, or will be within `window` of it.
     pub fn expires_within(&self, window: Duration, now: OffsetDateTime) -> bool {
         // A window too large to represent simply means "renew now".
-        match time::Duration::try_from(window) {
-            Ok(window) => match now.checked_add(window) {
-                Some(limit) => self.expires_at <= limit,
-                None => true,
-            },
-            Err(_) => true,
-        }
+        time::Duration::try_from(window)
+            .ok()
+            .and_then(|window| now.checked_add(window))
+            .is_none_or(|limit| self.expires_at <= limit)
     }
 }
 
@@ -167,29 +143,6 @@ impl TokenWire {
             )
         })?;
         Ok(Token::new(self.token, expires_at))
-    }
-}
-
-impl Serialize for Token {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let expires_at = self
-            .expires_at
-            .to_offset(time::UtcOffset::UTC)
-            .format(&Rfc3339)
-            .map_err(serde::ser::Error::custom)?;
-        TokenWire {
-            token: self.value.clone(),
-            expires_at,
-        }
-        .serialize(serializer)
-    }
-}
-
-impl<'de> Deserialize<'de> for Token {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        TokenWire::deserialize(deserializer)?
-            .into_token()
-            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -238,18 +191,18 @@ mod tests {
     #[test]
     fn token_round_trips_in_the_api_shape() {
         let json = r#"{"token":"tok-1","expiresAt":"2030-01-01T12:00:00.123Z"}"#;
-        let token: Token = serde_json::from_str(json).unwrap();
+        let wire: TokenWire = serde_json::from_str(json).unwrap();
+        let token = wire.into_token().unwrap();
         assert_eq!(token.value().expose(), "tok-1");
         assert_eq!(token.expires_at(), datetime!(2030-01-01 12:00:00.123 UTC));
-        let again: Token = serde_json::from_str(&serde_json::to_string(&token).unwrap()).unwrap();
-        assert_eq!(again, token);
     }
 
     #[test]
     fn token_with_a_bad_date_names_the_field_and_not_the_token() {
         let json = r#"{"token":"tok-secret","expiresAt":"tomorrow"}"#;
-        let err = serde_json::from_str::<Token>(json).unwrap_err().to_string();
-        assert!(err.contains("$.expiresAt"), "{err}");
-        assert!(!err.contains("tok-secret"), "{err}");
+        let wire: TokenWire = serde_json::from_str(json).unwrap();
+        let problem = wire.into_token().unwrap_err();
+        assert_eq!(problem.path, "$.expiresAt");
+        assert!(!problem.to_string().contains("tok-secret"), "{problem}");
     }
 }

@@ -36,16 +36,12 @@ pub trait IntegrationData:
 
     /// Whether this data (what Lacework holds) already is what `wanted` asks for. Optional
     /// fields that `wanted` leaves unset are not compared: an update leaves them as they are.
-    fn satisfies(&self, wanted: &Self) -> bool {
-        self == wanted
-    }
+    fn satisfies(&self, wanted: &Self) -> bool;
 
     /// Sets the optional fields left unset here to what `held` (the record as Lacework holds
     /// it) has, so that an update sends the whole `data`: the same result whether Lacework
     /// merges `data` or replaces it (which is not known; the Go SDK and Terraform send it all).
-    fn fill_unset_from(&mut self, held: &Self) {
-        let _ = held;
-    }
+    fn fill_unset_from(&mut self, held: &Self);
 }
 
 /// The role Lacework assumes, and the external id it presents (confidential).

@@ -38,10 +38,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::RangeInclusive;
 
-use url::{Host, Url};
+use url::Url;
 
 use crate::account::{AccountId, account_id_problem};
-use crate::custom_resource::{AllowedHost, ResponseUrlPolicy};
+use crate::custom_resource::{AllowedHost, ResponseUrlPolicy, is_loopback};
 use crate::error::{Error, Problem};
 use crate::mapping::OuRules;
 use crate::naming::{Arn, NamePrefix, Names, Region};
@@ -381,11 +381,7 @@ pub fn parse_service_url(text: &str) -> Result<Url, Problem> {
     let Some(host) = url.host() else {
         return Err(Problem::of_value(format!("has no host; it {SHAPE}")));
     };
-    let loopback = match host {
-        Host::Domain(name) => name == "localhost",
-        Host::Ipv4(address) => address.is_loopback(),
-        Host::Ipv6(address) => address.is_loopback(),
-    };
+    let loopback = is_loopback(&host);
     match url.scheme() {
         "https" => {}
         "http" if loopback => {}
@@ -425,7 +421,7 @@ pub fn parse_lacework_name(text: &str) -> Result<String, Problem> {
 
 /// An ARN of `service` whose resource starts with `resource_start`, with an account (and a
 /// region when `regional`); `shape` describes it for the problem.
-fn parse_arn_of(
+pub(crate) fn parse_arn_of(
     text: &str,
     (service, resource_start, regional): (&str, &str, bool),
     shape: &str,

@@ -26,13 +26,15 @@ pub mod continuation;
 use std::collections::BTreeMap;
 use std::fmt;
 
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 use url::{Host, Url};
 
 use crate::account::AccountId;
+use crate::config::parse_arn_of;
 use crate::error::{Error, Problem, json_type};
-use crate::naming::{Arn, Region};
+use crate::naming::Region;
 
 /// CloudFormation refuses answers longer than this many bytes.
 pub const MAX_RESPONSE_BYTES: usize = 4096;
@@ -232,32 +234,7 @@ impl Request {
     /// An optional string property; absent and empty are both `None` (CloudFormation passes
     /// an unset optional parameter as `""`).
     pub fn optional_property_str(&self, name: &str) -> Result<Option<&str>, Error> {
-        match self.resource_properties.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(text)) if text.is_empty() => Ok(None),
-            Some(Value::String(text)) => Ok(Some(text)),
-            Some(other) => Err(problem(
-                property_path(name),
-                format!("must be a string, not {}", json_type(other)),
-            )),
-        }
-    }
-
-    /// A boolean property, written `"true"`/`"false"` (as CloudFormation passes it) or as a
-    /// JSON boolean; `default` when absent or empty.
-    pub fn property_bool(&self, name: &str, default: bool) -> Result<bool, Error> {
-        if let Some(Value::Bool(value)) = self.resource_properties.get(name) {
-            return Ok(*value);
-        }
-        match self.optional_property_str(name)? {
-            None => Ok(default),
-            Some(text) if text.eq_ignore_ascii_case("true") => Ok(true),
-            Some(text) if text.eq_ignore_ascii_case("false") => Ok(false),
-            Some(text) => Err(problem(
-                property_path(name),
-                format!("must be \"true\" or \"false\", not {:?}", shorten(text)),
-            )),
-        }
+        string_at(self.resource_properties.get(name), || property_path(name))
     }
 
     /// A required property holding a 12-digit AWS account id.
@@ -278,29 +255,19 @@ impl Request {
 /// (`arn:aws:cloudformation:us-east-1:222233334444:stack/name/guid`). The SNS-backed custom
 /// resource compares it with the account it is asked to register.
 pub fn stack_account_id(stack_id: &str) -> Result<AccountId, Error> {
-    let not_a_stack = |why: &str| {
-        problem(
-            "$.StackId",
-            format!(
-                "is not a CloudFormation stack ARN (arn:<partition>:cloudformation:<region>:<account>:stack/<name>/<id>): it {why}"
-            ),
-        )
-    };
-    let arn = Arn::parse(stack_id).map_err(|problem| not_a_stack(&problem.message))?;
-    if arn.service != "cloudformation" {
-        return Err(not_a_stack("is not a cloudformation ARN"));
-    }
-    if !arn.resource.starts_with("stack/") {
-        return Err(not_a_stack("does not name a stack"));
-    }
-    if arn.region.is_none() {
-        return Err(not_a_stack("has no region"));
-    }
-    arn.account.ok_or_else(|| not_a_stack("has no account"))
+    let arn = parse_arn_of(
+        stack_id,
+        ("cloudformation", "stack/", true),
+        "a CloudFormation stack ARN (arn:<partition>:cloudformation:<region>:<account>:stack/<name>/<id>)",
+    )
+    .map_err(|wrong| Error::CustomResource(wrong.at("$.StackId")))?;
+    arn.account
+        .ok_or_else(|| problem("$.StackId", "has no account"))
 }
 
 /// Whether the custom resource did what was asked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
 pub enum Status {
     Success,
     Failed,
@@ -316,8 +283,10 @@ impl Status {
     }
 }
 
-/// The answer PUT to `ResponseURL`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The answer PUT to `ResponseURL`, serialized with CloudFormation's field names (`NoEcho`
+/// only when set).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct Response {
     pub status: Status,
     /// Shown in the CloudFormation console; shortened by [`Response::to_body`] if the answer
@@ -328,6 +297,7 @@ pub struct Response {
     pub request_id: String,
     pub logical_resource_id: String,
     /// Hides `Data` from `Fn::GetAtt` output in the console (not from the response itself).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub no_echo: bool,
     /// Values the template reads with `Fn::GetAtt`. Never put a secret here: whoever holds
     /// the `ResponseURL` can read the answer.
@@ -381,29 +351,10 @@ impl Response {
         }
     }
 
-    /// The same answer with `NoEcho` set.
-    pub fn with_no_echo(mut self) -> Response {
-        self.no_echo = true;
-        self
-    }
-
-    /// The answer as JSON, with CloudFormation's field names. `NoEcho` is sent only when set.
+    /// The answer as JSON, with CloudFormation's field names.
     pub fn to_json(&self) -> Value {
-        let mut body = json!({
-            "Status": self.status.as_str(),
-            "Reason": self.reason,
-            "PhysicalResourceId": self.physical_resource_id,
-            "StackId": self.stack_id,
-            "RequestId": self.request_id,
-            "LogicalResourceId": self.logical_resource_id,
-            "Data": self.data,
-        });
-        if self.no_echo {
-            if let Value::Object(fields) = &mut body {
-                fields.insert("NoEcho".to_owned(), Value::Bool(true));
-            }
-        }
-        body
+        // Strings, a boolean and a map of strings always serialize.
+        serde_json::to_value(self).unwrap_or_default()
     }
 
     /// The body to PUT: at most [`MAX_RESPONSE_BYTES`] bytes. A long `Reason` is cut and
@@ -487,57 +438,42 @@ impl AllowedHost {
         if entry.is_empty() {
             return Err(Problem::of_value("an allowed host cannot be empty"));
         }
+        let wrong = |what: &str| Problem::of_value(format!("{:?}{what}", shorten(entry)));
         if entry
             .chars()
             .any(|c| c.is_whitespace() || "/\\@?#".contains(c))
         {
-            return Err(Problem::of_value(format!(
-                "{:?} is not host or host:port (no scheme, path, user or query)",
-                shorten(entry)
-            )));
+            return Err(wrong(
+                " is not host or host:port (no scheme, path, user or query)",
+            ));
         }
         let (host_text, port_text) = if entry.starts_with('[') {
-            match entry.split_once(']') {
-                Some((inside, rest)) => {
-                    let host = entry.get(..inside.len() + 1).unwrap_or(entry);
-                    match rest {
-                        "" => (host, None),
-                        _ => match rest.strip_prefix(':') {
-                            Some(port) => (host, Some(port)),
-                            None => {
-                                return Err(Problem::of_value(format!(
-                                    "{:?} has text after ']'",
-                                    shorten(entry)
-                                )));
-                            }
-                        },
-                    }
-                }
-                None => {
-                    return Err(Problem::of_value(format!(
-                        "{:?} has '[' without ']'",
-                        shorten(entry)
-                    )));
+            let (inside, rest) = entry
+                .split_once(']')
+                .ok_or_else(|| wrong(" has '[' without ']'"))?;
+            let host = entry.get(..inside.len() + 1).unwrap_or(entry);
+            match rest {
+                "" => (host, None),
+                _ => {
+                    let port = rest
+                        .strip_prefix(':')
+                        .ok_or_else(|| wrong(" has text after ']'"))?;
+                    (host, Some(port))
                 }
             }
         } else {
             match entry.split_once(':') {
                 Some((_, port)) if port.contains(':') => {
-                    return Err(Problem::of_value(format!(
-                        "{:?}: write an IPv6 address in brackets, like [::1]:4567",
-                        shorten(entry)
-                    )));
+                    return Err(wrong(
+                        ": write an IPv6 address in brackets, like [::1]:4567",
+                    ));
                 }
                 Some((host, port)) => (host, Some(port)),
                 None => (entry, None),
             }
         };
-        let host = Host::parse(host_text).map_err(|err| {
-            Problem::of_value(format!(
-                "{:?} is not a host name or address: {err}",
-                shorten(entry)
-            ))
-        })?;
+        let host = Host::parse(host_text)
+            .map_err(|err| wrong(&format!(" is not a host name or address: {err}")))?;
         if let Host::Domain(name) = &host {
             let is_dns_name = name.split('.').all(|label| {
                 !label.is_empty()
@@ -546,34 +482,21 @@ impl AllowedHost {
                         .all(|b| b.is_ascii_alphanumeric() || b == b'-')
             });
             if !is_dns_name {
-                return Err(Problem::of_value(format!(
-                    "{:?} is not a host name or address",
-                    shorten(entry)
-                )));
+                return Err(wrong(" is not a host name or address"));
             }
         }
-        let port = match port_text {
-            None => None,
-            Some(text) => match text.parse::<u16>() {
-                Ok(port) if port > 0 => Some(port),
-                _ => {
-                    return Err(Problem::of_value(format!(
-                        "{:?} has a port that is not a number from 1 to 65535",
-                        shorten(entry)
-                    )));
-                }
-            },
-        };
+        let port = port_text
+            .map(|text| match text.parse::<u16>() {
+                Ok(port) if port > 0 => Ok(port),
+                _ => Err(wrong(" has a port that is not a number from 1 to 65535")),
+            })
+            .transpose()?;
         Ok(AllowedHost { host, port })
     }
 
     /// Whether the host is a loopback address (where plain `http` is acceptable).
     pub fn is_loopback(&self) -> bool {
-        match &self.host {
-            Host::Domain(name) => name == "localhost",
-            Host::Ipv4(address) => address.is_loopback(),
-            Host::Ipv6(address) => address.is_loopback(),
-        }
+        is_loopback(&self.host)
     }
 
     fn matches(&self, url: &Url) -> bool {
@@ -728,6 +651,15 @@ fn is_s3_service(service: &str, after: &[&str]) -> bool {
     }
 }
 
+/// Whether `host` is a loopback address: `localhost`, `127.0.0.0/8` or `::1`.
+pub(crate) fn is_loopback<S: AsRef<str>>(host: &Host<S>) -> bool {
+    match host {
+        Host::Domain(name) => name.as_ref() == "localhost",
+        Host::Ipv4(address) => address.is_loopback(),
+        Host::Ipv6(address) => address.is_loopback(),
+    }
+}
+
 fn problem(path: impl Into<String>, message: impl Into<String>) -> Error {
     Error::CustomResource(Problem::new(path, message))
 }
@@ -751,12 +683,17 @@ fn required_str<'a>(fields: &'a Map<String, Value>, name: &str) -> Result<&'a st
 
 /// A string field; absent, `null` and `""` are all `None`.
 fn optional_str<'a>(fields: &'a Map<String, Value>, name: &str) -> Result<Option<&'a str>, Error> {
-    match fields.get(name) {
+    string_at(fields.get(name), || format!("$.{name}"))
+}
+
+/// A string value at `path`; absent, `null` and `""` are all `None`.
+fn string_at(value: Option<&Value>, path: impl FnOnce() -> String) -> Result<Option<&str>, Error> {
+    match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(text)) if text.is_empty() => Ok(None),
         Some(Value::String(text)) => Ok(Some(text)),
         Some(other) => Err(problem(
-            format!("$.{name}"),
+            path(),
             format!("must be a string, not {}", json_type(other)),
         )),
     }
@@ -935,10 +872,6 @@ mod tests {
         req.resource_properties
             .insert("Short".into(), json!("4444"));
 
-        assert!(req.property_bool("Monitor", false).unwrap());
-        assert!(!req.property_bool("Flag", true).unwrap());
-        assert!(req.property_bool("Empty", true).unwrap());
-        assert!(req.property_bool("Absent", true).unwrap());
         assert_eq!(req.optional_property_str("Empty").unwrap(), None);
         assert_eq!(
             req.property_account_id("Audit").unwrap().as_str(),
@@ -950,8 +883,6 @@ mod tests {
         assert_eq!(problem.message, "is missing");
         let problem = problem_of(req.property_str("Count").unwrap_err());
         assert_eq!(problem.message, "must be a string, not a number");
-        let problem = problem_of(req.property_bool("Audit", false).unwrap_err());
-        assert!(problem.message.contains("\"true\" or \"false\""));
         let problem = problem_of(req.property_account_id("Short").unwrap_err());
         assert_eq!(problem.path, "$.ResourceProperties.Short");
         assert!(problem.message.contains("4 digits"), "{}", problem.message);
@@ -1004,7 +935,7 @@ mod tests {
             assert!(
                 problem
                     .message
-                    .contains("is not a CloudFormation stack ARN")
+                    .contains("must be a CloudFormation stack ARN")
             );
         }
     }
@@ -1042,7 +973,10 @@ mod tests {
         assert_eq!(body["LogicalResourceId"], "LaceworkSetup");
         assert_eq!(body["Data"]["RoleArn"], "arn:aws:iam::1:role/r");
 
-        let hidden = Response::success(&req, "pid-1", BTreeMap::new()).with_no_echo();
+        let hidden = Response {
+            no_echo: true,
+            ..Response::success(&req, "pid-1", BTreeMap::new())
+        };
         assert_eq!(hidden.to_json()["NoEcho"], true);
     }
 

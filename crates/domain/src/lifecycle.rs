@@ -198,16 +198,6 @@ impl Received {
     pub fn needs_findings(&self) -> bool {
         settle(&self.message).1.is_none()
     }
-
-    /// The accounts of an onboarding batch (`setup`'s or the reconcile's), `None` for any
-    /// other record. Such a batch was made from an organization tree read moments before, so
-    /// a tree about as recent serves to decide it (see [`ONBOARD_TREE_MAX_AGE`]).
-    pub fn accounts_to_onboard(&self) -> Option<impl Iterator<Item = &AccountId>> {
-        match &self.message {
-            Message::Onboard(accounts) => Some(accounts.iter().map(|account| &account.id)),
-            _ => None,
-        }
-    }
 }
 
 /// How old an organization tree may be to decide onboarding batches with, when every account
@@ -219,18 +209,19 @@ impl Received {
 pub const ONBOARD_TREE_MAX_AGE: Duration = Duration::from_secs(600);
 
 /// Whether `tree` can decide `received` although it was read earlier: every record that
-/// needs the tree is an onboarding batch, and each account it names is ACTIVE in `tree`.
+/// needs the tree is an onboarding batch (`setup`'s or the reconcile's, made from a tree read
+/// moments before), and each account it names is ACTIVE in `tree`.
 pub fn tree_serves(tree: &OrganizationTree, received: &[Received]) -> bool {
+    let active = |account: &AccountToOnboard| {
+        tree.account(&account.id)
+            .is_some_and(|member| member.status == AccountStatus::Active)
+    };
     received
         .iter()
         .filter(|record| record.needs_findings())
-        .all(|record| {
-            record.accounts_to_onboard().is_some_and(|mut accounts| {
-                accounts.all(|account| {
-                    tree.account(account)
-                        .is_some_and(|member| member.status == AccountStatus::Active)
-                })
-            })
+        .all(|record| match &record.message {
+            Message::Onboard(accounts) => accounts.iter().all(active),
+            _ => false,
         })
 }
 
@@ -422,15 +413,13 @@ fn cause_of(message_id: &str, message: &Message) -> String {
 
 /// What a record asks about which accounts, or - when it names none - its fate.
 fn settle(message: &Message) -> (Vec<(AccountId, Intent)>, Option<Fate>) {
-    let acknowledge = |reason: String| (Vec::new(), Some(Fate::Done { note: Some(reason) }));
+    let settled = |fate: Fate| (Vec::new(), Some(fate));
+    let acknowledge = |reason: String| settled(Fate::Done { note: Some(reason) });
     let mut intents = match message {
         Message::Unreadable { reason } => {
-            return (
-                Vec::new(),
-                Some(Fate::DeadLetter {
-                    reason: reason.clone(),
-                }),
-            );
+            return settled(Fate::DeadLetter {
+                reason: reason.clone(),
+            });
         }
         Message::Ignored { reason } => return acknowledge(reason.clone()),
         Message::Onboard(accounts) if accounts.is_empty() => {
@@ -524,6 +513,14 @@ pub fn plan(records: &[Received], findings: &Findings<'_>) -> Plan {
     for (index, intents) in asked.iter().enumerate() {
         let record = &records[index];
         let cause = || cause_of(&record.message_id, &record.message);
+        // Registration work, one per account and kind (deregistrations first).
+        let mut ask = |order: u8, work: RegistrationWork| {
+            registrations
+                .entry((order, work.account().clone()))
+                .or_insert((work, BTreeSet::new()))
+                .1
+                .insert(index);
+        };
         let note = &mut notes[index];
         let mut by_account: BTreeMap<&AccountId, BTreeSet<Intent>> = BTreeMap::new();
         for (account, intent) in intents {
@@ -543,19 +540,13 @@ pub fn plan(records: &[Received], findings: &Findings<'_>) -> Plan {
                         "{account} ({status}) is leaving: it has no member instance here; deregister it"
                     ));
                 }
-                registrations
-                    .entry((0, account.clone()))
-                    .or_insert_with(|| {
-                        (
-                            RegistrationWork::Deregister {
-                                account: account.clone(),
-                                cause: cause(),
-                            },
-                            BTreeSet::new(),
-                        )
-                    })
-                    .1
-                    .insert(index);
+                ask(
+                    0,
+                    RegistrationWork::Deregister {
+                        account: account.clone(),
+                        cause: cause(),
+                    },
+                );
                 continue;
             }
             let Some(member) = member else {
@@ -575,19 +566,13 @@ pub fn plan(records: &[Received], findings: &Findings<'_>) -> Plan {
                 continue;
             }
             if wanted.contains(&Intent::Remap) {
-                registrations
-                    .entry((1, account.clone()))
-                    .or_insert_with(|| {
-                        (
-                            RegistrationWork::Remap {
-                                account: account.clone(),
-                                cause: cause(),
-                            },
-                            BTreeSet::new(),
-                        )
-                    })
-                    .1
-                    .insert(index);
+                ask(
+                    1,
+                    RegistrationWork::Remap {
+                        account: account.clone(),
+                        cause: cause(),
+                    },
+                );
                 note.push(format!(
                     "{account} may sit under another OU: re-map its registration ({})",
                     sub_account_words(findings, account)

@@ -14,7 +14,6 @@
 //! * the names of the integrations the product registers.
 
 use std::collections::BTreeSet;
-use std::fmt;
 use std::time::Duration;
 
 use crate::account::AccountId;
@@ -180,29 +179,16 @@ pub fn mapping_after(
 }
 
 /// Why a unit of registration work was not done.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum WorkFailure {
     /// The work cannot be done as asked (an unreadable message, an account that is not an
     /// ACTIVE member of the organization, a role in another account): sending it again cannot
     /// help.
+    #[error("{0}")]
     Refused(String),
     /// A call failed; [`Error::is_retryable`] says whether it may pass.
-    Failed(Error),
-}
-
-impl From<Error> for WorkFailure {
-    fn from(error: Error) -> Self {
-        WorkFailure::Failed(error)
-    }
-}
-
-impl fmt::Display for WorkFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            WorkFailure::Refused(reason) => f.write_str(reason),
-            WorkFailure::Failed(error) => write!(f, "{error}"),
-        }
-    }
+    #[error(transparent)]
+    Failed(#[from] Error),
 }
 
 /// What the drain does after an attempt: the message's fate, and whether the run goes on.
@@ -230,24 +216,17 @@ pub enum RunNext {
 }
 
 impl Decision {
-    fn done() -> Self {
-        Self::back(Fate::DONE, Duration::ZERO, RunNext::Continue)
+    /// The message is done with (deleted or dead-lettered); the run goes on.
+    fn settled(fate: Fate) -> Self {
+        Self {
+            fate,
+            hidden_for: Duration::ZERO,
+            run: RunNext::Continue,
+        }
     }
 
     fn dead_letter(reason: String) -> Self {
-        Self::back(
-            Fate::DeadLetter { reason },
-            Duration::ZERO,
-            RunNext::Continue,
-        )
-    }
-
-    fn back(fate: Fate, hidden_for: Duration, run: RunNext) -> Self {
-        Self {
-            fate,
-            hidden_for,
-            run,
-        }
+        Self::settled(Fate::DeadLetter { reason })
     }
 }
 
@@ -259,27 +238,27 @@ pub fn decide(
     budget_spent: bool,
 ) -> Decision {
     let error = match result {
-        Ok(()) => return Decision::done(),
+        Ok(()) => return Decision::settled(Fate::DONE),
         Err(WorkFailure::Refused(reason)) => return Decision::dead_letter(reason.clone()),
         Err(WorkFailure::Failed(error)) => error,
     };
-    let retry = Fate::Retry {
-        reason: error.to_string(),
+    let back = |hidden_for, run| Decision {
+        fate: Fate::Retry {
+            reason: error.to_string(),
+        },
+        hidden_for,
+        run,
     };
     // The budget ran out: not the message's fault, whatever the error says.
     if budget_spent {
-        return Decision::back(
-            retry,
-            Duration::ZERO,
-            RunNext::End("the request budget is spent"),
-        );
+        return back(Duration::ZERO, RunNext::End("the request budget is spent"));
     }
     if let Error::Lacework {
         kind: LaceworkErrorKind::Unauthorized,
         ..
     } = error
     {
-        return Decision::back(retry, Duration::ZERO, RunNext::Halt);
+        return back(Duration::ZERO, RunNext::Halt);
     }
     if !error.is_retryable() {
         return Decision::dead_letter(error.to_string());
@@ -300,7 +279,7 @@ pub fn decide(
     } else {
         RunNext::Continue
     };
-    Decision::back(retry, retry_delay(receive_count, retry_after), run)
+    back(retry_delay(receive_count, retry_after), run)
 }
 
 /// How long a message stays hidden after its `receive_count`-th attempt failed for a reason

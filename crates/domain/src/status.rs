@@ -3,7 +3,6 @@
 //! place, from the same read and the same comparison as the reconcile.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use serde::Serialize;
 
@@ -118,24 +117,19 @@ impl Status {
                 *width = (*width).max(cell.chars().count());
             }
         }
-        let mut out = String::new();
-        let mut line = |cells: Vec<&str>| {
-            let mut text = String::new();
-            for (index, (cell, width)) in cells.iter().zip(widths).enumerate() {
-                if index + 1 == cells.len() {
-                    text.push_str(cell);
-                } else {
-                    let _ = write!(text, "{cell:<width$}  ");
-                }
-            }
-            out.push_str(text.trim_end());
-            out.push('\n');
+        // Columns two spaces apart, no spaces at the end of a line.
+        let line = |cells: Vec<&str>| {
+            let padded: Vec<String> = cells
+                .iter()
+                .zip(widths)
+                .map(|(cell, width)| format!("{cell:<width$}"))
+                .collect();
+            format!("{}\n", padded.join("  ").trim_end())
         };
-        line(header.to_vec());
-        for row in &cells {
-            line(row.iter().map(String::as_str).collect());
-        }
-        out
+        let rows = cells
+            .iter()
+            .map(|row| line(row.iter().map(String::as_str).collect()));
+        std::iter::once(line(header.to_vec())).chain(rows).collect()
     }
 }
 

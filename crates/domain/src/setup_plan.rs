@@ -211,29 +211,18 @@ pub fn integration_level(config: &SetupConfig) -> Result<IntegrationLevel, Vec<S
     }
 }
 
-/// StackSet parameters from `(name, value)` pairs.
-fn parameters<'a>(pairs: impl IntoIterator<Item = (&'a str, String)>) -> BTreeMap<String, String> {
-    pairs
-        .into_iter()
-        .map(|(name, value)| (name.to_owned(), value))
-        .collect()
-}
-
-/// The parameters of the stacks Lacework's roles are in, and `more`.
-fn base_parameters<'a>(
-    config: &SetupConfig,
-    suffix: &ExternalIdSuffix,
-    more: impl IntoIterator<Item = (&'a str, String)>,
-) -> BTreeMap<String, String> {
-    let base = [
-        ("LaceworkAccount", config.lacework.account.clone()),
-        ("ExternalIdSuffix", suffix.expose().to_owned()),
+fn base_parameters(config: &SetupConfig, suffix: &ExternalIdSuffix) -> BTreeMap<String, String> {
+    BTreeMap::from([
         (
-            "LaceworkPrincipalArn",
+            "LaceworkAccount".to_owned(),
+            config.lacework.account.clone(),
+        ),
+        ("ExternalIdSuffix".to_owned(), suffix.expose().to_owned()),
+        (
+            "LaceworkPrincipalArn".to_owned(),
             config.installation.lacework_principal_arn.to_string(),
         ),
-    ];
-    parameters(base.into_iter().chain(more))
+    ])
 }
 
 fn spec(
@@ -304,33 +293,26 @@ pub struct NotificationQueue {
     pub kms_key_arn: Option<String>,
 }
 
-impl NotificationQueue {
-    /// The queue `name` of `account` in the functions' region.
-    fn new(
-        config: &SetupConfig,
-        account: &AccountId,
-        name: &str,
-        kms_key_arn: Option<String>,
-    ) -> Self {
-        let region = &config.installation.region;
-        NotificationQueue {
-            arn: sqs_queue_arn(region, account, name),
-            url: sqs_queue_url(region, account, name),
-            kms_key_arn,
-        }
-    }
-}
-
 /// The Audit queue subscribed to the trail's topic (in the functions' region).
 pub fn audit_queue(config: &SetupConfig) -> NotificationQueue {
+    let (region, audit) = (&config.installation.region, &config.accounts.audit);
     let name = &config.installation.names.audit_queue;
-    NotificationQueue::new(config, &config.accounts.audit, name, None)
+    NotificationQueue {
+        arn: sqs_queue_arn(region, audit, name),
+        url: sqs_queue_url(region, audit, name),
+        kms_key_arn: None,
+    }
 }
 
 /// The queue of the S3 notifications stack in Log Archive, encrypted with `kms_key_arn`.
 pub fn log_archive_queue(config: &SetupConfig, kms_key_arn: Option<String>) -> NotificationQueue {
+    let (region, log_archive) = (&config.installation.region, &config.accounts.log_archive);
     let name = &config.installation.names.s3_notifications;
-    NotificationQueue::new(config, &config.accounts.log_archive, name, kms_key_arn)
+    NotificationQueue {
+        arn: sqs_queue_arn(region, log_archive, name),
+        url: sqs_queue_url(region, log_archive, name),
+        kms_key_arn,
+    }
 }
 
 /// The topic of the S3 notifications stack in Log Archive, which the bucket notifies.
@@ -367,10 +349,10 @@ pub fn s3_notifications_stack_set(
     trail: &TrailPlan,
 ) -> StackSetSpec {
     let names = &config.installation.names;
-    let parameters = parameters([
-        ("CloudTrailBucketName", trail.bucket.clone()),
-        ("TopicName", names.s3_notifications.clone()),
-        ("QueueName", names.s3_notifications.clone()),
+    let parameters = BTreeMap::from([
+        ("CloudTrailBucketName".to_owned(), trail.bucket.clone()),
+        ("TopicName".to_owned(), names.s3_notifications.clone()),
+        ("QueueName".to_owned(), names.s3_notifications.clone()),
     ]);
     spec(
         config,
@@ -392,27 +374,24 @@ pub fn log_archive_stack_set(
     queue: &NotificationQueue,
 ) -> StackSetSpec {
     let names = &config.installation.names;
-    let parameters = base_parameters(
-        config,
-        &landscape.suffix,
-        [
-            ("RoleName", names.cross_account_role.clone()),
-            ("CloudTrailBucketName", trail.bucket.clone()),
-            (
-                "CloudTrailKeyPrefix",
-                trail.key_prefix.clone().unwrap_or_default(),
-            ),
-            (
-                "CloudTrailKmsKeyArn",
-                trail.kms_key_arn.clone().unwrap_or_default(),
-            ),
-            ("AuditQueueArn", queue.arn.clone()),
-            (
-                "AuditQueueKmsKeyArn",
-                queue.kms_key_arn.clone().unwrap_or_default(),
-            ),
-        ],
-    );
+    let mut parameters = base_parameters(config, &landscape.suffix);
+    parameters.extend([
+        ("RoleName".to_owned(), names.cross_account_role.clone()),
+        ("CloudTrailBucketName".to_owned(), trail.bucket.clone()),
+        (
+            "CloudTrailKeyPrefix".to_owned(),
+            trail.key_prefix.clone().unwrap_or_default(),
+        ),
+        (
+            "CloudTrailKmsKeyArn".to_owned(),
+            trail.kms_key_arn.clone().unwrap_or_default(),
+        ),
+        ("AuditQueueArn".to_owned(), queue.arn.clone()),
+        (
+            "AuditQueueKmsKeyArn".to_owned(),
+            queue.kms_key_arn.clone().unwrap_or_default(),
+        ),
+    ]);
     spec(
         config,
         landscape,
@@ -431,11 +410,11 @@ pub fn audit_stack_set(
     topic_arn: &str,
 ) -> StackSetSpec {
     let names = &config.installation.names;
-    let parameters = parameters([
-        ("CloudTrailTopicArn", topic_arn.to_owned()),
-        ("LogArchiveRoleArn", log_archive_role_arn(config)),
-        ("QueueName", names.audit_queue.clone()),
-        ("QueueKmsKeyArn", String::new()),
+    let parameters = BTreeMap::from([
+        ("CloudTrailTopicArn".to_owned(), topic_arn.to_owned()),
+        ("LogArchiveRoleArn".to_owned(), log_archive_role_arn(config)),
+        ("QueueName".to_owned(), names.audit_queue.clone()),
+        ("QueueKmsKeyArn".to_owned(), String::new()),
     ]);
     spec(
         config,
@@ -452,21 +431,18 @@ pub fn audit_stack_set(
 /// Managed execution is on, so the operations of many accounts queue instead of colliding.
 pub fn member_stack_set(config: &SetupConfig, landscape: &Landscape) -> StackSetSpec {
     let names = &config.installation.names;
-    let parameters = base_parameters(
-        config,
-        &landscape.suffix,
-        [
-            ("RoleName", names.member_role.clone()),
-            (
-                "RegistrationTopicArn",
-                sns_topic_arn(
-                    &config.installation.region,
-                    &landscape.management,
-                    &names.registration_topic,
-                ),
+    let mut parameters = base_parameters(config, &landscape.suffix);
+    parameters.extend([
+        ("RoleName".to_owned(), names.member_role.clone()),
+        (
+            "RegistrationTopicArn".to_owned(),
+            sns_topic_arn(
+                &config.installation.region,
+                &landscape.management,
+                &names.registration_topic,
             ),
-        ],
-    );
+        ),
+    ]);
     spec(
         config,
         landscape,

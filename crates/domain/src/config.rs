@@ -182,13 +182,10 @@ impl EnvReader {
         what: &str,
         parse: impl FnOnce(&str) -> Result<T, Problem>,
     ) -> Option<T> {
-        match self.value(name) {
-            None => {
-                self.problem(name, format!("is required: {what}"));
-                None
-            }
-            Some(text) => self.parsed(name, &text, parse),
+        if self.value(name).is_none() {
+            self.problem(name, format!("is required: {what}"));
         }
+        self.optional(name, parse)
     }
 
     /// An optional value read by `parse`; `None` when unset or wrong (wrong is a problem).
@@ -198,7 +195,9 @@ impl EnvReader {
         parse: impl FnOnce(&str) -> Result<T, Problem>,
     ) -> Option<T> {
         let text = self.value(name)?;
-        self.parsed(name, &text, parse)
+        parse(&text)
+            .map_err(|problem| self.problems.push(problem.at(name)))
+            .ok()
     }
 
     /// A value read by `parse`, or `default` when unset (or wrong, after recording the
@@ -209,30 +208,7 @@ impl EnvReader {
         default: T,
         parse: impl FnOnce(&str) -> Result<T, Problem>,
     ) -> T {
-        match self.value(name) {
-            None => default,
-            Some(text) => self.parsed(name, &text, parse).unwrap_or(default),
-        }
-    }
-
-    fn parsed<T>(
-        &mut self,
-        name: &str,
-        text: &str,
-        parse: impl FnOnce(&str) -> Result<T, Problem>,
-    ) -> Option<T> {
-        match parse(text) {
-            Ok(value) => Some(value),
-            Err(problem) => {
-                self.problems.push(problem.at(name));
-                None
-            }
-        }
-    }
-
-    /// A required string.
-    pub fn required_string(&mut self, name: &str, what: &str) -> Option<String> {
-        self.required(name, what, |text| Ok(text.to_owned()))
+        self.optional(name, parse).unwrap_or(default)
     }
 
     /// OU -> sub-account rules (`crate::mapping::OuRules::parse`), none when unset; each
@@ -257,23 +233,16 @@ impl EnvReader {
         self.with_default(name, default, |text| parse_integer(text, &range))
     }
 
-    /// A comma-separated list; blank entries are skipped.
-    pub fn list(&mut self, name: &str) -> Vec<String> {
-        self.value(name)
-            .map(|text| {
-                text.split(',')
-                    .map(str::trim)
-                    .filter(|entry| !entry.is_empty())
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    /// The `ResponseURL` policy: S3 plus the `host[:port]` entries of `name`.
+    /// The `ResponseURL` policy: S3 plus the `host[:port]` entries of `name`, a
+    /// comma-separated list whose blank entries are skipped.
     pub fn response_url_policy(&mut self, name: &str) -> ResponseUrlPolicy {
+        let text = self.value(name).unwrap_or_default();
+        let entries = text
+            .split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty());
         let mut allowed = Vec::new();
-        for (index, entry) in self.list(name).iter().enumerate() {
+        for (index, entry) in entries.enumerate() {
             match AllowedHost::parse(entry) {
                 Ok(host) => allowed.push(host),
                 Err(problem) => {
@@ -1200,8 +1169,10 @@ mod tests {
         assert_eq!(env.integer_or("N3", 300..=900, 400), 400);
         assert_eq!(env.integer_or("UNSET", 300..=900, 400), 400);
         assert_eq!(env.value("E"), None);
-        assert_eq!(env.required_string("E", "something"), None);
-        assert_eq!(env.list("L"), ["a", "B", "c"]);
+        assert_eq!(env.required("E", "something", |text| Ok(text.len())), None);
+        let hosts = env.response_url_policy("L").allowed_hosts;
+        let hosts: Vec<String> = hosts.iter().map(ToString::to_string).collect();
+        assert_eq!(hosts, ["a", "b", "c"]);
         assert_eq!(env.response_url_policy("S").allowed_hosts.len(), 1);
         assert_eq!(
             env.required("R", "a region", Region::parse)

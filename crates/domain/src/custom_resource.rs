@@ -27,7 +27,6 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 use url::{Host, Url};
 
@@ -159,17 +158,20 @@ pub struct Request {
 pub fn parse_request(request: &Value) -> Result<Request, Error> {
     let reply_to = ReplyTo::from_value(request)?;
     let fields = request_object(request)?;
-    let request_type = match required_str(fields, "RequestType")? {
-        "Create" => RequestType::Create,
-        "Update" => RequestType::Update,
-        "Delete" => RequestType::Delete,
-        other => {
-            return Err(problem(
-                "$.RequestType",
-                format!("must be Create, Update or Delete, not {:?}", shorten(other)),
-            ));
-        }
-    };
+    let text = required_str(fields, "RequestType")?;
+    let request_type = [
+        RequestType::Create,
+        RequestType::Update,
+        RequestType::Delete,
+    ]
+    .into_iter()
+    .find(|kind| kind.as_str() == text)
+    .ok_or_else(|| {
+        problem(
+            "$.RequestType",
+            format!("must be Create, Update or Delete, not {:?}", shorten(text)),
+        )
+    })?;
     if request_type != RequestType::Create && reply_to.physical_resource_id.is_none() {
         return Err(problem(
             "$.PhysicalResourceId",
@@ -241,13 +243,6 @@ impl Request {
     pub fn property_account_id(&self, name: &str) -> Result<AccountId, Error> {
         let text = self.property_str(name)?;
         AccountId::parse(text).map_err(|err| problem(property_path(name), err.to_string()))
-    }
-
-    /// All properties read into `T` (for example a `#[serde(rename_all = "PascalCase")]`
-    /// struct); the error is reported at `$.ResourceProperties`.
-    pub fn properties<T: DeserializeOwned>(&self) -> Result<T, Error> {
-        T::deserialize(Value::Object(self.resource_properties.clone()))
-            .map_err(|err| problem("$.ResourceProperties", err.to_string()))
     }
 }
 
@@ -660,7 +655,7 @@ pub(crate) fn is_loopback<S: AsRef<str>>(host: &Host<S>) -> bool {
     }
 }
 
-fn problem(path: impl Into<String>, message: impl Into<String>) -> Error {
+pub(super) fn problem(path: impl Into<String>, message: impl Into<String>) -> Error {
     Error::CustomResource(Problem::new(path, message))
 }
 
@@ -886,22 +881,6 @@ mod tests {
         let problem = problem_of(req.property_account_id("Short").unwrap_err());
         assert_eq!(problem.path, "$.ResourceProperties.Short");
         assert!(problem.message.contains("4 digits"), "{}", problem.message);
-
-        #[derive(serde::Deserialize)]
-        #[serde(rename_all = "PascalCase")]
-        struct Props {
-            template_version: String,
-        }
-        let props: Props = req.properties().unwrap();
-        assert_eq!(props.template_version, "1");
-        #[derive(Debug, serde::Deserialize)]
-        #[allow(dead_code)]
-        struct Needs {
-            nothing_like_this: String,
-        }
-        let problem = problem_of(req.properties::<Needs>().unwrap_err());
-        assert_eq!(problem.path, "$.ResourceProperties");
-        assert!(problem.message.contains("nothing_like_this"));
     }
 
     #[test]

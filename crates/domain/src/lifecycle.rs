@@ -34,7 +34,7 @@ use crate::event::{self, LifecycleEvent, Parsed, State};
 use crate::fate::Fate;
 use crate::json::decode;
 use crate::mapping::{AccountStatus, OrganizationTree, OuRules};
-use crate::registration::RegistrationWork;
+use crate::registration::{RegistrationWork, path_below};
 
 /// The `type` of the batches of existing accounts `setup` queues.
 pub const ONBOARD_ACCOUNTS: &str = "OnboardAccounts";
@@ -167,21 +167,13 @@ fn read_work<A: serde::de::DeserializeOwned>(
 ) -> Message {
     match serde_path_to_error::deserialize::<_, WorkBody<A>>(value) {
         Ok(body) => message(body.accounts),
-        Err(err) => {
-            let inner = err.path().to_string();
-            let at = if inner == "." {
-                path.to_owned()
-            } else {
-                format!("{path}.{inner}")
-            };
-            Message::Unreadable {
-                reason: Problem::new(
-                    at,
-                    format!("not a well-formed {kind} batch: {}", err.inner()),
-                )
-                .to_string(),
-            }
-        }
+        Err(err) => Message::Unreadable {
+            reason: Problem::new(
+                path_below(path, err.path()),
+                format!("not a well-formed {kind} batch: {}", err.inner()),
+            )
+            .to_string(),
+        },
     }
 }
 

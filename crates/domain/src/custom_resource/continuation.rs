@@ -14,9 +14,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
-use crate::error::{Error, Problem, json_type};
+use crate::error::{Error, json_type};
 
-use super::Request;
+use super::{Request, problem};
 
 /// The request field that carries the [`Continuation`] record.
 pub const CONTINUATION_FIELD: &str = "TowerContinuation";
@@ -195,10 +195,6 @@ fn millis_since_epoch(time: SystemTime) -> u64 {
 
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
-}
-
-fn problem(path: impl Into<String>, message: impl Into<String>) -> Error {
-    Error::CustomResource(Problem::new(path, message))
 }
 
 #[cfg(test)]

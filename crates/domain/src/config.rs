@@ -927,7 +927,7 @@ mod tests {
         assert_eq!(config.trail.kms_key_arn, None);
         assert_eq!(config.capability, Capability::Both);
         assert!(!config.monitor_existing_accounts);
-        assert_eq!(config.response_urls, ResponseUrlPolicy::s3_only());
+        assert_eq!(config.response_urls, ResponseUrlPolicy::default());
     }
 
     #[test]

@@ -521,11 +521,6 @@ pub struct ResponseUrlPolicy {
 }
 
 impl ResponseUrlPolicy {
-    /// S3 pre-signed URLs only.
-    pub fn s3_only() -> ResponseUrlPolicy {
-        ResponseUrlPolicy::default()
-    }
-
     /// S3 pre-signed URLs and the given hosts.
     pub fn with_allowed_hosts(allowed_hosts: Vec<AllowedHost>) -> ResponseUrlPolicy {
         ResponseUrlPolicy { allowed_hosts }
@@ -538,10 +533,8 @@ impl ResponseUrlPolicy {
     /// error names the host and what is wrong, never the path or query.
     pub fn check(&self, url: &str) -> Result<Url, Error> {
         let refuse = |why: String| Err(Error::ResponseUrl(why));
-        let parsed = match Url::parse(url) {
-            Ok(parsed) => parsed,
-            Err(err) => return refuse(format!("it is not a valid URL ({err})")),
-        };
+        let parsed = Url::parse(url)
+            .map_err(|err| Error::ResponseUrl(format!("it is not a valid URL ({err})")))?;
         let host_text = parsed
             .host_str()
             .map(shorten)
@@ -556,16 +549,13 @@ impl ResponseUrlPolicy {
         };
         let scheme = parsed.scheme();
         if let Some(allowed) = self.allowed_hosts.iter().find(|a| a.matches(&parsed)) {
+            let loopback = allowed.is_loopback();
             return match scheme {
                 "https" => Ok(parsed),
-                "http" if allowed.is_loopback() => Ok(parsed),
+                "http" if loopback => Ok(parsed),
                 _ => refuse(format!(
                     "host {host_text:?} is allowed, but only over https{}",
-                    if allowed.is_loopback() {
-                        " or http"
-                    } else {
-                        ""
-                    }
+                    if loopback { " or http" } else { "" }
                 )),
             };
         }
@@ -574,11 +564,7 @@ impl ResponseUrlPolicy {
                 "it uses {scheme:?}; answers go over https only (host {host_text:?})"
             ));
         }
-        let is_s3 = match host {
-            Host::Domain(name) => is_s3_endpoint(name),
-            Host::Ipv4(_) | Host::Ipv6(_) => false,
-        };
-        if !is_s3 {
+        if !matches!(host, Host::Domain(name) if is_s3_endpoint(name)) {
             return refuse(format!(
                 "host {host_text:?} is neither an S3 endpoint nor an allowed host"
             ));
@@ -763,7 +749,7 @@ mod tests {
         );
         assert_eq!(req.stack_account_id().unwrap().as_str(), "111122223333");
         assert_eq!(req.property_str("TemplateVersion").unwrap(), "1");
-        ResponseUrlPolicy::s3_only()
+        ResponseUrlPolicy::default()
             .check(req.response_url())
             .unwrap();
     }
@@ -781,7 +767,7 @@ mod tests {
         assert_eq!(delete.request_type, RequestType::Delete);
         assert_eq!(delete.physical_resource_id(), Some("lacework-ct-setup"));
         assert!(!delete.is_failed_create_placeholder());
-        ResponseUrlPolicy::s3_only()
+        ResponseUrlPolicy::default()
             .check(delete.response_url())
             .unwrap();
     }
@@ -805,7 +791,7 @@ mod tests {
         assert_eq!(body["Status"], "FAILED");
 
         let foreign = request(FOREIGN_RESPONSE_URL);
-        let err = ResponseUrlPolicy::s3_only()
+        let err = ResponseUrlPolicy::default()
             .check(foreign.response_url())
             .unwrap_err()
             .to_string();
@@ -1043,7 +1029,7 @@ mod tests {
     const SIGNED: &str = "?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=abc123";
 
     fn check(url: &str) -> Result<Url, Error> {
-        ResponseUrlPolicy::s3_only().check(url)
+        ResponseUrlPolicy::default().check(url)
     }
 
     #[test]

@@ -266,19 +266,13 @@ impl EnvReader {
     /// name suggests it holds a secret. `value` is what the caller assembled from the reads;
     /// it is `None` only when a read failed, which is then among the problems.
     pub fn finish<T>(mut self, value: Option<T>) -> Result<T, Error> {
-        let secret_looking: Vec<String> = self
-            .vars
-            .keys()
-            .filter(|name| looks_like_a_secret(name))
-            .cloned()
-            .collect();
-        for name in secret_looking {
-            self.problem(
-                &name,
+        for name in self.vars.keys().filter(|name| looks_like_a_secret(name)) {
+            self.problems.push(Problem::new(
+                name,
                 format!(
                     "looks like it holds a secret; secrets never go in environment variables: put the Lacework API key and token in the Secrets Manager secret named by {LACEWORK_SECRET_ARN}, and remove this variable"
                 ),
-            );
+            ));
         }
         match value {
             Some(value) if self.problems.is_empty() => Ok(value),
@@ -579,16 +573,14 @@ impl LandingZoneAccounts {
         let audit_name = env
             .value(TOWER_AUDIT_ACCOUNT_NAME)
             .unwrap_or_else(|| DEFAULT_AUDIT_NAME.to_owned());
-        if let (Some(log_archive), Some(audit)) = (&log_archive, &audit) {
-            if log_archive == audit {
-                env.problem(
-                    TOWER_AUDIT_ACCOUNT_ID,
-                    format!(
-                        "is the same account as {TOWER_LOG_ARCHIVE_ACCOUNT_ID}; Control Tower's Log Archive and Audit are two accounts"
-                    ),
-                );
-                return None;
-            }
+        if log_archive.is_some() && log_archive == audit {
+            env.problem(
+                TOWER_AUDIT_ACCOUNT_ID,
+                format!(
+                    "is the same account as {TOWER_LOG_ARCHIVE_ACCOUNT_ID}; Control Tower's Log Archive and Audit are two accounts"
+                ),
+            );
+            return None;
         }
         Some(LandingZoneAccounts {
             log_archive: log_archive?,

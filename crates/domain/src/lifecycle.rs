@@ -117,31 +117,30 @@ pub enum Message {
 /// (`$.Records[3].body`); problems name places below it. Never fails: a body that cannot be
 /// read is [`Message::Unreadable`] with the reason.
 pub fn read_message(body: Option<&str>, path: &str) -> Message {
-    let unreadable = |problem: Problem| Message::Unreadable {
+    read_body(body, path).unwrap_or_else(|problem| Message::Unreadable {
         reason: problem.to_string(),
-    };
-    let text = match body {
-        None => return unreadable(Problem::new(path, "is missing")),
-        Some(text) if text.trim().is_empty() => return unreadable(Problem::new(path, "is empty")),
-        Some(text) => text,
-    };
-    let value = match decode(text, path) {
-        Ok(value) => value,
-        Err(problem) => return unreadable(problem),
-    };
+    })
+}
+
+fn read_body(body: Option<&str>, path: &str) -> Result<Message, Problem> {
+    let text = body.ok_or_else(|| Problem::new(path, "is missing"))?;
+    if text.trim().is_empty() {
+        return Err(Problem::new(path, "is empty"));
+    }
+    let value = decode(text, path)?;
     // Account work carries `type`; EventBridge events never do, and SNS envelopes spell it
     // `Type`.
     if let Some(kind) = value.get("type") {
         return match kind.as_str() {
             Some(ONBOARD_ACCOUNTS) => read_work(value, path, ONBOARD_ACCOUNTS, Message::Onboard),
             Some(RETIRE_ACCOUNTS) => read_work(value, path, RETIRE_ACCOUNTS, Message::Retire),
-            Some(other) => unreadable(Problem::new(
+            Some(other) => Err(Problem::new(
                 format!("{path}.type"),
                 format!(
                     "{other:?} is not account work; the account queue takes {ONBOARD_ACCOUNTS:?} and {RETIRE_ACCOUNTS:?} batches and EventBridge events"
                 ),
             )),
-            None => unreadable(Problem::new(
+            None => Err(Problem::new(
                 format!("{path}.type"),
                 format!(
                     "must be the string {ONBOARD_ACCOUNTS:?}, not {}",
@@ -150,13 +149,13 @@ pub fn read_message(body: Option<&str>, path: &str) -> Message {
             )),
         };
     }
-    match event::parse_document(&value, path) {
+    Ok(match event::parse_document(&value, path) {
         Ok(Parsed::Lifecycle(event)) => Message::Event(event),
         Ok(Parsed::Ignored { reason }) => Message::Ignored { reason },
         Err(err) => Message::Unreadable {
             reason: err.to_string(),
         },
-    }
+    })
 }
 
 fn read_work<A: serde::de::DeserializeOwned>(
@@ -164,17 +163,15 @@ fn read_work<A: serde::de::DeserializeOwned>(
     path: &str,
     kind: &str,
     message: impl FnOnce(Vec<A>) -> Message,
-) -> Message {
-    match serde_path_to_error::deserialize::<_, WorkBody<A>>(value) {
-        Ok(body) => message(body.accounts),
-        Err(err) => Message::Unreadable {
-            reason: Problem::new(
+) -> Result<Message, Problem> {
+    serde_path_to_error::deserialize::<_, WorkBody<A>>(value)
+        .map(|body| message(body.accounts))
+        .map_err(|err| {
+            Problem::new(
                 path_below(path, err.path()),
                 format!("not a well-formed {kind} batch: {}", err.inner()),
             )
-            .to_string(),
-        },
-    }
+        })
 }
 
 /// One record of the invocation: its SQS message id and what it asks for.

@@ -93,13 +93,9 @@ impl AccountMapping {
             Error::Mapping(vec![Problem::new("$", format!("is not valid JSON: {err}"))])
         })?;
         let mut problems = validate::duplicate_keys(text);
-        match validate::mapping(&value) {
+        match validate::mapping(&value).map_err(|more| problems.extend(more)) {
             Ok(mapping) if problems.is_empty() => Ok(mapping),
-            Ok(_) => Err(Error::Mapping(problems)),
-            Err(more) => {
-                problems.extend(more);
-                Err(Error::Mapping(problems))
-            }
+            _ => Err(Error::Mapping(problems)),
         }
     }
 

@@ -63,29 +63,17 @@ impl OuRules {
                 valid = false;
             }
             let sub_account = if sub_account.is_empty() {
-                problems.push(Problem::new(
-                    path.clone(),
-                    format!("{} has no sub-account after '='", quoted(pair)),
-                ));
-                None
+                Err(format!("{} has no sub-account after '='", quoted(pair)))
             } else if sub_account.contains('=') {
-                problems.push(Problem::new(
-                    path.clone(),
-                    format!(
-                        "{} has more than one '='; write it as \"OU name=sub-account\"",
-                        quoted(pair)
-                    ),
-                ));
-                None
+                Err(format!(
+                    "{} has more than one '='; write it as \"OU name=sub-account\"",
+                    quoted(pair)
+                ))
             } else {
-                match lacework_account_name(sub_account) {
-                    Ok(name) => Some(name),
-                    Err(problem) => {
-                        problems.push(problem.at(&path));
-                        None
-                    }
-                }
-            };
+                lacework_account_name(sub_account).map_err(|problem| problem.message)
+            }
+            .map_err(|message| problems.push(Problem::new(path.clone(), message)))
+            .ok();
             let (Some(sub_account), true) = (sub_account, valid) else {
                 continue;
             };

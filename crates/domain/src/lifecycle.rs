@@ -285,7 +285,7 @@ pub struct PlannedRegistration {
 }
 
 /// Everything one invocation does.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
     /// One per record, in the order received.
     pub records: Vec<RecordPlan>,
@@ -454,10 +454,7 @@ pub fn plan_without_findings(records: &[Received], reason: &str) -> Plan {
         .collect();
     Plan {
         records,
-        create: None,
-        repair: None,
-        delete: None,
-        registrations: Vec::new(),
+        ..Plan::default()
     }
 }
 

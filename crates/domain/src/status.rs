@@ -142,17 +142,6 @@ fn instance_word(state: InstanceState) -> &'static str {
     }
 }
 
-fn drift_account(drift: &Drift) -> &AccountId {
-    match drift {
-        Drift::MissingInstance { account }
-        | Drift::MissingRegistration { account }
-        | Drift::MisplacedRegistration { account, .. }
-        | Drift::StaleMapping { account, .. }
-        | Drift::InstanceOfGoneAccount { account }
-        | Drift::RegistrationOfGoneAccount { account } => account,
-    }
-}
-
 /// The status of every account the organization has, or that still has an instance or a
 /// registration of ours.
 pub fn status(
@@ -164,7 +153,7 @@ pub fn status(
     let mut problems: BTreeMap<AccountId, Vec<String>> = BTreeMap::new();
     for drift in &repairs.drift {
         problems
-            .entry(drift_account(drift).clone())
+            .entry(drift.account().clone())
             .or_default()
             .push(drift.to_string());
     }

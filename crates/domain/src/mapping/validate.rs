@@ -92,25 +92,18 @@ fn integration_mappings(
         };
         let entry_path = member_path(path, key);
         let name = key.to_lowercase();
-        let mut name_is_valid = true;
-        if let Some(problem) = lacework_account_problem(key) {
-            problems.push(Problem::new(entry_path.clone(), problem));
-            name_is_valid = false;
+        let mut name_problems = Vec::from_iter(lacework_account_problem(key));
+        if let Some(first) = names.get(&name) {
+            name_problems.push(format!(
+                "names the same Lacework account as {first} (account names are not \
+                 case-sensitive), so the file is ambiguous; merge the two into one"
+            ));
+        } else {
+            names.insert(name.clone(), entry_path.clone());
         }
-        match names.get(&name) {
-            Some(first) => {
-                problems.push(Problem::new(
-                    entry_path.clone(),
-                    format!(
-                        "names the same Lacework account as {first} (account names are not \
-                         case-sensitive), so the file is ambiguous; merge the two into one"
-                    ),
-                ));
-                name_is_valid = false;
-            }
-            None => {
-                names.insert(name.clone(), entry_path.clone());
-            }
+        let name_is_valid = name_problems.is_empty();
+        for problem in name_problems {
+            problems.push(Problem::new(entry_path.clone(), problem));
         }
 
         for (account, account_path) in aws_accounts(entry, &entry_path, problems) {
@@ -328,17 +321,16 @@ impl<'de> Visitor<'de> for KeyScan<'_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let mut index = 0usize;
-        loop {
+        for index in 0.. {
             let element = KeyScan {
                 path: format!("{}[{index}]", self.path),
                 problems: &mut *self.problems,
             };
             if seq.next_element_seed(element)?.is_none() {
-                return Ok(());
+                break;
             }
-            index += 1;
         }
+        Ok(())
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {

@@ -70,12 +70,10 @@ impl SubAccountRouting {
         rules: OuRules,
     ) -> Result<Self, Error> {
         let mut problems = Vec::new();
-        let mut sub_account = |variable: &str, name: &str| match SubAccount::new(name) {
-            Ok(sub_account) => Some(sub_account),
-            Err(err) => {
-                problems.push(Problem::new(variable, err.to_string()));
-                None
-            }
+        let mut sub_account = |variable: &str, name: &str| {
+            SubAccount::new(name)
+                .map_err(|err| problems.push(Problem::new(variable, err.to_string())))
+                .ok()
         };
         let account = sub_account(LACEWORK_ACCOUNT, lacework_account);
         let default = default_sub_account.and_then(|name| sub_account(LACEWORK_SUB_ACCOUNT, name));

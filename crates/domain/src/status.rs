@@ -91,6 +91,7 @@ impl Status {
             .iter()
             .map(|row| {
                 let or_dash = |value: &Option<String>| value.clone().unwrap_or_else(|| "-".into());
+                let problems = (!row.problems.is_empty()).then(|| row.problems.join("; "));
                 [
                     row.account.to_string(),
                     row.name.clone(),
@@ -103,11 +104,7 @@ impl Status {
                     or_dash(&row.instance),
                     or_dash(&row.sub_account),
                     or_dash(&row.mapping),
-                    if row.problems.is_empty() {
-                        "-".into()
-                    } else {
-                        row.problems.join("; ")
-                    },
+                    or_dash(&problems),
                 ]
             })
             .collect();

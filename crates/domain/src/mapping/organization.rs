@@ -192,10 +192,10 @@ impl OrganizationTree {
         let mut next = start.parent_id.as_str();
         while next != start.id && ids.len() <= self.units.len() {
             ids.push(next);
-            match self.units.get(next) {
-                Some(unit) => next = unit.parent_id.as_str(),
-                None => break,
-            }
+            let Some(unit) = self.units.get(next) else {
+                break;
+            };
+            next = unit.parent_id.as_str();
         }
         let smallest = ids
             .iter()
@@ -204,12 +204,7 @@ impl OrganizationTree {
             .map_or(0, |(index, _)| index);
         ids.rotate_left(smallest);
         let first = ids.first().copied().unwrap_or(start.id.as_str());
-        let chain = ids
-            .iter()
-            .chain(std::iter::once(&first))
-            .copied()
-            .collect::<Vec<_>>()
-            .join(" -> ");
+        let chain = format!("{} -> {first}", ids.join(" -> "));
         broken(
             format!("{}.parent_id", unit_path(first)),
             format!(

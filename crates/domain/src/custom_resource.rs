@@ -99,13 +99,12 @@ impl ReplyTo {
     /// the logical id and request id. CloudFormation sends that placeholder back in the
     /// rollback's Delete, where [`Request::is_failed_create_placeholder`] recognises it.
     pub fn fallback_physical_id(&self) -> String {
-        match &self.physical_resource_id {
-            Some(id) => id.clone(),
-            None => format!(
+        self.physical_resource_id.clone().unwrap_or_else(|| {
+            format!(
                 "{}-create-failed-{}",
                 self.logical_resource_id, self.request_id
-            ),
-        }
+            )
+        })
     }
 }
 
@@ -370,22 +369,11 @@ impl Response {
             .to_json()
             .to_string()
         };
-        let mut best = None;
-        let (mut low, mut high) = (0, self.reason.len().min(MAX_RESPONSE_BYTES));
-        while low <= high {
-            let middle = low + (high - low) / 2;
-            let body = body_with_reason_budget(middle);
-            if body.len() <= MAX_RESPONSE_BYTES {
-                best = Some(body);
-                low = middle + 1;
-            } else if middle == 0 {
-                break;
-            } else {
-                high = middle - 1;
-            }
-        }
-        if let Some(body) = best {
-            return body;
+        let budgets: Vec<usize> = (0..=self.reason.len().min(MAX_RESPONSE_BYTES)).collect();
+        let fitting = budgets
+            .partition_point(|budget| body_with_reason_budget(*budget).len() <= MAX_RESPONSE_BYTES);
+        if fitting > 0 {
+            return body_with_reason_budget(fitting - 1);
         }
         let data_bytes = json!(self.data).to_string().len();
         Response {

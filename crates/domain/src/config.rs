@@ -602,17 +602,15 @@ pub struct TrailSettings {
 
 impl TrailSettings {
     /// Reads the trail variables.
-    pub fn read(env: &mut EnvReader) -> Option<TrailSettings> {
-        let trail_name = env.with_default(
-            TOWER_TRAIL_NAME,
-            DEFAULT_TRAIL_NAME.to_owned(),
-            parse_trail_name,
-        );
-        let kms_key_arn = env.optional(TOWER_KMS_KEY_ARN, parse_kms_key_arn);
-        Some(TrailSettings {
-            trail_name,
-            kms_key_arn,
-        })
+    pub fn read(env: &mut EnvReader) -> TrailSettings {
+        TrailSettings {
+            trail_name: env.with_default(
+                TOWER_TRAIL_NAME,
+                DEFAULT_TRAIL_NAME.to_owned(),
+                parse_trail_name,
+            ),
+            kms_key_arn: env.optional(TOWER_KMS_KEY_ARN, parse_kms_key_arn),
+        }
     }
 }
 
@@ -700,7 +698,7 @@ impl FromEnv for SetupConfig {
             installation: installation?,
             lacework: lacework?,
             accounts: accounts?,
-            trail: trail?,
+            trail,
             capability,
             monitor_existing_accounts,
             response_urls,

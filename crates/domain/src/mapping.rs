@@ -144,15 +144,10 @@ impl AccountMapping {
     /// The Lacework account that receives `account`'s activity: the one it is listed under, or
     /// the default.
     pub fn resolve(&self, account: &AccountId) -> Resolution<'_> {
-        match self.lacework_account_of(account) {
-            Some(lacework_account) => Resolution {
-                lacework_account,
-                mapped: true,
-            },
-            None => Resolution {
-                lacework_account: &self.default_account,
-                mapped: false,
-            },
+        let listed = self.lacework_account_of(account);
+        Resolution {
+            lacework_account: listed.unwrap_or(&self.default_account),
+            mapped: listed.is_some(),
         }
     }
 

@@ -645,11 +645,8 @@ fn ou_rules_parse_trims_and_keeps_order() {
     assert!(OuRules::parse("").unwrap().is_empty());
     assert!(OuRules::parse("  ").unwrap().is_empty());
     assert_eq!(rules.sub_account_for_ou("WORKLOADS"), Some("prod"));
-    assert_eq!(
-        rules.sub_account_for_ancestors(["Nope", "sandBox", "Workloads"]),
-        Some("dev")
-    );
-    assert_eq!(rules.sub_account_for_ancestors(["Nope"]), None);
+    assert_eq!(rules.sub_account_for_ou("sandBox"), Some("dev"));
+    assert_eq!(rules.sub_account_for_ou("Nope"), None);
 }
 
 #[test]

@@ -60,23 +60,21 @@ pub struct SubAccountRouting {
 }
 
 impl SubAccountRouting {
-    /// The routing for the Lacework account `lacework_account`, whose accounts that no rule
-    /// maps go to `default_sub_account` (or, without one, to the Lacework account itself).
+    /// The routing the configuration describes: accounts that no OU rule maps go to the
+    /// default sub-account (or, without one, to the Lacework account itself).
     /// Every name must be usable as a sub-account (`Account-Name`); the error names the
     /// configuration variable that holds a bad one.
-    pub fn new(
-        lacework_account: &str,
-        default_sub_account: Option<&str>,
-        rules: OuRules,
-    ) -> Result<Self, Error> {
+    pub fn from_settings(settings: &LaceworkSettings) -> Result<Self, Error> {
         let mut problems = Vec::new();
         let mut sub_account = |variable: &str, name: &str| {
             SubAccount::new(name)
                 .map_err(|err| problems.push(Problem::new(variable, err.to_string())))
                 .ok()
         };
-        let account = sub_account(LACEWORK_ACCOUNT, lacework_account);
-        let default = default_sub_account.and_then(|name| sub_account(LACEWORK_SUB_ACCOUNT, name));
+        let account = sub_account(LACEWORK_ACCOUNT, &settings.account);
+        let default = (settings.default_sub_account.as_deref())
+            .and_then(|name| sub_account(LACEWORK_SUB_ACCOUNT, name));
+        let rules = settings.ou_rules.clone();
         for rule in rules.rules() {
             sub_account(LACEWORK_OU_RULES, &rule.sub_account);
         }
@@ -88,15 +86,6 @@ impl SubAccountRouting {
             }),
             _ => Err(Error::Config(problems)),
         }
-    }
-
-    /// The routing the configuration describes.
-    pub fn from_settings(settings: &LaceworkSettings) -> Result<Self, Error> {
-        Self::new(
-            &settings.account,
-            settings.default_sub_account.as_deref(),
-            settings.ou_rules.clone(),
-        )
     }
 
     /// The Lacework account (tenant) itself, as a sub-account.
@@ -348,6 +337,26 @@ mod tests {
 
     fn routing(default: Option<&str>, rules: &str) -> SubAccountRouting {
         SubAccountRouting::new("Acme", default, OuRules::parse(rules).unwrap()).unwrap()
+    }
+
+    impl SubAccountRouting {
+        /// The routing of a configuration with these Lacework settings.
+        pub(crate) fn new(
+            account: &str,
+            default_sub_account: Option<&str>,
+            ou_rules: OuRules,
+        ) -> Result<Self, Error> {
+            Self::from_settings(&LaceworkSettings {
+                api_url: url::Url::parse("https://acme.lacework.net").unwrap(),
+                account: account.to_owned(),
+                default_sub_account: default_sub_account.map(str::to_owned),
+                ou_rules,
+                secret_arn: crate::naming::Arn::parse(
+                    "arn:aws:secretsmanager:us-east-1:111122223333:secret:lacework",
+                )
+                .unwrap(),
+            })
+        }
     }
 
     #[test]

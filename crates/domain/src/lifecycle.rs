@@ -461,13 +461,8 @@ pub fn plan_without_findings(records: &[Received], reason: &str) -> Plan {
 /// Decides what the invocation does; see the module documentation.
 pub fn plan(records: &[Received], findings: &Findings<'_>) -> Plan {
     // What each record asks, account by account.
-    let mut asked: Vec<Vec<(AccountId, Intent)>> = Vec::with_capacity(records.len());
-    let mut fates: Vec<Option<Fate>> = Vec::with_capacity(records.len());
-    for record in records {
-        let (intents, settled) = settle(&record.message);
-        asked.push(intents);
-        fates.push(settled);
-    }
+    let (asked, mut fates): (Vec<_>, Vec<_>) =
+        records.iter().map(|record| settle(&record.message)).unzip();
 
     // Accounts leaving: named by an exit event, or found closing or closed in the tree. An
     // exit wins over anything else asked about the same account in this invocation.

@@ -333,32 +333,32 @@ fn parse_account_id(text: &str) -> Result<AccountId, Problem> {
 /// The base URL of a service such as the Lacework API: `https` (or `http` on a loopback
 /// host), a host, no user, path, query or fragment.
 pub fn parse_service_url(text: &str) -> Result<Url, Problem> {
-    const SHAPE: &str = "must be a base URL like https://acme.lacework.net";
-    let url =
-        Url::parse(text).map_err(|_| Problem::of_value(format!("is not a URL; it {SHAPE}")))?;
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(Problem::of_value(format!(
-            "must not carry a user or password (credentials belong in Secrets Manager); it {SHAPE}"
-        )));
-    }
-    let Some(host) = url.host() else {
-        return Err(Problem::of_value(format!("has no host; it {SHAPE}")));
+    let wrong = |why: &str| {
+        Problem::of_value(format!(
+            "{why}; it must be a base URL like https://acme.lacework.net"
+        ))
     };
-    let loopback = is_loopback(&host);
+    let url = Url::parse(text).map_err(|_| wrong("is not a URL"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(wrong(
+            "must not carry a user or password (credentials belong in Secrets Manager)",
+        ));
+    }
+    let host = url.host().ok_or_else(|| wrong("has no host"))?;
     match url.scheme() {
         "https" => {}
-        "http" if loopback => {}
+        "http" if is_loopback(&host) => {}
         "http" => {
             return Err(Problem::of_value(
                 "must use https (http is accepted only for 127.0.0.1 and localhost)",
             ));
         }
-        _ => return Err(Problem::of_value(format!("must use https; it {SHAPE}"))),
+        _ => return Err(wrong("must use https")),
     }
     if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
-        return Err(Problem::of_value(format!(
-            "must have no path, query or fragment (the client adds /api/v2); it {SHAPE}"
-        )));
+        return Err(wrong(
+            "must have no path, query or fragment (the client adds /api/v2)",
+        ));
     }
     Ok(url)
 }

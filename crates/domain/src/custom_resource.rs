@@ -484,10 +484,9 @@ impl AllowedHost {
 
     fn matches(&self, url: &Url) -> bool {
         let same_host = url.host().map(|host| host.to_owned()).as_ref() == Some(&self.host);
-        let same_port = match self.port {
-            None => true,
-            Some(port) => url.port_or_known_default() == Some(port),
-        };
+        let same_port = self
+            .port
+            .is_none_or(|port| url.port_or_known_default() == Some(port));
         same_host && same_port
     }
 }

@@ -72,7 +72,9 @@ impl SubAccountRouting {
                 .ok()
         };
         let account = sub_account(LACEWORK_ACCOUNT, &settings.account);
-        let default = (settings.default_sub_account.as_deref())
+        let default = settings
+            .default_sub_account
+            .as_deref()
             .and_then(|name| sub_account(LACEWORK_SUB_ACCOUNT, name));
         let rules = settings.ou_rules.clone();
         for rule in rules.rules() {

@@ -146,12 +146,10 @@ impl OrganizationTree {
         // Called for every account of the organization: the error's words are only put
         // together when a link is broken.
         let account_path = || member_path("organization.accounts", account.as_str());
-        let Some(member) = self.accounts.get(account) else {
-            return Err(broken(
-                account_path(),
-                "is not in the organization tree".to_owned(),
-            ));
-        };
+        let member = self
+            .accounts
+            .get(account)
+            .ok_or_else(|| broken(account_path(), "is not in the organization tree".to_owned()))?;
         let mut ancestors: Vec<&OrganizationalUnit> = Vec::new();
         let mut parent_id = member.parent_id.as_str();
         while parent_id != self.root_id {

@@ -690,15 +690,13 @@ fn instance_change(
         .map(|record| record.message_id.as_str())
         .collect();
     let accounts: Vec<AccountId> = accounts.into_keys().collect();
-    let request_tag = format!(
-        "{}-{}",
-        accounts
-            .iter()
-            .map(AccountId::as_str)
-            .collect::<Vec<_>>()
-            .join("-"),
-        message_ids.into_iter().collect::<Vec<_>>().join("-")
-    );
+    // The accounts, then the message ids.
+    let tag_parts: Vec<&str> = accounts
+        .iter()
+        .map(AccountId::as_str)
+        .chain(message_ids)
+        .collect();
+    let request_tag = tag_parts.join("-");
     Some(InstanceChange {
         accounts,
         records: indices.into_iter().collect(),

@@ -124,12 +124,9 @@ pub struct EnvReader {
 
 impl EnvReader {
     /// A reader over the given variables.
-    pub fn new<I, K, V>(vars: I) -> EnvReader
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: Into<String>,
-        V: Into<String>,
-    {
+    pub fn new(
+        vars: impl IntoIterator<Item = (impl Into<String>, impl Into<String>)>,
+    ) -> EnvReader {
         EnvReader {
             vars: vars
                 .into_iter()

@@ -30,11 +30,6 @@ impl Backoff {
         let fifth = u64::try_from(base.as_millis() / 5).unwrap_or(u64::MAX);
         base + Duration::from_millis(stable_hash(key.as_bytes()) % (fifth + 1))
     }
-
-    /// The waits of successive attempts, from the first.
-    pub fn delays(self) -> impl Iterator<Item = Duration> {
-        (1..).map(move |attempt| self.delay(attempt))
-    }
 }
 
 /// The 64-bit FNV-1a hash: stable across builds and platforms, unlike `std`'s hasher.
@@ -55,10 +50,8 @@ mod tests {
 
     #[test]
     fn doubles_from_the_first_wait_to_the_longest() {
-        let minutes: Vec<u64> = MINUTE_TO_HOUR
-            .delays()
-            .take(9)
-            .map(|d| d.as_secs() / 60)
+        let minutes: Vec<u64> = (1..=9)
+            .map(|attempt| MINUTE_TO_HOUR.delay(attempt).as_secs() / 60)
             .collect();
         assert_eq!(minutes, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
         assert_eq!(MINUTE_TO_HOUR.delay(0), MINUTE_TO_HOUR.delay(1));

@@ -35,12 +35,13 @@
 //! is refused with a problem that says to put it in Secrets Manager.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::ops::RangeInclusive;
 
-use url::{Host, Url};
+use url::Url;
 
 use crate::account::{AccountId, account_id_problem};
-use crate::custom_resource::{AllowedHost, ResponseUrlPolicy};
+use crate::custom_resource::{AllowedHost, ResponseUrlPolicy, is_loopback};
 use crate::error::{Error, Problem};
 use crate::mapping::OuRules;
 use crate::naming::{Arn, NamePrefix, Names, Region};
@@ -65,30 +66,6 @@ pub const TOWER_RESPONSE_URL_ALLOW: &str = "TOWER_RESPONSE_URL_ALLOW";
 pub const TOWER_REFRESH_WINDOW_SECONDS: &str = "TOWER_REFRESH_WINDOW_SECONDS";
 pub const TOWER_REGISTRATION_BUDGET: &str = "TOWER_REGISTRATION_BUDGET";
 pub const TOWER_REGISTRATION_RESERVE: &str = "TOWER_REGISTRATION_RESERVE";
-
-/// Every variable this module defines; they are exempt from the secret-name check.
-pub const VARIABLES: &[&str] = &[
-    AWS_REGION,
-    LACEWORK_URL,
-    LACEWORK_ACCOUNT,
-    LACEWORK_SUB_ACCOUNT,
-    LACEWORK_OU_RULES,
-    LACEWORK_SECRET_ARN,
-    LACEWORK_PRINCIPAL_ARN,
-    TOWER_NAME_PREFIX,
-    TOWER_CAPABILITY,
-    TOWER_MONITOR_EXISTING_ACCOUNTS,
-    TOWER_TRAIL_NAME,
-    TOWER_KMS_KEY_ARN,
-    TOWER_LOG_ARCHIVE_ACCOUNT_ID,
-    TOWER_LOG_ARCHIVE_ACCOUNT_NAME,
-    TOWER_AUDIT_ACCOUNT_ID,
-    TOWER_AUDIT_ACCOUNT_NAME,
-    TOWER_RESPONSE_URL_ALLOW,
-    TOWER_REFRESH_WINDOW_SECONDS,
-    TOWER_REGISTRATION_BUDGET,
-    TOWER_REGISTRATION_RESERVE,
-];
 
 /// The principal Lacework's roles trust, unless `LACEWORK_PRINCIPAL_ARN` says otherwise.
 pub const DEFAULT_LACEWORK_PRINCIPAL_ARN: &str = "arn:aws:iam::434813966438:role/lacework-platform";
@@ -147,12 +124,9 @@ pub struct EnvReader {
 
 impl EnvReader {
     /// A reader over the given variables.
-    pub fn new<I, K, V>(vars: I) -> EnvReader
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: Into<String>,
-        V: Into<String>,
-    {
+    pub fn new(
+        vars: impl IntoIterator<Item = (impl Into<String>, impl Into<String>)>,
+    ) -> EnvReader {
         EnvReader {
             vars: vars
                 .into_iter()
@@ -205,13 +179,10 @@ impl EnvReader {
         what: &str,
         parse: impl FnOnce(&str) -> Result<T, Problem>,
     ) -> Option<T> {
-        match self.value(name) {
-            None => {
-                self.problem(name, format!("is required: {what}"));
-                None
-            }
-            Some(text) => self.parsed(name, &text, parse),
+        if self.value(name).is_none() {
+            self.problem(name, format!("is required: {what}"));
         }
+        self.optional(name, parse)
     }
 
     /// An optional value read by `parse`; `None` when unset or wrong (wrong is a problem).
@@ -221,7 +192,9 @@ impl EnvReader {
         parse: impl FnOnce(&str) -> Result<T, Problem>,
     ) -> Option<T> {
         let text = self.value(name)?;
-        self.parsed(name, &text, parse)
+        parse(&text)
+            .map_err(|problem| self.problems.push(problem.at(name)))
+            .ok()
     }
 
     /// A value read by `parse`, or `default` when unset (or wrong, after recording the
@@ -232,35 +205,7 @@ impl EnvReader {
         default: T,
         parse: impl FnOnce(&str) -> Result<T, Problem>,
     ) -> T {
-        match self.value(name) {
-            None => default,
-            Some(text) => self.parsed(name, &text, parse).unwrap_or(default),
-        }
-    }
-
-    fn parsed<T>(
-        &mut self,
-        name: &str,
-        text: &str,
-        parse: impl FnOnce(&str) -> Result<T, Problem>,
-    ) -> Option<T> {
-        match parse(text) {
-            Ok(value) => Some(value),
-            Err(problem) => {
-                self.problems.push(problem.at(name));
-                None
-            }
-        }
-    }
-
-    /// A required string.
-    pub fn required_string(&mut self, name: &str, what: &str) -> Option<String> {
-        self.required(name, what, |text| Ok(text.to_owned()))
-    }
-
-    /// An optional string.
-    pub fn optional_string(&mut self, name: &str) -> Option<String> {
-        self.value(name)
+        self.optional(name, parse).unwrap_or(default)
     }
 
     /// OU -> sub-account rules (`crate::mapping::OuRules::parse`), none when unset; each
@@ -277,75 +222,24 @@ impl EnvReader {
         })
     }
 
-    /// A boolean (`true`/`false`, `yes`/`no`, `1`/`0`, any case), or `default` when unset.
-    pub fn bool_or(&mut self, name: &str, default: bool) -> bool {
-        self.with_default(name, default, parse_bool)
-    }
-
     /// An integer within `range`, or `default` when unset.
-    pub fn integer_or(&mut self, name: &str, range: RangeInclusive<u64>, default: u64) -> u64 {
+    pub fn integer_or<T>(&mut self, name: &str, range: RangeInclusive<T>, default: T) -> T
+    where
+        T: std::str::FromStr + PartialOrd + fmt::Display,
+    {
         self.with_default(name, default, |text| parse_integer(text, &range))
     }
 
-    /// A required 12-digit AWS account id.
-    pub fn account_id(&mut self, name: &str, what: &str) -> Option<AccountId> {
-        self.required(name, what, parse_account_id)
-    }
-
-    /// A required `https` URL (`http` only for a loopback host), with no user, query or
-    /// fragment.
-    pub fn https_url(&mut self, name: &str, what: &str) -> Option<Url> {
-        self.required(name, what, parse_service_url)
-    }
-
-    /// A required AWS region name.
-    pub fn region(&mut self, name: &str) -> Option<Region> {
-        self.required(name, "the AWS region, like us-east-1", Region::parse)
-    }
-
-    /// The name prefix, or the default `lacework-ct` when unset.
-    pub fn name_prefix(&mut self, name: &str) -> NamePrefix {
-        self.with_default(name, NamePrefix::default(), |text| {
-            NamePrefix::parse(text).map_err(|err| {
-                Problem::of_value(match err {
-                    Error::Name { reason, .. } => reason,
-                    other => other.to_string(),
-                })
-            })
-        })
-    }
-
-    /// A comma-separated list; blank entries are skipped.
-    pub fn list(&mut self, name: &str) -> Vec<String> {
-        self.value(name)
-            .map(|text| {
-                text.split(',')
-                    .map(str::trim)
-                    .filter(|entry| !entry.is_empty())
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    /// A comma-separated list of Lacework account or sub-account names (lower-cased).
-    pub fn lacework_names(&mut self, name: &str) -> Vec<String> {
-        let mut names = Vec::new();
-        for (index, entry) in self.list(name).iter().enumerate() {
-            match parse_lacework_name(entry) {
-                Ok(parsed) => names.push(parsed),
-                Err(problem) => {
-                    self.problem(name, format!("entry {}: {}", index + 1, problem.message));
-                }
-            }
-        }
-        names
-    }
-
-    /// The `ResponseURL` policy: S3 plus the `host[:port]` entries of `name`.
+    /// The `ResponseURL` policy: S3 plus the `host[:port]` entries of `name`, a
+    /// comma-separated list whose blank entries are skipped.
     pub fn response_url_policy(&mut self, name: &str) -> ResponseUrlPolicy {
+        let text = self.value(name).unwrap_or_default();
+        let entries = text
+            .split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty());
         let mut allowed = Vec::new();
-        for (index, entry) in self.list(name).iter().enumerate() {
+        for (index, entry) in entries.enumerate() {
             match AllowedHost::parse(entry) {
                 Ok(host) => allowed.push(host),
                 Err(problem) => {
@@ -369,19 +263,13 @@ impl EnvReader {
     /// name suggests it holds a secret. `value` is what the caller assembled from the reads;
     /// it is `None` only when a read failed, which is then among the problems.
     pub fn finish<T>(mut self, value: Option<T>) -> Result<T, Error> {
-        let secret_looking: Vec<String> = self
-            .vars
-            .keys()
-            .filter(|name| looks_like_a_secret(name))
-            .cloned()
-            .collect();
-        for name in secret_looking {
-            self.problem(
-                &name,
+        for name in self.vars.keys().filter(|name| looks_like_a_secret(name)) {
+            self.problems.push(Problem::new(
+                name,
                 format!(
                     "looks like it holds a secret; secrets never go in environment variables: put the Lacework API key and token in the Secrets Manager secret named by {LACEWORK_SECRET_ARN}, and remove this variable"
                 ),
-            );
+            ));
         }
         match value {
             Some(value) if self.problems.is_empty() => Ok(value),
@@ -401,7 +289,9 @@ fn is_own_variable(name: &str) -> bool {
 fn looks_like_a_secret(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
     is_own_variable(&upper)
-        && !VARIABLES.contains(&name)
+        // The one variable of ours whose name has a secret word in it (a test checks the
+        // others have none): it holds where the secret is, not the secret.
+        && name != LACEWORK_SECRET_ARN
         && SECRET_HINTS.iter().any(|hint| upper.contains(hint))
 }
 
@@ -415,8 +305,11 @@ pub fn parse_bool(text: &str) -> Result<bool, Problem> {
 }
 
 /// A whole number within `range`.
-pub fn parse_integer(text: &str, range: &RangeInclusive<u64>) -> Result<u64, Problem> {
-    match text.parse::<u64>() {
+pub fn parse_integer<T>(text: &str, range: &RangeInclusive<T>) -> Result<T, Problem>
+where
+    T: std::str::FromStr + PartialOrd + fmt::Display,
+{
+    match text.parse::<T>() {
         Ok(number) if range.contains(&number) => Ok(number),
         _ => Err(Problem::of_value(format!(
             "must be a whole number from {} to {}",
@@ -427,7 +320,7 @@ pub fn parse_integer(text: &str, range: &RangeInclusive<u64>) -> Result<u64, Pro
 }
 
 /// A 12-digit AWS account id.
-pub fn parse_account_id(text: &str) -> Result<AccountId, Problem> {
+fn parse_account_id(text: &str) -> Result<AccountId, Problem> {
     match account_id_problem(text) {
         None => AccountId::parse(text).map_err(|err| Problem::of_value(err.to_string())),
         Some(reason) => Err(Problem::of_value(reason)),
@@ -437,36 +330,32 @@ pub fn parse_account_id(text: &str) -> Result<AccountId, Problem> {
 /// The base URL of a service such as the Lacework API: `https` (or `http` on a loopback
 /// host), a host, no user, path, query or fragment.
 pub fn parse_service_url(text: &str) -> Result<Url, Problem> {
-    const SHAPE: &str = "must be a base URL like https://acme.lacework.net";
-    let url =
-        Url::parse(text).map_err(|_| Problem::of_value(format!("is not a URL; it {SHAPE}")))?;
+    let wrong = |why: &str| {
+        Problem::of_value(format!(
+            "{why}; it must be a base URL like https://acme.lacework.net"
+        ))
+    };
+    let url = Url::parse(text).map_err(|_| wrong("is not a URL"))?;
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(Problem::of_value(format!(
-            "must not carry a user or password (credentials belong in Secrets Manager); it {SHAPE}"
-        )));
+        return Err(wrong(
+            "must not carry a user or password (credentials belong in Secrets Manager)",
+        ));
     }
-    let Some(host) = url.host() else {
-        return Err(Problem::of_value(format!("has no host; it {SHAPE}")));
-    };
-    let loopback = match host {
-        Host::Domain(name) => name == "localhost",
-        Host::Ipv4(address) => address.is_loopback(),
-        Host::Ipv6(address) => address.is_loopback(),
-    };
+    let host = url.host().ok_or_else(|| wrong("has no host"))?;
     match url.scheme() {
         "https" => {}
-        "http" if loopback => {}
+        "http" if is_loopback(&host) => {}
         "http" => {
             return Err(Problem::of_value(
                 "must use https (http is accepted only for 127.0.0.1 and localhost)",
             ));
         }
-        _ => return Err(Problem::of_value(format!("must use https; it {SHAPE}"))),
+        _ => return Err(wrong("must use https")),
     }
     if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
-        return Err(Problem::of_value(format!(
-            "must have no path, query or fragment (the client adds /api/v2); it {SHAPE}"
-        )));
+        return Err(wrong(
+            "must have no path, query or fragment (the client adds /api/v2)",
+        ));
     }
     Ok(url)
 }
@@ -490,12 +379,11 @@ pub fn parse_lacework_name(text: &str) -> Result<String, Problem> {
     Ok(text.to_ascii_lowercase())
 }
 
-/// An ARN of `service` whose resource starts with `resource_start`; `shape` describes it
-/// for the problem.
-fn parse_arn_of(
+/// An ARN of `service` whose resource starts with `resource_start`, with an account (and a
+/// region when `regional`); `shape` describes it for the problem.
+pub(crate) fn parse_arn_of(
     text: &str,
-    service: &str,
-    resource_start: &str,
+    (service, resource_start, regional): (&str, &str, bool),
     shape: &str,
 ) -> Result<Arn, Problem> {
     let wrong = |why: &str| Problem::of_value(format!("must be {shape}; it {why}"));
@@ -509,45 +397,35 @@ fn parse_arn_of(
     if arn.account.is_none() {
         return Err(wrong("has no account"));
     }
+    if regional && arn.region.is_none() {
+        return Err(wrong("has no region"));
+    }
     Ok(arn)
 }
 
 /// The ARN of a Secrets Manager secret.
 pub fn parse_secret_arn(text: &str) -> Result<Arn, Problem> {
-    let arn = parse_arn_of(
+    parse_arn_of(
         text,
-        "secretsmanager",
-        "secret:",
+        ("secretsmanager", "secret:", true),
         "a Secrets Manager secret ARN (arn:<partition>:secretsmanager:<region>:<account>:secret:<name>)",
-    )?;
-    if arn.region.is_none() {
-        return Err(Problem::of_value(
-            "must be a Secrets Manager secret ARN; it has no region",
-        ));
-    }
-    Ok(arn)
+    )
 }
 
 /// The ARN of a KMS key (not an alias: IAM grants `kms:Decrypt` on keys).
 pub fn parse_kms_key_arn(text: &str) -> Result<Arn, Problem> {
-    let arn = parse_arn_of(
+    parse_arn_of(
         text,
-        "kms",
-        "key/",
+        ("kms", "key/", true),
         "a KMS key ARN (arn:<partition>:kms:<region>:<account>:key/<key id>)",
-    )?;
-    if arn.region.is_none() {
-        return Err(Problem::of_value("must be a KMS key ARN; it has no region"));
-    }
-    Ok(arn)
+    )
 }
 
 /// The ARN of an IAM role.
 pub fn parse_role_arn(text: &str) -> Result<Arn, Problem> {
     parse_arn_of(
         text,
-        "iam",
-        "role/",
+        ("iam", "role/", false),
         "an IAM role ARN (arn:<partition>:iam::<account>:role/<name>)",
     )
 }
@@ -558,8 +436,7 @@ pub fn parse_trail_name(text: &str) -> Result<String, Problem> {
     if text.starts_with("arn:") {
         parse_arn_of(
             text,
-            "cloudtrail",
-            "trail/",
+            ("cloudtrail", "trail/", false),
             "a trail name or ARN (arn:<partition>:cloudtrail:<region>:<account>:trail/<name>)",
         )?;
         return Ok(text.to_owned());
@@ -630,10 +507,7 @@ pub struct LaceworkSettings {
 impl LaceworkSettings {
     /// Reads the Lacework variables; `None` when one is wrong (recorded in `env`).
     pub fn read(env: &mut EnvReader) -> Option<LaceworkSettings> {
-        let api_url = env.https_url(
-            LACEWORK_URL,
-            "the Lacework API URL, like https://acme.lacework.net",
-        );
+        let api_url = read_api_url(env);
         let account = env.required(
             LACEWORK_ACCOUNT,
             "the Lacework account name, like acme",
@@ -650,6 +524,14 @@ impl LaceworkSettings {
             secret_arn: secret_arn?,
         })
     }
+}
+
+fn read_api_url(env: &mut EnvReader) -> Option<Url> {
+    env.required(
+        LACEWORK_URL,
+        "the Lacework API URL, like https://acme.lacework.net",
+        parse_service_url,
+    )
 }
 
 fn read_secret_arn(env: &mut EnvReader) -> Option<Arn> {
@@ -672,30 +554,30 @@ pub struct LandingZoneAccounts {
 impl LandingZoneAccounts {
     /// Reads the Log Archive and Audit variables; `None` when one is wrong.
     pub fn read(env: &mut EnvReader) -> Option<LandingZoneAccounts> {
-        let log_archive = env.account_id(
+        let log_archive = env.required(
             TOWER_LOG_ARCHIVE_ACCOUNT_ID,
             "the 12-digit id of the Log Archive account",
+            parse_account_id,
         );
         let log_archive_name = env
-            .optional_string(TOWER_LOG_ARCHIVE_ACCOUNT_NAME)
+            .value(TOWER_LOG_ARCHIVE_ACCOUNT_NAME)
             .unwrap_or_else(|| DEFAULT_LOG_ARCHIVE_NAME.to_owned());
-        let audit = env.account_id(
+        let audit = env.required(
             TOWER_AUDIT_ACCOUNT_ID,
             "the 12-digit id of the Audit account",
+            parse_account_id,
         );
         let audit_name = env
-            .optional_string(TOWER_AUDIT_ACCOUNT_NAME)
+            .value(TOWER_AUDIT_ACCOUNT_NAME)
             .unwrap_or_else(|| DEFAULT_AUDIT_NAME.to_owned());
-        if let (Some(log_archive), Some(audit)) = (&log_archive, &audit) {
-            if log_archive == audit {
-                env.problem(
-                    TOWER_AUDIT_ACCOUNT_ID,
-                    format!(
-                        "is the same account as {TOWER_LOG_ARCHIVE_ACCOUNT_ID}; Control Tower's Log Archive and Audit are two accounts"
-                    ),
-                );
-                return None;
-            }
+        if log_archive.is_some() && log_archive == audit {
+            env.problem(
+                TOWER_AUDIT_ACCOUNT_ID,
+                format!(
+                    "is the same account as {TOWER_LOG_ARCHIVE_ACCOUNT_ID}; Control Tower's Log Archive and Audit are two accounts"
+                ),
+            );
+            return None;
         }
         Some(LandingZoneAccounts {
             log_archive: log_archive?,
@@ -717,17 +599,15 @@ pub struct TrailSettings {
 
 impl TrailSettings {
     /// Reads the trail variables.
-    pub fn read(env: &mut EnvReader) -> Option<TrailSettings> {
-        let trail_name = env.with_default(
-            TOWER_TRAIL_NAME,
-            DEFAULT_TRAIL_NAME.to_owned(),
-            parse_trail_name,
-        );
-        let kms_key_arn = env.optional(TOWER_KMS_KEY_ARN, parse_kms_key_arn);
-        Some(TrailSettings {
-            trail_name,
-            kms_key_arn,
-        })
+    pub fn read(env: &mut EnvReader) -> TrailSettings {
+        TrailSettings {
+            trail_name: env.with_default(
+                TOWER_TRAIL_NAME,
+                DEFAULT_TRAIL_NAME.to_owned(),
+                parse_trail_name,
+            ),
+            kms_key_arn: env.optional(TOWER_KMS_KEY_ARN, parse_kms_key_arn),
+        }
     }
 }
 
@@ -746,18 +626,20 @@ pub struct Installation {
 impl Installation {
     /// Reads the region, prefix and principal.
     pub fn read(env: &mut EnvReader) -> Option<Installation> {
-        let region = env.region(AWS_REGION);
-        let prefix = env.name_prefix(TOWER_NAME_PREFIX);
-        let principal = match Arn::parse(DEFAULT_LACEWORK_PRINCIPAL_ARN) {
-            Ok(default) => Some(env.with_default(LACEWORK_PRINCIPAL_ARN, default, parse_role_arn)),
-            Err(reason) => {
-                env.problem(
-                    LACEWORK_PRINCIPAL_ARN,
-                    format!("the built-in default {reason}"),
-                );
-                None
-            }
-        };
+        let region = env.required(AWS_REGION, "the AWS region, like us-east-1", Region::parse);
+        let prefix = env.with_default(TOWER_NAME_PREFIX, NamePrefix::default(), |text| {
+            NamePrefix::parse(text).map_err(|err| {
+                Problem::of_value(match err {
+                    Error::Name { reason, .. } => reason,
+                    other => other.to_string(),
+                })
+            })
+        });
+        // The built-in default parses (a test says so); if it did not, `finish` would report
+        // that the configuration could not be assembled.
+        let principal = env
+            .optional(LACEWORK_PRINCIPAL_ARN, parse_role_arn)
+            .or_else(|| Arn::parse(DEFAULT_LACEWORK_PRINCIPAL_ARN).ok());
         Some(Installation {
             region: region?,
             names: Names::new(&prefix),
@@ -806,13 +688,14 @@ impl FromEnv for SetupConfig {
         let accounts = LandingZoneAccounts::read(env);
         let trail = TrailSettings::read(env);
         let capability = env.with_default(TOWER_CAPABILITY, Capability::Both, Capability::parse);
-        let monitor_existing_accounts = env.bool_or(TOWER_MONITOR_EXISTING_ACCOUNTS, false);
+        let monitor_existing_accounts =
+            env.with_default(TOWER_MONITOR_EXISTING_ACCOUNTS, false, parse_bool);
         let response_urls = env.response_url_policy(TOWER_RESPONSE_URL_ALLOW);
         Some(SetupConfig {
             installation: installation?,
             lacework: lacework?,
             accounts: accounts?,
-            trail: trail?,
+            trail,
             capability,
             monitor_existing_accounts,
             response_urls,
@@ -858,10 +741,7 @@ pub struct AuthRefreshConfig {
 
 impl FromEnv for AuthRefreshConfig {
     fn read(env: &mut EnvReader) -> Option<AuthRefreshConfig> {
-        let api_url = env.https_url(
-            LACEWORK_URL,
-            "the Lacework API URL, like https://acme.lacework.net",
-        );
+        let api_url = read_api_url(env);
         let secret_arn = read_secret_arn(env);
         let refresh_window_seconds = env.integer_or(
             TOWER_REFRESH_WINDOW_SECONDS,
@@ -899,19 +779,16 @@ impl FromEnv for SnsCustomResourceConfig {
         let installation = Installation::read(env);
         let lacework = LaceworkSettings::read(env);
         let response_urls = env.response_url_policy(TOWER_RESPONSE_URL_ALLOW);
-        let budget = env.integer_or(
+        let registration_budget = env.integer_or(
             TOWER_REGISTRATION_BUDGET,
-            1..=u64::from(MAX_REGISTRATION_BUDGET),
-            u64::from(DEFAULT_REGISTRATION_BUDGET),
+            1..=MAX_REGISTRATION_BUDGET,
+            DEFAULT_REGISTRATION_BUDGET,
         );
-        let reserve = env.integer_or(
+        let registration_reserve = env.integer_or(
             TOWER_REGISTRATION_RESERVE,
-            0..=u64::from(MAX_REGISTRATION_BUDGET),
-            u64::from(DEFAULT_REGISTRATION_RESERVE),
+            0..=MAX_REGISTRATION_BUDGET,
+            DEFAULT_REGISTRATION_RESERVE,
         );
-        // The ranges above keep both within u32.
-        let registration_budget = u32::try_from(budget).unwrap_or(DEFAULT_REGISTRATION_BUDGET);
-        let registration_reserve = u32::try_from(reserve).unwrap_or(DEFAULT_REGISTRATION_RESERVE);
         let capability = env.with_default(TOWER_CAPABILITY, Capability::Both, Capability::parse);
         Some(SnsCustomResourceConfig {
             installation: installation?,
@@ -927,6 +804,36 @@ impl FromEnv for SnsCustomResourceConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_secret_arn_variable_has_a_secret_word_in_its_name() {
+        for name in [
+            AWS_REGION,
+            LACEWORK_URL,
+            LACEWORK_ACCOUNT,
+            LACEWORK_SUB_ACCOUNT,
+            LACEWORK_OU_RULES,
+            LACEWORK_SECRET_ARN,
+            LACEWORK_PRINCIPAL_ARN,
+            TOWER_NAME_PREFIX,
+            TOWER_CAPABILITY,
+            TOWER_MONITOR_EXISTING_ACCOUNTS,
+            TOWER_TRAIL_NAME,
+            TOWER_KMS_KEY_ARN,
+            TOWER_LOG_ARCHIVE_ACCOUNT_ID,
+            TOWER_LOG_ARCHIVE_ACCOUNT_NAME,
+            TOWER_AUDIT_ACCOUNT_ID,
+            TOWER_AUDIT_ACCOUNT_NAME,
+            TOWER_RESPONSE_URL_ALLOW,
+            TOWER_REFRESH_WINDOW_SECONDS,
+            TOWER_REGISTRATION_BUDGET,
+            TOWER_REGISTRATION_RESERVE,
+        ] {
+            assert!(!looks_like_a_secret(name), "{name}");
+            let has_hint = SECRET_HINTS.iter().any(|hint| name.contains(hint));
+            assert_eq!(has_hint, name == LACEWORK_SECRET_ARN, "{name}");
+        }
+    }
 
     const SECRET_ARN: &str =
         "arn:aws:secretsmanager:us-east-1:111122223333:secret:lacework-ct-lacework-api-AbCdEf";
@@ -1007,7 +914,7 @@ mod tests {
         assert_eq!(config.trail.kms_key_arn, None);
         assert_eq!(config.capability, Capability::Both);
         assert!(!config.monitor_existing_accounts);
-        assert_eq!(config.response_urls, ResponseUrlPolicy::s3_only());
+        assert_eq!(config.response_urls, ResponseUrlPolicy::default());
     }
 
     #[test]
@@ -1241,19 +1148,22 @@ mod tests {
             ("S", "Acme-Dev,bad name"),
             ("R", "cn-north-1"),
         ]);
-        assert!(env.bool_or("T1", false));
-        assert!(!env.bool_or("T2", true));
-        assert!(env.bool_or("UNSET", true));
+        assert!(env.with_default("T1", false, parse_bool));
+        assert!(!env.with_default("T2", true, parse_bool));
+        assert!(env.with_default("UNSET", true, parse_bool));
         assert_eq!(env.integer_or("N1", 300..=900, 1), 600);
         assert_eq!(env.integer_or("N2", 300..=900, 400), 400);
         assert_eq!(env.integer_or("N3", 300..=900, 400), 400);
         assert_eq!(env.integer_or("UNSET", 300..=900, 400), 400);
-        assert_eq!(env.optional_string("E"), None);
-        assert_eq!(env.required_string("E", "something"), None);
-        assert_eq!(env.list("L"), ["a", "B", "c"]);
-        assert_eq!(env.lacework_names("S"), ["acme-dev"]);
+        assert_eq!(env.value("E"), None);
+        assert_eq!(env.required("E", "something", |text| Ok(text.len())), None);
+        let hosts = env.response_url_policy("L").allowed_hosts;
+        let hosts: Vec<String> = hosts.iter().map(ToString::to_string).collect();
+        assert_eq!(hosts, ["a", "b", "c"]);
+        assert_eq!(env.response_url_policy("S").allowed_hosts.len(), 1);
         assert_eq!(
-            env.region("R").map(|r| r.partition()),
+            env.required("R", "a region", Region::parse)
+                .map(|r| r.partition()),
             Some(crate::naming::Partition::AwsCn)
         );
         let problems = problems(env.finish(Some(())).unwrap_err());

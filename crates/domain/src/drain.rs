@@ -14,7 +14,6 @@
 //! * the names of the integrations the product registers.
 
 use std::collections::BTreeSet;
-use std::fmt;
 use std::time::Duration;
 
 use crate::account::AccountId;
@@ -61,25 +60,23 @@ pub struct SubAccountRouting {
 }
 
 impl SubAccountRouting {
-    /// The routing for the Lacework account `lacework_account`, whose accounts that no rule
-    /// maps go to `default_sub_account` (or, without one, to the Lacework account itself).
+    /// The routing the configuration describes: accounts that no OU rule maps go to the
+    /// default sub-account (or, without one, to the Lacework account itself).
     /// Every name must be usable as a sub-account (`Account-Name`); the error names the
     /// configuration variable that holds a bad one.
-    pub fn new(
-        lacework_account: &str,
-        default_sub_account: Option<&str>,
-        rules: OuRules,
-    ) -> Result<Self, Error> {
+    pub fn from_settings(settings: &LaceworkSettings) -> Result<Self, Error> {
         let mut problems = Vec::new();
-        let mut sub_account = |variable: &str, name: &str| match SubAccount::new(name) {
-            Ok(sub_account) => Some(sub_account),
-            Err(err) => {
-                problems.push(Problem::new(variable, err.to_string()));
-                None
-            }
+        let mut sub_account = |variable: &str, name: &str| {
+            SubAccount::new(name)
+                .map_err(|err| problems.push(Problem::new(variable, err.to_string())))
+                .ok()
         };
-        let account = sub_account(LACEWORK_ACCOUNT, lacework_account);
-        let default = default_sub_account.and_then(|name| sub_account(LACEWORK_SUB_ACCOUNT, name));
+        let account = sub_account(LACEWORK_ACCOUNT, &settings.account);
+        let default = settings
+            .default_sub_account
+            .as_deref()
+            .and_then(|name| sub_account(LACEWORK_SUB_ACCOUNT, name));
+        let rules = settings.ou_rules.clone();
         for rule in rules.rules() {
             sub_account(LACEWORK_OU_RULES, &rule.sub_account);
         }
@@ -91,15 +88,6 @@ impl SubAccountRouting {
             }),
             _ => Err(Error::Config(problems)),
         }
-    }
-
-    /// The routing the configuration describes.
-    pub fn from_settings(settings: &LaceworkSettings) -> Result<Self, Error> {
-        Self::new(
-            &settings.account,
-            settings.default_sub_account.as_deref(),
-            settings.ou_rules.clone(),
-        )
     }
 
     /// The Lacework account (tenant) itself, as a sub-account.
@@ -180,29 +168,16 @@ pub fn mapping_after(
 }
 
 /// Why a unit of registration work was not done.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum WorkFailure {
     /// The work cannot be done as asked (an unreadable message, an account that is not an
     /// ACTIVE member of the organization, a role in another account): sending it again cannot
     /// help.
+    #[error("{0}")]
     Refused(String),
     /// A call failed; [`Error::is_retryable`] says whether it may pass.
-    Failed(Error),
-}
-
-impl From<Error> for WorkFailure {
-    fn from(error: Error) -> Self {
-        WorkFailure::Failed(error)
-    }
-}
-
-impl fmt::Display for WorkFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            WorkFailure::Refused(reason) => f.write_str(reason),
-            WorkFailure::Failed(error) => write!(f, "{error}"),
-        }
-    }
+    #[error(transparent)]
+    Failed(#[from] Error),
 }
 
 /// What the drain does after an attempt: the message's fate, and whether the run goes on.
@@ -230,24 +205,17 @@ pub enum RunNext {
 }
 
 impl Decision {
-    fn done() -> Self {
-        Self::back(Fate::DONE, Duration::ZERO, RunNext::Continue)
+    /// The message is done with (deleted or dead-lettered); the run goes on.
+    fn settled(fate: Fate) -> Self {
+        Self {
+            fate,
+            hidden_for: Duration::ZERO,
+            run: RunNext::Continue,
+        }
     }
 
     fn dead_letter(reason: String) -> Self {
-        Self::back(
-            Fate::DeadLetter { reason },
-            Duration::ZERO,
-            RunNext::Continue,
-        )
-    }
-
-    fn back(fate: Fate, hidden_for: Duration, run: RunNext) -> Self {
-        Self {
-            fate,
-            hidden_for,
-            run,
-        }
+        Self::settled(Fate::DeadLetter { reason })
     }
 }
 
@@ -259,27 +227,27 @@ pub fn decide(
     budget_spent: bool,
 ) -> Decision {
     let error = match result {
-        Ok(()) => return Decision::done(),
+        Ok(()) => return Decision::settled(Fate::DONE),
         Err(WorkFailure::Refused(reason)) => return Decision::dead_letter(reason.clone()),
         Err(WorkFailure::Failed(error)) => error,
     };
-    let retry = Fate::Retry {
-        reason: error.to_string(),
+    let back = |hidden_for, run| Decision {
+        fate: Fate::Retry {
+            reason: error.to_string(),
+        },
+        hidden_for,
+        run,
     };
     // The budget ran out: not the message's fault, whatever the error says.
     if budget_spent {
-        return Decision::back(
-            retry,
-            Duration::ZERO,
-            RunNext::End("the request budget is spent"),
-        );
+        return back(Duration::ZERO, RunNext::End("the request budget is spent"));
     }
     if let Error::Lacework {
         kind: LaceworkErrorKind::Unauthorized,
         ..
     } = error
     {
-        return Decision::back(retry, Duration::ZERO, RunNext::Halt);
+        return back(Duration::ZERO, RunNext::Halt);
     }
     if !error.is_retryable() {
         return Decision::dead_letter(error.to_string());
@@ -300,7 +268,7 @@ pub fn decide(
     } else {
         RunNext::Continue
     };
-    Decision::back(retry, retry_delay(receive_count, retry_after), run)
+    back(retry_delay(receive_count, retry_after), run)
 }
 
 /// How long a message stays hidden after its `receive_count`-th attempt failed for a reason
@@ -371,6 +339,26 @@ mod tests {
 
     fn routing(default: Option<&str>, rules: &str) -> SubAccountRouting {
         SubAccountRouting::new("Acme", default, OuRules::parse(rules).unwrap()).unwrap()
+    }
+
+    impl SubAccountRouting {
+        /// The routing of a configuration with these Lacework settings.
+        pub(crate) fn new(
+            account: &str,
+            default_sub_account: Option<&str>,
+            ou_rules: OuRules,
+        ) -> Result<Self, Error> {
+            Self::from_settings(&LaceworkSettings {
+                api_url: url::Url::parse("https://acme.lacework.net").unwrap(),
+                account: account.to_owned(),
+                default_sub_account: default_sub_account.map(str::to_owned),
+                ou_rules,
+                secret_arn: crate::naming::Arn::parse(
+                    "arn:aws:secretsmanager:us-east-1:111122223333:secret:lacework",
+                )
+                .unwrap(),
+            })
+        }
     }
 
     #[test]

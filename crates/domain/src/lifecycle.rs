@@ -34,7 +34,7 @@ use crate::event::{self, LifecycleEvent, Parsed, State};
 use crate::fate::Fate;
 use crate::json::decode;
 use crate::mapping::{AccountStatus, OrganizationTree, OuRules};
-use crate::registration::RegistrationWork;
+use crate::registration::{RegistrationWork, path_below};
 
 /// The `type` of the batches of existing accounts `setup` queues.
 pub const ONBOARD_ACCOUNTS: &str = "OnboardAccounts";
@@ -117,31 +117,30 @@ pub enum Message {
 /// (`$.Records[3].body`); problems name places below it. Never fails: a body that cannot be
 /// read is [`Message::Unreadable`] with the reason.
 pub fn read_message(body: Option<&str>, path: &str) -> Message {
-    let unreadable = |problem: Problem| Message::Unreadable {
+    read_body(body, path).unwrap_or_else(|problem| Message::Unreadable {
         reason: problem.to_string(),
-    };
-    let text = match body {
-        None => return unreadable(Problem::new(path, "is missing")),
-        Some(text) if text.trim().is_empty() => return unreadable(Problem::new(path, "is empty")),
-        Some(text) => text,
-    };
-    let value = match decode(text, path) {
-        Ok(value) => value,
-        Err(problem) => return unreadable(problem),
-    };
+    })
+}
+
+fn read_body(body: Option<&str>, path: &str) -> Result<Message, Problem> {
+    let text = body.ok_or_else(|| Problem::new(path, "is missing"))?;
+    if text.trim().is_empty() {
+        return Err(Problem::new(path, "is empty"));
+    }
+    let value = decode(text, path)?;
     // Account work carries `type`; EventBridge events never do, and SNS envelopes spell it
     // `Type`.
     if let Some(kind) = value.get("type") {
         return match kind.as_str() {
             Some(ONBOARD_ACCOUNTS) => read_work(value, path, ONBOARD_ACCOUNTS, Message::Onboard),
             Some(RETIRE_ACCOUNTS) => read_work(value, path, RETIRE_ACCOUNTS, Message::Retire),
-            Some(other) => unreadable(Problem::new(
+            Some(other) => Err(Problem::new(
                 format!("{path}.type"),
                 format!(
                     "{other:?} is not account work; the account queue takes {ONBOARD_ACCOUNTS:?} and {RETIRE_ACCOUNTS:?} batches and EventBridge events"
                 ),
             )),
-            None => unreadable(Problem::new(
+            None => Err(Problem::new(
                 format!("{path}.type"),
                 format!(
                     "must be the string {ONBOARD_ACCOUNTS:?}, not {}",
@@ -150,13 +149,13 @@ pub fn read_message(body: Option<&str>, path: &str) -> Message {
             )),
         };
     }
-    match event::parse_document(&value, path) {
+    Ok(match event::parse_document(&value, path) {
         Ok(Parsed::Lifecycle(event)) => Message::Event(event),
         Ok(Parsed::Ignored { reason }) => Message::Ignored { reason },
         Err(err) => Message::Unreadable {
             reason: err.to_string(),
         },
-    }
+    })
 }
 
 fn read_work<A: serde::de::DeserializeOwned>(
@@ -164,25 +163,15 @@ fn read_work<A: serde::de::DeserializeOwned>(
     path: &str,
     kind: &str,
     message: impl FnOnce(Vec<A>) -> Message,
-) -> Message {
-    match serde_path_to_error::deserialize::<_, WorkBody<A>>(value) {
-        Ok(body) => message(body.accounts),
-        Err(err) => {
-            let inner = err.path().to_string();
-            let at = if inner == "." {
-                path.to_owned()
-            } else {
-                format!("{path}.{inner}")
-            };
-            Message::Unreadable {
-                reason: Problem::new(
-                    at,
-                    format!("not a well-formed {kind} batch: {}", err.inner()),
-                )
-                .to_string(),
-            }
-        }
-    }
+) -> Result<Message, Problem> {
+    serde_path_to_error::deserialize::<_, WorkBody<A>>(value)
+        .map(|body| message(body.accounts))
+        .map_err(|err| {
+            Problem::new(
+                path_below(path, err.path()),
+                format!("not a well-formed {kind} batch: {}", err.inner()),
+            )
+        })
 }
 
 /// One record of the invocation: its SQS message id and what it asks for.
@@ -198,16 +187,6 @@ impl Received {
     pub fn needs_findings(&self) -> bool {
         settle(&self.message).1.is_none()
     }
-
-    /// The accounts of an onboarding batch (`setup`'s or the reconcile's), `None` for any
-    /// other record. Such a batch was made from an organization tree read moments before, so
-    /// a tree about as recent serves to decide it (see [`ONBOARD_TREE_MAX_AGE`]).
-    pub fn accounts_to_onboard(&self) -> Option<impl Iterator<Item = &AccountId>> {
-        match &self.message {
-            Message::Onboard(accounts) => Some(accounts.iter().map(|account| &account.id)),
-            _ => None,
-        }
-    }
 }
 
 /// How old an organization tree may be to decide onboarding batches with, when every account
@@ -219,18 +198,19 @@ impl Received {
 pub const ONBOARD_TREE_MAX_AGE: Duration = Duration::from_secs(600);
 
 /// Whether `tree` can decide `received` although it was read earlier: every record that
-/// needs the tree is an onboarding batch, and each account it names is ACTIVE in `tree`.
+/// needs the tree is an onboarding batch (`setup`'s or the reconcile's, made from a tree read
+/// moments before), and each account it names is ACTIVE in `tree`.
 pub fn tree_serves(tree: &OrganizationTree, received: &[Received]) -> bool {
+    let active = |account: &AccountToOnboard| {
+        tree.account(&account.id)
+            .is_some_and(|member| member.status == AccountStatus::Active)
+    };
     received
         .iter()
         .filter(|record| record.needs_findings())
-        .all(|record| {
-            record.accounts_to_onboard().is_some_and(|mut accounts| {
-                accounts.all(|account| {
-                    tree.account(account)
-                        .is_some_and(|member| member.status == AccountStatus::Active)
-                })
-            })
+        .all(|record| match &record.message {
+            Message::Onboard(accounts) => accounts.iter().all(active),
+            _ => false,
         })
 }
 
@@ -305,7 +285,7 @@ pub struct PlannedRegistration {
 }
 
 /// Everything one invocation does.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
     /// One per record, in the order received.
     pub records: Vec<RecordPlan>,
@@ -422,15 +402,13 @@ fn cause_of(message_id: &str, message: &Message) -> String {
 
 /// What a record asks about which accounts, or - when it names none - its fate.
 fn settle(message: &Message) -> (Vec<(AccountId, Intent)>, Option<Fate>) {
-    let acknowledge = |reason: String| (Vec::new(), Some(Fate::Done { note: Some(reason) }));
+    let settled = |fate: Fate| (Vec::new(), Some(fate));
+    let acknowledge = |reason: String| settled(Fate::Done { note: Some(reason) });
     let mut intents = match message {
         Message::Unreadable { reason } => {
-            return (
-                Vec::new(),
-                Some(Fate::DeadLetter {
-                    reason: reason.clone(),
-                }),
-            );
+            return settled(Fate::DeadLetter {
+                reason: reason.clone(),
+            });
         }
         Message::Ignored { reason } => return acknowledge(reason.clone()),
         Message::Onboard(accounts) if accounts.is_empty() => {
@@ -476,23 +454,15 @@ pub fn plan_without_findings(records: &[Received], reason: &str) -> Plan {
         .collect();
     Plan {
         records,
-        create: None,
-        repair: None,
-        delete: None,
-        registrations: Vec::new(),
+        ..Plan::default()
     }
 }
 
 /// Decides what the invocation does; see the module documentation.
 pub fn plan(records: &[Received], findings: &Findings<'_>) -> Plan {
     // What each record asks, account by account.
-    let mut asked: Vec<Vec<(AccountId, Intent)>> = Vec::with_capacity(records.len());
-    let mut fates: Vec<Option<Fate>> = Vec::with_capacity(records.len());
-    for record in records {
-        let (intents, settled) = settle(&record.message);
-        asked.push(intents);
-        fates.push(settled);
-    }
+    let (asked, mut fates): (Vec<_>, Vec<_>) =
+        records.iter().map(|record| settle(&record.message)).unzip();
 
     // Accounts leaving: named by an exit event, or found closing or closed in the tree. An
     // exit wins over anything else asked about the same account in this invocation.
@@ -524,6 +494,14 @@ pub fn plan(records: &[Received], findings: &Findings<'_>) -> Plan {
     for (index, intents) in asked.iter().enumerate() {
         let record = &records[index];
         let cause = || cause_of(&record.message_id, &record.message);
+        // Registration work, one per account and kind (deregistrations first).
+        let mut ask = |order: u8, work: RegistrationWork| {
+            registrations
+                .entry((order, work.account().clone()))
+                .or_insert((work, BTreeSet::new()))
+                .1
+                .insert(index);
+        };
         let note = &mut notes[index];
         let mut by_account: BTreeMap<&AccountId, BTreeSet<Intent>> = BTreeMap::new();
         for (account, intent) in intents {
@@ -543,19 +521,13 @@ pub fn plan(records: &[Received], findings: &Findings<'_>) -> Plan {
                         "{account} ({status}) is leaving: it has no member instance here; deregister it"
                     ));
                 }
-                registrations
-                    .entry((0, account.clone()))
-                    .or_insert_with(|| {
-                        (
-                            RegistrationWork::Deregister {
-                                account: account.clone(),
-                                cause: cause(),
-                            },
-                            BTreeSet::new(),
-                        )
-                    })
-                    .1
-                    .insert(index);
+                ask(
+                    0,
+                    RegistrationWork::Deregister {
+                        account: account.clone(),
+                        cause: cause(),
+                    },
+                );
                 continue;
             }
             let Some(member) = member else {
@@ -575,19 +547,13 @@ pub fn plan(records: &[Received], findings: &Findings<'_>) -> Plan {
                 continue;
             }
             if wanted.contains(&Intent::Remap) {
-                registrations
-                    .entry((1, account.clone()))
-                    .or_insert_with(|| {
-                        (
-                            RegistrationWork::Remap {
-                                account: account.clone(),
-                                cause: cause(),
-                            },
-                            BTreeSet::new(),
-                        )
-                    })
-                    .1
-                    .insert(index);
+                ask(
+                    1,
+                    RegistrationWork::Remap {
+                        account: account.clone(),
+                        cause: cause(),
+                    },
+                );
                 note.push(format!(
                     "{account} may sit under another OU: re-map its registration ({})",
                     sub_account_words(findings, account)
@@ -724,15 +690,13 @@ fn instance_change(
         .map(|record| record.message_id.as_str())
         .collect();
     let accounts: Vec<AccountId> = accounts.into_keys().collect();
-    let request_tag = format!(
-        "{}-{}",
-        accounts
-            .iter()
-            .map(AccountId::as_str)
-            .collect::<Vec<_>>()
-            .join("-"),
-        message_ids.into_iter().collect::<Vec<_>>().join("-")
-    );
+    // The accounts, then the message ids.
+    let tag_parts: Vec<&str> = accounts
+        .iter()
+        .map(AccountId::as_str)
+        .chain(message_ids)
+        .collect();
+    let request_tag = tag_parts.join("-");
     Some(InstanceChange {
         accounts,
         records: indices.into_iter().collect(),

@@ -35,7 +35,7 @@ mod wire;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Serialize, Serializer};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use crate::account::AccountId;
 use crate::error::{Error, Problem};
@@ -93,13 +93,9 @@ impl AccountMapping {
             Error::Mapping(vec![Problem::new("$", format!("is not valid JSON: {err}"))])
         })?;
         let mut problems = validate::duplicate_keys(text);
-        match validate::mapping(&value) {
+        match validate::mapping(&value).map_err(|more| problems.extend(more)) {
             Ok(mapping) if problems.is_empty() => Ok(mapping),
-            Ok(_) => Err(Error::Mapping(problems)),
-            Err(more) => {
-                problems.extend(more);
-                Err(Error::Mapping(problems))
-            }
+            _ => Err(Error::Mapping(problems)),
         }
     }
 
@@ -115,23 +111,9 @@ impl AccountMapping {
         let mappings: Map<String, Value> = self
             .lacework_accounts
             .iter()
-            .map(|(name, accounts)| {
-                let ids = accounts
-                    .iter()
-                    .map(|id| Value::String(id.as_str().to_owned()))
-                    .collect();
-                let mut entry = Map::new();
-                entry.insert(AWS_ACCOUNTS_FIELD.to_owned(), Value::Array(ids));
-                (name.clone(), Value::Object(entry))
-            })
+            .map(|(name, accounts)| (name.clone(), json!({ AWS_ACCOUNTS_FIELD: accounts })))
             .collect();
-        let mut document = Map::new();
-        document.insert(
-            DEFAULT_FIELD.to_owned(),
-            Value::String(self.default_account.clone()),
-        );
-        document.insert(MAPPINGS_FIELD.to_owned(), Value::Object(mappings));
-        Value::Object(document)
+        json!({ DEFAULT_FIELD: self.default_account, MAPPINGS_FIELD: mappings })
     }
 
     /// The mapping as Lacework stores it in `data.accountMappingFile`:
@@ -162,15 +144,10 @@ impl AccountMapping {
     /// The Lacework account that receives `account`'s activity: the one it is listed under, or
     /// the default.
     pub fn resolve(&self, account: &AccountId) -> Resolution<'_> {
-        match self.lacework_account_of(account) {
-            Some(lacework_account) => Resolution {
-                lacework_account,
-                mapped: true,
-            },
-            None => Resolution {
-                lacework_account: &self.default_account,
-                mapped: false,
-            },
+        let listed = self.lacework_account_of(account);
+        Resolution {
+            lacework_account: listed.unwrap_or(&self.default_account),
+            mapped: listed.is_some(),
         }
     }
 
@@ -205,13 +182,6 @@ impl AccountMapping {
             .collect()
     }
 
-    /// Changes the default Lacework account.
-    pub fn set_default_account(&mut self, lacework_account: &str) -> Result<(), Error> {
-        self.default_account = lacework_account_name(lacework_account)
-            .map_err(|problem| Error::Mapping(vec![problem.at(&default_path())]))?;
-        Ok(())
-    }
-
     /// Lists `account` under `lacework_account`, taking it away from any other Lacework
     /// account (an AWS account maps to exactly one). Returns the Lacework account it was listed
     /// under before, if any. A Lacework account left with no AWS accounts is dropped.
@@ -236,15 +206,11 @@ impl AccountMapping {
     /// dropped.
     pub fn unassign(&mut self, account: &AccountId) -> Option<String> {
         let name = self.lacework_account_of(account)?.to_owned();
-        let now_empty = match self.lacework_accounts.get_mut(&name) {
-            Some(accounts) => {
-                accounts.remove(account);
-                accounts.is_empty()
+        if let Some(accounts) = self.lacework_accounts.get_mut(&name) {
+            accounts.remove(account);
+            if accounts.is_empty() {
+                self.lacework_accounts.remove(&name);
             }
-            None => false,
-        };
-        if now_empty {
-            self.lacework_accounts.remove(&name);
         }
         Some(name)
     }

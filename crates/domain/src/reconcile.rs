@@ -87,36 +87,43 @@ pub enum Drift {
     RegistrationOfGoneAccount { account: AccountId },
 }
 
+impl Drift {
+    /// The account the difference is about.
+    pub fn account(&self) -> &AccountId {
+        match self {
+            Drift::MissingInstance { account }
+            | Drift::MissingRegistration { account }
+            | Drift::MisplacedRegistration { account, .. }
+            | Drift::StaleMapping { account, .. }
+            | Drift::InstanceOfGoneAccount { account }
+            | Drift::RegistrationOfGoneAccount { account } => account,
+        }
+    }
+}
+
 impl fmt::Display for Drift {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let account = self.account();
         match self {
-            Drift::MissingInstance { account } => {
+            Drift::MissingInstance { .. } => {
                 write!(f, "account {account} has no member stack instance")
             }
-            Drift::MissingRegistration { account } => {
+            Drift::MissingRegistration { .. } => {
                 write!(f, "account {account} is not registered in Lacework")
             }
-            Drift::MisplacedRegistration {
-                account,
-                found,
-                wanted,
-            } => write!(
+            Drift::MisplacedRegistration { found, wanted, .. } => write!(
                 f,
                 "account {account} is registered in {found}, its OU maps it to {wanted}"
             ),
-            Drift::StaleMapping {
-                account,
-                found,
-                wanted,
-            } => write!(
+            Drift::StaleMapping { found, wanted, .. } => write!(
                 f,
                 "the mapping file sends account {account} to {found}, its OU maps it to {wanted}"
             ),
-            Drift::InstanceOfGoneAccount { account } => write!(
+            Drift::InstanceOfGoneAccount { .. } => write!(
                 f,
                 "account {account} is closed or gone but keeps its member stack instance"
             ),
-            Drift::RegistrationOfGoneAccount { account } => write!(
+            Drift::RegistrationOfGoneAccount { .. } => write!(
                 f,
                 "account {account} is closed or gone but is still registered in Lacework"
             ),

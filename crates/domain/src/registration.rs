@@ -57,17 +57,19 @@ impl RegistrationWork {
     pub fn from_message(body: &str) -> Result<Self, Error> {
         let mut reader = serde_json::Deserializer::from_str(body);
         serde_path_to_error::deserialize(&mut reader).map_err(|err| {
-            let path = err.path().to_string();
-            let path = if path == "." {
-                "$".to_owned()
-            } else {
-                format!("$.{path}")
-            };
             Error::Event(Problem::new(
-                path,
+                path_below("$", err.path()),
                 format!("not registration work: {}", err.inner()),
             ))
         })
+    }
+}
+
+/// Where `serde_path_to_error` found a problem, as a JSON path below `base`.
+pub(crate) fn path_below(base: &str, inner: &serde_path_to_error::Path) -> String {
+    match inner.to_string().as_str() {
+        "." => base.to_owned(),
+        inner => format!("{base}.{inner}"),
     }
 }
 

@@ -75,12 +75,10 @@ pub fn trail_plan(
             "the trail {wanted:?} writes to {bucket:?}, which is not an S3 bucket name the Log Archive template accepts"
         ));
     }
-    if let Some(prefix) = &trail.s3_key_prefix {
-        if !is_key_prefix(prefix) {
-            problems.push(format!(
-                "the trail {wanted:?} has the S3 key prefix {prefix:?}; the Log Archive template accepts letters, digits and ! _ . - separated by single slashes, at most 200 characters"
-            ));
-        }
+    if let Some(prefix) = trail.s3_key_prefix.as_ref().filter(|p| !is_key_prefix(p)) {
+        problems.push(format!(
+            "the trail {wanted:?} has the S3 key prefix {prefix:?}; the Log Archive template accepts letters, digits and ! _ . - separated by single slashes, at most 200 characters"
+        ));
     }
     // No topic: setup builds the S3 event notification path in Log Archive instead.
     let topic_arn = trail.sns_topic_arn.clone().filter(|t| !t.is_empty());
@@ -106,15 +104,13 @@ pub fn trail_plan(
     let configured = config.trail.kms_key_arn.as_ref().map(ToString::to_string);
     let kms_key_arn = match (&trail.kms_key_id, configured) {
         (None, configured) => configured,
-        (Some(used), None) => match parse_kms_key_arn(used) {
-            Ok(_) => Some(used.clone()),
-            Err(_) => {
-                problems.push(format!(
-                    "the trail {wanted:?} encrypts its log files with {used:?}, which is not a KMS key ARN; set {TOWER_KMS_KEY_ARN} to the key's ARN"
-                ));
-                None
-            }
-        },
+        (Some(used), None) if parse_kms_key_arn(used).is_ok() => Some(used.clone()),
+        (Some(used), None) => {
+            problems.push(format!(
+                "the trail {wanted:?} encrypts its log files with {used:?}, which is not a KMS key ARN; set {TOWER_KMS_KEY_ARN} to the key's ARN"
+            ));
+            None
+        }
         (Some(used), Some(configured)) if *used == configured => Some(configured),
         (Some(used), Some(configured)) => {
             problems.push(format!(

@@ -3,7 +3,6 @@
 //! place, from the same read and the same comparison as the reconcile.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use serde::Serialize;
 
@@ -92,6 +91,7 @@ impl Status {
             .iter()
             .map(|row| {
                 let or_dash = |value: &Option<String>| value.clone().unwrap_or_else(|| "-".into());
+                let problems = (!row.problems.is_empty()).then(|| row.problems.join("; "));
                 [
                     row.account.to_string(),
                     row.name.clone(),
@@ -104,11 +104,7 @@ impl Status {
                     or_dash(&row.instance),
                     or_dash(&row.sub_account),
                     or_dash(&row.mapping),
-                    if row.problems.is_empty() {
-                        "-".into()
-                    } else {
-                        row.problems.join("; ")
-                    },
+                    or_dash(&problems),
                 ]
             })
             .collect();
@@ -118,24 +114,19 @@ impl Status {
                 *width = (*width).max(cell.chars().count());
             }
         }
-        let mut out = String::new();
-        let mut line = |cells: Vec<&str>| {
-            let mut text = String::new();
-            for (index, (cell, width)) in cells.iter().zip(widths).enumerate() {
-                if index + 1 == cells.len() {
-                    text.push_str(cell);
-                } else {
-                    let _ = write!(text, "{cell:<width$}  ");
-                }
-            }
-            out.push_str(text.trim_end());
-            out.push('\n');
+        // Columns two spaces apart, no spaces at the end of a line.
+        let line = |cells: Vec<&str>| {
+            let padded: Vec<String> = cells
+                .iter()
+                .zip(widths)
+                .map(|(cell, width)| format!("{cell:<width$}"))
+                .collect();
+            format!("{}\n", padded.join("  ").trim_end())
         };
-        line(header.to_vec());
-        for row in &cells {
-            line(row.iter().map(String::as_str).collect());
-        }
-        out
+        let rows = cells
+            .iter()
+            .map(|row| line(row.iter().map(String::as_str).collect()));
+        std::iter::once(line(header.to_vec())).chain(rows).collect()
     }
 }
 
@@ -145,17 +136,6 @@ fn instance_word(state: InstanceState) -> &'static str {
         InstanceState::Busy => "busy",
         InstanceState::Outdated => "outdated",
         InstanceState::Inoperable => "inoperable",
-    }
-}
-
-fn drift_account(drift: &Drift) -> &AccountId {
-    match drift {
-        Drift::MissingInstance { account }
-        | Drift::MissingRegistration { account }
-        | Drift::MisplacedRegistration { account, .. }
-        | Drift::StaleMapping { account, .. }
-        | Drift::InstanceOfGoneAccount { account }
-        | Drift::RegistrationOfGoneAccount { account } => account,
     }
 }
 
@@ -170,7 +150,7 @@ pub fn status(
     let mut problems: BTreeMap<AccountId, Vec<String>> = BTreeMap::new();
     for drift in &repairs.drift {
         problems
-            .entry(drift_account(drift).clone())
+            .entry(drift.account().clone())
             .or_default()
             .push(drift.to_string());
     }

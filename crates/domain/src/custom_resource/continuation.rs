@@ -14,9 +14,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
-use crate::error::{Error, Problem, json_type};
+use crate::error::{Error, json_type};
 
-use super::Request;
+use super::{Request, problem};
 
 /// The request field that carries the [`Continuation`] record.
 pub const CONTINUATION_FIELD: &str = "TowerContinuation";
@@ -78,18 +78,18 @@ impl Continuation {
                 )
             })
         };
-        let invocation = number("invocation")?;
-        let invocation = match u32::try_from(invocation) {
-            Ok(n) if n >= 2 => n,
-            _ => {
-                return Err(problem(
+        let number_given = number("invocation")?;
+        let invocation = u32::try_from(number_given)
+            .ok()
+            .filter(|n| *n >= 2)
+            .ok_or_else(|| {
+                problem(
                     format!("{path}.invocation"),
                     format!(
-                        "must be 2 or more (the first invocation carries no record), not {invocation}"
+                        "must be 2 or more (the first invocation carries no record), not {number_given}"
                     ),
-                ));
-            }
-        };
+                )
+            })?;
         let first_started_ms = number("firstStartedMs")?;
         let now_ms = millis_since_epoch(now);
         if first_started_ms > now_ms.saturating_add(millis(CLOCK_SKEW)) {
@@ -157,7 +157,8 @@ impl Continuation {
 pub fn service_timeout(request: &Request) -> Result<Duration, Error> {
     const NAME: &str = "ServiceTimeout";
     let path = format!("$.ResourceProperties.{NAME}");
-    let seconds = match request.resource_properties.get(NAME) {
+    let value = request.resource_properties.get(NAME);
+    let seconds = match value {
         None | Some(Value::Null) => return Ok(MAX_SERVICE_TIMEOUT),
         Some(Value::String(text)) if text.is_empty() => return Ok(MAX_SERVICE_TIMEOUT),
         Some(Value::String(text)) => text.parse::<u64>().ok(),
@@ -178,10 +179,7 @@ pub fn service_timeout(request: &Request) -> Result<Duration, Error> {
             format!(
                 "must be a whole number of seconds from 1 to {}, not {}",
                 MAX_SERVICE_TIMEOUT.as_secs(),
-                request
-                    .resource_properties
-                    .get(NAME)
-                    .unwrap_or(&Value::Null)
+                value.unwrap_or(&Value::Null)
             ),
         )),
     }
@@ -195,10 +193,6 @@ fn millis_since_epoch(time: SystemTime) -> u64 {
 
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
-}
-
-fn problem(path: impl Into<String>, message: impl Into<String>) -> Error {
-    Error::CustomResource(Problem::new(path, message))
 }
 
 #[cfg(test)]

@@ -146,12 +146,10 @@ impl OrganizationTree {
         // Called for every account of the organization: the error's words are only put
         // together when a link is broken.
         let account_path = || member_path("organization.accounts", account.as_str());
-        let Some(member) = self.accounts.get(account) else {
-            return Err(broken(
-                account_path(),
-                "is not in the organization tree".to_owned(),
-            ));
-        };
+        let member = self
+            .accounts
+            .get(account)
+            .ok_or_else(|| broken(account_path(), "is not in the organization tree".to_owned()))?;
         let mut ancestors: Vec<&OrganizationalUnit> = Vec::new();
         let mut parent_id = member.parent_id.as_str();
         while parent_id != self.root_id {
@@ -192,10 +190,10 @@ impl OrganizationTree {
         let mut next = start.parent_id.as_str();
         while next != start.id && ids.len() <= self.units.len() {
             ids.push(next);
-            match self.units.get(next) {
-                Some(unit) => next = unit.parent_id.as_str(),
-                None => break,
-            }
+            let Some(unit) = self.units.get(next) else {
+                break;
+            };
+            next = unit.parent_id.as_str();
         }
         let smallest = ids
             .iter()
@@ -204,12 +202,7 @@ impl OrganizationTree {
             .map_or(0, |(index, _)| index);
         ids.rotate_left(smallest);
         let first = ids.first().copied().unwrap_or(start.id.as_str());
-        let chain = ids
-            .iter()
-            .chain(std::iter::once(&first))
-            .copied()
-            .collect::<Vec<_>>()
-            .join(" -> ");
+        let chain = format!("{} -> {first}", ids.join(" -> "));
         broken(
             format!("{}.parent_id", unit_path(first)),
             format!(

@@ -63,29 +63,17 @@ impl OuRules {
                 valid = false;
             }
             let sub_account = if sub_account.is_empty() {
-                problems.push(Problem::new(
-                    path.clone(),
-                    format!("{} has no sub-account after '='", quoted(pair)),
-                ));
-                None
+                Err(format!("{} has no sub-account after '='", quoted(pair)))
             } else if sub_account.contains('=') {
-                problems.push(Problem::new(
-                    path.clone(),
-                    format!(
-                        "{} has more than one '='; write it as \"OU name=sub-account\"",
-                        quoted(pair)
-                    ),
-                ));
-                None
+                Err(format!(
+                    "{} has more than one '='; write it as \"OU name=sub-account\"",
+                    quoted(pair)
+                ))
             } else {
-                match lacework_account_name(sub_account) {
-                    Ok(name) => Some(name),
-                    Err(problem) => {
-                        problems.push(problem.at(&path));
-                        None
-                    }
-                }
-            };
+                lacework_account_name(sub_account).map_err(|problem| problem.message)
+            }
+            .map_err(|message| problems.push(Problem::new(path.clone(), message)))
+            .ok();
             let (Some(sub_account), true) = (sub_account, valid) else {
                 continue;
             };
@@ -137,18 +125,6 @@ impl OuRules {
             .map(|rule| rule.sub_account.as_str())
     }
 
-    /// The sub-account for an account whose ancestor OUs are named `ou_names`, nearest first:
-    /// the first OU with a rule wins. For callers that know an account's OUs without a whole
-    /// tree (a lifecycle event, `ListParents`).
-    pub fn sub_account_for_ancestors<'n>(
-        &self,
-        ou_names: impl IntoIterator<Item = &'n str>,
-    ) -> Option<&str> {
-        ou_names
-            .into_iter()
-            .find_map(|name| self.sub_account_for_ou(name))
-    }
-
     /// The sub-account for `account`: the rule of its nearest ancestor OU that has one, or
     /// `None` (the account goes to the default). An account not in the tree or a broken tree
     /// is an error (see [`OrganizationTree::ancestors_of`]).
@@ -157,7 +133,10 @@ impl OuRules {
         tree: &OrganizationTree,
         account: &AccountId,
     ) -> Result<Option<&str>, Error> {
+        // Nearest first: the first OU with a rule wins.
         let ancestors = tree.ancestors_of(account)?;
-        Ok(self.sub_account_for_ancestors(ancestors.iter().map(|unit| unit.name.as_str())))
+        Ok(ancestors
+            .iter()
+            .find_map(|unit| self.sub_account_for_ou(&unit.name)))
     }
 }

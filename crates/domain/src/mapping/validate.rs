@@ -7,8 +7,8 @@ use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::{
-    AWS_ACCOUNTS_FIELD, AccountMapping, DEFAULT_FIELD, MAPPINGS_FIELD, lacework_account_problem,
-    member_path, quoted,
+    AWS_ACCOUNTS_FIELD, AccountMapping, DEFAULT_FIELD, MAPPINGS_FIELD, lacework_account_name,
+    lacework_account_problem, member_path, quoted,
 };
 use crate::account::{AccountId, account_id_problem};
 use crate::error::Problem;
@@ -27,34 +27,20 @@ pub(super) fn mapping(value: &Value) -> Result<AccountMapping, Vec<Problem>> {
     let mut problems = Vec::new();
     unknown_fields(root, "$", &[DEFAULT_FIELD, MAPPINGS_FIELD], &mut problems);
 
-    let default_path = member_path("$", DEFAULT_FIELD);
     let default_account = match root.get(DEFAULT_FIELD) {
-        None => {
-            problems.push(Problem::new(
-                default_path,
-                "is missing; it names the Lacework account that receives every AWS account \
-                 not listed in integration_mappings",
-            ));
-            None
-        }
-        Some(Value::String(name)) => match lacework_account_problem(name) {
-            Some(problem) => {
-                problems.push(Problem::new(default_path, problem));
-                None
-            }
-            None => Some(name.to_lowercase()),
-        },
-        Some(other) => {
-            problems.push(Problem::new(
-                default_path,
-                format!(
-                    "must be a string (a Lacework account name), found {}",
-                    describe(other)
-                ),
-            ));
-            None
-        }
-    };
+        None => Err(
+            "is missing; it names the Lacework account that receives every AWS account \
+             not listed in integration_mappings"
+                .to_owned(),
+        ),
+        Some(Value::String(name)) => lacework_account_name(name).map_err(|problem| problem.message),
+        Some(other) => Err(format!(
+            "must be a string (a Lacework account name), found {}",
+            describe(other)
+        )),
+    }
+    .map_err(|message| problems.push(Problem::new(member_path("$", DEFAULT_FIELD), message)))
+    .ok();
 
     let mappings_path = member_path("$", MAPPINGS_FIELD);
     let mut lacework_accounts = BTreeMap::new();
@@ -106,25 +92,18 @@ fn integration_mappings(
         };
         let entry_path = member_path(path, key);
         let name = key.to_lowercase();
-        let mut name_is_valid = true;
-        if let Some(problem) = lacework_account_problem(key) {
-            problems.push(Problem::new(entry_path.clone(), problem));
-            name_is_valid = false;
+        let mut name_problems = Vec::from_iter(lacework_account_problem(key));
+        if let Some(first) = names.get(&name) {
+            name_problems.push(format!(
+                "names the same Lacework account as {first} (account names are not \
+                 case-sensitive), so the file is ambiguous; merge the two into one"
+            ));
+        } else {
+            names.insert(name.clone(), entry_path.clone());
         }
-        match names.get(&name) {
-            Some(first) => {
-                problems.push(Problem::new(
-                    entry_path.clone(),
-                    format!(
-                        "names the same Lacework account as {first} (account names are not \
-                         case-sensitive), so the file is ambiguous; merge the two into one"
-                    ),
-                ));
-                name_is_valid = false;
-            }
-            None => {
-                names.insert(name.clone(), entry_path.clone());
-            }
+        let name_is_valid = name_problems.is_empty();
+        for problem in name_problems {
+            problems.push(Problem::new(entry_path.clone(), problem));
         }
 
         for (account, account_path) in aws_accounts(entry, &entry_path, problems) {
@@ -186,23 +165,18 @@ fn aws_accounts(
     unknown_fields(fields, path, &[AWS_ACCOUNTS_FIELD], problems);
     let list_path = member_path(path, AWS_ACCOUNTS_FIELD);
     let items = match fields.get(AWS_ACCOUNTS_FIELD) {
-        None => {
-            problems.push(Problem::new(
-                list_path,
-                "is missing; list the AWS account ids (12-digit strings) that go to this \
-                 Lacework account",
-            ));
-            return Vec::new();
-        }
         Some(Value::Array(items)) => items,
-        Some(other) => {
-            problems.push(Problem::new(
-                list_path,
-                format!(
+        found => {
+            let message = match found {
+                None => "is missing; list the AWS account ids (12-digit strings) that go to \
+                         this Lacework account"
+                    .to_owned(),
+                Some(other) => format!(
                     "must be a list of AWS account ids (12-digit strings), found {}",
                     describe(other)
                 ),
-            ));
+            };
+            problems.push(Problem::new(list_path, message));
             return Vec::new();
         }
     };
@@ -347,17 +321,16 @@ impl<'de> Visitor<'de> for KeyScan<'_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let mut index = 0usize;
-        loop {
+        for index in 0.. {
             let element = KeyScan {
                 path: format!("{}[{index}]", self.path),
                 problems: &mut *self.problems,
             };
             if seq.next_element_seed(element)?.is_none() {
-                return Ok(());
+                break;
             }
-            index += 1;
         }
+        Ok(())
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {

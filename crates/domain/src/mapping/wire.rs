@@ -49,14 +49,17 @@ pub(super) fn decode(wire: &str) -> Result<AccountMapping, Error> {
             "has nothing after the prefix; the base64 of the mapping file is missing",
         ));
     }
+    AccountMapping::from_json_str(&decoded_text(payload)?)
+}
+
+/// The text the base64 `payload` holds.
+fn decoded_text(payload: &str) -> Result<String, Error> {
     let bytes = STANDARD.decode(payload).map_err(|err| {
         problem(format!(
             "the text after the prefix is not standard base64 with padding: {err}"
         ))
     })?;
-    let text = String::from_utf8(bytes)
-        .map_err(|_| problem("the decoded mapping file is not UTF-8 text"))?;
-    AccountMapping::from_json_str(&text)
+    String::from_utf8(bytes).map_err(|_| problem("the decoded mapping file is not UTF-8 text"))
 }
 
 /// Reads a mapping file as Lacework holds it, as leniently as Lacework's own clients do: any
@@ -83,13 +86,7 @@ pub(super) fn decode_lenient(wire: &str) -> Result<(AccountMapping, Vec<Problem>
             _ => return decode(wire).map(|mapping| (mapping, healed)),
         },
     };
-    let bytes = STANDARD.decode(payload.trim()).map_err(|err| {
-        problem(format!(
-            "the text after the prefix is not standard base64 with padding: {err}"
-        ))
-    })?;
-    let text = String::from_utf8(bytes)
-        .map_err(|_| problem("the decoded mapping file is not UTF-8 text"))?;
+    let text = decoded_text(payload.trim())?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let mut value: Value = serde_json::from_str(text).map_err(|err| {
         Error::Mapping(vec![Problem::new("$", format!("is not valid JSON: {err}"))])

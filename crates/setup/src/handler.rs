@@ -160,12 +160,10 @@ async fn serve_in_time<P: Ports>(
     payload: &Value,
     invocation: &Invocation,
 ) -> Served {
-    let continuation = match Continuation::of_request(payload, invocation.started) {
-        Ok(continuation) => continuation,
-        Err(err) => return Served::Answer(Response::failure(request, None, err.to_string())),
-    };
-    let stack_waits = match service_timeout(request) {
-        Ok(timeout) => timeout,
+    let read = Continuation::of_request(payload, invocation.started)
+        .and_then(|continuation| Ok((continuation, service_timeout(request)?)));
+    let (continuation, stack_waits) = match read {
+        Ok(read) => read,
         Err(err) => return Served::Answer(Response::failure(request, None, err.to_string())),
     };
     let timing = setup.timing;
@@ -328,10 +326,7 @@ fn timeout_reason(request: &Request, progress: &Progress) -> String {
     } else {
         format!(" Done before that: {}.", done.join("; "))
     };
-    let retry = match request.request_type {
-        RequestType::Delete => "retry the delete",
-        RequestType::Create | RequestType::Update => "update the stack again",
-    };
+    let retry = retry_advice(request);
     format!(
         "setup ran out of time in this invocation while {running}.{done} What was started goes on in AWS and nothing is lost: {retry} once it has finished, and setup picks up where it stopped."
     )
@@ -435,11 +430,16 @@ fn succeeded(
     response
 }
 
-fn failure_reason(request: &Request, err: &Error, progress: &Progress) -> String {
-    let retry = match request.request_type {
+/// What finishes the work the request left unfinished.
+fn retry_advice(request: &Request) -> &'static str {
+    match request.request_type {
         RequestType::Delete => "retry the delete",
         RequestType::Create | RequestType::Update => "update the stack again",
-    };
+    }
+}
+
+fn failure_reason(request: &Request, err: &Error, progress: &Progress) -> String {
+    let retry = retry_advice(request);
     match progress.current() {
         Some(step) => {
             format!("{err} (while {step}; re-running converges: {retry} to finish)")

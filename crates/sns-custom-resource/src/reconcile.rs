@@ -6,8 +6,6 @@
 //! drain). Running it again before that work is done queues it again, which its consumers take
 //! as a redelivery.
 
-use std::sync::Arc;
-
 use lwct_aws::installation::{Lookup, observe};
 use lwct_aws::queue::{MessageQueues, send_all};
 use lwct_domain::Error;
@@ -15,7 +13,6 @@ use lwct_domain::lifecycle::AccountWork;
 use lwct_domain::reconcile::{CAUSE, Drift, Installation, reconcile};
 use serde_json::{Value, json};
 
-use crate::budget::RequestBudget;
 use crate::function::{Function, Ports};
 
 /// Accounts per account-queue message: well within SQS's 256 KiB, and one StackSet operation
@@ -49,10 +46,7 @@ impl ReconcileReport {
 impl<P: Ports> Function<P> {
     /// One reconcile run.
     pub async fn reconcile(&self) -> Result<ReconcileReport, Error> {
-        let budget = Arc::new(RequestBudget::new(
-            self.config.registration_budget,
-            self.config.registration_reserve,
-        ));
+        let budget = self.request_budget();
         let lacework = self.lacework_client(&budget)?;
         let installation = &self.config.installation;
         let names = &installation.names;

@@ -19,7 +19,7 @@
 
 use lwct_aws::queue::send_all;
 use lwct_domain::custom_resource::{
-    ReplyTo, Request, RequestType, Response, ResponseUrlPolicy, Status, parse_request,
+    ReplyTo, Request, RequestType, Response, Status, parse_request,
 };
 use lwct_domain::member_request::{Asked, check, physical_resource_id};
 use lwct_domain::registration::RegistrationWork;
@@ -29,6 +29,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::function::{Function, Ports};
+use crate::handler::Mode;
 
 /// The text of one SNS message and where it was in the event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,20 +104,10 @@ pub enum Handled {
     DeliveryFailed(Error),
 }
 
-/// Whether the function can work, or can only say why not.
-pub enum Readiness<'a, P: Ports> {
-    Ready(&'a Function<P>),
-    /// The configuration is invalid: every request is answered FAILED with the problems.
-    Misconfigured {
-        problems: String,
-        response_urls: &'a ResponseUrlPolicy,
-    },
-}
-
 /// Handles every request of an SNS event; an error only if an answer could not be delivered
 /// (so that Lambda invokes again and the answer gets another chance).
 pub async fn handle_event<P: Ports>(
-    readiness: &Readiness<'_, P>,
+    mode: &Mode<P>,
     event: &Value,
     deadline: Instant,
 ) -> Result<Value, Error> {
@@ -124,7 +115,7 @@ pub async fn handle_event<P: Ports>(
     let mut not_answered = 0;
     let mut undelivered = None;
     for message in messages(event)? {
-        match handle_message(readiness, &message, deadline).await {
+        match handle_message(mode, &message, deadline).await {
             Handled::Answered(status) => answered.push(status.as_str()),
             Handled::NotAnswered(reason) => {
                 tracing::warn!(
@@ -158,7 +149,7 @@ pub async fn handle_event<P: Ports>(
 
 /// Handles one request: reads its reply address, checks the `ResponseURL`, acts, answers.
 pub async fn handle_message<P: Ports>(
-    readiness: &Readiness<'_, P>,
+    mode: &Mode<P>,
     message: &Message<'_>,
     deadline: Instant,
 ) -> Handled {
@@ -172,9 +163,9 @@ pub async fn handle_message<P: Ports>(
             ));
         }
     };
-    let policy = match readiness {
-        Readiness::Ready(function) => &function.config.response_urls,
-        Readiness::Misconfigured { response_urls, .. } => response_urls,
+    let policy = match mode {
+        Mode::Ready(function) => &function.config.response_urls,
+        Mode::Misconfigured { response_urls, .. } => response_urls,
     };
     let reply = match Reply::of(&value, policy) {
         Ok(reply) => reply,
@@ -186,12 +177,15 @@ pub async fn handle_message<P: Ports>(
         Err(err) => return Handled::NotAnswered(format!("{}: {err}", message.path)),
     };
     let reply_to = &reply.reply_to;
-    let response = match readiness {
-        Readiness::Misconfigured { problems, .. } => Response::failure_to(
+    let response = match mode {
+        Mode::Misconfigured { problems, .. } => Response::failure_to(
             reply_to,
-            format!("sns-custom-resource cannot work: {problems}"),
+            format!(
+                "sns-custom-resource cannot work: {}",
+                Error::Config(problems.clone())
+            ),
         ),
-        Readiness::Ready(function) => {
+        Mode::Ready(function) => {
             let work_deadline = deadline
                 .checked_sub(function.timing.answer_margin)
                 .unwrap_or(deadline);

@@ -858,27 +858,13 @@ struct Registered {
 
 /// Whether two pieces of work do the same thing (whoever asked).
 fn same_work(a: &RegistrationWork, b: &RegistrationWork) -> bool {
-    match (a, b) {
-        (
-            RegistrationWork::Register {
-                account: a,
-                role_arn: role_a,
-                ..
-            },
-            RegistrationWork::Register {
-                account: b,
-                role_arn: role_b,
-                ..
-            },
-        ) => a == b && role_a == role_b,
-        (
-            RegistrationWork::Remap { account: a, .. },
-            RegistrationWork::Remap { account: b, .. },
-        )
-        | (
-            RegistrationWork::Deregister { account: a, .. },
-            RegistrationWork::Deregister { account: b, .. },
-        ) => a == b,
-        _ => false,
+    fn role(work: &RegistrationWork) -> Option<&str> {
+        match work {
+            RegistrationWork::Register { role_arn, .. } => Some(role_arn),
+            _ => None,
+        }
     }
+    std::mem::discriminant(a) == std::mem::discriminant(b)
+        && a.account() == b.account()
+        && role(a) == role(b)
 }

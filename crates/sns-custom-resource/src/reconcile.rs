@@ -11,6 +11,7 @@ use lwct_aws::queue::{MessageQueues, send_all};
 use lwct_domain::Error;
 use lwct_domain::lifecycle::AccountWork;
 use lwct_domain::reconcile::{CAUSE, Drift, Installation, reconcile};
+use lwct_domain::registration::RegistrationWork;
 use serde_json::{Value, json};
 
 use crate::function::{Function, Ports};
@@ -96,10 +97,8 @@ impl<P: Ports> Function<P> {
             send_all(&self.queues, &url, &bodies, self.timing.queue_retry).await?;
         }
         if !repairs.registrations.is_empty() {
-            let bodies: Vec<String> = repairs
-                .registrations
-                .iter()
-                .map(|work| work.to_message())
+            let bodies: Vec<String> = (repairs.registrations.iter())
+                .map(RegistrationWork::to_message)
                 .collect();
             let urls = self.queue_urls().await?;
             send_all(

@@ -18,9 +18,7 @@
 //! topic policy already keeps publishers to this organization's accounts.
 
 use lwct_aws::queue::send_all;
-use lwct_domain::custom_resource::{
-    ReplyTo, Request, RequestType, Response, Status, parse_request,
-};
+use lwct_domain::custom_resource::{ReplyTo, Request, Response, Status, parse_request};
 use lwct_domain::member_request::{Asked, check, physical_resource_id};
 use lwct_domain::registration::RegistrationWork;
 use lwct_domain::{Error, Problem};
@@ -219,7 +217,7 @@ impl<P: Ports> Function<P> {
             Ok(asked) => asked,
             Err(problem) => return self.refuse(&request, problem.to_string()),
         };
-        let (account, work) = match asked {
+        let work = match asked {
             Asked::Nothing => {
                 tracing::info!(
                     operation = "cloudformation:Delete",
@@ -229,25 +227,20 @@ impl<P: Ports> Function<P> {
                 let physical_id = request.reply_to.fallback_physical_id();
                 return Response::success(&request, physical_id, Default::default());
             }
-            Asked::Register { account, role_arn } => {
-                let work = RegistrationWork::Register {
-                    account: account.clone(),
-                    role_arn,
-                    cause: cause(&request),
-                };
-                (account, work)
-            }
+            Asked::Register { account, role_arn } => RegistrationWork::Register {
+                account,
+                role_arn,
+                cause: cause(&request),
+            },
             // A Delete is not refused for an account that left the organization or is being
             // closed: that is when deregistering matters most, and refusing would leave the
             // stack instance undeletable.
-            Asked::Deregister { account } => {
-                let work = RegistrationWork::Deregister {
-                    account: account.clone(),
-                    cause: cause(&request),
-                };
-                (account, work)
-            }
+            Asked::Deregister { account } => RegistrationWork::Deregister {
+                account,
+                cause: cause(&request),
+            },
         };
+        let account = work.account();
         if let Err(err) = self.queue(&work).await {
             return self.refuse(
                 &request,
@@ -264,7 +257,7 @@ impl<P: Ports> Function<P> {
             region = %self.config.installation.region,
             "registration work queued"
         );
-        Response::success(&request, physical_resource_id(&account), Default::default())
+        Response::success(&request, physical_resource_id(account), Default::default())
     }
 
     fn refuse(&self, request: &Request, reason: String) -> Response {
@@ -293,10 +286,6 @@ impl<P: Ports> Function<P> {
 
 /// Why the work was queued, for the drain's logs.
 fn cause(request: &Request) -> String {
-    let kind = match request.request_type {
-        RequestType::Create => "create",
-        RequestType::Update => "update",
-        RequestType::Delete => "delete",
-    };
+    let kind = request.request_type.as_str().to_ascii_lowercase();
     format!("custom-resource-{kind}:{}", request.stack_id())
 }

@@ -157,28 +157,26 @@ impl<P: Ports> Lifecycle<P> {
                 .unwrap_or_default();
             let message_id = record.message_id.as_deref().unwrap_or_default();
             match &outcome {
-                Fate::Done { note } => {
-                    done += 1;
-                    tracing::info!(
-                        message_id,
-                        outcome = "done",
-                        reason = note.as_deref().unwrap_or(""),
-                        accounts = ?notes,
-                        "record settled"
-                    );
-                }
-                Fate::DeadLetter { reason } => {
-                    dead_lettered += 1;
-                    tracing::error!(
-                        message_id,
-                        outcome = "dead-lettered",
-                        reason,
-                        accounts = ?notes,
-                        "record sent to the account dead-letter queue"
-                    );
-                }
+                Fate::Done { .. } => done += 1,
+                Fate::Retry { .. } => retried += 1,
+                Fate::DeadLetter { .. } => dead_lettered += 1,
+            }
+            match &outcome {
+                Fate::Done { note } => tracing::info!(
+                    message_id,
+                    outcome = "done",
+                    reason = note.as_deref().unwrap_or(""),
+                    accounts = ?notes,
+                    "record settled"
+                ),
+                Fate::DeadLetter { reason } => tracing::error!(
+                    message_id,
+                    outcome = "dead-lettered",
+                    reason,
+                    accounts = ?notes,
+                    "record sent to the account dead-letter queue"
+                ),
                 Fate::Retry { reason } => {
-                    retried += 1;
                     tracing::warn!(
                         message_id,
                         outcome = "retry",
@@ -259,9 +257,11 @@ impl<P: Ports> Lifecycle<P> {
         // shows ACTIVE; anything else is decided on the organization as it is now.
         let tree = self
             .tree
-            .current_or_read(&self.organizations, ONBOARD_TREE_MAX_AGE, |tree| {
-                tree_serves(tree, received)
-            })
+            .current_or(
+                ONBOARD_TREE_MAX_AGE,
+                |tree| tree_serves(tree, received),
+                self.organizations.organization_tree(),
+            )
             .await?;
         let mut instances = BTreeMap::new();
         if self.settings.member_instances {

@@ -21,18 +21,16 @@ impl<P: Ports> Setup<P> {
     /// the member, Audit and Log Archive StackSets with their instances. Every part is
     /// attempted; the error lists each part that failed.
     pub async fn delete(&self, run: &Run, prefix: &NamePrefix) -> Result<Outputs, Error> {
-        let mut failures: Vec<String> = Vec::new();
-        match self.lacework() {
-            Ok(lacework) => {
-                if let Err(err) = self.remove_member_side(run, &lacework, prefix).await {
-                    failures.push(err.to_string());
-                }
-                if let Err(err) = self.remove_cloudtrail_side(run, &lacework, prefix).await {
-                    failures.push(err.to_string());
-                }
-            }
-            Err(err) => failures.push(err.to_string()),
-        }
+        let removed = match self.lacework() {
+            Ok(lacework) => vec![
+                self.remove_member_side(run, &lacework, prefix).await,
+                self.remove_cloudtrail_side(run, &lacework, prefix).await,
+            ],
+            Err(err) => vec![Err(err)],
+        };
+        let failures: Vec<String> = (removed.into_iter())
+            .filter_map(|part| part.err().map(|err| err.to_string()))
+            .collect();
         run.progress.finish();
         if failures.is_empty() {
             Ok(Outputs::new())

@@ -321,20 +321,20 @@ impl<P: Ports> Function<P> {
             );
             let mut pending = messages.iter();
             let mut works = works.into_iter();
+            // `Continue` once every message is settled.
             let stopped = loop {
                 let (Some(message), Some(work)) = (pending.next(), works.next()) else {
-                    break Ok(None);
+                    break Ok(Next::Continue);
                 };
                 match self.settle(state, urls, message, work, report).await {
                     Ok(Next::Continue) => {}
-                    Ok(Next::End(why)) => break Ok(Some(why)),
-                    Err(err) => break Err(err),
+                    stopped => break stopped,
                 }
             };
             self.delete_settled(urls, state).await;
             match stopped {
-                Ok(None) => {}
-                Ok(Some(why)) => {
+                Ok(Next::Continue) => {}
+                Ok(Next::End(why)) => {
                     self.release(urls, pending.as_slice(), report).await;
                     report.ended = why;
                     return Ok(());

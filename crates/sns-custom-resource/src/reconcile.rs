@@ -51,18 +51,8 @@ impl<P: Ports> Function<P> {
         let lacework = self.lacework_client(&budget)?;
         let installation = &self.config.installation;
         let names = &installation.names;
-        let observed = observe(
-            &self.organizations,
-            &self.stack_sets,
-            &lacework,
-            &Lookup {
-                prefix: &installation.prefix,
-                routing: &self.routing,
-                region: installation.region.as_str(),
-                member_stack_set: &names.member_stack_set,
-            },
-        )
-        .await?;
+        let lookup = Lookup::of(installation, &self.routing);
+        let observed = observe(&self.organizations, &self.stack_sets, &lacework, &lookup).await?;
         let repairs = reconcile(
             &observed,
             &Installation {

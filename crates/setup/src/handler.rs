@@ -119,7 +119,7 @@ impl<P: Ports> Handler<P> {
                     Mode::Ready(setup) => {
                         match serve_in_time(setup.clone(), &request, &payload, invocation).await {
                             Served::Answer(response) => response,
-                            Served::HandedOn { to } => {
+                            Served::HandedOn(to) => {
                                 // The next invocation answers; this one must not, even
                                 // from the panic hook.
                                 self.slot.take();
@@ -145,10 +145,8 @@ impl<P: Ports> Handler<P> {
 /// What an invocation did with its request.
 enum Served {
     Answer(Response),
-    /// Handed on to invocation number `to`, which answers.
-    HandedOn {
-        to: u32,
-    },
+    /// Handed on to invocation number `.0`, which answers.
+    HandedOn(u32),
 }
 
 /// Serves `request` within the time the invocation and the stack allow: tries again after a
@@ -223,7 +221,7 @@ async fn serve_in_time<P: Ports>(
                 next_invocation = next,
                 "work unfinished in this invocation: handed on to a fresh one, which answers"
             );
-            Served::HandedOn { to: next }
+            Served::HandedOn(next)
         }
         Err(err) => {
             tracing::error!(error = %err, reason = %reason, "could not hand the work on");

@@ -25,6 +25,7 @@
 //! failed is dead-lettered with the operation's failure, and redriving it is a new message,
 //! so a new attempt.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
@@ -92,6 +93,14 @@ pub struct Lifecycle<P: Ports> {
     tree: KeptTree,
 }
 
+/// What the plan is made from: the organization tree, the management account and the member
+/// instances in this region.
+type Found = (
+    Arc<OrganizationTree>,
+    AccountId,
+    BTreeMap<AccountId, InstanceState>,
+);
+
 /// SQS's `ApproximateReceiveCount` attribute.
 const RECEIVE_COUNT: &str = "ApproximateReceiveCount";
 
@@ -128,11 +137,7 @@ impl<P: Ports> Lifecycle<P> {
         let (plan, mut outcomes) = self.decide(&received).await;
         for (action, change) in plan.instance_changes() {
             if let Err(outcome) = self.change_instances(action, change).await {
-                for index in &change.records {
-                    if let Some(slot) = outcomes.get_mut(*index) {
-                        slot.worsen(outcome.clone());
-                    }
-                }
+                worsen(&mut outcomes, &change.records, &outcome);
             }
         }
         self.queue_registrations(&plan, &mut outcomes).await;
@@ -140,7 +145,7 @@ impl<P: Ports> Lifecycle<P> {
 
         let mut response = SqsBatchResponse::default();
         let mut queue_urls: HashMap<String, String> = HashMap::new();
-        let mut counts = [0usize; 3];
+        let (mut done, mut retried, mut dead_lettered) = (0, 0, 0);
         for (index, record) in records.iter().enumerate() {
             let outcome = outcomes.get(index).cloned().unwrap_or(Fate::Done {
                 note: Some("not planned".to_owned()),
@@ -151,13 +156,10 @@ impl<P: Ports> Lifecycle<P> {
                 .map(|r| r.notes.as_slice())
                 .unwrap_or_default();
             let message_id = record.message_id.as_deref().unwrap_or_default();
-            let kind = match &outcome {
-                Fate::Done { .. } => 0,
-                Fate::Retry { .. } => 1,
-                Fate::DeadLetter { .. } => 2,
-            };
-            if let Some(count) = counts.get_mut(kind) {
-                *count += 1;
+            match &outcome {
+                Fate::Done { .. } => done += 1,
+                Fate::Retry { .. } => retried += 1,
+                Fate::DeadLetter { .. } => dead_lettered += 1,
             }
             match &outcome {
                 Fate::Done { note } => tracing::info!(
@@ -195,7 +197,6 @@ impl<P: Ports> Lifecycle<P> {
                 }
             }
         }
-        let [done, retried, dead_lettered] = counts;
         let accounts = |change: Option<&InstanceChange>| change.map_or(0, |c| c.accounts.len());
         // One line per invocation, for metric filters.
         tracing::info!(
@@ -240,23 +241,13 @@ impl<P: Ports> Lifecycle<P> {
                 ),
             }
         };
-        let outcomes = initial_outcomes(&plan);
+        let outcomes = plan.records.iter().map(|r| r.fate.clone()).collect();
         (plan, outcomes)
     }
 
     /// The organization tree, the management account and the member instances in this
     /// region, each read once.
-    async fn find(
-        &self,
-        received: &[Received],
-    ) -> Result<
-        (
-            Arc<OrganizationTree>,
-            AccountId,
-            BTreeMap<AccountId, InstanceState>,
-        ),
-        Error,
-    > {
+    async fn find(&self, received: &[Received]) -> Result<Found, Error> {
         let management = self
             .management
             .get_or_try_init(|| self.organizations.management_account())
@@ -266,9 +257,11 @@ impl<P: Ports> Lifecycle<P> {
         // shows ACTIVE; anything else is decided on the organization as it is now.
         let tree = self
             .tree
-            .current_or_read(&self.organizations, ONBOARD_TREE_MAX_AGE, |tree| {
-                tree_serves(tree, received)
-            })
+            .current_or(
+                ONBOARD_TREE_MAX_AGE,
+                |tree| tree_serves(tree, received),
+                self.organizations.organization_tree(),
+            )
             .await?;
         let mut instances = BTreeMap::new();
         if self.settings.member_instances {
@@ -418,11 +411,11 @@ impl<P: Ports> Lifecycle<P> {
         }
         let bodies: Vec<String> = planned.iter().map(|p| p.work.to_message()).collect();
         let queue = &self.settings.names.registration_queue;
-        let sent = match self.queues.queue_url(queue).await {
-            Ok(url) => send_all(&self.queues, &url, &bodies, Duration::from_millis(200)).await,
-            Err(err) => Err(err),
+        let sent = async {
+            let url = self.queues.queue_url(queue).await?;
+            send_all(&self.queues, &url, &bodies, Duration::from_millis(200)).await
         };
-        match sent {
+        match sent.await {
             Ok(count) => tracing::info!(
                 queue,
                 count,
@@ -434,10 +427,8 @@ impl<P: Ports> Lifecycle<P> {
                 let outcome = Fate::Retry {
                     reason: format!("could not queue registration work on {queue}: {err}"),
                 };
-                for index in planned.iter().flat_map(|p| &p.records) {
-                    if let Some(slot) = outcomes.get_mut(*index) {
-                        slot.worsen(outcome.clone());
-                    }
+                for planned in &planned {
+                    worsen(outcomes, &planned.records, &outcome);
                 }
             }
         }
@@ -447,28 +438,21 @@ impl<P: Ports> Lifecycle<P> {
     /// reason; one that cannot be sent there goes back to the queue instead.
     async fn dead_letter(&self, records: &[SqsMessage], outcomes: &mut [Fate]) {
         let queue = &self.settings.names.account_dead_letter_queue;
-        let mut url: Option<String> = None;
+        let url = OnceCell::new();
         for (index, record) in records.iter().enumerate() {
             let Some(Fate::DeadLetter { reason }) = outcomes.get(index).cloned() else {
                 continue;
             };
-            let sent = match &url {
-                Some(url) => Ok(url.clone()),
-                None => self.queues.queue_url(queue).await,
+            let body = record
+                .body
+                .as_deref()
+                .filter(|body| !body.is_empty())
+                .unwrap_or("(the message had no body)");
+            let sent = async {
+                let url = url.get_or_try_init(|| self.queues.queue_url(queue)).await?;
+                self.queues.dead_letter(url, body, &reason).await
             };
-            let sent = match sent {
-                Ok(found) => {
-                    url = Some(found.clone());
-                    let body = record
-                        .body
-                        .as_deref()
-                        .filter(|body| !body.is_empty())
-                        .unwrap_or("(the message had no body)");
-                    self.queues.dead_letter(&found, body, &reason).await
-                }
-                Err(err) => Err(err),
-            };
-            if let Err(err) = sent {
+            if let Err(err) = sent.await {
                 outcomes[index] = Fate::Retry {
                     reason: format!(
                         "{reason} - and it could not be sent to the dead-letter queue {queue}: {err}"
@@ -499,21 +483,20 @@ impl<P: Ports> Lifecycle<P> {
             .unwrap_or(1);
         let message_id = record.message_id.as_deref().unwrap_or_default();
         let delay = retry_delay_seconds(receive_count, message_id);
-        let url = match queue_urls.get(&queue) {
-            Some(url) => Ok(url.clone()),
-            None => self.queues.queue_url(&queue).await.inspect(|url| {
-                queue_urls.insert(queue.clone(), url.clone());
-            }),
+        let changed = async {
+            let url = match queue_urls.entry(queue) {
+                Entry::Occupied(known) => known.into_mut(),
+                Entry::Vacant(slot) => {
+                    let url = self.queues.queue_url(slot.key()).await?;
+                    slot.insert(url)
+                }
+            };
+            let delay = Duration::from_secs(u64::from(delay));
+            self.queues
+                .change_visibility(url, receipt_handle, delay)
+                .await
         };
-        let changed = match url {
-            Ok(url) => {
-                self.queues
-                    .change_visibility(&url, receipt_handle, Duration::from_secs(u64::from(delay)))
-                    .await
-            }
-            Err(err) => Err(err),
-        };
-        match changed {
+        match changed.await {
             Ok(()) => tracing::info!(
                 message_id,
                 receive_count,
@@ -525,9 +508,11 @@ impl<P: Ports> Lifecycle<P> {
     }
 }
 
-fn initial_outcomes(plan: &Plan) -> Vec<Fate> {
-    plan.records
-        .iter()
-        .map(|record| record.fate.clone())
-        .collect()
+/// Makes `outcome` what happens to each of the records at `indices`, unless worse already does.
+fn worsen(outcomes: &mut [Fate], indices: &[usize], outcome: &Fate) {
+    for index in indices {
+        if let Some(slot) = outcomes.get_mut(*index) {
+            slot.worsen(outcome.clone());
+        }
+    }
 }

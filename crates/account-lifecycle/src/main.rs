@@ -4,10 +4,9 @@
 //! runtime. The work is in `account_lifecycle::handler`; the decisions in `lwct_domain::lifecycle`.
 
 use account_lifecycle::handler::Lifecycle;
-use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use aws_lambda_events::sqs::SqsEvent;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use lwct_domain::config::{AccountLifecycleConfig, FromEnv};
-use lwct_runtime::AwsPorts;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -17,17 +16,10 @@ async fn main() -> Result<(), Error> {
     let config = AccountLifecycleConfig::from_process_env().inspect_err(|err| {
         tracing::error!(error = %err, "invalid configuration; account-lifecycle cannot start");
     })?;
-    let lifecycle = Lifecycle::over_aws(config).await;
-    run(service_fn(|event| {
-        lwct_runtime::flushed(handle(&lifecycle, event))
+    let lifecycle = &Lifecycle::over_aws(config).await;
+    // One batch: the messages that failed go back in the answer, never as an error.
+    run(service_fn(|event: LambdaEvent<SqsEvent>| {
+        lwct_runtime::flushed(async move { Ok::<_, Error>(lifecycle.handle(event.payload).await) })
     }))
     .await
-}
-
-/// One batch: the messages that failed go back in the answer, never as an error.
-async fn handle(
-    lifecycle: &Lifecycle<AwsPorts>,
-    event: LambdaEvent<SqsEvent>,
-) -> Result<SqsBatchResponse, Error> {
-    Ok(lifecycle.handle(event.payload).await)
 }

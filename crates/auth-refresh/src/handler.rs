@@ -692,7 +692,7 @@ mod tests {
             );
             let (a, b, drawn) = (a.unwrap(), b.unwrap(), drawn.unwrap());
             assert!(a.refreshed && b.refreshed, "{a:?} {b:?}");
-            let current = store.read_versioned().await.unwrap();
+            let current = store.read_current().await.unwrap();
             assert!(current.secret.external_id_suffix.is_some());
             assert_eq!(current.secret.external_id_suffix, drawn.external_id_suffix);
             let token = current.secret.token.clone().unwrap();

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use lwct_domain::Error;
-use lwct_domain::config::AccountLifecycleConfig;
+use lwct_domain::config::{self, AccountLifecycleConfig};
 use lwct_domain::drain::{SubAccountRouting, cloudtrail_integration_name};
 use lwct_domain::lacework::{AwsCfgData, AwsCtSqsData, Scope};
 use lwct_domain::lifecycle::InstanceState;
@@ -30,6 +30,18 @@ pub struct Lookup<'a> {
     /// The home region: the member instances there are the installation's.
     pub region: &'a str,
     pub member_stack_set: &'a str,
+}
+
+impl<'a> Lookup<'a> {
+    /// Where `installation`, its sub-accounts routed by `routing`, keeps what is looked at.
+    pub fn of(installation: &'a config::Installation, routing: &'a SubAccountRouting) -> Self {
+        Lookup {
+            prefix: &installation.prefix,
+            routing,
+            region: installation.region.as_str(),
+            member_stack_set: &installation.names.member_stack_set,
+        }
+    }
 }
 
 /// Reads the installation's state through the ports and the Lacework API.
@@ -114,12 +126,7 @@ pub async fn status_of(
         &OrganizationsClient::new(aws_sdk_organizations::Client::new(sdk)),
         &StackSetsClient::new(aws_sdk_cloudformation::Client::new(sdk)),
         &lacework,
-        &Lookup {
-            prefix: &installation.prefix,
-            routing: &routing,
-            region: installation.region.as_str(),
-            member_stack_set: &installation.names.member_stack_set,
-        },
+        &Lookup::of(installation, &routing),
     )
     .await?;
     let sqs = aws_sdk_sqs::Client::new(sdk);

@@ -56,20 +56,8 @@ pub struct KeptTree {
 
 impl KeptTree {
     /// The kept tree when it was read less than `max_age` ago and `serves` accepts it; else
-    /// the tree read now from `organizations`, which is kept instead.
-    pub async fn current_or_read(
-        &self,
-        organizations: &impl Organizations,
-        max_age: Duration,
-        serves: impl FnOnce(&OrganizationTree) -> bool,
-    ) -> Result<Arc<OrganizationTree>, Error> {
-        self.current_or(max_age, serves, organizations.organization_tree())
-            .await
-    }
-
-    /// As [`Self::current_or_read`], with `read` reading the tree: for a function that reads
-    /// less of the organization than the whole tree (see
-    /// [`OrganizationTree::accounts_only`]).
+    /// the tree `read` reads now (the whole tree, or less of the organization: see
+    /// [`OrganizationTree::accounts_only`]), which is kept instead.
     pub async fn current_or(
         &self,
         max_age: Duration,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 
-use crate::{aws_error, not_retryable};
+use crate::{aws_error, not_retryable, unless_missing};
 use lwct_domain::error::Error;
 
 /// SQS takes at most this many messages in one `SendMessageBatch`.
@@ -58,26 +58,20 @@ impl SqsQueues {
 impl MessageQueues for SqsQueues {
     async fn queue_url(&self, name: &str) -> Result<String, Error> {
         const OPERATION: &str = "sqs:GetQueueUrl";
-        match self.client.get_queue_url().queue_name(name).send().await {
-            Ok(output) => output.queue_url().map(str::to_owned).ok_or_else(|| {
-                not_retryable(OPERATION, format!("the answer for queue {name} has no URL"))
-            }),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_queue_does_not_exist()) =>
-            {
-                Err(Error::Aws {
-                    operation: OPERATION.to_owned(),
-                    code: Some("QueueDoesNotExist".to_owned()),
-                    message: format!(
-                        "there is no queue named {name} in this account and region; the stack creates it, so check that this function runs in the stack's account and region"
-                    ),
-                    retryable: false,
-                })
-            }
-            Err(err) => Err(aws_error(OPERATION, err)),
-        }
+        let sent = self.client.get_queue_url().queue_name(name).send().await;
+        let Some(output) = unless_missing(OPERATION, sent, |e| e.is_queue_does_not_exist())? else {
+            return Err(Error::Aws {
+                operation: OPERATION.to_owned(),
+                code: Some("QueueDoesNotExist".to_owned()),
+                message: format!(
+                    "there is no queue named {name} in this account and region; the stack creates it, so check that this function runs in the stack's account and region"
+                ),
+                retryable: false,
+            });
+        };
+        output.queue_url().map(str::to_owned).ok_or_else(|| {
+            not_retryable(OPERATION, format!("the answer for queue {name} has no URL"))
+        })
     }
 
     async fn send_batch(

@@ -210,47 +210,9 @@ impl SecretStore {
         }
     }
 
-    /// The secret's ARN or name, as given.
-    pub fn secret_id(&self) -> &str {
-        &self.secret_id
-    }
-
-    /// The current contents (`GetSecretValue`, `AWSCURRENT`).
+    /// The current contents (`GetSecretValue`, `AWSCURRENT`), without [`SecretPort`] in scope.
     pub async fn read(&self) -> Result<ApiSecret, Error> {
         SecretPort::read(self).await
-    }
-
-    /// The current contents and their `VersionId`.
-    pub async fn read_versioned(&self) -> Result<VersionedSecret, Error> {
-        self.read_current().await
-    }
-
-    /// Stores `secret` without losing a stored external id suffix or a longer-lived token; see
-    /// [`SecretPort::write`].
-    pub async fn write(&self, secret: &ApiSecret) -> Result<(), Error> {
-        SecretPort::write(self, secret).await
-    }
-
-    /// Applies `change` to the current contents; see [`SecretPort::update`].
-    pub async fn update<F>(&self, change: F) -> Result<ApiSecret, Error>
-    where
-        F: FnMut(&ApiSecret) -> Result<Option<ApiSecret>, Error> + Send,
-    {
-        SecretPort::update(self, change).await
-    }
-
-    /// Moves `AWSCURRENT` from `expected_version` to `new_version`.
-    async fn move_current(&self, expected_version: &str, new_version: &str) -> Result<(), Error> {
-        self.client
-            .update_secret_version_stage()
-            .secret_id(&self.secret_id)
-            .version_stage(CURRENT_STAGE)
-            .remove_from_version_id(expected_version)
-            .move_to_version_id(new_version)
-            .send()
-            .await
-            .map(drop)
-            .map_err(|err| aws_error("secretsmanager:UpdateSecretVersionStage", err))
     }
 }
 
@@ -303,9 +265,18 @@ impl SecretPort for SecretStore {
             .ok_or_else(|| not_retryable(OPERATION, "the answer carries no VersionId"))?
             .to_owned();
 
-        let moved = self.move_current(expected_version, &new_version).await;
+        // Moves `AWSCURRENT` only if `expected_version` still holds it.
+        let moved = self
+            .client
+            .update_secret_version_stage()
+            .secret_id(&self.secret_id)
+            .version_stage(CURRENT_STAGE)
+            .remove_from_version_id(expected_version)
+            .move_to_version_id(&new_version)
+            .send()
+            .await;
         let outcome = match moved {
-            Ok(()) => ReplaceOutcome::Replaced {
+            Ok(_) => ReplaceOutcome::Replaced {
                 version_id: new_version,
             },
             // The move is refused when another writer moved AWSCURRENT first; it may
@@ -315,7 +286,7 @@ impl SecretPort for SecretStore {
                     version_id: new_version,
                 },
                 Ok(now) if now.version_id != expected_version => ReplaceOutcome::CurrentMoved,
-                _ => return Err(err),
+                _ => return Err(aws_error("secretsmanager:UpdateSecretVersionStage", err)),
             },
         };
         if let ReplaceOutcome::Replaced { version_id } = &outcome {

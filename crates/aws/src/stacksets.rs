@@ -11,8 +11,8 @@
 //!   ([`operation_id`]), so a redelivered request finds the operation it already started
 //!   (`OperationIdAlreadyExistsException`) instead of starting a second one.
 //! * [`converge_stack_set`] makes a StackSet and its instances what a spec says, changing
-//!   nothing when they already are; [`remove_stack_set`] deletes the instances and then the
-//!   StackSet, and is content when they are already gone.
+//!   nothing when they already are; [`remove_existing_stack_set`] deletes the instances and
+//!   then the StackSet.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -534,7 +534,10 @@ where
             }
             OperationStatus::Failed | OperationStatus::Stopped => {
                 let ended = how_it_ended(stack_sets, stack_set, &started, &state).await;
-                let code = format!("Operation{}", title_case(state.status.as_str()));
+                let code = match state.status {
+                    OperationStatus::Failed => "OperationFailed",
+                    _ => "OperationStopped",
+                };
                 let message = format!("StackSet {stack_set}: operation {started} ({what}) {ended}");
                 return Err(operation_error(code, message, false));
             }
@@ -587,15 +590,6 @@ pub async fn how_it_ended<S: StackSets>(
         ));
     }
     told
-}
-
-fn title_case(word: &str) -> String {
-    let lower = word.to_ascii_lowercase();
-    let mut chars = lower.chars();
-    match chars.next() {
-        Some(first) => first.to_ascii_uppercase().to_string() + chars.as_str(),
-        None => String::new(),
-    }
 }
 
 /// What [`converge_stack_set`] had to do.
@@ -669,16 +663,8 @@ pub async fn converge_stack_set<S: StackSets>(
         }
     }
     let present: BTreeSet<&StackInstanceTarget> = instances.iter().map(|i| &i.target).collect();
-    let mut missing_by_region: BTreeMap<&str, Vec<AccountId>> = BTreeMap::new();
-    for target in targets {
-        if !present.contains(target) {
-            missing_by_region
-                .entry(target.region.as_str())
-                .or_default()
-                .push(target.account.clone());
-        }
-    }
-    for (region, accounts) in missing_by_region {
+    let missing = targets.iter().filter(|target| !present.contains(target));
+    for (region, accounts) in by_region(missing) {
         let id = operation_id(
             &spec.name,
             &format!("create-instances-{region}"),
@@ -690,11 +676,7 @@ pub async fn converge_stack_set<S: StackSets>(
             stack_sets.create_stack_instances(&spec.name, &accounts, &regions, &id)
         })
         .await?;
-        done.instances_created.extend(
-            accounts
-                .into_iter()
-                .map(|account| StackInstanceTarget::new(account, region)),
-        );
+        done.instances_created.extend(targets_in(region, accounts));
     }
     Ok(done)
 }
@@ -706,23 +688,8 @@ pub struct Removal {
     pub stack_set_deleted: bool,
 }
 
-/// Deletes every instance of the StackSet (their stacks too, one operation per region) and
-/// then the StackSet. Already gone is success.
-pub async fn remove_stack_set<S: StackSets>(
-    stack_sets: &S,
-    name: &str,
-    request_tag: &str,
-    wait: &OperationWait,
-) -> Result<Removal, Error> {
-    if stack_sets.describe_stack_set(name).await?.is_none() {
-        tracing::info!(stack_set = name, "StackSet already gone");
-        return Ok(Removal::default());
-    }
-    remove_existing_stack_set(stack_sets, name, request_tag, wait).await
-}
-
-/// [`remove_stack_set`] for a StackSet the caller has just seen (`DescribeStackSet`), without
-/// looking again.
+/// Deletes every instance of a StackSet the caller has just seen (`DescribeStackSet`), their
+/// stacks too (one operation per region), and then the StackSet.
 pub async fn remove_existing_stack_set<S: StackSets>(
     stack_sets: &S,
     name: &str,
@@ -731,14 +698,7 @@ pub async fn remove_existing_stack_set<S: StackSets>(
 ) -> Result<Removal, Error> {
     let mut done = Removal::default();
     let instances = stack_sets.list_stack_instances(name).await?;
-    let mut by_region: BTreeMap<&str, Vec<AccountId>> = BTreeMap::new();
-    for instance in &instances {
-        by_region
-            .entry(instance.target.region.as_str())
-            .or_default()
-            .push(instance.target.account.clone());
-    }
-    for (region, accounts) in by_region {
+    for (region, accounts) in by_region(instances.iter().map(|i| &i.target)) {
         let id = operation_id(name, &format!("delete-instances-{region}"), request_tag);
         let regions = [region.to_owned()];
         let what = format!("delete {} instance(s) in {region}", accounts.len());
@@ -746,14 +706,27 @@ pub async fn remove_existing_stack_set<S: StackSets>(
             stack_sets.delete_stack_instances(name, &accounts, &regions, Stacks::Delete, &id)
         })
         .await?;
-        done.instances_deleted.extend(
-            accounts
-                .into_iter()
-                .map(|account| StackInstanceTarget::new(account, region)),
-        );
+        done.instances_deleted.extend(targets_in(region, accounts));
     }
     stack_sets.delete_stack_set(name).await?;
     tracing::info!(stack_set = name, "StackSet deleted");
     done.stack_set_deleted = true;
     Ok(done)
+}
+
+/// The accounts of `targets`, region by region: a StackSet operation works in one region.
+fn by_region<'t>(
+    targets: impl Iterator<Item = &'t StackInstanceTarget>,
+) -> BTreeMap<&'t str, Vec<AccountId>> {
+    let mut accounts: BTreeMap<&str, Vec<AccountId>> = BTreeMap::new();
+    for target in targets {
+        let region = accounts.entry(target.region.as_str()).or_default();
+        region.push(target.account.clone());
+    }
+    accounts
+}
+
+fn targets_in(region: &str, accounts: Vec<AccountId>) -> impl Iterator<Item = StackInstanceTarget> {
+    let targets = accounts.into_iter();
+    targets.map(move |account| StackInstanceTarget::new(account, region))
 }

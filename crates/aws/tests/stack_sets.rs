@@ -224,14 +224,12 @@ async fn removal_deletes_instances_then_the_stack_set_and_accepts_nothing_left()
             StackInstanceTarget::new(account("333344445555"), "eu-west-1"),
         ],
     );
-    let done = remove_stack_set(&fake, "lacework-ct-audit", "r", &wait(5))
+    let done = remove_existing_stack_set(&fake, "lacework-ct-audit", "r", &wait(5))
         .await
         .unwrap();
     assert_eq!(done.instances_deleted.len(), 2);
     assert!(done.stack_set_deleted);
     assert!(fake.stack_sets().is_empty());
-    let again = remove_stack_set(&fake, "lacework-ct-audit", "r2", &wait(5))
-        .await
-        .unwrap();
-    assert_eq!(again, Removal::default());
+    let gone = fake.describe_stack_set("lacework-ct-audit").await.unwrap();
+    assert!(gone.is_none());
 }

@@ -75,10 +75,7 @@ pub fn mapping_decode(file: &Path) -> Result<Output, Failure> {
     let text = read_input(file)?;
     let text = text.trim();
     // Accept the wire string as printed by `encode`, or quoted as it appears in API JSON.
-    let wire = match serde_json::from_str::<String>(text) {
-        Ok(unquoted) => unquoted,
-        Err(_) => text.to_owned(),
-    };
+    let wire = serde_json::from_str::<String>(text).unwrap_or_else(|_| text.to_owned());
     Ok(Output::Json(AccountMapping::from_wire(&wire)?.to_value()))
 }
 
@@ -95,14 +92,18 @@ pub fn mapping_resolve(file: &Path, account: &AccountId) -> Result<Output, Failu
 pub fn event_parse(file: &Path) -> Result<Output, Failure> {
     let input = read_json(file, Error::Event)?;
     let mut events = event::parse(&input)?;
-    let output = if events.len() == 1 {
-        serde_json::to_value(events.remove(0))
+    if events.len() == 1 {
+        json_of(events.remove(0))
     } else {
-        serde_json::to_value(events)
-    };
-    Ok(Output::Json(output.map_err(|err| {
-        Failure::Usage(format!("cannot show the result: {err}"))
-    })?))
+        json_of(events)
+    }
+}
+
+/// `result` as the command's JSON output.
+fn json_of(result: impl serde::Serialize) -> Result<Output, Failure> {
+    serde_json::to_value(result)
+        .map(Output::Json)
+        .map_err(|err| Failure::Usage(format!("cannot show the result: {err}")))
 }
 
 pub fn notification_parse(file: &Path) -> Result<Output, Failure> {
@@ -114,7 +115,5 @@ pub fn notification_parse(file: &Path) -> Result<Output, Failure> {
         }
         Notification::Objects(objects) => objects,
     };
-    Ok(Output::Json(serde_json::to_value(objects).map_err(
-        |err| Failure::Usage(format!("cannot show the result: {err}")),
-    )?))
+    json_of(objects)
 }

@@ -136,18 +136,14 @@ impl Progress {
     pub fn step(&self, what: impl Into<String>) {
         let what = what.into();
         tracing::info!(step = %what, "setup step");
-        let mut state = self.lock();
-        if let Some(previous) = state.current.replace(what) {
-            state.done.push(previous);
-        }
+        let state = &mut *self.lock();
+        state.done.extend(state.current.replace(what));
     }
 
     /// Ends the current step as done.
     pub fn finish(&self) {
-        let mut state = self.lock();
-        if let Some(previous) = state.current.take() {
-            state.done.push(previous);
-        }
+        let state = &mut *self.lock();
+        state.done.extend(state.current.take());
     }
 
     /// The step in progress, if any.

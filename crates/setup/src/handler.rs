@@ -119,7 +119,7 @@ impl<P: Ports> Handler<P> {
                     Mode::Ready(setup) => {
                         match serve_in_time(setup.clone(), &request, &payload, invocation).await {
                             Served::Answer(response) => response,
-                            Served::HandedOn { to } => {
+                            Served::HandedOn(to) => {
                                 // The next invocation answers; this one must not, even
                                 // from the panic hook.
                                 self.slot.take();
@@ -145,10 +145,8 @@ impl<P: Ports> Handler<P> {
 /// What an invocation did with its request.
 enum Served {
     Answer(Response),
-    /// Handed on to invocation number `to`, which answers.
-    HandedOn {
-        to: u32,
-    },
+    /// Handed on to invocation number `.0`, which answers.
+    HandedOn(u32),
 }
 
 /// Serves `request` within the time the invocation and the stack allow: tries again after a
@@ -160,12 +158,10 @@ async fn serve_in_time<P: Ports>(
     payload: &Value,
     invocation: &Invocation,
 ) -> Served {
-    let continuation = match Continuation::of_request(payload, invocation.started) {
-        Ok(continuation) => continuation,
-        Err(err) => return Served::Answer(Response::failure(request, None, err.to_string())),
-    };
-    let stack_waits = match service_timeout(request) {
-        Ok(timeout) => timeout,
+    let read = Continuation::of_request(payload, invocation.started)
+        .and_then(|continuation| Ok((continuation, service_timeout(request)?)));
+    let (continuation, stack_waits) = match read {
+        Ok(read) => read,
         Err(err) => return Served::Answer(Response::failure(request, None, err.to_string())),
     };
     let timing = setup.timing;
@@ -225,7 +221,7 @@ async fn serve_in_time<P: Ports>(
                 next_invocation = next,
                 "work unfinished in this invocation: handed on to a fresh one, which answers"
             );
-            Served::HandedOn { to: next }
+            Served::HandedOn(next)
         }
         Err(err) => {
             tracing::error!(error = %err, reason = %reason, "could not hand the work on");
@@ -328,10 +324,7 @@ fn timeout_reason(request: &Request, progress: &Progress) -> String {
     } else {
         format!(" Done before that: {}.", done.join("; "))
     };
-    let retry = match request.request_type {
-        RequestType::Delete => "retry the delete",
-        RequestType::Create | RequestType::Update => "update the stack again",
-    };
+    let retry = retry_advice(request);
     format!(
         "setup ran out of time in this invocation while {running}.{done} What was started goes on in AWS and nothing is lost: {retry} once it has finished, and setup picks up where it stopped."
     )
@@ -435,11 +428,16 @@ fn succeeded(
     response
 }
 
-fn failure_reason(request: &Request, err: &Error, progress: &Progress) -> String {
-    let retry = match request.request_type {
+/// What finishes the work the request left unfinished.
+fn retry_advice(request: &Request) -> &'static str {
+    match request.request_type {
         RequestType::Delete => "retry the delete",
         RequestType::Create | RequestType::Update => "update the stack again",
-    };
+    }
+}
+
+fn failure_reason(request: &Request, err: &Error, progress: &Progress) -> String {
+    let retry = retry_advice(request);
     match progress.current() {
         Some(step) => {
             format!("{err} (while {step}; re-running converges: {retry} to finish)")

@@ -34,13 +34,7 @@ pub struct Checked {
 
 /// The value of a check that passed; the problems of one that did not go to `problems`.
 fn keep<T>(problems: &mut Vec<String>, result: Result<T, Vec<String>>) -> Option<T> {
-    match result {
-        Ok(value) => Some(value),
-        Err(found) => {
-            problems.extend(found);
-            None
-        }
-    }
+    result.map_err(|found| problems.extend(found)).ok()
 }
 
 /// One of the two shared accounts Control Tower made, as the configuration names it.
@@ -107,15 +101,13 @@ impl<P: Ports> Setup<P> {
             self.check_shared_account(&audit),
         );
         let mut problems = Vec::new();
-        let management = match management {
-            Ok(management) => Some(management),
-            Err(err) => {
+        let management = management
+            .map_err(|err| {
                 problems.push(format!(
                     "cannot read the organization ({err}); setup must run in the Control Tower management account, with organizations:DescribeOrganization allowed"
                 ));
-                None
-            }
-        };
+            })
+            .ok();
         problems.extend(log_archive_problems);
         problems.extend(audit_problems);
         if let Some(management) = &management {

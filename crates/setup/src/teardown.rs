@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use lwct_aws::log_archive::LogArchive;
-use lwct_aws::stacksets::{StackSets, remove_existing_stack_set, remove_stack_set};
+use lwct_aws::stacksets::{StackSets, remove_existing_stack_set};
 use lwct_domain::Error;
 use lwct_domain::bucket_notifications::notification_id;
 use lwct_domain::drain::cloudtrail_integration_name;
@@ -21,18 +21,16 @@ impl<P: Ports> Setup<P> {
     /// the member, Audit and Log Archive StackSets with their instances. Every part is
     /// attempted; the error lists each part that failed.
     pub async fn delete(&self, run: &Run, prefix: &NamePrefix) -> Result<Outputs, Error> {
-        let mut failures: Vec<String> = Vec::new();
-        match self.lacework() {
-            Ok(lacework) => {
-                if let Err(err) = self.remove_member_side(run, &lacework, prefix).await {
-                    failures.push(err.to_string());
-                }
-                if let Err(err) = self.remove_cloudtrail_side(run, &lacework, prefix).await {
-                    failures.push(err.to_string());
-                }
-            }
-            Err(err) => failures.push(err.to_string()),
-        }
+        let removed = match self.lacework() {
+            Ok(lacework) => vec![
+                self.remove_member_side(run, &lacework, prefix).await,
+                self.remove_cloudtrail_side(run, &lacework, prefix).await,
+            ],
+            Err(err) => vec![Err(err)],
+        };
+        let failures: Vec<String> = (removed.into_iter())
+            .filter_map(|part| part.err().map(|err| err.to_string()))
+            .collect();
         run.progress.finish();
         if failures.is_empty() {
             Ok(Outputs::new())
@@ -208,24 +206,8 @@ impl<P: Ports> Setup<P> {
         prefix: &NamePrefix,
     ) -> Result<(), Error> {
         let names = &Names::new(prefix);
-        run.progress.step(format!(
-            "removing StackSet {} and its instances",
-            names.member_stack_set
-        ));
-        let wait = self.operation_wait(run.deadline);
-        let removed = remove_stack_set(
-            &self.stack_sets,
-            &names.member_stack_set,
-            &run.request_tag,
-            &wait,
-        )
-        .await?;
-        tracing::info!(
-            operation = "cloudformation:DeleteStackSet",
-            stack_set = %names.member_stack_set,
-            instances_deleted = removed.instances_deleted.len(),
-            "member StackSet removed"
-        );
+        self.remove_stack_sets(run, &[&names.member_stack_set])
+            .await?;
         run.progress
             .step("removing the accounts' AwsCfg integrations from Lacework");
         let start = plan::member_integration_prefix(prefix);

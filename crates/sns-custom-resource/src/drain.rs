@@ -47,14 +47,16 @@ use lwct_domain::registration::RegistrationWork;
 use lwct_domain::{AccountId, Error, Problem};
 use lwct_lacework::{Client, Listing, Registration};
 use lwct_runtime::metrics;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::budget::RequestBudget;
 use crate::function::{Function, ORGANIZATION_TREE_MAX_AGE, Ports, QueueUrls};
 
 /// What one run did.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct DrainReport {
     /// Accounts registered (or found registered as asked).
     pub registered: usize,
@@ -73,6 +75,7 @@ pub struct DrainReport {
     pub dead_lettered: usize,
     /// Lacework requests made, and the budget: the configured one, or the one Lacework's
     /// answers allowed (`budget_learned`).
+    #[serde(rename = "laceworkRequests")]
     pub requests: u32,
     pub budget: u32,
     pub budget_learned: bool,
@@ -82,19 +85,8 @@ pub struct DrainReport {
 
 impl DrainReport {
     pub fn to_json(&self) -> Value {
-        json!({
-            "registered": self.registered,
-            "deregistered": self.deregistered,
-            "moved": self.moved,
-            "duplicates": self.duplicates,
-            "retrying": self.retrying,
-            "released": self.released,
-            "deadLettered": self.dead_lettered,
-            "laceworkRequests": self.requests,
-            "budget": self.budget,
-            "budgetLearned": self.budget_learned,
-            "ended": self.ended,
-        })
+        // Numbers and text only: serializing cannot fail.
+        serde_json::to_value(self).unwrap_or_default()
     }
 }
 
@@ -244,10 +236,7 @@ impl<P: Ports> Function<P> {
     /// [`Timing::drain_margin`]: crate::function::Timing
     pub async fn drain(&self, deadline: Instant) -> Result<DrainReport, Error> {
         let urls = self.queue_urls().await?;
-        let budget = Arc::new(RequestBudget::new(
-            self.config.registration_budget,
-            self.config.registration_reserve,
-        ));
+        let budget = self.request_budget();
         let mut report = DrainReport::default();
         let result = self.drain_into(&mut report, urls, &budget, deadline).await;
         report.requests = budget.used();
@@ -332,20 +321,20 @@ impl<P: Ports> Function<P> {
             );
             let mut pending = messages.iter();
             let mut works = works.into_iter();
+            // `Continue` once every message is settled.
             let stopped = loop {
                 let (Some(message), Some(work)) = (pending.next(), works.next()) else {
-                    break Ok(None);
+                    break Ok(Next::Continue);
                 };
                 match self.settle(state, urls, message, work, report).await {
                     Ok(Next::Continue) => {}
-                    Ok(Next::End(why)) => break Ok(Some(why)),
-                    Err(err) => break Err(err),
+                    stopped => break stopped,
                 }
             };
             self.delete_settled(urls, state).await;
             match stopped {
-                Ok(None) => {}
-                Ok(Some(why)) => {
+                Ok(Next::Continue) => {}
+                Ok(Next::End(why)) => {
                     self.release(urls, pending.as_slice(), report).await;
                     report.ended = why;
                     return Ok(());
@@ -421,28 +410,24 @@ impl<P: Ports> Function<P> {
     async fn delete_settled(&self, urls: &QueueUrls, run: &mut Run) {
         let settled = std::mem::take(&mut run.settled);
         for handles in settled.chunks(MAX_RECEIVE as usize) {
-            self.delete_done(urls, handles).await;
-        }
-    }
-
-    async fn delete_done(&self, urls: &QueueUrls, handles: &[String]) {
-        match self.queues.delete_batch(&urls.registration, handles).await {
-            Ok(failed) => {
-                for (handle, reason) in failed {
-                    tracing::warn!(
-                        operation = "sqs:DeleteMessageBatch",
-                        receipt_handle = %handle,
-                        reason = %reason,
-                        "a done message was not deleted; it will come back and be found done"
-                    );
+            match self.queues.delete_batch(&urls.registration, handles).await {
+                Ok(failed) => {
+                    for (handle, reason) in failed {
+                        tracing::warn!(
+                            operation = "sqs:DeleteMessageBatch",
+                            receipt_handle = %handle,
+                            reason = %reason,
+                            "a done message was not deleted; it will come back and be found done"
+                        );
+                    }
                 }
+                Err(err) => tracing::warn!(
+                    operation = "sqs:DeleteMessageBatch",
+                    messages = handles.len(),
+                    error = %err,
+                    "done messages were not deleted; they will come back and be found done"
+                ),
             }
-            Err(err) => tracing::warn!(
-                operation = "sqs:DeleteMessageBatch",
-                messages = handles.len(),
-                error = %err,
-                "done messages were not deleted; they will come back and be found done"
-            ),
         }
     }
 
@@ -580,11 +565,7 @@ impl<P: Ports> Function<P> {
             report.released += 1;
             if let Err(err) = self
                 .queues
-                .change_visibility(
-                    &urls.registration,
-                    &message.receipt_handle,
-                    std::time::Duration::ZERO,
-                )
+                .change_visibility(&urls.registration, &message.receipt_handle, Duration::ZERO)
                 .await
             {
                 tracing::warn!(
@@ -877,27 +858,13 @@ struct Registered {
 
 /// Whether two pieces of work do the same thing (whoever asked).
 fn same_work(a: &RegistrationWork, b: &RegistrationWork) -> bool {
-    match (a, b) {
-        (
-            RegistrationWork::Register {
-                account: a,
-                role_arn: role_a,
-                ..
-            },
-            RegistrationWork::Register {
-                account: b,
-                role_arn: role_b,
-                ..
-            },
-        ) => a == b && role_a == role_b,
-        (
-            RegistrationWork::Remap { account: a, .. },
-            RegistrationWork::Remap { account: b, .. },
-        )
-        | (
-            RegistrationWork::Deregister { account: a, .. },
-            RegistrationWork::Deregister { account: b, .. },
-        ) => a == b,
-        _ => false,
+    fn role(work: &RegistrationWork) -> Option<&str> {
+        match work {
+            RegistrationWork::Register { role_arn, .. } => Some(role_arn),
+            _ => None,
+        }
     }
+    std::mem::discriminant(a) == std::mem::discriminant(b)
+        && a.account() == b.account()
+        && role(a) == role(b)
 }

@@ -173,6 +173,14 @@ impl<P: Ports> Function<P> {
             .await
     }
 
+    /// A budget of Lacework requests for one run, as configured until Lacework says more.
+    pub fn request_budget(&self) -> Arc<RequestBudget> {
+        Arc::new(RequestBudget::new(
+            self.config.registration_budget,
+            self.config.registration_reserve,
+        ))
+    }
+
     /// A Lacework client whose every request - token requests included - is charged to
     /// `budget`, and refused once it is spent; what its answers say about the key's rate
     /// limit adjusts the budget. Its tokens come from the secret, and a refused token is

@@ -13,7 +13,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::function::{Function, Ports};
-use crate::sns::{self, Readiness};
+use crate::sns;
 
 /// `detail-type` of an EventBridge schedule's events.
 pub const SCHEDULED_EVENT: &str = "Scheduled Event";
@@ -87,19 +87,7 @@ impl<P: Ports> Handler<P> {
     /// Handles an event that must be done with before `deadline`.
     pub async fn handle_payload(&self, payload: &Value, deadline: Instant) -> Result<Value, Error> {
         match trigger(payload)? {
-            Trigger::Sns => {
-                let readiness = match &self.mode {
-                    Mode::Ready(function) => Readiness::Ready(function),
-                    Mode::Misconfigured {
-                        problems,
-                        response_urls,
-                    } => Readiness::Misconfigured {
-                        problems: Error::Config(problems.clone()).to_string(),
-                        response_urls,
-                    },
-                };
-                sns::handle_event(&readiness, payload, deadline).await
-            }
+            Trigger::Sns => sns::handle_event(&self.mode, payload, deadline).await,
             Trigger::Reconcile => match &self.mode {
                 Mode::Ready(function) => Ok(function.reconcile().await?.to_json()),
                 Mode::Misconfigured { problems, .. } => Err(Error::Config(problems.clone())),

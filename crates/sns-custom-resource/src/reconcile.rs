@@ -6,16 +6,14 @@
 //! drain). Running it again before that work is done queues it again, which its consumers take
 //! as a redelivery.
 
-use std::sync::Arc;
-
 use lwct_aws::installation::{Lookup, observe};
 use lwct_aws::queue::{MessageQueues, send_all};
 use lwct_domain::Error;
 use lwct_domain::lifecycle::AccountWork;
 use lwct_domain::reconcile::{CAUSE, Drift, Installation, reconcile};
+use lwct_domain::registration::RegistrationWork;
 use serde_json::{Value, json};
 
-use crate::budget::RequestBudget;
 use crate::function::{Function, Ports};
 
 /// Accounts per account-queue message: well within SQS's 256 KiB, and one StackSet operation
@@ -49,25 +47,12 @@ impl ReconcileReport {
 impl<P: Ports> Function<P> {
     /// One reconcile run.
     pub async fn reconcile(&self) -> Result<ReconcileReport, Error> {
-        let budget = Arc::new(RequestBudget::new(
-            self.config.registration_budget,
-            self.config.registration_reserve,
-        ));
+        let budget = self.request_budget();
         let lacework = self.lacework_client(&budget)?;
         let installation = &self.config.installation;
         let names = &installation.names;
-        let observed = observe(
-            &self.organizations,
-            &self.stack_sets,
-            &lacework,
-            &Lookup {
-                prefix: &installation.prefix,
-                routing: &self.routing,
-                region: installation.region.as_str(),
-                member_stack_set: &names.member_stack_set,
-            },
-        )
-        .await?;
+        let lookup = Lookup::of(installation, &self.routing);
+        let observed = observe(&self.organizations, &self.stack_sets, &lacework, &lookup).await?;
         let repairs = reconcile(
             &observed,
             &Installation {
@@ -102,10 +87,8 @@ impl<P: Ports> Function<P> {
             send_all(&self.queues, &url, &bodies, self.timing.queue_retry).await?;
         }
         if !repairs.registrations.is_empty() {
-            let bodies: Vec<String> = repairs
-                .registrations
-                .iter()
-                .map(|work| work.to_message())
+            let bodies: Vec<String> = (repairs.registrations.iter())
+                .map(RegistrationWork::to_message)
                 .collect();
             let urls = self.queue_urls().await?;
             send_all(

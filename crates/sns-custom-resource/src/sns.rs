@@ -18,9 +18,7 @@
 //! topic policy already keeps publishers to this organization's accounts.
 
 use lwct_aws::queue::send_all;
-use lwct_domain::custom_resource::{
-    ReplyTo, Request, RequestType, Response, ResponseUrlPolicy, Status, parse_request,
-};
+use lwct_domain::custom_resource::{ReplyTo, Request, Response, Status, parse_request};
 use lwct_domain::member_request::{Asked, check, physical_resource_id};
 use lwct_domain::registration::RegistrationWork;
 use lwct_domain::{Error, Problem};
@@ -29,6 +27,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::function::{Function, Ports};
+use crate::handler::Mode;
 
 /// The text of one SNS message and where it was in the event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,20 +102,10 @@ pub enum Handled {
     DeliveryFailed(Error),
 }
 
-/// Whether the function can work, or can only say why not.
-pub enum Readiness<'a, P: Ports> {
-    Ready(&'a Function<P>),
-    /// The configuration is invalid: every request is answered FAILED with the problems.
-    Misconfigured {
-        problems: String,
-        response_urls: &'a ResponseUrlPolicy,
-    },
-}
-
 /// Handles every request of an SNS event; an error only if an answer could not be delivered
 /// (so that Lambda invokes again and the answer gets another chance).
 pub async fn handle_event<P: Ports>(
-    readiness: &Readiness<'_, P>,
+    mode: &Mode<P>,
     event: &Value,
     deadline: Instant,
 ) -> Result<Value, Error> {
@@ -124,7 +113,7 @@ pub async fn handle_event<P: Ports>(
     let mut not_answered = 0;
     let mut undelivered = None;
     for message in messages(event)? {
-        match handle_message(readiness, &message, deadline).await {
+        match handle_message(mode, &message, deadline).await {
             Handled::Answered(status) => answered.push(status.as_str()),
             Handled::NotAnswered(reason) => {
                 tracing::warn!(
@@ -158,7 +147,7 @@ pub async fn handle_event<P: Ports>(
 
 /// Handles one request: reads its reply address, checks the `ResponseURL`, acts, answers.
 pub async fn handle_message<P: Ports>(
-    readiness: &Readiness<'_, P>,
+    mode: &Mode<P>,
     message: &Message<'_>,
     deadline: Instant,
 ) -> Handled {
@@ -172,9 +161,9 @@ pub async fn handle_message<P: Ports>(
             ));
         }
     };
-    let policy = match readiness {
-        Readiness::Ready(function) => &function.config.response_urls,
-        Readiness::Misconfigured { response_urls, .. } => response_urls,
+    let policy = match mode {
+        Mode::Ready(function) => &function.config.response_urls,
+        Mode::Misconfigured { response_urls, .. } => response_urls,
     };
     let reply = match Reply::of(&value, policy) {
         Ok(reply) => reply,
@@ -186,12 +175,15 @@ pub async fn handle_message<P: Ports>(
         Err(err) => return Handled::NotAnswered(format!("{}: {err}", message.path)),
     };
     let reply_to = &reply.reply_to;
-    let response = match readiness {
-        Readiness::Misconfigured { problems, .. } => Response::failure_to(
+    let response = match mode {
+        Mode::Misconfigured { problems, .. } => Response::failure_to(
             reply_to,
-            format!("sns-custom-resource cannot work: {problems}"),
+            format!(
+                "sns-custom-resource cannot work: {}",
+                Error::Config(problems.clone())
+            ),
         ),
-        Readiness::Ready(function) => {
+        Mode::Ready(function) => {
             let work_deadline = deadline
                 .checked_sub(function.timing.answer_margin)
                 .unwrap_or(deadline);
@@ -225,7 +217,7 @@ impl<P: Ports> Function<P> {
             Ok(asked) => asked,
             Err(problem) => return self.refuse(&request, problem.to_string()),
         };
-        let (account, work) = match asked {
+        let work = match asked {
             Asked::Nothing => {
                 tracing::info!(
                     operation = "cloudformation:Delete",
@@ -235,25 +227,20 @@ impl<P: Ports> Function<P> {
                 let physical_id = request.reply_to.fallback_physical_id();
                 return Response::success(&request, physical_id, Default::default());
             }
-            Asked::Register { account, role_arn } => {
-                let work = RegistrationWork::Register {
-                    account: account.clone(),
-                    role_arn,
-                    cause: cause(&request),
-                };
-                (account, work)
-            }
+            Asked::Register { account, role_arn } => RegistrationWork::Register {
+                account,
+                role_arn,
+                cause: cause(&request),
+            },
             // A Delete is not refused for an account that left the organization or is being
             // closed: that is when deregistering matters most, and refusing would leave the
             // stack instance undeletable.
-            Asked::Deregister { account } => {
-                let work = RegistrationWork::Deregister {
-                    account: account.clone(),
-                    cause: cause(&request),
-                };
-                (account, work)
-            }
+            Asked::Deregister { account } => RegistrationWork::Deregister {
+                account,
+                cause: cause(&request),
+            },
         };
+        let account = work.account();
         if let Err(err) = self.queue(&work).await {
             return self.refuse(
                 &request,
@@ -270,7 +257,7 @@ impl<P: Ports> Function<P> {
             region = %self.config.installation.region,
             "registration work queued"
         );
-        Response::success(&request, physical_resource_id(&account), Default::default())
+        Response::success(&request, physical_resource_id(account), Default::default())
     }
 
     fn refuse(&self, request: &Request, reason: String) -> Response {
@@ -299,10 +286,6 @@ impl<P: Ports> Function<P> {
 
 /// Why the work was queued, for the drain's logs.
 fn cause(request: &Request) -> String {
-    let kind = match request.request_type {
-        RequestType::Create => "create",
-        RequestType::Update => "update",
-        RequestType::Delete => "delete",
-    };
+    let kind = request.request_type.as_str().to_ascii_lowercase();
     format!("custom-resource-{kind}:{}", request.stack_id())
 }

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
 use crate::lambda_service::LambdaService;
-use crate::loopback::LoopbackServer;
+use crate::loopback::{LoopbackServer, json_or_text};
 use crate::runtime_api::{FunctionSpec, Invoked, invoke, random_request_id};
 
 /// How long to wait for the PUT once the function has finished (it should have answered
@@ -43,7 +43,8 @@ type Received = Arc<Mutex<HashMap<String, Vec<ReceivedResponse>>>>;
 /// The loopback listener that stands in for the pre-signed S3 `ResponseURL`; stops when
 /// dropped.
 pub struct ResponseListener {
-    server: LoopbackServer,
+    /// Its address is the entry the functions need in `TOWER_RESPONSE_URL_ALLOW`.
+    pub server: LoopbackServer,
     received: Received,
 }
 
@@ -58,19 +59,14 @@ impl ResponseListener {
         Ok(ResponseListener { server, received })
     }
 
-    /// `127.0.0.1:PORT`: the entry the functions need in `TOWER_RESPONSE_URL_ALLOW`.
-    pub fn host_port(&self) -> String {
-        self.server.address.to_string()
-    }
-
     /// The `ResponseURL` for request `id`.
     pub fn response_url(&self, id: &str) -> String {
-        format!("http://{}/cfn-response/{id}", self.server.address)
+        format!("{}/cfn-response/{id}", self.server.url())
     }
 
     /// The request id in `url` if it is one of this listener's `ResponseURL`s.
     pub fn answer_id_of(&self, url: &str) -> Option<String> {
-        url.strip_prefix(&format!("http://{}/cfn-response/", self.server.address))
+        url.strip_prefix(&format!("{}/cfn-response/", self.server.url()))
             .filter(|id| !id.is_empty() && !id.contains('/'))
             .map(str::to_owned)
     }
@@ -103,8 +99,7 @@ async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> StatusCode {
-    let body = serde_json::from_slice(&body)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
+    let body = json_or_text(&body);
     let content_type = headers
         .get("content-type")
         .and_then(|value| value.to_str().ok())

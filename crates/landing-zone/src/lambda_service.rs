@@ -57,7 +57,8 @@ impl Shared {
 
 /// A Lambda Invoke API on a free loopback port; stops when dropped.
 pub struct LambdaService {
-    server: LoopbackServer,
+    /// Its URL is the functions' `AWS_ENDPOINT_URL_LAMBDA`.
+    pub server: LoopbackServer,
     shared: Arc<Shared>,
 }
 
@@ -74,11 +75,6 @@ impl LambdaService {
             .with_state(shared.clone());
         let server = LoopbackServer::start("lambda-service", app).await?;
         Ok(LambdaService { server, shared })
-    }
-
-    /// `http://127.0.0.1:PORT`, the functions' `AWS_ENDPOINT_URL_LAMBDA`.
-    pub fn url(&self) -> String {
-        format!("http://{}", self.server.address)
     }
 
     /// Makes `spec` the way its function runs when invoked through this service.
@@ -229,7 +225,12 @@ mod tests {
     async fn an_unknown_function_is_not_found_and_a_dry_run_is_accepted() {
         let service = LambdaService::start().await.unwrap();
         let client = reqwest::Client::new();
-        let url = |name: &str| format!("{}/2015-03-31/functions/{name}/invocations", service.url());
+        let url = |name: &str| {
+            format!(
+                "{}/2015-03-31/functions/{name}/invocations",
+                service.server.url()
+            )
+        };
         let unknown = client.post(url("nobody")).body("{}").send().await.unwrap();
         assert_eq!(unknown.status(), 404);
         assert_eq!(

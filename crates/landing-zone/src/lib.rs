@@ -310,10 +310,13 @@ impl LandingZone {
         );
         set(vars::TOWER_AUDIT_ACCOUNT_ID, organization.audit.to_string());
         set(vars::TOWER_MONITOR_EXISTING_ACCOUNTS, "true".to_owned());
-        set(vars::TOWER_RESPONSE_URL_ALLOW, self.listener.host_port());
+        set(
+            vars::TOWER_RESPONSE_URL_ALLOW,
+            self.listener.server.address.to_string(),
+        );
         // Lambda is this harness (the functions invoke one another, or themselves, through
         // it); every other service is moto.
-        set("AWS_ENDPOINT_URL_LAMBDA", self.lambda.url());
+        set("AWS_ENDPOINT_URL_LAMBDA", self.lambda.server.url());
         env.extend(self.options.function_env.clone());
         env.into_iter().collect()
     }

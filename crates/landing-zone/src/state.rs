@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use crate::aws::account_config;
 use crate::error::{self, Error, Result};
+use crate::loopback::json_or_text;
 use crate::registration_topic::RegistrationDeliveries;
 use crate::seed::{Organization, ProductResources, Trail};
 
@@ -340,9 +341,7 @@ pub async fn peek_queue(config: &SdkConfig, url: &str) -> Result<QueueView> {
         }
         for message in &received {
             let body = message.body().unwrap_or_default();
-            messages.push(
-                serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_owned())),
-            );
+            messages.push(json_or_text(body.as_bytes()));
             if let Some(receipt) = message.receipt_handle() {
                 receipts.push(receipt.to_owned());
             }

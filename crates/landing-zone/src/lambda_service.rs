@@ -134,18 +134,15 @@ async fn invoke(
             format!("Function not found: {function}"),
         );
     };
-    let payload: Value = if body.is_empty() {
-        json!({})
-    } else {
-        match serde_json::from_slice(&body) {
-            Ok(payload) => payload,
-            Err(err) => {
-                return lambda_error(
-                    StatusCode::BAD_REQUEST,
-                    "InvalidRequestContentException",
-                    format!("Could not parse request body into json: {err}"),
-                );
-            }
+    let body: &[u8] = if body.is_empty() { b"{}" } else { &body };
+    let payload: Value = match serde_json::from_slice(body) {
+        Ok(payload) => payload,
+        Err(err) => {
+            return lambda_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidRequestContentException",
+                format!("Could not parse request body into json: {err}"),
+            );
         }
     };
     let invocation_type = headers

@@ -295,28 +295,28 @@ impl LandingZone {
         let mut env: BTreeMap<String, String> = aws::function_environment(&self.moto_url)
             .into_iter()
             .collect();
-        let mut set = |name: &str, value: String| {
-            env.insert(name.to_owned(), value);
-        };
-        set(vars::LACEWORK_URL, self.lacework_url.clone());
-        set(
-            vars::LACEWORK_ACCOUNT,
-            self.options.lacework.account.clone(),
-        );
-        set(vars::LACEWORK_SECRET_ARN, self.product.secret_arn.clone());
-        set(
-            vars::TOWER_LOG_ARCHIVE_ACCOUNT_ID,
-            organization.log_archive.to_string(),
-        );
-        set(vars::TOWER_AUDIT_ACCOUNT_ID, organization.audit.to_string());
-        set(vars::TOWER_MONITOR_EXISTING_ACCOUNTS, "true".to_owned());
-        set(
-            vars::TOWER_RESPONSE_URL_ALLOW,
-            self.listener.server.address.to_string(),
-        );
-        // Lambda is this harness (the functions invoke one another, or themselves, through
-        // it); every other service is moto.
-        set("AWS_ENDPOINT_URL_LAMBDA", self.lambda.server.url());
+        let ours = [
+            (vars::LACEWORK_URL, self.lacework_url.clone()),
+            (
+                vars::LACEWORK_ACCOUNT,
+                self.options.lacework.account.clone(),
+            ),
+            (vars::LACEWORK_SECRET_ARN, self.product.secret_arn.clone()),
+            (
+                vars::TOWER_LOG_ARCHIVE_ACCOUNT_ID,
+                organization.log_archive.to_string(),
+            ),
+            (vars::TOWER_AUDIT_ACCOUNT_ID, organization.audit.to_string()),
+            (vars::TOWER_MONITOR_EXISTING_ACCOUNTS, "true".to_owned()),
+            (
+                vars::TOWER_RESPONSE_URL_ALLOW,
+                self.listener.server.address.to_string(),
+            ),
+            // Lambda is this harness (the functions invoke one another, or themselves,
+            // through it); every other service is moto.
+            ("AWS_ENDPOINT_URL_LAMBDA", self.lambda.server.url()),
+        ];
+        env.extend(ours.map(|(name, value)| (name.to_owned(), value)));
         env.extend(self.options.function_env.clone());
         env.into_iter().collect()
     }

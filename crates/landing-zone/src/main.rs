@@ -291,7 +291,7 @@ async fn run(cli: Cli) -> landing_zone::Result<(Value, bool)> {
                 zone.stop();
             }
             let report = report?;
-            let passed = report.passed();
+            let passed = report.checks.iter().all(|check| check.passed);
             eprintln!(
                 "\n{}",
                 if passed {

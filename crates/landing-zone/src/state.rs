@@ -113,18 +113,17 @@ pub async fn stack_sets(management: &SdkConfig) -> Result<Vec<StackSetView>> {
         .map_err(|err| error::aws("cloudformation:ListStackSets", err))?;
     let mut views = Vec::new();
     for summary in listed.summaries() {
-        let Some(name) = summary.stack_set_name() else {
-            continue;
-        };
         // moto ignores the status filter: skip deleted ones here.
-        if summary.status() != Some(&StackSetStatus::Active) {
-            continue;
+        let status = summary
+            .status()
+            .filter(|status| **status == StackSetStatus::Active);
+        if let (Some(name), Some(status)) = (summary.stack_set_name(), status) {
+            views.push(StackSetView {
+                name: name.to_owned(),
+                status: status.as_str().to_owned(),
+                instances: stack_instances(&client, name).await?,
+            });
         }
-        views.push(StackSetView {
-            name: name.to_owned(),
-            status: StackSetStatus::Active.as_str().to_owned(),
-            instances: stack_instances(&client, name).await?,
-        });
     }
     Ok(views)
 }
@@ -172,10 +171,9 @@ pub async fn instance_resources(
     account: &AccountId,
     stack_set: &str,
 ) -> Result<Vec<StackResourceView>> {
-    let config = account_config(management, endpoint, account).await?;
-    let client = aws_sdk_cloudformation::Client::new(&config);
+    let (client, stacks) = live_instance_stacks(management, endpoint, account, stack_set).await?;
     let mut resources = Vec::new();
-    for stack in live_instance_stacks(&client, stack_set).await? {
+    for stack in stacks {
         let described = client
             .describe_stack_resources()
             .stack_name(stack.stack_id().or(stack.stack_name()).unwrap_or_default())
@@ -211,30 +209,33 @@ pub async fn instance_stack_status(
     account: &AccountId,
     stack_set: &str,
 ) -> Result<Option<String>> {
-    let config = account_config(management, endpoint, account).await?;
-    let client = aws_sdk_cloudformation::Client::new(&config);
-    Ok(live_instance_stacks(&client, stack_set)
-        .await?
-        .iter()
-        .find_map(|stack| {
-            stack
-                .stack_status()
-                .map(|status| status.as_str().to_owned())
-        }))
+    let (_, stacks) = live_instance_stacks(management, endpoint, account, stack_set).await?;
+    Ok(stacks.iter().find_map(|stack| {
+        stack
+            .stack_status()
+            .map(|status| status.as_str().to_owned())
+    }))
 }
 
-/// The stacks of stack set `stack_set`'s instance in the account of `client` that are not
-/// deleted (`DescribeStacks`).
+/// The stacks of stack set `stack_set`'s instance in `account` that are not deleted
+/// (`DescribeStacks`), and the account's CloudFormation client.
 async fn live_instance_stacks(
-    client: &aws_sdk_cloudformation::Client,
+    management: &SdkConfig,
+    endpoint: &str,
+    account: &AccountId,
     stack_set: &str,
-) -> Result<Vec<aws_sdk_cloudformation::types::Stack>> {
+) -> Result<(
+    aws_sdk_cloudformation::Client,
+    Vec<aws_sdk_cloudformation::types::Stack>,
+)> {
+    let config = account_config(management, endpoint, account).await?;
+    let client = aws_sdk_cloudformation::Client::new(&config);
     let described = client
         .describe_stacks()
         .send()
         .await
         .map_err(|err| error::aws("cloudformation:DescribeStacks", err))?;
-    Ok(described
+    let stacks = described
         .stacks()
         .iter()
         .filter(|stack| is_instance_stack(stack.stack_name().unwrap_or_default(), stack_set))
@@ -242,7 +243,8 @@ async fn live_instance_stacks(
             stack.stack_status().map(|status| status.as_str()) != Some("DELETE_COMPLETE")
         })
         .cloned()
-        .collect())
+        .collect();
+    Ok((client, stacks))
 }
 
 /// Whether `name` is the name of a stack of stack set `stack_set`'s instance: AWS names them

@@ -161,16 +161,13 @@ pub async fn deliver(
     lambda: &LambdaService,
     mut request: Value,
 ) -> Result<CustomResourceOutcome> {
-    let Some(fields) = request.as_object_mut() else {
+    if !request.is_object() {
         return Err(Error::Usage(
             "$: a custom resource request must be a JSON object".to_owned(),
         ));
-    };
+    }
     let answer_id = random_request_id();
-    fields.insert(
-        "ResponseURL".to_owned(),
-        Value::String(listener.response_url(&answer_id)),
-    );
+    request["ResponseURL"] = json!(listener.response_url(&answer_id));
     let earlier = lambda.finished().len();
     let invocation = invoke(function, request).await?;
     if !lambda.wait_until_idle(HANDED_ON_LIMIT).await {
@@ -241,14 +238,12 @@ impl CustomResource {
         physical_resource_id: Option<&str>,
         properties: Value,
     ) -> Value {
-        let mut properties = match properties {
-            Value::Object(map) => map,
-            _ => serde_json::Map::new(),
+        let mut properties = if properties.is_object() {
+            properties
+        } else {
+            json!({})
         };
-        properties.insert(
-            "ServiceToken".to_owned(),
-            Value::String(self.service_token.clone()),
-        );
+        properties["ServiceToken"] = json!(self.service_token);
         let mut request = json!({
             "RequestType": request_type,
             "ServiceToken": self.service_token,
@@ -259,11 +254,8 @@ impl CustomResource {
             "ResourceType": self.resource_type,
             "ResourceProperties": properties,
         });
-        if let (Some(id), Some(fields)) = (physical_resource_id, request.as_object_mut()) {
-            fields.insert(
-                "PhysicalResourceId".to_owned(),
-                Value::String(id.to_owned()),
-            );
+        if let Some(id) = physical_resource_id {
+            request["PhysicalResourceId"] = json!(id);
         }
         request
     }

@@ -6,8 +6,6 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::Instant;
 
-use lwct_aws::installation::status_of;
-use lwct_domain::config::{AccountLifecycleConfig, FromEnv};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -393,11 +391,7 @@ pub async fn run(zone: &mut LandingZone, out: &mut dyn Write) -> Result<DemoRepo
     );
 
     // What an operator sees: `lwct status` over the same landing zone.
-    let config =
-        AccountLifecycleConfig::from_env(zone.function_environment()).map_err(Error::Aws)?;
-    let status = status_of(&config, zone.management())
-        .await
-        .map_err(Error::Aws)?;
+    let status = zone.status().await?;
     narrator.check(
         "lwct status finds every account in place",
         status.is_clean(),

@@ -45,9 +45,11 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
+use lwct_aws::installation::status_of;
 use lwct_domain::AccountId;
-use lwct_domain::config as vars;
+use lwct_domain::config::{self as vars, AccountLifecycleConfig, FromEnv};
 use lwct_domain::naming::Names;
+use lwct_domain::status::Status;
 use serde_json::{Value, json};
 
 pub use crate::cfn::CustomResourceOutcome;
@@ -72,7 +74,7 @@ pub const FUNCTIONS: [&str; 4] = [
 ];
 
 /// How to start a landing zone.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Options {
     /// The repository (holds `requirements-dev.txt`, `tools/venv.sh`, `.venv`).
     pub root: PathBuf,
@@ -495,6 +497,15 @@ impl LandingZone {
             "product": self.product,
             "logs": self.options.work_dir.join("logs"),
         })
+    }
+
+    /// Where each account stands, as `lwct status` reads it from this landing zone.
+    pub async fn status(&self) -> Result<Status> {
+        let config =
+            AccountLifecycleConfig::from_env(self.function_environment()).map_err(Error::Aws)?;
+        status_of(&config, &self.management)
+            .await
+            .map_err(Error::Aws)
     }
 
     /// Stops moto and the emulator (if this landing zone started them).

@@ -7,9 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use landing_zone::flows::{DrainLimits, Schedule};
 use landing_zone::{LandingZone, Options, RunningState, find_repository_root, process};
-use lwct_aws::installation::status_of;
 use lwct_domain::AccountId;
-use lwct_domain::config::{AccountLifecycleConfig, FromEnv};
 use serde_json::{Value, json};
 
 /// A local AWS Control Tower landing zone for the Lacework integration.
@@ -248,11 +246,7 @@ async fn run(cli: Cli) -> landing_zone::Result<(Value, bool)> {
         }
         Command::Status => {
             let zone = attach(options, bin_dir_given).await?;
-            let config = AccountLifecycleConfig::from_env(zone.function_environment())
-                .map_err(landing_zone::Error::Aws)?;
-            let status = status_of(&config, zone.management())
-                .await
-                .map_err(landing_zone::Error::Aws)?;
+            let status = zone.status().await?;
             eprint!("{}", status.table());
             Ok((json!(status), status.is_clean()))
         }
@@ -379,9 +373,9 @@ fn queue_messages(event: &Value) -> Vec<String> {
     };
     records
         .iter()
-        .map(|record| match record.get("body").and_then(Value::as_str) {
-            Some(body) => body.to_owned(),
-            None => record.to_string(),
+        .map(|record| {
+            let body = record.get("body").and_then(Value::as_str);
+            body.map_or_else(|| record.to_string(), str::to_owned)
         })
         .collect()
 }

@@ -164,10 +164,9 @@ async fn deliver(
     // The id under which the answer arrives on the listener, if it is to arrive there.
     let answer_id = if from_cloudformation {
         let id = random_request_id();
+        // A ResponseURL was read from it: it is an object.
         let mut replaced = request.clone();
-        if let Some(fields) = replaced.as_object_mut() {
-            fields.insert("ResponseURL".to_owned(), json!(listener.response_url(&id)));
-        }
+        replaced["ResponseURL"] = json!(listener.response_url(&id));
         notification.message = replaced.to_string();
         Some(id)
     } else {

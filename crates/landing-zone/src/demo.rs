@@ -494,10 +494,9 @@ async fn write_summary(
             .push(format!(
                 "{} {}",
                 text(&integration["type"]),
-                match integration["awsAccountId"].as_str() {
-                    Some(id) => id.to_owned(),
-                    None => text(&integration["name"]),
-                }
+                integration["awsAccountId"]
+                    .as_str()
+                    .map_or_else(|| text(&integration["name"]), str::to_owned)
             ));
     }
     for (scope, integrations) in &per_scope {

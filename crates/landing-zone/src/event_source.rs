@@ -24,8 +24,8 @@ pub const ACCOUNT_QUEUE_BATCH_SIZE: i32 = 10;
 /// The account queue as an event source.
 pub struct QueueSource {
     sqs: aws_sdk_sqs::Client,
-    pub url: String,
-    pub arn: String,
+    url: String,
+    arn: String,
 }
 
 /// What one batch came to.

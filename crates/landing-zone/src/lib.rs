@@ -271,10 +271,10 @@ impl LandingZone {
     /// to save in `state.json`.
     pub fn detach(mut self) -> RunningState {
         let state = self.running_state();
-        if let Some(process) = self.moto.take() {
-            process.detach();
-        }
-        if let Some(process) = self.emulator.take() {
+        for process in [self.moto.take(), self.emulator.take()]
+            .into_iter()
+            .flatten()
+        {
             process.detach();
         }
         state
@@ -508,13 +508,7 @@ impl LandingZone {
             .map_err(Error::Aws)
     }
 
-    /// Stops moto and the emulator (if this landing zone started them).
-    pub fn stop(mut self) {
-        if let Some(mut process) = self.moto.take() {
-            process.kill();
-        }
-        if let Some(mut process) = self.emulator.take() {
-            process.kill();
-        }
-    }
+    /// Stops moto and the emulator (if this landing zone started them: dropping their
+    /// processes kills them).
+    pub fn stop(self) {}
 }

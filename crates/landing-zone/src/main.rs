@@ -1,7 +1,7 @@
 //! `landing-zone`: a local AWS Control Tower landing zone (moto + the Lacework emulator) that
 //! runs the product's functions as real Lambda processes. See crates/landing-zone/README.md.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -160,8 +160,7 @@ async fn run(cli: Cli) -> landing_zone::Result<(Value, bool)> {
                 "setup" => {
                     let request = with_setup_defaults(&zone, event);
                     let outcome = zone.invoke_custom_resource(&function, request).await?;
-                    let success = outcome.status() == Some("SUCCESS");
-                    Ok((json!(outcome), success))
+                    Ok((json!(outcome), outcome.status() == Some("SUCCESS")))
                 }
                 "account-lifecycle" => {
                     let queue = zone.account_queue().await?;
@@ -169,8 +168,7 @@ async fn run(cli: Cli) -> landing_zone::Result<(Value, bool)> {
                         queue.send(&body).await?;
                     }
                     let run = zone.run_account_queue().await?;
-                    let success = run.succeeded();
-                    Ok((json!(run), success))
+                    Ok((json!(run), run.succeeded()))
                 }
                 "sns-custom-resource" if event.get("RequestType").is_some() => {
                     // Answered on the harness's listener, never at a URL from the file.
@@ -186,16 +184,14 @@ async fn run(cli: Cli) -> landing_zone::Result<(Value, bool)> {
                 }
                 _ => {
                     let invoked = zone.invoke(&function, event).await?;
-                    let success = invoked.answer.is_response();
-                    Ok((json!(invoked), success))
+                    Ok((json!(invoked), invoked.answer.is_response()))
                 }
             }
         }
         Command::Poll => {
             let zone = attach(options, bin_dir_given).await?;
             let run = zone.run_account_queue().await?;
-            let success = run.succeeded();
-            Ok((json!(run), success))
+            Ok((json!(run), run.succeeded()))
         }
         Command::Tick {
             schedule,
@@ -209,12 +205,10 @@ async fn run(cli: Cli) -> landing_zone::Result<(Value, bool)> {
             let zone = attach(options, bin_dir_given).await?;
             if until_empty && schedule == Schedule::Drain {
                 let drained = zone.drain_registrations(DrainLimits::default()).await?;
-                let success = drained.emptied();
-                Ok((json!(drained), success))
+                Ok((json!(drained), drained.emptied()))
             } else {
                 let invoked = zone.tick(schedule).await?;
-                let success = invoked.answer.is_response();
-                Ok((json!(invoked), success))
+                Ok((json!(invoked), invoked.answer.is_response()))
             }
         }
         Command::Account { change } => {
@@ -401,7 +395,11 @@ fn with_setup_defaults(zone: &LandingZone, event: Value) -> Value {
 /// `up` (and `demo --keep`) would overwrite the record of a landing zone that is still up.
 fn refuse_if_up(options: &Options) -> landing_zone::Result<()> {
     if let Ok(state) = RunningState::load(&options.state_file()) {
-        if state.moto.pid.is_some_and(is_running) {
+        if state
+            .moto
+            .pid
+            .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists())
+        {
             return Err(landing_zone::Error::Usage(format!(
                 "a landing zone is already up (moto at {}); run landing-zone down first",
                 state.moto.url
@@ -409,8 +407,4 @@ fn refuse_if_up(options: &Options) -> landing_zone::Result<()> {
         }
     }
     Ok(())
-}
-
-fn is_running(pid: u32) -> bool {
-    std::path::Path::new(&format!("/proc/{pid}")).exists()
 }

@@ -150,14 +150,14 @@ async fn deliver(
 ) -> Result<DeliveredRequest> {
     let listener = &zone.listener;
     let request: Value = serde_json::from_str(&notification.message).unwrap_or(Value::Null);
-    let text = |key: &str| {
+    let text = |pointer: &str| {
         request
-            .get(key)
+            .pointer(pointer)
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned()
     };
-    let original_url = text("ResponseURL");
+    let original_url = text("/ResponseURL");
     // moto's URLs are CloudFormation's.
     let from_cloudformation =
         original_url.starts_with(&format!("{}/cloudformation_", zone.moto_url));
@@ -184,13 +184,9 @@ async fn deliver(
         relayed = true;
     }
     Ok(DeliveredRequest {
-        request_type: text("RequestType"),
-        account: request
-            .pointer("/ResourceProperties/AccountId")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned(),
-        stack_id: text("StackId"),
+        request_type: text("/RequestType"),
+        account: text("/ResourceProperties/AccountId"),
+        stack_id: text("/StackId"),
         physical_resource_id: request
             .get("PhysicalResourceId")
             .and_then(Value::as_str)

@@ -133,22 +133,18 @@ pub async fn stack_instances(
     client: &aws_sdk_cloudformation::Client,
     stack_set: &str,
 ) -> Result<Vec<StackInstanceView>> {
-    let listed = client
+    Ok(client
         .list_stack_instances()
         .stack_set_name(stack_set)
         .send()
         .await
-        .map_err(|err| error::aws("cloudformation:ListStackInstances", err))?;
-    Ok(listed
+        .map_err(|err| error::aws("cloudformation:ListStackInstances", err))?
         .summaries()
         .iter()
         .map(|instance| StackInstanceView {
-            account: instance.account().unwrap_or_default().to_owned(),
-            region: instance.region().unwrap_or_default().to_owned(),
-            status: instance
-                .status()
-                .map(|status| status.as_str().to_owned())
-                .unwrap_or_default(),
+            account: text(instance.account()),
+            region: text(instance.region()),
+            status: text(instance.status().map(|status| status.as_str())),
         })
         .collect())
 }
@@ -180,23 +176,17 @@ pub async fn instance_resources(
             .send()
             .await
             .map_err(|err| error::aws("cloudformation:DescribeStackResources", err))?;
-        resources.extend(described.stack_resources().iter().map(|resource| {
-            StackResourceView {
-                logical_id: resource
-                    .logical_resource_id()
-                    .unwrap_or_default()
-                    .to_owned(),
-                resource_type: resource.resource_type().unwrap_or_default().to_owned(),
-                physical_id: resource
-                    .physical_resource_id()
-                    .unwrap_or_default()
-                    .to_owned(),
-                status: resource
-                    .resource_status()
-                    .map(|status| status.as_str().to_owned())
-                    .unwrap_or_default(),
-            }
-        }));
+        resources.extend(
+            described
+                .stack_resources()
+                .iter()
+                .map(|resource| StackResourceView {
+                    logical_id: text(resource.logical_resource_id()),
+                    resource_type: text(resource.resource_type()),
+                    physical_id: text(resource.physical_resource_id()),
+                    status: text(resource.resource_status().map(|status| status.as_str())),
+                }),
+        );
     }
     Ok(resources)
 }
@@ -230,12 +220,11 @@ async fn live_instance_stacks(
 )> {
     let config = account_config(management, endpoint, account).await?;
     let client = aws_sdk_cloudformation::Client::new(&config);
-    let described = client
+    let stacks = client
         .describe_stacks()
         .send()
         .await
-        .map_err(|err| error::aws("cloudformation:DescribeStacks", err))?;
-    let stacks = described
+        .map_err(|err| error::aws("cloudformation:DescribeStacks", err))?
         .stacks()
         .iter()
         .filter(|stack| is_instance_stack(stack.stack_name().unwrap_or_default(), stack_set))
@@ -254,6 +243,11 @@ fn is_instance_stack(name: &str, stack_set: &str) -> bool {
     name == format!("StackSet:{stack_set}") || name.starts_with(&format!("StackSet-{stack_set}-"))
 }
 
+/// What the SDK answered, or the empty string when it left it out.
+fn text(value: Option<&str>) -> String {
+    value.unwrap_or_default().to_owned()
+}
+
 /// One subscription of a topic.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -269,8 +263,8 @@ pub async fn subscriptions(config: &SdkConfig, topic_arn: &str) -> Result<Vec<Su
         .await?
         .iter()
         .map(|subscription| SubscriptionView {
-            protocol: subscription.protocol().unwrap_or_default().to_owned(),
-            endpoint: subscription.endpoint().unwrap_or_default().to_owned(),
+            protocol: text(subscription.protocol()),
+            endpoint: text(subscription.endpoint()),
         })
         .collect())
 }

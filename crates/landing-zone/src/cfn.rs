@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
 use crate::lambda_service::LambdaService;
-use crate::loopback::LoopbackServer;
+use crate::loopback::{LoopbackServer, json_or_text};
 use crate::runtime_api::{FunctionSpec, Invoked, invoke, random_request_id};
 
 /// How long to wait for the PUT once the function has finished (it should have answered
@@ -43,7 +43,8 @@ type Received = Arc<Mutex<HashMap<String, Vec<ReceivedResponse>>>>;
 /// The loopback listener that stands in for the pre-signed S3 `ResponseURL`; stops when
 /// dropped.
 pub struct ResponseListener {
-    server: LoopbackServer,
+    /// Its address is the entry the functions need in `TOWER_RESPONSE_URL_ALLOW`.
+    pub server: LoopbackServer,
     received: Received,
 }
 
@@ -58,19 +59,14 @@ impl ResponseListener {
         Ok(ResponseListener { server, received })
     }
 
-    /// `127.0.0.1:PORT`: the entry the functions need in `TOWER_RESPONSE_URL_ALLOW`.
-    pub fn host_port(&self) -> String {
-        self.server.address.to_string()
-    }
-
     /// The `ResponseURL` for request `id`.
     pub fn response_url(&self, id: &str) -> String {
-        format!("http://{}/cfn-response/{id}", self.server.address)
+        format!("{}/cfn-response/{id}", self.server.url())
     }
 
     /// The request id in `url` if it is one of this listener's `ResponseURL`s.
     pub fn answer_id_of(&self, url: &str) -> Option<String> {
-        url.strip_prefix(&format!("http://{}/cfn-response/", self.server.address))
+        url.strip_prefix(&format!("{}/cfn-response/", self.server.url()))
             .filter(|id| !id.is_empty() && !id.contains('/'))
             .map(str::to_owned)
     }
@@ -103,8 +99,7 @@ async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> StatusCode {
-    let body = serde_json::from_slice(&body)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
+    let body = json_or_text(&body);
     let content_type = headers
         .get("content-type")
         .and_then(|value| value.to_str().ok())
@@ -166,16 +161,13 @@ pub async fn deliver(
     lambda: &LambdaService,
     mut request: Value,
 ) -> Result<CustomResourceOutcome> {
-    let Some(fields) = request.as_object_mut() else {
+    if !request.is_object() {
         return Err(Error::Usage(
             "$: a custom resource request must be a JSON object".to_owned(),
         ));
-    };
+    }
     let answer_id = random_request_id();
-    fields.insert(
-        "ResponseURL".to_owned(),
-        Value::String(listener.response_url(&answer_id)),
-    );
+    request["ResponseURL"] = json!(listener.response_url(&answer_id));
     let earlier = lambda.finished().len();
     let invocation = invoke(function, request).await?;
     if !lambda.wait_until_idle(HANDED_ON_LIMIT).await {
@@ -246,14 +238,12 @@ impl CustomResource {
         physical_resource_id: Option<&str>,
         properties: Value,
     ) -> Value {
-        let mut properties = match properties {
-            Value::Object(map) => map,
-            _ => serde_json::Map::new(),
+        let mut properties = if properties.is_object() {
+            properties
+        } else {
+            json!({})
         };
-        properties.insert(
-            "ServiceToken".to_owned(),
-            Value::String(self.service_token.clone()),
-        );
+        properties["ServiceToken"] = json!(self.service_token);
         let mut request = json!({
             "RequestType": request_type,
             "ServiceToken": self.service_token,
@@ -264,11 +254,8 @@ impl CustomResource {
             "ResourceType": self.resource_type,
             "ResourceProperties": properties,
         });
-        if let (Some(id), Some(fields)) = (physical_resource_id, request.as_object_mut()) {
-            fields.insert(
-                "PhysicalResourceId".to_owned(),
-                Value::String(id.to_owned()),
-            );
+        if let Some(id) = physical_resource_id {
+            request["PhysicalResourceId"] = json!(id);
         }
         request
     }

@@ -6,14 +6,14 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::Instant;
 
-use lwct_aws::installation::status_of;
-use lwct_domain::config::{AccountLifecycleConfig, FromEnv};
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::LandingZone;
 use crate::error::{Error, Result};
 use crate::flows::{AccountQueueRun, DrainLimits, Schedule};
+use lwct_domain::AccountId;
+
 use crate::seed::Account;
 use crate::state::{self, Registration};
 
@@ -82,13 +82,6 @@ pub struct DemoReport {
     pub seconds: f64,
 }
 
-impl DemoReport {
-    /// Whether every check passed.
-    pub fn passed(&self) -> bool {
-        self.checks.iter().all(|check| check.passed)
-    }
-}
-
 /// The ids of the organization's accounts that appear in some message of the account queue
 /// (the message format is the functions' business; an account is queued if its id is in a
 /// message).
@@ -109,11 +102,14 @@ struct Narrator<'a> {
     out: &'a mut dyn Write,
     steps: Vec<Step>,
     checks: Vec<Check>,
+    /// When the step under way started (when the last one ended).
+    started: Instant,
 }
 
 impl Narrator<'_> {
-    fn step(&mut self, name: &str, started: Instant, result: String) {
-        let seconds = started.elapsed().as_secs_f64();
+    fn step(&mut self, name: &str, result: String) {
+        let seconds = self.started.elapsed().as_secs_f64();
+        self.started = Instant::now();
         let _ = writeln!(self.out, "  {seconds:>5.1} s  {name}\n           {result}");
         self.steps.push(Step {
             name: name.to_owned(),
@@ -128,7 +124,6 @@ impl Narrator<'_> {
         &mut self,
         zone: &LandingZone,
         name: &str,
-        started: Instant,
         run: &AccountQueueRun,
     ) -> Result<()> {
         let drain = zone.drain_registrations(DrainLimits::default()).await?;
@@ -138,7 +133,7 @@ impl Narrator<'_> {
             drain.runs.len(),
             drain.remaining.total()
         );
-        self.step(name, started, result);
+        self.step(name, result);
         Ok(())
     }
 
@@ -153,22 +148,19 @@ impl Narrator<'_> {
 
 /// What a run of the account queue did, in a few words.
 fn queue_run_words(run: &AccountQueueRun) -> String {
-    let answered = |status: &str| {
+    let answered = |status: Option<&str>| {
         run.registration_requests
             .iter()
-            .filter(|request| request.status() == Some(status))
+            .filter(|request| request.status() == status)
             .count()
     };
     format!(
         "{} batch(es), {} left failed; custom resources: {} SUCCESS, {} FAILED, {} unanswered",
         run.batches.len(),
         run.failed_messages(),
-        answered("SUCCESS"),
-        answered("FAILED"),
-        run.registration_requests
-            .iter()
-            .filter(|request| request.status().is_none())
-            .count()
+        answered(Some("SUCCESS")),
+        answered(Some("FAILED")),
+        answered(None)
     )
 }
 
@@ -192,13 +184,12 @@ pub async fn run(zone: &mut LandingZone, out: &mut dyn Write) -> Result<DemoRepo
         out,
         steps: Vec::new(),
         checks: Vec::new(),
+        started: Instant::now(),
     };
 
-    let started = Instant::now();
     let created = zone.setup("Create", None).await?;
     narrator.step(
         "setup: CloudFormation Create",
-        started,
         format!("{:?}", created.status().unwrap_or("no answer")),
     );
     narrator.check(
@@ -212,45 +203,31 @@ pub async fn run(zone: &mut LandingZone, out: &mut dyn Write) -> Result<DemoRepo
         ),
     );
 
-    let started = Instant::now();
     let onboarded = zone.run_account_queue().await?;
     let name = "existing accounts onboarded (account queue, then drain)";
-    narrator
-        .drained_step(zone, name, started, &onboarded)
-        .await?;
+    narrator.drained_step(zone, name, &onboarded).await?;
 
-    let started = Instant::now();
     let (new_account, enrolled) = zone.enroll_account(NEW_ACCOUNT.0, NEW_ACCOUNT.1).await?;
     let (name, ou) = NEW_ACCOUNT;
     let step = format!("new account {name:?} in {ou}: CreateManagedAccount");
-    narrator
-        .drained_step(zone, &step, started, &enrolled)
-        .await?;
+    narrator.drained_step(zone, &step, &enrolled).await?;
 
-    let started = Instant::now();
     let moved = account(zone, MOVED_ACCOUNT.0)?.clone();
     let relocated = zone.relocate_account(&moved.id, MOVED_ACCOUNT.1).await?;
     let step = format!(
         "{:?} moved {} -> {}: MoveAccount",
         moved.name, moved.ou, MOVED_ACCOUNT.1
     );
-    narrator
-        .drained_step(zone, &step, started, &relocated)
-        .await?;
+    narrator.drained_step(zone, &step, &relocated).await?;
 
-    let started = Instant::now();
     let closed = account(zone, CLOSED_ACCOUNT)?.clone();
     let retired = zone.retire_account(&closed.id).await?;
     let step = format!("{:?} closed: CloseAccount", closed.name);
-    narrator
-        .drained_step(zone, &step, started, &retired)
-        .await?;
+    narrator.drained_step(zone, &step, &retired).await?;
 
-    let started = Instant::now();
     let refreshed = zone.tick(Schedule::AuthRefresh).await?;
     narrator.step(
         "auth-refresh: Scheduled Event",
-        started,
         json!(refreshed.answer).to_string(),
     );
     narrator.check(
@@ -265,6 +242,17 @@ pub async fn run(zone: &mut LandingZone, out: &mut dyn Write) -> Result<DemoRepo
     let mapping = state::cloudtrail_mapping(&lacework);
     let instances = zone.member_instances().await?;
     let default_sub_account = zone.options.lacework.account.to_ascii_lowercase();
+    let registered_in = |id: &AccountId| -> Vec<&str> {
+        registrations
+            .iter()
+            .filter(|registration| registration.account == id.as_str())
+            .map(|registration| registration.sub_account.as_str())
+            .collect()
+    };
+    let mapped_to = |id: &AccountId| {
+        let mapped = |mapping| state::mapped_lacework_account(mapping, id.as_str());
+        mapping.as_ref().map(mapped)
+    };
     let mut accounts = Vec::new();
     let mut wrong = Vec::new();
     for account in &zone.organization.accounts {
@@ -273,14 +261,8 @@ pub async fn run(zone: &mut LandingZone, out: &mut dyn Write) -> Result<DemoRepo
         let has_instance = instances
             .iter()
             .any(|instance| instance.account == account.id.as_str());
-        let registered: Vec<&str> = registrations
-            .iter()
-            .filter(|registration| registration.account == account.id.as_str())
-            .map(|registration| registration.sub_account.as_str())
-            .collect();
-        let mapped = mapping
-            .as_ref()
-            .map(|mapping| state::mapped_lacework_account(mapping, account.id.as_str()));
+        let registered = registered_in(&account.id);
+        let mapped = mapped_to(&account.id);
         let as_expected = if active {
             has_instance && registered == [expected.as_str()]
         } else {
@@ -306,31 +288,37 @@ pub async fn run(zone: &mut LandingZone, out: &mut dyn Write) -> Result<DemoRepo
         wrong.is_empty(),
         wrong.join("; "),
     );
-    check_account(
-        &mut narrator,
-        &registrations,
-        mapping.as_ref(),
-        new_account.id.as_str(),
-        &format!(
-            "new account {:?} registered in {}",
-            new_account.name,
-            expected_sub_account(&new_account.ou, &default_sub_account)
-        ),
-        &expected_sub_account(&new_account.ou, &default_sub_account),
+    let sub_account_of = |ou: &str| expected_sub_account(ou, &default_sub_account);
+    let (new_sub_account, moved_to) = (
+        sub_account_of(&new_account.ou),
+        sub_account_of(MOVED_ACCOUNT.1),
     );
-    check_account(
-        &mut narrator,
-        &registrations,
-        mapping.as_ref(),
-        moved.id.as_str(),
-        &format!(
-            "moved account {:?} re-mapped from {} to {} (registration and mapping file)",
-            moved.name,
-            expected_sub_account(&moved.ou, &default_sub_account),
-            expected_sub_account(MOVED_ACCOUNT.1, &default_sub_account)
+    for (account, name, sub_account) in [
+        (
+            &new_account,
+            format!(
+                "new account {:?} registered in {new_sub_account}",
+                new_account.name
+            ),
+            new_sub_account,
         ),
-        &expected_sub_account(MOVED_ACCOUNT.1, &default_sub_account),
-    );
+        (
+            &moved,
+            format!(
+                "moved account {:?} re-mapped from {} to {moved_to} (registration and mapping file)",
+                moved.name,
+                sub_account_of(&moved.ou)
+            ),
+            moved_to,
+        ),
+    ] {
+        let (registered, mapped) = (registered_in(&account.id), mapped_to(&account.id));
+        narrator.check(
+            &name,
+            registered == [sub_account.as_str()] && mapped.as_deref() == Some(sub_account.as_str()),
+            format!("registered in {registered:?}; the mapping file maps it to {mapped:?}"),
+        );
+    }
     let closed_registered: Vec<&Registration> = registrations
         .iter()
         .filter(|registration| registration.account == closed.id.as_str())
@@ -403,11 +391,7 @@ pub async fn run(zone: &mut LandingZone, out: &mut dyn Write) -> Result<DemoRepo
     );
 
     // What an operator sees: `lwct status` over the same landing zone.
-    let config =
-        AccountLifecycleConfig::from_env(zone.function_environment()).map_err(Error::Aws)?;
-    let status = status_of(&config, zone.management())
-        .await
-        .map_err(Error::Aws)?;
+    let status = zone.status().await?;
     narrator.check(
         "lwct status finds every account in place",
         status.is_clean(),
@@ -419,7 +403,9 @@ pub async fn run(zone: &mut LandingZone, out: &mut dyn Write) -> Result<DemoRepo
             .join("; "),
     );
 
-    let Narrator { out, steps, checks } = narrator;
+    let Narrator {
+        out, steps, checks, ..
+    } = narrator;
     write_summary(out, zone, &accounts, &lacework, mapping.as_ref()).await?;
     let _ = writeln!(out, "\nStatus (lwct status):");
     for line in status.table().lines() {
@@ -446,27 +432,6 @@ pub async fn run(zone: &mut LandingZone, out: &mut dyn Write) -> Result<DemoRepo
         setup_response: created.response,
         seconds,
     })
-}
-
-fn check_account(
-    narrator: &mut Narrator<'_>,
-    registrations: &[Registration],
-    mapping: Option<&Value>,
-    account: &str,
-    name: &str,
-    sub_account: &str,
-) {
-    let registered: Vec<&str> = registrations
-        .iter()
-        .filter(|registration| registration.account == account)
-        .map(|registration| registration.sub_account.as_str())
-        .collect();
-    let mapped = mapping.map(|mapping| state::mapped_lacework_account(mapping, account));
-    narrator.check(
-        name,
-        registered == [sub_account] && mapped.as_deref() == Some(sub_account),
-        format!("registered in {registered:?}; the mapping file maps it to {mapped:?}"),
-    );
 }
 
 /// Accounts, stack sets, integrations per sub-account and the mapping file.
@@ -529,10 +494,9 @@ async fn write_summary(
             .push(format!(
                 "{} {}",
                 text(&integration["type"]),
-                match integration["awsAccountId"].as_str() {
-                    Some(id) => id.to_owned(),
-                    None => text(&integration["name"]),
-                }
+                integration["awsAccountId"]
+                    .as_str()
+                    .map_or_else(|| text(&integration["name"]), str::to_owned)
             ));
     }
     for (scope, integrations) in &per_scope {
@@ -547,30 +511,24 @@ async fn write_summary(
         out,
         "\nMapping file of the organization's CloudTrail integration:"
     );
-    match mapping {
-        None => {
-            let _ = writeln!(out, "  none");
-        }
-        Some(mapping) => {
-            let _ = writeln!(
-                out,
-                "  default: {}",
-                text(&mapping["defaultLaceworkAccountAws"])
-            );
-            for (name, entry) in mapping["integration_mappings"]
-                .as_object()
-                .into_iter()
-                .flatten()
-            {
-                let ids: Vec<String> = entry["aws_accounts"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(text)
-                    .collect();
-                let _ = writeln!(out, "  {name}: {}", ids.join(", "));
-            }
-        }
+    let Some(mapping) = mapping else {
+        let _ = writeln!(out, "  none");
+        return Ok(());
+    };
+    let default = text(&mapping["defaultLaceworkAccountAws"]);
+    let _ = writeln!(out, "  default: {default}");
+    for (name, entry) in mapping["integration_mappings"]
+        .as_object()
+        .into_iter()
+        .flatten()
+    {
+        let ids: Vec<String> = entry["aws_accounts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(text)
+            .collect();
+        let _ = writeln!(out, "  {name}: {}", ids.join(", "));
     }
     Ok(())
 }

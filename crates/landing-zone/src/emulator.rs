@@ -13,7 +13,7 @@ use crate::process::{BackgroundProcess, log_tail};
 /// How long the emulator may take to print its start line.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The Lacework side of the landing zone.
+/// The Lacework side of the landing zone (not `Debug`: it holds the secret key).
 #[derive(Clone)]
 pub struct LaceworkOptions {
     /// Primary Lacework account (tenant), as in `acme.lacework.net`.
@@ -27,19 +27,6 @@ pub struct LaceworkOptions {
     /// The emulator's rate limit per API key, `N/SECONDS` (`480/3600` is what a third party
     /// reports for Lacework); none by default.
     pub rate_limit: Option<String>,
-}
-
-// The secret key never reaches Debug output.
-impl std::fmt::Debug for LaceworkOptions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LaceworkOptions")
-            .field("account", &self.account)
-            .field("sub_accounts", &self.sub_accounts)
-            .field("key_id", &self.key_id)
-            .field("secret_key", &"<redacted>")
-            .field("rate_limit", &self.rate_limit)
-            .finish()
-    }
 }
 
 /// A running emulator.

@@ -21,12 +21,11 @@ use crate::runtime_api::{Answer, FunctionSpec, Invoked, invoke};
 /// The account queue's mapping: `BatchSize: 10` in template.yaml.
 pub const ACCOUNT_QUEUE_BATCH_SIZE: i32 = 10;
 
-/// One queue as an event source.
+/// The account queue as an event source.
 pub struct QueueSource {
     sqs: aws_sdk_sqs::Client,
-    pub url: String,
-    pub arn: String,
-    pub batch_size: i32,
+    url: String,
+    arn: String,
 }
 
 /// What one batch came to.
@@ -42,14 +41,13 @@ pub struct BatchOutcome {
 
 impl QueueSource {
     /// The queue at `url`, read with `config`'s credentials.
-    pub async fn new(config: &SdkConfig, url: &str, batch_size: i32) -> Result<QueueSource> {
+    pub async fn new(config: &SdkConfig, url: &str) -> Result<QueueSource> {
         let sqs = aws_sdk_sqs::Client::new(config);
         let arn = crate::aws::queue_arn(&sqs, url).await?;
         Ok(QueueSource {
             sqs,
             url: url.to_owned(),
             arn,
-            batch_size,
         })
     }
 
@@ -71,7 +69,7 @@ impl QueueSource {
             .sqs
             .receive_message()
             .queue_url(&self.url)
-            .max_number_of_messages(self.batch_size)
+            .max_number_of_messages(ACCOUNT_QUEUE_BATCH_SIZE)
             .message_system_attribute_names(MessageSystemAttributeName::All)
             .wait_time_seconds(0)
             .send()

@@ -67,28 +67,22 @@ impl LifecycleEvents {
     ) -> Result<Value> {
         let mut event = self.fixture("create-managed-account-succeeded.json")?;
         let status = "createManagedAccountStatus";
-        let at = |field: &'static str| ["detail", "serviceEventDetails", status, field];
-        set(
-            &mut event,
-            &at("account"),
-            json!({"accountName": account.name, "accountId": account.id.as_str()}),
-        )?;
-        set(
-            &mut event,
-            &at("organizationalUnit"),
-            json!({"organizationalUnitName": ou.name(), "organizationalUnitId": ou.id}),
-        )?;
         let now = OffsetDateTime::now_utc();
-        set(
-            &mut event,
-            &at("completedTimestamp"),
-            json!(control_tower_time(now)),
-        )?;
-        set(
-            &mut event,
-            &at("requestedTimestamp"),
-            json!(control_tower_time(now - time::Duration::minutes(20))),
-        )?;
+        let requested = now - time::Duration::minutes(20);
+        let account = json!({"accountName": account.name, "accountId": account.id.as_str()});
+        let ou = json!({"organizationalUnitName": ou.name(), "organizationalUnitId": ou.id});
+        for (field, value) in [
+            ("account", account),
+            ("organizationalUnit", ou),
+            ("completedTimestamp", json!(control_tower_time(now))),
+            ("requestedTimestamp", json!(control_tower_time(requested))),
+        ] {
+            set(
+                &mut event,
+                &["detail", "serviceEventDetails", status, field],
+                value,
+            )?;
+        }
         Ok(event)
     }
 

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 
 use crate::LandingZone;
 use crate::error::{Error, Result};
-use crate::event_source::{ACCOUNT_QUEUE_BATCH_SIZE, BatchOutcome, QueueSource};
+use crate::event_source::{BatchOutcome, QueueSource};
 use crate::events::{LifecycleEvents, scheduled_event};
 use crate::registration_topic::{self, DeliveredRequest};
 use crate::runtime_api::Invoked;
@@ -151,12 +151,7 @@ impl LandingZone {
 
     /// The account queue as `account-lifecycle`'s event source.
     pub async fn account_queue(&self) -> Result<QueueSource> {
-        QueueSource::new(
-            &self.management,
-            &self.product.account_queue_url,
-            ACCOUNT_QUEUE_BATCH_SIZE,
-        )
-        .await
+        QueueSource::new(&self.management, &self.product.account_queue_url).await
     }
 
     /// Sends `event` to the account queue, as the EventBridge rule's SQS target does.
@@ -213,14 +208,9 @@ impl LandingZone {
         &self,
         mut request: Value,
     ) -> Result<Vec<DeliveredRequest>> {
-        if let Some(fields) = request.as_object_mut() {
-            if !fields.contains_key("ResponseURL") {
-                let id = crate::runtime_api::random_request_id();
-                fields.insert(
-                    "ResponseURL".to_owned(),
-                    Value::String(self.listener.response_url(&id)),
-                );
-            }
+        if request.is_object() && request.get("ResponseURL").is_none() {
+            let id = crate::runtime_api::random_request_id();
+            request["ResponseURL"] = json!(self.listener.response_url(&id));
         }
         aws_sdk_sns::Client::new(&self.management)
             .publish()

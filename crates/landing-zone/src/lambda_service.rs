@@ -57,7 +57,8 @@ impl Shared {
 
 /// A Lambda Invoke API on a free loopback port; stops when dropped.
 pub struct LambdaService {
-    server: LoopbackServer,
+    /// Its URL is the functions' `AWS_ENDPOINT_URL_LAMBDA`.
+    pub server: LoopbackServer,
     shared: Arc<Shared>,
 }
 
@@ -74,11 +75,6 @@ impl LambdaService {
             .with_state(shared.clone());
         let server = LoopbackServer::start("lambda-service", app).await?;
         Ok(LambdaService { server, shared })
-    }
-
-    /// `http://127.0.0.1:PORT`, the functions' `AWS_ENDPOINT_URL_LAMBDA`.
-    pub fn url(&self) -> String {
-        format!("http://{}", self.server.address)
     }
 
     /// Makes `spec` the way its function runs when invoked through this service.
@@ -138,18 +134,15 @@ async fn invoke(
             format!("Function not found: {function}"),
         );
     };
-    let payload: Value = if body.is_empty() {
-        json!({})
-    } else {
-        match serde_json::from_slice(&body) {
-            Ok(payload) => payload,
-            Err(err) => {
-                return lambda_error(
-                    StatusCode::BAD_REQUEST,
-                    "InvalidRequestContentException",
-                    format!("Could not parse request body into json: {err}"),
-                );
-            }
+    let body: &[u8] = if body.is_empty() { b"{}" } else { &body };
+    let payload: Value = match serde_json::from_slice(body) {
+        Ok(payload) => payload,
+        Err(err) => {
+            return lambda_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidRequestContentException",
+                format!("Could not parse request body into json: {err}"),
+            );
         }
     };
     let invocation_type = headers
@@ -229,7 +222,12 @@ mod tests {
     async fn an_unknown_function_is_not_found_and_a_dry_run_is_accepted() {
         let service = LambdaService::start().await.unwrap();
         let client = reqwest::Client::new();
-        let url = |name: &str| format!("{}/2015-03-31/functions/{name}/invocations", service.url());
+        let url = |name: &str| {
+            format!(
+                "{}/2015-03-31/functions/{name}/invocations",
+                service.server.url()
+            )
+        };
         let unknown = client.post(url("nobody")).body("{}").send().await.unwrap();
         assert_eq!(unknown.status(), 404);
         assert_eq!(

@@ -45,9 +45,11 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
+use lwct_aws::installation::status_of;
 use lwct_domain::AccountId;
-use lwct_domain::config as vars;
+use lwct_domain::config::{self as vars, AccountLifecycleConfig, FromEnv};
 use lwct_domain::naming::Names;
+use lwct_domain::status::Status;
 use serde_json::{Value, json};
 
 pub use crate::cfn::CustomResourceOutcome;
@@ -72,7 +74,7 @@ pub const FUNCTIONS: [&str; 4] = [
 ];
 
 /// How to start a landing zone.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Options {
     /// The repository (holds `requirements-dev.txt`, `tools/venv.sh`, `.venv`).
     pub root: PathBuf,
@@ -269,10 +271,10 @@ impl LandingZone {
     /// to save in `state.json`.
     pub fn detach(mut self) -> RunningState {
         let state = self.running_state();
-        if let Some(process) = self.moto.take() {
-            process.detach();
-        }
-        if let Some(process) = self.emulator.take() {
+        for process in [self.moto.take(), self.emulator.take()]
+            .into_iter()
+            .flatten()
+        {
             process.detach();
         }
         state
@@ -295,25 +297,28 @@ impl LandingZone {
         let mut env: BTreeMap<String, String> = aws::function_environment(&self.moto_url)
             .into_iter()
             .collect();
-        let mut set = |name: &str, value: String| {
-            env.insert(name.to_owned(), value);
-        };
-        set(vars::LACEWORK_URL, self.lacework_url.clone());
-        set(
-            vars::LACEWORK_ACCOUNT,
-            self.options.lacework.account.clone(),
-        );
-        set(vars::LACEWORK_SECRET_ARN, self.product.secret_arn.clone());
-        set(
-            vars::TOWER_LOG_ARCHIVE_ACCOUNT_ID,
-            organization.log_archive.to_string(),
-        );
-        set(vars::TOWER_AUDIT_ACCOUNT_ID, organization.audit.to_string());
-        set(vars::TOWER_MONITOR_EXISTING_ACCOUNTS, "true".to_owned());
-        set(vars::TOWER_RESPONSE_URL_ALLOW, self.listener.host_port());
-        // Lambda is this harness (the functions invoke one another, or themselves, through
-        // it); every other service is moto.
-        set("AWS_ENDPOINT_URL_LAMBDA", self.lambda.url());
+        let ours = [
+            (vars::LACEWORK_URL, self.lacework_url.clone()),
+            (
+                vars::LACEWORK_ACCOUNT,
+                self.options.lacework.account.clone(),
+            ),
+            (vars::LACEWORK_SECRET_ARN, self.product.secret_arn.clone()),
+            (
+                vars::TOWER_LOG_ARCHIVE_ACCOUNT_ID,
+                organization.log_archive.to_string(),
+            ),
+            (vars::TOWER_AUDIT_ACCOUNT_ID, organization.audit.to_string()),
+            (vars::TOWER_MONITOR_EXISTING_ACCOUNTS, "true".to_owned()),
+            (
+                vars::TOWER_RESPONSE_URL_ALLOW,
+                self.listener.server.address.to_string(),
+            ),
+            // Lambda is this harness (the functions invoke one another, or themselves,
+            // through it); every other service is moto.
+            ("AWS_ENDPOINT_URL_LAMBDA", self.lambda.server.url()),
+        ];
+        env.extend(ours.map(|(name, value)| (name.to_owned(), value)));
         env.extend(self.options.function_env.clone());
         env.into_iter().collect()
     }
@@ -494,13 +499,16 @@ impl LandingZone {
         })
     }
 
-    /// Stops moto and the emulator (if this landing zone started them).
-    pub fn stop(mut self) {
-        if let Some(mut process) = self.moto.take() {
-            process.kill();
-        }
-        if let Some(mut process) = self.emulator.take() {
-            process.kill();
-        }
+    /// Where each account stands, as `lwct status` reads it from this landing zone.
+    pub async fn status(&self) -> Result<Status> {
+        let config =
+            AccountLifecycleConfig::from_env(self.function_environment()).map_err(Error::Aws)?;
+        status_of(&config, &self.management)
+            .await
+            .map_err(Error::Aws)
     }
+
+    /// Stops moto and the emulator (if this landing zone started them: dropping their
+    /// processes kills them).
+    pub fn stop(self) {}
 }

@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 
 use axum::Router;
+use serde_json::Value;
 use tokio::task::JoinHandle;
 
 use crate::error::{Error, Result};
@@ -32,10 +33,21 @@ impl LoopbackServer {
         });
         Ok(LoopbackServer { address, task })
     }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
 }
 
 impl Drop for LoopbackServer {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// A body as JSON, or its text as a JSON string when it is not JSON.
+pub fn json_or_text(body: &[u8]) -> Value {
+    serde_json::from_slice(body)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))
 }

@@ -1,15 +1,13 @@
 //! `landing-zone`: a local AWS Control Tower landing zone (moto + the Lacework emulator) that
 //! runs the product's functions as real Lambda processes. See crates/landing-zone/README.md.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use landing_zone::flows::{DrainLimits, Schedule};
 use landing_zone::{LandingZone, Options, RunningState, find_repository_root, process};
-use lwct_aws::installation::status_of;
 use lwct_domain::AccountId;
-use lwct_domain::config::{AccountLifecycleConfig, FromEnv};
 use serde_json::{Value, json};
 
 /// A local AWS Control Tower landing zone for the Lacework integration.
@@ -162,8 +160,7 @@ async fn run(cli: Cli) -> landing_zone::Result<(Value, bool)> {
                 "setup" => {
                     let request = with_setup_defaults(&zone, event);
                     let outcome = zone.invoke_custom_resource(&function, request).await?;
-                    let success = outcome.status() == Some("SUCCESS");
-                    Ok((json!(outcome), success))
+                    Ok((json!(outcome), outcome.status() == Some("SUCCESS")))
                 }
                 "account-lifecycle" => {
                     let queue = zone.account_queue().await?;
@@ -171,8 +168,7 @@ async fn run(cli: Cli) -> landing_zone::Result<(Value, bool)> {
                         queue.send(&body).await?;
                     }
                     let run = zone.run_account_queue().await?;
-                    let success = run.succeeded();
-                    Ok((json!(run), success))
+                    Ok((json!(run), run.succeeded()))
                 }
                 "sns-custom-resource" if event.get("RequestType").is_some() => {
                     // Answered on the harness's listener, never at a URL from the file.
@@ -188,16 +184,14 @@ async fn run(cli: Cli) -> landing_zone::Result<(Value, bool)> {
                 }
                 _ => {
                     let invoked = zone.invoke(&function, event).await?;
-                    let success = invoked.answer.is_response();
-                    Ok((json!(invoked), success))
+                    Ok((json!(invoked), invoked.answer.is_response()))
                 }
             }
         }
         Command::Poll => {
             let zone = attach(options, bin_dir_given).await?;
             let run = zone.run_account_queue().await?;
-            let success = run.succeeded();
-            Ok((json!(run), success))
+            Ok((json!(run), run.succeeded()))
         }
         Command::Tick {
             schedule,
@@ -211,12 +205,10 @@ async fn run(cli: Cli) -> landing_zone::Result<(Value, bool)> {
             let zone = attach(options, bin_dir_given).await?;
             if until_empty && schedule == Schedule::Drain {
                 let drained = zone.drain_registrations(DrainLimits::default()).await?;
-                let success = drained.emptied();
-                Ok((json!(drained), success))
+                Ok((json!(drained), drained.emptied()))
             } else {
                 let invoked = zone.tick(schedule).await?;
-                let success = invoked.answer.is_response();
-                Ok((json!(invoked), success))
+                Ok((json!(invoked), invoked.answer.is_response()))
             }
         }
         Command::Account { change } => {
@@ -248,11 +240,7 @@ async fn run(cli: Cli) -> landing_zone::Result<(Value, bool)> {
         }
         Command::Status => {
             let zone = attach(options, bin_dir_given).await?;
-            let config = AccountLifecycleConfig::from_env(zone.function_environment())
-                .map_err(landing_zone::Error::Aws)?;
-            let status = status_of(&config, zone.management())
-                .await
-                .map_err(landing_zone::Error::Aws)?;
+            let status = zone.status().await?;
             eprint!("{}", status.table());
             Ok((json!(status), status.is_clean()))
         }
@@ -291,7 +279,7 @@ async fn run(cli: Cli) -> landing_zone::Result<(Value, bool)> {
                 zone.stop();
             }
             let report = report?;
-            let passed = report.passed();
+            let passed = report.checks.iter().all(|check| check.passed);
             eprintln!(
                 "\n{}",
                 if passed {
@@ -379,9 +367,9 @@ fn queue_messages(event: &Value) -> Vec<String> {
     };
     records
         .iter()
-        .map(|record| match record.get("body").and_then(Value::as_str) {
-            Some(body) => body.to_owned(),
-            None => record.to_string(),
+        .map(|record| {
+            let body = record.get("body").and_then(Value::as_str);
+            body.map_or_else(|| record.to_string(), str::to_owned)
         })
         .collect()
 }
@@ -407,7 +395,11 @@ fn with_setup_defaults(zone: &LandingZone, event: Value) -> Value {
 /// `up` (and `demo --keep`) would overwrite the record of a landing zone that is still up.
 fn refuse_if_up(options: &Options) -> landing_zone::Result<()> {
     if let Ok(state) = RunningState::load(&options.state_file()) {
-        if state.moto.pid.is_some_and(is_running) {
+        if state
+            .moto
+            .pid
+            .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists())
+        {
             return Err(landing_zone::Error::Usage(format!(
                 "a landing zone is already up (moto at {}); run landing-zone down first",
                 state.moto.url
@@ -415,8 +407,4 @@ fn refuse_if_up(options: &Options) -> landing_zone::Result<()> {
         }
     }
     Ok(())
-}
-
-fn is_running(pid: u32) -> bool {
-    std::path::Path::new(&format!("/proc/{pid}")).exists()
 }

@@ -59,20 +59,16 @@ impl BackgroundProcess {
         self.child = None;
         self.pid
     }
+}
 
-    /// Kills the process and reaps it.
-    pub fn kill(&mut self) {
+/// Kills the process and reaps it.
+impl Drop for BackgroundProcess {
+    fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
             // Already exited is fine: the goal is that it no longer runs.
             let _ = child.kill();
             let _ = child.wait();
         }
-    }
-}
-
-impl Drop for BackgroundProcess {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 

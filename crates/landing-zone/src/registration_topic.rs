@@ -22,6 +22,7 @@
 //! check.
 
 use aws_config::SdkConfig;
+use aws_lambda_events::event::sns::SnsMessage;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -66,48 +67,16 @@ pub async fn subscribe(management: &SdkConfig, topic_arn: &str) -> Result<Regist
     })
 }
 
-/// An SNS notification as a queue subscribed to the topic receives it.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct Notification {
-    pub message_id: String,
-    pub topic_arn: String,
-    #[serde(default)]
-    pub subject: Option<String>,
-    pub message: String,
-    pub timestamp: String,
-    pub signature_version: String,
-    pub signature: String,
-    #[serde(rename = "SigningCertURL")]
-    pub signing_cert_url: String,
-    #[serde(rename = "UnsubscribeURL")]
-    pub unsubscribe_url: String,
-}
-
-impl Notification {
-    /// The `aws:sns` event Lambda hands a function subscribed with `subscription_arn`, with
-    /// `message` as the message (the notification's own, or one whose `ResponseURL` the
-    /// harness replaced).
-    pub fn lambda_event(&self, subscription_arn: &str, message: &str) -> Value {
-        json!({"Records": [{
-            "EventSource": "aws:sns",
-            "EventVersion": "1.0",
-            "EventSubscriptionArn": subscription_arn,
-            "Sns": {
-                "Type": "Notification",
-                "MessageId": self.message_id,
-                "TopicArn": self.topic_arn,
-                "Subject": self.subject,
-                "Message": message,
-                "Timestamp": self.timestamp,
-                "SignatureVersion": self.signature_version,
-                "Signature": self.signature,
-                "SigningCertUrl": self.signing_cert_url,
-                "UnsubscribeUrl": self.unsubscribe_url,
-                "MessageAttributes": {},
-            },
-        }]})
-    }
+/// The `aws:sns` event Lambda hands a function subscribed with `subscription_arn`, for a
+/// `notification` as a queue subscribed to the topic receives it (its `Message` the
+/// notification's own, or one whose `ResponseURL` the harness replaced).
+pub fn lambda_event(subscription_arn: &str, notification: &SnsMessage) -> Value {
+    json!({"Records": [{
+        "EventSource": "aws:sns",
+        "EventVersion": "1.0",
+        "EventSubscriptionArn": subscription_arn,
+        "Sns": notification,
+    }]})
 }
 
 /// One notification of the registration topic and what came of it.
@@ -161,12 +130,12 @@ pub async fn deliver_waiting(
         }
         for message in &received {
             let body = message.body().unwrap_or_default();
-            let notification: Notification = serde_json::from_str(body).map_err(|err| {
+            let notification: SnsMessage = serde_json::from_str(body).map_err(|err| {
                 Error::Usage(format!(
                     "the registration topic delivered something that is not an SNS notification: {err}"
                 ))
             })?;
-            delivered.push(deliver(zone, function, &notification).await?);
+            delivered.push(deliver(zone, function, notification).await?);
             crate::aws::delete_message(&sqs, queue_url, message).await?;
         }
     }
@@ -177,36 +146,36 @@ pub async fn deliver_waiting(
 async fn deliver(
     zone: &LandingZone,
     function: &FunctionSpec,
-    notification: &Notification,
+    mut notification: SnsMessage,
 ) -> Result<DeliveredRequest> {
     let listener = &zone.listener;
     let request: Value = serde_json::from_str(&notification.message).unwrap_or(Value::Null);
-    let text = |key: &str| {
+    let text = |pointer: &str| {
         request
-            .get(key)
+            .pointer(pointer)
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned()
     };
-    let original_url = text("ResponseURL");
+    let original_url = text("/ResponseURL");
     // moto's URLs are CloudFormation's.
     let from_cloudformation =
         original_url.starts_with(&format!("{}/cloudformation_", zone.moto_url));
     // The id under which the answer arrives on the listener, if it is to arrive there.
-    let (answer_id, message) = if from_cloudformation {
+    let answer_id = if from_cloudformation {
         let id = random_request_id();
+        // A ResponseURL was read from it: it is an object.
         let mut replaced = request.clone();
-        if let Some(fields) = replaced.as_object_mut() {
-            fields.insert("ResponseURL".to_owned(), json!(listener.response_url(&id)));
-        }
-        (Some(id), replaced.to_string())
+        replaced["ResponseURL"] = json!(listener.response_url(&id));
+        notification.message = replaced.to_string();
+        Some(id)
     } else {
-        (
-            listener.answer_id_of(&original_url),
-            notification.message.clone(),
-        )
+        listener.answer_id_of(&original_url)
     };
-    let event = notification.lambda_event(&zone.registration_deliveries.subscription_arn, &message);
+    let event = lambda_event(
+        &zone.registration_deliveries.subscription_arn,
+        &notification,
+    );
     let (invocation, failed) = invoke_async(function, &event).await?;
     let outcome = collect(listener, answer_id.as_deref(), invocation).await;
     let mut relayed = false;
@@ -215,13 +184,9 @@ async fn deliver(
         relayed = true;
     }
     Ok(DeliveredRequest {
-        request_type: text("RequestType"),
-        account: request
-            .pointer("/ResourceProperties/AccountId")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned(),
-        stack_id: text("StackId"),
+        request_type: text("/RequestType"),
+        account: text("/ResourceProperties/AccountId"),
+        stack_id: text("/StackId"),
         physical_resource_id: request
             .get("PhysicalResourceId")
             .and_then(Value::as_str)
@@ -264,10 +229,11 @@ mod tests {
             "SigningCertURL": "https://sns.us-east-1.amazonaws.com/cert.pem",
             "UnsubscribeURL": "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe",
         });
-        let notification: Notification = serde_json::from_value(body).unwrap();
-        let event = notification.lambda_event(
+        let mut notification: SnsMessage = serde_json::from_value(body).unwrap();
+        notification.message = "{\"RequestType\":\"Delete\"}".to_owned();
+        let event = lambda_event(
             "arn:aws:sns:us-east-1:123456789012:lacework-ct-registration-topic:sub-1",
-            "{\"RequestType\":\"Delete\"}",
+            &notification,
         );
         let parsed: SnsEvent = serde_json::from_value(event).unwrap();
         let record = &parsed.records[0];

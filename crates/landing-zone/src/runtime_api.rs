@@ -29,7 +29,7 @@ use serde_json::{Value, json};
 use tokio::sync::{Notify, oneshot};
 
 use crate::error::{Error, Result};
-use crate::loopback::LoopbackServer;
+use crate::loopback::{LoopbackServer, json_or_text};
 use crate::process::{log_tail, open_log};
 
 /// What a function answered to one invocation.
@@ -95,7 +95,8 @@ impl Shared {
 
 /// A Runtime API server on a free loopback port; stops when dropped.
 pub struct RuntimeApi {
-    server: LoopbackServer,
+    /// Its address is the value of `AWS_LAMBDA_RUNTIME_API`.
+    pub server: LoopbackServer,
     shared: Arc<Shared>,
 }
 
@@ -106,22 +107,13 @@ impl RuntimeApi {
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next_invocation))
             .route(
-                "/2018-06-01/runtime/invocation/{id}/response",
-                post(invocation_response),
-            )
-            .route(
-                "/2018-06-01/runtime/invocation/{id}/error",
-                post(invocation_error),
+                "/2018-06-01/runtime/invocation/{id}/{kind}",
+                post(invocation_answer),
             )
             .route("/2018-06-01/runtime/init/error", post(init_error))
             .with_state(shared.clone());
         let server = LoopbackServer::start("runtime-api", app).await?;
         Ok(RuntimeApi { server, shared })
-    }
-
-    /// `127.0.0.1:PORT`, the value of `AWS_LAMBDA_RUNTIME_API`.
-    pub fn address(&self) -> String {
-        self.server.address.to_string()
     }
 
     /// Queues `event` for the function; the receiver gets its answer.
@@ -186,23 +178,21 @@ async fn next_invocation(State(shared): State<Arc<Shared>>) -> Response {
     }
 }
 
-async fn invocation_response(
+/// `POST invocation/{id}/response` or `POST invocation/{id}/error`.
+async fn invocation_answer(
     State(shared): State<Arc<Shared>>,
-    UrlPath(id): UrlPath<String>,
-    body: Bytes,
-) -> Response {
-    let payload = serde_json::from_slice(&body)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
-    accepted_if(shared.answer(&id, Answer::Response { payload }))
-}
-
-async fn invocation_error(
-    State(shared): State<Arc<Shared>>,
-    UrlPath(id): UrlPath<String>,
+    UrlPath((id, kind)): UrlPath<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    accepted_if(shared.answer(&id, error_answer(&headers, &body)))
+    let answer = match kind.as_str() {
+        "response" => Answer::Response {
+            payload: json_or_text(&body),
+        },
+        "error" => error_answer(&headers, &body),
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    accepted_if(shared.answer(&id, answer))
 }
 
 async fn init_error(
@@ -259,15 +249,14 @@ pub fn random_request_id() -> String {
             .unwrap_or_default();
         bytes = nanos.to_le_bytes();
     }
-    let hex: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
-    let part = |range: std::ops::Range<usize>| hex.get(range).unwrap_or_default().to_owned();
+    let n = u128::from_be_bytes(bytes);
     format!(
-        "{}-{}-{}-{}-{}",
-        part(0..8),
-        part(8..12),
-        part(12..16),
-        part(16..20),
-        part(20..32)
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        n >> 96,
+        (n >> 80) & 0xffff,
+        (n >> 64) & 0xffff,
+        (n >> 48) & 0xffff,
+        n & 0xffff_ffff_ffff
     )
 }
 
@@ -324,7 +313,11 @@ pub async fn invoke(spec: &FunctionSpec, event: Value) -> Result<Invoked> {
     let mut command = tokio::process::Command::new(&spec.binary);
     command
         .env_clear()
-        .envs(lambda_environment(spec, &api.address(), &request_id))
+        .envs(lambda_environment(
+            spec,
+            &api.server.address.to_string(),
+            &request_id,
+        ))
         .envs(spec.env.iter().map(|(key, value)| (key, value)))
         .stdin(std::process::Stdio::null())
         .stdout(log)
@@ -462,7 +455,7 @@ mod tests {
     #[tokio::test]
     async fn hands_out_events_and_collects_responses_and_errors() {
         let api = RuntimeApi::start().await.unwrap();
-        let base = format!("http://{}", api.address());
+        let base = api.server.url();
         let client = reqwest::Client::new();
         let arn = "arn:aws:lambda:us-east-1:123456789012:function:f";
         let (first, first_answer) = api.submit(json!({"n": 1}), arn, Duration::from_secs(60));
@@ -534,7 +527,7 @@ mod tests {
     #[tokio::test]
     async fn next_waits_for_an_event() {
         let api = RuntimeApi::start().await.unwrap();
-        let base = format!("http://{}", api.address());
+        let base = api.server.url();
         let client = reqwest::Client::new();
         let poll = tokio::spawn({
             let client = client.clone();
@@ -551,7 +544,7 @@ mod tests {
     #[tokio::test]
     async fn an_init_error_fails_the_waiting_invocation() {
         let api = RuntimeApi::start().await.unwrap();
-        let base = format!("http://{}", api.address());
+        let base = api.server.url();
         let (_, answer) = api.submit(json!({}), "arn", Duration::from_secs(5));
         reqwest::Client::new()
             .post(format!("{base}/2018-06-01/runtime/init/error"))

@@ -88,13 +88,14 @@ impl OrganizationalUnit {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Organization {
+    /// The tree: the root and the OUs below it.
     pub root_id: String,
+    pub organizational_units: Vec<OrganizationalUnit>,
     pub management: AccountId,
     pub log_archive: AccountId,
     pub audit: AccountId,
     /// Every account but the management account, in creation order.
     pub accounts: Vec<Account>,
-    pub organizational_units: Vec<OrganizationalUnit>,
 }
 
 impl Organization {
@@ -137,32 +138,19 @@ pub async fn add_account(
     name: &str,
     ou_path: &str,
 ) -> Result<Account> {
-    let client = aws_sdk_organizations::Client::new(management);
-    let root_id = &organization.root_id;
-    let units = &mut organization.organizational_units;
-    let account = create_in_ou(&client, root_id, units, name, ou_path).await?;
-    organization.accounts.push(account.clone());
-    Ok(account)
-}
-
-/// `CreateAccount`, then `MoveAccount` from the root into OU path `ou_path` (created if
-/// missing, and recorded in `units`).
-async fn create_in_ou(
-    client: &aws_sdk_organizations::Client,
-    root_id: &str,
-    units: &mut Vec<OrganizationalUnit>,
-    name: &str,
-    ou_path: &str,
-) -> Result<Account> {
-    let ou_id = ensure_ou_path(client, root_id, ou_path, units).await?;
-    let id = create_account(client, name).await?;
-    move_between(client, &id, root_id, &ou_id).await?;
-    Ok(Account {
-        id,
+    let id = create_account(&aws_sdk_organizations::Client::new(management), name).await?;
+    organization.accounts.push(Account {
+        id: id.clone(),
         name: name.to_owned(),
-        ou: ou_path.to_owned(),
+        // In the root until moved.
+        ou: String::new(),
         status: "ACTIVE".to_owned(),
-    })
+    });
+    move_account(management, organization, &id, ou_path).await?;
+    organization
+        .account(&id)
+        .cloned()
+        .ok_or_else(|| Error::Usage(format!("account {id} was not recorded")))
 }
 
 /// Where an account was moved: its former parent's id and its new OU's id.
@@ -173,7 +161,8 @@ pub struct Moved {
     pub destination_parent_id: String,
 }
 
-/// Moves account `id` into OU path `ou_path` (`MoveAccount`) and records it.
+/// Moves account `id` from the OU it is recorded in into OU path `ou_path` (`MoveAccount`)
+/// and records it.
 pub async fn move_account(
     management: &SdkConfig,
     organization: &mut Organization,
@@ -181,21 +170,25 @@ pub async fn move_account(
     ou_path: &str,
 ) -> Result<Moved> {
     let client = aws_sdk_organizations::Client::new(management);
-    let parents = client
-        .list_parents()
-        .child_id(id.as_str())
-        .send()
-        .await
-        .map_err(|err| error::aws("organizations:ListParents", err))?;
-    let source = parents
-        .parents()
-        .first()
-        .and_then(|parent| parent.id())
-        .ok_or_else(|| Error::Usage(format!("account {id} has no parent")))?
-        .to_owned();
+    let Some(account) = organization.account(id) else {
+        return Err(Error::Usage(format!(
+            "account {id} is not in the organization"
+        )));
+    };
+    let source = match organization.ou(&account.ou) {
+        Some(unit) => unit.id.clone(),
+        None => organization.root_id.clone(),
+    };
     let units = &mut organization.organizational_units;
     let destination = ensure_ou_path(&client, &organization.root_id, ou_path, units).await?;
-    move_between(&client, id, &source, &destination).await?;
+    client
+        .move_account()
+        .account_id(id.as_str())
+        .source_parent_id(&source)
+        .destination_parent_id(&destination)
+        .send()
+        .await
+        .map_err(|err| error::aws("organizations:MoveAccount", err))?;
     if let Some(account) = organization.accounts.iter_mut().find(|a| a.id == *id) {
         ou_path.clone_into(&mut account.ou);
     }
@@ -205,45 +198,21 @@ pub async fn move_account(
     })
 }
 
-/// `MoveAccount` from parent `source` to parent `destination`.
-async fn move_between(
-    client: &aws_sdk_organizations::Client,
-    id: &AccountId,
-    source: &str,
-    destination: &str,
-) -> Result<()> {
-    client
-        .move_account()
-        .account_id(id.as_str())
-        .source_parent_id(source)
-        .destination_parent_id(destination)
-        .send()
-        .await
-        .map_err(|err| error::aws("organizations:MoveAccount", err))?;
-    Ok(())
-}
-
 /// Closes account `id` (`CloseAccount`; moto makes it `SUSPENDED` at once) and records it.
 pub async fn close_account(
     management: &SdkConfig,
     organization: &mut Organization,
     id: &AccountId,
 ) -> Result<()> {
-    close(&aws_sdk_organizations::Client::new(management), id).await?;
-    if let Some(account) = organization.accounts.iter_mut().find(|a| a.id == *id) {
-        "SUSPENDED".clone_into(&mut account.status);
-    }
-    Ok(())
-}
-
-/// `CloseAccount`.
-async fn close(client: &aws_sdk_organizations::Client, id: &AccountId) -> Result<()> {
-    client
+    aws_sdk_organizations::Client::new(management)
         .close_account()
         .account_id(id.as_str())
         .send()
         .await
         .map_err(|err| error::aws("organizations:CloseAccount", err))?;
+    if let Some(account) = organization.accounts.iter_mut().find(|a| a.id == *id) {
+        "SUSPENDED".clone_into(&mut account.status);
+    }
     Ok(())
 }
 
@@ -360,31 +329,30 @@ pub async fn organization(management: &SdkConfig) -> Result<Organization> {
         .ok_or_else(|| Error::Usage("organizations:ListRoots returned no root".to_owned()))?
         .to_owned();
 
-    let mut units: Vec<OrganizationalUnit> = Vec::new();
-    let mut accounts = Vec::new();
+    let management_account = parse_account(MANAGEMENT_ACCOUNT)?;
+    let mut organization = Organization {
+        root_id,
+        organizational_units: Vec::new(),
+        // Log Archive and Audit: set once created.
+        log_archive: management_account.clone(),
+        audit: management_account.clone(),
+        management: management_account,
+        accounts: Vec::new(),
+    };
     for (name, ou_path, closed) in ACCOUNTS {
-        let mut account = create_in_ou(&client, &root_id, &mut units, name, ou_path).await?;
+        let account = add_account(management, &mut organization, name, ou_path).await?;
         if closed {
-            close(&client, &account.id).await?;
-            "SUSPENDED".clone_into(&mut account.status);
+            close_account(management, &mut organization, &account.id).await?;
         }
-        accounts.push(account);
     }
     let find = |name: &str| {
-        accounts
-            .iter()
-            .find(|account| account.name == name)
+        organization
+            .account_named(name)
             .map(|account| account.id.clone())
             .ok_or_else(|| Error::Usage(format!("the seed has no {name} account")))
     };
-    Ok(Organization {
-        root_id,
-        management: parse_account(MANAGEMENT_ACCOUNT)?,
-        log_archive: find("Log Archive")?,
-        audit: find("Audit")?,
-        accounts,
-        organizational_units: units,
-    })
+    (organization.log_archive, organization.audit) = (find("Log Archive")?, find("Audit")?);
+    Ok(organization)
 }
 
 /// Creates each OU of `path` (`Workloads/Prod`) that does not exist yet; returns the last
@@ -427,7 +395,7 @@ async fn ensure_ou_path(
     Ok(parent)
 }
 
-/// Creates an account and returns its id (moto finishes at once; the status is checked anyway).
+/// Creates an account and returns its id.
 async fn create_account(client: &aws_sdk_organizations::Client, name: &str) -> Result<AccountId> {
     let email = format!(
         "{}@landing-zone.example.com",
@@ -440,17 +408,8 @@ async fn create_account(client: &aws_sdk_organizations::Client, name: &str) -> R
         .send()
         .await
         .map_err(|err| error::aws("organizations:CreateAccount", err))?;
-    let request_id = created
-        .create_account_status()
-        .and_then(|status| status.id())
-        .ok_or_else(|| Error::Usage(format!("CreateAccount for {name} returned no request id")))?;
-    let status = client
-        .describe_create_account_status()
-        .create_account_request_id(request_id)
-        .send()
-        .await
-        .map_err(|err| error::aws("organizations:DescribeCreateAccountStatus", err))?;
-    let status = status.create_account_status();
+    // moto finishes at once; the status is checked anyway.
+    let status = created.create_account_status();
     match (
         status.and_then(|status| status.state()),
         status.and_then(|status| status.account_id()),
@@ -580,30 +539,21 @@ async fn queue_with_dead_letter_queue(
 ) -> Result<(String, String)> {
     use aws_sdk_sqs::types::QueueAttributeName;
     const FOURTEEN_DAYS: &str = "1209600";
-    let (dead_letter_url, dead_letter_arn) = crate::aws::create_queue(
-        sqs,
+    let durable = |name: &str| {
         sqs.create_queue()
-            .queue_name(dead_letter_name)
+            .queue_name(name)
             .attributes(QueueAttributeName::MessageRetentionPeriod, FOURTEEN_DAYS)
-            .attributes(QueueAttributeName::SqsManagedSseEnabled, "true"),
-    )
-    .await?;
+            .attributes(QueueAttributeName::SqsManagedSseEnabled, "true")
+    };
+    let (dead_letter_url, dead_letter_arn) =
+        aws::create_queue(sqs, durable(dead_letter_name)).await?;
     let redrive = json!({"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": max_receives});
-    let url = sqs
-        .create_queue()
-        .queue_name(name)
+    let request = durable(name)
         .attributes(
             QueueAttributeName::VisibilityTimeout,
             visibility_timeout.to_string(),
         )
-        .attributes(QueueAttributeName::MessageRetentionPeriod, FOURTEEN_DAYS)
-        .attributes(QueueAttributeName::SqsManagedSseEnabled, "true")
-        .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
-        .send()
-        .await
-        .map_err(|err| error::aws("sqs:CreateQueue", err))?
-        .queue_url()
-        .unwrap_or_default()
-        .to_owned();
+        .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string());
+    let (url, _) = aws::create_queue(sqs, request).await?;
     Ok((url, dead_letter_url))
 }

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use crate::aws::account_config;
 use crate::error::{self, Error, Result};
+use crate::loopback::json_or_text;
 use crate::registration_topic::RegistrationDeliveries;
 use crate::seed::{Organization, ProductResources, Trail};
 
@@ -112,18 +113,17 @@ pub async fn stack_sets(management: &SdkConfig) -> Result<Vec<StackSetView>> {
         .map_err(|err| error::aws("cloudformation:ListStackSets", err))?;
     let mut views = Vec::new();
     for summary in listed.summaries() {
-        let Some(name) = summary.stack_set_name() else {
-            continue;
-        };
         // moto ignores the status filter: skip deleted ones here.
-        if summary.status() != Some(&StackSetStatus::Active) {
-            continue;
+        let status = summary
+            .status()
+            .filter(|status| **status == StackSetStatus::Active);
+        if let (Some(name), Some(status)) = (summary.stack_set_name(), status) {
+            views.push(StackSetView {
+                name: name.to_owned(),
+                status: status.as_str().to_owned(),
+                instances: stack_instances(&client, name).await?,
+            });
         }
-        views.push(StackSetView {
-            name: name.to_owned(),
-            status: StackSetStatus::Active.as_str().to_owned(),
-            instances: stack_instances(&client, name).await?,
-        });
     }
     Ok(views)
 }
@@ -133,22 +133,18 @@ pub async fn stack_instances(
     client: &aws_sdk_cloudformation::Client,
     stack_set: &str,
 ) -> Result<Vec<StackInstanceView>> {
-    let listed = client
+    Ok(client
         .list_stack_instances()
         .stack_set_name(stack_set)
         .send()
         .await
-        .map_err(|err| error::aws("cloudformation:ListStackInstances", err))?;
-    Ok(listed
+        .map_err(|err| error::aws("cloudformation:ListStackInstances", err))?
         .summaries()
         .iter()
         .map(|instance| StackInstanceView {
-            account: instance.account().unwrap_or_default().to_owned(),
-            region: instance.region().unwrap_or_default().to_owned(),
-            status: instance
-                .status()
-                .map(|status| status.as_str().to_owned())
-                .unwrap_or_default(),
+            account: text(instance.account()),
+            region: text(instance.region()),
+            status: text(instance.status().map(|status| status.as_str())),
         })
         .collect())
 }
@@ -171,33 +167,26 @@ pub async fn instance_resources(
     account: &AccountId,
     stack_set: &str,
 ) -> Result<Vec<StackResourceView>> {
-    let config = account_config(management, endpoint, account).await?;
-    let client = aws_sdk_cloudformation::Client::new(&config);
+    let (client, stacks) = live_instance_stacks(management, endpoint, account, stack_set).await?;
     let mut resources = Vec::new();
-    for stack in live_instance_stacks(&client, stack_set).await? {
+    for stack in stacks {
         let described = client
             .describe_stack_resources()
             .stack_name(stack.stack_id().or(stack.stack_name()).unwrap_or_default())
             .send()
             .await
             .map_err(|err| error::aws("cloudformation:DescribeStackResources", err))?;
-        resources.extend(described.stack_resources().iter().map(|resource| {
-            StackResourceView {
-                logical_id: resource
-                    .logical_resource_id()
-                    .unwrap_or_default()
-                    .to_owned(),
-                resource_type: resource.resource_type().unwrap_or_default().to_owned(),
-                physical_id: resource
-                    .physical_resource_id()
-                    .unwrap_or_default()
-                    .to_owned(),
-                status: resource
-                    .resource_status()
-                    .map(|status| status.as_str().to_owned())
-                    .unwrap_or_default(),
-            }
-        }));
+        resources.extend(
+            described
+                .stack_resources()
+                .iter()
+                .map(|resource| StackResourceView {
+                    logical_id: text(resource.logical_resource_id()),
+                    resource_type: text(resource.resource_type()),
+                    physical_id: text(resource.physical_resource_id()),
+                    status: text(resource.resource_status().map(|status| status.as_str())),
+                }),
+        );
     }
     Ok(resources)
 }
@@ -210,30 +199,32 @@ pub async fn instance_stack_status(
     account: &AccountId,
     stack_set: &str,
 ) -> Result<Option<String>> {
-    let config = account_config(management, endpoint, account).await?;
-    let client = aws_sdk_cloudformation::Client::new(&config);
-    Ok(live_instance_stacks(&client, stack_set)
-        .await?
-        .iter()
-        .find_map(|stack| {
-            stack
-                .stack_status()
-                .map(|status| status.as_str().to_owned())
-        }))
+    let (_, stacks) = live_instance_stacks(management, endpoint, account, stack_set).await?;
+    Ok(stacks.iter().find_map(|stack| {
+        stack
+            .stack_status()
+            .map(|status| status.as_str().to_owned())
+    }))
 }
 
-/// The stacks of stack set `stack_set`'s instance in the account of `client` that are not
-/// deleted (`DescribeStacks`).
+/// The stacks of stack set `stack_set`'s instance in `account` that are not deleted
+/// (`DescribeStacks`), and the account's CloudFormation client.
 async fn live_instance_stacks(
-    client: &aws_sdk_cloudformation::Client,
+    management: &SdkConfig,
+    endpoint: &str,
+    account: &AccountId,
     stack_set: &str,
-) -> Result<Vec<aws_sdk_cloudformation::types::Stack>> {
-    let described = client
+) -> Result<(
+    aws_sdk_cloudformation::Client,
+    Vec<aws_sdk_cloudformation::types::Stack>,
+)> {
+    let config = account_config(management, endpoint, account).await?;
+    let client = aws_sdk_cloudformation::Client::new(&config);
+    let stacks = client
         .describe_stacks()
         .send()
         .await
-        .map_err(|err| error::aws("cloudformation:DescribeStacks", err))?;
-    Ok(described
+        .map_err(|err| error::aws("cloudformation:DescribeStacks", err))?
         .stacks()
         .iter()
         .filter(|stack| is_instance_stack(stack.stack_name().unwrap_or_default(), stack_set))
@@ -241,7 +232,8 @@ async fn live_instance_stacks(
             stack.stack_status().map(|status| status.as_str()) != Some("DELETE_COMPLETE")
         })
         .cloned()
-        .collect())
+        .collect();
+    Ok((client, stacks))
 }
 
 /// Whether `name` is the name of a stack of stack set `stack_set`'s instance: AWS names them
@@ -249,6 +241,11 @@ async fn live_instance_stacks(
 /// `StackSet:<stack set>`.
 fn is_instance_stack(name: &str, stack_set: &str) -> bool {
     name == format!("StackSet:{stack_set}") || name.starts_with(&format!("StackSet-{stack_set}-"))
+}
+
+/// What the SDK answered, or the empty string when it left it out.
+fn text(value: Option<&str>) -> String {
+    value.unwrap_or_default().to_owned()
 }
 
 /// One subscription of a topic.
@@ -266,8 +263,8 @@ pub async fn subscriptions(config: &SdkConfig, topic_arn: &str) -> Result<Vec<Su
         .await?
         .iter()
         .map(|subscription| SubscriptionView {
-            protocol: subscription.protocol().unwrap_or_default().to_owned(),
-            endpoint: subscription.endpoint().unwrap_or_default().to_owned(),
+            protocol: text(subscription.protocol()),
+            endpoint: text(subscription.endpoint()),
         })
         .collect())
 }
@@ -340,9 +337,7 @@ pub async fn peek_queue(config: &SdkConfig, url: &str) -> Result<QueueView> {
         }
         for message in &received {
             let body = message.body().unwrap_or_default();
-            messages.push(
-                serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_owned())),
-            );
+            messages.push(json_or_text(body.as_bytes()));
             if let Some(receipt) = message.receipt_handle() {
                 receipts.push(receipt.to_owned());
             }

@@ -89,9 +89,7 @@ impl AccountMapping {
     pub fn from_json_str(text: &str) -> Result<Self, Error> {
         // Editors on Windows like to start files with a byte order mark; it is not JSON.
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        let value: Value = serde_json::from_str(text).map_err(|err| {
-            Error::Mapping(vec![Problem::new("$", format!("is not valid JSON: {err}"))])
-        })?;
+        let value = json_document(text)?;
         let mut problems = validate::duplicate_keys(text);
         match validate::mapping(&value).map_err(|more| problems.extend(more)) {
             Ok(mapping) if problems.is_empty() => Ok(mapping),
@@ -114,31 +112,6 @@ impl AccountMapping {
             .map(|(name, accounts)| (name.clone(), json!({ AWS_ACCOUNTS_FIELD: accounts })))
             .collect();
         json!({ DEFAULT_FIELD: self.default_account, MAPPINGS_FIELD: mappings })
-    }
-
-    /// The mapping as Lacework stores it in `data.accountMappingFile`:
-    /// [`WIRE_PREFIX`] followed by the standard base64 (with padding) of the compact JSON of
-    /// [`to_value`](Self::to_value). Deterministic: equal mappings give equal strings.
-    pub fn to_wire(&self) -> String {
-        wire::encode(self)
-    }
-
-    /// Reads `data.accountMappingFile` as Lacework returns it. A wrong prefix, bad base64,
-    /// text that is not UTF-8 or JSON, or an invalid mapping is an [`Error::Mapping`]; problems
-    /// with the encoding itself have the path `accountMappingFile`, problems inside the decoded
-    /// document have JSON paths as for [`from_json_str`](Self::from_json_str).
-    pub fn from_wire(wire: &str) -> Result<Self, Error> {
-        wire::decode(wire)
-    }
-
-    /// Reads `data.accountMappingFile` as Lacework holds it, which may be less strict than
-    /// what this product writes: any `data:...,` prefix, and AWS account ids of fewer than 12
-    /// digits (as in Lacework's own examples), read with their leading zeros restored. Returns
-    /// the mapping with the problems that were healed, to be reported. Writing stays strict
-    /// ([`to_wire`](Self::to_wire)); what cannot be healed is an error as for
-    /// [`from_wire`](Self::from_wire).
-    pub fn from_wire_lenient(wire: &str) -> Result<(Self, Vec<Problem>), Error> {
-        wire::decode_lenient(wire)
     }
 
     /// The Lacework account that receives `account`'s activity: the one it is listed under, or
@@ -314,6 +287,12 @@ pub(crate) fn same_name(a: &str, b: &str) -> bool {
     a.chars()
         .flat_map(char::to_lowercase)
         .eq(b.chars().flat_map(char::to_lowercase))
+}
+
+/// A mapping file's text read as JSON (not yet checked as a mapping).
+fn json_document(text: &str) -> Result<Value, Error> {
+    serde_json::from_str(text)
+        .map_err(|err| Error::Mapping(vec![Problem::new("$", format!("is not valid JSON: {err}"))]))
 }
 
 fn default_path() -> String {

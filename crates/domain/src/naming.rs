@@ -37,11 +37,15 @@
 
 use std::fmt;
 
+use serde::Deserialize;
+use serde::de::value::{self, StrDeserializer};
+
 use crate::account::AccountId;
 use crate::error::{Error, Problem};
 
 /// An AWS partition: the first word of an ARN, and which DNS suffix its endpoints use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Partition {
     /// Commercial regions: `aws`, `amazonaws.com`.
     Aws,
@@ -67,12 +71,8 @@ impl Partition {
 
     /// The partition named by an ARN's second field (`aws`, `aws-us-gov`, `aws-cn`).
     pub fn from_arn_word(word: &str) -> Option<Partition> {
-        match word {
-            "aws" => Some(Partition::Aws),
-            "aws-us-gov" => Some(Partition::AwsUsGov),
-            "aws-cn" => Some(Partition::AwsCn),
-            _ => None,
-        }
+        // The serde names are the ARN words.
+        Partition::deserialize(StrDeserializer::<value::Error>::new(word)).ok()
     }
 
     /// The word ARNs use for this partition.

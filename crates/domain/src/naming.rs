@@ -392,26 +392,6 @@ impl Names {
             secret: name("lacework-api"),
         }
     }
-
-    /// The StackSet names, in the order setup creates them.
-    pub fn stack_sets(&self) -> [&str; 3] {
-        [
-            &self.log_archive_stack_set,
-            &self.audit_stack_set,
-            &self.member_stack_set,
-        ]
-    }
-
-    /// The SQS queue names.
-    pub fn queues(&self) -> [&str; 5] {
-        [
-            &self.audit_queue,
-            &self.account_queue,
-            &self.account_dead_letter_queue,
-            &self.registration_queue,
-            &self.registration_dead_letter_queue,
-        ]
-    }
 }
 
 impl Default for Names {
@@ -611,20 +591,38 @@ mod tests {
         let names = Names::new(&NamePrefix::parse("Acme2").unwrap());
         assert_eq!(names.member_stack_set, "Acme2-member");
         assert_eq!(names.cross_account_role, "Acme2-cross-account-role");
-        for name in names.stack_sets().into_iter().chain(names.queues()) {
+        for name in stack_sets(&names).into_iter().chain(queues(&names)) {
             assert!(name.starts_with("Acme2-"), "{name}");
         }
+    }
+
+    fn stack_sets(names: &Names) -> [&str; 3] {
+        [
+            &names.log_archive_stack_set,
+            &names.audit_stack_set,
+            &names.member_stack_set,
+        ]
+    }
+
+    fn queues(names: &Names) -> [&str; 5] {
+        [
+            &names.audit_queue,
+            &names.account_queue,
+            &names.account_dead_letter_queue,
+            &names.registration_queue,
+            &names.registration_dead_letter_queue,
+        ]
     }
 
     /// The limits AWS sets on these names (the prefix's characters are valid in all of them).
     fn assert_every_name_within_aws_limits(names: &Names) {
         let within = |name: &str, max: usize| assert!(name.len() <= max, "{name}");
-        for stack_set in names.stack_sets() {
+        for stack_set in stack_sets(names) {
             within(stack_set, 128);
         }
         within(&names.cross_account_role, 64);
         within(&names.member_role, 64);
-        for queue in names.queues() {
+        for queue in queues(names) {
             within(queue, 80);
         }
         within(&names.registration_topic, 256);

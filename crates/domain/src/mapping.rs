@@ -75,8 +75,9 @@ pub struct Resolution<'a> {
 impl AccountMapping {
     /// A mapping that sends every AWS account to `default_account`.
     pub fn new(default_account: &str) -> Result<Self, Error> {
-        let default_account = lacework_account_name(default_account)
-            .map_err(|problem| Error::Mapping(vec![problem.at(&default_path())]))?;
+        let default_account = lacework_account_name(default_account).map_err(|problem| {
+            Error::Mapping(vec![problem.at(&member_path("$", DEFAULT_FIELD))])
+        })?;
         Ok(Self {
             default_account,
             lacework_accounts: BTreeMap::new(),
@@ -164,7 +165,10 @@ impl AccountMapping {
         lacework_account: &str,
     ) -> Result<Option<String>, Error> {
         let name = lacework_account_name(lacework_account).map_err(|problem| {
-            Error::Mapping(vec![problem.at(&mapping_entry_path(lacework_account))])
+            Error::Mapping(vec![problem.at(&member_path(
+                &member_path("$", MAPPINGS_FIELD),
+                lacework_account,
+            ))])
         })?;
         let previous = self.unassign(&account);
         self.lacework_accounts
@@ -293,14 +297,6 @@ pub(crate) fn same_name(a: &str, b: &str) -> bool {
 fn json_document(text: &str) -> Result<Value, Error> {
     serde_json::from_str(text)
         .map_err(|err| Error::Mapping(vec![Problem::new("$", format!("is not valid JSON: {err}"))]))
-}
-
-fn default_path() -> String {
-    format!("$.{DEFAULT_FIELD}")
-}
-
-fn mapping_entry_path(lacework_account: &str) -> String {
-    member_path(&format!("$.{MAPPINGS_FIELD}"), lacework_account)
 }
 
 /// The JSON path of `key` inside the object at `parent`: `parent.key` for plain keys,

@@ -110,10 +110,28 @@ impl Region {
     ///
     /// The caller places the problem ([`Problem::at`]) where it read the region from.
     pub fn parse(text: &str) -> Result<Region, Problem> {
-        match region_problem(text) {
-            None => Ok(Region(text.to_owned())),
-            Some(reason) => Err(Problem::of_value(reason)),
+        const SHAPE: &str = "is not an AWS region name like us-east-1, us-gov-west-1 or cn-north-1";
+        let parts: Vec<&str> = text.split('-').collect();
+        let [country, middle @ .., number] = parts.as_slice() else {
+            return Err(Problem::of_value(SHAPE));
+        };
+        let shape_ok = country.len() == 2
+            && country.bytes().all(|b| b.is_ascii_lowercase())
+            && !middle.is_empty()
+            && middle
+                .iter()
+                .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase()))
+            && (1..=2).contains(&number.len())
+            && number.bytes().all(|b| b.is_ascii_digit());
+        if !shape_ok {
+            return Err(Problem::of_value(SHAPE));
         }
+        if middle.iter().any(|part| part.starts_with("iso")) {
+            return Err(Problem::of_value(
+                "is a region of an isolated partition; only the aws, aws-us-gov and aws-cn partitions are supported",
+            ));
+        }
+        Ok(Region(text.to_owned()))
     }
 
     /// The region's name.
@@ -131,31 +149,6 @@ impl fmt::Display for Region {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
-}
-
-fn region_problem(text: &str) -> Option<&'static str> {
-    const SHAPE: &str = "is not an AWS region name like us-east-1, us-gov-west-1 or cn-north-1";
-    let parts: Vec<&str> = text.split('-').collect();
-    let [country, middle @ .., number] = parts.as_slice() else {
-        return Some(SHAPE);
-    };
-    let shape_ok = country.len() == 2
-        && country.bytes().all(|b| b.is_ascii_lowercase())
-        && !middle.is_empty()
-        && middle
-            .iter()
-            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase()))
-        && (1..=2).contains(&number.len())
-        && number.bytes().all(|b| b.is_ascii_digit());
-    if !shape_ok {
-        return Some(SHAPE);
-    }
-    if middle.iter().any(|part| part.starts_with("iso")) {
-        return Some(
-            "is a region of an isolated partition; only the aws, aws-us-gov and aws-cn partitions are supported",
-        );
-    }
-    None
 }
 
 /// The URL of an SQS queue: `https://sqs.<region>.<dns suffix>/<account>/<queue>`.

@@ -34,7 +34,7 @@ mod wire;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::account::AccountId;
@@ -249,13 +249,6 @@ impl AccountMapping {
         } else {
             Err(Error::Mapping(problems))
         }
-    }
-}
-
-/// Serializes as the seed-001 document ([`AccountMapping::to_value`]).
-impl Serialize for AccountMapping {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.to_value().serialize(serializer)
     }
 }
 

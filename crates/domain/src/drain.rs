@@ -90,11 +90,6 @@ impl SubAccountRouting {
         }
     }
 
-    /// The Lacework account (tenant) itself, as a sub-account.
-    pub fn lacework_account(&self) -> &SubAccount {
-        &self.lacework_account
-    }
-
     /// Where accounts go that no rule maps.
     pub fn default_sub_account(&self) -> &SubAccount {
         &self.default_sub_account

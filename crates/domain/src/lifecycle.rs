@@ -33,8 +33,9 @@ use crate::error::{Problem, json_type};
 use crate::event::{self, LifecycleEvent, Parsed, State};
 use crate::fate::Fate;
 use crate::json::decode;
+use crate::lacework::json_path;
 use crate::mapping::{AccountStatus, OrganizationTree, OuRules};
-use crate::registration::{RegistrationWork, path_below};
+use crate::registration::RegistrationWork;
 
 /// The `type` of the batches of existing accounts `setup` queues.
 pub const ONBOARD_ACCOUNTS: &str = "OnboardAccounts";
@@ -168,7 +169,7 @@ fn read_work<A: serde::de::DeserializeOwned>(
         .map(|body| message(body.accounts))
         .map_err(|err| {
             Problem::new(
-                path_below(path, err.path()),
+                json_path(path, &err.path().to_string()),
                 format!("not a well-formed {kind} batch: {}", err.inner()),
             )
         })
@@ -689,16 +690,15 @@ fn instance_change(
         .filter_map(|index| records.get(*index))
         .map(|record| record.message_id.as_str())
         .collect();
-    let accounts: Vec<AccountId> = accounts.into_keys().collect();
     // The accounts, then the message ids.
-    let tag_parts: Vec<&str> = accounts
-        .iter()
+    let request_tag = accounts
+        .keys()
         .map(AccountId::as_str)
         .chain(message_ids)
-        .collect();
-    let request_tag = tag_parts.join("-");
+        .collect::<Vec<_>>()
+        .join("-");
     Some(InstanceChange {
-        accounts,
+        accounts: accounts.into_keys().collect(),
         records: indices.into_iter().collect(),
         request_tag,
     })

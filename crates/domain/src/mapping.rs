@@ -34,7 +34,7 @@ mod wire;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::account::AccountId;
@@ -75,8 +75,9 @@ pub struct Resolution<'a> {
 impl AccountMapping {
     /// A mapping that sends every AWS account to `default_account`.
     pub fn new(default_account: &str) -> Result<Self, Error> {
-        let default_account = lacework_account_name(default_account)
-            .map_err(|problem| Error::Mapping(vec![problem.at(&default_path())]))?;
+        let default_account = lacework_account_name(default_account).map_err(|problem| {
+            Error::Mapping(vec![problem.at(&member_path("$", DEFAULT_FIELD))])
+        })?;
         Ok(Self {
             default_account,
             lacework_accounts: BTreeMap::new(),
@@ -89,9 +90,7 @@ impl AccountMapping {
     pub fn from_json_str(text: &str) -> Result<Self, Error> {
         // Editors on Windows like to start files with a byte order mark; it is not JSON.
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        let value: Value = serde_json::from_str(text).map_err(|err| {
-            Error::Mapping(vec![Problem::new("$", format!("is not valid JSON: {err}"))])
-        })?;
+        let value = json_document(text)?;
         let mut problems = validate::duplicate_keys(text);
         match validate::mapping(&value).map_err(|more| problems.extend(more)) {
             Ok(mapping) if problems.is_empty() => Ok(mapping),
@@ -114,31 +113,6 @@ impl AccountMapping {
             .map(|(name, accounts)| (name.clone(), json!({ AWS_ACCOUNTS_FIELD: accounts })))
             .collect();
         json!({ DEFAULT_FIELD: self.default_account, MAPPINGS_FIELD: mappings })
-    }
-
-    /// The mapping as Lacework stores it in `data.accountMappingFile`:
-    /// [`WIRE_PREFIX`] followed by the standard base64 (with padding) of the compact JSON of
-    /// [`to_value`](Self::to_value). Deterministic: equal mappings give equal strings.
-    pub fn to_wire(&self) -> String {
-        wire::encode(self)
-    }
-
-    /// Reads `data.accountMappingFile` as Lacework returns it. A wrong prefix, bad base64,
-    /// text that is not UTF-8 or JSON, or an invalid mapping is an [`Error::Mapping`]; problems
-    /// with the encoding itself have the path `accountMappingFile`, problems inside the decoded
-    /// document have JSON paths as for [`from_json_str`](Self::from_json_str).
-    pub fn from_wire(wire: &str) -> Result<Self, Error> {
-        wire::decode(wire)
-    }
-
-    /// Reads `data.accountMappingFile` as Lacework holds it, which may be less strict than
-    /// what this product writes: any `data:...,` prefix, and AWS account ids of fewer than 12
-    /// digits (as in Lacework's own examples), read with their leading zeros restored. Returns
-    /// the mapping with the problems that were healed, to be reported. Writing stays strict
-    /// ([`to_wire`](Self::to_wire)); what cannot be healed is an error as for
-    /// [`from_wire`](Self::from_wire).
-    pub fn from_wire_lenient(wire: &str) -> Result<(Self, Vec<Problem>), Error> {
-        wire::decode_lenient(wire)
     }
 
     /// The Lacework account that receives `account`'s activity: the one it is listed under, or
@@ -191,7 +165,10 @@ impl AccountMapping {
         lacework_account: &str,
     ) -> Result<Option<String>, Error> {
         let name = lacework_account_name(lacework_account).map_err(|problem| {
-            Error::Mapping(vec![problem.at(&mapping_entry_path(lacework_account))])
+            Error::Mapping(vec![problem.at(&member_path(
+                &member_path("$", MAPPINGS_FIELD),
+                lacework_account,
+            ))])
         })?;
         let previous = self.unassign(&account);
         self.lacework_accounts
@@ -275,13 +252,6 @@ impl AccountMapping {
     }
 }
 
-/// Serializes as the seed-001 document ([`AccountMapping::to_value`]).
-impl Serialize for AccountMapping {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.to_value().serialize(serializer)
-    }
-}
-
 /// What is wrong with `name` as a Lacework account name, or `None` if nothing is.
 ///
 /// Names are compared case-insensitively, so case is never a problem; an empty name, or one
@@ -316,12 +286,10 @@ pub(crate) fn same_name(a: &str, b: &str) -> bool {
         .eq(b.chars().flat_map(char::to_lowercase))
 }
 
-fn default_path() -> String {
-    format!("$.{DEFAULT_FIELD}")
-}
-
-fn mapping_entry_path(lacework_account: &str) -> String {
-    member_path(&format!("$.{MAPPINGS_FIELD}"), lacework_account)
+/// A mapping file's text read as JSON (not yet checked as a mapping).
+fn json_document(text: &str) -> Result<Value, Error> {
+    serde_json::from_str(text)
+        .map_err(|err| Error::Mapping(vec![Problem::new("$", format!("is not valid JSON: {err}"))]))
 }
 
 /// The JSON path of `key` inside the object at `parent`: `parent.key` for plain keys,

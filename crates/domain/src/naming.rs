@@ -37,11 +37,15 @@
 
 use std::fmt;
 
+use serde::Deserialize;
+use serde::de::value::{self, StrDeserializer};
+
 use crate::account::AccountId;
 use crate::error::{Error, Problem};
 
 /// An AWS partition: the first word of an ARN, and which DNS suffix its endpoints use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Partition {
     /// Commercial regions: `aws`, `amazonaws.com`.
     Aws,
@@ -67,12 +71,8 @@ impl Partition {
 
     /// The partition named by an ARN's second field (`aws`, `aws-us-gov`, `aws-cn`).
     pub fn from_arn_word(word: &str) -> Option<Partition> {
-        match word {
-            "aws" => Some(Partition::Aws),
-            "aws-us-gov" => Some(Partition::AwsUsGov),
-            "aws-cn" => Some(Partition::AwsCn),
-            _ => None,
-        }
+        // The serde names are the ARN words.
+        Partition::deserialize(StrDeserializer::<value::Error>::new(word)).ok()
     }
 
     /// The word ARNs use for this partition.
@@ -110,10 +110,28 @@ impl Region {
     ///
     /// The caller places the problem ([`Problem::at`]) where it read the region from.
     pub fn parse(text: &str) -> Result<Region, Problem> {
-        match region_problem(text) {
-            None => Ok(Region(text.to_owned())),
-            Some(reason) => Err(Problem::of_value(reason)),
+        const SHAPE: &str = "is not an AWS region name like us-east-1, us-gov-west-1 or cn-north-1";
+        let parts: Vec<&str> = text.split('-').collect();
+        let [country, middle @ .., number] = parts.as_slice() else {
+            return Err(Problem::of_value(SHAPE));
+        };
+        let shape_ok = country.len() == 2
+            && country.bytes().all(|b| b.is_ascii_lowercase())
+            && !middle.is_empty()
+            && middle
+                .iter()
+                .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase()))
+            && (1..=2).contains(&number.len())
+            && number.bytes().all(|b| b.is_ascii_digit());
+        if !shape_ok {
+            return Err(Problem::of_value(SHAPE));
         }
+        if middle.iter().any(|part| part.starts_with("iso")) {
+            return Err(Problem::of_value(
+                "is a region of an isolated partition; only the aws, aws-us-gov and aws-cn partitions are supported",
+            ));
+        }
+        Ok(Region(text.to_owned()))
     }
 
     /// The region's name.
@@ -131,31 +149,6 @@ impl fmt::Display for Region {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
-}
-
-fn region_problem(text: &str) -> Option<&'static str> {
-    const SHAPE: &str = "is not an AWS region name like us-east-1, us-gov-west-1 or cn-north-1";
-    let parts: Vec<&str> = text.split('-').collect();
-    let [country, middle @ .., number] = parts.as_slice() else {
-        return Some(SHAPE);
-    };
-    let shape_ok = country.len() == 2
-        && country.bytes().all(|b| b.is_ascii_lowercase())
-        && !middle.is_empty()
-        && middle
-            .iter()
-            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase()))
-        && (1..=2).contains(&number.len())
-        && number.bytes().all(|b| b.is_ascii_digit());
-    if !shape_ok {
-        return Some(SHAPE);
-    }
-    if middle.iter().any(|part| part.starts_with("iso")) {
-        return Some(
-            "is a region of an isolated partition; only the aws, aws-us-gov and aws-cn partitions are supported",
-        );
-    }
-    None
 }
 
 /// The URL of an SQS queue: `https://sqs.<region>.<dns suffix>/<account>/<queue>`.
@@ -392,26 +385,6 @@ impl Names {
             secret: name("lacework-api"),
         }
     }
-
-    /// The StackSet names, in the order setup creates them.
-    pub fn stack_sets(&self) -> [&str; 3] {
-        [
-            &self.log_archive_stack_set,
-            &self.audit_stack_set,
-            &self.member_stack_set,
-        ]
-    }
-
-    /// The SQS queue names.
-    pub fn queues(&self) -> [&str; 5] {
-        [
-            &self.audit_queue,
-            &self.account_queue,
-            &self.account_dead_letter_queue,
-            &self.registration_queue,
-            &self.registration_dead_letter_queue,
-        ]
-    }
 }
 
 impl Default for Names {
@@ -611,20 +584,38 @@ mod tests {
         let names = Names::new(&NamePrefix::parse("Acme2").unwrap());
         assert_eq!(names.member_stack_set, "Acme2-member");
         assert_eq!(names.cross_account_role, "Acme2-cross-account-role");
-        for name in names.stack_sets().into_iter().chain(names.queues()) {
+        for name in stack_sets(&names).into_iter().chain(queues(&names)) {
             assert!(name.starts_with("Acme2-"), "{name}");
         }
+    }
+
+    fn stack_sets(names: &Names) -> [&str; 3] {
+        [
+            &names.log_archive_stack_set,
+            &names.audit_stack_set,
+            &names.member_stack_set,
+        ]
+    }
+
+    fn queues(names: &Names) -> [&str; 5] {
+        [
+            &names.audit_queue,
+            &names.account_queue,
+            &names.account_dead_letter_queue,
+            &names.registration_queue,
+            &names.registration_dead_letter_queue,
+        ]
     }
 
     /// The limits AWS sets on these names (the prefix's characters are valid in all of them).
     fn assert_every_name_within_aws_limits(names: &Names) {
         let within = |name: &str, max: usize| assert!(name.len() <= max, "{name}");
-        for stack_set in names.stack_sets() {
+        for stack_set in stack_sets(names) {
             within(stack_set, 128);
         }
         within(&names.cross_account_role, 64);
         within(&names.member_role, 64);
-        for queue in names.queues() {
+        for queue in queues(names) {
             within(queue, 80);
         }
         within(&names.registration_topic, 256);

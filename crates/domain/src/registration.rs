@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::account::AccountId;
 use crate::error::{Error, Problem};
+use crate::lacework::json_path;
 
 /// One unit of registration work, as JSON on the registration queue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,18 +59,10 @@ impl RegistrationWork {
         let mut reader = serde_json::Deserializer::from_str(body);
         serde_path_to_error::deserialize(&mut reader).map_err(|err| {
             Error::Event(Problem::new(
-                path_below("$", err.path()),
+                json_path("$", &err.path().to_string()),
                 format!("not registration work: {}", err.inner()),
             ))
         })
-    }
-}
-
-/// Where `serde_path_to_error` found a problem, as a JSON path below `base`.
-pub(crate) fn path_below(base: &str, inner: &serde_path_to_error::Path) -> String {
-    match inner.to_string().as_str() {
-        "." => base.to_owned(),
-        inner => format!("{base}.{inner}"),
     }
 }
 

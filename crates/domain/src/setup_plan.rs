@@ -469,18 +469,15 @@ pub fn cloudtrail_integration(
         &config.accounts.log_archive,
         suffix,
     )?;
-    let mut data = AwsCtSqsData {
+    let data = AwsCtSqsData {
         cross_account_credentials: CrossAccountCredentials::new(
             log_archive_role_arn(config),
             external_id.expose(),
         ),
         queue_url: queue_url.to_owned(),
         aws_account_id: None,
-        account_mapping_file: None,
+        account_mapping_file: mapping.map(AccountMapping::to_wire),
     };
-    if let Some(mapping) = mapping {
-        data.set_account_mapping(mapping);
-    }
     Ok(CloudAccountSpec::new(
         cloudtrail_integration_name(&config.installation.prefix),
         data,

@@ -6,6 +6,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use serde::Deserialize;
+use serde::de::value::{self, StrDeserializer};
+
 use crate::account::AccountId;
 use crate::backoff::stable_hash;
 use crate::naming::{Partition, iam_role_arn};
@@ -186,7 +189,8 @@ impl StackInstance {
 }
 
 /// Where a StackSet operation is.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum OperationStatus {
     Queued,
     Running,
@@ -195,21 +199,16 @@ pub enum OperationStatus {
     Failed,
     Stopped,
     /// A status this version does not know; treated as still going.
+    #[serde(skip)]
     Other(String),
 }
 
 impl OperationStatus {
     /// Reads AWS's spelling (`RUNNING`, `SUCCEEDED`, ...).
     pub fn from_aws(text: &str) -> Self {
-        match text {
-            "QUEUED" => Self::Queued,
-            "RUNNING" => Self::Running,
-            "STOPPING" => Self::Stopping,
-            "SUCCEEDED" => Self::Succeeded,
-            "FAILED" => Self::Failed,
-            "STOPPED" => Self::Stopped,
-            other => Self::Other(other.to_owned()),
-        }
+        // The serde names are AWS's spelling; anything else is `Other`.
+        Self::deserialize(StrDeserializer::<value::Error>::new(text))
+            .unwrap_or_else(|_| Self::Other(text.to_owned()))
     }
 
     /// AWS's spelling.
@@ -244,6 +243,28 @@ pub struct InstanceFailure {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn operation_statuses_read_and_written_in_aws_spelling() {
+        for word in [
+            "QUEUED",
+            "RUNNING",
+            "STOPPING",
+            "SUCCEEDED",
+            "FAILED",
+            "STOPPED",
+        ] {
+            let status = OperationStatus::from_aws(word);
+            assert!(!matches!(status, OperationStatus::Other(_)), "{word}");
+            assert_eq!(status.as_str(), word);
+        }
+        for unknown in ["running", "OTHER", ""] {
+            assert_eq!(
+                OperationStatus::from_aws(unknown),
+                OperationStatus::Other(unknown.to_owned())
+            );
+        }
+    }
 
     fn account(id: &str) -> AccountId {
         AccountId::parse(id).unwrap()

@@ -130,15 +130,6 @@ impl Status {
     }
 }
 
-fn instance_word(state: InstanceState) -> &'static str {
-    match state {
-        InstanceState::Current => "current",
-        InstanceState::Busy => "busy",
-        InstanceState::Outdated => "outdated",
-        InstanceState::Inoperable => "inoperable",
-    }
-}
-
 /// The status of every account the organization has, or that still has an instance or a
 /// registration of ours.
 pub fn status(
@@ -177,10 +168,15 @@ pub fn status(
         name,
         ou,
         state,
-        instance: observed
-            .instances
-            .get(account)
-            .map(|state| instance_word(*state).to_owned()),
+        instance: observed.instances.get(account).map(|state| {
+            match state {
+                InstanceState::Current => "current",
+                InstanceState::Busy => "busy",
+                InstanceState::Outdated => "outdated",
+                InstanceState::Inoperable => "inoperable",
+            }
+            .to_owned()
+        }),
         sub_account: registered.get(account).map(|s| (*s).to_owned()),
         mapping: observed
             .mapping

@@ -12,7 +12,7 @@ use crate::error::Problem;
 /// What every redacted value prints as.
 pub const REDACTED: &str = "<redacted>";
 
-/// A string that is confidential: `Debug` and `Display` print `<redacted>`; only
+/// A string that is confidential: `Debug` prints `<redacted>` (it has no `Display`); only
 /// [`SecretString::expose`] gives the value, for the one place that has to send it.
 ///
 /// It serializes as the plain string because request bodies (an external id in
@@ -51,12 +51,6 @@ impl From<&str> for SecretString {
 }
 
 impl fmt::Debug for SecretString {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(REDACTED)
-    }
-}
-
-impl fmt::Display for SecretString {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(REDACTED)
     }
@@ -152,10 +146,9 @@ mod tests {
     use time::macros::datetime;
 
     #[test]
-    fn secrets_never_show_in_debug_or_display() {
+    fn secrets_never_show_in_debug() {
         let secret = SecretString::new("_abc123secret");
         assert_eq!(format!("{secret:?}"), "<redacted>");
-        assert_eq!(format!("{secret}"), "<redacted>");
         assert_eq!(secret.expose(), "_abc123secret");
 
         let credentials = Credentials::new("ACME_KEY", "_abc123secret");

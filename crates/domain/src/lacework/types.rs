@@ -311,20 +311,18 @@ impl CloudAccount<serde_json::Value> {
             ));
         }
         // As in reading a page: the path is tracked only to name what failed.
-        let data = match T::deserialize(&self.data) {
-            Ok(data) => Ok(data),
-            Err(_) => serde_path_to_error::deserialize::<_, T>(self.data),
-        }
-        .map_err(|e| {
-            decode_error(
-                operation,
-                format!(
-                    "{}: {}",
-                    json_path("$.data", &e.path().to_string()),
-                    e.inner()
-                ),
-            )
-        })?;
+        let data = T::deserialize(&self.data)
+            .or_else(|_| serde_path_to_error::deserialize(self.data))
+            .map_err(|e| {
+                decode_error(
+                    operation,
+                    format!(
+                        "{}: {}",
+                        json_path("$.data", &e.path().to_string()),
+                        e.inner()
+                    ),
+                )
+            })?;
         Ok(CloudAccount {
             intg_guid: self.intg_guid,
             name: self.name,

@@ -35,16 +35,6 @@ pub struct MovedAccount {
     pub to: String,
 }
 
-impl MappingDiff {
-    /// Whether the two mappings are the same.
-    pub fn is_empty(&self) -> bool {
-        self.default_changed.is_none()
-            && self.added.is_empty()
-            && self.removed.is_empty()
-            && self.moved.is_empty()
-    }
-}
-
 /// Every list comes out sorted by AWS account id.
 pub(super) fn between(older: &AccountMapping, newer: &AccountMapping) -> MappingDiff {
     let before = older.mapped_accounts();

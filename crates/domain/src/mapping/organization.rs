@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use serde::de::value::{self, StrDeserializer};
 use serde::{Deserialize, Serialize};
 
 use super::member_path;
@@ -26,14 +27,8 @@ impl AccountStatus {
     /// Reads AWS's spelling (`ACTIVE`, `SUSPENDED`, `PENDING_CLOSURE`, `PENDING_ACTIVATION`,
     /// `CLOSED`); `None` for anything else.
     pub fn from_aws(text: &str) -> Option<Self> {
-        match text {
-            "ACTIVE" => Some(Self::Active),
-            "SUSPENDED" => Some(Self::Suspended),
-            "PENDING_CLOSURE" => Some(Self::PendingClosure),
-            "PENDING_ACTIVATION" => Some(Self::PendingActivation),
-            "CLOSED" => Some(Self::Closed),
-            _ => None,
-        }
+        // The serde names are AWS's spelling.
+        Self::deserialize(StrDeserializer::<value::Error>::new(text)).ok()
     }
 
     /// AWS's spelling.

@@ -6,7 +6,9 @@ use base64::engine::general_purpose::STANDARD;
 
 use serde_json::Value;
 
-use super::{AWS_ACCOUNTS_FIELD, AccountMapping, MAPPINGS_FIELD, member_path, quoted};
+use super::{
+    AWS_ACCOUNTS_FIELD, AccountMapping, MAPPINGS_FIELD, json_document, member_path, quoted,
+};
 use crate::error::{Error, Problem};
 
 /// What Lacework's own clients put before the base64 of the mapping file.
@@ -20,36 +22,84 @@ const PREFIX_WITHOUT_NAME: &str = "data:application/json;base64,";
 /// The path given to problems with the encoding (as opposed to the decoded document).
 const WIRE_PATH: &str = "accountMappingFile";
 
-pub(super) fn encode(mapping: &AccountMapping) -> String {
-    // `Value`'s `Display` is compact JSON; the model's ordered maps fix the key order.
-    let json = mapping.to_value().to_string();
-    format!("{WIRE_PREFIX}{}", STANDARD.encode(json))
-}
+impl AccountMapping {
+    /// The mapping as Lacework stores it in `data.accountMappingFile`:
+    /// [`WIRE_PREFIX`] followed by the standard base64 (with padding) of the compact JSON of
+    /// [`to_value`](Self::to_value). Deterministic: equal mappings give equal strings.
+    pub fn to_wire(&self) -> String {
+        // `Value`'s `Display` is compact JSON; the model's ordered maps fix the key order.
+        let json = self.to_value().to_string();
+        format!("{WIRE_PREFIX}{}", STANDARD.encode(json))
+    }
 
-pub(super) fn decode(wire: &str) -> Result<AccountMapping, Error> {
-    // Surrounding whitespace comes from files and copy-paste, never from the encoding.
-    let wire = wire.trim();
-    if wire.is_empty() {
-        return Err(problem(
-            "is empty: there is no account mapping file to decode",
-        ));
+    /// Reads `data.accountMappingFile` as Lacework returns it. A wrong prefix, bad base64,
+    /// text that is not UTF-8 or JSON, or an invalid mapping is an [`Error::Mapping`]; problems
+    /// with the encoding itself have the path `accountMappingFile`, problems inside the decoded
+    /// document have JSON paths as for [`from_json_str`](Self::from_json_str).
+    pub fn from_wire(wire: &str) -> Result<AccountMapping, Error> {
+        // Surrounding whitespace comes from files and copy-paste, never from the encoding.
+        let wire = wire.trim();
+        if wire.is_empty() {
+            return Err(problem(
+                "is empty: there is no account mapping file to decode",
+            ));
+        }
+        let payload = wire
+            .strip_prefix(WIRE_PREFIX)
+            .or_else(|| wire.strip_prefix(PREFIX_WITHOUT_NAME))
+            .ok_or_else(|| {
+                problem(format!(
+                    "is not a Lacework account mapping file: it must start with {WIRE_PREFIX:?}, \
+                     found {}",
+                    quoted(wire)
+                ))
+            })?;
+        if payload.is_empty() {
+            return Err(problem(
+                "has nothing after the prefix; the base64 of the mapping file is missing",
+            ));
+        }
+        AccountMapping::from_json_str(&decoded_text(payload)?)
     }
-    let payload = wire
-        .strip_prefix(WIRE_PREFIX)
-        .or_else(|| wire.strip_prefix(PREFIX_WITHOUT_NAME))
-        .ok_or_else(|| {
-            problem(format!(
-                "is not a Lacework account mapping file: it must start with {WIRE_PREFIX:?}, \
-                 found {}",
-                quoted(wire)
-            ))
-        })?;
-    if payload.is_empty() {
-        return Err(problem(
-            "has nothing after the prefix; the base64 of the mapping file is missing",
-        ));
+
+    /// Reads `data.accountMappingFile` as Lacework holds it, which may be less strict than
+    /// what this product writes: any `data:...,` prefix, and AWS account ids of fewer than 12
+    /// digits (as in Lacework's own examples), read with their leading zeros restored. Returns
+    /// the mapping with the problems that were healed, to be reported. Writing stays strict
+    /// ([`to_wire`](Self::to_wire)); what cannot be healed is an error as for
+    /// [`from_wire`](Self::from_wire).
+    ///
+    /// Reads a mapping file as Lacework holds it, as leniently as Lacework's own clients do: any
+    /// `data:` prefix (the Go SDK decodes whatever follows the first comma), and AWS account ids
+    /// of fewer than 12 digits (Lacework's own examples use 9) read as the 12-digit id they stand
+    /// for, with leading zeros. What was healed is returned as problems, to be reported; what
+    /// cannot be healed is still an error.
+    pub fn from_wire_lenient(wire: &str) -> Result<(AccountMapping, Vec<Problem>), Error> {
+        let wire = wire.trim();
+        let mut healed = Vec::new();
+        let payload = match wire.strip_prefix(WIRE_PREFIX) {
+            Some(payload) => payload,
+            None => match wire.split_once(',') {
+                Some((prefix, payload)) if prefix.starts_with("data:") => {
+                    healed.push(Problem::new(
+                        WIRE_PATH,
+                        format!(
+                            "starts with {} instead of {WIRE_PREFIX:?}; read what follows the first comma",
+                            quoted(prefix)
+                        ),
+                    ));
+                    payload
+                }
+                _ => return AccountMapping::from_wire(wire).map(|mapping| (mapping, healed)),
+            },
+        };
+        let text = decoded_text(payload.trim())?;
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+        let mut value = json_document(text)?;
+        pad_short_account_ids(&mut value, &mut healed);
+        let mapping = AccountMapping::from_value(&value)?;
+        Ok((mapping, healed))
     }
-    AccountMapping::from_json_str(&decoded_text(payload)?)
 }
 
 /// The text the base64 `payload` holds.
@@ -60,40 +110,6 @@ fn decoded_text(payload: &str) -> Result<String, Error> {
         ))
     })?;
     String::from_utf8(bytes).map_err(|_| problem("the decoded mapping file is not UTF-8 text"))
-}
-
-/// Reads a mapping file as Lacework holds it, as leniently as Lacework's own clients do: any
-/// `data:` prefix (the Go SDK decodes whatever follows the first comma), and AWS account ids
-/// of fewer than 12 digits (Lacework's own examples use 9) read as the 12-digit id they stand
-/// for, with leading zeros. What was healed is returned as problems, to be reported; what
-/// cannot be healed is still an error.
-pub(super) fn decode_lenient(wire: &str) -> Result<(AccountMapping, Vec<Problem>), Error> {
-    let wire = wire.trim();
-    let mut healed = Vec::new();
-    let payload = match wire.strip_prefix(WIRE_PREFIX) {
-        Some(payload) => payload,
-        None => match wire.split_once(',') {
-            Some((prefix, payload)) if prefix.starts_with("data:") => {
-                healed.push(Problem::new(
-                    WIRE_PATH,
-                    format!(
-                        "starts with {} instead of {WIRE_PREFIX:?}; read what follows the first comma",
-                        quoted(prefix)
-                    ),
-                ));
-                payload
-            }
-            _ => return decode(wire).map(|mapping| (mapping, healed)),
-        },
-    };
-    let text = decoded_text(payload.trim())?;
-    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    let mut value: Value = serde_json::from_str(text).map_err(|err| {
-        Error::Mapping(vec![Problem::new("$", format!("is not valid JSON: {err}"))])
-    })?;
-    pad_short_account_ids(&mut value, &mut healed);
-    let mapping = AccountMapping::from_value(&value)?;
-    Ok((mapping, healed))
 }
 
 /// `"234556677"` -> `"000234556677"`, for every all-digit id shorter than 12 digits.

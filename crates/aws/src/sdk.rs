@@ -16,7 +16,7 @@ pub struct Aws {
 }
 
 impl Aws {
-    /// The configuration from the environment: see [`aws_config`].
+    /// The configuration from the environment: see [`aws_config`](mod@aws_config).
     pub async fn from_env() -> Self {
         Self {
             sdk: aws_config().await,

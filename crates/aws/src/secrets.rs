@@ -86,7 +86,7 @@ pub enum ReplaceOutcome {
 }
 
 /// The secret's storage, narrowed to the two operations everything else is built on. The real
-/// one is [`SecretStore`]; [`MemorySecretStore`] keeps the same rules in memory for tests.
+/// one is [`SecretStore`]; `lwct_testkit::secrets::MemorySecretStore` keeps the same rules in memory for tests.
 pub trait SecretPort: Send + Sync {
     /// The `AWSCURRENT` contents and their version.
     fn read_current(&self) -> impl Future<Output = Result<VersionedSecret, Error>> + Send;

@@ -681,7 +681,7 @@ pub async fn converge_stack_set<S: StackSets>(
     Ok(done)
 }
 
-/// What [`remove_stack_set`] had to do.
+/// What [`remove_existing_stack_set`] had to do.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Removal {
     pub instances_deleted: Vec<StackInstanceTarget>,

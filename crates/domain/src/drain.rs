@@ -9,7 +9,7 @@
 //!   and every sub-account that may hold a registration of it;
 //! * [`mapping_after`]: how the org-level CloudTrail integration's account mapping file changes
 //!   when an account arrives, moves or leaves;
-//! * [`disposition`]: what becomes of a queue message after an attempt - deleted, tried again
+//! * [`decide`]: what becomes of a queue message after an attempt - deleted, tried again
 //!   after a backoff, released for the next run, or dead-lettered with its reason;
 //! * the names of the integrations the product registers.
 

@@ -1,7 +1,7 @@
 //! Lacework API v2 as data: the `CloudAccounts` records and their integration data
 //! ([`CloudAccount`], [`AwsCfgData`], [`AwsCtSqsData`]), the scope of a call ([`Scope`]: one
 //! sub-account or the organization), and the confidential values ([`SecretString`],
-//! [`Credentials`], [`Token`]), redacted in `Debug`, `Display`, logs and error messages. The
+//! [`Credentials`], [`Token`]), redacted in `Debug`, logs and error messages. The
 //! client that sends them is the `lwct-lacework` crate.
 
 mod scope;

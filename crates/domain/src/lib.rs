@@ -1,10 +1,13 @@
-//! `lwct-domain`: the decisions every function of the Control Tower integration shares.
+//! `lwct-domain`: the decisions every function of the Control Tower integration shares, with no
+//! I/O: no tokio, HTTP client or AWS SDK in its dependency tree.
 //!
-//! Pure modules (no I/O): [`account`], [`event`], [`notification`], [`object_key`], [`mapping`],
-//! [`naming`], [`external_id`], [`config`], [`custom_resource`] (but for its `delivery`, the
-//! answer's PUT), [`registration`], [`lifecycle`], [`drain`], [`api_secret`]. The Lacework API
-//! client ([`lacework`]) and, with the `aws` feature, the AWS adapters ([`aws`]) talk to the
-//! network.
+//! Inputs read and checked: [`event`], [`notification`], [`object_key`], [`config`],
+//! [`custom_resource`], [`api_secret`], [`mapping`]. Names and ids: [`account`], [`naming`],
+//! [`external_id`]. Each flow's plan: [`setup_plan`], [`lifecycle`], [`registration`],
+//! [`drain`], [`reconcile`], [`status`], with [`stack_set`], [`bucket_notifications`],
+//! [`member_request`], [`trail`] and [`templates`]; what becomes of a queue message: [`fate`],
+//! [`backoff`]; every problem: [`error`]. Lacework API v2 as data: [`lacework`]. The adapters that
+//! talk to the network are the `lwct-aws` and `lwct-lacework` crates.
 
 pub mod account;
 pub mod api_secret;

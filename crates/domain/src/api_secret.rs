@@ -16,7 +16,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 
@@ -126,20 +126,15 @@ impl ApiSecret {
     /// out. This is the only place the secret key is written out: send it to Secrets Manager
     /// and nowhere else.
     pub fn to_json(&self) -> String {
-        let mut fields = Map::new();
-        fields.insert(KEY_ID.to_owned(), Value::from(self.key_id.as_str()));
-        fields.insert(SECRET_KEY.to_owned(), Value::from(self.secret_key.expose()));
+        let mut fields = json!({KEY_ID: self.key_id, SECRET_KEY: self.secret_key.expose()});
         if let Some(token) = &self.token {
-            fields.insert(TOKEN.to_owned(), Value::from(token.value().expose()));
-            fields.insert(
-                EXPIRES_AT.to_owned(),
-                Value::from(rfc3339_utc(token.expires_at())),
-            );
+            fields[TOKEN] = token.value().expose().into();
+            fields[EXPIRES_AT] = rfc3339_utc(token.expires_at()).into();
         }
         if let Some(suffix) = &self.external_id_suffix {
-            fields.insert(EXTERNAL_ID_SUFFIX.to_owned(), Value::from(suffix.expose()));
+            fields[EXTERNAL_ID_SUFFIX] = suffix.expose().into();
         }
-        Value::Object(fields).to_string()
+        fields.to_string()
     }
 
     /// The API key, to request a token with.

@@ -192,10 +192,6 @@ pub fn parse_request(request: &Value) -> Result<Request, Error> {
 }
 
 impl Request {
-    pub fn response_url(&self) -> &str {
-        &self.reply_to.response_url
-    }
-
     pub fn stack_id(&self) -> &str {
         &self.reply_to.stack_id
     }
@@ -307,13 +303,12 @@ impl Response {
     ) -> Response {
         Response {
             status: Status::Success,
-            reason: format!("{} succeeded", request.request_type),
             physical_resource_id: physical_id.into(),
-            stack_id: request.stack_id().to_owned(),
-            request_id: request.request_id().to_owned(),
-            logical_resource_id: request.logical_resource_id().to_owned(),
-            no_echo: false,
             data,
+            ..Response::failure_to(
+                &request.reply_to,
+                format!("{} succeeded", request.request_type),
+            )
         }
     }
 
@@ -682,7 +677,7 @@ fn optional_object(
 }
 
 /// At most 64 characters of untrusted text, for error messages.
-fn shorten(text: &str) -> String {
+pub(crate) fn shorten(text: &str) -> String {
     const MAX: usize = 64;
     match text.char_indices().nth(MAX) {
         None => text.to_owned(),
@@ -737,7 +732,7 @@ mod tests {
         assert_eq!(req.stack_account_id().unwrap().as_str(), "111122223333");
         assert_eq!(req.property_str("TemplateVersion").unwrap(), "1");
         ResponseUrlPolicy::default()
-            .check(req.response_url())
+            .check(&req.reply_to.response_url)
             .unwrap();
     }
 
@@ -755,7 +750,7 @@ mod tests {
         assert_eq!(delete.physical_resource_id(), Some("lacework-ct-setup"));
         assert!(!delete.is_failed_create_placeholder());
         ResponseUrlPolicy::default()
-            .check(delete.response_url())
+            .check(&delete.reply_to.response_url)
             .unwrap();
     }
 
@@ -779,7 +774,7 @@ mod tests {
 
         let foreign = request(FOREIGN_RESPONSE_URL);
         let err = ResponseUrlPolicy::default()
-            .check(foreign.response_url())
+            .check(&foreign.reply_to.response_url)
             .unwrap_err()
             .to_string();
         assert!(err.contains("neither an S3 endpoint"), "{err}");

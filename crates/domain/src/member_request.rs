@@ -15,7 +15,7 @@
 
 use crate::AccountId;
 use crate::config::Installation;
-use crate::custom_resource::{Request, RequestType};
+use crate::custom_resource::{Request, RequestType, shorten};
 use crate::error::{Error, Problem};
 use crate::external_id::ExternalId;
 use crate::naming::Arn;
@@ -194,15 +194,6 @@ fn check_external_id(
         ));
     }
     Ok(())
-}
-
-/// At most 64 characters of a value that came from the request, for a reason.
-fn shorten(text: &str) -> String {
-    if text.chars().count() <= 64 {
-        text.to_owned()
-    } else {
-        format!("{}...", text.chars().take(64).collect::<String>())
-    }
 }
 
 #[cfg(test)]

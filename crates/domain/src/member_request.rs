@@ -14,7 +14,7 @@
 //! refusal quotes an external id.
 
 use crate::AccountId;
-use crate::config::Installation;
+use crate::config::{Installation, parse_role_arn};
 use crate::custom_resource::{Request, RequestType, shorten};
 use crate::error::{Error, Problem};
 use crate::external_id::ExternalId;
@@ -85,7 +85,7 @@ pub fn check(
     let role_arn = request
         .property_str("RoleArn")
         .map_err(Error::into_problem)?;
-    let role = read_role(role_arn)?;
+    let role = parse_role_arn(role_arn).map_err(|problem| problem.at(ROLE_ARN))?;
     if role.account.as_ref() != Some(&account) {
         return Err(Problem::new(
             ROLE_ARN,
@@ -122,17 +122,6 @@ pub fn check(
         account,
         role_arn: role_arn.to_owned(),
     })
-}
-
-fn read_role(role_arn: &str) -> Result<Arn, Problem> {
-    let arn = Arn::parse(role_arn).map_err(|problem| problem.at(ROLE_ARN))?;
-    if arn.service != "iam" || !arn.resource.starts_with("role/") {
-        return Err(Problem::new(
-            ROLE_ARN,
-            "is not an IAM role ARN (arn:<partition>:iam::<account>:role/<name>)",
-        ));
-    }
-    Ok(arn)
 }
 
 /// The role must be the member StackSet's, in this installation's partition: Lacework is told
@@ -329,7 +318,7 @@ mod tests {
                 "$.ResourceProperties.RoleArn: the role is in account 999988887777",
             ),
             (other_name, "names role \"admin\""),
-            (not_a_role, "is not an IAM role ARN"),
+            (not_a_role, "must be an IAM role ARN"),
             (gov_role, "partition aws-us-gov"),
             (
                 other_id,

@@ -142,17 +142,14 @@ impl EnvReader {
         let mut vars = BTreeMap::new();
         let mut problems = Vec::new();
         for (name, value) in std::env::vars_os() {
-            let Ok(name) = name.into_string() else {
-                continue;
-            };
-            match value.into_string() {
-                Ok(value) => {
+            match (name.into_string(), value.into_string()) {
+                (Ok(name), Ok(value)) => {
                     vars.insert(name, value);
                 }
-                Err(_) if is_own_variable(&name) => {
+                (Ok(name), Err(_)) if is_own_variable(&name) => {
                     problems.push(Problem::new(name, "is not valid UTF-8"));
                 }
-                Err(_) => {}
+                _ => {}
             }
         }
         EnvReader { vars, problems }

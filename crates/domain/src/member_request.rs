@@ -97,18 +97,17 @@ pub fn check(
             ),
         ));
     }
-    if let Some(physical_id) = request.physical_resource_id() {
-        if let Some(named) = physical_id.strip_prefix(PHYSICAL_ID_PREFIX) {
-            if named != account.as_str() {
-                return Err(Problem::new(
-                    "$.PhysicalResourceId",
-                    format!(
-                        "names account {}, but $.ResourceProperties.AccountId is {account}; a registration cannot change its account",
-                        shorten(named)
-                    ),
-                ));
-            }
-        }
+    let named = request
+        .physical_resource_id()
+        .and_then(|id| id.strip_prefix(PHYSICAL_ID_PREFIX));
+    if let Some(named) = named.filter(|named| *named != account.as_str()) {
+        return Err(Problem::new(
+            "$.PhysicalResourceId",
+            format!(
+                "names account {}, but $.ResourceProperties.AccountId is {account}; a registration cannot change its account",
+                shorten(named)
+            ),
+        ));
     }
     if request.request_type == RequestType::Delete {
         // Deregistering needs only the account. The role and external id are not checked:

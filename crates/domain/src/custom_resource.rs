@@ -472,26 +472,12 @@ impl AllowedHost {
         Ok(AllowedHost { host, port })
     }
 
-    /// Whether the host is a loopback address (where plain `http` is acceptable).
-    pub fn is_loopback(&self) -> bool {
-        is_loopback(&self.host)
-    }
-
     fn matches(&self, url: &Url) -> bool {
         let same_host = url.host().map(|host| host.to_owned()).as_ref() == Some(&self.host);
         let same_port = self
             .port
             .is_none_or(|port| url.port_or_known_default() == Some(port));
         same_host && same_port
-    }
-}
-
-impl fmt::Display for AllowedHost {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.port {
-            Some(port) => write!(f, "{}:{port}", self.host),
-            None => write!(f, "{}", self.host),
-        }
     }
 }
 
@@ -531,7 +517,7 @@ impl ResponseUrlPolicy {
         };
         let scheme = parsed.scheme();
         if let Some(allowed) = self.allowed_hosts.iter().find(|a| a.matches(&parsed)) {
-            let loopback = allowed.is_loopback();
+            let loopback = is_loopback(&allowed.host);
             return match scheme {
                 "https" => Ok(parsed),
                 "http" if loopback => Ok(parsed),
@@ -1158,14 +1144,22 @@ mod tests {
 
     #[test]
     fn allowed_host_entries_are_checked() {
+        let host = |text: &str, port| AllowedHost {
+            host: url::Host::parse(text).unwrap(),
+            port,
+        };
         assert_eq!(
-            AllowedHost::parse(" 127.0.0.1:4567 ").unwrap().to_string(),
-            "127.0.0.1:4567"
+            AllowedHost::parse(" 127.0.0.1:4567 ").unwrap(),
+            host("127.0.0.1", Some(4567))
         );
-        assert_eq!(AllowedHost::parse("[::1]").unwrap().to_string(), "[::1]");
-        assert!(AllowedHost::parse("127.0.0.1").unwrap().is_loopback());
-        assert!(AllowedHost::parse("127.9.9.9:1").unwrap().is_loopback());
-        assert!(!AllowedHost::parse("example.com").unwrap().is_loopback());
+        assert_eq!(AllowedHost::parse("[::1]").unwrap(), host("[::1]", None));
+        assert!(is_loopback(&AllowedHost::parse("127.0.0.1").unwrap().host));
+        assert!(is_loopback(
+            &AllowedHost::parse("127.9.9.9:1").unwrap().host
+        ));
+        assert!(!is_loopback(
+            &AllowedHost::parse("example.com").unwrap().host
+        ));
         for (bad, expected) in [
             ("", "cannot be empty"),
             ("http://127.0.0.1:4567", "not host or host:port"),

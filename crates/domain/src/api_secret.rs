@@ -99,16 +99,14 @@ impl ApiSecret {
         );
         let token = read_token(&fields, &mut problems);
         let external_id_suffix = optional_text(&fields, EXTERNAL_ID_SUFFIX, &mut problems)
-            .and_then(|text| match ExternalIdSuffix::parse(text) {
-                Ok(suffix) => Some(suffix),
-                Err(err) => {
-                    let message = match err {
-                        Error::ExternalId(reason) => reason,
-                        other => other.to_string(),
-                    };
-                    problems.push(problem(EXTERNAL_ID_SUFFIX, message));
-                    None
-                }
+            .and_then(|text| {
+                let reason = |err| match err {
+                    Error::ExternalId(reason) => reason,
+                    other => other.to_string(),
+                };
+                ExternalIdSuffix::parse(text)
+                    .map_err(|err| problems.push(problem(EXTERNAL_ID_SUFFIX, reason(err))))
+                    .ok()
             });
 
         match (key_id, secret_key) {
@@ -295,15 +293,11 @@ fn read_token(fields: &Map<String, Value>, problems: &mut Vec<Problem>) -> Optio
             problems.push(problem(missing, message));
         }
     }
-    let expires_at = expires_at.and_then(|text| match OffsetDateTime::parse(text, &Rfc3339) {
-        Ok(at) => Some(at),
-        Err(_) => {
-            problems.push(problem(
-                EXPIRES_AT,
-                "is not an RFC 3339 date and time (like 2030-01-01T12:00:00.000Z)",
-            ));
-            None
-        }
+    let expires_at = expires_at.and_then(|text| {
+        let wrong = "is not an RFC 3339 date and time (like 2030-01-01T12:00:00.000Z)";
+        OffsetDateTime::parse(text, &Rfc3339)
+            .map_err(|_| problems.push(problem(EXPIRES_AT, wrong)))
+            .ok()
     });
     Some(Token::new(value?, expires_at?))
 }

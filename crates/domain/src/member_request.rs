@@ -86,14 +86,12 @@ pub fn check(
         .property_str("RoleArn")
         .map_err(Error::into_problem)?;
     let role = parse_role_arn(role_arn).map_err(|problem| problem.at(ROLE_ARN))?;
-    if role.account.as_ref() != Some(&account) {
+    // `parse_role_arn` refuses a role ARN without an account.
+    if let Some(role_account) = role.account.as_ref().filter(|theirs| **theirs != account) {
         return Err(Problem::new(
             ROLE_ARN,
             format!(
-                "the role is in account {}, not in account {account} that is to be registered",
-                role.account
-                    .as_ref()
-                    .map_or_else(|| "(none)".to_owned(), ToString::to_string)
+                "the role is in account {role_account}, not in account {account} that is to be registered"
             ),
         ));
     }

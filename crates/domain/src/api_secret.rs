@@ -16,7 +16,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 
@@ -99,16 +99,14 @@ impl ApiSecret {
         );
         let token = read_token(&fields, &mut problems);
         let external_id_suffix = optional_text(&fields, EXTERNAL_ID_SUFFIX, &mut problems)
-            .and_then(|text| match ExternalIdSuffix::parse(text) {
-                Ok(suffix) => Some(suffix),
-                Err(err) => {
-                    let message = match err {
-                        Error::ExternalId(reason) => reason,
-                        other => other.to_string(),
-                    };
-                    problems.push(problem(EXTERNAL_ID_SUFFIX, message));
-                    None
-                }
+            .and_then(|text| {
+                let reason = |err| match err {
+                    Error::ExternalId(reason) => reason,
+                    other => other.to_string(),
+                };
+                ExternalIdSuffix::parse(text)
+                    .map_err(|err| problems.push(problem(EXTERNAL_ID_SUFFIX, reason(err))))
+                    .ok()
             });
 
         match (key_id, secret_key) {
@@ -126,20 +124,15 @@ impl ApiSecret {
     /// out. This is the only place the secret key is written out: send it to Secrets Manager
     /// and nowhere else.
     pub fn to_json(&self) -> String {
-        let mut fields = Map::new();
-        fields.insert(KEY_ID.to_owned(), Value::from(self.key_id.as_str()));
-        fields.insert(SECRET_KEY.to_owned(), Value::from(self.secret_key.expose()));
+        let mut fields = json!({KEY_ID: self.key_id, SECRET_KEY: self.secret_key.expose()});
         if let Some(token) = &self.token {
-            fields.insert(TOKEN.to_owned(), Value::from(token.value().expose()));
-            fields.insert(
-                EXPIRES_AT.to_owned(),
-                Value::from(rfc3339_utc(token.expires_at())),
-            );
+            fields[TOKEN] = token.value().expose().into();
+            fields[EXPIRES_AT] = rfc3339_utc(token.expires_at()).into();
         }
         if let Some(suffix) = &self.external_id_suffix {
-            fields.insert(EXTERNAL_ID_SUFFIX.to_owned(), Value::from(suffix.expose()));
+            fields[EXTERNAL_ID_SUFFIX] = suffix.expose().into();
         }
-        Value::Object(fields).to_string()
+        fields.to_string()
     }
 
     /// The API key, to request a token with.
@@ -300,15 +293,11 @@ fn read_token(fields: &Map<String, Value>, problems: &mut Vec<Problem>) -> Optio
             problems.push(problem(missing, message));
         }
     }
-    let expires_at = expires_at.and_then(|text| match OffsetDateTime::parse(text, &Rfc3339) {
-        Ok(at) => Some(at),
-        Err(_) => {
-            problems.push(problem(
-                EXPIRES_AT,
-                "is not an RFC 3339 date and time (like 2030-01-01T12:00:00.000Z)",
-            ));
-            None
-        }
+    let expires_at = expires_at.and_then(|text| {
+        let wrong = "is not an RFC 3339 date and time (like 2030-01-01T12:00:00.000Z)";
+        OffsetDateTime::parse(text, &Rfc3339)
+            .map_err(|_| problems.push(problem(EXPIRES_AT, wrong)))
+            .ok()
     });
     Some(Token::new(value?, expires_at?))
 }

@@ -142,17 +142,14 @@ impl EnvReader {
         let mut vars = BTreeMap::new();
         let mut problems = Vec::new();
         for (name, value) in std::env::vars_os() {
-            let Ok(name) = name.into_string() else {
-                continue;
-            };
-            match value.into_string() {
-                Ok(value) => {
+            match (name.into_string(), value.into_string()) {
+                (Ok(name), Ok(value)) => {
                     vars.insert(name, value);
                 }
-                Err(_) if is_own_variable(&name) => {
+                (Ok(name), Err(_)) if is_own_variable(&name) => {
                     problems.push(Problem::new(name, "is not valid UTF-8"));
                 }
-                Err(_) => {}
+                _ => {}
             }
         }
         EnvReader { vars, problems }
@@ -973,13 +970,9 @@ mod tests {
         assert!(config.trail.kms_key_arn.is_some());
         assert_eq!(config.accounts.log_archive_name, "Logs");
         assert_eq!(config.accounts.audit_name, "Security");
-        let hosts: Vec<String> = config
-            .response_urls
-            .allowed_hosts
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        assert_eq!(hosts, ["127.0.0.1:4567", "localhost:4568"]);
+        let hosts =
+            ["127.0.0.1:4567", "localhost:4568"].map(|host| AllowedHost::parse(host).unwrap());
+        assert_eq!(config.response_urls.allowed_hosts, hosts);
         config
             .response_urls
             .check("http://127.0.0.1:4567/answer")
@@ -1158,8 +1151,10 @@ mod tests {
         assert_eq!(env.value("E"), None);
         assert_eq!(env.required("E", "something", |text| Ok(text.len())), None);
         let hosts = env.response_url_policy("L").allowed_hosts;
-        let hosts: Vec<String> = hosts.iter().map(ToString::to_string).collect();
-        assert_eq!(hosts, ["a", "b", "c"]);
+        assert_eq!(
+            hosts,
+            ["a", "b", "c"].map(|host| AllowedHost::parse(host).unwrap())
+        );
         assert_eq!(env.response_url_policy("S").allowed_hosts.len(), 1);
         assert_eq!(
             env.required("R", "a region", Region::parse)

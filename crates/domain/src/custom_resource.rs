@@ -192,10 +192,6 @@ pub fn parse_request(request: &Value) -> Result<Request, Error> {
 }
 
 impl Request {
-    pub fn response_url(&self) -> &str {
-        &self.reply_to.response_url
-    }
-
     pub fn stack_id(&self) -> &str {
         &self.reply_to.stack_id
     }
@@ -307,13 +303,12 @@ impl Response {
     ) -> Response {
         Response {
             status: Status::Success,
-            reason: format!("{} succeeded", request.request_type),
             physical_resource_id: physical_id.into(),
-            stack_id: request.stack_id().to_owned(),
-            request_id: request.request_id().to_owned(),
-            logical_resource_id: request.logical_resource_id().to_owned(),
-            no_echo: false,
             data,
+            ..Response::failure_to(
+                &request.reply_to,
+                format!("{} succeeded", request.request_type),
+            )
         }
     }
 
@@ -477,26 +472,12 @@ impl AllowedHost {
         Ok(AllowedHost { host, port })
     }
 
-    /// Whether the host is a loopback address (where plain `http` is acceptable).
-    pub fn is_loopback(&self) -> bool {
-        is_loopback(&self.host)
-    }
-
     fn matches(&self, url: &Url) -> bool {
         let same_host = url.host().map(|host| host.to_owned()).as_ref() == Some(&self.host);
         let same_port = self
             .port
             .is_none_or(|port| url.port_or_known_default() == Some(port));
         same_host && same_port
-    }
-}
-
-impl fmt::Display for AllowedHost {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.port {
-            Some(port) => write!(f, "{}:{port}", self.host),
-            None => write!(f, "{}", self.host),
-        }
     }
 }
 
@@ -536,7 +517,7 @@ impl ResponseUrlPolicy {
         };
         let scheme = parsed.scheme();
         if let Some(allowed) = self.allowed_hosts.iter().find(|a| a.matches(&parsed)) {
-            let loopback = allowed.is_loopback();
+            let loopback = is_loopback(&allowed.host);
             return match scheme {
                 "https" => Ok(parsed),
                 "http" if loopback => Ok(parsed),
@@ -682,7 +663,7 @@ fn optional_object(
 }
 
 /// At most 64 characters of untrusted text, for error messages.
-fn shorten(text: &str) -> String {
+pub(crate) fn shorten(text: &str) -> String {
     const MAX: usize = 64;
     match text.char_indices().nth(MAX) {
         None => text.to_owned(),
@@ -737,7 +718,7 @@ mod tests {
         assert_eq!(req.stack_account_id().unwrap().as_str(), "111122223333");
         assert_eq!(req.property_str("TemplateVersion").unwrap(), "1");
         ResponseUrlPolicy::default()
-            .check(req.response_url())
+            .check(&req.reply_to.response_url)
             .unwrap();
     }
 
@@ -755,7 +736,7 @@ mod tests {
         assert_eq!(delete.physical_resource_id(), Some("lacework-ct-setup"));
         assert!(!delete.is_failed_create_placeholder());
         ResponseUrlPolicy::default()
-            .check(delete.response_url())
+            .check(&delete.reply_to.response_url)
             .unwrap();
     }
 
@@ -779,7 +760,7 @@ mod tests {
 
         let foreign = request(FOREIGN_RESPONSE_URL);
         let err = ResponseUrlPolicy::default()
-            .check(foreign.response_url())
+            .check(&foreign.reply_to.response_url)
             .unwrap_err()
             .to_string();
         assert!(err.contains("neither an S3 endpoint"), "{err}");
@@ -1163,14 +1144,22 @@ mod tests {
 
     #[test]
     fn allowed_host_entries_are_checked() {
+        let host = |text: &str, port| AllowedHost {
+            host: url::Host::parse(text).unwrap(),
+            port,
+        };
         assert_eq!(
-            AllowedHost::parse(" 127.0.0.1:4567 ").unwrap().to_string(),
-            "127.0.0.1:4567"
+            AllowedHost::parse(" 127.0.0.1:4567 ").unwrap(),
+            host("127.0.0.1", Some(4567))
         );
-        assert_eq!(AllowedHost::parse("[::1]").unwrap().to_string(), "[::1]");
-        assert!(AllowedHost::parse("127.0.0.1").unwrap().is_loopback());
-        assert!(AllowedHost::parse("127.9.9.9:1").unwrap().is_loopback());
-        assert!(!AllowedHost::parse("example.com").unwrap().is_loopback());
+        assert_eq!(AllowedHost::parse("[::1]").unwrap(), host("[::1]", None));
+        assert!(is_loopback(&AllowedHost::parse("127.0.0.1").unwrap().host));
+        assert!(is_loopback(
+            &AllowedHost::parse("127.9.9.9:1").unwrap().host
+        ));
+        assert!(!is_loopback(
+            &AllowedHost::parse("example.com").unwrap().host
+        ));
         for (bad, expected) in [
             ("", "cannot be empty"),
             ("http://127.0.0.1:4567", "not host or host:port"),

@@ -425,13 +425,14 @@ fn is_sns_notification(value: &Value) -> bool {
 
 /// An SNS message (`Type`, `Message`, ...), as in an SNS record or an SQS body.
 fn read_sns_notification(sns: &At<'_>) -> Result<Parsed, Error> {
-    if let Some(kind) = sns.optional_str("Type")? {
-        if kind != "Notification" {
-            return Ok(ignored(format!(
-                "{} is an SNS {kind} message, not a notification",
-                sns.path
-            )));
-        }
+    if let Some(kind) = sns
+        .optional_str("Type")?
+        .filter(|kind| *kind != "Notification")
+    {
+        return Ok(ignored(format!(
+            "{} is an SNS {kind} message, not a notification",
+            sns.path
+        )));
     }
     let message = sns.required("Message")?;
     let value = message.decoded()?;
@@ -496,15 +497,11 @@ fn read_control_tower(event: &At<'_>, detail_type: &str) -> Result<Parsed, Error
     let details = detail.required("serviceEventDetails")?;
     let found = details.object("the outcome of the Control Tower action")?;
     let Some(status) = details.field(key) else {
-        let others: Vec<&str> = found.keys().map(String::as_str).collect();
-        let message = if others.is_empty() {
-            format!("is missing; {name} events carry their outcome there")
-        } else {
-            format!(
-                "is missing; {name} events carry their outcome there, this one has only {}",
-                others.join(", ")
-            )
-        };
+        let mut message = format!("is missing; {name} events carry their outcome there");
+        if !found.is_empty() {
+            let others: Vec<&str> = found.keys().map(String::as_str).collect();
+            message.push_str(&format!(", this one has only {}", others.join(", ")));
+        }
         return Err(details.child_problem(key, message));
     };
     status.object("the outcome of the Control Tower action")?;
@@ -584,15 +581,10 @@ fn read_state(status: &At<'_>) -> Result<State, Error> {
 
 /// Whether `account.accountId` is absent or empty (as in a failed account creation).
 fn lacks_account_id(status: &At<'_>) -> bool {
-    match status
+    status
         .value
-        .get("account")
-        .and_then(|account| account.get("accountId"))
-    {
-        None | Some(Value::Null) => true,
-        Some(Value::String(id)) => id.is_empty(),
-        Some(_) => false,
-    }
+        .pointer("/account/accountId")
+        .is_none_or(|id| id.is_null() || id == "")
 }
 
 fn read_account(account: &At<'_>) -> Result<Account, Error> {

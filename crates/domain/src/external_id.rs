@@ -16,6 +16,7 @@
 use std::fmt;
 
 use crate::account::AccountId;
+use crate::config::parse_lacework_name;
 use crate::error::Error;
 
 /// What every external id starts with.
@@ -219,21 +220,9 @@ fn check_lacework_account(name: &str) -> Result<(), Error> {
             "the Lacework account part is empty".to_owned(),
         ));
     }
-    if name.len() > 128 {
-        return Err(Error::ExternalId(
-            "the Lacework account part is longer than 128 characters".to_owned(),
-        ));
-    }
-    if !name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
-    {
-        return Err(Error::ExternalId(
-            "the Lacework account part may contain only letters, digits, '-', '_' and '.'"
-                .to_owned(),
-        ));
-    }
-    Ok(())
+    parse_lacework_name(name).map(drop).map_err(|problem| {
+        Error::ExternalId(format!("the Lacework account part: {}", problem.message))
+    })
 }
 
 #[cfg(test)]

@@ -14,8 +14,8 @@
 //! refusal quotes an external id.
 
 use crate::AccountId;
-use crate::config::Installation;
-use crate::custom_resource::{Request, RequestType};
+use crate::config::{Installation, parse_role_arn};
+use crate::custom_resource::{Request, RequestType, shorten};
 use crate::error::{Error, Problem};
 use crate::external_id::ExternalId;
 use crate::naming::Arn;
@@ -85,30 +85,27 @@ pub fn check(
     let role_arn = request
         .property_str("RoleArn")
         .map_err(Error::into_problem)?;
-    let role = read_role(role_arn)?;
-    if role.account.as_ref() != Some(&account) {
+    let role = parse_role_arn(role_arn).map_err(|problem| problem.at(ROLE_ARN))?;
+    // `parse_role_arn` refuses a role ARN without an account.
+    if let Some(role_account) = role.account.as_ref().filter(|theirs| **theirs != account) {
         return Err(Problem::new(
             ROLE_ARN,
             format!(
-                "the role is in account {}, not in account {account} that is to be registered",
-                role.account
-                    .as_ref()
-                    .map_or_else(|| "(none)".to_owned(), ToString::to_string)
+                "the role is in account {role_account}, not in account {account} that is to be registered"
             ),
         ));
     }
-    if let Some(physical_id) = request.physical_resource_id() {
-        if let Some(named) = physical_id.strip_prefix(PHYSICAL_ID_PREFIX) {
-            if named != account.as_str() {
-                return Err(Problem::new(
-                    "$.PhysicalResourceId",
-                    format!(
-                        "names account {}, but $.ResourceProperties.AccountId is {account}; a registration cannot change its account",
-                        shorten(named)
-                    ),
-                ));
-            }
-        }
+    let named = request
+        .physical_resource_id()
+        .and_then(|id| id.strip_prefix(PHYSICAL_ID_PREFIX));
+    if let Some(named) = named.filter(|named| *named != account.as_str()) {
+        return Err(Problem::new(
+            "$.PhysicalResourceId",
+            format!(
+                "names account {}, but $.ResourceProperties.AccountId is {account}; a registration cannot change its account",
+                shorten(named)
+            ),
+        ));
     }
     if request.request_type == RequestType::Delete {
         // Deregistering needs only the account. The role and external id are not checked:
@@ -122,17 +119,6 @@ pub fn check(
         account,
         role_arn: role_arn.to_owned(),
     })
-}
-
-fn read_role(role_arn: &str) -> Result<Arn, Problem> {
-    let arn = Arn::parse(role_arn).map_err(|problem| problem.at(ROLE_ARN))?;
-    if arn.service != "iam" || !arn.resource.starts_with("role/") {
-        return Err(Problem::new(
-            ROLE_ARN,
-            "is not an IAM role ARN (arn:<partition>:iam::<account>:role/<name>)",
-        ));
-    }
-    Ok(arn)
 }
 
 /// The role must be the member StackSet's, in this installation's partition: Lacework is told
@@ -194,15 +180,6 @@ fn check_external_id(
         ));
     }
     Ok(())
-}
-
-/// At most 64 characters of a value that came from the request, for a reason.
-fn shorten(text: &str) -> String {
-    if text.chars().count() <= 64 {
-        text.to_owned()
-    } else {
-        format!("{}...", text.chars().take(64).collect::<String>())
-    }
 }
 
 #[cfg(test)]
@@ -338,7 +315,7 @@ mod tests {
                 "$.ResourceProperties.RoleArn: the role is in account 999988887777",
             ),
             (other_name, "names role \"admin\""),
-            (not_a_role, "is not an IAM role ARN"),
+            (not_a_role, "must be an IAM role ARN"),
             (gov_role, "partition aws-us-gov"),
             (
                 other_id,

@@ -19,7 +19,7 @@
 
 use serde::{Serialize, Serializer};
 use time::macros::format_description;
-use time::{Date, Month, PrimitiveDateTime};
+use time::{Date, PrimitiveDateTime};
 
 use crate::account::{AccountId, account_id_problem};
 use crate::error::Error;
@@ -171,27 +171,18 @@ impl ObjectKey {
 
     /// The S3 object key these parts make; `ObjectKey::parse(&k.to_key())` gives `k` back.
     pub fn to_key(&self) -> String {
-        let mut key = String::new();
-        if let Some(prefix) = &self.prefix {
-            key.push_str(prefix);
-            key.push('/');
-        }
-        key.push_str("AWSLogs/");
-        if let Some(organization_id) = &self.organization_id {
-            key.push_str(organization_id);
-            key.push('/');
-        }
-        key.push_str(&format!(
-            "{}/{}/{}/{:04}/{:02}/{:02}/{}",
-            self.account,
-            self.kind.folder(),
-            self.region,
-            self.date.year(),
-            u8::from(self.date.month()),
-            self.date.day(),
-            self.file_name
-        ));
-        key
+        let date = date_text(self.date).replace('-', "/");
+        let folders = [
+            self.prefix.as_deref(),
+            Some("AWSLogs"),
+            self.organization_id.as_deref(),
+            Some(self.account.as_str()),
+            Some(self.kind.folder()),
+            Some(&self.region),
+            Some(&date),
+            Some(&self.file_name),
+        ];
+        folders.into_iter().flatten().collect::<Vec<_>>().join("/")
     }
 }
 
@@ -251,28 +242,21 @@ fn is_region(name: &str) -> bool {
             .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
 }
 
-/// `text` as a number if it is exactly `width` ASCII digits.
-fn digits(text: &str, width: usize) -> Option<u32> {
-    if text.len() == width && text.chars().all(|c| c.is_ascii_digit()) {
-        text.parse().ok()
-    } else {
-        None
-    }
-}
-
-fn calendar_date(year: u32, month: u32, day: u32) -> Option<Date> {
-    let month = Month::try_from(u8::try_from(month).ok()?).ok()?;
-    Date::from_calendar_date(i32::try_from(year).ok()?, month, u8::try_from(day).ok()?).ok()
-}
-
 fn folder_date(key: &str, year: &str, month: &str, day: &str) -> Result<Date, Error> {
-    let (Some(y), Some(m), Some(d)) = (digits(year, 4), digits(month, 2), digits(day, 2)) else {
+    let is_yyyy_mm_dd = [(year, 4), (month, 2), (day, 2)]
+        .iter()
+        .all(|(text, width)| text.len() == *width && text.bytes().all(|b| b.is_ascii_digit()));
+    if !is_yyyy_mm_dd {
         return Err(not_a_key(
             key,
             format!("date folders {year:?}/{month:?}/{day:?} are not yyyy/mm/dd"),
         ));
-    };
-    calendar_date(y, m, d).ok_or_else(|| {
+    }
+    Date::parse(
+        &format!("{year}{month}{day}"),
+        format_description!("[year][month][day]"),
+    )
+    .map_err(|_| {
         not_a_key(
             key,
             format!("date folders {year}/{month}/{day} are not a real date"),

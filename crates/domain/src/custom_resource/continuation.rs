@@ -15,6 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 
 use crate::error::{Error, json_type};
+use crate::json::At;
 
 use super::{Request, problem};
 
@@ -60,31 +61,25 @@ impl Continuation {
         let Some(record) = request.get(CONTINUATION_FIELD) else {
             return Ok(Continuation::first(now));
         };
-        let path = format!("$.{CONTINUATION_FIELD}");
-        let Some(fields) = record.as_object() else {
-            return Err(problem(
-                &path,
-                format!("must be an object, not {}", json_type(record)),
-            ));
-        };
+        let record = At::new(
+            record,
+            format!("$.{CONTINUATION_FIELD}"),
+            Error::CustomResource,
+        );
+        record.object("the record of an earlier invocation")?;
         let number = |name: &str| -> Result<u64, Error> {
-            let value = fields
-                .get(name)
-                .ok_or_else(|| problem(format!("{path}.{name}"), "is missing"))?;
-            value.as_u64().ok_or_else(|| {
-                problem(
-                    format!("{path}.{name}"),
-                    format!("must be a whole number, not {value}"),
-                )
-            })
+            let at = record.required(name)?;
+            at.value
+                .as_u64()
+                .ok_or_else(|| at.problem(format!("must be a whole number, not {}", at.value)))
         };
         let number_given = number("invocation")?;
         let invocation = u32::try_from(number_given)
             .ok()
             .filter(|n| *n >= 2)
             .ok_or_else(|| {
-                problem(
-                    format!("{path}.invocation"),
+                record.child_problem(
+                    "invocation",
                     format!(
                         "must be 2 or more (the first invocation carries no record), not {number_given}"
                     ),
@@ -92,19 +87,16 @@ impl Continuation {
             })?;
         let first_started_ms = number("firstStartedMs")?;
         let now_ms = millis_since_epoch(now);
+        let wrong_start = |why: String| {
+            Err(record.child_problem("firstStartedMs", format!("{first_started_ms} {why}")))
+        };
         if first_started_ms > now_ms.saturating_add(millis(CLOCK_SKEW)) {
-            return Err(problem(
-                format!("{path}.firstStartedMs"),
-                format!("{first_started_ms} is in the future (now is {now_ms})"),
-            ));
+            return wrong_start(format!("is in the future (now is {now_ms})"));
         }
         if now_ms.saturating_sub(first_started_ms) > millis(OLDEST_RECORD) {
-            return Err(problem(
-                format!("{path}.firstStartedMs"),
-                format!(
-                    "{first_started_ms} is more than {} hours ago: no stack waits that long for an answer",
-                    OLDEST_RECORD.as_secs() / 3600
-                ),
+            return wrong_start(format!(
+                "is more than {} hours ago: no stack waits that long for an answer",
+                OLDEST_RECORD.as_secs() / 3600
             ));
         }
         Ok(Continuation {

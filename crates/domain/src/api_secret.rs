@@ -100,12 +100,8 @@ impl ApiSecret {
         let token = read_token(&fields, &mut problems);
         let external_id_suffix = optional_text(&fields, EXTERNAL_ID_SUFFIX, &mut problems)
             .and_then(|text| {
-                let reason = |err| match err {
-                    Error::ExternalId(reason) => reason,
-                    other => other.to_string(),
-                };
                 ExternalIdSuffix::parse(text)
-                    .map_err(|err| problems.push(problem(EXTERNAL_ID_SUFFIX, reason(err))))
+                    .map_err(|err| problems.push(problem(EXTERNAL_ID_SUFFIX, err.reason())))
                     .ok()
             });
 

@@ -40,7 +40,7 @@ use std::ops::RangeInclusive;
 
 use url::Url;
 
-use crate::account::{AccountId, account_id_problem};
+use crate::account::AccountId;
 use crate::custom_resource::{AllowedHost, ResponseUrlPolicy, is_loopback};
 use crate::error::{Error, Problem};
 use crate::mapping::OuRules;
@@ -318,10 +318,7 @@ where
 
 /// A 12-digit AWS account id.
 fn parse_account_id(text: &str) -> Result<AccountId, Problem> {
-    match account_id_problem(text) {
-        None => AccountId::parse(text).map_err(|err| Problem::of_value(err.to_string())),
-        Some(reason) => Err(Problem::of_value(reason)),
-    }
+    AccountId::parse(text).map_err(|err| Problem::of_value(err.reason()))
 }
 
 /// The base URL of a service such as the Lacework API: `https` (or `http` on a loopback
@@ -625,12 +622,7 @@ impl Installation {
     pub fn read(env: &mut EnvReader) -> Option<Installation> {
         let region = env.required(AWS_REGION, "the AWS region, like us-east-1", Region::parse);
         let prefix = env.with_default(TOWER_NAME_PREFIX, NamePrefix::default(), |text| {
-            NamePrefix::parse(text).map_err(|err| {
-                Problem::of_value(match err {
-                    Error::Name { reason, .. } => reason,
-                    other => other.to_string(),
-                })
-            })
+            NamePrefix::parse(text).map_err(|err| Problem::of_value(err.reason()))
         });
         // The built-in default parses (a test says so); if it did not, `finish` would report
         // that the configuration could not be assembled.

@@ -21,7 +21,7 @@ use serde::{Serialize, Serializer};
 use time::macros::format_description;
 use time::{Date, PrimitiveDateTime};
 
-use crate::account::{AccountId, account_id_problem};
+use crate::account::AccountId;
 use crate::error::Error;
 
 /// The general shape, quoted in errors so a reader can compare.
@@ -117,14 +117,13 @@ impl ObjectKey {
         } else {
             (None, first)
         };
-        if let Some(problem) = account_id_problem(account_folder) {
-            return Err(not_a_key(
+        let account = AccountId::parse(account_folder).map_err(|err| {
+            let problem = err.reason();
+            not_a_key(
                 key,
                 format!("account folder {account_folder:?} is not an AWS account id: {problem}"),
-            ));
-        }
-        let account =
-            AccountId::parse(account_folder).map_err(|err| not_a_key(key, err.to_string()))?;
+            )
+        })?;
 
         let folder = next("CloudTrail folder")?;
         let kind = LogKind::from_folder(folder).ok_or_else(|| {

@@ -7,6 +7,7 @@ use super::secret::SecretString;
 use crate::account::AccountId;
 use crate::error::{Error, LaceworkErrorKind};
 use crate::mapping::{AccountMapping, padded_account_id};
+use crate::naming::Arn;
 
 /// The data of one kind of cloud account integration (the record's `data` object).
 pub trait IntegrationData:
@@ -65,17 +66,9 @@ impl CrossAccountCredentials {
 
     /// The account in the role ARN (`arn:<partition>:iam::<account>:role/<name>`), if it has one.
     pub fn role_account(&self) -> Option<AccountId> {
-        let mut parts = self.role_arn.split(':');
-        let (Some("arn"), Some(_partition), Some("iam"), Some(""), Some(account)) = (
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-        ) else {
-            return None;
-        };
-        AccountId::parse(account).ok()
+        let arn = Arn::parse(&self.role_arn).ok()?;
+        arn.account
+            .filter(|_| arn.service == "iam" && arn.region.is_none())
     }
 }
 

@@ -114,7 +114,7 @@ const SECRET_HINTS: [&str; 11] = [
 /// Reads typed values from environment variables and collects every problem.
 ///
 /// Each read returns the value, or `None` (or the default) after recording a problem;
-/// [`EnvReader::finish`] then reports all problems at once. Values are trimmed, and an empty
+/// [`EnvReader::read_all`] then reports all problems at once. Values are trimmed, and an empty
 /// value counts as unset (CloudFormation passes an unset optional parameter as `""`).
 #[derive(Debug)]
 pub struct EnvReader {
@@ -247,19 +247,14 @@ impl EnvReader {
         ResponseUrlPolicy::with_allowed_hosts(allowed)
     }
 
-    /// Reads a whole configuration with `read`, then ends reading ([`EnvReader::finish`]).
+    /// Reads a whole configuration with `read`, then ends reading: every problem recorded,
+    /// plus a problem for each variable of ours whose name suggests it holds a secret. `read`
+    /// returns `None` only when a read failed, which is then among the problems.
     pub fn read_all<T>(
         mut self,
         read: impl FnOnce(&mut EnvReader) -> Option<T>,
     ) -> Result<T, Error> {
         let value = read(&mut self);
-        self.finish(value)
-    }
-
-    /// Ends reading: every problem recorded, plus a problem for each variable of ours whose
-    /// name suggests it holds a secret. `value` is what the caller assembled from the reads;
-    /// it is `None` only when a read failed, which is then among the problems.
-    pub fn finish<T>(mut self, value: Option<T>) -> Result<T, Error> {
         for name in self.vars.keys().filter(|name| looks_like_a_secret(name)) {
             self.problems.push(Problem::new(
                 name,
@@ -624,7 +619,7 @@ impl Installation {
         let prefix = env.with_default(TOWER_NAME_PREFIX, NamePrefix::default(), |text| {
             NamePrefix::parse(text).map_err(|err| Problem::of_value(err.reason()))
         });
-        // The built-in default parses (a test says so); if it did not, `finish` would report
+        // The built-in default parses (a test says so); if it did not, `read_all` would report
         // that the configuration could not be assembled.
         let principal = env
             .optional(LACEWORK_PRINCIPAL_ARN, parse_role_arn)
@@ -1153,7 +1148,7 @@ mod tests {
                 .map(|r| r.partition()),
             Some(crate::naming::Partition::AwsCn)
         );
-        let problems = problems(env.finish(Some(())).unwrap_err());
+        let problems = problems(env.read_all(|_| Some(())).unwrap_err());
         assert_eq!(paths(&problems), ["N2", "N3", "E", "S"]);
         assert_eq!(
             problems[0].message,

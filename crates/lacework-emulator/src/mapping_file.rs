@@ -50,8 +50,9 @@ pub fn decode_and_validate(uri: &str, org_accounts: &[String]) -> Result<Value, 
 
 /// Every problem of a decoded mapping file, each starting with its JSON path.
 pub fn problems(mapping: &Value, org_accounts: &[String]) -> Vec<Invalid> {
-    let Ok(root) = Object::new("$".to_string(), mapping) else {
-        return vec![Invalid::kind("$", "a JSON object", mapping)];
+    let root = match Object::body(mapping) {
+        Ok(root) => root,
+        Err(problem) => return vec![problem],
     };
     let mut problems: Vec<Invalid> = root
         .unknown(&["defaultLaceworkAccountAws", "integration_mappings"])

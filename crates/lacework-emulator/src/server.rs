@@ -355,7 +355,7 @@ fn issue_token(shared: &Shared, headers: &HeaderMap, body: &Value) -> ApiResult 
     let rate_limit = rate_check(shared, &key_id, now)?;
 
     let lifetime = Duration::from_secs(expiry_seconds).min(options.token_ttl);
-    let token = format!("_{}", random_hex(32)?);
+    let token = format!("_{}", random_text(HEX_DIGITS, 64)?);
     let expires_at = OffsetDateTime::now_utc() + lifetime;
     shared.store().add_token(
         token.clone(),
@@ -510,7 +510,7 @@ fn create(shared: &Shared, scope: &Scope, key_id: &str, body: &Value) -> ApiResu
     });
     let mut store = shared.store();
     let guid = loop {
-        let candidate = format!("{prefix}_{}", random_guid_suffix()?);
+        let candidate = format!("{prefix}_{}", random_text(GUID_ALPHABET, GUID_SUFFIX_LEN)?);
         if !store.guid_taken(&candidate) {
             break candidate;
         }
@@ -564,7 +564,7 @@ fn search(shared: &Shared, scope: &Scope, key_id: &str, body: &Value) -> ApiResu
     let mut pages = rows.chunks(shared.options.page_size);
     let first = pages.next().unwrap_or_default();
     let later = pages
-        .map(|rows| Ok((random_hex(16)?, rows.to_vec())))
+        .map(|rows| Ok((random_text(HEX_DIGITS, 32)?, rows.to_vec())))
         .collect::<Result<Vec<_>, ApiError>>()?;
     let next = store.add_pages(scope, key_id, later, total);
     Ok(page_response(shared, first, total, next.as_deref()))
@@ -679,39 +679,31 @@ const GUID_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 /// How many there are.
 const GUID_SUFFIX_LEN: usize = 47;
 
-/// 47 random characters from [`GUID_ALPHABET`] (rejection sampling keeps them uniform).
-fn random_guid_suffix() -> Result<String, ApiError> {
-    let alphabet = GUID_ALPHABET.len();
+/// Hex digits, for tokens and search page ids.
+const HEX_DIGITS: &[u8] = b"0123456789ABCDEF";
+
+/// `length` random characters from `alphabet` (rejection sampling keeps them uniform).
+fn random_text(alphabet: &[u8], length: usize) -> Result<String, ApiError> {
     // The largest multiple of the alphabet size that fits in a byte: bytes at or above it
     // would favour the first characters, so they are drawn again.
-    let limit = 256 - 256 % alphabet;
-    let mut suffix = String::with_capacity(GUID_SUFFIX_LEN + 64);
+    let limit = 256 - 256 % alphabet.len();
+    let mut text = String::with_capacity(length + 64);
     let mut buffer = [0u8; 64];
-    while suffix.len() < GUID_SUFFIX_LEN {
-        random_bytes(&mut buffer)?;
+    while text.len() < length {
+        getrandom::fill(&mut buffer).map_err(|error| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("the emulator could not get random bytes: {error}"),
+            )
+        })?;
         let fair = buffer
             .iter()
             .map(|&byte| usize::from(byte))
             .filter(|&byte| byte < limit);
-        suffix.extend(fair.map(|byte| char::from(GUID_ALPHABET[byte % alphabet])));
+        text.extend(fair.map(|byte| char::from(alphabet[byte % alphabet.len()])));
     }
-    suffix.truncate(GUID_SUFFIX_LEN);
-    Ok(suffix)
-}
-
-fn random_hex(bytes: usize) -> Result<String, ApiError> {
-    let mut buffer = vec![0u8; bytes];
-    random_bytes(&mut buffer)?;
-    Ok(buffer.iter().map(|b| format!("{b:02X}")).collect())
-}
-
-fn random_bytes(buffer: &mut [u8]) -> Result<(), ApiError> {
-    getrandom::fill(buffer).map_err(|error| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("the emulator could not get random bytes: {error}"),
-        )
-    })
+    text.truncate(length);
+    Ok(text)
 }
 
 // ---- /__emulator ----
@@ -829,7 +821,7 @@ mod tests {
         assert!(is_guid(&mock), "{mock}");
         assert!(!is_guid(&format!("MOCK_{}", "a".repeat(47))));
         for _ in 0..20 {
-            let suffix = random_guid_suffix().unwrap();
+            let suffix = random_text(GUID_ALPHABET, GUID_SUFFIX_LEN).unwrap();
             assert!(is_guid(&format!("ACME_{suffix}")), "{suffix}");
         }
         assert_eq!(guid_prefix("my-org"), "MY_ORG");

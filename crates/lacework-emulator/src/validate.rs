@@ -71,23 +71,14 @@ pub struct Object<'a> {
 impl<'a> Object<'a> {
     /// A request body, which must be a JSON object.
     pub fn body(value: &'a Value) -> Result<Self, Invalid> {
-        match value {
-            Value::Object(fields) => Ok(Object {
-                path: "$".to_string(),
-                fields,
-            }),
-            other => Err(Invalid::field(
-                "$",
-                format!("the body must be a JSON object, got {}", shown(other)),
-            )),
-        }
+        Object::new("$".to_string(), value)
     }
 
     /// `value`, at `path`, which must be an object.
     pub fn new(path: String, value: &'a Value) -> Result<Self, Invalid> {
         match value {
             Value::Object(fields) => Ok(Object { path, fields }),
-            other => Err(Invalid::kind(path, "an object", other)),
+            other => Err(Invalid::kind(path, "a JSON object", other)),
         }
     }
 

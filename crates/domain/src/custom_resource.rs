@@ -19,7 +19,7 @@
 //! (they let their holder answer for the stack), so `Debug` of a [`Request`] and every error
 //! here show only the URL's host.
 //!
-//! Everything here is pure but [`delivery`], which sends the answer.
+//! Everything here is pure: the answer is sent once by `lwct_runtime::answer`.
 
 pub mod continuation;
 

@@ -15,7 +15,7 @@ use crate::flows::{AccountQueueRun, DrainLimits, Schedule};
 use lwct_domain::AccountId;
 
 use crate::seed::Account;
-use crate::state::{self, Registration};
+use crate::state;
 
 /// The OU -> Lacework sub-account rules the demo installs (`LACEWORK_OU_RULES`).
 pub const OU_RULES: [(&str, &str); 2] = [("Prod", "prod"), ("Dev", "dev")];
@@ -249,6 +249,11 @@ pub async fn run(zone: &mut LandingZone, out: &mut dyn Write) -> Result<DemoRepo
             .map(|registration| registration.sub_account.as_str())
             .collect()
     };
+    let has_instance = |id: &AccountId| {
+        instances
+            .iter()
+            .any(|instance| instance.account == id.as_str())
+    };
     let mapped_to = |id: &AccountId| {
         let mapped = |mapping| state::mapped_lacework_account(mapping, id.as_str());
         mapping.as_ref().map(mapped)
@@ -258,9 +263,7 @@ pub async fn run(zone: &mut LandingZone, out: &mut dyn Write) -> Result<DemoRepo
     for account in &zone.organization.accounts {
         let active = account.status == "ACTIVE";
         let expected = expected_sub_account(&account.ou, &default_sub_account);
-        let has_instance = instances
-            .iter()
-            .any(|instance| instance.account == account.id.as_str());
+        let has_instance = has_instance(&account.id);
         let registered = registered_in(&account.id);
         let mapped = mapped_to(&account.id);
         let as_expected = if active {
@@ -319,24 +322,11 @@ pub async fn run(zone: &mut LandingZone, out: &mut dyn Write) -> Result<DemoRepo
             format!("registered in {registered:?}; the mapping file maps it to {mapped:?}"),
         );
     }
-    let closed_registered: Vec<&Registration> = registrations
-        .iter()
-        .filter(|registration| registration.account == closed.id.as_str())
-        .collect();
-    let closed_instance = instances
-        .iter()
-        .any(|instance| instance.account == closed.id.as_str());
-    let closed_listed = mapping.as_ref().is_some_and(|mapping| {
-        mapping["integration_mappings"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .any(|(_, entry)| {
-                entry["aws_accounts"]
-                    .as_array()
-                    .is_some_and(|ids| ids.iter().any(|id| id == closed.id.as_str()))
-            })
-    });
+    let closed_registered = registered_in(&closed.id);
+    let closed_instance = has_instance(&closed.id);
+    let closed_listed = mapping
+        .as_ref()
+        .and_then(|mapping| state::listing_lacework_account(mapping, closed.id.as_str()));
     let delivered = zone.delivered_requests();
     let closed_deleted = delivered.iter().any(|request| {
         request.request_type == "Delete"
@@ -348,9 +338,9 @@ pub async fn run(zone: &mut LandingZone, out: &mut dyn Write) -> Result<DemoRepo
             "closed account {:?}: its instance deleted (custom resource Delete answered), deregistered, not in the mapping file",
             closed.name
         ),
-        closed_deleted && closed_registered.is_empty() && !closed_instance && !closed_listed,
+        closed_deleted && closed_registered.is_empty() && !closed_instance && closed_listed.is_none(),
         format!(
-            "Delete answered SUCCESS {closed_deleted}, registrations {closed_registered:?}, instance {closed_instance}, listed in the mapping file {closed_listed}"
+            "Delete answered SUCCESS {closed_deleted}, registered in {closed_registered:?}, instance {closed_instance}, listed in the mapping file under {closed_listed:?}"
         ),
     );
     let not_answered: Vec<String> = delivered

@@ -259,6 +259,8 @@ pub async fn run(zone: &mut LandingZone, out: &mut dyn Write) -> Result<DemoRepo
         mapping.as_ref().map(mapped)
     };
     let mut accounts = Vec::new();
+    // The summary's table, one line per account.
+    let mut rows = Vec::new();
     let mut wrong = Vec::new();
     for account in &zone.organization.accounts {
         let active = account.status == "ACTIVE";
@@ -280,6 +282,20 @@ pub async fn run(zone: &mut LandingZone, out: &mut dyn Write) -> Result<DemoRepo
                 if active { expected.as_str() } else { "nothing" }
             ));
         }
+        rows.push(format!(
+            "  {:<16} {:<13} {:<15} {:<10} {:<9} {:<12} {}",
+            account.name,
+            account.id.as_str(),
+            account.ou,
+            account.status,
+            if has_instance { "yes" } else { "-" },
+            if registered.is_empty() {
+                "-".to_owned()
+            } else {
+                registered.join(",")
+            },
+            mapped.as_deref().unwrap_or("-"),
+        ));
         accounts.push(json!({
             "name": account.name, "id": account.id, "ou": account.ou, "status": account.status,
             "stackInstance": has_instance, "registeredIn": registered, "expected": if active { Some(&expected) } else { None },
@@ -396,7 +412,7 @@ pub async fn run(zone: &mut LandingZone, out: &mut dyn Write) -> Result<DemoRepo
     let Narrator {
         out, steps, checks, ..
     } = narrator;
-    write_summary(out, zone, &accounts, &lacework, mapping.as_ref()).await?;
+    write_summary(out, zone, &rows, &lacework, mapping.as_ref()).await?;
     let _ = writeln!(out, "\nStatus (lwct status):");
     for line in status.table().lines() {
         let _ = writeln!(out, "  {line}");
@@ -428,7 +444,7 @@ pub async fn run(zone: &mut LandingZone, out: &mut dyn Write) -> Result<DemoRepo
 async fn write_summary(
     out: &mut dyn Write,
     zone: &LandingZone,
-    accounts: &[Value],
+    rows: &[String],
     lacework: &Value,
     mapping: Option<&Value>,
 ) -> Result<()> {
@@ -439,32 +455,8 @@ async fn write_summary(
         "  {:<16} {:<13} {:<15} {:<10} {:<9} {:<12} mapping file",
         "name", "id", "OU", "status", "instance", "registered"
     );
-    for account in accounts {
-        let registered: Vec<String> = account["registeredIn"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(text)
-            .collect();
-        let _ = writeln!(
-            out,
-            "  {:<16} {:<13} {:<15} {:<10} {:<9} {:<12} {}",
-            text(&account["name"]),
-            text(&account["id"]),
-            text(&account["ou"]),
-            text(&account["status"]),
-            if account["stackInstance"] == true {
-                "yes"
-            } else {
-                "-"
-            },
-            if registered.is_empty() {
-                "-".to_owned()
-            } else {
-                registered.join(",")
-            },
-            text(&account["mappingFile"]),
-        );
+    for row in rows {
+        let _ = writeln!(out, "{row}");
     }
     let _ = writeln!(out, "\nStack sets:");
     for set in state::stack_sets(zone.management()).await? {

@@ -15,7 +15,7 @@ use crate::flows::{AccountQueueRun, DrainLimits, Schedule};
 use lwct_domain::AccountId;
 
 use crate::seed::Account;
-use crate::state::{self, Registration};
+use crate::state;
 
 /// The OU -> Lacework sub-account rules the demo installs (`LACEWORK_OU_RULES`).
 pub const OU_RULES: [(&str, &str); 2] = [("Prod", "prod"), ("Dev", "dev")];
@@ -249,18 +249,23 @@ pub async fn run(zone: &mut LandingZone, out: &mut dyn Write) -> Result<DemoRepo
             .map(|registration| registration.sub_account.as_str())
             .collect()
     };
+    let has_instance = |id: &AccountId| {
+        instances
+            .iter()
+            .any(|instance| instance.account == id.as_str())
+    };
     let mapped_to = |id: &AccountId| {
         let mapped = |mapping| state::mapped_lacework_account(mapping, id.as_str());
         mapping.as_ref().map(mapped)
     };
     let mut accounts = Vec::new();
+    // The summary's table, one line per account.
+    let mut rows = Vec::new();
     let mut wrong = Vec::new();
     for account in &zone.organization.accounts {
         let active = account.status == "ACTIVE";
         let expected = expected_sub_account(&account.ou, &default_sub_account);
-        let has_instance = instances
-            .iter()
-            .any(|instance| instance.account == account.id.as_str());
+        let has_instance = has_instance(&account.id);
         let registered = registered_in(&account.id);
         let mapped = mapped_to(&account.id);
         let as_expected = if active {
@@ -277,6 +282,20 @@ pub async fn run(zone: &mut LandingZone, out: &mut dyn Write) -> Result<DemoRepo
                 if active { expected.as_str() } else { "nothing" }
             ));
         }
+        rows.push(format!(
+            "  {:<16} {:<13} {:<15} {:<10} {:<9} {:<12} {}",
+            account.name,
+            account.id.as_str(),
+            account.ou,
+            account.status,
+            if has_instance { "yes" } else { "-" },
+            if registered.is_empty() {
+                "-".to_owned()
+            } else {
+                registered.join(",")
+            },
+            mapped.as_deref().unwrap_or("-"),
+        ));
         accounts.push(json!({
             "name": account.name, "id": account.id, "ou": account.ou, "status": account.status,
             "stackInstance": has_instance, "registeredIn": registered, "expected": if active { Some(&expected) } else { None },
@@ -319,24 +338,11 @@ pub async fn run(zone: &mut LandingZone, out: &mut dyn Write) -> Result<DemoRepo
             format!("registered in {registered:?}; the mapping file maps it to {mapped:?}"),
         );
     }
-    let closed_registered: Vec<&Registration> = registrations
-        .iter()
-        .filter(|registration| registration.account == closed.id.as_str())
-        .collect();
-    let closed_instance = instances
-        .iter()
-        .any(|instance| instance.account == closed.id.as_str());
-    let closed_listed = mapping.as_ref().is_some_and(|mapping| {
-        mapping["integration_mappings"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .any(|(_, entry)| {
-                entry["aws_accounts"]
-                    .as_array()
-                    .is_some_and(|ids| ids.iter().any(|id| id == closed.id.as_str()))
-            })
-    });
+    let closed_registered = registered_in(&closed.id);
+    let closed_instance = has_instance(&closed.id);
+    let closed_listed = mapping
+        .as_ref()
+        .and_then(|mapping| state::listing_lacework_account(mapping, closed.id.as_str()));
     let delivered = zone.delivered_requests();
     let closed_deleted = delivered.iter().any(|request| {
         request.request_type == "Delete"
@@ -348,9 +354,9 @@ pub async fn run(zone: &mut LandingZone, out: &mut dyn Write) -> Result<DemoRepo
             "closed account {:?}: its instance deleted (custom resource Delete answered), deregistered, not in the mapping file",
             closed.name
         ),
-        closed_deleted && closed_registered.is_empty() && !closed_instance && !closed_listed,
+        closed_deleted && closed_registered.is_empty() && !closed_instance && closed_listed.is_none(),
         format!(
-            "Delete answered SUCCESS {closed_deleted}, registrations {closed_registered:?}, instance {closed_instance}, listed in the mapping file {closed_listed}"
+            "Delete answered SUCCESS {closed_deleted}, registered in {closed_registered:?}, instance {closed_instance}, listed in the mapping file under {closed_listed:?}"
         ),
     );
     let not_answered: Vec<String> = delivered
@@ -406,7 +412,7 @@ pub async fn run(zone: &mut LandingZone, out: &mut dyn Write) -> Result<DemoRepo
     let Narrator {
         out, steps, checks, ..
     } = narrator;
-    write_summary(out, zone, &accounts, &lacework, mapping.as_ref()).await?;
+    write_summary(out, zone, &rows, &lacework, mapping.as_ref()).await?;
     let _ = writeln!(out, "\nStatus (lwct status):");
     for line in status.table().lines() {
         let _ = writeln!(out, "  {line}");
@@ -438,7 +444,7 @@ pub async fn run(zone: &mut LandingZone, out: &mut dyn Write) -> Result<DemoRepo
 async fn write_summary(
     out: &mut dyn Write,
     zone: &LandingZone,
-    accounts: &[Value],
+    rows: &[String],
     lacework: &Value,
     mapping: Option<&Value>,
 ) -> Result<()> {
@@ -449,32 +455,8 @@ async fn write_summary(
         "  {:<16} {:<13} {:<15} {:<10} {:<9} {:<12} mapping file",
         "name", "id", "OU", "status", "instance", "registered"
     );
-    for account in accounts {
-        let registered: Vec<String> = account["registeredIn"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(text)
-            .collect();
-        let _ = writeln!(
-            out,
-            "  {:<16} {:<13} {:<15} {:<10} {:<9} {:<12} {}",
-            text(&account["name"]),
-            text(&account["id"]),
-            text(&account["ou"]),
-            text(&account["status"]),
-            if account["stackInstance"] == true {
-                "yes"
-            } else {
-                "-"
-            },
-            if registered.is_empty() {
-                "-".to_owned()
-            } else {
-                registered.join(",")
-            },
-            text(&account["mappingFile"]),
-        );
+    for row in rows {
+        let _ = writeln!(out, "{row}");
     }
     let _ = writeln!(out, "\nStack sets:");
     for set in state::stack_sets(zone.management()).await? {

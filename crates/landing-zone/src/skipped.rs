@@ -98,10 +98,8 @@ async fn complete_audit_queue(
     role_arn: &str,
 ) -> Result<Option<String>> {
     let sqs = aws_sdk_sqs::Client::new(audit);
-    let url = match sqs.get_queue_url().queue_name(queue_name).send().await {
-        Ok(found) => found.queue_url().unwrap_or_default().to_owned(),
-        Err(err) if is_missing_queue(err.code()) => return Ok(None),
-        Err(err) => return Err(error::aws("sqs:GetQueueUrl", err)),
+    let Some(url) = queue_url(&sqs, queue_name).await? else {
+        return Ok(None);
     };
     let queue_arn = crate::aws::queue_arn(&sqs, &url).await?;
     // The AuditQueuePolicy of stacksets/audit.yaml.
@@ -184,23 +182,14 @@ async fn unsubscribe_missing_queues(zone: &LandingZone) -> Result<Vec<String>> {
         let Some(account) = queue.account.clone() else {
             continue;
         };
-        let owner = zone.account(&account).await?;
-        let lookup = aws_sdk_sqs::Client::new(&owner)
-            .get_queue_url()
-            .queue_name(&queue.resource)
-            .send()
-            .await;
-        match lookup {
-            Ok(_) => {}
-            Err(err) if is_missing_queue(err.code()) => {
-                sns.unsubscribe()
-                    .subscription_arn(subscription_arn)
-                    .send()
-                    .await
-                    .map_err(|err| error::aws("sns:Unsubscribe", err))?;
-                done.push(format!("unsubscribed deleted queue {endpoint}"));
-            }
-            Err(err) => return Err(error::aws("sqs:GetQueueUrl", err)),
+        let owner = aws_sdk_sqs::Client::new(&zone.account(&account).await?);
+        if queue_url(&owner, &queue.resource).await?.is_none() {
+            sns.unsubscribe()
+                .subscription_arn(subscription_arn)
+                .send()
+                .await
+                .map_err(|err| error::aws("sns:Unsubscribe", err))?;
+            done.push(format!("unsubscribed deleted queue {endpoint}"));
         }
     }
     Ok(done)
@@ -218,9 +207,18 @@ async fn config_of_arn_account(zone: &LandingZone, arn: &str) -> Result<SdkConfi
     }
 }
 
-fn is_missing_queue(code: Option<&str>) -> bool {
-    matches!(
-        code,
-        Some("AWS.SimpleQueueService.NonExistentQueue" | "QueueDoesNotExist")
-    )
+/// The URL of queue `name`, or `None` when it does not exist.
+async fn queue_url(sqs: &aws_sdk_sqs::Client, name: &str) -> Result<Option<String>> {
+    match sqs.get_queue_url().queue_name(name).send().await {
+        Ok(found) => Ok(Some(found.queue_url().unwrap_or_default().to_owned())),
+        Err(err)
+            if matches!(
+                err.code(),
+                Some("AWS.SimpleQueueService.NonExistentQueue" | "QueueDoesNotExist")
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(err) => Err(error::aws("sqs:GetQueueUrl", err)),
+    }
 }

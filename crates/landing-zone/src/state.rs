@@ -451,7 +451,18 @@ pub fn cloudtrail_mapping(emulator_state: &Value) -> Option<Value> {
 /// The Lacework account `account` maps to in a mapping file: the one whose `aws_accounts`
 /// list it, else `defaultLaceworkAccountAws`.
 pub fn mapped_lacework_account(mapping: &Value, account: &str) -> String {
-    let listed = mapping
+    listing_lacework_account(mapping, account).unwrap_or_else(|| {
+        mapping
+            .get("defaultLaceworkAccountAws")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    })
+}
+
+/// The Lacework account whose entry of the mapping file lists `account`, if one does.
+pub fn listing_lacework_account(mapping: &Value, account: &str) -> Option<String> {
+    mapping
         .get("integration_mappings")
         .and_then(Value::as_object)
         .and_then(|mappings| {
@@ -462,14 +473,7 @@ pub fn mapped_lacework_account(mapping: &Value, account: &str) -> String {
                     .is_some_and(|accounts| accounts.iter().any(|a| a == account))
             })
         })
-        .map(|(name, _)| name.clone());
-    listed.unwrap_or_else(|| {
-        mapping
-            .get("defaultLaceworkAccountAws")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned()
-    })
+        .map(|(name, _)| name.clone())
 }
 
 #[cfg(test)]

@@ -58,9 +58,6 @@ pub fn trail_details(trail: &Trail) -> TrailDetails {
         s3_key_prefix: text(trail.s3_key_prefix().map(|prefix| prefix.trim_matches('/'))),
         sns_topic_arn: text(trail.sns_topic_arn()),
         kms_key_id: text(trail.kms_key_id()),
-        home_region: text(trail.home_region()),
-        is_organization_trail: trail.is_organization_trail().unwrap_or(false),
-        is_multi_region_trail: trail.is_multi_region_trail().unwrap_or(false),
     }
 }
 
@@ -78,7 +75,6 @@ mod tests {
                 "arn:aws:sns:us-east-1:333344445555:aws-controltower-AllConfigNotifications",
             )
             .kms_key_id("")
-            .is_organization_trail(true)
             .build();
         let settings = trail_details(&trail);
         assert_eq!(settings.name, "aws-controltower-BaselineCloudTrail");
@@ -89,8 +85,6 @@ mod tests {
         assert_eq!(settings.s3_key_prefix.as_deref(), Some("o-abc"));
         assert!(settings.sns_topic_arn.is_some());
         assert_eq!(settings.kms_key_id, None);
-        assert!(settings.is_organization_trail);
-        assert!(!settings.is_multi_region_trail);
 
         let bare = trail_details(&Trail::builder().name("t").s3_key_prefix("").build());
         assert_eq!(bare.s3_key_prefix, None);

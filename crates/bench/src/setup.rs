@@ -86,9 +86,6 @@ fn control_tower_trail() -> TrailDetails {
             "arn:aws:sns:{REGION}:{AUDIT}:aws-controltower-AllConfigNotifications"
         )),
         kms_key_id: None,
-        home_region: Some(REGION.into()),
-        is_organization_trail: true,
-        is_multi_region_trail: true,
     }
 }
 

@@ -533,9 +533,6 @@ mod tests {
                 "arn:aws:sns:us-east-1:333344445555:aws-controltower-AllConfigNotifications".into(),
             ),
             kms_key_id: None,
-            home_region: Some("us-east-1".into()),
-            is_organization_trail: true,
-            is_multi_region_trail: true,
         }
     }
 

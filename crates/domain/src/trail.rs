@@ -14,7 +14,4 @@ pub struct TrailDetails {
     pub sns_topic_arn: Option<String>,
     /// The KMS key (ARN) the log files are encrypted with, if any.
     pub kms_key_id: Option<String>,
-    pub home_region: Option<String>,
-    pub is_organization_trail: bool,
-    pub is_multi_region_trail: bool,
 }

@@ -118,9 +118,6 @@ pub fn control_tower_trail() -> TrailDetails {
             "arn:aws:sns:us-east-1:{AUDIT}:aws-controltower-AllConfigNotifications"
         )),
         kms_key_id: None,
-        home_region: Some("us-east-1".into()),
-        is_organization_trail: true,
-        is_multi_region_trail: true,
     }
 }
 

@@ -54,6 +54,9 @@ use tokio::time::Instant;
 use crate::budget::RequestBudget;
 use crate::function::{Function, ORGANIZATION_TREE_MAX_AGE, Ports, QueueUrls};
 
+/// Why a run ends when less than the drain's margin is left of the invocation.
+const TIME_NEARLY_UP: &str = "the invocation's time is nearly up";
+
 /// What one run did.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -290,9 +293,8 @@ impl<P: Ports> Function<P> {
                 report.ended = "the request budget is spent".into();
                 return Ok(());
             }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left < self.timing.drain_margin {
-                report.ended = "the invocation's time is nearly up".into();
+            if self.time_is_nearly_up(deadline) {
+                report.ended = TIME_NEARLY_UP.into();
                 return Ok(());
             }
             let messages = self.receive_batch(urls, budget, deadline).await?;
@@ -323,6 +325,11 @@ impl<P: Ports> Function<P> {
             let mut works = works.into_iter();
             // `Continue` once every message is settled.
             let stopped = loop {
+                // A batch may hold a whole run's messages: each is settled only while there is
+                // time to delete it, or its work would be done again by a later run.
+                if self.time_is_nearly_up(deadline) {
+                    break Ok(Next::End(TIME_NEARLY_UP.into()));
+                }
                 let (Some(message), Some(work)) = (pending.next(), works.next()) else {
                     break Ok(Next::Continue);
                 };
@@ -345,6 +352,11 @@ impl<P: Ports> Function<P> {
                 }
             }
         }
+    }
+
+    /// Less than [`crate::function::Timing::drain_margin`] is left before `deadline`.
+    fn time_is_nearly_up(&self, deadline: Instant) -> bool {
+        deadline.saturating_duration_since(Instant::now()) < self.timing.drain_margin
     }
 
     /// As many messages as the run has requests left (or, until an answer says, as the last

@@ -56,18 +56,25 @@ struct Setup {
 }
 
 impl Setup {
+    /// No OU rules: every account is registered in the Lacework account itself (`acme`).
+    fn without_ou_rules() -> Self {
+        Setup {
+            ou_rules: None,
+            ..Setup::default()
+        }
+    }
+
     /// A configured budget of 3, and answers that say what is left of 120 an hour: the run
     /// learns a budget of 10.
     fn learning() -> Self {
         Setup {
-            ou_rules: None,
             budget: 3,
             rate_limit: Some(RateLimit {
                 requests: 120,
                 per: Duration::from_secs(3600),
             }),
             rate_limit_headers: true,
-            ..Setup::default()
+            ..Setup::without_ou_rules()
         }
     }
 }
@@ -264,6 +271,11 @@ impl Harness {
 
     /// One run of the drain, as the schedule starts it.
     async fn drain(&self) -> Result<Value, Error> {
+        self.drain_until(Self::deadline()).await
+    }
+
+    /// One run of the drain in an invocation that ends at `deadline`.
+    async fn drain_until(&self, deadline: Instant) -> Result<Value, Error> {
         let event = json!({
             "version": "0",
             "id": "e-1",
@@ -275,10 +287,9 @@ impl Harness {
             "resources": ["arn:aws:events:us-east-1:111122223333:rule/lacework-ct-registration-drain"],
             "detail": {}
         });
-        self.handler.handle_payload(&event, Self::deadline()).await
+        self.handler.handle_payload(&event, deadline).await
     }
 
-    /// Queues the registration of the first `count` of the organization's many accounts.
     /// Queues registration work for the `many_account`s of `indexes`.
     fn queue_registrations(&self, indexes: std::ops::Range<usize>) {
         for index in indexes {
@@ -834,11 +845,7 @@ async fn a_run_makes_no_more_requests_than_its_budget_and_keeps_the_rest_queued(
 
 #[tokio::test]
 async fn a_run_searches_a_sub_account_for_its_accounts_and_lists_it_whole_only_if_refused() {
-    let harness = Harness::start(Setup {
-        ou_rules: None,
-        ..Setup::default()
-    })
-    .await;
+    let harness = Harness::start(Setup::without_ou_rules()).await;
     // The sub-account holds other accounts' integrations, which the run has no need to read.
     let admin = harness.admin().await;
     let acme = Scope::Account(SubAccount::new("acme").unwrap());
@@ -959,11 +966,7 @@ async fn a_run_learns_its_budget_from_what_lacework_says_is_left_and_leaves_the_
 
 #[tokio::test]
 async fn a_batch_larger_than_one_receive_is_received_and_deleted_ten_at_a_time() {
-    let harness = Harness::start(Setup {
-        ou_rules: None,
-        ..Setup::default()
-    })
-    .await;
+    let harness = Harness::start(Setup::without_ou_rules()).await;
     harness.queue_registrations(0..15);
     let report = harness.drain().await.unwrap();
     assert_eq!(report["registered"], 15, "{report}");
@@ -974,6 +977,30 @@ async fn a_batch_larger_than_one_receive_is_received_and_deleted_ten_at_a_time()
     assert_eq!(searches, 1);
     // The in-memory queue refuses a DeleteMessageBatch of more than ten, as SQS does.
     assert!(harness.queue().messages(QUEUE).is_empty());
+    assert!(harness.queue().bodies(DLQ).is_empty());
+}
+
+#[tokio::test]
+async fn a_batch_stops_taking_messages_when_the_invocation_is_nearly_over() {
+    let harness = Harness::start(Setup::without_ou_rules()).await;
+    harness.queue_registrations(0..15);
+    // The batch's search takes two seconds of an invocation that has the drain's 15-second
+    // margin and one more second left when the run starts.
+    harness
+        .fault(json!({"path_prefix": "/api/v2/CloudAccounts/search", "delay_ms": 2000}))
+        .await;
+    let report = harness
+        .drain_until(Instant::now() + Duration::from_secs(16))
+        .await
+        .unwrap();
+    assert_eq!(
+        report["ended"], "the invocation's time is nearly up",
+        "{report}"
+    );
+    assert_eq!(report["registered"], 1, "{report}");
+    assert_eq!(report["released"], 14, "{report}");
+    // Nothing lost: the one registered is deleted, the others wait for the next run.
+    assert_eq!(harness.queue().messages(QUEUE).len(), 14);
     assert!(harness.queue().bodies(DLQ).is_empty());
 }
 
@@ -1229,11 +1256,7 @@ async fn without_the_config_capability_only_the_mapping_file_follows_the_account
 #[tokio::test]
 async fn without_ou_rules_a_warm_drain_lists_the_accounts_again_only_for_an_account_it_does_not_know()
  {
-    let harness = Harness::start(Setup {
-        ou_rules: None,
-        ..Setup::default()
-    })
-    .await;
+    let harness = Harness::start(Setup::without_ou_rules()).await;
     let url = harness.answers.url("answer");
     harness
         .publish(&request("Create", SECURITY_ACCOUNT, &url))

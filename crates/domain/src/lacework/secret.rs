@@ -182,7 +182,7 @@ mod tests {
     }
 
     #[test]
-    fn token_round_trips_in_the_api_shape() {
+    fn token_is_read_in_the_api_shape() {
         let json = r#"{"token":"tok-1","expiresAt":"2030-01-01T12:00:00.123Z"}"#;
         let wire: TokenWire = serde_json::from_str(json).unwrap();
         let token = wire.into_token().unwrap();

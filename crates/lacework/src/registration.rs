@@ -430,9 +430,9 @@ impl Client {
         listing: &mut Listing<D>,
     ) -> Result<usize, Error> {
         if !listing.sees(account) {
-            let found = self.find_by_aws_account::<D>(scope, account).await?;
-            let sees = Sees::Accounts(HashSet::from([account.clone()]));
-            listing.add(Listing::new(found, sees));
+            // The lookup reads the whole scope anyway: keep all of it, so that the next
+            // account the listing was not read for costs nothing.
+            listing.add(self.listing::<D>(scope).await?);
         }
         let mut deleted = 0;
         while let Some(at) = listing.position_of_account(account) {

@@ -1355,4 +1355,19 @@ async fn a_listing_of_some_accounts_holds_only_theirs_and_looks_up_the_others() 
     let none = h.client.listing_of::<AwsCfgData>(&scope, &[]).await;
     assert_eq!(none.expect("nothing asked").records().count(), 0);
     assert_eq!(h.calls("/api/v2/CloudAccounts").await.len(), before + 8);
+
+    // That lookup read the whole scope, and the listing kept it: removing another account it
+    // was not read for asks nothing more than the delete.
+    assert!(listing.sees_everything());
+    let removed = h
+        .client
+        .deregister_listed(&scope, &account("999999999999"), &mut listing)
+        .await
+        .expect("deregistered");
+    assert_eq!(removed, 1);
+    let calls: Vec<String> = h.calls("/api/v2/CloudAccounts").await[before + 8..]
+        .iter()
+        .map(|(method, status)| format!("{method} {status}"))
+        .collect();
+    assert_eq!(calls, ["DELETE 204"]);
 }

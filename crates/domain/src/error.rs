@@ -209,8 +209,6 @@ impl Error {
         }
     }
 
-    /// The problem of an error about one input (an event, a notification, a custom resource
-    /// request); any other error is a problem at `$`.
     /// What is wrong, without the input it was found in: a refused name's, account id's,
     /// external id's or object key's reason, or else the whole error as text.
     pub fn reason(self) -> String {
@@ -223,6 +221,8 @@ impl Error {
         }
     }
 
+    /// The problem of an error about one input (an event, a notification, a custom resource
+    /// request); any other error is a problem at `$`.
     pub fn into_problem(self) -> Problem {
         match self {
             Self::Event(p) | Self::Notification(p) | Self::CustomResource(p) => p,

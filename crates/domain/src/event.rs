@@ -455,23 +455,49 @@ fn read_event(event: &At<'_>) -> Result<Parsed, Error> {
     }
 }
 
-/// The Control Tower lifecycle events this product acts on, and the key under
-/// `serviceEventDetails` that holds each one's outcome: each event has its own (an update is
-/// *not* under `createManagedAccountStatus`).
-const TOWER_EVENTS: [(&str, &str); 6] = [
-    ("CreateManagedAccount", "createManagedAccountStatus"),
-    ("UpdateManagedAccount", "updateManagedAccountStatus"),
+/// The Control Tower lifecycle events this product acts on, the key under
+/// `serviceEventDetails` that holds each one's outcome (each event has its own: an update is
+/// *not* under `createManagedAccountStatus`), and the event it becomes.
+const TOWER_EVENTS: [(&str, &str, Becomes); 6] = [
+    (
+        "CreateManagedAccount",
+        "createManagedAccountStatus",
+        Becomes::Account(LifecycleEvent::CreateManagedAccount),
+    ),
+    (
+        "UpdateManagedAccount",
+        "updateManagedAccountStatus",
+        Becomes::Account(LifecycleEvent::UpdateManagedAccount),
+    ),
     (
         "RegisterOrganizationalUnit",
         "registerOrganizationalUnitStatus",
+        Becomes::Unit(LifecycleEvent::RegisterOrganizationalUnit),
     ),
     (
         "DeregisterOrganizationalUnit",
         "deregisterOrganizationalUnitStatus",
+        Becomes::Unit(LifecycleEvent::DeregisterOrganizationalUnit),
     ),
-    ("SetupLandingZone", "setupLandingZoneStatus"),
-    ("UpdateLandingZone", "updateLandingZoneStatus"),
+    (
+        "SetupLandingZone",
+        "setupLandingZoneStatus",
+        Becomes::LandingZone(LifecycleEvent::SetupLandingZone),
+    ),
+    (
+        "UpdateLandingZone",
+        "updateLandingZoneStatus",
+        Becomes::LandingZone(LifecycleEvent::UpdateLandingZone),
+    ),
 ];
+
+/// What a Control Tower event's outcome is read as, and the event made of it.
+#[derive(Clone, Copy)]
+enum Becomes {
+    Account(fn(ManagedAccountChange) -> LifecycleEvent),
+    Unit(fn(OrganizationalUnitChange) -> LifecycleEvent),
+    LandingZone(fn(LandingZoneChange) -> LifecycleEvent),
+}
 
 /// The CloudTrail record an event carries in `detail`, and its `eventName`.
 fn cloudtrail_record<'a>(event: &At<'a>) -> Result<(At<'a>, &'a str), Error> {
@@ -488,7 +514,7 @@ fn read_control_tower(event: &At<'_>, detail_type: &str) -> Result<Parsed, Error
         )));
     }
     let (detail, name) = cloudtrail_record(event)?;
-    let Some(&(_, key)) = TOWER_EVENTS.iter().find(|(event, _)| *event == name) else {
+    let Some(&(_, key, becomes)) = TOWER_EVENTS.iter().find(|(event, ..)| *event == name) else {
         return Ok(ignored(format!(
             "Control Tower lifecycle event {name} does not change which accounts are monitored"
         )));
@@ -508,8 +534,8 @@ fn read_control_tower(event: &At<'_>, detail_type: &str) -> Result<Parsed, Error
     let state = read_state(&status)?;
 
     let unit = || read_organizational_unit(&status.required("organizationalUnit")?);
-    let event = match name {
-        "CreateManagedAccount" | "UpdateManagedAccount" => {
+    let event = match becomes {
+        Becomes::Account(make) => {
             if let State::Failed { message } = &state {
                 // An account that failed before Organizations gave it an id does not exist:
                 // there is nothing to onboard or clean up.
@@ -520,48 +546,28 @@ fn read_control_tower(event: &At<'_>, detail_type: &str) -> Result<Parsed, Error
                     )));
                 }
             }
-            let change = ManagedAccountChange {
+            make(ManagedAccountChange {
                 state,
                 account: read_account(&status.required("account")?)?,
                 organizational_unit: unit()?,
                 origin,
-            };
-            if name == "CreateManagedAccount" {
-                LifecycleEvent::CreateManagedAccount(change)
-            } else {
-                LifecycleEvent::UpdateManagedAccount(change)
-            }
+            })
         }
-        "RegisterOrganizationalUnit" | "DeregisterOrganizationalUnit" => {
-            let change = OrganizationalUnitChange {
-                state,
-                organizational_unit: unit()?,
-                origin,
-            };
-            if name == "RegisterOrganizationalUnit" {
-                LifecycleEvent::RegisterOrganizationalUnit(change)
-            } else {
-                LifecycleEvent::DeregisterOrganizationalUnit(change)
-            }
-        }
-        _ => {
-            let change = LandingZoneChange {
-                state,
-                root_id: status
-                    .field("rootOrganizationalId")
-                    .map(|root| read_id(&root, is_root_id, ROOT_ID))
-                    .transpose()?,
-                organizational_units: status
-                    .list("organizationalUnits", read_organizational_unit)?,
-                accounts: status.list("accounts", read_account)?,
-                origin,
-            };
-            if name == "SetupLandingZone" {
-                LifecycleEvent::SetupLandingZone(change)
-            } else {
-                LifecycleEvent::UpdateLandingZone(change)
-            }
-        }
+        Becomes::Unit(make) => make(OrganizationalUnitChange {
+            state,
+            organizational_unit: unit()?,
+            origin,
+        }),
+        Becomes::LandingZone(make) => make(LandingZoneChange {
+            state,
+            root_id: status
+                .field("rootOrganizationalId")
+                .map(|root| read_id(&root, is_root_id, ROOT_ID))
+                .transpose()?,
+            organizational_units: status.list("organizationalUnits", read_organizational_unit)?,
+            accounts: status.list("accounts", read_account)?,
+            origin,
+        }),
     };
     Ok(Parsed::Lifecycle(event))
 }

@@ -507,8 +507,4 @@ impl LandingZone {
             .await
             .map_err(Error::Aws)
     }
-
-    /// Stops moto and the emulator (if this landing zone started them: dropping their
-    /// processes kills them).
-    pub fn stop(self) {}
 }

@@ -276,7 +276,8 @@ async fn run(cli: Cli) -> landing_zone::Result<(Value, bool)> {
             if keep {
                 zone.detach().save(&state_file)?;
             } else {
-                zone.stop();
+                // Dropping the landing zone kills the moto and emulator processes it started.
+                drop(zone);
             }
             let report = report?;
             let passed = report.checks.iter().all(|check| check.passed);

@@ -67,13 +67,8 @@ impl AccountMapping {
     /// digits (as in Lacework's own examples), read with their leading zeros restored. Returns
     /// the mapping with the problems that were healed, to be reported. Writing stays strict
     /// ([`to_wire`](Self::to_wire)); what cannot be healed is an error as for
-    /// [`from_wire`](Self::from_wire).
-    ///
-    /// Reads a mapping file as Lacework holds it, as leniently as Lacework's own clients do: any
-    /// `data:` prefix (the Go SDK decodes whatever follows the first comma), and AWS account ids
-    /// of fewer than 12 digits (Lacework's own examples use 9) read as the 12-digit id they stand
-    /// for, with leading zeros. What was healed is returned as problems, to be reported; what
-    /// cannot be healed is still an error.
+    /// [`from_wire`](Self::from_wire). The prefix rule is the Go SDK's (it decodes whatever
+    /// follows the first comma); Lacework's own examples use 9-digit ids.
     pub fn from_wire_lenient(wire: &str) -> Result<(AccountMapping, Vec<Problem>), Error> {
         let wire = wire.trim();
         let mut healed = Vec::new();

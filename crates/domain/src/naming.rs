@@ -37,15 +37,11 @@
 
 use std::fmt;
 
-use serde::Deserialize;
-use serde::de::value::{self, StrDeserializer};
-
 use crate::account::AccountId;
 use crate::error::{Error, Problem};
 
 /// An AWS partition: the first word of an ARN, and which DNS suffix its endpoints use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Partition {
     /// Commercial regions: `aws`, `amazonaws.com`.
     Aws,
@@ -71,8 +67,9 @@ impl Partition {
 
     /// The partition named by an ARN's second field (`aws`, `aws-us-gov`, `aws-cn`).
     pub fn from_arn_word(word: &str) -> Option<Partition> {
-        // The serde names are the ARN words.
-        Partition::deserialize(StrDeserializer::<value::Error>::new(word)).ok()
+        [Partition::Aws, Partition::AwsUsGov, Partition::AwsCn]
+            .into_iter()
+            .find(|partition| partition.arn_word() == word)
     }
 
     /// The word ARNs use for this partition.

@@ -6,9 +6,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use serde::Deserialize;
-use serde::de::value::{self, StrDeserializer};
-
 use crate::account::AccountId;
 use crate::backoff::stable_hash;
 use crate::naming::{Partition, iam_role_arn};
@@ -189,8 +186,7 @@ impl StackInstance {
 }
 
 /// Where a StackSet operation is.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OperationStatus {
     Queued,
     Running,
@@ -199,16 +195,17 @@ pub enum OperationStatus {
     Failed,
     Stopped,
     /// A status this version does not know; treated as still going.
-    #[serde(skip)]
     Other(String),
 }
 
 impl OperationStatus {
     /// Reads AWS's spelling (`RUNNING`, `SUCCEEDED`, ...).
     pub fn from_aws(text: &str) -> Self {
-        // The serde names are AWS's spelling; anything else is `Other`.
-        Self::deserialize(StrDeserializer::<value::Error>::new(text))
-            .unwrap_or_else(|_| Self::Other(text.to_owned()))
+        use OperationStatus::*;
+        [Queued, Running, Stopping, Succeeded, Failed, Stopped]
+            .into_iter()
+            .find(|status| status.as_str() == text)
+            .unwrap_or_else(|| Other(text.to_owned()))
     }
 
     /// AWS's spelling.

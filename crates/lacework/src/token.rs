@@ -300,7 +300,13 @@ mod tests {
         )
         .unwrap();
         assert_eq!(source.lifetime, Duration::from_secs(86_400));
-        assert_eq!(RENEW_BEFORE, Duration::from_secs(6 * 3600));
+        // A day-long token is kept until six hours before it expires.
+        let held = CachedToken {
+            token: Token::new("t", datetime!(2030-01-02 12:00:00 UTC)),
+            received_at: datetime!(2030-01-01 12:00:00 UTC),
+        };
+        assert!(held.is_fresh(RENEW_BEFORE, datetime!(2030-01-02 05:59:00 UTC)));
+        assert!(!held.is_fresh(RENEW_BEFORE, datetime!(2030-01-02 06:01:00 UTC)));
     }
 
     #[test]

@@ -302,12 +302,12 @@ impl Response {
         data: BTreeMap<String, String>,
     ) -> Response {
         Response {
-            status: Status::Success,
-            physical_resource_id: physical_id.into(),
             data,
-            ..Response::failure_to(
+            ..Response::answer(
                 &request.reply_to,
+                Status::Success,
                 format!("{} succeeded", request.request_type),
+                physical_id.into(),
             )
         }
     }
@@ -328,10 +328,16 @@ impl Response {
 
     /// A failure for a request that could not be read beyond its reply address.
     pub fn failure_to(reply_to: &ReplyTo, reason: impl Into<String>) -> Response {
+        let physical_id = reply_to.fallback_physical_id();
+        Response::answer(reply_to, Status::Failed, reason.into(), physical_id)
+    }
+
+    /// An answer to `reply_to` with no data.
+    fn answer(reply_to: &ReplyTo, status: Status, reason: String, physical_id: String) -> Response {
         Response {
-            status: Status::Failed,
-            reason: reason.into(),
-            physical_resource_id: reply_to.fallback_physical_id(),
+            status,
+            reason,
+            physical_resource_id: physical_id,
             stack_id: reply_to.stack_id.clone(),
             request_id: reply_to.request_id.clone(),
             logical_resource_id: reply_to.logical_resource_id.clone(),

@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 use crate::Options;
 use crate::search::Search;
 use crate::store::{Fault, Integration, LogEntry, Scope, Store, Token, WindowLeft, rfc3339_millis};
-use crate::validate::{self, Invalid, KNOWN_TYPES, Level, Object};
+use crate::validate::{self, Invalid, KNOWN_TYPES, Object};
 
 /// Bodies larger than this are refused (a mapping file for thousands of accounts fits easily).
 const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -473,11 +473,9 @@ fn resolve_scope(shared: &Shared, headers: &HeaderMap) -> Result<Scope, ApiError
 
 // ---- CloudAccounts ----
 
-fn level<'a>(shared: &'a Shared, scope: &Scope) -> Level<'a> {
-    Level {
-        org: scope.is_org(),
-        org_accounts: &shared.accounts,
-    }
+/// The organization's accounts when `scope` is the organization (for mapping files).
+fn org_accounts<'a>(shared: &'a Shared, scope: &Scope) -> Option<&'a [String]> {
+    scope.is_org().then_some(shared.accounts.as_slice())
 }
 
 fn list(shared: &Shared, scope: &Scope, kind: Option<&str>) -> ApiResult {
@@ -503,7 +501,7 @@ fn get(shared: &Shared, scope: &Scope, guid: &str) -> ApiResult {
 }
 
 fn create(shared: &Shared, scope: &Scope, key_id: &str, body: &Value) -> ApiResult {
-    let valid = validate::validate_create(body, &level(shared, scope))?;
+    let valid = validate::validate_create(body, org_accounts(shared, scope))?;
     let prefix = guid_prefix(match scope {
         Scope::Org => &shared.options.account,
         Scope::Account(name) => name,
@@ -531,7 +529,7 @@ fn update(shared: &Shared, scope: &Scope, key_id: &str, guid: &str, body: &Value
     let current = store
         .get(scope, guid)
         .ok_or_else(|| not_found_in(scope, guid))?;
-    let valid = validate::validate_update(body, guid, &current.valid, &level(shared, scope))?;
+    let valid = validate::validate_update(body, guid, &current.valid, org_accounts(shared, scope))?;
     let record = store
         .update(scope, guid, valid, key_id, OffsetDateTime::now_utc())?
         .ok_or_else(|| not_found_in(scope, guid))?;

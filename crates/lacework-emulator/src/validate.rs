@@ -222,14 +222,6 @@ impl IntegrationType {
     }
 }
 
-/// Where a request acts: facts the validation needs about its scope.
-pub struct Level<'a> {
-    /// `Org-Access: true`.
-    pub org: bool,
-    /// Every Lacework account of the organization (lower case), for mapping files.
-    pub org_accounts: &'a [String],
-}
-
 /// A request body that passed validation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ValidIntegration {
@@ -247,8 +239,13 @@ pub struct ValidIntegration {
     pub mapping: Option<Value>,
 }
 
-/// Validates a `POST /CloudAccounts` body.
-pub fn validate_create(body: &Value, level: &Level<'_>) -> Result<ValidIntegration, Invalid> {
+/// Validates a `POST /CloudAccounts` body. `org_accounts`: every Lacework account of the
+/// organization (lower case) when the request acts at organization level (`Org-Access:
+/// true`), the only level where a mapping file may be sent; `None` elsewhere.
+pub fn validate_create(
+    body: &Value,
+    org_accounts: Option<&[String]>,
+) -> Result<ValidIntegration, Invalid> {
     let body = Object::body(body)?;
     check_top_level_fields(&body, &["name", "type", "enabled", "data"])?;
     let name = required_name(&body)?;
@@ -257,18 +254,18 @@ pub fn validate_create(body: &Value, level: &Level<'_>) -> Result<ValidIntegrati
         body.get("enabled")
             .ok_or_else(|| Invalid::field("$.enabled", "required field is missing (0 or 1)"))?,
     )?;
-    validated(name, kind, enabled, &body.object("data")?, level)
+    validated(name, kind, enabled, &body.object("data")?, org_accounts)
 }
 
 /// Validates a `PATCH /CloudAccounts/{intgGuid}` body against the stored integration and
 /// returns the merged result: `name` and `enabled` replace, `data` is merged as a JSON merge
 /// patch (RFC 7396: objects merge, `null` removes a key, anything else replaces), and the
-/// merged integration is validated as a create would be.
+/// merged integration is validated as a create would be (`org_accounts` as there).
 pub fn validate_update(
     body: &Value,
     guid: &str,
     current: &ValidIntegration,
-    level: &Level<'_>,
+    org_accounts: Option<&[String]>,
 ) -> Result<ValidIntegration, Invalid> {
     let body = Object::body(body)?;
     check_top_level_fields(&body, &["intgGuid", "name", "type", "enabled", "data"])?;
@@ -304,7 +301,7 @@ pub fn validate_update(
         path: "$.data".to_string(),
         fields: &merged,
     };
-    validated(name, current.kind, enabled, &data, level)
+    validated(name, current.kind, enabled, &data, org_accounts)
 }
 
 fn check_top_level_fields(
@@ -356,7 +353,7 @@ fn validated(
     kind: IntegrationType,
     enabled: u8,
     data: &Object<'_>,
-    level: &Level<'_>,
+    org_accounts: Option<&[String]>,
 ) -> Result<ValidIntegration, Invalid> {
     let allowed: &'static [&'static str] = match kind {
         IntegrationType::AwsCfg => &["crossAccountCredentials", "awsAccountId"],
@@ -395,16 +392,16 @@ fn validated(
     if kind == IntegrationType::AwsCtSqs {
         check_queue_url(data.required_string("queueUrl")?)?;
     }
-    if data.get("accountMappingFile").is_some() && !level.org {
-        return Err(Invalid::field(
-            "$.data.accountMappingFile",
-            "AccountMappingFile or AccountMapping is for Org Level Cloud trail Integration only. (send Org-Access: true)",
-        ));
-    }
-    let mapping = data
-        .string("accountMappingFile")?
-        .map(|uri| mapping_file::decode_and_validate(uri, level.org_accounts))
-        .transpose()?;
+    let mapping = match (data.string("accountMappingFile")?, org_accounts) {
+        (None, _) => None,
+        (Some(uri), Some(accounts)) => Some(mapping_file::decode_and_validate(uri, accounts)?),
+        (Some(_), None) => {
+            return Err(Invalid::field(
+                "$.data.accountMappingFile",
+                "AccountMappingFile or AccountMapping is for Org Level Cloud trail Integration only. (send Org-Access: true)",
+            ));
+        }
+    };
     Ok(ValidIntegration {
         name,
         kind,
@@ -614,13 +611,9 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    const ACCOUNTS: &[String] = &[];
-
-    fn account_level() -> Level<'static> {
-        Level {
-            org: false,
-            org_accounts: ACCOUNTS,
-        }
+    /// A request at account level: no organization accounts for a mapping file.
+    fn account_level() -> Option<&'static [String]> {
+        None
     }
 
     fn cfg(data: Value) -> Value {
@@ -639,7 +632,7 @@ mod tests {
 
     #[test]
     fn accepts_a_good_aws_cfg() {
-        let valid = validate_create(&cfg(good_cfg_data()), &account_level()).unwrap();
+        let valid = validate_create(&cfg(good_cfg_data()), account_level()).unwrap();
         assert_eq!(valid.kind, IntegrationType::AwsCfg);
         assert_eq!(valid.aws_account, "123456789012");
         assert_eq!(valid.enabled, 1);
@@ -649,7 +642,7 @@ mod tests {
     fn the_aws_account_comes_from_the_role_when_not_given() {
         let mut data = good_cfg_data();
         data.as_object_mut().unwrap().remove("awsAccountId");
-        let valid = validate_create(&cfg(data), &account_level()).unwrap();
+        let valid = validate_create(&cfg(data), account_level()).unwrap();
         assert_eq!(valid.aws_account, "123456789012");
     }
 
@@ -723,7 +716,7 @@ mod tests {
             ),
         ];
         for (body, path) in cases {
-            let message = validate_create(&body, &account_level())
+            let message = validate_create(&body, account_level())
                 .unwrap_err()
                 .to_string();
             assert!(
@@ -772,7 +765,7 @@ mod tests {
             (json!({}), "$.data.crossAccountCredentials"),
         ];
         for (data, path) in cases {
-            let message = validate_create(&cfg(data), &account_level())
+            let message = validate_create(&cfg(data), account_level())
                 .unwrap_err()
                 .to_string();
             assert!(
@@ -786,12 +779,12 @@ mod tests {
     fn external_ids_are_never_echoed() {
         let secret = "lweid:aws:v2:acme:123456789012:s3cr3t value";
         let data = json!({"crossAccountCredentials": {"roleArn": "arn:aws:iam::123456789012:role/r", "externalId": secret}});
-        let message = validate_create(&cfg(data), &account_level())
+        let message = validate_create(&cfg(data), account_level())
             .unwrap_err()
             .to_string();
         assert!(!message.contains("s3cr3t"), "{message}");
         let number = json!({"crossAccountCredentials": {"roleArn": "arn:aws:iam::123456789012:role/r", "externalId": 987_654_321}});
-        let message = validate_create(&cfg(number), &account_level())
+        let message = validate_create(&cfg(number), account_level())
             .unwrap_err()
             .to_string();
         assert!(message.ends_with("got a number"), "{message}");
@@ -839,7 +832,7 @@ mod tests {
             "queueUrl": "https://sqs.us-east-1.amazonaws.com/123456789012/q",
             "accountMappingFile": "data:application/json;name=i.json;base64,e30="
         }});
-        let message = validate_create(&body, &account_level())
+        let message = validate_create(&body, account_level())
             .unwrap_err()
             .to_string();
         assert!(
@@ -851,10 +844,10 @@ mod tests {
 
     #[test]
     fn updates_merge_and_revalidate() {
-        let current = validate_create(&cfg(good_cfg_data()), &account_level()).unwrap();
+        let current = validate_create(&cfg(good_cfg_data()), account_level()).unwrap();
         let patch =
             json!({"enabled": 0, "data": {"crossAccountCredentials": {"externalId": "new-id"}}});
-        let updated = validate_update(&patch, "G", &current, &account_level()).unwrap();
+        let updated = validate_update(&patch, "G", &current, account_level()).unwrap();
         assert_eq!(updated.enabled, 0);
         assert_eq!(updated.name, "n");
         assert_eq!(
@@ -862,25 +855,25 @@ mod tests {
             json!({"roleArn": "arn:aws:iam::123456789012:role/lacework-role", "externalId": "new-id"})
         );
         let removes = json!({"data": {"awsAccountId": null}});
-        let updated = validate_update(&removes, "G", &current, &account_level()).unwrap();
+        let updated = validate_update(&removes, "G", &current, account_level()).unwrap();
         assert!(!updated.data.contains_key("awsAccountId"));
         let wrong_type = json!({"type": "AwsCtSqs"});
         assert!(
-            validate_update(&wrong_type, "G", &current, &account_level())
+            validate_update(&wrong_type, "G", &current, account_level())
                 .unwrap_err()
                 .to_string()
                 .starts_with("$.type")
         );
         let wrong_guid = json!({"intgGuid": "OTHER"});
         assert!(
-            validate_update(&wrong_guid, "G", &current, &account_level())
+            validate_update(&wrong_guid, "G", &current, account_level())
                 .unwrap_err()
                 .to_string()
                 .starts_with("$.intgGuid")
         );
         let breaks_role = json!({"data": {"crossAccountCredentials": {"roleArn": "nope"}}});
         assert!(
-            validate_update(&breaks_role, "G", &current, &account_level())
+            validate_update(&breaks_role, "G", &current, account_level())
                 .unwrap_err()
                 .to_string()
                 .starts_with("$.data.crossAccountCredentials.roleArn")

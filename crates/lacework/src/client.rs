@@ -31,10 +31,6 @@ const MAX_PAGES: usize = 10_000;
 /// A Lacework API v2 client. Cheap to clone; clones share connections and the token source.
 #[derive(Clone)]
 pub struct Client {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
     base: Url,
     transport: Transport,
     tokens: Arc<dyn TokenSource>,
@@ -86,11 +82,9 @@ impl Client {
         let transport = Transport::new(options, observer)?;
         let tokens = tokens(&base, &transport);
         Ok(Self {
-            inner: Arc::new(Inner {
-                base,
-                transport,
-                tokens,
-            }),
+            base,
+            transport,
+            tokens,
         })
     }
 
@@ -117,24 +111,17 @@ impl Client {
         scope: &Scope,
         intg_guid: &str,
     ) -> Result<CloudAccount<D>, Error> {
-        let (operation, record) = self.get_record(scope, intg_guid).await?;
-        typed(record, &operation)
+        let record = self.get_any(scope, intg_guid).await?;
+        let url = self.endpoint(&["CloudAccounts", intg_guid]);
+        typed(record, &operation(&Method::GET, &url))
     }
 
     /// `GET /api/v2/CloudAccounts/{intgGuid}`, whatever its type.
     pub async fn get_any(&self, scope: &Scope, intg_guid: &str) -> Result<CloudAccount, Error> {
-        Ok(self.get_record(scope, intg_guid).await?.1)
-    }
-
-    async fn get_record(
-        &self,
-        scope: &Scope,
-        intg_guid: &str,
-    ) -> Result<(String, CloudAccount), Error> {
         let url = self.endpoint(&["CloudAccounts", intg_guid]);
         let (operation, incoming) = self.send(Method::GET, url, scope, None, &[], true).await?;
         let one: One<CloudAccount> = decode(&operation, &incoming.body, &[])?;
-        Ok((operation, one.data))
+        Ok(one.data)
     }
 
     /// `GET /api/v2/CloudAccounts`: every integration in the scope, of every type.
@@ -264,7 +251,7 @@ impl Client {
     ///   was given an alias): its path and query re-based onto the base when the path is under
     ///   `/api/v2/`, as both SDKs do; refused otherwise.
     fn next_page_url(&self, operation: &str, address: &str) -> Result<Url, Error> {
-        let base = &self.inner.base;
+        let base = &self.base;
         let refuse = |why: String| {
             decode_error(
                 operation.to_owned(),
@@ -301,12 +288,12 @@ impl Client {
     }
 
     fn endpoint(&self, segments: &[&str]) -> Url {
-        endpoint(&self.inner.base, segments)
+        endpoint(&self.base, segments)
     }
 
     /// The retry policy, for sequences of calls retried as a whole.
     pub(crate) fn retry_policy(&self) -> RetryPolicy {
-        self.inner.transport.retry
+        self.transport.retry
     }
 
     /// Sends one call with the current token; if the API answers 401, renews the token once
@@ -323,7 +310,7 @@ impl Client {
     ) -> Result<(String, Incoming), Error> {
         let operation = operation(&method, &url);
         let scope_headers = scope_headers(scope, &operation)?;
-        let mut token = self.inner.tokens.current().await?;
+        let mut token = self.tokens.current().await?;
         let mut renewed = false;
         loop {
             let mut headers = scope_headers.clone();
@@ -335,7 +322,6 @@ impl Client {
             let mut all_secrets = secrets.to_vec();
             all_secrets.push(token.value().expose());
             let result = self
-                .inner
                 .transport
                 .send(&Outgoing {
                     method: method.clone(),
@@ -357,7 +343,7 @@ impl Client {
                         "Lacework refused the access token; renewing it once"
                     );
                     renewed = true;
-                    token = self.inner.tokens.renew(&token).await?;
+                    token = self.tokens.renew(&token).await?;
                 }
                 result => return result.map(|incoming| (operation, incoming)),
             }
@@ -368,7 +354,7 @@ impl Client {
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
-            .field("base_url", &self.inner.base.as_str())
+            .field("base_url", &self.base.as_str())
             .finish_non_exhaustive()
     }
 }

@@ -289,10 +289,9 @@ pub fn validate_update(
             format!("the type of an integration cannot change (it is {kind:?}), got {sent}"),
         ));
     }
-    let enabled = match body.get("enabled") {
-        None => current.enabled,
-        Some(value) => parse_enabled(value)?,
-    };
+    let enabled = body
+        .get("enabled")
+        .map_or(Ok(current.enabled), parse_enabled)?;
     let mut merged = current.data.clone();
     if body.get("data").is_some() {
         merge_patch(&mut merged, body.object("data")?.fields());
@@ -471,20 +470,14 @@ pub fn aws_account_id<'a>(path: &str, value: &'a Value) -> Result<&'a str, Inval
 
 /// The AWS account of an IAM role ARN, or `None` when `arn` is not one.
 pub fn role_arn_account(arn: &str) -> Option<String> {
-    let mut parts = arn.splitn(6, ':');
-    let (prefix, partition, service, region, account, resource) = (
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-    );
-    let partition_ok = matches!(partition, "aws" | "aws-us-gov" | "aws-cn");
-    if prefix != "arn" || !partition_ok || service != "iam" || !region.is_empty() {
+    let [prefix, partition, service, region, account, resource] =
+        arn.splitn(6, ':').collect::<Vec<_>>()[..]
+    else {
         return None;
-    }
-    if !is_aws_account_id(account) {
+    };
+    let partition_ok = matches!(partition, "aws" | "aws-us-gov" | "aws-cn");
+    let account_ok = is_aws_account_id(account);
+    if prefix != "arn" || !partition_ok || service != "iam" || !region.is_empty() || !account_ok {
         return None;
     }
     let role_path_and_name = resource.strip_prefix("role/")?;
@@ -504,45 +497,40 @@ pub fn role_arn_account(arn: &str) -> Option<String> {
 /// `https://<region>.queue.amazonaws.com/...`, or - for the local landing zone, where moto
 /// plays AWS - `http(s)://localhost|127.0.0.1[:port]/<12 digits>/<queue>`.
 fn check_queue_url(url: &str) -> Result<(), Invalid> {
-    let problem = || {
-        Invalid::field(
-            "$.data.queueUrl",
-            format!(
-                "must be an SQS queue URL (https://sqs.<region>.amazonaws.com/<12-digit account>/<queue name>), got {url:?}"
-            ),
-        )
+    if is_queue_url(url) {
+        return Ok(());
+    }
+    Err(Invalid::field(
+        "$.data.queueUrl",
+        format!(
+            "must be an SQS queue URL (https://sqs.<region>.amazonaws.com/<12-digit account>/<queue name>), got {url:?}"
+        ),
+    ))
+}
+
+fn is_queue_url(url: &str) -> bool {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return false;
     };
-    let (scheme, rest) = url.split_once("://").ok_or_else(problem)?;
-    let mut parts = rest.split('/');
-    let host = parts.next().ok_or_else(problem)?;
-    let account = parts.next().ok_or_else(problem)?;
-    let queue = parts.next().ok_or_else(problem)?;
-    if parts.next().is_some() || !is_aws_account_id(account) || !is_queue_name(queue) {
-        return Err(problem());
-    }
-    let host_without_port = host.split(':').next().unwrap_or(host);
-    let loopback = matches!(host_without_port, "localhost" | "127.0.0.1");
-    if loopback {
-        return if scheme == "http" || scheme == "https" {
-            Ok(())
-        } else {
-            Err(problem())
-        };
-    }
-    if scheme != "https" || host.contains(':') {
-        return Err(problem());
-    }
-    let region = host
-        .strip_prefix("sqs.")
-        .and_then(|h| {
-            h.strip_suffix(".amazonaws.com")
-                .or_else(|| h.strip_suffix(".amazonaws.com.cn"))
-        })
-        .or_else(|| host.strip_suffix(".queue.amazonaws.com"));
-    match region {
-        Some(region) if is_region(region) => Ok(()),
-        _ => Err(problem()),
-    }
+    let [host, account, queue] = rest.split('/').collect::<Vec<_>>()[..] else {
+        return false;
+    };
+    let (host_name, port) = host
+        .split_once(':')
+        .map_or((host, None), |(n, p)| (n, Some(p)));
+    let host_ok = if matches!(host_name, "localhost" | "127.0.0.1") {
+        matches!(scheme, "http" | "https")
+    } else {
+        let region = host
+            .strip_prefix("sqs.")
+            .and_then(|h| {
+                h.strip_suffix(".amazonaws.com")
+                    .or_else(|| h.strip_suffix(".amazonaws.com.cn"))
+            })
+            .or_else(|| host.strip_suffix(".queue.amazonaws.com"));
+        scheme == "https" && port.is_none() && region.is_some_and(is_region)
+    };
+    host_ok && is_aws_account_id(account) && is_queue_name(queue)
 }
 
 fn is_queue_name(name: &str) -> bool {

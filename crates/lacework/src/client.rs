@@ -15,8 +15,8 @@ use super::retry::RetryPolicy;
 use super::search::{One, Page, SearchRequest};
 use super::token::{KeyTokenSource, TokenSource};
 use super::transport::{
-    ClientOptions, Incoming, Outgoing, Transport, decode, encode, endpoint, failure, kind_of,
-    operation, parse_base_url, secret_header,
+    ClientOptions, Outgoing, Transport, decode, encode, endpoint, failure, kind_of, operation,
+    parse_base_url, secret_header,
 };
 use lwct_domain::error::{Error, LaceworkErrorKind};
 use lwct_domain::lacework::Credentials;
@@ -98,10 +98,10 @@ impl Client {
         let secrets = spec.data.secrets();
         let body = encode(&operation(&Method::POST, &url), spec)?;
         // Not idempotent: names are not unique, so a create sent twice can make two.
-        let (operation, incoming) = self
+        let (operation, answer) = self
             .send(Method::POST, url, scope, Some(&body), &secrets, false)
             .await?;
-        let one: One<CloudAccount> = decode(&operation, &incoming.body, &secrets)?;
+        let one: One<CloudAccount> = decode(&operation, &answer, &secrets)?;
         typed(one.data, &operation)
     }
 
@@ -119,16 +119,16 @@ impl Client {
     /// `GET /api/v2/CloudAccounts/{intgGuid}`, whatever its type.
     pub async fn get_any(&self, scope: &Scope, intg_guid: &str) -> Result<CloudAccount, Error> {
         let url = self.endpoint(&["CloudAccounts", intg_guid]);
-        let (operation, incoming) = self.send(Method::GET, url, scope, None, &[], true).await?;
-        let one: One<CloudAccount> = decode(&operation, &incoming.body, &[])?;
+        let (operation, answer) = self.send(Method::GET, url, scope, None, &[], true).await?;
+        let one: One<CloudAccount> = decode(&operation, &answer, &[])?;
         Ok(one.data)
     }
 
     /// `GET /api/v2/CloudAccounts`: every integration in the scope, of every type.
     pub async fn list(&self, scope: &Scope) -> Result<Vec<CloudAccount>, Error> {
         let url = self.endpoint(&["CloudAccounts"]);
-        let (operation, incoming) = self.send(Method::GET, url, scope, None, &[], true).await?;
-        self.all_pages(scope, &operation, incoming).await
+        let (operation, answer) = self.send(Method::GET, url, scope, None, &[], true).await?;
+        self.all_pages(scope, &operation, &answer).await
     }
 
     /// `GET /api/v2/CloudAccounts/{type}`: every integration of type `D` in the scope.
@@ -149,8 +149,8 @@ impl Client {
         scope: &Scope,
     ) -> Result<(String, Vec<CloudAccount>), Error> {
         let url = self.endpoint(&["CloudAccounts", D::TYPE]);
-        let (operation, incoming) = self.send(Method::GET, url, scope, None, &[], true).await?;
-        let records = self.all_pages(scope, &operation, incoming).await?;
+        let (operation, answer) = self.send(Method::GET, url, scope, None, &[], true).await?;
+        let records = self.all_pages(scope, &operation, &answer).await?;
         Ok((operation, records))
     }
 
@@ -176,10 +176,10 @@ impl Client {
         let url = self.endpoint(&["CloudAccounts", intg_guid]);
         let secrets = spec.data.secrets();
         let body = encode(&operation(&Method::PATCH, &url), &Patch { intg_guid, spec })?;
-        let (operation, incoming) = self
+        let (operation, answer) = self
             .send(Method::PATCH, url, scope, Some(&body), &secrets, true)
             .await?;
-        let one: One<CloudAccount> = decode(&operation, &incoming.body, &secrets)?;
+        let one: One<CloudAccount> = decode(&operation, &answer, &secrets)?;
         typed(one.data, &operation)
     }
 
@@ -203,10 +203,10 @@ impl Client {
     ) -> Result<Vec<T>, Error> {
         let url = self.endpoint(&["CloudAccounts", "search"]);
         let body = encode(&operation(&Method::POST, &url), request)?;
-        let (operation, incoming) = self
+        let (operation, answer) = self
             .send(Method::POST, url, scope, Some(&body), &[], true)
             .await?;
-        self.all_pages(scope, &operation, incoming).await
+        self.all_pages(scope, &operation, &answer).await
     }
 
     /// The rows of a first page and of every page after it (`paging.urls.nextPage`, fetched
@@ -215,9 +215,9 @@ impl Client {
         &self,
         scope: &Scope,
         operation: &str,
-        first: Incoming,
+        first: &[u8],
     ) -> Result<Vec<T>, Error> {
-        let page: Page<T> = decode_page(operation, &first)?;
+        let page: Page<T> = decode_page(operation, first)?;
         let mut next = page.next_page().map(str::to_owned);
         let mut rows = page.data;
         let mut seen = HashSet::new();
@@ -233,9 +233,9 @@ impl Client {
                     ),
                 ));
             }
-            let (page_operation, incoming) =
+            let (page_operation, answer) =
                 self.send(Method::GET, url, scope, None, &[], true).await?;
-            let page: Page<T> = decode_page(&page_operation, &incoming)?;
+            let page: Page<T> = decode_page(&page_operation, &answer)?;
             next = page.next_page().map(str::to_owned);
             rows.extend(page.data);
         }
@@ -307,7 +307,7 @@ impl Client {
         body: Option<&[u8]>,
         secrets: &[&str],
         idempotent: bool,
-    ) -> Result<(String, Incoming), Error> {
+    ) -> Result<(String, Vec<u8>), Error> {
         let operation = operation(&method, &url);
         let scope_headers = scope_headers(scope, &operation)?;
         let mut token = self.tokens.current().await?;
@@ -345,7 +345,7 @@ impl Client {
                     renewed = true;
                     token = self.tokens.renew(&token).await?;
                 }
-                result => return result.map(|incoming| (operation, incoming)),
+                result => return result.map(|answer| (operation, answer)),
             }
         }
     }
@@ -374,18 +374,17 @@ fn typed<D: IntegrationData>(
     })
 }
 
-/// A page, or no rows at all for an empty answer (204): never a decoding error for that.
-fn decode_page<T: DeserializeOwned>(
-    operation: &str,
-    incoming: &Incoming,
-) -> Result<Page<T>, Error> {
-    if incoming.is_empty() {
+/// A page, or no rows at all for an empty answer - a 204, or a 2xx with nothing but whitespace
+/// in its body (Lacework answers a search that finds nothing so): never a decoding error for
+/// that. (A 204 never has a body: HTTP clients read none.)
+fn decode_page<T: DeserializeOwned>(operation: &str, body: &[u8]) -> Result<Page<T>, Error> {
+    if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Page {
             data: Vec::new(),
             paging: None,
         });
     }
-    decode(operation, &incoming.body, &[])
+    decode(operation, body, &[])
 }
 
 fn scope_headers(
@@ -424,6 +423,15 @@ mod tests {
             &ClientOptions::default(),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn empty_answers_are_no_rows() {
+        for empty in [&b""[..], b" \r\n"] {
+            let page: Page<serde_json::Value> = decode_page("op", empty).unwrap();
+            assert!(page.data.is_empty() && page.paging.is_none());
+        }
+        assert!(decode_page::<serde_json::Value>("op", b"{}").is_err());
     }
 
     #[test]

@@ -149,7 +149,7 @@ impl KeyTokenSource {
         let secret = self.credentials.secret_key.expose();
         let key_header = secret_header(secret, &operation, "the secret key")?;
         let secrets = [secret];
-        let incoming = self
+        let answer = self
             .transport
             .send(&Outgoing {
                 method: Method::POST,
@@ -162,7 +162,7 @@ impl KeyTokenSource {
                 idempotent: true,
             })
             .await?;
-        let wire: TokenWire = decode(&operation, &incoming.body, &secrets)?;
+        let wire: TokenWire = decode(&operation, &answer, &secrets)?;
         let token = wire.into_token().map_err(|problem| {
             failure(LaceworkErrorKind::Decode, &operation, problem.to_string())
         })?;

@@ -72,20 +72,6 @@ pub(crate) struct Outgoing<'a> {
     pub idempotent: bool,
 }
 
-/// A successful (2xx) answer.
-pub(crate) struct Incoming {
-    pub status: u16,
-    pub body: Vec<u8>,
-}
-
-impl Incoming {
-    /// A 204, or a 2xx with nothing but whitespace in its body (Lacework answers a search that
-    /// finds nothing so).
-    pub fn is_empty(&self) -> bool {
-        self.status == 204 || self.body.iter().all(u8::is_ascii_whitespace)
-    }
-}
-
 /// One failed attempt, and whether the request may have reached the service.
 struct Failed {
     error: Error,
@@ -124,7 +110,7 @@ impl Transport {
     /// at least as long as `Retry-After` asks), up to `max_attempts`. A `Retry-After` longer
     /// than `max_delay` ends the call at once with `RateLimited`: waiting minutes inside one
     /// call would spend the rate budget and the caller's deadline; the caller requeues.
-    pub async fn send(&self, out: &Outgoing<'_>) -> Result<Incoming, Error> {
+    pub async fn send(&self, out: &Outgoing<'_>) -> Result<Vec<u8>, Error> {
         let max_attempts = self.retry.max_attempts.max(1);
         let mut attempt = 1;
         loop {
@@ -132,13 +118,13 @@ impl Transport {
                 error,
                 maybe_acted_on,
             } = match self.send_once(out).await {
-                Ok(incoming) => {
+                Ok(body) => {
                     tracing::debug!(
                         operation = out.operation,
                         attempt,
                         "Lacework call succeeded"
                     );
-                    return Ok(incoming);
+                    return Ok(body);
                 }
                 Err(failed) => failed,
             };
@@ -193,7 +179,7 @@ impl Transport {
         }
     }
 
-    async fn send_once(&self, out: &Outgoing<'_>) -> Result<Incoming, Failed> {
+    async fn send_once(&self, out: &Outgoing<'_>) -> Result<Vec<u8>, Failed> {
         let mut request = self
             .http
             .request(out.method.clone(), out.url.clone())
@@ -226,10 +212,7 @@ impl Transport {
             maybe_acted_on: true,
         })?;
         if (200..300).contains(&status) {
-            Ok(Incoming {
-                status,
-                body: body.to_vec(),
-            })
+            Ok(body.to_vec())
         } else {
             Err(Failed {
                 error: status_error(out.operation, status, &body, retry_after, out.secrets),
@@ -607,21 +590,6 @@ mod tests {
                 ..
             }
         ));
-    }
-
-    #[test]
-    fn empty_answers() {
-        let empty = |status, body: &[u8]| {
-            Incoming {
-                status,
-                body: body.to_vec(),
-            }
-            .is_empty()
-        };
-        assert!(empty(204, b""));
-        assert!(empty(200, b""));
-        assert!(empty(200, b" \r\n"));
-        assert!(!empty(200, b"{}"));
     }
 
     #[test]

@@ -233,7 +233,6 @@ pub trait TokenRequester: Send + Sync {
 pub struct KeyTokenRequester {
     base_url: String,
     options: ClientOptions,
-    lifetime: Duration,
 }
 
 impl KeyTokenRequester {
@@ -246,19 +245,12 @@ impl KeyTokenRequester {
         KeyTokenRequester {
             base_url: base_url.into(),
             options,
-            lifetime: Self::DEFAULT_LIFETIME,
         }
     }
 
-    /// How long requested tokens live (Lacework may give less).
-    pub fn with_lifetime(mut self, lifetime: Duration) -> Self {
-        self.lifetime = lifetime;
-        self
-    }
-
-    /// How long requested tokens live.
+    /// How long requested tokens live ([`Self::DEFAULT_LIFETIME`]; Lacework may give less).
     pub fn lifetime(&self) -> Duration {
-        self.lifetime
+        Self::DEFAULT_LIFETIME
     }
 }
 
@@ -269,8 +261,8 @@ impl TokenRequester for KeyTokenRequester {
     ) -> impl Future<Output = Result<Token, Error>> + Send {
         let credentials = credentials.clone();
         async move {
+            // A key token source asks for tokens of the default lifetime.
             KeyTokenSource::new(&self.base_url, credentials, &self.options)?
-                .with_lifetime(self.lifetime)
                 .request_token()
                 .await
         }

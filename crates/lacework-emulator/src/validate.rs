@@ -6,7 +6,7 @@
 
 use std::ops::RangeInclusive;
 
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use crate::mapping_file;
 
@@ -254,22 +254,79 @@ pub fn validate_create(
         body.get("enabled")
             .ok_or_else(|| Invalid::field("$.enabled", "required field is missing (0 or 1)"))?,
     )?;
-    validated(name, kind, enabled, &body.object("data")?, org_accounts)
+    // The data's rules depend on the type.
+    let data = body.object("data")?;
+    let allowed: &'static [&'static str] = match kind {
+        IntegrationType::AwsCfg => &["crossAccountCredentials", "awsAccountId"],
+        IntegrationType::AwsCtSqs => &[
+            "crossAccountCredentials",
+            "queueUrl",
+            "awsAccountId",
+            "accountMappingFile",
+        ],
+    };
+    if let Some((key, _)) = data.unknown(allowed).next() {
+        return Err(Invalid::field(
+            data.path(key),
+            format!(
+                "unknown field for {} (allowed: {})",
+                kind.as_str(),
+                allowed.join(", ")
+            ),
+        ));
+    }
+    let role_account = validate_credentials(&data.object("crossAccountCredentials")?)?;
+    let aws_account_id = data
+        .get("awsAccountId")
+        .map(|id| aws_account_id(&data.path("awsAccountId"), id))
+        .transpose()?;
+    if kind == IntegrationType::AwsCfg
+        && let Some(id) = aws_account_id.filter(|id| *id != role_account)
+    {
+        return Err(Invalid::field(
+            "$.data.awsAccountId",
+            format!(
+                "{id:?} differs from the account of crossAccountCredentials.roleArn ({role_account:?}); an AwsCfg role lives in the account it reads"
+            ),
+        ));
+    }
+    if kind == IntegrationType::AwsCtSqs {
+        check_queue_url(data.required_string("queueUrl")?)?;
+    }
+    let mapping = match (data.string("accountMappingFile")?, org_accounts) {
+        (None, _) => None,
+        (Some(uri), Some(accounts)) => Some(mapping_file::decode_and_validate(uri, accounts)?),
+        (Some(_), None) => {
+            return Err(Invalid::field(
+                "$.data.accountMappingFile",
+                "AccountMappingFile or AccountMapping is for Org Level Cloud trail Integration only. (send Org-Access: true)",
+            ));
+        }
+    };
+    Ok(ValidIntegration {
+        name,
+        kind,
+        enabled,
+        data: data.fields().clone(),
+        aws_account: aws_account_id.unwrap_or(&role_account).to_string(),
+        mapping,
+    })
 }
 
-/// Validates a `PATCH /CloudAccounts/{intgGuid}` body against the stored integration and
-/// returns the merged result: `name` and `enabled` replace, `data` is merged as a JSON merge
-/// patch (RFC 7396: objects merge, `null` removes a key, anything else replaces), and the
-/// merged integration is validated as a create would be (`org_accounts` as there).
+/// Validates a `PATCH /CloudAccounts/{intgGuid}` body against the stored integration: the
+/// stored record is merged with the body as a JSON merge patch (RFC 7396: objects merge - so
+/// `data` does -, `null` removes a key, anything else replaces - so `name` and `enabled` do)
+/// and validated as a create (`org_accounts` as there). `intgGuid` and `type` may be sent
+/// only as they are.
 pub fn validate_update(
     body: &Value,
     guid: &str,
     current: &ValidIntegration,
     org_accounts: Option<&[String]>,
 ) -> Result<ValidIntegration, Invalid> {
-    let body = Object::body(body)?;
-    check_top_level_fields(&body, &["intgGuid", "name", "type", "enabled", "data"])?;
-    if let Some(sent) = body
+    let patch = Object::body(body)?;
+    check_top_level_fields(&patch, &["intgGuid", "name", "type", "enabled", "data"])?;
+    if let Some(sent) = patch
         .get("intgGuid")
         .filter(|sent| sent.as_str() != Some(guid))
     {
@@ -278,29 +335,21 @@ pub fn validate_update(
             format!("must equal the intgGuid in the path ({guid:?}) when present, got {sent}"),
         ));
     }
-    let name = match body.get("name") {
-        Some(_) => required_name(&body)?,
-        None => current.name.clone(),
-    };
     let kind = current.kind.as_str();
-    if let Some(sent) = body.get("type").filter(|sent| sent.as_str() != Some(kind)) {
+    if let Some(sent) = patch.get("type").filter(|sent| sent.as_str() != Some(kind)) {
         return Err(Invalid::field(
             "$.type",
             format!("the type of an integration cannot change (it is {kind:?}), got {sent}"),
         ));
     }
-    let enabled = body
-        .get("enabled")
-        .map_or(Ok(current.enabled), parse_enabled)?;
-    let mut merged = current.data.clone();
-    if body.get("data").is_some() {
-        merge_patch(&mut merged, body.object("data")?.fields());
+    let mut changes = patch.fields().clone();
+    changes.remove("intgGuid");
+    let mut merged = json!({"name": current.name, "type": kind, "enabled": current.enabled});
+    if let Value::Object(record) = &mut merged {
+        record.insert("data".to_string(), Value::Object(current.data.clone()));
+        merge_patch(record, &changes);
     }
-    let data = Object {
-        path: "$.data".to_string(),
-        fields: &merged,
-    };
-    validated(name, current.kind, enabled, &data, org_accounts)
+    validate_create(&merged, org_accounts)
 }
 
 fn check_top_level_fields(
@@ -344,71 +393,6 @@ fn parse_enabled(value: &Value) -> Result<u8, Invalid> {
             format!("must be the number 0 or 1, got {value}"),
         )),
     }
-}
-
-/// The integration, once its `data` (whose rules depend on the type) is valid.
-fn validated(
-    name: String,
-    kind: IntegrationType,
-    enabled: u8,
-    data: &Object<'_>,
-    org_accounts: Option<&[String]>,
-) -> Result<ValidIntegration, Invalid> {
-    let allowed: &'static [&'static str] = match kind {
-        IntegrationType::AwsCfg => &["crossAccountCredentials", "awsAccountId"],
-        IntegrationType::AwsCtSqs => &[
-            "crossAccountCredentials",
-            "queueUrl",
-            "awsAccountId",
-            "accountMappingFile",
-        ],
-    };
-    if let Some((key, _)) = data.unknown(allowed).next() {
-        return Err(Invalid::field(
-            data.path(key),
-            format!(
-                "unknown field for {} (allowed: {})",
-                kind.as_str(),
-                allowed.join(", ")
-            ),
-        ));
-    }
-    let role_account = validate_credentials(&data.object("crossAccountCredentials")?)?;
-    let aws_account_id = data
-        .get("awsAccountId")
-        .map(|id| aws_account_id(&data.path("awsAccountId"), id))
-        .transpose()?;
-    if kind == IntegrationType::AwsCfg {
-        if let Some(id) = aws_account_id.filter(|id| *id != role_account) {
-            return Err(Invalid::field(
-                "$.data.awsAccountId",
-                format!(
-                    "{id:?} differs from the account of crossAccountCredentials.roleArn ({role_account:?}); an AwsCfg role lives in the account it reads"
-                ),
-            ));
-        }
-    }
-    if kind == IntegrationType::AwsCtSqs {
-        check_queue_url(data.required_string("queueUrl")?)?;
-    }
-    let mapping = match (data.string("accountMappingFile")?, org_accounts) {
-        (None, _) => None,
-        (Some(uri), Some(accounts)) => Some(mapping_file::decode_and_validate(uri, accounts)?),
-        (Some(_), None) => {
-            return Err(Invalid::field(
-                "$.data.accountMappingFile",
-                "AccountMappingFile or AccountMapping is for Org Level Cloud trail Integration only. (send Org-Access: true)",
-            ));
-        }
-    };
-    Ok(ValidIntegration {
-        name,
-        kind,
-        enabled,
-        data: data.fields().clone(),
-        aws_account: aws_account_id.unwrap_or(&role_account).to_string(),
-        mapping,
-    })
 }
 
 /// Checks `crossAccountCredentials` and returns the role's AWS account.
@@ -858,6 +842,13 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .starts_with("$.intgGuid")
+        );
+        let removes_name = json!({"name": null});
+        assert!(
+            validate_update(&removes_name, "G", &current, account_level())
+                .unwrap_err()
+                .to_string()
+                .starts_with("$.name: required field is missing")
         );
         let breaks_role = json!({"data": {"crossAccountCredentials": {"roleArn": "nope"}}});
         assert!(

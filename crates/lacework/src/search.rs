@@ -87,25 +87,22 @@ pub struct One<T> {
     pub data: T,
 }
 
-/// `{"data": [...], "paging": {...}}`, the envelope of list and search answers.
+/// `{"data": [...], "paging": {...}}`, the envelope of list and search answers (a missing
+/// `paging`, `urls` or `nextPage` reads as none, as serde reads every absent `Option`).
 #[derive(Deserialize)]
 pub struct Page<T> {
     pub data: Vec<T>,
-    #[serde(default)]
     pub paging: Option<Paging>,
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
 pub struct Paging {
-    #[serde(default)]
     pub urls: Option<PagingUrls>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PagingUrls {
-    #[serde(default)]
     pub next_page: Option<String>,
 }
 

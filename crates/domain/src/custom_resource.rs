@@ -32,7 +32,7 @@ use url::{Host, Url};
 
 use crate::account::AccountId;
 use crate::config::parse_arn_of;
-use crate::error::{Error, Problem, json_type};
+use crate::error::{Error, Problem, json_type, quoted};
 use crate::naming::Region;
 
 /// CloudFormation refuses answers longer than this many bytes.
@@ -168,7 +168,7 @@ pub fn parse_request(request: &Value) -> Result<Request, Error> {
     .ok_or_else(|| {
         problem(
             "$.RequestType",
-            format!("must be Create, Update or Delete, not {:?}", shorten(text)),
+            format!("must be Create, Update or Delete, not {}", quoted(text)),
         )
     })?;
     if request_type != RequestType::Create && reply_to.physical_resource_id.is_none() {
@@ -422,7 +422,7 @@ impl AllowedHost {
         if entry.is_empty() {
             return Err(Problem::of_value("an allowed host cannot be empty"));
         }
-        let wrong = |what: &str| Problem::of_value(format!("{:?}{what}", shorten(entry)));
+        let wrong = |what: &str| Problem::of_value(format!("{}{what}", quoted(entry)));
         if entry
             .chars()
             .any(|c| c.is_whitespace() || "/\\@?#".contains(c))
@@ -511,11 +511,11 @@ impl ResponseUrlPolicy {
             .map_err(|err| Error::ResponseUrl(format!("it is not a valid URL ({err})")))?;
         let host_text = parsed
             .host_str()
-            .map(shorten)
+            .map(quoted)
             .unwrap_or_else(|| "(none)".to_owned());
         if !parsed.username().is_empty() || parsed.password().is_some() {
             return refuse(format!(
-                "it carries user information before its host {host_text:?}; a pre-signed S3 URL never does"
+                "it carries user information before its host {host_text}; a pre-signed S3 URL never does"
             ));
         }
         let Some(host) = parsed.host() else {
@@ -528,24 +528,24 @@ impl ResponseUrlPolicy {
                 "https" => Ok(parsed),
                 "http" if loopback => Ok(parsed),
                 _ => refuse(format!(
-                    "host {host_text:?} is allowed, but only over https{}",
+                    "host {host_text} is allowed, but only over https{}",
                     if loopback { " or http" } else { "" }
                 )),
             };
         }
         if scheme != "https" {
             return refuse(format!(
-                "it uses {scheme:?}; answers go over https only (host {host_text:?})"
+                "it uses {scheme:?}; answers go over https only (host {host_text})"
             ));
         }
         if !matches!(host, Host::Domain(name) if is_s3_endpoint(name)) {
             return refuse(format!(
-                "host {host_text:?} is neither an S3 endpoint nor an allowed host"
+                "host {host_text} is neither an S3 endpoint nor an allowed host"
             ));
         }
         if let Some(port) = parsed.port() {
             return refuse(format!(
-                "it names port {port} on S3 host {host_text:?}; S3 answers on the default https port"
+                "it names port {port} on S3 host {host_text}; S3 answers on the default https port"
             ));
         }
         let signed = parsed.query_pairs().any(|(key, value)| {
@@ -553,7 +553,7 @@ impl ResponseUrlPolicy {
         });
         if !signed {
             return refuse(format!(
-                "the URL for S3 host {host_text:?} is not pre-signed (no X-Amz-Signature or Signature in its query)"
+                "the URL for S3 host {host_text} is not pre-signed (no X-Amz-Signature or Signature in its query)"
             ));
         }
         Ok(parsed)
@@ -665,15 +665,6 @@ fn optional_object(
             format!("$.{name}"),
             format!("must be an object, not {}", json_type(other)),
         )),
-    }
-}
-
-/// At most 64 characters of untrusted text, for error messages.
-pub(crate) fn shorten(text: &str) -> String {
-    const MAX: usize = 64;
-    match text.char_indices().nth(MAX) {
-        None => text.to_owned(),
-        Some((end, _)) => format!("{}...", text.get(..end).unwrap_or_default()),
     }
 }
 

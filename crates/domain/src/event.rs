@@ -698,7 +698,8 @@ fn is_ou_id(id: &str) -> bool {
         })
 }
 
-fn is_lower_alphanumeric(text: &str, min: usize, max: usize) -> bool {
+/// Whether `text` is `min` to `max` lower-case letters or digits.
+pub(crate) fn is_lower_alphanumeric(text: &str, min: usize, max: usize) -> bool {
     (min..=max).contains(&text.len())
         && text
             .bytes()

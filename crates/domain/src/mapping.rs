@@ -38,7 +38,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::account::AccountId;
-use crate::error::{Error, Problem};
+use crate::error::{Error, Problem, quoted};
 
 pub use diff::{DefaultChange, MappingDiff, MovedAccount};
 pub use organization::{AccountStatus, OrganizationAccount, OrganizationTree, OrganizationalUnit};
@@ -304,17 +304,6 @@ pub(crate) fn member_path(parent: &str, key: &str) -> String {
         format!("{parent}.{key}")
     } else {
         format!("{parent}[{}]", Value::String(key.to_owned()))
-    }
-}
-
-/// A value quoted for a message, cut short if it is long.
-pub(crate) fn quoted(text: &str) -> String {
-    const LIMIT: usize = 40;
-    if text.chars().count() <= LIMIT {
-        format!("{text:?}")
-    } else {
-        let start: String = text.chars().take(LIMIT).collect();
-        format!("{start:?}... ({} characters)", text.chars().count())
     }
 }
 

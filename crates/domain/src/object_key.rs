@@ -23,6 +23,7 @@ use time::{Date, PrimitiveDateTime};
 
 use crate::account::AccountId;
 use crate::error::Error;
+use crate::event::is_lower_alphanumeric;
 
 /// The general shape, quoted in errors so a reader can compare.
 const SHAPE: &str = "[prefix/]AWSLogs/[o-orgid/]account/CloudTrail/region/yyyy/mm/dd/file.json.gz";
@@ -209,11 +210,7 @@ fn not_a_key(key: &str, reason: impl Into<String>) -> Error {
 /// AWS Organizations ids: `o-` and 10 to 32 lower-case letters or digits.
 fn check_organization_id(key: &str, folder: &str) -> Result<(), Error> {
     let tail = folder.strip_prefix("o-").unwrap_or(folder);
-    let good = (10..=32).contains(&tail.len())
-        && tail
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-    if good {
+    if is_lower_alphanumeric(tail, 10, 32) {
         Ok(())
     } else {
         Err(not_a_key(
@@ -284,7 +281,7 @@ fn is_unique_part(text: &str) -> bool {
 }
 
 /// Trail names: letters, digits, `.`, `_` and `-`.
-fn is_trail_name(text: &str) -> bool {
+pub(crate) fn is_trail_name(text: &str) -> bool {
     !text.is_empty()
         && text
             .chars()

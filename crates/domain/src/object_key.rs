@@ -191,12 +191,9 @@ fn serialize_date<S: Serializer>(date: &Date, serializer: S) -> Result<S::Ok, S:
 }
 
 fn date_text(date: Date) -> String {
-    format!(
-        "{:04}-{:02}-{:02}",
-        date.year(),
-        u8::from(date.month()),
-        date.day()
-    )
+    // A date of nothing but a year, month and day always formats.
+    date.format(format_description!("[year]-[month]-[day]"))
+        .unwrap_or_default()
 }
 
 /// Why `key` is not a CloudTrail object key.

@@ -3,7 +3,7 @@
 //!
 //! An event arrives bare from EventBridge, or wrapped: in an SNS event (one per record), in an
 //! SQS event (one per record), or in an SQS event whose bodies are SNS notifications. [`parse`]
-//! unwraps all of these; [`parse_event`] reads one EventBridge event.
+//! unwraps all of these; [`parse_message`] reads one record's body.
 //!
 //! Three outcomes, never a panic:
 //! * an event we act on becomes a [`LifecycleEvent`];
@@ -45,11 +45,6 @@ pub fn parse(input: &serde_json::Value) -> Result<Vec<Parsed>, Error> {
         None => Ok(vec![parse_document(input, "$")?]),
         Some(records) => records.items()?.iter().map(read_record).collect(),
     }
-}
-
-/// One EventBridge event (already unwrapped).
-pub fn parse_event(event: &serde_json::Value) -> Result<Parsed, Error> {
-    read_event(&At::root(event, Error::Event))
 }
 
 /// The text of one SQS record body or SNS message: an EventBridge event, or an SNS notification
@@ -712,6 +707,11 @@ mod tests {
     use crate::Problem;
     use proptest::prelude::*;
     use serde_json::json;
+
+    /// One EventBridge event (already unwrapped).
+    fn parse_event(event: &Value) -> Result<Parsed, Error> {
+        read_event(&At::root(event, Error::Event))
+    }
 
     macro_rules! fixture {
         ($name:literal) => {

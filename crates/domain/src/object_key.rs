@@ -168,22 +168,6 @@ impl ObjectKey {
             file_name: file_name.to_owned(),
         })
     }
-
-    /// The S3 object key these parts make; `ObjectKey::parse(&k.to_key())` gives `k` back.
-    pub fn to_key(&self) -> String {
-        let date = date_text(self.date).replace('-', "/");
-        let folders = [
-            self.prefix.as_deref(),
-            Some("AWSLogs"),
-            self.organization_id.as_deref(),
-            Some(self.account.as_str()),
-            Some(self.kind.folder()),
-            Some(&self.region),
-            Some(&date),
-            Some(&self.file_name),
-        ];
-        folders.into_iter().flatten().collect::<Vec<_>>().join("/")
-    }
 }
 
 fn serialize_date<S: Serializer>(date: &Date, serializer: S) -> Result<S::Ok, S::Error> {
@@ -390,6 +374,25 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use time::macros::date;
+
+    impl ObjectKey {
+        /// The S3 object key these parts make (only tests build keys);
+        /// `ObjectKey::parse(&k.to_key())` gives `k` back.
+        pub(crate) fn to_key(&self) -> String {
+            let date = date_text(self.date).replace('-', "/");
+            let folders = [
+                self.prefix.as_deref(),
+                Some("AWSLogs"),
+                self.organization_id.as_deref(),
+                Some(self.account.as_str()),
+                Some(self.kind.folder()),
+                Some(&self.region),
+                Some(&date),
+                Some(&self.file_name),
+            ];
+            folders.into_iter().flatten().collect::<Vec<_>>().join("/")
+        }
+    }
 
     const LOG: &str = "AWSLogs/222233334444/CloudTrail/us-east-1/2024/05/17/222233334444_CloudTrail_us-east-1_20240517T1405Z_Xk2pQ9rT4vLm8NaB.json.gz";
     const CONTROL_TOWER_LOG: &str = "o-a1b2c3d4e5/AWSLogs/o-a1b2c3d4e5/222233334444/CloudTrail/eu-west-1/2024/05/17/222233334444_CloudTrail_eu-west-1_20240517T2355Z_Qm7HkS2dPw9ZbR4t.json.gz";

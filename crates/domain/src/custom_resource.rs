@@ -209,9 +209,18 @@ impl Request {
         self.reply_to.physical_resource_id.as_deref()
     }
 
-    /// The account that owns the stack (from `StackId`).
+    /// The account that owns the stack, read from its ARN `StackId`
+    /// (`arn:aws:cloudformation:us-east-1:222233334444:stack/name/guid`). The SNS-backed custom
+    /// resource compares it with the account it is asked to register.
     pub fn stack_account_id(&self) -> Result<AccountId, Error> {
-        stack_account_id(self.stack_id())
+        let arn = parse_arn_of(
+            self.stack_id(),
+            ("cloudformation", "stack/", true),
+            "a CloudFormation stack ARN (arn:<partition>:cloudformation:<region>:<account>:stack/<name>/<id>)",
+        )
+        .map_err(|wrong| Error::CustomResource(wrong.at("$.StackId")))?;
+        arn.account
+            .ok_or_else(|| problem("$.StackId", "has no account"))
     }
 
     /// Whether this request's `PhysicalResourceId` is the placeholder sent when its Create
@@ -239,20 +248,6 @@ impl Request {
         let text = self.property_str(name)?;
         AccountId::parse(text).map_err(|err| problem(property_path(name), err.to_string()))
     }
-}
-
-/// The account that owns a stack, read from its ARN
-/// (`arn:aws:cloudformation:us-east-1:222233334444:stack/name/guid`). The SNS-backed custom
-/// resource compares it with the account it is asked to register.
-pub fn stack_account_id(stack_id: &str) -> Result<AccountId, Error> {
-    let arn = parse_arn_of(
-        stack_id,
-        ("cloudformation", "stack/", true),
-        "a CloudFormation stack ARN (arn:<partition>:cloudformation:<region>:<account>:stack/<name>/<id>)",
-    )
-    .map_err(|wrong| Error::CustomResource(wrong.at("$.StackId")))?;
-    arn.account
-        .ok_or_else(|| problem("$.StackId", "has no account"))
 }
 
 /// Whether the custom resource did what was asked.
@@ -689,6 +684,12 @@ mod tests {
 
     fn request(text: &str) -> Request {
         parse_request(&value(text)).unwrap()
+    }
+
+    fn stack_account_id(stack_id: &str) -> Result<AccountId, Error> {
+        let mut req = request(CREATE);
+        req.reply_to.stack_id = stack_id.to_owned();
+        req.stack_account_id()
     }
 
     fn problem_of(err: Error) -> Problem {

@@ -192,11 +192,6 @@ impl AccountMapping {
         Some(name)
     }
 
-    /// What changed from `self` to `newer`; see [`MappingDiff`].
-    pub fn diff(&self, newer: &AccountMapping) -> MappingDiff {
-        diff::between(self, newer)
-    }
-
     /// Builds the mapping of an organization: each ACTIVE account goes to the sub-account of
     /// the rule of its nearest ancestor OU that has one ([`OuRules::sub_account_for`]).
     ///

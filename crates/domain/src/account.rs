@@ -2,12 +2,14 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::Error;
 
-/// A 12-digit AWS account id, kept as text: leading zeros are part of the id.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// A 12-digit AWS account id, kept as text: leading zeros are part of the id. It serializes as
+/// that text, and is read back only if it is one.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
 pub struct AccountId(String);
 
 impl AccountId {
@@ -49,12 +51,6 @@ pub fn account_id_problem(value: &str) -> Option<String> {
 impl fmt::Display for AccountId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
-    }
-}
-
-impl Serialize for AccountId {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.0)
     }
 }
 

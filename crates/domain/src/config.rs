@@ -45,6 +45,7 @@ use crate::custom_resource::{AllowedHost, ResponseUrlPolicy, is_loopback};
 use crate::error::{Error, Problem};
 use crate::mapping::OuRules;
 use crate::naming::{Arn, NamePrefix, Names, Region};
+use crate::object_key::is_trail_name;
 
 pub const AWS_REGION: &str = "AWS_REGION";
 pub const LACEWORK_URL: &str = "LACEWORK_URL";
@@ -431,10 +432,7 @@ pub fn parse_trail_name(text: &str) -> Result<String, Problem> {
         return Ok(text.to_owned());
     }
     let starts_well = text.starts_with(|c: char| c.is_ascii_alphanumeric());
-    let characters_ok = text
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-');
-    if !(3..=128).contains(&text.len()) || !starts_well || !characters_ok {
+    if !(3..=128).contains(&text.len()) || !starts_well || !is_trail_name(text) {
         return Err(Problem::of_value(
             "must be a trail name (3-128 letters, digits, '.', '_' or '-', starting with a letter or digit) or a trail ARN",
         ));

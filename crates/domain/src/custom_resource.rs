@@ -32,7 +32,7 @@ use url::{Host, Url};
 
 use crate::account::AccountId;
 use crate::config::parse_arn_of;
-use crate::error::{Error, Problem, json_type};
+use crate::error::{Error, Problem, json_type, quoted};
 use crate::naming::Region;
 
 /// CloudFormation refuses answers longer than this many bytes.
@@ -168,7 +168,7 @@ pub fn parse_request(request: &Value) -> Result<Request, Error> {
     .ok_or_else(|| {
         problem(
             "$.RequestType",
-            format!("must be Create, Update or Delete, not {:?}", shorten(text)),
+            format!("must be Create, Update or Delete, not {}", quoted(text)),
         )
     })?;
     if request_type != RequestType::Create && reply_to.physical_resource_id.is_none() {
@@ -209,9 +209,18 @@ impl Request {
         self.reply_to.physical_resource_id.as_deref()
     }
 
-    /// The account that owns the stack (from `StackId`).
+    /// The account that owns the stack, read from its ARN `StackId`
+    /// (`arn:aws:cloudformation:us-east-1:222233334444:stack/name/guid`). The SNS-backed custom
+    /// resource compares it with the account it is asked to register.
     pub fn stack_account_id(&self) -> Result<AccountId, Error> {
-        stack_account_id(self.stack_id())
+        let arn = parse_arn_of(
+            self.stack_id(),
+            ("cloudformation", "stack/", true),
+            "a CloudFormation stack ARN (arn:<partition>:cloudformation:<region>:<account>:stack/<name>/<id>)",
+        )
+        .map_err(|wrong| Error::CustomResource(wrong.at("$.StackId")))?;
+        arn.account
+            .ok_or_else(|| problem("$.StackId", "has no account"))
     }
 
     /// Whether this request's `PhysicalResourceId` is the placeholder sent when its Create
@@ -239,20 +248,6 @@ impl Request {
         let text = self.property_str(name)?;
         AccountId::parse(text).map_err(|err| problem(property_path(name), err.to_string()))
     }
-}
-
-/// The account that owns a stack, read from its ARN
-/// (`arn:aws:cloudformation:us-east-1:222233334444:stack/name/guid`). The SNS-backed custom
-/// resource compares it with the account it is asked to register.
-pub fn stack_account_id(stack_id: &str) -> Result<AccountId, Error> {
-    let arn = parse_arn_of(
-        stack_id,
-        ("cloudformation", "stack/", true),
-        "a CloudFormation stack ARN (arn:<partition>:cloudformation:<region>:<account>:stack/<name>/<id>)",
-    )
-    .map_err(|wrong| Error::CustomResource(wrong.at("$.StackId")))?;
-    arn.account
-        .ok_or_else(|| problem("$.StackId", "has no account"))
 }
 
 /// Whether the custom resource did what was asked.
@@ -422,7 +417,7 @@ impl AllowedHost {
         if entry.is_empty() {
             return Err(Problem::of_value("an allowed host cannot be empty"));
         }
-        let wrong = |what: &str| Problem::of_value(format!("{:?}{what}", shorten(entry)));
+        let wrong = |what: &str| Problem::of_value(format!("{}{what}", quoted(entry)));
         if entry
             .chars()
             .any(|c| c.is_whitespace() || "/\\@?#".contains(c))
@@ -511,11 +506,11 @@ impl ResponseUrlPolicy {
             .map_err(|err| Error::ResponseUrl(format!("it is not a valid URL ({err})")))?;
         let host_text = parsed
             .host_str()
-            .map(shorten)
+            .map(quoted)
             .unwrap_or_else(|| "(none)".to_owned());
         if !parsed.username().is_empty() || parsed.password().is_some() {
             return refuse(format!(
-                "it carries user information before its host {host_text:?}; a pre-signed S3 URL never does"
+                "it carries user information before its host {host_text}; a pre-signed S3 URL never does"
             ));
         }
         let Some(host) = parsed.host() else {
@@ -528,24 +523,24 @@ impl ResponseUrlPolicy {
                 "https" => Ok(parsed),
                 "http" if loopback => Ok(parsed),
                 _ => refuse(format!(
-                    "host {host_text:?} is allowed, but only over https{}",
+                    "host {host_text} is allowed, but only over https{}",
                     if loopback { " or http" } else { "" }
                 )),
             };
         }
         if scheme != "https" {
             return refuse(format!(
-                "it uses {scheme:?}; answers go over https only (host {host_text:?})"
+                "it uses {scheme:?}; answers go over https only (host {host_text})"
             ));
         }
         if !matches!(host, Host::Domain(name) if is_s3_endpoint(name)) {
             return refuse(format!(
-                "host {host_text:?} is neither an S3 endpoint nor an allowed host"
+                "host {host_text} is neither an S3 endpoint nor an allowed host"
             ));
         }
         if let Some(port) = parsed.port() {
             return refuse(format!(
-                "it names port {port} on S3 host {host_text:?}; S3 answers on the default https port"
+                "it names port {port} on S3 host {host_text}; S3 answers on the default https port"
             ));
         }
         let signed = parsed.query_pairs().any(|(key, value)| {
@@ -553,7 +548,7 @@ impl ResponseUrlPolicy {
         });
         if !signed {
             return refuse(format!(
-                "the URL for S3 host {host_text:?} is not pre-signed (no X-Amz-Signature or Signature in its query)"
+                "the URL for S3 host {host_text} is not pre-signed (no X-Amz-Signature or Signature in its query)"
             ));
         }
         Ok(parsed)
@@ -668,15 +663,6 @@ fn optional_object(
     }
 }
 
-/// At most 64 characters of untrusted text, for error messages.
-pub(crate) fn shorten(text: &str) -> String {
-    const MAX: usize = 64;
-    match text.char_indices().nth(MAX) {
-        None => text.to_owned(),
-        Some((end, _)) => format!("{}...", text.get(..end).unwrap_or_default()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -698,6 +684,12 @@ mod tests {
 
     fn request(text: &str) -> Request {
         parse_request(&value(text)).unwrap()
+    }
+
+    fn stack_account_id(stack_id: &str) -> Result<AccountId, Error> {
+        let mut req = request(CREATE);
+        req.reply_to.stack_id = stack_id.to_owned();
+        req.stack_account_id()
     }
 
     fn problem_of(err: Error) -> Problem {

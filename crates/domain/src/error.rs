@@ -63,6 +63,17 @@ pub(crate) fn json_type(value: &serde_json::Value) -> &'static str {
     }
 }
 
+/// Untrusted text quoted for a message, cut short if it is long.
+pub(crate) fn quoted(text: &str) -> String {
+    const LIMIT: usize = 40;
+    if text.chars().count() <= LIMIT {
+        format!("{text:?}")
+    } else {
+        let start: String = text.chars().take(LIMIT).collect();
+        format!("{start:?}... ({} characters)", text.chars().count())
+    }
+}
+
 /// Several problems, counted, then shown one per line.
 fn listed(problems: &[Problem]) -> String {
     let plural = if problems.len() == 1 { "" } else { "s" };

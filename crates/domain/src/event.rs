@@ -3,7 +3,7 @@
 //!
 //! An event arrives bare from EventBridge, or wrapped: in an SNS event (one per record), in an
 //! SQS event (one per record), or in an SQS event whose bodies are SNS notifications. [`parse`]
-//! unwraps all of these; [`parse_event`] reads one EventBridge event.
+//! unwraps all of these; [`parse_message`] reads one record's body.
 //!
 //! Three outcomes, never a panic:
 //! * an event we act on becomes a [`LifecycleEvent`];
@@ -45,11 +45,6 @@ pub fn parse(input: &serde_json::Value) -> Result<Vec<Parsed>, Error> {
         None => Ok(vec![parse_document(input, "$")?]),
         Some(records) => records.items()?.iter().map(read_record).collect(),
     }
-}
-
-/// One EventBridge event (already unwrapped).
-pub fn parse_event(event: &serde_json::Value) -> Result<Parsed, Error> {
-    read_event(&At::root(event, Error::Event))
 }
 
 /// The text of one SQS record body or SNS message: an EventBridge event, or an SNS notification
@@ -455,44 +450,16 @@ fn read_event(event: &At<'_>) -> Result<Parsed, Error> {
     }
 }
 
-/// The Control Tower lifecycle events this product acts on, the key under
-/// `serviceEventDetails` that holds each one's outcome (each event has its own: an update is
-/// *not* under `createManagedAccountStatus`), and the event it becomes.
-const TOWER_EVENTS: [(&str, &str, Becomes); 6] = [
-    (
-        "CreateManagedAccount",
-        "createManagedAccountStatus",
-        Becomes::Account(LifecycleEvent::CreateManagedAccount),
-    ),
-    (
-        "UpdateManagedAccount",
-        "updateManagedAccountStatus",
-        Becomes::Account(LifecycleEvent::UpdateManagedAccount),
-    ),
-    (
-        "RegisterOrganizationalUnit",
-        "registerOrganizationalUnitStatus",
-        Becomes::Unit(LifecycleEvent::RegisterOrganizationalUnit),
-    ),
-    (
-        "DeregisterOrganizationalUnit",
-        "deregisterOrganizationalUnitStatus",
-        Becomes::Unit(LifecycleEvent::DeregisterOrganizationalUnit),
-    ),
-    (
-        "SetupLandingZone",
-        "setupLandingZoneStatus",
-        Becomes::LandingZone(LifecycleEvent::SetupLandingZone),
-    ),
-    (
-        "UpdateLandingZone",
-        "updateLandingZoneStatus",
-        Becomes::LandingZone(LifecycleEvent::UpdateLandingZone),
-    ),
-];
+/// The key under `serviceEventDetails` that holds a Control Tower event's outcome: each event
+/// has its own, named after it (`updateManagedAccountStatus`: an update's outcome is *not*
+/// under `createManagedAccountStatus`).
+fn status_key(name: &str) -> String {
+    let mut letters = name.chars();
+    let first = letters.next().map(|c| c.to_ascii_lowercase());
+    format!("{}{}Status", first.unwrap_or_default(), letters.as_str())
+}
 
 /// What a Control Tower event's outcome is read as, and the event made of it.
-#[derive(Clone, Copy)]
 enum Becomes {
     Account(fn(ManagedAccountChange) -> LifecycleEvent),
     Unit(fn(OrganizationalUnitChange) -> LifecycleEvent),
@@ -514,21 +481,33 @@ fn read_control_tower(event: &At<'_>, detail_type: &str) -> Result<Parsed, Error
         )));
     }
     let (detail, name) = cloudtrail_record(event)?;
-    let Some(&(_, key, becomes)) = TOWER_EVENTS.iter().find(|(event, ..)| *event == name) else {
-        return Ok(ignored(format!(
-            "Control Tower lifecycle event {name} does not change which accounts are monitored"
-        )));
+    // The Control Tower lifecycle events this product acts on, and the event each becomes.
+    let becomes = match name {
+        "CreateManagedAccount" => Becomes::Account(LifecycleEvent::CreateManagedAccount),
+        "UpdateManagedAccount" => Becomes::Account(LifecycleEvent::UpdateManagedAccount),
+        "RegisterOrganizationalUnit" => Becomes::Unit(LifecycleEvent::RegisterOrganizationalUnit),
+        "DeregisterOrganizationalUnit" => {
+            Becomes::Unit(LifecycleEvent::DeregisterOrganizationalUnit)
+        }
+        "SetupLandingZone" => Becomes::LandingZone(LifecycleEvent::SetupLandingZone),
+        "UpdateLandingZone" => Becomes::LandingZone(LifecycleEvent::UpdateLandingZone),
+        _ => {
+            return Ok(ignored(format!(
+                "Control Tower lifecycle event {name} does not change which accounts are monitored"
+            )));
+        }
     };
     let origin = read_origin(event, &detail)?;
     let details = detail.required("serviceEventDetails")?;
     let found = details.object("the outcome of the Control Tower action")?;
-    let Some(status) = details.field(key) else {
+    let key = status_key(name);
+    let Some(status) = details.field(&key) else {
         let mut message = format!("is missing; {name} events carry their outcome there");
         if !found.is_empty() {
             let others: Vec<&str> = found.keys().map(String::as_str).collect();
             message.push_str(&format!(", this one has only {}", others.join(", ")));
         }
-        return Err(details.child_problem(key, message));
+        return Err(details.child_problem(&key, message));
     };
     status.object("the outcome of the Control Tower action")?;
     let state = read_state(&status)?;
@@ -714,7 +693,8 @@ fn is_ou_id(id: &str) -> bool {
         })
 }
 
-fn is_lower_alphanumeric(text: &str, min: usize, max: usize) -> bool {
+/// Whether `text` is `min` to `max` lower-case letters or digits.
+pub(crate) fn is_lower_alphanumeric(text: &str, min: usize, max: usize) -> bool {
     (min..=max).contains(&text.len())
         && text
             .bytes()
@@ -727,6 +707,11 @@ mod tests {
     use crate::Problem;
     use proptest::prelude::*;
     use serde_json::json;
+
+    /// One EventBridge event (already unwrapped).
+    fn parse_event(event: &Value) -> Result<Parsed, Error> {
+        read_event(&At::root(event, Error::Event))
+    }
 
     macro_rules! fixture {
         ($name:literal) => {

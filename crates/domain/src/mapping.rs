@@ -38,7 +38,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::account::AccountId;
-use crate::error::{Error, Problem};
+use crate::error::{Error, Problem, quoted};
 
 pub use diff::{DefaultChange, MappingDiff, MovedAccount};
 pub use organization::{AccountStatus, OrganizationAccount, OrganizationTree, OrganizationalUnit};
@@ -192,11 +192,6 @@ impl AccountMapping {
         Some(name)
     }
 
-    /// What changed from `self` to `newer`; see [`MappingDiff`].
-    pub fn diff(&self, newer: &AccountMapping) -> MappingDiff {
-        diff::between(self, newer)
-    }
-
     /// Builds the mapping of an organization: each ACTIVE account goes to the sub-account of
     /// the rule of its nearest ancestor OU that has one ([`OuRules::sub_account_for`]).
     ///
@@ -304,17 +299,6 @@ pub(crate) fn member_path(parent: &str, key: &str) -> String {
         format!("{parent}.{key}")
     } else {
         format!("{parent}[{}]", Value::String(key.to_owned()))
-    }
-}
-
-/// A value quoted for a message, cut short if it is long.
-pub(crate) fn quoted(text: &str) -> String {
-    const LIMIT: usize = 40;
-    if text.chars().count() <= LIMIT {
-        format!("{text:?}")
-    } else {
-        let start: String = text.chars().take(LIMIT).collect();
-        format!("{start:?}... ({} characters)", text.chars().count())
     }
 }
 

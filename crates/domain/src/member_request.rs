@@ -15,8 +15,8 @@
 
 use crate::AccountId;
 use crate::config::{Installation, parse_role_arn};
-use crate::custom_resource::{Request, RequestType, shorten};
-use crate::error::{Error, Problem};
+use crate::custom_resource::{Request, RequestType};
+use crate::error::{Error, Problem, quoted};
 use crate::external_id::ExternalId;
 use crate::naming::Arn;
 
@@ -62,8 +62,8 @@ pub fn check(
         return Err(Problem::new(
             "$.ResourceType",
             format!(
-                "is {:?}; this function only handles {RESOURCE_TYPE} (the member stacks' registration)",
-                shorten(&request.resource_type)
+                "is {}; this function only handles {RESOURCE_TYPE} (the member stacks' registration)",
+                quoted(&request.resource_type)
             ),
         ));
     }
@@ -103,7 +103,7 @@ pub fn check(
             "$.PhysicalResourceId",
             format!(
                 "names account {}, but $.ResourceProperties.AccountId is {account}; a registration cannot change its account",
-                shorten(named)
+                quoted(named)
             ),
         ));
     }
@@ -140,8 +140,8 @@ fn check_role_name(role: &Arn, installation: &Installation) -> Result<(), Proble
         return Err(Problem::new(
             ROLE_ARN,
             format!(
-                "names role {:?}; the member StackSet creates the role {expected:?}",
-                shorten(name)
+                "names role {}; the member StackSet creates the role {expected:?}",
+                quoted(name)
             ),
         ));
     }

@@ -23,6 +23,7 @@ use time::{Date, PrimitiveDateTime};
 
 use crate::account::AccountId;
 use crate::error::Error;
+use crate::event::is_lower_alphanumeric;
 
 /// The general shape, quoted in errors so a reader can compare.
 const SHAPE: &str = "[prefix/]AWSLogs/[o-orgid/]account/CloudTrail/region/yyyy/mm/dd/file.json.gz";
@@ -167,22 +168,6 @@ impl ObjectKey {
             file_name: file_name.to_owned(),
         })
     }
-
-    /// The S3 object key these parts make; `ObjectKey::parse(&k.to_key())` gives `k` back.
-    pub fn to_key(&self) -> String {
-        let date = date_text(self.date).replace('-', "/");
-        let folders = [
-            self.prefix.as_deref(),
-            Some("AWSLogs"),
-            self.organization_id.as_deref(),
-            Some(self.account.as_str()),
-            Some(self.kind.folder()),
-            Some(&self.region),
-            Some(&date),
-            Some(&self.file_name),
-        ];
-        folders.into_iter().flatten().collect::<Vec<_>>().join("/")
-    }
 }
 
 fn serialize_date<S: Serializer>(date: &Date, serializer: S) -> Result<S::Ok, S::Error> {
@@ -190,12 +175,9 @@ fn serialize_date<S: Serializer>(date: &Date, serializer: S) -> Result<S::Ok, S:
 }
 
 fn date_text(date: Date) -> String {
-    format!(
-        "{:04}-{:02}-{:02}",
-        date.year(),
-        u8::from(date.month()),
-        date.day()
-    )
+    // A date of nothing but a year, month and day always formats.
+    date.format(format_description!("[year]-[month]-[day]"))
+        .unwrap_or_default()
 }
 
 /// Why `key` is not a CloudTrail object key.
@@ -209,11 +191,7 @@ fn not_a_key(key: &str, reason: impl Into<String>) -> Error {
 /// AWS Organizations ids: `o-` and 10 to 32 lower-case letters or digits.
 fn check_organization_id(key: &str, folder: &str) -> Result<(), Error> {
     let tail = folder.strip_prefix("o-").unwrap_or(folder);
-    let good = (10..=32).contains(&tail.len())
-        && tail
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-    if good {
+    if is_lower_alphanumeric(tail, 10, 32) {
         Ok(())
     } else {
         Err(not_a_key(
@@ -284,7 +262,7 @@ fn is_unique_part(text: &str) -> bool {
 }
 
 /// Trail names: letters, digits, `.`, `_` and `-`.
-fn is_trail_name(text: &str) -> bool {
+pub(crate) fn is_trail_name(text: &str) -> bool {
     !text.is_empty()
         && text
             .chars()
@@ -396,6 +374,25 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use time::macros::date;
+
+    impl ObjectKey {
+        /// The S3 object key these parts make (only tests build keys);
+        /// `ObjectKey::parse(&k.to_key())` gives `k` back.
+        pub(crate) fn to_key(&self) -> String {
+            let date = date_text(self.date).replace('-', "/");
+            let folders = [
+                self.prefix.as_deref(),
+                Some("AWSLogs"),
+                self.organization_id.as_deref(),
+                Some(self.account.as_str()),
+                Some(self.kind.folder()),
+                Some(&self.region),
+                Some(&date),
+                Some(&self.file_name),
+            ];
+            folders.into_iter().flatten().collect::<Vec<_>>().join("/")
+        }
+    }
 
     const LOG: &str = "AWSLogs/222233334444/CloudTrail/us-east-1/2024/05/17/222233334444_CloudTrail_us-east-1_20240517T1405Z_Xk2pQ9rT4vLm8NaB.json.gz";
     const CONTROL_TOWER_LOG: &str = "o-a1b2c3d4e5/AWSLogs/o-a1b2c3d4e5/222233334444/CloudTrail/eu-west-1/2024/05/17/222233334444_CloudTrail_eu-west-1_20240517T2355Z_Qm7HkS2dPw9ZbR4t.json.gz";

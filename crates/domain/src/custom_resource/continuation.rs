@@ -12,10 +12,11 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::error::{Error, json_type};
-use crate::json::At;
+use crate::lacework::json_path;
 
 use super::{Request, problem};
 
@@ -37,8 +38,10 @@ const OLDEST_RECORD: Duration = Duration::from_secs(2 * 3600);
 /// Tolerated difference between two invocations' clocks.
 const CLOCK_SKEW: Duration = Duration::from_secs(300);
 
-/// Which invocation of a request this is, and when the first one started.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which invocation of a request this is, and when the first one started; in the request as
+/// `{"invocation": 3, "firstStartedMs": 1795000000000}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Continuation {
     /// 1 for CloudFormation's own delivery, then 2, 3, ...
     pub invocation: u32,
@@ -61,34 +64,28 @@ impl Continuation {
         let Some(record) = request.get(CONTINUATION_FIELD) else {
             return Ok(Continuation::first(now));
         };
-        let record = At::new(
-            record,
-            format!("$.{CONTINUATION_FIELD}"),
-            Error::CustomResource,
-        );
-        record.object("the record of an earlier invocation")?;
-        let number = |name: &str| -> Result<u64, Error> {
-            let at = record.required(name)?;
-            at.value
-                .as_u64()
-                .ok_or_else(|| at.problem(format!("must be a whole number, not {}", at.value)))
-        };
-        let number_given = number("invocation")?;
-        let invocation = u32::try_from(number_given)
-            .ok()
-            .filter(|n| *n >= 2)
-            .ok_or_else(|| {
-                record.child_problem(
-                    "invocation",
-                    format!(
-                        "must be 2 or more (the first invocation carries no record), not {number_given}"
-                    ),
-                )
-            })?;
-        let first_started_ms = number("firstStartedMs")?;
-        let now_ms = millis_since_epoch(now);
+        let path = format!("$.{CONTINUATION_FIELD}");
+        let read: Continuation = serde_path_to_error::deserialize(record).map_err(|err| {
+            problem(
+                json_path(&path, &err.path().to_string()),
+                err.inner().to_string(),
+            )
+        })?;
+        if read.invocation < 2 {
+            return Err(problem(
+                format!("{path}.invocation"),
+                format!(
+                    "must be 2 or more (the first invocation carries no record), not {}",
+                    read.invocation
+                ),
+            ));
+        }
+        let (first_started_ms, now_ms) = (read.first_started_ms, millis_since_epoch(now));
         let wrong_start = |why: String| {
-            Err(record.child_problem("firstStartedMs", format!("{first_started_ms} {why}")))
+            Err(problem(
+                format!("{path}.firstStartedMs"),
+                format!("{first_started_ms} {why}"),
+            ))
         };
         if first_started_ms > now_ms.saturating_add(millis(CLOCK_SKEW)) {
             return wrong_start(format!("is in the future (now is {now_ms})"));
@@ -99,10 +96,7 @@ impl Continuation {
                 OLDEST_RECORD.as_secs() / 3600
             ));
         }
-        Ok(Continuation {
-            invocation,
-            first_started_ms,
-        })
+        Ok(read)
     }
 
     /// The record of the invocation that takes over from this one.
@@ -122,13 +116,9 @@ impl Continuation {
                 format!("must be a JSON object, not {}", json_type(&request)),
             ));
         };
-        fields.insert(
-            CONTINUATION_FIELD.to_owned(),
-            json!({
-                "invocation": self.invocation,
-                "firstStartedMs": self.first_started_ms,
-            }),
-        );
+        // Two numbers always serialize.
+        let record = serde_json::to_value(self).unwrap_or_default();
+        fields.insert(CONTINUATION_FIELD.to_owned(), record);
         Ok(request)
     }
 
@@ -155,12 +145,7 @@ pub fn service_timeout(request: &Request) -> Result<Duration, Error> {
         Some(Value::String(text)) if text.is_empty() => return Ok(MAX_SERVICE_TIMEOUT),
         Some(Value::String(text)) => text.parse::<u64>().ok(),
         Some(Value::Number(number)) => number.as_u64(),
-        Some(other) => {
-            return Err(problem(
-                path,
-                format!("must be a number of seconds, not {}", json_type(other)),
-            ));
-        }
+        Some(_) => None,
     };
     match seconds {
         Some(seconds) if (1..=MAX_SERVICE_TIMEOUT.as_secs()).contains(&seconds) => {
@@ -190,6 +175,7 @@ fn millis(duration: Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
+    use serde_json::json;
 
     use super::*;
     use crate::custom_resource::parse_request;
@@ -264,10 +250,10 @@ mod tests {
             Continuation::of_request(&request, at(NOW)).unwrap_err()
         };
         assert_eq!(path_of(with(json!("2"))), "$.TowerContinuation");
-        assert_eq!(
-            path_of(with(json!({"firstStartedMs": NOW}))),
-            "$.TowerContinuation.invocation"
-        );
+        // A missing field is named in the message of a problem at the record.
+        let missing = with(json!({"firstStartedMs": NOW}));
+        assert!(missing.to_string().contains("invocation"), "{missing}");
+        assert_eq!(path_of(missing), "$.TowerContinuation");
         assert_eq!(
             path_of(with(json!({"invocation": 1, "firstStartedMs": NOW}))),
             "$.TowerContinuation.invocation"
@@ -276,10 +262,9 @@ mod tests {
             path_of(with(json!({"invocation": -2, "firstStartedMs": NOW}))),
             "$.TowerContinuation.invocation"
         );
-        assert_eq!(
-            path_of(with(json!({"invocation": 2}))),
-            "$.TowerContinuation.firstStartedMs"
-        );
+        let missing = with(json!({"invocation": 2}));
+        assert!(missing.to_string().contains("firstStartedMs"), "{missing}");
+        assert_eq!(path_of(missing), "$.TowerContinuation");
         let future = with(json!({"invocation": 2, "firstStartedMs": NOW + 3_600_000}));
         assert!(future.to_string().contains("in the future"), "{future}");
         let stale = with(json!({"invocation": 2, "firstStartedMs": NOW - 3 * 3_600_000}));

@@ -35,32 +35,35 @@ pub struct MovedAccount {
     pub to: String,
 }
 
-/// Every list comes out sorted by AWS account id.
-pub(super) fn between(older: &AccountMapping, newer: &AccountMapping) -> MappingDiff {
-    let before = older.mapped_accounts();
-    let after = newer.mapped_accounts();
-    let mut diff = MappingDiff::default();
-    if older.default_account() != newer.default_account() {
-        diff.default_changed = Some(DefaultChange {
-            from: older.default_account().to_owned(),
-            to: newer.default_account().to_owned(),
-        });
-    }
-    for (&account, &from) in &before {
-        match after.get(account) {
-            None => diff.removed.push((account.clone(), from.to_owned())),
-            Some(&to) if to != from => diff.moved.push(MovedAccount {
-                account: account.clone(),
-                from: from.to_owned(),
-                to: to.to_owned(),
-            }),
-            Some(_) => {}
+impl AccountMapping {
+    /// What changed from `self` to `newer`; see [`MappingDiff`]. Every list comes out sorted by
+    /// AWS account id.
+    pub fn diff(&self, newer: &AccountMapping) -> MappingDiff {
+        let before = self.mapped_accounts();
+        let after = newer.mapped_accounts();
+        let mut diff = MappingDiff::default();
+        if self.default_account() != newer.default_account() {
+            diff.default_changed = Some(DefaultChange {
+                from: self.default_account().to_owned(),
+                to: newer.default_account().to_owned(),
+            });
         }
-    }
-    for (&account, &to) in &after {
-        if !before.contains_key(account) {
-            diff.added.push((account.clone(), to.to_owned()));
+        for (&account, &from) in &before {
+            match after.get(account) {
+                None => diff.removed.push((account.clone(), from.to_owned())),
+                Some(&to) if to != from => diff.moved.push(MovedAccount {
+                    account: account.clone(),
+                    from: from.to_owned(),
+                    to: to.to_owned(),
+                }),
+                Some(_) => {}
+            }
         }
+        for (&account, &to) in &after {
+            if !before.contains_key(account) {
+                diff.added.push((account.clone(), to.to_owned()));
+            }
+        }
+        diff
     }
-    diff
 }

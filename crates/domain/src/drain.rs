@@ -185,6 +185,9 @@ pub struct Decision {
     pub run: RunNext,
 }
 
+/// Why a run ends when its budget of requests is spent.
+pub const BUDGET_SPENT: &str = "the request budget is spent";
+
 /// Why a run ends when Lacework rate-limits the API key.
 pub const RATE_LIMITED: &str = "Lacework is rate limiting this API key";
 
@@ -235,7 +238,7 @@ pub fn decide(
     };
     // The budget ran out: not the message's fault, whatever the error says.
     if budget_spent {
-        return back(Duration::ZERO, RunNext::End("the request budget is spent"));
+        return back(Duration::ZERO, RunNext::End(BUDGET_SPENT));
     }
     if let Error::Lacework {
         kind: LaceworkErrorKind::Unauthorized,
@@ -487,7 +490,7 @@ mod tests {
         let spent = decided(lacework(RateLimited, None), 3, true);
         assert!(matches!(spent.fate, Fate::Retry { .. }));
         assert_eq!(spent.hidden_for, Duration::ZERO);
-        assert_eq!(spent.run, RunNext::End("the request budget is spent"));
+        assert_eq!(spent.run, RunNext::End(BUDGET_SPENT));
         let limited = decided(lacework(RateLimited, Some(600)), 1, false);
         assert_eq!(limited.hidden_for, Duration::from_secs(600));
         assert!(matches!(limited.run, RunNext::End(_)));

@@ -163,41 +163,35 @@ pub fn reconcile(observed: &Observed, installation: &Installation<'_>) -> Result
             continue;
         }
         let wanted = installation.routing.sub_account_for(&observed.tree, id)?;
-        if installation.member_instances {
-            match observed.instances.get(id) {
-                None => {
-                    repairs.found(id, DriftKind::MissingInstance);
-                    repairs.onboard.push(AccountToOnboard {
-                        id: id.clone(),
-                        name: account.name.clone(),
-                    });
-                    // The new instance's custom resource registers the account.
-                    continue;
-                }
-                Some(InstanceState::Current) => match ours.get(id) {
-                    None => {
-                        repairs.found(id, DriftKind::MissingRegistration);
-                        repairs.registrations.push(RegistrationWork::Register {
-                            account: id.clone(),
-                            role_arn: iam_role_arn(
-                                installation.partition,
-                                id,
-                                installation.member_role,
-                            ),
-                            cause: CAUSE.to_owned(),
-                        });
-                    }
-                    Some(found) if found.sub_account != wanted => {
-                        let found = found.sub_account.as_str().to_owned();
-                        let wanted = wanted.as_str().to_owned();
-                        repairs.found(id, DriftKind::MisplacedRegistration { found, wanted });
-                        remapped.insert(id.clone());
-                    }
-                    Some(_) => {}
-                },
-                // Operations are working on it, or account-lifecycle repairs it.
-                Some(_) => {}
+        let instance = observed.instances.get(id);
+        match (installation.member_instances, instance, ours.get(id)) {
+            (false, ..) => {}
+            (true, None, _) => {
+                repairs.found(id, DriftKind::MissingInstance);
+                repairs.onboard.push(AccountToOnboard {
+                    id: id.clone(),
+                    name: account.name.clone(),
+                });
+                // The new instance's custom resource registers the account.
+                continue;
             }
+            (true, Some(InstanceState::Current), None) => {
+                repairs.found(id, DriftKind::MissingRegistration);
+                repairs.registrations.push(RegistrationWork::Register {
+                    account: id.clone(),
+                    role_arn: iam_role_arn(installation.partition, id, installation.member_role),
+                    cause: CAUSE.to_owned(),
+                });
+            }
+            (true, Some(InstanceState::Current), Some(found)) if found.sub_account != wanted => {
+                let found = found.sub_account.as_str().to_owned();
+                let wanted = wanted.as_str().to_owned();
+                repairs.found(id, DriftKind::MisplacedRegistration { found, wanted });
+                remapped.insert(id.clone());
+            }
+            // Registered where it belongs; or operations are working on the instance, or
+            // account-lifecycle repairs it.
+            _ => {}
         }
         if let Some(mapping) = &observed.mapping {
             let found = mapping.resolve(id).lacework_account;

@@ -1,6 +1,5 @@
 //! The `lwct` subcommands: read the input, ask `lwct-domain`, shape the answer.
 
-use std::io::Read;
 use std::path::Path;
 
 use lwct_domain::mapping::AccountMapping;
@@ -36,14 +35,12 @@ impl std::fmt::Display for Output {
 
 /// Reads FILE, or standard input for `-`.
 fn read_input(file: &Path) -> Result<String, Failure> {
-    let mut text = String::new();
     let read = if file == Path::new("-") {
-        std::io::stdin().read_to_string(&mut text).map(|_| ())
+        std::io::read_to_string(std::io::stdin())
     } else {
-        std::fs::read_to_string(file).map(|content| text = content)
+        std::fs::read_to_string(file)
     };
-    read.map_err(|err| Failure::Usage(format!("cannot read {}: {err}", file.display())))?;
-    Ok(text)
+    read.map_err(|err| Failure::Usage(format!("cannot read {}: {err}", file.display())))
 }
 
 /// Parses JSON input; a syntax error is invalid input at `$`, with its line and column.

@@ -54,9 +54,10 @@ pub fn cloudtrail_integration_name(prefix: &NamePrefix) -> String {
 /// sub-account and OU -> sub-account rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubAccountRouting {
-    lacework_account: SubAccount,
     default_sub_account: SubAccount,
     rules: OuRules,
+    /// Each rule's sub-account, the default, and the Lacework account itself.
+    sub_accounts: BTreeSet<SubAccount>,
 }
 
 impl SubAccountRouting {
@@ -77,15 +78,20 @@ impl SubAccountRouting {
             .as_deref()
             .and_then(|name| sub_account(LACEWORK_SUB_ACCOUNT, name));
         let rules = settings.ou_rules.clone();
-        for rule in rules.rules() {
-            sub_account(LACEWORK_OU_RULES, &rule.sub_account);
-        }
+        let targets: Vec<SubAccount> = (rules.rules().iter())
+            .filter_map(|rule| sub_account(LACEWORK_OU_RULES, &rule.sub_account))
+            .collect();
         match account {
-            Some(account) if problems.is_empty() => Ok(Self {
-                default_sub_account: default.unwrap_or_else(|| account.clone()),
-                lacework_account: account,
-                rules,
-            }),
+            Some(account) if problems.is_empty() => {
+                let default_sub_account = default.unwrap_or_else(|| account.clone());
+                let mut sub_accounts = BTreeSet::from([account, default_sub_account.clone()]);
+                sub_accounts.extend(targets);
+                Ok(Self {
+                    default_sub_account,
+                    rules,
+                    sub_accounts,
+                })
+            }
             _ => Err(Error::Config(problems)),
         }
     }
@@ -119,25 +125,15 @@ impl SubAccountRouting {
     /// Every sub-account a registration of ours can be in: each rule's, the default, and the
     /// Lacework account itself.
     pub fn sub_accounts(&self) -> BTreeSet<SubAccount> {
-        let mut all = BTreeSet::from([
-            self.lacework_account.clone(),
-            self.default_sub_account.clone(),
-        ]);
-        all.extend(
-            self.rules
-                .rules()
-                .iter()
-                .filter_map(|rule| SubAccount::new(&rule.sub_account).ok()),
-        );
-        all
+        self.sub_accounts.clone()
     }
 
     /// Every sub-account but `target`: where a registration of an account that belongs in
     /// `target` must not be.
     pub fn other_sub_accounts(&self, target: &SubAccount) -> Vec<SubAccount> {
-        self.sub_accounts()
-            .into_iter()
-            .filter(|sub_account| sub_account != target)
+        (self.sub_accounts.iter())
+            .filter(|sub_account| *sub_account != target)
+            .cloned()
             .collect()
     }
 }
@@ -184,6 +180,9 @@ pub struct Decision {
     pub hidden_for: Duration,
     pub run: RunNext,
 }
+
+/// Why a run ends when its budget of requests is spent.
+pub const BUDGET_SPENT: &str = "the request budget is spent";
 
 /// Why a run ends when Lacework rate-limits the API key.
 pub const RATE_LIMITED: &str = "Lacework is rate limiting this API key";
@@ -235,7 +234,7 @@ pub fn decide(
     };
     // The budget ran out: not the message's fault, whatever the error says.
     if budget_spent {
-        return back(Duration::ZERO, RunNext::End("the request budget is spent"));
+        return back(Duration::ZERO, RunNext::End(BUDGET_SPENT));
     }
     if let Error::Lacework {
         kind: LaceworkErrorKind::Unauthorized,
@@ -487,7 +486,7 @@ mod tests {
         let spent = decided(lacework(RateLimited, None), 3, true);
         assert!(matches!(spent.fate, Fate::Retry { .. }));
         assert_eq!(spent.hidden_for, Duration::ZERO);
-        assert_eq!(spent.run, RunNext::End("the request budget is spent"));
+        assert_eq!(spent.run, RunNext::End(BUDGET_SPENT));
         let limited = decided(lacework(RateLimited, Some(600)), 1, false);
         assert_eq!(limited.hidden_for, Duration::from_secs(600));
         assert!(matches!(limited.run, RunNext::End(_)));

@@ -61,69 +61,56 @@ pub struct Installation<'a> {
     pub member_instances: bool,
 }
 
-/// One difference from what the product would have made.
+/// One difference from what the product would have made: the account it is about, and what
+/// is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "camelCase")]
-pub enum Drift {
-    /// An active member account without a member stack instance.
-    MissingInstance { account: AccountId },
-    /// An account with a current member instance but no registration of ours.
-    MissingRegistration { account: AccountId },
-    /// Registered in a sub-account other than the one its OU maps to.
-    MisplacedRegistration {
-        account: AccountId,
-        found: String,
-        wanted: String,
-    },
-    /// The mapping file sends the account's trail activity elsewhere than its OU maps to.
-    StaleMapping {
-        account: AccountId,
-        found: String,
-        wanted: String,
-    },
-    /// A member instance of an account that is closed or left the organization.
-    InstanceOfGoneAccount { account: AccountId },
-    /// A registration of ours for an account that is closed or left the organization.
-    RegistrationOfGoneAccount { account: AccountId },
+pub struct Drift {
+    pub account: AccountId,
+    #[serde(flatten)]
+    pub kind: DriftKind,
 }
 
-impl Drift {
-    /// The account the difference is about.
-    pub fn account(&self) -> &AccountId {
-        match self {
-            Drift::MissingInstance { account }
-            | Drift::MissingRegistration { account }
-            | Drift::MisplacedRegistration { account, .. }
-            | Drift::StaleMapping { account, .. }
-            | Drift::InstanceOfGoneAccount { account }
-            | Drift::RegistrationOfGoneAccount { account } => account,
-        }
-    }
+/// What is wrong with an account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum DriftKind {
+    /// An active member account without a member stack instance.
+    MissingInstance,
+    /// An account with a current member instance but no registration of ours.
+    MissingRegistration,
+    /// Registered in a sub-account other than the one its OU maps to.
+    MisplacedRegistration { found: String, wanted: String },
+    /// The mapping file sends the account's trail activity elsewhere than its OU maps to.
+    StaleMapping { found: String, wanted: String },
+    /// A member instance of an account that is closed or left the organization.
+    InstanceOfGoneAccount,
+    /// A registration of ours for an account that is closed or left the organization.
+    RegistrationOfGoneAccount,
 }
 
 impl fmt::Display for Drift {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let account = self.account();
-        match self {
-            Drift::MissingInstance { .. } => {
+        let account = &self.account;
+        match &self.kind {
+            DriftKind::MissingInstance => {
                 write!(f, "account {account} has no member stack instance")
             }
-            Drift::MissingRegistration { .. } => {
+            DriftKind::MissingRegistration => {
                 write!(f, "account {account} is not registered in Lacework")
             }
-            Drift::MisplacedRegistration { found, wanted, .. } => write!(
+            DriftKind::MisplacedRegistration { found, wanted } => write!(
                 f,
                 "account {account} is registered in {found}, its OU maps it to {wanted}"
             ),
-            Drift::StaleMapping { found, wanted, .. } => write!(
+            DriftKind::StaleMapping { found, wanted } => write!(
                 f,
                 "the mapping file sends account {account} to {found}, its OU maps it to {wanted}"
             ),
-            Drift::InstanceOfGoneAccount { .. } => write!(
+            DriftKind::InstanceOfGoneAccount => write!(
                 f,
                 "account {account} is closed or gone but keeps its member stack instance"
             ),
-            Drift::RegistrationOfGoneAccount { .. } => write!(
+            DriftKind::RegistrationOfGoneAccount => write!(
                 f,
                 "account {account} is closed or gone but is still registered in Lacework"
             ),
@@ -142,6 +129,15 @@ pub struct Repairs {
     pub registrations: Vec<RegistrationWork>,
     /// Member instances to delete, keeping their stacks (the accounts cannot be reached).
     pub retire: Vec<AccountId>,
+}
+
+impl Repairs {
+    fn found(&mut self, account: &AccountId, kind: DriftKind) {
+        self.drift.push(Drift {
+            account: account.clone(),
+            kind,
+        });
+    }
 }
 
 /// Compares what was observed with what the installation would have made.
@@ -167,56 +163,41 @@ pub fn reconcile(observed: &Observed, installation: &Installation<'_>) -> Result
             continue;
         }
         let wanted = installation.routing.sub_account_for(&observed.tree, id)?;
-        if installation.member_instances {
-            match observed.instances.get(id) {
-                None => {
-                    repairs.drift.push(Drift::MissingInstance {
-                        account: id.clone(),
-                    });
-                    repairs.onboard.push(AccountToOnboard {
-                        id: id.clone(),
-                        name: account.name.clone(),
-                    });
-                    // The new instance's custom resource registers the account.
-                    continue;
-                }
-                Some(InstanceState::Current) => match ours.get(id) {
-                    None => {
-                        repairs.drift.push(Drift::MissingRegistration {
-                            account: id.clone(),
-                        });
-                        repairs.registrations.push(RegistrationWork::Register {
-                            account: id.clone(),
-                            role_arn: iam_role_arn(
-                                installation.partition,
-                                id,
-                                installation.member_role,
-                            ),
-                            cause: CAUSE.to_owned(),
-                        });
-                    }
-                    Some(found) if found.sub_account != wanted => {
-                        repairs.drift.push(Drift::MisplacedRegistration {
-                            account: id.clone(),
-                            found: found.sub_account.as_str().to_owned(),
-                            wanted: wanted.as_str().to_owned(),
-                        });
-                        remapped.insert(id.clone());
-                    }
-                    Some(_) => {}
-                },
-                // Operations are working on it, or account-lifecycle repairs it.
-                Some(_) => {}
+        let instance = observed.instances.get(id);
+        match (installation.member_instances, instance, ours.get(id)) {
+            (false, ..) => {}
+            (true, None, _) => {
+                repairs.found(id, DriftKind::MissingInstance);
+                repairs.onboard.push(AccountToOnboard {
+                    id: id.clone(),
+                    name: account.name.clone(),
+                });
+                // The new instance's custom resource registers the account.
+                continue;
             }
+            (true, Some(InstanceState::Current), None) => {
+                repairs.found(id, DriftKind::MissingRegistration);
+                repairs.registrations.push(RegistrationWork::Register {
+                    account: id.clone(),
+                    role_arn: iam_role_arn(installation.partition, id, installation.member_role),
+                    cause: CAUSE.to_owned(),
+                });
+            }
+            (true, Some(InstanceState::Current), Some(found)) if found.sub_account != wanted => {
+                let found = found.sub_account.as_str().to_owned();
+                let wanted = wanted.as_str().to_owned();
+                repairs.found(id, DriftKind::MisplacedRegistration { found, wanted });
+                remapped.insert(id.clone());
+            }
+            // Registered where it belongs; or operations are working on the instance, or
+            // account-lifecycle repairs it.
+            _ => {}
         }
         if let Some(mapping) = &observed.mapping {
             let found = mapping.resolve(id).lacework_account;
             if found != wanted.as_str() {
-                repairs.drift.push(Drift::StaleMapping {
-                    account: id.clone(),
-                    found: found.to_owned(),
-                    wanted: wanted.as_str().to_owned(),
-                });
+                let (found, wanted) = (found.to_owned(), wanted.as_str().to_owned());
+                repairs.found(id, DriftKind::StaleMapping { found, wanted });
                 remapped.insert(id.clone());
             }
         }
@@ -251,15 +232,11 @@ fn gone(
     repairs: &mut Repairs,
 ) {
     if observed.instances.contains_key(id) {
-        repairs.drift.push(Drift::InstanceOfGoneAccount {
-            account: id.clone(),
-        });
+        repairs.found(id, DriftKind::InstanceOfGoneAccount);
         repairs.retire.push(id.clone());
     }
     if ours.contains_key(id) {
-        repairs.drift.push(Drift::RegistrationOfGoneAccount {
-            account: id.clone(),
-        });
+        repairs.found(id, DriftKind::RegistrationOfGoneAccount);
         repairs.registrations.push(RegistrationWork::Deregister {
             account: id.clone(),
             cause: CAUSE.to_owned(),
@@ -275,6 +252,34 @@ mod tests {
     use crate::mapping::{OrganizationAccount, OrganizationalUnit, OuRules};
 
     const MANAGEMENT: &str = "111111111111";
+
+    #[test]
+    fn a_drift_is_shown_as_its_kind_with_the_account_and_what_was_found() {
+        let drift = Drift {
+            account: id(7),
+            kind: DriftKind::StaleMapping {
+                found: "prod".into(),
+                wanted: "secops".into(),
+            },
+        };
+        assert_eq!(
+            serde_json::to_value(&drift).unwrap(),
+            serde_json::json!({
+                "kind": "staleMapping",
+                "account": drift.account,
+                "found": "prod",
+                "wanted": "secops",
+            })
+        );
+        let gone = Drift {
+            account: id(7),
+            kind: DriftKind::InstanceOfGoneAccount,
+        };
+        assert_eq!(
+            serde_json::to_value(&gone).unwrap(),
+            serde_json::json!({"kind": "instanceOfGoneAccount", "account": gone.account})
+        );
+    }
 
     fn id(n: u64) -> AccountId {
         AccountId::parse(&format!("{n:012}")).unwrap()

@@ -86,47 +86,41 @@ impl Status {
             "MAPPING",
             "PROBLEM",
         ];
-        let cells: Vec<[String; 8]> = self
-            .accounts
-            .iter()
-            .map(|row| {
-                let or_dash = |value: &Option<String>| value.clone().unwrap_or_else(|| "-".into());
-                let problems = (!row.problems.is_empty()).then(|| row.problems.join("; "));
-                [
-                    row.account.to_string(),
-                    row.name.clone(),
-                    if row.ou.is_empty() {
-                        "/".into()
-                    } else {
-                        row.ou.clone()
-                    },
-                    row.state.clone(),
-                    or_dash(&row.instance),
-                    or_dash(&row.sub_account),
-                    or_dash(&row.mapping),
-                    or_dash(&problems),
-                ]
-            })
+        let or_dash = |value: &Option<String>| value.clone().unwrap_or_else(|| "-".into());
+        let rows = self.accounts.iter().map(|row| {
+            let problems = (!row.problems.is_empty()).then(|| row.problems.join("; "));
+            [
+                row.account.to_string(),
+                row.name.clone(),
+                if row.ou.is_empty() {
+                    "/".into()
+                } else {
+                    row.ou.clone()
+                },
+                row.state.clone(),
+                or_dash(&row.instance),
+                or_dash(&row.sub_account),
+                or_dash(&row.mapping),
+                or_dash(&problems),
+            ]
+        });
+        let cells: Vec<[String; 8]> = std::iter::once(header.map(String::from))
+            .chain(rows)
             .collect();
-        let mut widths = header.map(str::len);
+        let mut widths = [0; 8];
         for row in &cells {
             for (width, cell) in widths.iter_mut().zip(row) {
                 *width = (*width).max(cell.chars().count());
             }
         }
         // Columns two spaces apart, no spaces at the end of a line.
-        let line = |cells: Vec<&str>| {
-            let padded: Vec<String> = cells
-                .iter()
-                .zip(widths)
+        let line = |cells: &[String; 8]| {
+            let padded: Vec<String> = (cells.iter().zip(widths))
                 .map(|(cell, width)| format!("{cell:<width$}"))
                 .collect();
             format!("{}\n", padded.join("  ").trim_end())
         };
-        let rows = cells
-            .iter()
-            .map(|row| line(row.iter().map(String::as_str).collect()));
-        std::iter::once(line(header.to_vec())).chain(rows).collect()
+        cells.iter().map(line).collect()
     }
 }
 
@@ -141,7 +135,7 @@ pub fn status(
     let mut problems: BTreeMap<AccountId, Vec<String>> = BTreeMap::new();
     for drift in &repairs.drift {
         problems
-            .entry(drift.account().clone())
+            .entry(drift.account.clone())
             .or_default()
             .push(drift.to_string());
     }

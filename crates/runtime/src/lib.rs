@@ -16,21 +16,14 @@ use tracing_subscriber::EnvFilter;
 
 pub use aws::{Aws, AwsPorts, SharedPorts, aws_config};
 pub use failure::Failure;
-pub use metrics::{count, flush_metrics, flushed, init_metrics};
+pub use metrics::{count, flushed, init_metrics};
 pub use mode::Mode;
 
-/// Starts the function `function` (its crate name, such as `account_lifecycle`): its logs
-/// ([`init_logs`]) and its metrics ([`init_metrics`]).
+/// Starts the function `function` (its crate name, such as `account_lifecycle`): its metrics
+/// ([`init_metrics`]) and its logs: JSON on stdout for CloudWatch, one object a line, without
+/// timestamps (Lambda adds them). `RUST_LOG` overrides the default: warnings from everything,
+/// information from the function and the product's own crates.
 pub fn init(function: &'static str) {
-    init_logs(function);
-    init_metrics(function);
-}
-
-/// JSON logs on stdout for CloudWatch, one object a line, without timestamps (Lambda adds
-/// them). `RUST_LOG` overrides the default: warnings from everything, information from the
-/// function (`function` is its crate name, such as `account_lifecycle`) and the product's own
-/// crates.
-pub fn init_logs(function: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         EnvFilter::new(format!(
             "warn,{function}=info,lwct_domain=info,lwct_aws=info,lwct_lacework=info,lwct_runtime=info"
@@ -42,6 +35,7 @@ pub fn init_logs(function: &str) {
         .with_current_span(false)
         .without_time()
         .init();
+    init_metrics(function);
 }
 
 /// When Lambda stops the invocation of `context`, on the clock the work's timers use.

@@ -46,21 +46,16 @@ pub fn init_metrics(function: &'static str) {
     });
 }
 
-/// Writes what was counted since the last flush (nothing when nothing was), at the end of each
-/// invocation.
-pub fn flush_metrics() {
+/// Runs one invocation's `work`, then writes what was counted since the last flush (nothing
+/// when nothing was). The work is boxed: the handlers' futures nest deep, and one more layer
+/// around them passes the compiler's layout limit.
+pub async fn flushed<T>(work: impl std::future::Future<Output = T>) -> T {
+    let out = Box::pin(work).await;
     if let Some(Some(collector)) = COLLECTOR.get() {
         if let Err(err) = collector.flush(std::io::stdout().lock()) {
             tracing::warn!(error = %err, "could not write the metrics");
         }
     }
-}
-
-/// Runs one invocation's `work`, then writes its metrics. The work is boxed: the handlers'
-/// futures nest deep, and one more layer around them passes the compiler's layout limit.
-pub async fn flushed<T>(work: impl std::future::Future<Output = T>) -> T {
-    let out = Box::pin(work).await;
-    flush_metrics();
     out
 }
 

@@ -23,16 +23,16 @@
 //! done or it is safely on the dead-letter queue.
 
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use lwct_aws::registration_queue::{MAX_RECEIVE, ReceivedMessage, RegistrationQueue};
 use lwct_aws::secrets::SecretPort;
 use lwct_domain::drain::{
-    RATE_LIMITED, RunNext, WorkFailure, account_integration_name, cloudtrail_integration_name,
-    decide, is_unknown_sub_account, mapping_after,
+    BUDGET_SPENT, RATE_LIMITED, RunNext, WorkFailure, account_integration_name,
+    cloudtrail_integration_name, decide, is_unknown_sub_account, mapping_after,
 };
 use lwct_domain::error::LaceworkErrorKind;
 use lwct_domain::external_id::{ExternalId, ExternalIdSuffix};
@@ -93,12 +93,6 @@ impl DrainReport {
     }
 }
 
-/// What the run should do after a message.
-enum Next {
-    Continue,
-    End(String),
-}
-
 /// What a run reads once and keeps.
 struct Run {
     lacework: Client,
@@ -131,105 +125,6 @@ enum Sight {
     Everything,
 }
 
-/// The run's listing of `scope`'s `AwsCfg` integrations, read now as far as `sight` needs
-/// and the listing does not yet show: a search for the run's accounts not searched for yet,
-/// or the whole scope. A search Lacework refuses (it may not filter on `data.awsAccountId`)
-/// is not tried again by this container: the whole scope is listed instead.
-async fn listing<'r>(
-    run: &'r mut Run,
-    scope: &Scope,
-    sight: Sight,
-    search_refused: &AtomicBool,
-) -> Result<&'r mut Listing<AwsCfgData>, Error> {
-    let lacework = &run.lacework;
-    match run.listings.entry(scope.to_string()) {
-        Entry::Vacant(slot) => {
-            let accounts: Vec<AccountId> = run.accounts.iter().cloned().collect();
-            let read = read_listing(lacework, scope, &accounts, sight, search_refused).await?;
-            Ok(slot.insert(read))
-        }
-        Entry::Occupied(held) => {
-            let held = held.into_mut();
-            if held.sees_everything() {
-                return Ok(held);
-            }
-            match sight {
-                Sight::Everything => {
-                    *held = read_listing(lacework, scope, &[], sight, search_refused).await?;
-                }
-                Sight::RunAccounts => {
-                    let unseen: Vec<AccountId> = (run.accounts.iter())
-                        .filter(|account| !held.sees(account))
-                        .cloned()
-                        .collect();
-                    if !unseen.is_empty() {
-                        let more = read_listing(lacework, scope, &unseen, sight, search_refused);
-                        held.add(more.await?);
-                    }
-                }
-            }
-            Ok(held)
-        }
-    }
-}
-
-/// A search of `scope` for `accounts`' integrations, or with [`Sight::Everything`] (or once
-/// Lacework refused such a search) a listing of all of it.
-async fn read_listing(
-    lacework: &Client,
-    scope: &Scope,
-    accounts: &[AccountId],
-    sight: Sight,
-    search_refused: &AtomicBool,
-) -> Result<Listing<AwsCfgData>, Error> {
-    if matches!(sight, Sight::Everything) || search_refused.load(Ordering::Relaxed) {
-        return lacework.listing(scope).await;
-    }
-    match lacework.listing_of(scope, accounts).await {
-        Err(err) if is_refused_search(&err) => {
-            tracing::warn!(
-                operation = "lacework:search",
-                %scope,
-                error = %err,
-                "Lacework refused a search by AWS account; listing whole sub-accounts from now on"
-            );
-            search_refused.store(true, Ordering::Relaxed);
-            lacework.listing(scope).await
-        }
-        read => read,
-    }
-}
-
-/// A search Lacework answered with a 400: the request was understood as wrong, not the
-/// account's or the key's fault.
-fn is_refused_search(err: &Error) -> bool {
-    matches!(
-        err,
-        Error::Lacework {
-            kind: LaceworkErrorKind::BadRequest,
-            ..
-        }
-    )
-}
-
-/// Registers `spec` in `scope` over the run's listing of it: one request for a new or
-/// changed integration, none for one already as wanted.
-async fn register_listed(
-    run: &mut Run,
-    scope: &Scope,
-    spec: &CloudAccountSpec<AwsCfgData>,
-    sight: Sight,
-    search_refused: &AtomicBool,
-) -> Result<Registration<AwsCfgData>, Error> {
-    let lacework = run.lacework.clone();
-    let held = listing(run, scope, sight, search_refused).await?;
-    let registered = lacework.register_listed(scope, spec, held).await;
-    if registered.is_err() {
-        run.listings.remove(&scope.to_string());
-    }
-    registered
-}
-
 impl<P: Ports> Function<P> {
     /// One run of the drain, until the queue is empty, the budget is spent, Lacework says it
     /// is rate limited, or less than [`Timing::drain_margin`] is left before `deadline`.
@@ -241,7 +136,16 @@ impl<P: Ports> Function<P> {
         let urls = self.queue_urls().await?;
         let budget = self.request_budget();
         let mut report = DrainReport::default();
-        let result = self.drain_into(&mut report, urls, &budget, deadline).await;
+        // Received and not settled when the run ends: put back for the next run.
+        let mut pending = VecDeque::new();
+        let ended = self
+            .drain_into(&mut report, &mut pending, urls, &budget, deadline)
+            .await;
+        let unsettled = pending.iter().map(|(message, _)| message);
+        self.release(urls, unsettled, &mut report).await;
+        if let Ok(why) = ended {
+            report.ended = why.into();
+        }
         report.requests = budget.used();
         report.budget = budget.limit();
         report.budget_learned = budget.is_learned();
@@ -276,80 +180,62 @@ impl<P: Ports> Function<P> {
         if report.ended == RATE_LIMITED {
             lwct_runtime::count(metrics::RATE_LIMIT_WAITS, 1);
         }
-        result.map(|()| report)
+        ended.map(|_| report)
     }
 
+    /// Runs batches until one ends the run; why it ended.
     async fn drain_into(
         &self,
         report: &mut DrainReport,
+        pending: &mut VecDeque<(ReceivedMessage, Result<RegistrationWork, Error>)>,
         urls: &QueueUrls,
         budget: &Arc<RequestBudget>,
         deadline: Instant,
-    ) -> Result<(), Error> {
+    ) -> Result<&'static str, Error> {
         // Started when the first messages arrive: an empty queue costs no reads.
         let mut run: Option<Run> = None;
         loop {
             if budget.remaining() == 0 {
-                report.ended = "the request budget is spent".into();
-                return Ok(());
+                return Ok(BUDGET_SPENT);
             }
             if self.time_is_nearly_up(deadline) {
-                report.ended = TIME_NEARLY_UP.into();
-                return Ok(());
+                return Ok(TIME_NEARLY_UP);
             }
             let messages = self.receive_batch(urls, budget, deadline).await?;
             if messages.is_empty() {
-                report.ended = "the queue is empty".into();
-                return Ok(());
+                return Ok("the queue is empty");
             }
+            // Read once: the accounts are what the run searches Lacework for.
+            pending.extend(messages.into_iter().map(|message| {
+                let work = RegistrationWork::from_message(&message.body);
+                (message, work)
+            }));
             let state = match &mut run {
                 Some(state) => state,
-                None => match self.start_run(budget).await {
-                    Ok(state) => run.insert(state),
-                    Err(err) => {
-                        self.release(urls, &messages, report).await;
-                        return Err(err);
-                    }
-                },
+                None => run.insert(self.start_run(budget).await?),
             };
-            // Read once: the accounts are what the run searches Lacework for.
-            let works: Vec<Result<RegistrationWork, Error>> = (messages.iter())
-                .map(|message| RegistrationWork::from_message(&message.body))
-                .collect();
             state.accounts.extend(
-                (works.iter())
-                    .filter_map(|work| work.as_ref().ok())
+                (pending.iter())
+                    .filter_map(|(_, work)| work.as_ref().ok())
                     .map(|work| work.account().clone()),
             );
-            let mut pending = messages.iter();
-            let mut works = works.into_iter();
-            // `Continue` once every message is settled.
-            let stopped = loop {
+            let ended = loop {
                 // A batch may hold a whole run's messages: each is settled only while there is
                 // time to delete it, or its work would be done again by a later run.
                 if self.time_is_nearly_up(deadline) {
-                    break Ok(Next::End(TIME_NEARLY_UP.into()));
+                    break Ok(Some(TIME_NEARLY_UP));
                 }
-                let (Some(message), Some(work)) = (pending.next(), works.next()) else {
-                    break Ok(Next::Continue);
+                let Some((message, work)) = pending.pop_front() else {
+                    break Ok(None);
                 };
-                match self.settle(state, urls, message, work, report).await {
-                    Ok(Next::Continue) => {}
-                    stopped => break stopped,
+                match self.settle(state, urls, &message, work, report).await {
+                    Ok(None) => {}
+                    ended => break ended,
                 }
             };
             self.delete_settled(urls, state).await;
-            match stopped {
-                Ok(Next::Continue) => {}
-                Ok(Next::End(why)) => {
-                    self.release(urls, pending.as_slice(), report).await;
-                    report.ended = why;
-                    return Ok(());
-                }
-                Err(err) => {
-                    self.release(urls, pending.as_slice(), report).await;
-                    return Err(err);
-                }
+            if let Some(why) = ended? {
+                return Ok(why);
             }
         }
     }
@@ -477,7 +363,8 @@ impl<P: Ports> Function<P> {
         })
     }
 
-    /// Does one message's work (`work`, as read from its body) and settles the message.
+    /// Does one message's work (`work`, as read from its body) and settles the message; why the
+    /// run ends, if it does.
     async fn settle(
         &self,
         run: &mut Run,
@@ -485,19 +372,17 @@ impl<P: Ports> Function<P> {
         message: &ReceivedMessage,
         work: Result<RegistrationWork, Error>,
         report: &mut DrainReport,
-    ) -> Result<Next, Error> {
+    ) -> Result<Option<&'static str>, Error> {
         let queue = &urls.registration;
         let (work, result) = match work {
+            Ok(work)
+                if (run.done.get(work.account())).is_some_and(|done| same_work(done, &work)) =>
+            {
+                run.settled.push(message.receipt_handle.clone());
+                report.duplicates += 1;
+                return Ok(None);
+            }
             Ok(work) => {
-                if run
-                    .done
-                    .get(work.account())
-                    .is_some_and(|done| same_work(done, &work))
-                {
-                    run.settled.push(message.receipt_handle.clone());
-                    report.duplicates += 1;
-                    return Ok(Next::Continue);
-                }
                 let result = self.carry_out(run, &work).await;
                 (Some(work), result)
             }
@@ -523,8 +408,7 @@ impl<P: Ports> Function<P> {
             }
             // Not the message's fault (the budget is spent, the key refused): back at once.
             Fate::Retry { .. } if decision.hidden_for.is_zero() => {
-                self.release(urls, std::slice::from_ref(message), report)
-                    .await;
+                self.release(urls, [message], report).await;
             }
             Fate::Retry { reason } => {
                 tracing::warn!(
@@ -556,8 +440,8 @@ impl<P: Ports> Function<P> {
             }
         }
         match decision.run {
-            RunNext::Continue => Ok(Next::Continue),
-            RunNext::End(why) => Ok(Next::End(why.into())),
+            RunNext::Continue => Ok(None),
+            RunNext::End(why) => Ok(Some(why)),
             RunNext::Halt => Err(match result {
                 Err(WorkFailure::Failed(error)) => error,
                 _ => Error::Preflight("the Lacework API key was refused".into()),
@@ -570,7 +454,7 @@ impl<P: Ports> Function<P> {
     async fn release(
         &self,
         urls: &QueueUrls,
-        messages: &[ReceivedMessage],
+        messages: impl IntoIterator<Item = &ReceivedMessage>,
         report: &mut DrainReport,
     ) {
         for message in messages {
@@ -635,27 +519,22 @@ impl<P: Ports> Function<P> {
         account: &AccountId,
         role_arn: &str,
     ) -> Result<Registered, WorkFailure> {
-        let known_active = |tree: &OrganizationTree| {
-            tree.account(account)
-                .is_some_and(|member| member.status == AccountStatus::Active)
+        let refusal = |tree: &OrganizationTree| match tree.account(account) {
+            None => Some(format!(
+                "account {account} is not in the organization (any more); it was not registered"
+            )),
+            Some(member) if member.status != AccountStatus::Active => Some(format!(
+                "account {account} is {} in the organization; only ACTIVE accounts are registered",
+                member.status.as_aws()
+            )),
+            Some(_) => None,
         };
-        if !known_active(&run.tree) {
+        if refusal(&run.tree).is_some() {
             // New since the tree was read, or changed since: read it again before refusing.
             self.refresh_tree(run).await?;
         }
-        match run.tree.account(account) {
-            None => {
-                return Err(WorkFailure::Refused(format!(
-                    "account {account} is not in the organization (any more); it was not registered"
-                )));
-            }
-            Some(member) if member.status != AccountStatus::Active => {
-                return Err(WorkFailure::Refused(format!(
-                    "account {account} is {} in the organization; only ACTIVE accounts are registered",
-                    member.status.as_aws()
-                )));
-            }
-            Some(_) => {}
+        if let Some(reason) = refusal(&run.tree) {
+            return Err(WorkFailure::Refused(reason));
         }
         let target = self
             .routing
@@ -682,6 +561,90 @@ impl<P: Ports> Function<P> {
         Ok(())
     }
 
+    /// The run's listing of `scope`'s `AwsCfg` integrations, read now as far as `sight` needs
+    /// and the listing does not yet show: a search for the run's accounts not searched for yet,
+    /// or the whole scope.
+    async fn listing<'r>(
+        &self,
+        run: &'r mut Run,
+        scope: &Scope,
+        sight: Sight,
+    ) -> Result<&'r mut Listing<AwsCfgData>, Error> {
+        let lacework = &run.lacework;
+        let held = match run.listings.entry(scope.to_string()) {
+            Entry::Vacant(slot) => {
+                let accounts: Vec<AccountId> = run.accounts.iter().cloned().collect();
+                let read = self.read_listing(lacework, scope, &accounts, sight).await?;
+                return Ok(slot.insert(read));
+            }
+            Entry::Occupied(held) => held.into_mut(),
+        };
+        if matches!(sight, Sight::Everything) && !held.sees_everything() {
+            *held = self.read_listing(lacework, scope, &[], sight).await?;
+        }
+        let unseen: Vec<AccountId> = (run.accounts.iter())
+            .filter(|account| !held.sees(account))
+            .cloned()
+            .collect();
+        if !unseen.is_empty() {
+            held.add(self.read_listing(lacework, scope, &unseen, sight).await?);
+        }
+        Ok(held)
+    }
+
+    /// A search of `scope` for `accounts`' integrations, or with [`Sight::Everything`] a
+    /// listing of all of it. A search Lacework refuses (it may not filter on
+    /// `data.awsAccountId`) is not tried again by this container: the whole scope is listed
+    /// instead.
+    async fn read_listing(
+        &self,
+        lacework: &Client,
+        scope: &Scope,
+        accounts: &[AccountId],
+        sight: Sight,
+    ) -> Result<Listing<AwsCfgData>, Error> {
+        if matches!(sight, Sight::Everything) || self.search_refused.load(Ordering::Relaxed) {
+            return lacework.listing(scope).await;
+        }
+        match lacework.listing_of(scope, accounts).await {
+            // A 400: the search was understood as wrong, not the account's or the key's fault.
+            Err(
+                err @ Error::Lacework {
+                    kind: LaceworkErrorKind::BadRequest,
+                    ..
+                },
+            ) => {
+                tracing::warn!(
+                    operation = "lacework:search",
+                    %scope,
+                    error = %err,
+                    "Lacework refused a search by AWS account; listing whole sub-accounts from now on"
+                );
+                self.search_refused.store(true, Ordering::Relaxed);
+                lacework.listing(scope).await
+            }
+            read => read,
+        }
+    }
+
+    /// Registers `spec` in `scope` over the run's listing of it: one request for a new or
+    /// changed integration, none for one already as wanted.
+    async fn register_listed(
+        &self,
+        run: &mut Run,
+        scope: &Scope,
+        spec: &CloudAccountSpec<AwsCfgData>,
+        sight: Sight,
+    ) -> Result<Registration<AwsCfgData>, Error> {
+        let lacework = run.lacework.clone();
+        let held = self.listing(run, scope, sight).await?;
+        let registered = lacework.register_listed(scope, spec, held).await;
+        if registered.is_err() {
+            run.listings.remove(&scope.to_string());
+        }
+        registered
+    }
+
     /// The account's `AwsCfg` integration in `target`, and in no other sub-account; how many
     /// were removed from the others.
     async fn register_config(
@@ -704,8 +667,7 @@ impl<P: Ports> Function<P> {
         );
         let scope = Scope::Account(target.clone());
         let others = self.routing.other_sub_accounts(target);
-        let refused = &self.search_refused;
-        let registered = register_listed(run, &scope, &spec, Sight::RunAccounts, refused).await;
+        let registered = (self.register_listed(run, &scope, &spec, Sight::RunAccounts)).await;
         let (registration, swept) = match registered {
             Ok(registration) => {
                 let swept = self
@@ -723,7 +685,7 @@ impl<P: Ports> Function<P> {
                 let swept = self.sweep(run, account, &others, Sight::Everything).await?;
                 let sight = Sight::Everything;
                 (
-                    register_listed(run, &scope, &spec, sight, refused).await?,
+                    self.register_listed(run, &scope, &spec, sight).await?,
                     swept,
                 )
             }
@@ -773,7 +735,7 @@ impl<P: Ports> Function<P> {
         let lacework = run.lacework.clone();
         for sub_account in sub_accounts {
             let scope = Scope::Account(sub_account.clone());
-            let held = match listing(run, &scope, sight, &self.search_refused).await {
+            let held = match self.listing(run, &scope, sight).await {
                 Ok(held) => held,
                 Err(err) if is_unknown_sub_account(&err) => {
                     tracing::warn!(
@@ -788,13 +750,11 @@ impl<P: Ports> Function<P> {
                 }
                 Err(err) => return Err(err),
             };
-            match lacework.deregister_listed(&scope, account, held).await {
-                Ok(count) => removed += count,
-                Err(err) => {
-                    run.listings.remove(&scope.to_string());
-                    return Err(err);
-                }
+            let removed_here = lacework.deregister_listed(&scope, account, held).await;
+            if removed_here.is_err() {
+                run.listings.remove(&scope.to_string());
             }
+            removed += removed_here?;
         }
         Ok(removed)
     }

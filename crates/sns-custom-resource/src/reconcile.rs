@@ -67,22 +67,21 @@ impl<P: Ports> Function<P> {
             tracing::warn!(operation = "reconcile", drift = %drift, "drift found; queueing its repair");
         }
 
-        let mut account_work: Vec<AccountWork> = repairs
+        let onboard = repairs
             .onboard
             .chunks(ACCOUNTS_PER_MESSAGE)
             .map(|accounts| AccountWork::OnboardAccounts {
                 source: CAUSE.to_owned(),
                 accounts: accounts.to_vec(),
-            })
-            .collect();
-        account_work.extend(repairs.retire.chunks(ACCOUNTS_PER_MESSAGE).map(|accounts| {
+            });
+        let retire = repairs.retire.chunks(ACCOUNTS_PER_MESSAGE).map(|accounts| {
             AccountWork::RetireAccounts {
                 source: CAUSE.to_owned(),
                 accounts: accounts.to_vec(),
             }
-        }));
-        if !account_work.is_empty() {
-            let bodies: Vec<String> = account_work.iter().map(AccountWork::to_message).collect();
+        });
+        let bodies: Vec<String> = onboard.chain(retire).map(|w| w.to_message()).collect();
+        if !bodies.is_empty() {
             let url = self.queues.queue_url(&names.account_queue).await?;
             send_all(&self.queues, &url, &bodies, self.timing.queue_retry).await?;
         }

@@ -299,15 +299,6 @@ pub struct Plan {
     pub registrations: Vec<PlannedRegistration>,
 }
 
-impl Plan {
-    /// How many accounts' member instances `action` changes.
-    pub fn accounts_to(&self, action: InstanceAction) -> usize {
-        self.instances
-            .get(&action)
-            .map_or(0, |change| change.accounts.len())
-    }
-}
-
 /// What an [`InstanceChange`] does (in this order: creations, repairs, deletions).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum InstanceAction {

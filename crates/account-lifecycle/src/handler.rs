@@ -274,13 +274,7 @@ impl<P: Ports> Lifecycle<P> {
                 .await?
             {
                 if instance.target.region == self.settings.region {
-                    instances.insert(
-                        instance.target.account.clone(),
-                        InstanceState::from_status(
-                            &instance.status,
-                            instance.detailed_status.as_deref(),
-                        ),
-                    );
+                    instances.insert(instance.target.account, instance.state);
                 }
             }
         }

@@ -30,6 +30,7 @@ use tokio::time::Instant;
 use lwct_domain::Error;
 use lwct_domain::account::AccountId;
 use lwct_domain::backoff::Backoff;
+use lwct_domain::lifecycle::InstanceState;
 use lwct_domain::stack_set::{
     InstanceFailure, OperationState, OperationStatus, StackInstance, StackInstanceTarget,
     StackSetSpec, StackSetState, operation_id,
@@ -437,15 +438,13 @@ fn stack_instance(summary: &StackInstanceSummary) -> Option<StackInstance> {
     };
     Some(StackInstance {
         target: StackInstanceTarget::new(account, region),
-        status: summary
-            .status()
-            .map(|s| s.as_str().to_owned())
-            .unwrap_or_default(),
-        detailed_status: summary
-            .stack_instance_status()
-            .and_then(|s| s.detailed_status())
-            .map(|s| s.as_str().to_owned()),
-        status_reason: summary.status_reason().map(str::to_owned),
+        state: InstanceState::from_status(
+            summary.status().map_or("", |s| s.as_str()),
+            summary
+                .stack_instance_status()
+                .and_then(|s| s.detailed_status())
+                .map(|s| s.as_str()),
+        ),
     })
 }
 
@@ -630,7 +629,7 @@ pub async fn converge_stack_set<S: StackSets>(
             let mut reasons = state.differences(spec);
             let outdated: Vec<String> = instances
                 .iter()
-                .filter(|i| i.needs_repair() && targets.contains(&i.target))
+                .filter(|i| i.state == InstanceState::Outdated && targets.contains(&i.target))
                 .map(|i| format!("outdated instance {}", i.target))
                 .collect();
             reasons.extend(outdated);

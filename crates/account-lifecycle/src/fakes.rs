@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use lwct_aws::stacksets::{StackSets, Stacks};
+use lwct_domain::lifecycle::InstanceState;
 use lwct_domain::stack_set::{
     InstanceFailure, OperationState, StackInstance, StackSetSpec, StackSetState,
 };
@@ -77,8 +78,7 @@ impl StackSets for FakeStackSets {
         let mut instances = self.inner.list_stack_instances(name).await?;
         for instance in &mut instances {
             if outdated.contains(&instance.target.account) {
-                instance.status = "OUTDATED".to_owned();
-                instance.detailed_status = Some("FAILED".to_owned());
+                instance.state = InstanceState::Outdated;
             }
         }
         Ok(instances)

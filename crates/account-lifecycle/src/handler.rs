@@ -135,8 +135,8 @@ impl<P: Ports> Lifecycle<P> {
             .collect();
 
         let (plan, mut outcomes) = self.decide(&received).await;
-        for (action, change) in plan.instance_changes() {
-            if let Err(outcome) = self.change_instances(action, change).await {
+        for (action, change) in &plan.instances {
+            if let Err(outcome) = self.change_instances(*action, change).await {
                 worsen(&mut outcomes, &change.records, &outcome);
             }
         }
@@ -197,21 +197,24 @@ impl<P: Ports> Lifecycle<P> {
                 }
             }
         }
-        let accounts = |change: Option<&InstanceChange>| change.map_or(0, |c| c.accounts.len());
+        let accounts = |action| plan.instances.get(&action).map_or(0, |c| c.accounts.len());
         // One line per invocation, for metric filters.
         tracing::info!(
             records = records.len(),
             done,
             retried,
             dead_lettered,
-            instances_to_create = accounts(plan.create.as_ref()),
-            instances_to_repair = accounts(plan.repair.as_ref()),
-            instances_to_delete = accounts(plan.delete.as_ref()),
+            instances_to_create = accounts(InstanceAction::Create),
+            instances_to_repair = accounts(InstanceAction::Repair),
+            instances_to_delete = accounts(InstanceAction::Delete),
             registration_work = plan.registrations.len(),
             "batch handled"
         );
-        lwct_runtime::count(metrics::ACCOUNTS_ONBOARDED, accounts(plan.create.as_ref()));
-        lwct_runtime::count(metrics::ACCOUNTS_REMOVED, accounts(plan.delete.as_ref()));
+        lwct_runtime::count(
+            metrics::ACCOUNTS_ONBOARDED,
+            accounts(InstanceAction::Create),
+        );
+        lwct_runtime::count(metrics::ACCOUNTS_REMOVED, accounts(InstanceAction::Delete));
         lwct_runtime::count(metrics::ACCOUNTS_FAILED, dead_lettered);
         lwct_runtime::count(metrics::REGISTRATIONS_WAITING, retried);
         response
@@ -271,13 +274,7 @@ impl<P: Ports> Lifecycle<P> {
                 .await?
             {
                 if instance.target.region == self.settings.region {
-                    instances.insert(
-                        instance.target.account.clone(),
-                        InstanceState::from_status(
-                            &instance.status,
-                            instance.detailed_status.as_deref(),
-                        ),
-                    );
+                    instances.insert(instance.target.account, instance.state);
                 }
             }
         }

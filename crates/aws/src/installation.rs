@@ -10,7 +10,6 @@ use lwct_domain::Error;
 use lwct_domain::config::{self, AccountLifecycleConfig};
 use lwct_domain::drain::{SubAccountRouting, cloudtrail_integration_name};
 use lwct_domain::lacework::{AwsCfgData, AwsCtSqsData, Scope};
-use lwct_domain::lifecycle::InstanceState;
 use lwct_domain::naming::{Arn, NamePrefix};
 use lwct_domain::reconcile::{Installation, Observed, Registration};
 use lwct_domain::status::{DeadLetter, Status, status};
@@ -58,11 +57,7 @@ pub async fn observe<O: Organizations, S: StackSets>(
         .await?
         .into_iter()
         .filter(|instance| instance.target.region == lookup.region)
-        .map(|instance| {
-            let state =
-                InstanceState::from_status(&instance.status, instance.detailed_status.as_deref());
-            (instance.target.account, state)
-        })
+        .map(|instance| (instance.target.account, instance.state))
         .collect();
     let mut registrations = Vec::new();
     for sub_account in lookup.routing.sub_accounts() {

@@ -30,6 +30,7 @@ use tokio::time::Instant;
 use lwct_domain::Error;
 use lwct_domain::account::AccountId;
 use lwct_domain::backoff::Backoff;
+use lwct_domain::lifecycle::InstanceState;
 use lwct_domain::stack_set::{
     InstanceFailure, OperationState, OperationStatus, StackInstance, StackInstanceTarget,
     StackSetSpec, StackSetState, operation_id,
@@ -437,15 +438,13 @@ fn stack_instance(summary: &StackInstanceSummary) -> Option<StackInstance> {
     };
     Some(StackInstance {
         target: StackInstanceTarget::new(account, region),
-        status: summary
-            .status()
-            .map(|s| s.as_str().to_owned())
-            .unwrap_or_default(),
-        detailed_status: summary
-            .stack_instance_status()
-            .and_then(|s| s.detailed_status())
-            .map(|s| s.as_str().to_owned()),
-        status_reason: summary.status_reason().map(str::to_owned),
+        state: InstanceState::from_status(
+            summary.status().map_or("", |s| s.as_str()),
+            summary
+                .stack_instance_status()
+                .and_then(|s| s.detailed_status())
+                .map(|s| s.as_str()),
+        ),
     })
 }
 
@@ -461,16 +460,6 @@ pub struct OperationWait {
 }
 
 impl OperationWait {
-    /// Waits until `deadline`, looking after 2 s, then 4, 8 and every 15 s; retries a busy
-    /// StackSet every 10 s.
-    pub fn until(deadline: Instant) -> Self {
-        Self {
-            deadline,
-            poll: Backoff::new(Duration::from_secs(2), Duration::from_secs(15)),
-            busy_retry: Duration::from_secs(10),
-        }
-    }
-
     fn has_time_for(&self, pause: Duration) -> bool {
         Instant::now() + pause < self.deadline
     }
@@ -601,13 +590,6 @@ pub struct Convergence {
     pub instances_created: Vec<StackInstanceTarget>,
 }
 
-impl Convergence {
-    /// Whether nothing had to change.
-    pub fn unchanged(&self) -> bool {
-        !self.stack_set_created && self.updated_for.is_empty() && self.instances_created.is_empty()
-    }
-}
-
 /// Makes the StackSet what `spec` says, with an instance at every target:
 ///
 /// 1. creates the StackSet when there is none;
@@ -647,7 +629,7 @@ pub async fn converge_stack_set<S: StackSets>(
             let mut reasons = state.differences(spec);
             let outdated: Vec<String> = instances
                 .iter()
-                .filter(|i| i.needs_repair() && targets.contains(&i.target))
+                .filter(|i| i.state == InstanceState::Outdated && targets.contains(&i.target))
                 .map(|i| format!("outdated instance {}", i.target))
                 .collect();
             reasons.extend(outdated);
@@ -681,22 +663,15 @@ pub async fn converge_stack_set<S: StackSets>(
     Ok(done)
 }
 
-/// What [`remove_existing_stack_set`] had to do.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Removal {
-    pub instances_deleted: Vec<StackInstanceTarget>,
-    pub stack_set_deleted: bool,
-}
-
 /// Deletes every instance of a StackSet the caller has just seen (`DescribeStackSet`), their
-/// stacks too (one operation per region), and then the StackSet.
+/// stacks too (one operation per region), and then the StackSet; answers the instances deleted.
 pub async fn remove_existing_stack_set<S: StackSets>(
     stack_sets: &S,
     name: &str,
     request_tag: &str,
     wait: &OperationWait,
-) -> Result<Removal, Error> {
-    let mut done = Removal::default();
+) -> Result<Vec<StackInstanceTarget>, Error> {
+    let mut deleted = Vec::new();
     let instances = stack_sets.list_stack_instances(name).await?;
     for (region, accounts) in by_region(instances.iter().map(|i| &i.target)) {
         let id = operation_id(name, &format!("delete-instances-{region}"), request_tag);
@@ -706,12 +681,11 @@ pub async fn remove_existing_stack_set<S: StackSets>(
             stack_sets.delete_stack_instances(name, &accounts, &regions, Stacks::Delete, &id)
         })
         .await?;
-        done.instances_deleted.extend(targets_in(region, accounts));
+        deleted.extend(targets_in(region, accounts));
     }
     stack_sets.delete_stack_set(name).await?;
     tracing::info!(stack_set = name, "StackSet deleted");
-    done.stack_set_deleted = true;
-    Ok(done)
+    Ok(deleted)
 }
 
 /// The accounts of `targets`, region by region: a StackSet operation works in one region.

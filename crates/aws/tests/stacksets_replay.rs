@@ -10,6 +10,7 @@ use aws_smithy_http_client::test_util::{ReplayEvent, StaticReplayClient};
 use aws_smithy_types::body::SdkBody;
 use lwct_aws::stacksets::{StackSets, StackSetsClient, Stacks};
 use lwct_domain::AccountId;
+use lwct_domain::lifecycle::InstanceState;
 
 const ENDPOINT: &str = "https://cloudformation.us-east-1.amazonaws.com/";
 
@@ -121,9 +122,9 @@ async fn list_stack_instances_reads_every_page() {
             "222233337777"
         ]
     );
-    assert!(instances[1].needs_repair());
-    assert!(!instances[2].needs_repair());
-    assert_eq!(instances[3].status, "INOPERABLE");
+    let states: Vec<InstanceState> = instances.iter().map(|i| i.state).collect();
+    use InstanceState::*;
+    assert_eq!(states, [Current, Outdated, Busy, Inoperable]);
 
     let sent = bodies(&replay);
     assert_eq!(sent.len(), 3, "{sent:?}");

@@ -290,31 +290,17 @@ pub struct PlannedRegistration {
 pub struct Plan {
     /// One per record, in the order received.
     pub records: Vec<RecordPlan>,
-    /// New member instances (`CreateStackInstances`).
-    pub create: Option<InstanceChange>,
-    /// Instances left `OUTDATED` by a failed operation, applied again (`UpdateStackInstances`).
-    pub repair: Option<InstanceChange>,
-    /// Instances of accounts that left or closed (`DeleteStackInstances`, stacks retained).
-    pub delete: Option<InstanceChange>,
+    /// The member instances to change, by what is done to them: new ones
+    /// (`CreateStackInstances`), ones left `OUTDATED` by a failed operation, applied again
+    /// (`UpdateStackInstances`), and those of accounts that left or closed
+    /// (`DeleteStackInstances`, stacks retained).
+    pub instances: BTreeMap<InstanceAction, InstanceChange>,
     /// Work for the registration queue, one per account and kind.
     pub registrations: Vec<PlannedRegistration>,
 }
 
-impl Plan {
-    /// The instance changes, with what each is called in logs and operation ids.
-    pub fn instance_changes(&self) -> impl Iterator<Item = (InstanceAction, &InstanceChange)> {
-        [
-            (InstanceAction::Create, self.create.as_ref()),
-            (InstanceAction::Repair, self.repair.as_ref()),
-            (InstanceAction::Delete, self.delete.as_ref()),
-        ]
-        .into_iter()
-        .filter_map(|(action, change)| change.map(|change| (action, change)))
-    }
-}
-
-/// What an [`InstanceChange`] does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What an [`InstanceChange`] does (in this order: creations, repairs, deletions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum InstanceAction {
     Create,
     Repair,
@@ -484,9 +470,7 @@ pub fn plan(records: &[Received], findings: &Findings<'_>) -> Plan {
         .map(|(account, _)| account)
         .collect();
 
-    let mut create: BTreeMap<AccountId, BTreeSet<usize>> = BTreeMap::new();
-    let mut repair: BTreeMap<AccountId, BTreeSet<usize>> = BTreeMap::new();
-    let mut delete: BTreeMap<AccountId, BTreeSet<usize>> = BTreeMap::new();
+    let mut changes = InstanceChanges::new();
     let mut registrations: BTreeMap<(u8, AccountId), (RegistrationWork, BTreeSet<usize>)> =
         BTreeMap::new();
     let mut notes: Vec<Vec<String>> = vec![Vec::new(); records.len()];
@@ -513,7 +497,7 @@ pub fn plan(records: &[Received], findings: &Findings<'_>) -> Plan {
             if leaving.contains(account) {
                 let status = member.map_or("not in the organization", |m| m.status.as_aws());
                 if findings.member_instances && findings.instances.contains_key(account) {
-                    delete.entry(account.clone()).or_default().insert(index);
+                    change(&mut changes, InstanceAction::Delete, account, index);
                     note.push(format!(
                         "{account} ({status}) is leaving: delete its member instance, keeping the stack (the account can no longer be reached), and deregister it"
                     ));
@@ -561,20 +545,15 @@ pub fn plan(records: &[Received], findings: &Findings<'_>) -> Plan {
                 ));
             }
             if wanted.contains(&Intent::Ensure) {
-                note.push(ensure_instance(
-                    findings,
-                    account,
-                    index,
-                    &mut create,
-                    &mut repair,
-                ));
+                note.push(ensure_instance(findings, account, index, &mut changes));
             }
         }
     }
 
-    let create = instance_change(records, create);
-    let repair = instance_change(records, repair);
-    let delete = instance_change(records, delete);
+    let instances: BTreeMap<InstanceAction, InstanceChange> = changes
+        .into_iter()
+        .map(|(action, accounts)| (action, instance_change(records, accounts)))
+        .collect();
     let registrations: Vec<PlannedRegistration> = registrations
         .into_values()
         .map(|(work, records)| PlannedRegistration {
@@ -584,7 +563,7 @@ pub fn plan(records: &[Received], findings: &Findings<'_>) -> Plan {
         .collect();
 
     let mut acting: BTreeSet<usize> = BTreeSet::new();
-    for change in [&create, &repair, &delete].into_iter().flatten() {
+    for change in instances.values() {
         acting.extend(change.records.iter().copied());
     }
     for planned in &registrations {
@@ -618,9 +597,7 @@ pub fn plan(records: &[Received], findings: &Findings<'_>) -> Plan {
 
     Plan {
         records,
-        create,
-        repair,
-        delete,
+        instances,
         registrations,
     }
 }
@@ -631,8 +608,7 @@ fn ensure_instance(
     findings: &Findings<'_>,
     account: &AccountId,
     index: usize,
-    create: &mut BTreeMap<AccountId, BTreeSet<usize>>,
-    repair: &mut BTreeMap<AccountId, BTreeSet<usize>>,
+    changes: &mut InstanceChanges,
 ) -> String {
     if account == findings.management {
         return format!(
@@ -646,14 +622,14 @@ fn ensure_instance(
     }
     match findings.instances.get(account) {
         None => {
-            create.entry(account.clone()).or_default().insert(index);
+            change(changes, InstanceAction::Create, account, index);
             format!(
                 "{account}: create its member instance ({} when it registers)",
                 sub_account_words(findings, account)
             )
         }
         Some(InstanceState::Outdated) => {
-            repair.entry(account.clone()).or_default().insert(index);
+            change(changes, InstanceAction::Repair, account, index);
             format!(
                 "{account}: its member instance is OUTDATED (an operation failed or stopped): apply it again"
             )
@@ -677,13 +653,24 @@ fn sub_account_words(findings: &Findings<'_>, account: &AccountId) -> String {
     }
 }
 
+/// The accounts whose member instance each action changes, with the records asking for it.
+type InstanceChanges = BTreeMap<InstanceAction, BTreeMap<AccountId, BTreeSet<usize>>>;
+
+/// Record `index` asks for `action` on the member instance of `account`.
+fn change(
+    changes: &mut InstanceChanges,
+    action: InstanceAction,
+    account: &AccountId,
+    index: usize,
+) {
+    let accounts = changes.entry(action).or_default();
+    accounts.entry(account.clone()).or_default().insert(index);
+}
+
 fn instance_change(
     records: &[Received],
     accounts: BTreeMap<AccountId, BTreeSet<usize>>,
-) -> Option<InstanceChange> {
-    if accounts.is_empty() {
-        return None;
-    }
+) -> InstanceChange {
     let indices: BTreeSet<usize> = accounts.values().flatten().copied().collect();
     let message_ids: BTreeSet<&str> = indices
         .iter()
@@ -697,11 +684,11 @@ fn instance_change(
         .chain(message_ids)
         .collect::<Vec<_>>()
         .join("-");
-    Some(InstanceChange {
+    InstanceChange {
         accounts: accounts.into_keys().collect(),
         records: indices.into_iter().collect(),
         request_tag,
-    })
+    }
 }
 
 /// How long a record that must come back waits before the queue hands it out again, in
@@ -796,13 +783,19 @@ mod tests {
 
         /// What the instance changes of a plan leave behind, as a StackSet would.
         fn apply(&mut self, plan: &Plan) {
-            for change in [&plan.create, &plan.repair].into_iter().flatten() {
+            for change in [
+                planned(plan, InstanceAction::Create),
+                planned(plan, InstanceAction::Repair),
+            ]
+            .into_iter()
+            .flatten()
+            {
                 for account in &change.accounts {
                     self.instances
                         .insert(account.clone(), InstanceState::Current);
                 }
             }
-            if let Some(change) = &plan.delete {
+            if let Some(change) = planned(plan, InstanceAction::Delete) {
                 for account in &change.accounts {
                     self.instances.remove(account);
                 }
@@ -917,11 +910,12 @@ mod tests {
         }))
     }
 
-    fn accounts(change: &Option<InstanceChange>) -> Vec<AccountId> {
-        change
-            .as_ref()
-            .map(|c| c.accounts.clone())
-            .unwrap_or_default()
+    fn accounts(change: Option<&InstanceChange>) -> Vec<AccountId> {
+        change.map(|c| c.accounts.clone()).unwrap_or_default()
+    }
+
+    fn planned(plan: &Plan, action: InstanceAction) -> Option<&InstanceChange> {
+        plan.instances.get(&action)
     }
 
     const WORKLOADS: &str = "ou-ab12-11111111";
@@ -1052,14 +1046,17 @@ mod tests {
         ]);
         let records = [received("m1", created(2)), received("m2", onboard(&[3, 4]))];
         let plan = plan(&records, &world.findings());
-        let create = plan.create.unwrap();
+        let create = planned(&plan, InstanceAction::Create).unwrap();
         assert_eq!(create.accounts, [id(2), id(3), id(4)]);
         assert_eq!(create.records, [0, 1]);
         assert_eq!(
             create.request_tag,
             "000000000002-000000000003-000000000004-m1-m2"
         );
-        assert!(plan.repair.is_none() && plan.delete.is_none());
+        assert!(
+            planned(&plan, InstanceAction::Repair).is_none()
+                && planned(&plan, InstanceAction::Delete).is_none()
+        );
         assert!(plan.registrations.is_empty());
         assert!(plan.records.iter().all(|r| r.fate == Fate::DONE));
         assert!(
@@ -1088,8 +1085,8 @@ mod tests {
         world.instances.insert(id(5), InstanceState::Inoperable);
         let records = [received("m", onboard(&[2, 3, 4, 5]))];
         let plan = plan(&records, &world.findings());
-        assert!(plan.create.is_none());
-        assert_eq!(accounts(&plan.repair), [id(4)]);
+        assert!(planned(&plan, InstanceAction::Create).is_none());
+        assert_eq!(accounts(planned(&plan, InstanceAction::Repair)), [id(4)]);
         assert_eq!(plan.records[0].fate, Fate::DONE);
         let notes = plan.records[0].notes.join("\n");
         assert!(notes.contains("already has"), "{notes}");
@@ -1102,7 +1099,7 @@ mod tests {
         let mut world = World::new(&[(2, AccountStatus::Active, WORKLOADS)]);
         let records = [received("m", onboard(&[111_111_111_111, 2]))];
         let first = plan(&records, &world.findings());
-        assert_eq!(accounts(&first.create), [id(2)]);
+        assert_eq!(accounts(planned(&first, InstanceAction::Create)), [id(2)]);
         assert!(
             first.records[0].notes[1].contains("management account"),
             "{first:?}"
@@ -1110,7 +1107,7 @@ mod tests {
 
         world.member_instances = false;
         let second = plan(&records, &world.findings());
-        assert!(second.create.is_none());
+        assert!(planned(&second, InstanceAction::Create).is_none());
         let Fate::Done { note: Some(reason) } = &second.records[0].fate else {
             panic!("{second:?}")
         };
@@ -1129,7 +1126,7 @@ mod tests {
         world.instances.insert(id(2), InstanceState::Current);
         let records = [received("a", updated(2)), received("b", moved(3))];
         let plan = plan(&records, &world.findings());
-        assert_eq!(accounts(&plan.create), [id(3)]);
+        assert_eq!(accounts(planned(&plan, InstanceAction::Create)), [id(3)]);
         let works: Vec<&RegistrationWork> = plan.registrations.iter().map(|p| &p.work).collect();
         assert_eq!(
             works,
@@ -1167,9 +1164,9 @@ mod tests {
             received("e", closed(4)),
         ];
         let plan = plan(&records, &world.findings());
-        assert!(plan.create.is_none(), "{plan:?}");
-        assert!(plan.repair.is_none(), "{plan:?}");
-        let delete = plan.delete.clone().unwrap();
+        assert!(planned(&plan, InstanceAction::Create).is_none(), "{plan:?}");
+        assert!(planned(&plan, InstanceAction::Repair).is_none(), "{plan:?}");
+        let delete = planned(&plan, InstanceAction::Delete).cloned().unwrap();
         assert_eq!(delete.accounts, [id(2), id(3)]);
         assert_eq!(delete.records, [0, 1]);
         let deregistered: Vec<&AccountId> = plan
@@ -1217,7 +1214,7 @@ mod tests {
             received("d", Message::Onboard(Vec::new())),
         ];
         let plan = plan(&records, &world.findings());
-        assert!(plan.create.is_none() && plan.registrations.is_empty());
+        assert!(planned(&plan, InstanceAction::Create).is_none() && plan.registrations.is_empty());
         let Fate::Done { note: Some(reason) } = &plan.records[0].fate else {
             panic!()
         };
@@ -1244,7 +1241,7 @@ mod tests {
         let world = World::new(&[(2, AccountStatus::PendingActivation, WORKLOADS)]);
         let records = [received("a", created(2)), received("b", created(7))];
         let plan = plan(&records, &world.findings());
-        assert!(plan.create.is_none());
+        assert!(planned(&plan, InstanceAction::Create).is_none());
         assert!(matches!(plan.records[0].fate, Fate::Retry { .. }));
         let Fate::Done { note: Some(reason) } = &plan.records[1].fate else {
             panic!()
@@ -1279,7 +1276,7 @@ mod tests {
         );
         assert!(matches!(plan.records[1].fate, Fate::Done { note: Some(_) }));
         assert!(matches!(plan.records[2].fate, Fate::DeadLetter { .. }));
-        assert!(plan.instance_changes().next().is_none() && plan.registrations.is_empty());
+        assert!(plan.instances.is_empty() && plan.registrations.is_empty());
     }
 
     #[test]
@@ -1407,7 +1404,7 @@ mod tests {
             let plan = plan(&batch, &world.findings());
             prop_assert_eq!(plan.records.len(), batch.len());
             let mut referenced: BTreeSet<usize> = BTreeSet::new();
-            for (_, change) in plan.instance_changes() {
+            for change in plan.instances.values() {
                 referenced.extend(change.records.iter().copied());
                 prop_assert!(!change.accounts.is_empty());
                 prop_assert!(change.accounts.windows(2).all(|w| w[0] < w[1]));
@@ -1435,8 +1432,8 @@ mod tests {
                 }
             }
             // An account is never both created and deleted, nor registered twice alike.
-            let deleted = accounts(&plan.delete);
-            for account in accounts(&plan.create).iter().chain(&accounts(&plan.repair)) {
+            let deleted = accounts(planned(&plan, InstanceAction::Delete));
+            for account in accounts(planned(&plan, InstanceAction::Create)).iter().chain(&accounts(planned(&plan, InstanceAction::Repair))) {
                 prop_assert!(!deleted.contains(account));
             }
             let keys: BTreeSet<(String, &AccountId)> = plan
@@ -1446,7 +1443,7 @@ mod tests {
                 .collect();
             prop_assert_eq!(keys.len(), plan.registrations.len());
             if !world.member_instances {
-                prop_assert!(plan.create.is_none() && plan.repair.is_none() && plan.delete.is_none());
+                prop_assert!(planned(&plan, InstanceAction::Create).is_none() && planned(&plan, InstanceAction::Repair).is_none() && planned(&plan, InstanceAction::Delete).is_none());
             }
         }
 
@@ -1458,9 +1455,9 @@ mod tests {
             prop_assert_eq!(&plan(&batch, &world.findings()), &first);
             world.apply(&first);
             let second = plan(&batch, &world.findings());
-            prop_assert!(second.create.is_none(), "{:?}", second.create);
-            prop_assert!(second.repair.is_none(), "{:?}", second.repair);
-            prop_assert!(second.delete.is_none(), "{:?}", second.delete);
+            prop_assert!(planned(&second, InstanceAction::Create).is_none(), "{:?}", planned(&second, InstanceAction::Create));
+            prop_assert!(planned(&second, InstanceAction::Repair).is_none(), "{:?}", planned(&second, InstanceAction::Repair));
+            prop_assert!(planned(&second, InstanceAction::Delete).is_none(), "{:?}", planned(&second, InstanceAction::Delete));
         }
     }
 }

@@ -8,6 +8,7 @@ use std::fmt;
 
 use crate::account::AccountId;
 use crate::backoff::stable_hash;
+use crate::lifecycle::InstanceState;
 use crate::naming::{Partition, iam_role_arn};
 
 /// The role Control Tower's StackSets assume in every target account.
@@ -169,20 +170,8 @@ impl fmt::Display for StackInstanceTarget {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StackInstance {
     pub target: StackInstanceTarget,
-    /// `CURRENT`, `OUTDATED` or `INOPERABLE`.
-    pub status: String,
-    /// `PENDING`, `RUNNING`, `SUCCEEDED`, `FAILED`, `CANCELLED`, `INOPERABLE`, ...
-    pub detailed_status: Option<String>,
-    pub status_reason: Option<String>,
-}
-
-impl StackInstance {
-    /// Whether the instance was left behind by an operation that did not finish (it is
-    /// `OUTDATED` and no operation is working on it), so the StackSet must be applied again.
-    pub fn needs_repair(&self) -> bool {
-        self.status == "OUTDATED"
-            && !matches!(self.detailed_status.as_deref(), Some("PENDING" | "RUNNING"))
-    }
+    /// Read from its status and detailed status ([`InstanceState::from_status`]).
+    pub state: InstanceState,
 }
 
 /// Where a StackSet operation is.

@@ -357,37 +357,32 @@ impl<P: Ports> Setup<P> {
     /// Does what the request asks and says how it went: finished (with the answer), or
     /// unfinished on a transient failure.
     async fn serve(&self, request: &Request, run: &Run) -> Attempt {
-        match request.request_type {
+        let (physical_id, done) = match request.request_type {
             RequestType::Create | RequestType::Update => {
                 let physical_id = plan::physical_id(&self.config.installation.prefix);
-                match self.converge(run).await {
-                    Ok(outputs) => {
-                        Attempt::Finished(succeeded(request, &physical_id, outputs, &run.progress))
-                    }
-                    Err(err @ Error::Preflight(_)) => {
-                        tracing::error!(error = %err, "preflight failed");
-                        Attempt::Finished(Response::failure(request, None, err.to_string()))
-                    }
-                    Err(err) => {
-                        let id =
-                            (request.request_type == RequestType::Create).then_some(physical_id);
-                        unfinished_or_failed(request, id.as_deref(), &err, &run.progress)
-                    }
-                }
+                (physical_id, self.converge(run).await)
             }
             RequestType::Delete => {
                 let physical_id = request.physical_resource_id().unwrap_or_default();
                 let Some(prefix) = plan::prefix_of_physical_id(physical_id) else {
                     return Attempt::Finished(nothing_to_delete(request, physical_id));
                 };
-                match self.delete(run, &prefix).await {
-                    Ok(outputs) => {
-                        Attempt::Finished(succeeded(request, physical_id, outputs, &run.progress))
-                    }
-                    Err(err) => {
-                        unfinished_or_failed(request, Some(physical_id), &err, &run.progress)
-                    }
-                }
+                (physical_id.to_owned(), self.delete(run, &prefix).await)
+            }
+        };
+        match done {
+            Ok(outputs) => {
+                Attempt::Finished(succeeded(request, &physical_id, outputs, &run.progress))
+            }
+            Err(err @ Error::Preflight(_)) => {
+                tracing::error!(error = %err, "preflight failed");
+                Attempt::Finished(Response::failure(request, None, err.to_string()))
+            }
+            Err(err) => {
+                // A Create's failure names the installation (its rollback's Delete removes what
+                // was made), a Delete's the one it removes; an Update's keeps the request's own.
+                let id = (request.request_type != RequestType::Update).then_some(physical_id);
+                unfinished_or_failed(request, id.as_deref(), &err, &run.progress)
             }
         }
     }

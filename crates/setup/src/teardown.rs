@@ -106,13 +106,12 @@ impl<P: Ports> Setup<P> {
         run.progress
             .step(format!("removing StackSet {stack_set} and its instances"));
         let wait = self.operation_wait(run.deadline);
-        let removed =
+        let deleted =
             remove_existing_stack_set(&self.stack_sets, stack_set, &run.request_tag, &wait).await?;
         tracing::info!(
             operation = "cloudformation:DeleteStackSet",
             stack_set = %stack_set,
-            instances_deleted = removed.instances_deleted.len(),
-            stack_set_deleted = removed.stack_set_deleted,
+            instances_deleted = deleted.len(),
             "StackSet removed"
         );
         Ok(())

@@ -8,6 +8,7 @@ use std::sync::{Mutex, MutexGuard};
 use lwct_aws::stacksets::{StackSets, Stacks};
 use lwct_domain::Error;
 use lwct_domain::account::AccountId;
+use lwct_domain::lifecycle::InstanceState;
 use lwct_domain::stack_set::MASKED_VALUE;
 use lwct_domain::stack_set::{
     InstanceFailure, OperationState, OperationStatus, StackInstance, StackInstanceTarget,
@@ -264,9 +265,7 @@ impl StackSets for InMemoryStackSets {
                     .iter()
                     .map(|target| StackInstance {
                         target: target.clone(),
-                        status: "CURRENT".to_owned(),
-                        detailed_status: Some("SUCCEEDED".to_owned()),
-                        status_reason: None,
+                        state: InstanceState::Current,
                     })
                     .collect()
             })

@@ -86,23 +86,9 @@ async fn a_new_account_gets_an_instance_and_is_registered_in_its_sub_account() {
         );
 
         // The instance's stack is complete: its role, and its custom resource answered.
-        let status = state::instance_stack_status(
-            zone.management(),
-            &zone.moto_url,
-            &account.id,
-            &zone.names.member_stack_set,
-        )
-        .await
-        .expect("stack status");
+        let status = instance_stack_status(&zone, &account.id, &zone.names.member_stack_set).await;
         assert_eq!(status.as_deref(), Some("CREATE_COMPLETE"));
-        let resources = state::instance_resources(
-            zone.management(),
-            &zone.moto_url,
-            &account.id,
-            &zone.names.member_stack_set,
-        )
-        .await
-        .expect("stack resources");
+        let resources = instance_resources(&zone, &account.id, &zone.names.member_stack_set).await;
         for (logical_id, resource_type) in [
             ("CrossAccountRole", "AWS::IAM::Role"),
             ("AccountRegistration", "Custom::LaceworkAccountRegistration"),
@@ -291,14 +277,7 @@ async fn a_closed_account_is_deregistered_and_its_instance_removed() {
             0,
             "the instance is gone"
         );
-        let resources = state::instance_resources(
-            zone.management(),
-            &zone.moto_url,
-            &account.id,
-            &zone.names.member_stack_set,
-        )
-        .await
-        .expect("stack resources");
+        let resources = instance_resources(&zone, &account.id, &zone.names.member_stack_set).await;
         assert!(resources.is_empty(), "its stack is deleted: {resources:?}");
         let deletes: Vec<_> = zone
             .delivered_requests()

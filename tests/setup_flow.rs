@@ -10,14 +10,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use landing_zone::demo::queued_accounts;
-use landing_zone::state::{self, StackResourceView};
+use common::{
+    accounts_in, inject_lacework_fault, instance_resources, queued_accounts, workload_accounts,
+};
+use landing_zone::state;
 use landing_zone::{CustomResourceOutcome, LandingZone, Options};
-use lwct_domain::AccountId;
 use serde_json::Value;
 
 /// No test may run longer than this.
@@ -110,16 +113,6 @@ async fn stack_sets(zone: &LandingZone) -> Vec<state::StackSetView> {
     state::stack_sets(zone.management())
         .await
         .expect("stack sets")
-}
-
-async fn instance_resources(
-    zone: &LandingZone,
-    account: &AccountId,
-    stack_set: &str,
-) -> Vec<StackResourceView> {
-    state::instance_resources(zone.management(), &zone.moto_url, account, stack_set)
-        .await
-        .expect("stack resources")
 }
 
 async fn integrations(zone: &LandingZone) -> Vec<Value> {
@@ -246,18 +239,9 @@ async fn create_sets_up_log_archive_audit_lacework_and_queues_existing_accounts(
         assert_eq!(integration["hasAccountMappingFile"], false, "{integration}");
         assert_points_at_log_archive_and_audit(&zone, integration);
 
-        let queued = ids_of(
-            queued_accounts(&zone)
-                .await
-                .expect("queued accounts")
-                .iter(),
-        );
+        let queued = ids_of(queued_accounts(&zone).await.iter());
         let organization = &zone.organization;
-        let active = ids_of(
-            organization
-                .workload_accounts()
-                .filter(|a| a.status == "ACTIVE"),
-        );
+        let active = ids_of(workload_accounts(organization).filter(|a| a.status == "ACTIVE"));
         assert!(active.len() >= 5);
         assert!(
             active.is_subset(&queued),
@@ -321,8 +305,8 @@ async fn create_with_ou_rules_registers_an_organization_level_integration_with_t
                 .collect()
         };
         let organization = &zone.organization;
-        let prod = ids_of(organization.accounts_in("Workloads/Prod"));
-        let dev = ids_of(organization.accounts_in("Workloads/Dev"));
+        let prod = ids_of(accounts_in(organization, "Workloads/Prod"));
+        let dev = ids_of(accounts_in(organization, "Workloads/Dev"));
         assert_eq!(prod.len(), 2);
         assert_eq!(dev.len(), 2);
         assert!(prod.is_subset(&mapped("prod")), "{mapping}");
@@ -332,9 +316,7 @@ async fn create_with_ou_rules_registers_an_organization_level_integration_with_t
             "{mapping}"
         );
         let elsewhere = ids_of(
-            organization
-                .accounts_in("Sandbox")
-                .chain(organization.accounts_in("Security")),
+            accounts_in(organization, "Sandbox").chain(accounts_in(organization, "Security")),
         );
         assert!(
             elsewhere.is_disjoint(&mapped("prod")) && elsewhere.is_disjoint(&mapped("dev")),
@@ -548,12 +530,14 @@ async fn work_outlasting_an_invocation_is_handed_on_and_answered_once_when_done(
         // Lacework is slow, once, reading the CloudTrail integrations (a read, so the request
         // the first invocation abandons leaves nothing behind): the first invocation cannot
         // finish.
-        zone.inject_lacework_fault(&serde_json::json!({
-            "path_prefix": "/api/v2/CloudAccounts/AwsCtSqs",
-            "delay_ms": 20_000,
-        }))
-        .await
-        .expect("the emulator takes the fault");
+        inject_lacework_fault(
+            &zone,
+            &serde_json::json!({
+                "path_prefix": "/api/v2/CloudAccounts/AwsCtSqs",
+                "delay_ms": 20_000,
+            }),
+        )
+        .await;
 
         let created = setup(&zone, "Create", None).await;
         assert_answered(&created, "SUCCESS");

@@ -310,14 +310,7 @@ async fn a_trail_without_a_topic_is_announced_by_s3_event_notifications() {
             ],
             "{sets:?}"
         );
-        let resources = state::instance_resources(
-            zone.management(),
-            &zone.moto_url,
-            &zone.organization.log_archive,
-            &names.s3_notifications,
-        )
-        .await
-        .expect("resources");
+        let resources = common::instance_resources(&zone, &zone.organization.log_archive, &names.s3_notifications).await;
         for kind in ["AWS::KMS::Key", "AWS::SNS::Topic", "AWS::SQS::Queue"] {
             assert!(
                 resources

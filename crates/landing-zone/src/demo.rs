@@ -82,21 +82,6 @@ pub struct DemoReport {
     pub seconds: f64,
 }
 
-/// The ids of the organization's accounts that appear in some message of the account queue
-/// (the message format is the functions' business; an account is queued if its id is in a
-/// message).
-pub async fn queued_accounts(zone: &LandingZone) -> Result<Vec<Account>> {
-    let queue = state::peek_queue(zone.management(), &zone.product.account_queue_url).await?;
-    let texts: Vec<String> = queue.messages.iter().map(Value::to_string).collect();
-    Ok(zone
-        .organization
-        .accounts
-        .iter()
-        .filter(|account| texts.iter().any(|text| text.contains(account.id.as_str())))
-        .cloned()
-        .collect())
-}
-
 /// Records steps and checks, and tells the reader as it goes.
 struct Narrator<'a> {
     out: &'a mut dyn Write,

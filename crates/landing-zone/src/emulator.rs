@@ -108,17 +108,6 @@ pub async fn inspect(url: &str) -> Result<Value> {
     response.json().await.map_err(|err| Error::http(what, err))
 }
 
-/// `POST /__emulator/faults` of the emulator at `url`: `fault` is
-/// `{"path_prefix", "status"?, "count"?, "delay_ms"?}` (its README has the details).
-pub async fn inject_fault(url: &str, fault: &Value) -> Result<()> {
-    let what = "lacework-emulator /__emulator/faults";
-    let request = reqwest::Client::new()
-        .post(format!("{url}/__emulator/faults"))
-        .json(fault)
-        .timeout(Duration::from_secs(10));
-    error::send_checked(what, request).await.map(drop)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

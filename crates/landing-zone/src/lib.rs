@@ -451,11 +451,6 @@ impl LandingZone {
         emulator::inspect(&self.lacework_url).await
     }
 
-    /// Makes the emulator slow or failing for the next requests ([`emulator::inject_fault`]).
-    pub async fn inject_lacework_fault(&self, fault: &Value) -> Result<()> {
-        emulator::inject_fault(&self.lacework_url, fault).await
-    }
-
     /// Everything `landing-zone state` shows: stack sets and instances, Lacework
     /// integrations and mapping files, the trail topic's subscriptions, and queued work.
     pub async fn inspect(&self) -> Result<Value> {

@@ -134,7 +134,7 @@ fn ids_of<'a>(accounts: impl Iterator<Item = &'a landing_zone::seed::Account>) -
 /// The cross-account role of the Log Archive stack instance, the Audit queue of the Audit
 /// instance and its subscription to the trail topic: what every successful Create leaves.
 async fn assert_log_archive_and_audit_are_set_up(zone: &LandingZone) {
-    let organization = &zone.organization;
+    let organization = &zone.state.organization;
     let names = &zone.names;
     let sets = stack_sets(zone).await;
     let instances_of = |name: &str| -> Vec<String> {
@@ -197,7 +197,7 @@ async fn assert_log_archive_and_audit_are_set_up(zone: &LandingZone) {
             .count(),
         1,
         "the Audit queue is subscribed to the trail topic {} once: {subscriptions:?}",
-        zone.trail.topic_arn
+        zone.state.trail.topic_arn
     );
 }
 
@@ -205,12 +205,12 @@ async fn assert_log_archive_and_audit_are_set_up(zone: &LandingZone) {
 fn assert_points_at_log_archive_and_audit(zone: &LandingZone, integration: &Value) {
     let role = format!(
         "arn:aws:iam::{}:role/{}",
-        zone.organization.log_archive, zone.names.cross_account_role
+        zone.state.organization.log_archive, zone.names.cross_account_role
     );
     assert_eq!(integration["roleArn"], role.as_str(), "{integration}");
     let queue_url = integration["queueUrl"].as_str().unwrap_or_default();
     assert!(
-        queue_url.contains(&format!("/{}/", zone.organization.audit)),
+        queue_url.contains(&format!("/{}/", zone.state.organization.audit)),
         "the queue is Audit's: {integration}"
     );
 }
@@ -240,7 +240,7 @@ async fn create_sets_up_log_archive_audit_lacework_and_queues_existing_accounts(
         assert_points_at_log_archive_and_audit(&zone, integration);
 
         let queued = ids_of(queued_accounts(&zone).await.iter());
-        let organization = &zone.organization;
+        let organization = &zone.state.organization;
         let active = ids_of(workload_accounts(organization).filter(|a| a.status == "ACTIVE"));
         assert!(active.len() >= 5);
         assert!(
@@ -304,7 +304,7 @@ async fn create_with_ou_rules_registers_an_organization_level_integration_with_t
                 .map(str::to_owned)
                 .collect()
         };
-        let organization = &zone.organization;
+        let organization = &zone.state.organization;
         let prod = ids_of(accounts_in(organization, "Workloads/Prod"));
         let dev = ids_of(accounts_in(organization, "Workloads/Dev"));
         assert_eq!(prod.len(), 2);
@@ -408,7 +408,7 @@ async fn assert_nothing_created(zone: &LandingZone) {
         integrations.is_empty(),
         "no Lacework integration: {integrations:?}"
     );
-    let queue = state::peek_queue(zone.management(), &zone.product.account_queue_url)
+    let queue = state::peek_queue(zone.management(), &zone.state.product.account_queue_url)
         .await
         .expect("account queue");
     assert_eq!(
@@ -430,7 +430,8 @@ async fn a_wrong_log_archive_name_fails_naming_it_and_creates_nothing() {
         assert_answered(&created, "FAILED");
         let reason = created.reason();
         assert!(
-            reason.contains("Logging") && reason.contains(zone.organization.log_archive.as_str()),
+            reason.contains("Logging")
+                && reason.contains(zone.state.organization.log_archive.as_str()),
             "the reason names the expected name and the Log Archive account: {reason}"
         );
         assert_nothing_created(&zone).await;
@@ -489,7 +490,7 @@ async fn delete_removes_everything_and_succeeds() {
 
         let sets = stack_sets(&zone).await;
         assert!(sets.is_empty(), "every stack set is gone: {sets:?}");
-        let organization = &zone.organization;
+        let organization = &zone.state.organization;
         let names = &zone.names;
         let log_archive = instance_resources(
             &zone,
@@ -593,7 +594,7 @@ async fn work_outlasting_an_invocation_is_handed_on_and_answered_once_when_done(
 async fn stored_suffix(zone: &LandingZone) -> Option<String> {
     let secret = aws_sdk_secretsmanager::Client::new(zone.management())
         .get_secret_value()
-        .secret_id(&zone.product.secret_arn)
+        .secret_id(&zone.state.product.secret_arn)
         .send()
         .await
         .expect("the secret is readable");

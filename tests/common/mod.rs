@@ -359,11 +359,13 @@ fn is_instance_stack(name: &str, stack_set: &str) -> bool {
 /// message format is the functions' business; an account is queued if its id is in a
 /// message).
 pub async fn queued_accounts(zone: &LandingZone) -> Vec<Account> {
-    let queue = landing_zone::state::peek_queue(zone.management(), &zone.product.account_queue_url)
-        .await
-        .expect("the account queue");
+    let queue =
+        landing_zone::state::peek_queue(zone.management(), &zone.state.product.account_queue_url)
+            .await
+            .expect("the account queue");
     let texts: Vec<String> = queue.messages.iter().map(|m| m.to_string()).collect();
-    zone.organization
+    zone.state
+        .organization
         .accounts
         .iter()
         .filter(|account| texts.iter().any(|text| text.contains(account.id.as_str())))
@@ -394,7 +396,10 @@ pub fn accounts_in<'a>(
 /// emulator's README has the details).
 pub async fn inject_lacework_fault(zone: &LandingZone, fault: &serde_json::Value) {
     let response = reqwest::Client::new()
-        .post(format!("{}/__emulator/faults", zone.lacework_url))
+        .post(format!(
+            "{}/__emulator/faults",
+            zone.state.lacework.emulator.url
+        ))
         .json(fault)
         .timeout(Duration::from_secs(10))
         .send()

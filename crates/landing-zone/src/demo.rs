@@ -150,7 +150,8 @@ fn queue_run_words(run: &AccountQueueRun) -> String {
 }
 
 fn account<'a>(zone: &'a LandingZone, name: &str) -> Result<&'a Account> {
-    zone.organization
+    zone.state
+        .organization
         .account_named(name)
         .ok_or_else(|| Error::Usage(format!("the seed has no account named {name:?}")))
 }
@@ -162,7 +163,7 @@ pub async fn run(zone: &mut LandingZone, out: &mut dyn Write) -> Result<DemoRepo
     let _ = writeln!(
         out,
         "Local landing zone: moto {}, Lacework emulator {}, management account {}",
-        zone.moto_url, zone.lacework_url, zone.organization.management
+        zone.state.moto.url, zone.state.lacework.emulator.url, zone.state.organization.management
     );
     let _ = writeln!(out, "\nSteps:");
     let mut narrator = Narrator {
@@ -247,7 +248,7 @@ pub async fn run(zone: &mut LandingZone, out: &mut dyn Write) -> Result<DemoRepo
     // The summary's table, one line per account.
     let mut rows = Vec::new();
     let mut wrong = Vec::new();
-    for account in &zone.organization.accounts {
+    for account in &zone.state.organization.accounts {
         let active = account.status == "ACTIVE";
         let expected = expected_sub_account(&account.ou, &default_sub_account);
         let has_instance = has_instance(&account.id);
@@ -369,7 +370,7 @@ pub async fn run(zone: &mut LandingZone, out: &mut dyn Write) -> Result<DemoRepo
         not_answered.join("; "),
     );
     let mut queues = Vec::new();
-    for (label, url) in zone.product.queues() {
+    for (label, url) in zone.state.product.queues() {
         let counts = state::queue_counts(zone.management(), url).await?;
         if counts.total() > 0 {
             queues.push(format!("{label}: {counts:?}"));

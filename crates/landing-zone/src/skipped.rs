@@ -43,7 +43,7 @@ pub async fn reconcile_audit(zone: &LandingZone) -> Result<Vec<String>> {
             parameter("QueueName").unwrap_or_else(|| AUDIT_TEMPLATE_DEFAULT_QUEUE.to_owned());
         if let (Some(topic_arn), Some(role_arn)) = (topic_arn, role_arn) {
             if has_audit_instance(zone).await? {
-                let audit = zone.account(&zone.organization.audit).await?;
+                let audit = zone.account(&zone.state.organization.audit).await?;
                 if let Some(queue_arn) =
                     complete_audit_queue(&audit, &queue_name, &topic_arn, &role_arn).await?
                 {
@@ -86,7 +86,7 @@ async fn has_audit_instance(zone: &LandingZone) -> Result<bool> {
     // moto does not filter ListStackInstances: filter here.
     Ok(instances
         .iter()
-        .any(|instance| instance.account == zone.organization.audit.as_str()))
+        .any(|instance| instance.account == zone.state.organization.audit.as_str()))
 }
 
 /// Sets the queue policy the template declares; returns the queue's ARN, or `None` when the
@@ -164,7 +164,7 @@ async fn subscribe_once(
 
 /// Removes subscriptions of the trail topic whose SQS queue does not exist.
 async fn unsubscribe_missing_queues(zone: &LandingZone) -> Result<Vec<String>> {
-    let topic_arn = &zone.trail.topic_arn;
+    let topic_arn = &zone.state.trail.topic_arn;
     let topic_config = config_of_arn_account(zone, topic_arn).await?;
     let sns = aws_sdk_sns::Client::new(&topic_config);
     let mut done = Vec::new();

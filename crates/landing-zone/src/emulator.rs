@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::error::{self, Error, Result};
-use crate::process::{BackgroundProcess, log_tail};
+use crate::process::{BackgroundProcess, Service, log_tail};
 
 /// How long the emulator may take to print its start line.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -29,17 +29,9 @@ pub struct LaceworkOptions {
     pub rate_limit: Option<String>,
 }
 
-/// A running emulator.
-#[derive(Debug)]
-pub struct Emulator {
-    /// `http://127.0.0.1:PORT`.
-    pub url: String,
-    pub process: BackgroundProcess,
-}
-
 /// Starts `bin_dir/lacework-emulator` on a free loopback port and reads the URL from its
 /// start line (its stdout goes to `log`, so it can outlive this process).
-pub async fn start(bin_dir: &Path, options: &LaceworkOptions, log: &Path) -> Result<Emulator> {
+pub async fn start(bin_dir: &Path, options: &LaceworkOptions, log: &Path) -> Result<Service> {
     let binary = bin_dir.join("lacework-emulator");
     if !binary.is_file() {
         return Err(Error::process(
@@ -66,7 +58,7 @@ pub async fn start(bin_dir: &Path, options: &LaceworkOptions, log: &Path) -> Res
     let started = Instant::now();
     while started.elapsed() < START_TIMEOUT {
         if let Some(url) = start_line(log, log_start) {
-            return Ok(Emulator { url, process });
+            return Ok(Service { url, process });
         }
         if let Some(status) = process.exit_status() {
             return Err(Error::process(

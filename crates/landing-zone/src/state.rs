@@ -178,9 +178,9 @@ pub async fn subscriptions(config: &SdkConfig, topic_arn: &str) -> Result<Vec<Su
 #[serde(rename_all = "camelCase")]
 pub struct QueueView {
     pub url: String,
-    pub visible: u64,
-    pub in_flight: u64,
-    pub delayed: u64,
+    /// `visible`, `inFlight` and `delayed`, beside the URL.
+    #[serde(flatten)]
+    pub counts: QueueCounts,
     /// Bodies of the visible messages (as JSON when they are JSON), peeked without consuming.
     pub messages: Vec<Value>,
 }
@@ -258,9 +258,7 @@ pub async fn peek_queue(config: &SdkConfig, url: &str) -> Result<QueueView> {
     }
     Ok(QueueView {
         url: url.to_owned(),
-        visible: counts.visible,
-        in_flight: counts.in_flight,
-        delayed: counts.delayed,
+        counts,
         messages,
     })
 }

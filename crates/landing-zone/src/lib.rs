@@ -343,7 +343,7 @@ impl LandingZone {
     ) -> Result<CustomResourceOutcome> {
         let outcome =
             cfn::deliver(&self.listener, &self.function(name)?, &self.lambda, request).await?;
-        self.complete_skipped_resources().await?;
+        skipped::reconcile_audit(self).await?;
         self.deliver_registration_requests().await?;
         Ok(outcome)
     }
@@ -397,11 +397,6 @@ impl LandingZone {
             self.setup_properties(),
         );
         self.invoke_custom_resource("setup", request).await
-    }
-
-    /// Creates (or removes) what moto's CloudFormation skipped for the Audit stack instance.
-    pub async fn complete_skipped_resources(&self) -> Result<Vec<String>> {
-        skipped::reconcile_audit(self).await
     }
 
     /// Writes the secret as the template does (`keyId` and `secretKey` only), for example

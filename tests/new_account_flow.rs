@@ -86,23 +86,9 @@ async fn a_new_account_gets_an_instance_and_is_registered_in_its_sub_account() {
         );
 
         // The instance's stack is complete: its role, and its custom resource answered.
-        let status = state::instance_stack_status(
-            zone.management(),
-            &zone.moto_url,
-            &account.id,
-            &zone.names.member_stack_set,
-        )
-        .await
-        .expect("stack status");
+        let status = instance_stack_status(&zone, &account.id, &zone.names.member_stack_set).await;
         assert_eq!(status.as_deref(), Some("CREATE_COMPLETE"));
-        let resources = state::instance_resources(
-            zone.management(),
-            &zone.moto_url,
-            &account.id,
-            &zone.names.member_stack_set,
-        )
-        .await
-        .expect("stack resources");
+        let resources = instance_resources(&zone, &account.id, &zone.names.member_stack_set).await;
         for (logical_id, resource_type) in [
             ("CrossAccountRole", "AWS::IAM::Role"),
             ("AccountRegistration", "Custom::LaceworkAccountRegistration"),
@@ -128,6 +114,7 @@ async fn every_event_delivered_three_times_makes_one_instance_and_one_registrati
             .await
             .expect("account created");
         let ou = zone
+            .state
             .organization
             .ou("Workloads/Prod")
             .cloned()
@@ -168,6 +155,7 @@ async fn every_event_delivered_three_times_makes_one_instance_and_one_registrati
 
         // The same for an account that moves: three MoveAccount deliveries, one registration.
         let moved = zone
+            .state
             .organization
             .account_named("Dev Payments")
             .cloned()
@@ -204,6 +192,7 @@ async fn a_moved_account_is_registered_in_its_new_sub_account_and_the_mapping_fo
         let mut zone = start(options("moved-account")).await;
         set_up_and_onboard(&zone).await;
         let account = zone
+            .state
             .organization
             .account_named("Dev Web")
             .cloned()
@@ -250,6 +239,7 @@ async fn a_moved_account_is_registered_in_its_new_sub_account_and_the_mapping_fo
         );
         // The other accounts are where they were.
         let other = zone
+            .state
             .organization
             .account_named("Dev Payments")
             .cloned()
@@ -266,6 +256,7 @@ async fn a_closed_account_is_deregistered_and_its_instance_removed() {
         let mut zone = start(options("closed-account")).await;
         set_up_and_onboard(&zone).await;
         let account = zone
+            .state
             .organization
             .account_named("Prod Web")
             .cloned()
@@ -291,14 +282,7 @@ async fn a_closed_account_is_deregistered_and_its_instance_removed() {
             0,
             "the instance is gone"
         );
-        let resources = state::instance_resources(
-            zone.management(),
-            &zone.moto_url,
-            &account.id,
-            &zone.names.member_stack_set,
-        )
-        .await
-        .expect("stack resources");
+        let resources = instance_resources(&zone, &account.id, &zone.names.member_stack_set).await;
         assert!(resources.is_empty(), "its stack is deleted: {resources:?}");
         let deletes: Vec<_> = zone
             .delivered_requests()
@@ -331,6 +315,7 @@ async fn a_closed_account_is_deregistered_and_its_instance_removed() {
         );
         // The others stay registered.
         let other = zone
+            .state
             .organization
             .account_named("Prod Payments")
             .cloned()
@@ -349,7 +334,7 @@ fn registration_request(
 ) -> Value {
     json!({
         "RequestType": "Create",
-        "ServiceToken": zone.product.registration_topic_arn,
+        "ServiceToken": zone.state.product.registration_topic_arn,
         "StackId": format!(
             "arn:aws:cloudformation:us-east-1:{stack_account}:stack/StackSet-{}-0b9c3f0e-2d3c-4a6e-9d7b-2f1e0c9a8b7d/5e6f7a80-1b2c-11f0-8d3e-0a1b2c3d4e5f",
             zone.names.member_stack_set
@@ -358,7 +343,7 @@ fn registration_request(
         "LogicalResourceId": "AccountRegistration",
         "ResourceType": "Custom::LaceworkAccountRegistration",
         "ResourceProperties": {
-            "ServiceToken": zone.product.registration_topic_arn,
+            "ServiceToken": zone.state.product.registration_topic_arn,
             "AccountId": account,
             "RoleArn": format!("arn:aws:iam::{account}:role/{MEMBER_ROLE}"),
         },
@@ -370,7 +355,7 @@ async fn spoofed_registration_requests_are_refused_and_register_nothing() {
     within(TEST_TIME_LIMIT, async {
         let zone = start(options("spoofed-requests")).await;
         set_up(&zone).await;
-        let organization = &zone.organization;
+        let organization = &zone.state.organization;
         let name = |name: &str| {
             organization
                 .account_named(name)
@@ -432,7 +417,7 @@ async fn spoofed_registration_requests_are_refused_and_register_nothing() {
             .expect("drain");
         let dead = state::peek_queue(
             zone.management(),
-            &zone.product.registration_dead_letter_queue_url,
+            &zone.state.product.registration_dead_letter_queue_url,
         )
         .await
         .expect("dead-letter queue");
@@ -451,7 +436,7 @@ async fn spoofed_registration_requests_are_refused_and_register_nothing() {
 async fn secret(zone: &landing_zone::LandingZone) -> Value {
     let text = aws_sdk_secretsmanager::Client::new(zone.management())
         .get_secret_value()
-        .secret_id(&zone.product.secret_arn)
+        .secret_id(&zone.state.product.secret_arn)
         .send()
         .await
         .expect("secret")
@@ -509,7 +494,7 @@ async fn the_token_is_refreshed_near_its_expiry_and_left_alone_far_from_it() {
         aging["expiresAt"] = json!(near.format(&Rfc3339).expect("format"));
         aws_sdk_secretsmanager::Client::new(zone.management())
             .put_secret_value()
-            .secret_id(&zone.product.secret_arn)
+            .secret_id(&zone.state.product.secret_arn)
             .secret_string(aging.to_string())
             .send()
             .await
@@ -543,7 +528,10 @@ async fn the_token_is_refreshed_near_its_expiry_and_left_alone_far_from_it() {
 
         // The renewed token works.
         let answer = reqwest::Client::new()
-            .get(format!("{}/api/v2/CloudAccounts", zone.lacework_url))
+            .get(format!(
+                "{}/api/v2/CloudAccounts",
+                zone.state.lacework.emulator.url
+            ))
             .header(
                 "Authorization",
                 renewed["token"].as_str().unwrap_or_default(),

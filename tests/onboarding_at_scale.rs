@@ -53,6 +53,7 @@ async fn a_hundred_existing_accounts_are_onboarded_in_one_operation_under_the_ra
                 .expect("account created");
         }
         let active: Vec<_> = zone
+            .state
             .organization
             .accounts
             .iter()
@@ -137,7 +138,10 @@ async fn a_hundred_existing_accounts_are_onboarded_in_one_operation_under_the_ra
             drained.runs.len()
         );
         let requests = reqwest::Client::new()
-            .get(format!("{}/__emulator/requests", zone.lacework_url))
+            .get(format!(
+                "{}/__emulator/requests",
+                zone.state.lacework.emulator.url
+            ))
             .send()
             .await
             .expect("emulator reached")
@@ -192,8 +196,8 @@ async fn a_hundred_existing_accounts_are_onboarded_in_one_operation_under_the_ra
         );
         assert_eq!(registrations.len(), active.len(), "nothing else registered");
         for url in [
-            &zone.product.registration_dead_letter_queue_url,
-            &zone.product.account_dead_letter_queue_url,
+            &zone.state.product.registration_dead_letter_queue_url,
+            &zone.state.product.account_dead_letter_queue_url,
         ] {
             let counts = state::queue_counts(zone.management(), url)
                 .await

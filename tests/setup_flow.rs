@@ -10,14 +10,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use landing_zone::demo::queued_accounts;
-use landing_zone::state::{self, StackResourceView};
+use common::{
+    accounts_in, inject_lacework_fault, instance_resources, queued_accounts, workload_accounts,
+};
+use landing_zone::state;
 use landing_zone::{CustomResourceOutcome, LandingZone, Options};
-use lwct_domain::AccountId;
 use serde_json::Value;
 
 /// No test may run longer than this.
@@ -112,16 +115,6 @@ async fn stack_sets(zone: &LandingZone) -> Vec<state::StackSetView> {
         .expect("stack sets")
 }
 
-async fn instance_resources(
-    zone: &LandingZone,
-    account: &AccountId,
-    stack_set: &str,
-) -> Vec<StackResourceView> {
-    state::instance_resources(zone.management(), &zone.moto_url, account, stack_set)
-        .await
-        .expect("stack resources")
-}
-
 async fn integrations(zone: &LandingZone) -> Vec<Value> {
     state::lacework_integrations(&zone.lacework_state().await.expect("emulator state"))
 }
@@ -141,7 +134,7 @@ fn ids_of<'a>(accounts: impl Iterator<Item = &'a landing_zone::seed::Account>) -
 /// The cross-account role of the Log Archive stack instance, the Audit queue of the Audit
 /// instance and its subscription to the trail topic: what every successful Create leaves.
 async fn assert_log_archive_and_audit_are_set_up(zone: &LandingZone) {
-    let organization = &zone.organization;
+    let organization = &zone.state.organization;
     let names = &zone.names;
     let sets = stack_sets(zone).await;
     let instances_of = |name: &str| -> Vec<String> {
@@ -204,7 +197,7 @@ async fn assert_log_archive_and_audit_are_set_up(zone: &LandingZone) {
             .count(),
         1,
         "the Audit queue is subscribed to the trail topic {} once: {subscriptions:?}",
-        zone.trail.topic_arn
+        zone.state.trail.topic_arn
     );
 }
 
@@ -212,12 +205,12 @@ async fn assert_log_archive_and_audit_are_set_up(zone: &LandingZone) {
 fn assert_points_at_log_archive_and_audit(zone: &LandingZone, integration: &Value) {
     let role = format!(
         "arn:aws:iam::{}:role/{}",
-        zone.organization.log_archive, zone.names.cross_account_role
+        zone.state.organization.log_archive, zone.names.cross_account_role
     );
     assert_eq!(integration["roleArn"], role.as_str(), "{integration}");
     let queue_url = integration["queueUrl"].as_str().unwrap_or_default();
     assert!(
-        queue_url.contains(&format!("/{}/", zone.organization.audit)),
+        queue_url.contains(&format!("/{}/", zone.state.organization.audit)),
         "the queue is Audit's: {integration}"
     );
 }
@@ -246,18 +239,9 @@ async fn create_sets_up_log_archive_audit_lacework_and_queues_existing_accounts(
         assert_eq!(integration["hasAccountMappingFile"], false, "{integration}");
         assert_points_at_log_archive_and_audit(&zone, integration);
 
-        let queued = ids_of(
-            queued_accounts(&zone)
-                .await
-                .expect("queued accounts")
-                .iter(),
-        );
-        let organization = &zone.organization;
-        let active = ids_of(
-            organization
-                .workload_accounts()
-                .filter(|a| a.status == "ACTIVE"),
-        );
+        let queued = ids_of(queued_accounts(&zone).await.iter());
+        let organization = &zone.state.organization;
+        let active = ids_of(workload_accounts(organization).filter(|a| a.status == "ACTIVE"));
         assert!(active.len() >= 5);
         assert!(
             active.is_subset(&queued),
@@ -320,9 +304,9 @@ async fn create_with_ou_rules_registers_an_organization_level_integration_with_t
                 .map(str::to_owned)
                 .collect()
         };
-        let organization = &zone.organization;
-        let prod = ids_of(organization.accounts_in("Workloads/Prod"));
-        let dev = ids_of(organization.accounts_in("Workloads/Dev"));
+        let organization = &zone.state.organization;
+        let prod = ids_of(accounts_in(organization, "Workloads/Prod"));
+        let dev = ids_of(accounts_in(organization, "Workloads/Dev"));
         assert_eq!(prod.len(), 2);
         assert_eq!(dev.len(), 2);
         assert!(prod.is_subset(&mapped("prod")), "{mapping}");
@@ -332,9 +316,7 @@ async fn create_with_ou_rules_registers_an_organization_level_integration_with_t
             "{mapping}"
         );
         let elsewhere = ids_of(
-            organization
-                .accounts_in("Sandbox")
-                .chain(organization.accounts_in("Security")),
+            accounts_in(organization, "Sandbox").chain(accounts_in(organization, "Security")),
         );
         assert!(
             elsewhere.is_disjoint(&mapped("prod")) && elsewhere.is_disjoint(&mapped("dev")),
@@ -426,14 +408,10 @@ async fn assert_nothing_created(zone: &LandingZone) {
         integrations.is_empty(),
         "no Lacework integration: {integrations:?}"
     );
-    let queue = state::peek_queue(zone.management(), &zone.product.account_queue_url)
+    let queue = state::peek_queue(zone.management(), &zone.state.product.account_queue_url)
         .await
         .expect("account queue");
-    assert_eq!(
-        queue.visible + queue.delayed + queue.in_flight,
-        0,
-        "no queued work: {queue:?}"
-    );
+    assert_eq!(queue.counts.total(), 0, "no queued work: {queue:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -448,7 +426,8 @@ async fn a_wrong_log_archive_name_fails_naming_it_and_creates_nothing() {
         assert_answered(&created, "FAILED");
         let reason = created.reason();
         assert!(
-            reason.contains("Logging") && reason.contains(zone.organization.log_archive.as_str()),
+            reason.contains("Logging")
+                && reason.contains(zone.state.organization.log_archive.as_str()),
             "the reason names the expected name and the Log Archive account: {reason}"
         );
         assert_nothing_created(&zone).await;
@@ -507,7 +486,7 @@ async fn delete_removes_everything_and_succeeds() {
 
         let sets = stack_sets(&zone).await;
         assert!(sets.is_empty(), "every stack set is gone: {sets:?}");
-        let organization = &zone.organization;
+        let organization = &zone.state.organization;
         let names = &zone.names;
         let log_archive = instance_resources(
             &zone,
@@ -548,12 +527,14 @@ async fn work_outlasting_an_invocation_is_handed_on_and_answered_once_when_done(
         // Lacework is slow, once, reading the CloudTrail integrations (a read, so the request
         // the first invocation abandons leaves nothing behind): the first invocation cannot
         // finish.
-        zone.inject_lacework_fault(&serde_json::json!({
-            "path_prefix": "/api/v2/CloudAccounts/AwsCtSqs",
-            "delay_ms": 20_000,
-        }))
-        .await
-        .expect("the emulator takes the fault");
+        inject_lacework_fault(
+            &zone,
+            &serde_json::json!({
+                "path_prefix": "/api/v2/CloudAccounts/AwsCtSqs",
+                "delay_ms": 20_000,
+            }),
+        )
+        .await;
 
         let created = setup(&zone, "Create", None).await;
         assert_answered(&created, "SUCCESS");
@@ -609,7 +590,7 @@ async fn work_outlasting_an_invocation_is_handed_on_and_answered_once_when_done(
 async fn stored_suffix(zone: &LandingZone) -> Option<String> {
     let secret = aws_sdk_secretsmanager::Client::new(zone.management())
         .get_secret_value()
-        .secret_id(&zone.product.secret_arn)
+        .secret_id(&zone.state.product.secret_arn)
         .send()
         .await
         .expect("the secret is readable");

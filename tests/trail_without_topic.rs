@@ -31,7 +31,7 @@ const OUR_NOTIFICATION_ID: &str = "lacework-ct-cloudtrail-log-files";
 const THEIR_NOTIFICATION_ID: &str = "siem-deleted-log-files";
 
 async fn log_archive(zone: &LandingZone) -> SdkConfig {
-    zone.account(&zone.organization.log_archive)
+    zone.account(&zone.state.organization.log_archive)
         .await
         .expect("AssumeRole into Log Archive")
 }
@@ -41,7 +41,7 @@ async fn log_archive(zone: &LandingZone) -> SdkConfig {
 async fn add_their_notification(zone: &LandingZone) {
     let queue_arn = format!(
         "arn:aws:sqs:us-east-1:{}:siem-deleted-objects",
-        zone.organization.log_archive
+        zone.state.organization.log_archive
     );
     let theirs = QueueConfiguration::builder()
         .id(THEIR_NOTIFICATION_ID)
@@ -123,14 +123,14 @@ async fn bucket_notifications(zone: &LandingZone) -> Vec<(String, String, Vec<St
 fn topic_arn(zone: &LandingZone) -> String {
     format!(
         "arn:aws:sns:us-east-1:{}:{}",
-        zone.organization.log_archive, zone.names.s3_notifications
+        zone.state.organization.log_archive, zone.names.s3_notifications
     )
 }
 
 fn queue_url_suffix(zone: &LandingZone) -> String {
     format!(
         "/{}/{}",
-        zone.organization.log_archive, zone.names.s3_notifications
+        zone.state.organization.log_archive, zone.names.s3_notifications
     )
 }
 
@@ -153,7 +153,7 @@ fn their_notification(zone: &LandingZone) -> (String, String, Vec<String>, Strin
         THEIR_NOTIFICATION_ID.to_owned(),
         format!(
             "arn:aws:sqs:us-east-1:{}:siem-deleted-objects",
-            zone.organization.log_archive
+            zone.state.organization.log_archive
         ),
         vec!["s3:ObjectRemoved:*".to_owned()],
         "org-logs/".to_owned(),
@@ -216,7 +216,7 @@ async fn subscribe_queue_as_the_template_does(zone: &LandingZone, config: &SdkCo
         .to_owned();
     let queue_arn = format!(
         "arn:aws:sqs:us-east-1:{}:{}",
-        zone.organization.log_archive, zone.names.s3_notifications
+        zone.state.organization.log_archive, zone.names.s3_notifications
     );
     aws_sdk_sns::Client::new(config)
         .subscribe()
@@ -267,7 +267,7 @@ async fn a_trail_without_a_topic_is_announced_by_s3_event_notifications() {
         let zone = common::start(options).await;
         add_their_notification(&zone).await;
         let names = &zone.names;
-        let log_archive_id = zone.organization.log_archive.to_string();
+        let log_archive_id = zone.state.organization.log_archive.to_string();
 
         // Create.
         let created = zone.setup("Create", None).await.expect("setup delivered");
@@ -310,14 +310,7 @@ async fn a_trail_without_a_topic_is_announced_by_s3_event_notifications() {
             ],
             "{sets:?}"
         );
-        let resources = state::instance_resources(
-            zone.management(),
-            &zone.moto_url,
-            &zone.organization.log_archive,
-            &names.s3_notifications,
-        )
-        .await
-        .expect("resources");
+        let resources = common::instance_resources(&zone, &zone.state.organization.log_archive, &names.s3_notifications).await;
         for kind in ["AWS::KMS::Key", "AWS::SNS::Topic", "AWS::SQS::Queue"] {
             assert!(
                 resources

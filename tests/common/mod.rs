@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use landing_zone::flows::{AccountQueueRun, DrainLimits, DrainRun};
 use landing_zone::registration_topic::DeliveredRequest;
+use landing_zone::seed::{Account, Organization};
 use landing_zone::state::Registration;
 use landing_zone::{LandingZone, Options};
 use lwct_domain::AccountId;
@@ -261,4 +262,148 @@ pub fn metric_total(documents: &[serde_json::Value], function: &str, metric: &st
         .filter(|document| document["Function"] == function)
         .filter_map(|document| document[metric].as_u64())
         .sum()
+}
+
+/// One resource of a stack.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StackResourceView {
+    pub logical_id: String,
+    pub resource_type: String,
+    pub physical_id: String,
+    pub status: String,
+}
+
+/// The resources of the live stack that stack set `stack_set` deployed in `account` (empty
+/// when there is none).
+pub async fn instance_resources(
+    zone: &LandingZone,
+    account: &AccountId,
+    stack_set: &str,
+) -> Vec<StackResourceView> {
+    let (client, stacks) = live_instance_stacks(zone, account, stack_set).await;
+    let mut resources = Vec::new();
+    for stack in stacks {
+        let described = client
+            .describe_stack_resources()
+            .stack_name(stack.stack_id().or(stack.stack_name()).unwrap_or_default())
+            .send()
+            .await
+            .expect("cloudformation:DescribeStackResources");
+        let text = |value: Option<&str>| value.unwrap_or_default().to_owned();
+        resources.extend(
+            described
+                .stack_resources()
+                .iter()
+                .map(|resource| StackResourceView {
+                    logical_id: text(resource.logical_resource_id()),
+                    resource_type: text(resource.resource_type()),
+                    physical_id: text(resource.physical_resource_id()),
+                    status: text(resource.resource_status().map(|status| status.as_str())),
+                }),
+        );
+    }
+    resources
+}
+
+/// The status of the live stack that stack set `stack_set` deployed in `account`
+/// (`CREATE_COMPLETE`, or `CREATE_IN_PROGRESS` while a custom resource is unanswered), if any.
+pub async fn instance_stack_status(
+    zone: &LandingZone,
+    account: &AccountId,
+    stack_set: &str,
+) -> Option<String> {
+    let (_, stacks) = live_instance_stacks(zone, account, stack_set).await;
+    stacks.iter().find_map(|stack| {
+        stack
+            .stack_status()
+            .map(|status| status.as_str().to_owned())
+    })
+}
+
+/// The stacks of stack set `stack_set`'s instance in `account` that are not deleted
+/// (`DescribeStacks`), and the account's CloudFormation client.
+async fn live_instance_stacks(
+    zone: &LandingZone,
+    account: &AccountId,
+    stack_set: &str,
+) -> (
+    aws_sdk_cloudformation::Client,
+    Vec<aws_sdk_cloudformation::types::Stack>,
+) {
+    let config = zone.account(account).await.expect("the account's role");
+    let client = aws_sdk_cloudformation::Client::new(&config);
+    let stacks = client
+        .describe_stacks()
+        .send()
+        .await
+        .expect("cloudformation:DescribeStacks")
+        .stacks()
+        .iter()
+        .filter(|stack| is_instance_stack(stack.stack_name().unwrap_or_default(), stack_set))
+        .filter(|stack| {
+            stack.stack_status().map(|status| status.as_str()) != Some("DELETE_COMPLETE")
+        })
+        .cloned()
+        .collect();
+    (client, stacks)
+}
+
+/// Whether `name` is the name of a stack of stack set `stack_set`'s instance: AWS names them
+/// `StackSet-<stack set>-<uuid>` (and so does the patched moto), unpatched moto
+/// `StackSet:<stack set>`.
+fn is_instance_stack(name: &str, stack_set: &str) -> bool {
+    name == format!("StackSet:{stack_set}") || name.starts_with(&format!("StackSet-{stack_set}-"))
+}
+
+/// The organization's accounts that appear in some message of the account queue (the
+/// message format is the functions' business; an account is queued if its id is in a
+/// message).
+pub async fn queued_accounts(zone: &LandingZone) -> Vec<Account> {
+    let queue =
+        landing_zone::state::peek_queue(zone.management(), &zone.state.product.account_queue_url)
+            .await
+            .expect("the account queue");
+    let texts: Vec<String> = queue.messages.iter().map(|m| m.to_string()).collect();
+    zone.state
+        .organization
+        .accounts
+        .iter()
+        .filter(|account| texts.iter().any(|text| text.contains(account.id.as_str())))
+        .cloned()
+        .collect()
+}
+
+/// The member accounts other than Log Archive and Audit.
+pub fn workload_accounts(organization: &Organization) -> impl Iterator<Item = &Account> {
+    organization.accounts.iter().filter(|account| {
+        account.id != organization.log_archive && account.id != organization.audit
+    })
+}
+
+/// The accounts in OU path `ou`.
+pub fn accounts_in<'a>(
+    organization: &'a Organization,
+    ou: &'a str,
+) -> impl Iterator<Item = &'a Account> {
+    organization
+        .accounts
+        .iter()
+        .filter(move |account| account.ou == ou)
+}
+
+/// Makes the emulator slow or failing for the next requests: `fault` is
+/// `{"path_prefix", "status"?, "count"?, "delay_ms"?}` (`POST /__emulator/faults`; the
+/// emulator's README has the details).
+pub async fn inject_lacework_fault(zone: &LandingZone, fault: &serde_json::Value) {
+    let response = reqwest::Client::new()
+        .post(format!(
+            "{}/__emulator/faults",
+            zone.state.lacework.emulator.url
+        ))
+        .json(fault)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .expect("lacework-emulator /__emulator/faults");
+    assert!(response.status().is_success(), "{response:?}");
 }

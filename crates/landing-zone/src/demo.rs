@@ -82,21 +82,6 @@ pub struct DemoReport {
     pub seconds: f64,
 }
 
-/// The ids of the organization's accounts that appear in some message of the account queue
-/// (the message format is the functions' business; an account is queued if its id is in a
-/// message).
-pub async fn queued_accounts(zone: &LandingZone) -> Result<Vec<Account>> {
-    let queue = state::peek_queue(zone.management(), &zone.product.account_queue_url).await?;
-    let texts: Vec<String> = queue.messages.iter().map(Value::to_string).collect();
-    Ok(zone
-        .organization
-        .accounts
-        .iter()
-        .filter(|account| texts.iter().any(|text| text.contains(account.id.as_str())))
-        .cloned()
-        .collect())
-}
-
 /// Records steps and checks, and tells the reader as it goes.
 struct Narrator<'a> {
     out: &'a mut dyn Write,
@@ -165,7 +150,8 @@ fn queue_run_words(run: &AccountQueueRun) -> String {
 }
 
 fn account<'a>(zone: &'a LandingZone, name: &str) -> Result<&'a Account> {
-    zone.organization
+    zone.state
+        .organization
         .account_named(name)
         .ok_or_else(|| Error::Usage(format!("the seed has no account named {name:?}")))
 }
@@ -177,7 +163,7 @@ pub async fn run(zone: &mut LandingZone, out: &mut dyn Write) -> Result<DemoRepo
     let _ = writeln!(
         out,
         "Local landing zone: moto {}, Lacework emulator {}, management account {}",
-        zone.moto_url, zone.lacework_url, zone.organization.management
+        zone.state.moto.url, zone.state.lacework.emulator.url, zone.state.organization.management
     );
     let _ = writeln!(out, "\nSteps:");
     let mut narrator = Narrator {
@@ -262,7 +248,7 @@ pub async fn run(zone: &mut LandingZone, out: &mut dyn Write) -> Result<DemoRepo
     // The summary's table, one line per account.
     let mut rows = Vec::new();
     let mut wrong = Vec::new();
-    for account in &zone.organization.accounts {
+    for account in &zone.state.organization.accounts {
         let active = account.status == "ACTIVE";
         let expected = expected_sub_account(&account.ou, &default_sub_account);
         let has_instance = has_instance(&account.id);
@@ -384,7 +370,7 @@ pub async fn run(zone: &mut LandingZone, out: &mut dyn Write) -> Result<DemoRepo
         not_answered.join("; "),
     );
     let mut queues = Vec::new();
-    for (label, url) in zone.product.queues() {
+    for (label, url) in zone.state.product.queues() {
         let counts = state::queue_counts(zone.management(), url).await?;
         if counts.total() > 0 {
             queues.push(format!("{label}: {counts:?}"));

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::error::{self, Error, Result};
-use crate::process::{BackgroundProcess, log_tail};
+use crate::process::{BackgroundProcess, Service, log_tail};
 
 /// How long the emulator may take to print its start line.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -29,17 +29,9 @@ pub struct LaceworkOptions {
     pub rate_limit: Option<String>,
 }
 
-/// A running emulator.
-#[derive(Debug)]
-pub struct Emulator {
-    /// `http://127.0.0.1:PORT`.
-    pub url: String,
-    pub process: BackgroundProcess,
-}
-
 /// Starts `bin_dir/lacework-emulator` on a free loopback port and reads the URL from its
 /// start line (its stdout goes to `log`, so it can outlive this process).
-pub async fn start(bin_dir: &Path, options: &LaceworkOptions, log: &Path) -> Result<Emulator> {
+pub async fn start(bin_dir: &Path, options: &LaceworkOptions, log: &Path) -> Result<Service> {
     let binary = bin_dir.join("lacework-emulator");
     if !binary.is_file() {
         return Err(Error::process(
@@ -66,7 +58,7 @@ pub async fn start(bin_dir: &Path, options: &LaceworkOptions, log: &Path) -> Res
     let started = Instant::now();
     while started.elapsed() < START_TIMEOUT {
         if let Some(url) = start_line(log, log_start) {
-            return Ok(Emulator { url, process });
+            return Ok(Service { url, process });
         }
         if let Some(status) = process.exit_status() {
             return Err(Error::process(
@@ -106,17 +98,6 @@ pub async fn inspect(url: &str) -> Result<Value> {
         .timeout(Duration::from_secs(10));
     let response = error::send_checked(what, request).await?;
     response.json().await.map_err(|err| Error::http(what, err))
-}
-
-/// `POST /__emulator/faults` of the emulator at `url`: `fault` is
-/// `{"path_prefix", "status"?, "count"?, "delay_ms"?}` (its README has the details).
-pub async fn inject_fault(url: &str, fault: &Value) -> Result<()> {
-    let what = "lacework-emulator /__emulator/faults";
-    let request = reqwest::Client::new()
-        .post(format!("{url}/__emulator/faults"))
-        .json(fault)
-        .timeout(Duration::from_secs(10));
-    error::send_checked(what, request).await.map(drop)
 }
 
 #[cfg(test)]

@@ -146,12 +146,12 @@ impl DrainRun {
 impl LandingZone {
     /// Builds the lifecycle events of this organization.
     pub fn lifecycle_events(&self) -> LifecycleEvents {
-        LifecycleEvents::new(&self.options.root, &self.organization.management)
+        LifecycleEvents::new(&self.options.root, &self.state.organization.management)
     }
 
     /// The account queue as `account-lifecycle`'s event source.
     pub async fn account_queue(&self) -> Result<QueueSource> {
-        QueueSource::new(&self.management, &self.product.account_queue_url).await
+        QueueSource::new(&self.management, &self.state.product.account_queue_url).await
     }
 
     /// Sends `event` to the account queue, as the EventBridge rule's SQS target does.
@@ -214,7 +214,7 @@ impl LandingZone {
         }
         aws_sdk_sns::Client::new(&self.management)
             .publish()
-            .topic_arn(&self.product.registration_topic_arn)
+            .topic_arn(&self.state.product.registration_topic_arn)
             .message(request.to_string())
             .send()
             .await
@@ -228,14 +228,14 @@ impl LandingZone {
         let event = match schedule {
             // The rule's constant input, as template.yaml gives it.
             Schedule::Reconcile => json!({"action": "reconcile"}),
-            _ => scheduled_event(&self.organization.management, &rule),
+            _ => scheduled_event(&self.state.organization.management, &rule),
         };
         self.invoke(schedule.function(), event).await
     }
 
     /// The registration queue's counts.
     pub async fn registration_queue(&self) -> Result<QueueCounts> {
-        state::queue_counts(&self.management, &self.product.registration_queue_url).await
+        state::queue_counts(&self.management, &self.state.product.registration_queue_url).await
     }
 
     /// Runs the registration drain until the registration queue is empty, or `limits` say
@@ -269,17 +269,23 @@ impl LandingZone {
 
     /// Creates account `name` in OU path `ou_path` in moto's Organizations.
     pub async fn add_account(&mut self, name: &str, ou_path: &str) -> Result<Account> {
-        seed::add_account(&self.management, &mut self.organization, name, ou_path).await
+        seed::add_account(
+            &self.management,
+            &mut self.state.organization,
+            name,
+            ou_path,
+        )
+        .await
     }
 
     /// Moves account `id` into OU path `ou_path` in moto's Organizations.
     pub async fn move_account(&mut self, id: &AccountId, ou_path: &str) -> Result<Moved> {
-        seed::move_account(&self.management, &mut self.organization, id, ou_path).await
+        seed::move_account(&self.management, &mut self.state.organization, id, ou_path).await
     }
 
     /// Closes account `id` in moto's Organizations (it becomes `SUSPENDED`).
     pub async fn close_account(&mut self, id: &AccountId) -> Result<()> {
-        seed::close_account(&self.management, &mut self.organization, id).await
+        seed::close_account(&self.management, &mut self.state.organization, id).await
     }
 
     /// Creates account `name` in `ou_path` and delivers Control Tower's
@@ -291,6 +297,7 @@ impl LandingZone {
     ) -> Result<(Account, AccountQueueRun)> {
         let account = self.add_account(name, ou_path).await?;
         let ou = self
+            .state
             .organization
             .ou(ou_path)
             .cloned()

@@ -61,9 +61,9 @@ pub use crate::state::RunningState;
 use crate::cfn::{CustomResource, ResponseListener};
 use crate::lambda_service::LambdaService;
 use crate::process::BackgroundProcess;
-use crate::registration_topic::{DeliveredRequest, RegistrationDeliveries};
+use crate::registration_topic::DeliveredRequest;
 use crate::runtime_api::FunctionSpec;
-use crate::seed::{Organization, ProductResources, Trail, TrailWithoutTopic};
+use crate::seed::TrailWithoutTopic;
 
 /// The product's functions (binary names).
 pub const FUNCTIONS: [&str; 4] = [
@@ -140,27 +140,21 @@ pub fn find_repository_root(start: &Path) -> Option<PathBuf> {
 /// a `state.json` leaves them alone.
 pub struct LandingZone {
     pub options: Options,
-    pub moto_url: String,
-    pub lacework_url: String,
-    pub organization: Organization,
-    pub trail: Trail,
+    /// What `state.json` records: moto and the emulator, the organization, the trail, the
+    /// management account's resources.
+    pub state: RunningState,
     /// A second trail, without an SNS topic (used only where a test names it).
     pub trail_without_topic: TrailWithoutTopic,
-    pub product: ProductResources,
     /// The names every resource gets (default prefix).
     pub names: Names,
-    /// The StackId of the pretend product stack whose custom resource `setup` is.
-    pub stack_id: String,
-    /// The landing zone's queue on the registration topic.
-    pub registration_deliveries: RegistrationDeliveries,
     /// Every registration topic notification delivered so far, in order.
     delivered: Mutex<Vec<DeliveredRequest>>,
     management: SdkConfig,
     listener: ResponseListener,
     /// Lambda's Invoke API, for the invocations the functions start themselves.
     lambda: LambdaService,
-    moto: Option<BackgroundProcess>,
-    emulator: Option<BackgroundProcess>,
+    /// moto and the emulator, when started here.
+    processes: Vec<BackgroundProcess>,
 }
 
 impl LandingZone {
@@ -181,103 +175,77 @@ impl LandingZone {
             aws::account_config(&management, &moto.url, &organization.log_archive).await?;
         let audit = aws::account_config(&management, &moto.url, &organization.audit).await?;
         let trail = seed::trail(&management, &log_archive, &audit, &organization).await?;
-        let trail_without_topic =
-            seed::trail_without_topic(&management, &log_archive, &organization).await?;
-        let names = Names::default();
+        seed::trail_without_topic(&management, &log_archive, &organization).await?;
         let product = seed::product_resources(
             &management,
-            &names,
+            &Names::default(),
             &options.lacework.key_id,
             &options.lacework.secret_key,
         )
         .await?;
         let registration_deliveries =
             registration_topic::subscribe(&management, &product.registration_topic_arn).await?;
-        Ok(LandingZone {
-            registration_deliveries,
-            delivered: Mutex::default(),
+        let state = RunningState {
+            moto: state::Endpoint {
+                url: moto.url,
+                pid: Some(moto.process.pid()),
+            },
+            lacework: state::LaceworkEndpoint {
+                emulator: state::Endpoint {
+                    url: emulator.url,
+                    pid: Some(emulator.process.pid()),
+                },
+                account: options.lacework.account.clone(),
+                sub_accounts: options.lacework.sub_accounts.clone(),
+                key_id: options.lacework.key_id.clone(),
+            },
             stack_id: format!(
                 "arn:aws:cloudformation:{}:{}:stack/lacework-control-tower/{}",
                 aws::REGION,
                 organization.management,
                 runtime_api::random_request_id()
             ),
-            moto_url: moto.url.clone(),
-            lacework_url: emulator.url.clone(),
             organization,
             trail,
-            trail_without_topic,
             product,
-            names,
-            management,
-            listener: ResponseListener::start().await?,
-            lambda: LambdaService::start().await?,
-            moto: Some(moto.process),
-            emulator: Some(emulator.process),
-            options,
-        })
+            bin_dir: options.bin_dir.display().to_string(),
+            registration_deliveries,
+            function_env: options.function_env.clone(),
+        };
+        let processes = vec![moto.process, emulator.process];
+        LandingZone::assemble(options, state, processes).await
     }
 
     /// A landing zone left running by `up`, as recorded in `state.json`.
     pub async fn attach(options: Options, state: RunningState) -> Result<LandingZone> {
-        let management = aws::management_config(&state.moto.url).await;
-        Ok(LandingZone {
-            moto_url: state.moto.url,
-            lacework_url: state.lacework.emulator.url,
-            trail_without_topic: TrailWithoutTopic::of(&state.organization),
-            organization: state.organization,
-            trail: state.trail,
-            product: state.product,
-            names: Names::default(),
-            stack_id: state.stack_id,
-            registration_deliveries: state.registration_deliveries,
-            delivered: Mutex::default(),
-            management,
-            listener: ResponseListener::start().await?,
-            lambda: LambdaService::start().await?,
-            moto: None,
-            emulator: None,
-            options,
-        })
+        LandingZone::assemble(options, state, Vec::new()).await
     }
 
-    /// What `state.json` records about this landing zone.
-    pub fn running_state(&self) -> RunningState {
-        RunningState {
-            moto: state::Endpoint {
-                url: self.moto_url.clone(),
-                pid: self.moto.as_ref().map(BackgroundProcess::pid),
-            },
-            lacework: state::LaceworkEndpoint {
-                emulator: state::Endpoint {
-                    url: self.lacework_url.clone(),
-                    pid: self.emulator.as_ref().map(BackgroundProcess::pid),
-                },
-                account: self.options.lacework.account.clone(),
-                sub_accounts: self.options.lacework.sub_accounts.clone(),
-                key_id: self.options.lacework.key_id.clone(),
-            },
-            organization: self.organization.clone(),
-            trail: self.trail.clone(),
-            product: self.product.clone(),
-            stack_id: self.stack_id.clone(),
-            bin_dir: self.options.bin_dir.display().to_string(),
-            registration_deliveries: self.registration_deliveries.clone(),
-            function_env: self.options.function_env.clone(),
-        }
+    async fn assemble(
+        options: Options,
+        state: RunningState,
+        processes: Vec<BackgroundProcess>,
+    ) -> Result<LandingZone> {
+        Ok(LandingZone {
+            management: aws::management_config(&state.moto.url).await,
+            trail_without_topic: TrailWithoutTopic::of(&state.organization),
+            names: Names::default(),
+            delivered: Mutex::default(),
+            listener: ResponseListener::start().await?,
+            lambda: LambdaService::start().await?,
+            processes,
+            options,
+            state,
+        })
     }
 
     /// Leaves moto and the emulator running (for `landing-zone up`) and returns the record
     /// to save in `state.json`.
-    pub fn detach(mut self) -> RunningState {
-        let state = self.running_state();
-        for process in [self.moto.take(), self.emulator.take()]
-            .into_iter()
-            .flatten()
-        {
+    pub fn detach(self) -> RunningState {
+        for process in self.processes {
             process.detach();
         }
-        state
+        self.state
     }
 
     /// The SDK configuration of the management account.
@@ -287,23 +255,26 @@ impl LandingZone {
 
     /// The SDK configuration of `account`, by AssumeRole into `AWSControlTowerExecution`.
     pub async fn account(&self, account: &AccountId) -> Result<SdkConfig> {
-        aws::account_config(&self.management, &self.moto_url, account).await
+        aws::account_config(&self.management, &self.state.moto.url, account).await
     }
 
     /// The environment a function gets: AWS (moto, dummy credentials, region), its
     /// configuration (config.rs's variables), then [`Options::function_env`] over both.
     pub fn function_environment(&self) -> Vec<(String, String)> {
-        let organization = &self.organization;
-        let mut env: BTreeMap<String, String> = aws::function_environment(&self.moto_url)
+        let organization = &self.state.organization;
+        let mut env: BTreeMap<String, String> = aws::function_environment(&self.state.moto.url)
             .into_iter()
             .collect();
         let ours = [
-            (vars::LACEWORK_URL, self.lacework_url.clone()),
+            (vars::LACEWORK_URL, self.state.lacework.emulator.url.clone()),
             (
                 vars::LACEWORK_ACCOUNT,
                 self.options.lacework.account.clone(),
             ),
-            (vars::LACEWORK_SECRET_ARN, self.product.secret_arn.clone()),
+            (
+                vars::LACEWORK_SECRET_ARN,
+                self.state.product.secret_arn.clone(),
+            ),
             (
                 vars::TOWER_LOG_ARCHIVE_ACCOUNT_ID,
                 organization.log_archive.to_string(),
@@ -338,7 +309,7 @@ impl LandingZone {
             function_arn: format!(
                 "arn:aws:lambda:{}:{}:function:{function_name}",
                 aws::REGION,
-                self.organization.management
+                self.state.organization.management
             ),
             function_name,
             env: self.function_environment(),
@@ -372,7 +343,7 @@ impl LandingZone {
     ) -> Result<CustomResourceOutcome> {
         let outcome =
             cfn::deliver(&self.listener, &self.function(name)?, &self.lambda, request).await?;
-        self.complete_skipped_resources().await?;
+        skipped::reconcile_audit(self).await?;
         self.deliver_registration_requests().await?;
         Ok(outcome)
     }
@@ -380,13 +351,13 @@ impl LandingZone {
     /// The product stack's `setup` custom resource.
     pub fn setup_resource(&self) -> CustomResource {
         CustomResource {
-            stack_id: self.stack_id.clone(),
+            stack_id: self.state.stack_id.clone(),
             logical_resource_id: "LaceworkSetup".to_owned(),
             resource_type: "Custom::LaceworkSetup".to_owned(),
             service_token: format!(
                 "arn:aws:lambda:{}:{}:function:{}-setup",
                 aws::REGION,
-                self.organization.management,
+                self.state.organization.management,
                 self.names_prefix()
             ),
         }
@@ -428,17 +399,12 @@ impl LandingZone {
         self.invoke_custom_resource("setup", request).await
     }
 
-    /// Creates (or removes) what moto's CloudFormation skipped for the Audit stack instance.
-    pub async fn complete_skipped_resources(&self) -> Result<Vec<String>> {
-        skipped::reconcile_audit(self).await
-    }
-
     /// Writes the secret as the template does (`keyId` and `secretKey` only), for example
     /// with a wrong key.
     pub async fn put_lacework_api_key(&self, key_id: &str, secret_key: &str) -> Result<()> {
         aws_sdk_secretsmanager::Client::new(&self.management)
             .put_secret_value()
-            .secret_id(&self.product.secret_arn)
+            .secret_id(&self.state.product.secret_arn)
             .secret_string(json!({"keyId": key_id, "secretKey": secret_key}).to_string())
             .send()
             .await
@@ -448,12 +414,7 @@ impl LandingZone {
 
     /// The emulator's `/__emulator/state`.
     pub async fn lacework_state(&self) -> Result<Value> {
-        emulator::inspect(&self.lacework_url).await
-    }
-
-    /// Makes the emulator slow or failing for the next requests ([`emulator::inject_fault`]).
-    pub async fn inject_lacework_fault(&self, fault: &Value) -> Result<()> {
-        emulator::inject_fault(&self.lacework_url, fault).await
+        emulator::inspect(&self.state.lacework.emulator.url).await
     }
 
     /// Everything `landing-zone state` shows: stack sets and instances, Lacework
@@ -461,7 +422,7 @@ impl LandingZone {
     pub async fn inspect(&self) -> Result<Value> {
         let lacework = self.lacework_state().await?;
         let mut queues = serde_json::Map::new();
-        for (label, url) in self.product.queues() {
+        for (label, url) in self.state.product.queues() {
             let view = state::peek_queue(&self.management, url).await?;
             queues.insert(label.to_owned(), json!(view));
         }
@@ -478,23 +439,23 @@ impl LandingZone {
 
     /// The subscriptions of the trail's topic (in Audit).
     pub async fn trail_topic_subscriptions(&self) -> Result<Vec<state::SubscriptionView>> {
-        let audit = self.account(&self.organization.audit).await?;
-        state::subscriptions(&audit, &self.trail.topic_arn).await
+        let audit = self.account(&self.state.organization.audit).await?;
+        state::subscriptions(&audit, &self.state.trail.topic_arn).await
     }
 
     /// Where things are: endpoints, accounts, the trail and the management account's resources.
     pub fn describe(&self) -> Value {
         json!({
-            "moto": self.moto_url,
+            "moto": self.state.moto.url,
             "lacework": {
-                "url": self.lacework_url,
+                "url": self.state.lacework.emulator.url,
                 "account": self.options.lacework.account,
                 "subAccounts": self.options.lacework.sub_accounts,
             },
             "region": aws::REGION,
-            "organization": self.organization,
-            "trail": self.trail,
-            "product": self.product,
+            "organization": self.state.organization,
+            "trail": self.state.trail,
+            "product": self.state.product,
             "logs": self.options.work_dir.join("logs"),
         })
     }

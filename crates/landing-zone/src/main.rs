@@ -229,9 +229,7 @@ async fn run(cli: Cli) -> landing_zone::Result<(Value, bool)> {
                 }
             };
             // Keep the processes' record, with the organization as it is now.
-            let mut state = RunningState::load(&state_file)?;
-            state.organization = zone.organization.clone();
-            state.save(&state_file)?;
+            zone.state.save(&state_file)?;
             Ok((output, true))
         }
         Command::State => {

@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::process::{BackgroundProcess, free_loopback_port, log_tail};
+use crate::process::{BackgroundProcess, Service, free_loopback_port, log_tail};
 
 /// How long moto may take to answer after it was started.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -21,14 +21,6 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// Attempts at a free port (another program may take the port between our check and moto's
 /// bind).
 const START_ATTEMPTS: usize = 3;
-
-/// A running moto server.
-#[derive(Debug)]
-pub struct Moto {
-    /// `http://127.0.0.1:PORT`.
-    pub url: String,
-    pub process: BackgroundProcess,
-}
 
 /// How to run moto_server: the venv's Python and the launcher script.
 #[derive(Debug, Clone)]
@@ -75,7 +67,7 @@ pub fn ensure_installed(root: &Path) -> Result<MotoServer> {
 
 /// Starts `moto_server` on a free loopback port, its output in `log`, and waits until it
 /// answers.
-pub async fn start(moto_server: &MotoServer, log: &Path) -> Result<Moto> {
+pub async fn start(moto_server: &MotoServer, log: &Path) -> Result<Service> {
     let mut attempt = 1;
     loop {
         let port = free_loopback_port()?;
@@ -86,7 +78,7 @@ pub async fn start(moto_server: &MotoServer, log: &Path) -> Result<Moto> {
         let mut process = BackgroundProcess::spawn("moto", command, log)?;
         let url = format!("http://127.0.0.1:{port}");
         match wait_until_ready(&url, &mut process).await {
-            Ok(()) => return Ok(Moto { url, process }),
+            Ok(()) => return Ok(Service { url, process }),
             Err(err) if attempt >= START_ATTEMPTS => return Err(err),
             // Another port; dropping `process` stops this one.
             Err(_) => attempt += 1,

@@ -10,6 +10,14 @@ use std::process::{Child, Command, Stdio};
 
 use crate::error::{Error, Result};
 
+/// A server this landing zone started (moto, the emulator): where it answers, and its process.
+#[derive(Debug)]
+pub struct Service {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    pub process: BackgroundProcess,
+}
+
 /// A process this landing zone started.
 #[derive(Debug)]
 pub struct BackgroundProcess {

@@ -113,7 +113,7 @@ pub async fn deliver_waiting(
     zone: &LandingZone,
     function: &FunctionSpec,
 ) -> Result<Vec<DeliveredRequest>> {
-    let queue_url = &zone.registration_deliveries.queue_url;
+    let queue_url = &zone.state.registration_deliveries.queue_url;
     if queue_url.is_empty() {
         return Err(Error::Usage(
             "this landing zone has no queue on the registration topic (started by an older \
@@ -160,7 +160,7 @@ async fn deliver(
     let original_url = text("/ResponseURL");
     // moto's URLs are CloudFormation's.
     let from_cloudformation =
-        original_url.starts_with(&format!("{}/cloudformation_", zone.moto_url));
+        original_url.starts_with(&format!("{}/cloudformation_", zone.state.moto.url));
     // The id under which the answer arrives on the listener, if it is to arrive there.
     let answer_id = if from_cloudformation {
         let id = random_request_id();
@@ -173,7 +173,7 @@ async fn deliver(
         listener.answer_id_of(&original_url)
     };
     let event = lambda_event(
-        &zone.registration_deliveries.subscription_arn,
+        &zone.state.registration_deliveries.subscription_arn,
         &notification,
     );
     let (invocation, failed) = invoke_async(function, &event).await?;

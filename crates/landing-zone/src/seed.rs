@@ -99,18 +99,6 @@ pub struct Organization {
 }
 
 impl Organization {
-    /// The member accounts other than Log Archive and Audit.
-    pub fn workload_accounts(&self) -> impl Iterator<Item = &Account> {
-        self.accounts
-            .iter()
-            .filter(|account| account.id != self.log_archive && account.id != self.audit)
-    }
-
-    /// The accounts in OU path `ou`.
-    pub fn accounts_in<'a>(&'a self, ou: &'a str) -> impl Iterator<Item = &'a Account> {
-        self.accounts.iter().filter(move |account| account.ou == ou)
-    }
-
     /// The account `id`.
     pub fn account(&self, id: &AccountId) -> Option<&Account> {
         self.accounts.iter().find(|account| account.id == *id)

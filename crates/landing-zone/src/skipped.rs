@@ -24,10 +24,8 @@ use crate::error::{self, Result};
 /// `stacksets/audit.yaml`'s default `QueueName`.
 const AUDIT_TEMPLATE_DEFAULT_QUEUE: &str = "lacework-ct-audit-queue";
 
-/// Brings the Audit queue policy and subscription in line with the Audit stack instances;
-/// returns what it did, one line each.
-pub async fn reconcile_audit(zone: &LandingZone) -> Result<Vec<String>> {
-    let mut done = Vec::new();
+/// Brings the Audit queue policy and subscription in line with the Audit stack instances.
+pub async fn reconcile_audit(zone: &LandingZone) -> Result<()> {
     if let Some(parameters) = active_stack_set_parameters(zone).await? {
         let parameter = |key: &str| {
             parameters
@@ -43,20 +41,17 @@ pub async fn reconcile_audit(zone: &LandingZone) -> Result<Vec<String>> {
             parameter("QueueName").unwrap_or_else(|| AUDIT_TEMPLATE_DEFAULT_QUEUE.to_owned());
         if let (Some(topic_arn), Some(role_arn)) = (topic_arn, role_arn) {
             if has_audit_instance(zone).await? {
-                let audit = zone.account(&zone.organization.audit).await?;
+                let audit = zone.account(&zone.state.organization.audit).await?;
                 if let Some(queue_arn) =
                     complete_audit_queue(&audit, &queue_name, &topic_arn, &role_arn).await?
                 {
                     let topic_config = config_of_arn_account(zone, &topic_arn).await?;
-                    if subscribe_once(&topic_config, &topic_arn, &queue_arn).await? {
-                        done.push(format!("subscribed {queue_arn} to {topic_arn}"));
-                    }
+                    subscribe_once(&topic_config, &topic_arn, &queue_arn).await?;
                 }
             }
         }
     }
-    done.extend(unsubscribe_missing_queues(zone).await?);
-    Ok(done)
+    unsubscribe_missing_queues(zone).await
 }
 
 /// The Audit stack set's parameters, when it exists and is not deleted.
@@ -86,7 +81,7 @@ async fn has_audit_instance(zone: &LandingZone) -> Result<bool> {
     // moto does not filter ListStackInstances: filter here.
     Ok(instances
         .iter()
-        .any(|instance| instance.account == zone.organization.audit.as_str()))
+        .any(|instance| instance.account == zone.state.organization.audit.as_str()))
 }
 
 /// Sets the queue policy the template declares; returns the queue's ARN, or `None` when the
@@ -137,19 +132,15 @@ async fn complete_audit_queue(
     Ok(Some(queue_arn))
 }
 
-/// Subscribes the queue to the topic unless it already is; returns whether it subscribed.
-async fn subscribe_once(
-    topic_config: &SdkConfig,
-    topic_arn: &str,
-    queue_arn: &str,
-) -> Result<bool> {
+/// Subscribes the queue to the topic unless it already is.
+async fn subscribe_once(topic_config: &SdkConfig, topic_arn: &str, queue_arn: &str) -> Result<()> {
     let sns = aws_sdk_sns::Client::new(topic_config);
     let existing = crate::aws::topic_subscriptions(&sns, topic_arn).await?;
     if existing
         .iter()
         .any(|subscription| subscription.endpoint() == Some(queue_arn))
     {
-        return Ok(false);
+        return Ok(());
     }
     sns.subscribe()
         .topic_arn(topic_arn)
@@ -159,15 +150,14 @@ async fn subscribe_once(
         .send()
         .await
         .map_err(|err| error::aws("sns:Subscribe", err))?;
-    Ok(true)
+    Ok(())
 }
 
 /// Removes subscriptions of the trail topic whose SQS queue does not exist.
-async fn unsubscribe_missing_queues(zone: &LandingZone) -> Result<Vec<String>> {
-    let topic_arn = &zone.trail.topic_arn;
+async fn unsubscribe_missing_queues(zone: &LandingZone) -> Result<()> {
+    let topic_arn = &zone.state.trail.topic_arn;
     let topic_config = config_of_arn_account(zone, topic_arn).await?;
     let sns = aws_sdk_sns::Client::new(&topic_config);
-    let mut done = Vec::new();
     for subscription in crate::aws::topic_subscriptions(&sns, topic_arn).await? {
         let (Some("sqs"), Some(endpoint), Some(subscription_arn)) = (
             subscription.protocol(),
@@ -189,10 +179,9 @@ async fn unsubscribe_missing_queues(zone: &LandingZone) -> Result<Vec<String>> {
                 .send()
                 .await
                 .map_err(|err| error::aws("sns:Unsubscribe", err))?;
-            done.push(format!("unsubscribed deleted queue {endpoint}"));
         }
     }
-    Ok(done)
+    Ok(())
 }
 
 /// The configuration of the account that owns `arn` (the management account's own, or an

@@ -8,11 +8,9 @@ use std::path::Path;
 
 use aws_config::SdkConfig;
 use aws_sdk_sqs::types::QueueAttributeName;
-use lwct_domain::AccountId;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::aws::account_config;
 use crate::error::{self, Error, Result};
 use crate::loopback::json_or_text;
 use crate::registration_topic::RegistrationDeliveries;
@@ -149,100 +147,6 @@ pub async fn stack_instances(
         .collect())
 }
 
-/// One resource of a stack.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct StackResourceView {
-    pub logical_id: String,
-    pub resource_type: String,
-    pub physical_id: String,
-    pub status: String,
-}
-
-/// The resources of the live stack that stack set `stack_set` deployed in `account` (empty
-/// when there is none).
-pub async fn instance_resources(
-    management: &SdkConfig,
-    endpoint: &str,
-    account: &AccountId,
-    stack_set: &str,
-) -> Result<Vec<StackResourceView>> {
-    let (client, stacks) = live_instance_stacks(management, endpoint, account, stack_set).await?;
-    let mut resources = Vec::new();
-    for stack in stacks {
-        let described = client
-            .describe_stack_resources()
-            .stack_name(stack.stack_id().or(stack.stack_name()).unwrap_or_default())
-            .send()
-            .await
-            .map_err(|err| error::aws("cloudformation:DescribeStackResources", err))?;
-        resources.extend(
-            described
-                .stack_resources()
-                .iter()
-                .map(|resource| StackResourceView {
-                    logical_id: text(resource.logical_resource_id()),
-                    resource_type: text(resource.resource_type()),
-                    physical_id: text(resource.physical_resource_id()),
-                    status: text(resource.resource_status().map(|status| status.as_str())),
-                }),
-        );
-    }
-    Ok(resources)
-}
-
-/// The status of the live stack that stack set `stack_set` deployed in `account`
-/// (`CREATE_COMPLETE`, or `CREATE_IN_PROGRESS` while a custom resource is unanswered), if any.
-pub async fn instance_stack_status(
-    management: &SdkConfig,
-    endpoint: &str,
-    account: &AccountId,
-    stack_set: &str,
-) -> Result<Option<String>> {
-    let (_, stacks) = live_instance_stacks(management, endpoint, account, stack_set).await?;
-    Ok(stacks.iter().find_map(|stack| {
-        stack
-            .stack_status()
-            .map(|status| status.as_str().to_owned())
-    }))
-}
-
-/// The stacks of stack set `stack_set`'s instance in `account` that are not deleted
-/// (`DescribeStacks`), and the account's CloudFormation client.
-async fn live_instance_stacks(
-    management: &SdkConfig,
-    endpoint: &str,
-    account: &AccountId,
-    stack_set: &str,
-) -> Result<(
-    aws_sdk_cloudformation::Client,
-    Vec<aws_sdk_cloudformation::types::Stack>,
-)> {
-    let config = account_config(management, endpoint, account).await?;
-    let client = aws_sdk_cloudformation::Client::new(&config);
-    let stacks = client
-        .describe_stacks()
-        .send()
-        .await
-        .map_err(|err| error::aws("cloudformation:DescribeStacks", err))?
-        .stacks()
-        .iter()
-        .filter(|stack| is_instance_stack(stack.stack_name().unwrap_or_default(), stack_set))
-        .filter(|stack| {
-            stack.stack_status().map(|status| status.as_str()) != Some("DELETE_COMPLETE")
-        })
-        .cloned()
-        .collect();
-    Ok((client, stacks))
-}
-
-/// Whether `name` is the name of a stack of stack set `stack_set`'s instance: AWS names them
-/// `StackSet-<stack set>-<uuid>` (and so does the patched moto), unpatched moto
-/// `StackSet:<stack set>`.
-fn is_instance_stack(name: &str, stack_set: &str) -> bool {
-    name == format!("StackSet:{stack_set}") || name.starts_with(&format!("StackSet-{stack_set}-"))
-}
-
 /// What the SDK answered, or the empty string when it left it out.
 fn text(value: Option<&str>) -> String {
     value.unwrap_or_default().to_owned()
@@ -274,9 +178,9 @@ pub async fn subscriptions(config: &SdkConfig, topic_arn: &str) -> Result<Vec<Su
 #[serde(rename_all = "camelCase")]
 pub struct QueueView {
     pub url: String,
-    pub visible: u64,
-    pub in_flight: u64,
-    pub delayed: u64,
+    /// `visible`, `inFlight` and `delayed`, beside the URL.
+    #[serde(flatten)]
+    pub counts: QueueCounts,
     /// Bodies of the visible messages (as JSON when they are JSON), peeked without consuming.
     pub messages: Vec<Value>,
 }
@@ -354,9 +258,7 @@ pub async fn peek_queue(config: &SdkConfig, url: &str) -> Result<QueueView> {
     }
     Ok(QueueView {
         url: url.to_owned(),
-        visible: counts.visible,
-        in_flight: counts.in_flight,
-        delayed: counts.delayed,
+        counts,
         messages,
     })
 }

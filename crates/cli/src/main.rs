@@ -106,28 +106,39 @@ enum NotificationCommand {
 /// `lwct status`: 0 when everything is in place, 1 when something is not, 2 when the state
 /// could not be read.
 fn show_status(json: bool) -> ExitCode {
-    let found = match status::read() {
-        Ok(found) => found,
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
         Err(err) => {
-            eprintln!("lwct: {err}");
+            eprintln!("lwct: no runtime to read the installation with: {err}");
             return ExitCode::from(2);
         }
     };
-    if json {
-        println!("{:#}", serde_json::json!(found));
-    } else {
-        print!("{}", found.table());
-        for drift in &found.drift {
-            eprintln!("lwct: {drift}");
+    match runtime.block_on(status::read()) {
+        Ok(found) => {
+            if json {
+                println!("{:#}", serde_json::json!(found));
+            } else {
+                print!("{}", found.table());
+                for drift in &found.drift {
+                    eprintln!("lwct: {drift}");
+                }
+                for reason in &found.other_dead_letters {
+                    eprintln!("lwct: dead-lettered work naming no account: {reason}");
+                }
+            }
+            if found.is_clean() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
         }
-        for reason in &found.other_dead_letters {
-            eprintln!("lwct: dead-lettered work naming no account: {reason}");
+        Err(err) => {
+            eprintln!("lwct: {err}");
+            ExitCode::from(2)
         }
-    }
-    if found.is_clean() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
     }
 }
 

@@ -11,16 +11,9 @@ use lwct_domain::Error;
 use lwct_domain::config::{AccountLifecycleConfig, FromEnv};
 use lwct_domain::status::Status;
 
-/// Reads the installation's status, on a runtime of its own; why it could not be read.
-pub fn read() -> Result<Status, String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|err| format!("no runtime to read the installation with: {err}"))?;
-    let read = runtime.block_on(async {
-        let config = AccountLifecycleConfig::from_process_env()?;
-        let sdk = lwct_runtime::aws_config().await;
-        lwct_aws::installation::status_of(&config, &sdk).await
-    });
-    read.map_err(|err: Error| err.to_string())
+/// Reads the installation's status.
+pub async fn read() -> Result<Status, Error> {
+    let config = AccountLifecycleConfig::from_process_env()?;
+    let sdk = lwct_runtime::aws_config().await;
+    lwct_aws::installation::status_of(&config, &sdk).await
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::error::{Error, json_type};
+use crate::error::{Error, json_type, quoted};
 use crate::lacework::json_path;
 
 use super::{Request, problem};
@@ -156,9 +156,18 @@ pub fn service_timeout(request: &Request) -> Result<Duration, Error> {
             format!(
                 "must be a whole number of seconds from 1 to {}, not {}",
                 MAX_SERVICE_TIMEOUT.as_secs(),
-                value.unwrap_or(&Value::Null)
+                shown(value)
             ),
         )),
+    }
+}
+
+/// A `ServiceTimeout` as sent, cut to a readable length (a template may pass anything).
+fn shown(value: Option<&Value>) -> String {
+    match value {
+        Some(Value::String(text)) => quoted(text),
+        Some(other) => quoted(&other.to_string()),
+        None => "null".to_string(),
     }
 }
 
@@ -286,6 +295,10 @@ mod tests {
             let err = timeout_of(bad.clone()).unwrap_err();
             assert_eq!(path_of(err), "$.ResourceProperties.ServiceTimeout", "{bad}");
         }
+        // Whatever a template passes, the message shows only the start of it.
+        let long = timeout_of(json!({"seconds": "9".repeat(500)})).unwrap_err();
+        assert!(long.to_string().contains("(514 characters)"), "{long}");
+        assert!(long.to_string().len() < 200, "{long}");
     }
 
     proptest! {

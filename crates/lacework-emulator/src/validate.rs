@@ -293,9 +293,13 @@ pub fn validate_create(
     if kind == IntegrationType::AwsCtSqs {
         check_queue_url(data.required_string("queueUrl")?)?;
     }
-    let mapping = match (data.string("accountMappingFile")?, org_accounts) {
+    // Sent at account level, whatever its value, the file gets the real API's own refusal.
+    let mapping = match (data.get("accountMappingFile"), org_accounts) {
         (None, _) => None,
-        (Some(uri), Some(accounts)) => Some(mapping_file::decode_and_validate(uri, accounts)?),
+        (Some(_), Some(accounts)) => data
+            .string("accountMappingFile")?
+            .map(|uri| mapping_file::decode_and_validate(uri, accounts))
+            .transpose()?,
         (Some(_), None) => {
             return Err(Invalid::field(
                 "$.data.accountMappingFile",
@@ -344,12 +348,17 @@ pub fn validate_update(
     }
     let mut changes = patch.fields().clone();
     changes.remove("intgGuid");
-    let mut merged = json!({"name": current.name, "type": kind, "enabled": current.enabled});
-    if let Value::Object(record) = &mut merged {
-        record.insert("data".to_string(), Value::Object(current.data.clone()));
-        merge_patch(record, &changes);
-    }
-    validate_create(&merged, org_accounts)
+    let mut record: Map<String, Value> = [
+        ("name", json!(current.name)),
+        ("type", json!(kind)),
+        ("enabled", json!(current.enabled)),
+        ("data", Value::Object(current.data.clone())),
+    ]
+    .into_iter()
+    .map(|(key, value)| (key.to_string(), value))
+    .collect();
+    merge_patch(&mut record, &changes);
+    validate_create(&Value::Object(record), org_accounts)
 }
 
 fn check_top_level_fields(
@@ -799,19 +808,25 @@ mod tests {
 
     #[test]
     fn mapping_files_are_refused_at_account_level() {
-        let body = json!({"name": "ct", "type": "AwsCtSqs", "enabled": 1, "data": {
-            "crossAccountCredentials": {"roleArn": "arn:aws:iam::123456789012:role/r", "externalId": "ab"},
-            "queueUrl": "https://sqs.us-east-1.amazonaws.com/123456789012/q",
-            "accountMappingFile": "data:application/json;name=i.json;base64,e30="
-        }});
-        let message = validate_create(&body, account_level())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            message.starts_with("$.data.accountMappingFile"),
-            "{message}"
-        );
-        assert!(message.contains("Org Level"), "{message}");
+        // Whatever the file holds, even a value of the wrong type, the refusal is the same.
+        for file in [
+            json!("data:application/json;name=i.json;base64,e30="),
+            json!(5),
+        ] {
+            let body = json!({"name": "ct", "type": "AwsCtSqs", "enabled": 1, "data": {
+                "crossAccountCredentials": {"roleArn": "arn:aws:iam::123456789012:role/r", "externalId": "ab"},
+                "queueUrl": "https://sqs.us-east-1.amazonaws.com/123456789012/q",
+                "accountMappingFile": file
+            }});
+            let message = validate_create(&body, account_level())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                message.starts_with("$.data.accountMappingFile"),
+                "{message}"
+            );
+            assert!(message.contains("Org Level"), "{message}");
+        }
     }
 
     #[test]

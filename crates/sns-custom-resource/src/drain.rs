@@ -376,7 +376,10 @@ impl<P: Ports> Function<P> {
         let queue = &urls.registration;
         let (work, result) = match work {
             Ok(work)
-                if (run.done.get(work.account())).is_some_and(|done| same_work(done, &work)) =>
+                if run
+                    .done
+                    .get(work.account())
+                    .is_some_and(|done| same_work(done, &work)) =>
             {
                 run.settled.push(message.receipt_handle.clone());
                 report.duplicates += 1;
@@ -667,7 +670,9 @@ impl<P: Ports> Function<P> {
         );
         let scope = Scope::Account(target.clone());
         let others = self.routing.other_sub_accounts(target);
-        let registered = (self.register_listed(run, &scope, &spec, Sight::RunAccounts)).await;
+        let registered = self
+            .register_listed(run, &scope, &spec, Sight::RunAccounts)
+            .await;
         let (registration, swept) = match registered {
             Ok(registration) => {
                 let swept = self

@@ -310,7 +310,12 @@ async fn a_trail_without_a_topic_is_announced_by_s3_event_notifications() {
             ],
             "{sets:?}"
         );
-        let resources = common::instance_resources(&zone, &zone.state.organization.log_archive, &names.s3_notifications).await;
+        let resources = common::instance_resources(
+            &zone,
+            &zone.state.organization.log_archive,
+            &names.s3_notifications,
+        )
+        .await;
         for kind in ["AWS::KMS::Key", "AWS::SNS::Topic", "AWS::SQS::Queue"] {
             assert!(
                 resources

@@ -240,12 +240,13 @@ impl TrailWithoutTopic {
     }
 }
 
-/// Creates the trail without an SNS topic and its bucket in Log Archive.
+/// Creates the trail without an SNS topic and its bucket in Log Archive (as
+/// [`TrailWithoutTopic::of`] names them).
 pub async fn trail_without_topic(
     management: &SdkConfig,
     log_archive: &SdkConfig,
     organization: &Organization,
-) -> Result<TrailWithoutTopic> {
+) -> Result<()> {
     let trail = TrailWithoutTopic::of(organization);
     aws::s3_client(log_archive)
         .create_bucket()
@@ -263,7 +264,7 @@ pub async fn trail_without_topic(
         .send()
         .await
         .map_err(|err| error::aws("cloudtrail:CreateTrail", err))?;
-    Ok(trail)
+    Ok(())
 }
 
 /// What `template.yaml` creates in the management account before `setup` runs.

@@ -12,11 +12,10 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::error::{Error, json_type, quoted};
-use crate::lacework::json_path;
+use crate::json::At;
 
 use super::{Request, problem};
 
@@ -38,10 +37,8 @@ const OLDEST_RECORD: Duration = Duration::from_secs(2 * 3600);
 /// Tolerated difference between two invocations' clocks.
 const CLOCK_SKEW: Duration = Duration::from_secs(300);
 
-/// Which invocation of a request this is, and when the first one started; in the request as
-/// `{"invocation": 3, "firstStartedMs": 1795000000000}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// Which invocation of a request this is, and when the first one started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Continuation {
     /// 1 for CloudFormation's own delivery, then 2, 3, ...
     pub invocation: u32,
@@ -64,28 +61,34 @@ impl Continuation {
         let Some(record) = request.get(CONTINUATION_FIELD) else {
             return Ok(Continuation::first(now));
         };
-        let path = format!("$.{CONTINUATION_FIELD}");
-        let read: Continuation = serde_path_to_error::deserialize(record).map_err(|err| {
-            problem(
-                json_path(&path, &err.path().to_string()),
-                err.inner().to_string(),
-            )
-        })?;
-        if read.invocation < 2 {
-            return Err(problem(
-                format!("{path}.invocation"),
-                format!(
-                    "must be 2 or more (the first invocation carries no record), not {}",
-                    read.invocation
-                ),
-            ));
-        }
-        let (first_started_ms, now_ms) = (read.first_started_ms, millis_since_epoch(now));
+        let record = At::new(
+            record,
+            format!("$.{CONTINUATION_FIELD}"),
+            Error::CustomResource,
+        );
+        record.object("the record of an earlier invocation")?;
+        let number = |name: &str| -> Result<u64, Error> {
+            let at = record.required(name)?;
+            at.value.as_u64().ok_or_else(|| {
+                at.problem(format!("must be a whole number, not {}", shown(at.value)))
+            })
+        };
+        let number_given = number("invocation")?;
+        let invocation = u32::try_from(number_given)
+            .ok()
+            .filter(|n| *n >= 2)
+            .ok_or_else(|| {
+                record.child_problem(
+                    "invocation",
+                    format!(
+                        "must be 2 or more (the first invocation carries no record), not {number_given}"
+                    ),
+                )
+            })?;
+        let first_started_ms = number("firstStartedMs")?;
+        let now_ms = millis_since_epoch(now);
         let wrong_start = |why: String| {
-            Err(problem(
-                format!("{path}.firstStartedMs"),
-                format!("{first_started_ms} {why}"),
-            ))
+            Err(record.child_problem("firstStartedMs", format!("{first_started_ms} {why}")))
         };
         if first_started_ms > now_ms.saturating_add(millis(CLOCK_SKEW)) {
             return wrong_start(format!("is in the future (now is {now_ms})"));
@@ -96,7 +99,10 @@ impl Continuation {
                 OLDEST_RECORD.as_secs() / 3600
             ));
         }
-        Ok(read)
+        Ok(Continuation {
+            invocation,
+            first_started_ms,
+        })
     }
 
     /// The record of the invocation that takes over from this one.
@@ -116,9 +122,13 @@ impl Continuation {
                 format!("must be a JSON object, not {}", json_type(&request)),
             ));
         };
-        // Two numbers always serialize.
-        let record = serde_json::to_value(self).unwrap_or_default();
-        fields.insert(CONTINUATION_FIELD.to_owned(), record);
+        fields.insert(
+            CONTINUATION_FIELD.to_owned(),
+            json!({
+                "invocation": self.invocation,
+                "firstStartedMs": self.first_started_ms,
+            }),
+        );
         Ok(request)
     }
 
@@ -139,13 +149,15 @@ impl Continuation {
 pub fn service_timeout(request: &Request) -> Result<Duration, Error> {
     const NAME: &str = "ServiceTimeout";
     let path = format!("$.ResourceProperties.{NAME}");
-    let value = request.resource_properties.get(NAME);
-    let seconds = match value {
+    let value = match request.resource_properties.get(NAME) {
         None | Some(Value::Null) => return Ok(MAX_SERVICE_TIMEOUT),
         Some(Value::String(text)) if text.is_empty() => return Ok(MAX_SERVICE_TIMEOUT),
-        Some(Value::String(text)) => text.parse::<u64>().ok(),
-        Some(Value::Number(number)) => number.as_u64(),
-        Some(_) => None,
+        Some(value) => value,
+    };
+    let seconds = match value {
+        Value::String(text) => text.parse::<u64>().ok(),
+        Value::Number(number) => number.as_u64(),
+        _ => None,
     };
     match seconds {
         Some(seconds) if (1..=MAX_SERVICE_TIMEOUT.as_secs()).contains(&seconds) => {
@@ -162,12 +174,13 @@ pub fn service_timeout(request: &Request) -> Result<Duration, Error> {
     }
 }
 
-/// A `ServiceTimeout` as sent, cut to a readable length (a template may pass anything).
-fn shown(value: Option<&Value>) -> String {
+/// A number field of a request as messages show it: a string (CloudFormation's form) cut to a
+/// readable length, a number as sent, anything else by its JSON type.
+fn shown(value: &Value) -> String {
     match value {
-        Some(Value::String(text)) => quoted(text),
-        Some(other) => quoted(&other.to_string()),
-        None => "null".to_string(),
+        Value::String(text) => quoted(text),
+        Value::Number(number) => number.to_string(),
+        other => json_type(other).to_string(),
     }
 }
 
@@ -184,7 +197,6 @@ fn millis(duration: Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
-    use serde_json::json;
 
     use super::*;
     use crate::custom_resource::parse_request;
@@ -259,10 +271,14 @@ mod tests {
             Continuation::of_request(&request, at(NOW)).unwrap_err()
         };
         assert_eq!(path_of(with(json!("2"))), "$.TowerContinuation");
-        // A missing field is named in the message of a problem at the record.
-        let missing = with(json!({"firstStartedMs": NOW}));
-        assert!(missing.to_string().contains("invocation"), "{missing}");
-        assert_eq!(path_of(missing), "$.TowerContinuation");
+        assert_eq!(path_of(with(json!([3, NOW]))), "$.TowerContinuation");
+        // A forged record's text is shown cut short.
+        let long = with(json!({"invocation": "9".repeat(500), "firstStartedMs": NOW}));
+        assert!(long.to_string().contains("(500 characters)"), "{long}");
+        assert_eq!(
+            path_of(with(json!({"firstStartedMs": NOW}))),
+            "$.TowerContinuation.invocation"
+        );
         assert_eq!(
             path_of(with(json!({"invocation": 1, "firstStartedMs": NOW}))),
             "$.TowerContinuation.invocation"
@@ -271,9 +287,10 @@ mod tests {
             path_of(with(json!({"invocation": -2, "firstStartedMs": NOW}))),
             "$.TowerContinuation.invocation"
         );
-        let missing = with(json!({"invocation": 2}));
-        assert!(missing.to_string().contains("firstStartedMs"), "{missing}");
-        assert_eq!(path_of(missing), "$.TowerContinuation");
+        assert_eq!(
+            path_of(with(json!({"invocation": 2}))),
+            "$.TowerContinuation.firstStartedMs"
+        );
         let future = with(json!({"invocation": 2, "firstStartedMs": NOW + 3_600_000}));
         assert!(future.to_string().contains("in the future"), "{future}");
         let stale = with(json!({"invocation": 2, "firstStartedMs": NOW - 3 * 3_600_000}));
@@ -295,10 +312,14 @@ mod tests {
             let err = timeout_of(bad.clone()).unwrap_err();
             assert_eq!(path_of(err), "$.ResourceProperties.ServiceTimeout", "{bad}");
         }
-        // Whatever a template passes, the message shows only the start of it.
-        let long = timeout_of(json!({"seconds": "9".repeat(500)})).unwrap_err();
-        assert!(long.to_string().contains("(514 characters)"), "{long}");
+        // Whatever a template passes, the message shows only the start of it, or its type.
+        let long = timeout_of(json!("9".repeat(500))).unwrap_err();
+        assert!(long.to_string().contains("(500 characters)"), "{long}");
         assert!(long.to_string().len() < 200, "{long}");
+        let object = timeout_of(json!({"seconds": 60})).unwrap_err();
+        assert!(object.to_string().ends_with("not an object"), "{object}");
+        let zero = timeout_of(json!(0)).unwrap_err();
+        assert!(zero.to_string().ends_with("not 0"), "{zero}");
     }
 
     proptest! {

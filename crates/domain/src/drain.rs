@@ -116,7 +116,7 @@ impl SubAccountRouting {
         account: &AccountId,
     ) -> Result<SubAccount, Error> {
         match self.rules.sub_account_for(tree, account)? {
-            // Rule targets were checked in `new`, so this only fails if that check is skipped.
+            // Rule targets were checked in `from_settings`, so this only fails if that check is skipped.
             Some(name) => SubAccount::new(name),
             None => Ok(self.default_sub_account.clone()),
         }

@@ -5,13 +5,14 @@
 //! [`SqsQueues`] the adapter over the AWS SDK for both.
 //!
 //! IAM: `sqs:GetQueueUrl`, `sqs:SendMessageBatch` (sending), `sqs:ReceiveMessage`,
-//! `sqs:DeleteMessage`, `sqs:ChangeMessageVisibility` (consuming) and `sqs:SendMessage`
-//! (dead-lettering).
+//! `sqs:DeleteMessage`, `sqs:ChangeMessageVisibility` (consuming; it also grants the batch
+//! forms) and `sqs:SendMessage` (dead-lettering).
 
 use std::future::Future;
 use std::time::Duration;
 
 use aws_sdk_sqs::types::{
+    BatchResultErrorEntry, ChangeMessageVisibilityBatchRequestEntry,
     DeleteMessageBatchRequestEntry, MessageAttributeValue, MessageSystemAttributeName,
 };
 
@@ -74,6 +75,14 @@ pub trait RegistrationQueue: MessageQueues {
         receipt_handle: &str,
         visibility: Duration,
     ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Makes up to [`MAX_RECEIVE`] received messages visible again at once
+    /// (`ChangeMessageVisibilityBatch`); returns those SQS refused, with why.
+    fn release_batch(
+        &self,
+        queue_url: &str,
+        receipt_handles: &[String],
+    ) -> impl Future<Output = Result<Vec<(String, String)>, Error>> + Send;
 
     /// Sends `body` to the dead-letter queue with the attribute [`REASON_ATTRIBUTE`] saying
     /// why (`SendMessage`).
@@ -168,21 +177,34 @@ impl RegistrationQueue for SqsQueues {
             .send()
             .await
             .map_err(|err| aws_error(OPERATION, err))?;
-        Ok(output
-            .failed()
-            .iter()
-            .map(|failed| {
-                let handle = failed
-                    .id()
-                    .parse::<usize>()
-                    .ok()
-                    .and_then(|index| receipt_handles.get(index))
-                    .cloned()
-                    .unwrap_or_default();
-                let reason = format!("{}: {}", failed.code(), failed.message().unwrap_or(""));
-                (handle, reason)
-            })
-            .collect())
+        Ok(refused_entries(output.failed(), receipt_handles))
+    }
+
+    async fn release_batch(
+        &self,
+        queue_url: &str,
+        receipt_handles: &[String],
+    ) -> Result<Vec<(String, String)>, Error> {
+        const OPERATION: &str = "sqs:ChangeMessageVisibilityBatch";
+        if receipt_handles.is_empty() {
+            return Ok(Vec::new());
+        }
+        let entries = batch_entries(OPERATION, receipt_handles, |id, handle| {
+            ChangeMessageVisibilityBatchRequestEntry::builder()
+                .id(id)
+                .receipt_handle(handle)
+                .visibility_timeout(0)
+                .build()
+        })?;
+        let output = self
+            .client
+            .change_message_visibility_batch()
+            .queue_url(queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|err| aws_error(OPERATION, err))?;
+        Ok(refused_entries(output.failed(), receipt_handles))
     }
 
     async fn change_visibility(
@@ -250,6 +272,28 @@ fn shorten(reason: &str) -> String {
     }
     let cut: String = reason.chars().take(MAX_REASON_CHARS).collect();
     format!("{cut}...")
+}
+
+/// The receipt handles of a batch's refused entries (their ids are indexes into
+/// `receipt_handles`, as [`batch_entries`] numbers them), each with SQS's reason.
+fn refused_entries(
+    failed: &[BatchResultErrorEntry],
+    receipt_handles: &[String],
+) -> Vec<(String, String)> {
+    failed
+        .iter()
+        .map(|failed| {
+            let handle = failed
+                .id()
+                .parse::<usize>()
+                .ok()
+                .and_then(|index| receipt_handles.get(index))
+                .cloned()
+                .unwrap_or_default();
+            let reason = format!("{}: {}", failed.code(), failed.message().unwrap_or(""));
+            (handle, reason)
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -266,6 +266,15 @@ impl<T: RegistrationQueue> RegistrationQueue for Counted<T> {
             .await
     }
 
+    async fn release_batch(
+        &self,
+        queue_url: &str,
+        receipt_handles: &[String],
+    ) -> Result<Vec<(String, String)>, Error> {
+        self.calls.add("sqs:ChangeMessageVisibilityBatch", 1);
+        self.inner.release_batch(queue_url, receipt_handles).await
+    }
+
     async fn dead_letter(&self, queue_url: &str, body: &str, reason: &str) -> Result<(), Error> {
         self.calls.add("sqs:SendMessage", 1);
         self.inner.dead_letter(queue_url, body, reason).await

@@ -452,25 +452,31 @@ impl<P: Ports> Function<P> {
         }
     }
 
-    /// Makes messages visible again at once, for the next run. A failure only delays them
-    /// (they come back when their visibility timeout ends).
+    /// Makes messages visible again at once, for the next run, [`MAX_RECEIVE`] per call. A
+    /// failure only delays them (they come back when their visibility timeout ends).
     async fn release(
         &self,
         urls: &QueueUrls,
         messages: impl IntoIterator<Item = &ReceivedMessage>,
         report: &mut DrainReport,
     ) {
-        for message in messages {
-            report.released += 1;
-            if let Err(err) = self
-                .queues
-                .change_visibility(&urls.registration, &message.receipt_handle, Duration::ZERO)
-                .await
-            {
+        let handles: Vec<String> = (messages.into_iter())
+            .map(|message| message.receipt_handle.clone())
+            .collect();
+        report.released += handles.len();
+        for handles in handles.chunks(MAX_RECEIVE as usize) {
+            let refused = match self.queues.release_batch(&urls.registration, handles).await {
+                Ok(failed) => failed.len(),
+                Err(err) => {
+                    tracing::warn!(operation = "sqs:ChangeMessageVisibilityBatch", error = %err);
+                    handles.len()
+                }
+            };
+            if refused > 0 {
                 tracing::warn!(
-                    operation = "sqs:ChangeMessageVisibility",
-                    error = %err,
-                    "could not put a message back at once; it comes back when its visibility timeout ends"
+                    operation = "sqs:ChangeMessageVisibilityBatch",
+                    messages = refused,
+                    "could not put messages back at once; they come back when their visibility timeout ends"
                 );
             }
         }

@@ -999,9 +999,27 @@ async fn a_batch_stops_taking_messages_when_the_invocation_is_nearly_over() {
     );
     assert_eq!(report["registered"], 1, "{report}");
     assert_eq!(report["released"], 14, "{report}");
-    // Nothing lost: the one registered is deleted, the others wait for the next run.
-    assert_eq!(harness.queue().messages(QUEUE).len(), 14);
+    // Nothing lost: the one registered is deleted, the others wait for the next run, visible
+    // again at once and handed back ten per call.
+    let messages = harness.queue().messages(QUEUE);
+    assert_eq!(messages.len(), 14);
+    assert!(messages.iter().all(|m| m.visible), "{messages:?}");
+    assert_eq!(harness.queue().release_batches(), [10, 4]);
     assert!(harness.queue().bodies(DLQ).is_empty());
+}
+
+#[tokio::test]
+async fn a_run_that_cannot_work_hands_back_the_messages_it_received() {
+    let harness = Harness::start(Setup::without_ou_rules()).await;
+    harness.queue_registrations(0..3);
+    let mut secret: Value = serde_json::from_str(&harness.secrets().current_json()).unwrap();
+    secret.as_object_mut().unwrap().remove("externalIdSuffix");
+    harness.secrets().rewrite(secret.to_string());
+    let err = harness.drain().await.unwrap_err().to_string();
+    assert!(err.contains("externalIdSuffix"), "{err}");
+    let messages = harness.queue().messages(QUEUE);
+    assert_eq!(messages.len(), 3);
+    assert!(messages.iter().all(|m| m.visible), "{messages:?}");
 }
 
 #[tokio::test]

@@ -49,6 +49,8 @@ struct State {
     sent: Vec<(String, String)>,
     dead_letters: Vec<DeadLetter>,
     visibility_changes: Vec<VisibilityChange>,
+    /// How many messages each `ChangeMessageVisibilityBatch` call released, in order.
+    release_batches: Vec<usize>,
     failing_sends: bool,
     failing_dead_letters: bool,
 }
@@ -104,6 +106,11 @@ impl MemoryQueues {
     /// Every visibility change, in order (receipt handles of an event source included).
     pub fn visibility_changes(&self) -> Vec<VisibilityChange> {
         self.state().visibility_changes.clone()
+    }
+
+    /// How many messages each `ChangeMessageVisibilityBatch` call released, in order.
+    pub fn release_batches(&self) -> Vec<usize> {
+        self.state().release_batches.clone()
     }
 
     /// Puts a message on the queue `name`, as another function would.
@@ -280,6 +287,28 @@ impl RegistrationQueue for MemoryQueues {
             None if ours(receipt_handle) => Err(stale_receipt("sqs:ChangeMessageVisibility")),
             None => Ok(()),
         }
+    }
+
+    async fn release_batch(
+        &self,
+        queue_url: &str,
+        receipt_handles: &[String],
+    ) -> Result<Vec<(String, String)>, Error> {
+        assert!(
+            receipt_handles.len() <= 10,
+            "SQS changes at most 10 messages' visibility per batch"
+        );
+        self.state().release_batches.push(receipt_handles.len());
+        let mut failed = Vec::new();
+        for handle in receipt_handles {
+            if let Err(err) = self
+                .change_visibility(queue_url, handle, Duration::ZERO)
+                .await
+            {
+                failed.push((handle.clone(), err.to_string()));
+            }
+        }
+        Ok(failed)
     }
 
     async fn dead_letter(

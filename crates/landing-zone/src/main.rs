@@ -214,23 +214,27 @@ async fn run(cli: Cli) -> landing_zone::Result<(Value, bool)> {
         Command::Account { change } => {
             let state_file = options.state_file();
             let mut zone = attach(options, bin_dir_given).await?;
-            let output = match change {
-                AccountChange::Create { name, ou } => {
-                    let (account, run) = zone.enroll_account(&name, &ou).await?;
-                    json!({"account": account, "delivered": run})
-                }
-                AccountChange::Move { id, ou } => {
-                    let run = zone.relocate_account(&account_id(&id)?, &ou).await?;
-                    json!({"delivered": run})
-                }
-                AccountChange::Close { id } => {
-                    let run = zone.retire_account(&account_id(&id)?).await?;
-                    json!({"delivered": run})
-                }
-            };
-            // Keep the processes' record, with the organization as it is now.
+            let changed = async {
+                Ok(match change {
+                    AccountChange::Create { name, ou } => {
+                        let (account, run) = zone.enroll_account(&name, &ou).await?;
+                        json!({"account": account, "delivered": run})
+                    }
+                    AccountChange::Move { id, ou } => {
+                        let run = zone.relocate_account(&account_id(&id)?, &ou).await?;
+                        json!({"delivered": run})
+                    }
+                    AccountChange::Close { id } => {
+                        let run = zone.retire_account(&account_id(&id)?).await?;
+                        json!({"delivered": run})
+                    }
+                })
+            }
+            .await;
+            // Keep the processes' record, with the organization as it is now: also when the
+            // change was made in moto but its event could not be delivered.
             zone.state.save(&state_file)?;
-            Ok((output, true))
+            Ok((changed?, true))
         }
         Command::State => {
             let zone = attach(options, bin_dir_given).await?;

@@ -124,8 +124,8 @@ impl SubAccountRouting {
 
     /// Every sub-account a registration of ours can be in: each rule's, the default, and the
     /// Lacework account itself.
-    pub fn sub_accounts(&self) -> BTreeSet<SubAccount> {
-        self.sub_accounts.clone()
+    pub fn sub_accounts(&self) -> &BTreeSet<SubAccount> {
+        &self.sub_accounts
     }
 
     /// Every sub-account but `target`: where a registration of an account that belongs in

@@ -715,7 +715,7 @@ impl<P: Ports> Function<P> {
     }
 
     async fn deregister(&self, run: &mut Run, account: &AccountId) -> Result<(), WorkFailure> {
-        let everywhere: Vec<SubAccount> = self.routing.sub_accounts().into_iter().collect();
+        let everywhere: Vec<SubAccount> = self.routing.sub_accounts().iter().cloned().collect();
         // Every record, not only those a search finds: an account that leaves must not stay
         // integrated through one made without `data.awsAccountId`.
         let removed = self

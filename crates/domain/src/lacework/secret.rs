@@ -114,7 +114,7 @@ impl Token {
 }
 
 /// The wire shape of a token: Lacework's `POST /api/v2/access/tokens` answer.
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenWire {
     pub token: SecretString,

@@ -128,10 +128,11 @@ impl Refresher<SecretStore, KeyTokenRequester> {
     pub async fn over_aws(config: AuthRefreshConfig) -> Self {
         let window = Duration::from_secs(config.refresh_window_seconds);
         let requester = KeyTokenRequester::new(config.api_url.as_str(), ClientOptions::default());
-        if window >= requester.lifetime() {
+        let lifetime = KeyTokenRequester::DEFAULT_LIFETIME;
+        if window >= lifetime {
             tracing::warn!(
                 refresh_window_seconds = config.refresh_window_seconds,
-                token_lifetime_seconds = requester.lifetime().as_secs(),
+                token_lifetime_seconds = lifetime.as_secs(),
                 "the refresh window is not shorter than a token's life: every run will renew the token"
             );
         }

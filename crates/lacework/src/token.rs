@@ -247,11 +247,6 @@ impl KeyTokenRequester {
             options,
         }
     }
-
-    /// How long requested tokens live ([`Self::DEFAULT_LIFETIME`]; Lacework may give less).
-    pub fn lifetime(&self) -> Duration {
-        Self::DEFAULT_LIFETIME
-    }
 }
 
 impl TokenRequester for KeyTokenRequester {

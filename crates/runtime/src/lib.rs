@@ -16,11 +16,12 @@ use tracing_subscriber::EnvFilter;
 
 pub use aws::{Aws, AwsPorts, SharedPorts, aws_config};
 pub use failure::Failure;
-pub use metrics::{count, flushed, init_metrics};
+use metrics::init_metrics;
+pub use metrics::{count, flushed};
 pub use mode::Mode;
 
 /// Starts the function `function` (its crate name, such as `account_lifecycle`): its metrics
-/// ([`init_metrics`]) and its logs: JSON on stdout for CloudWatch, one object a line, without
+/// (`metrics::init_metrics`) and its logs: JSON on stdout for CloudWatch, one object a line, without
 /// timestamps (Lambda adds them). `RUST_LOG` overrides the default: warnings from everything,
 /// information from the function and the product's own crates.
 pub fn init(function: &'static str) {

@@ -35,7 +35,7 @@ static COLLECTOR: OnceLock<Option<&'static Collector>> = OnceLock::new();
 /// Installs the collector for `function` (its crate name, as the `Function` dimension). Metrics
 /// are not worth stopping for: a collector that cannot be installed is logged and counting
 /// becomes a no-op.
-pub fn init_metrics(function: &'static str) {
+pub(crate) fn init_metrics(function: &'static str) {
     COLLECTOR.get_or_init(|| {
         Builder::new()
             .cloudwatch_namespace(NAMESPACE)

@@ -25,9 +25,8 @@
 //! failed is dead-lettered with the operation's failure, and redriving it is a new message,
 //! so a new attempt.
 
-use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
@@ -89,6 +88,8 @@ pub struct Lifecycle<P: Ports> {
     pub settings: Settings,
     /// Never changes: read once per process.
     management: OnceCell<AccountId>,
+    /// Queue name -> URL (`GetQueueUrl`), kept while the process lives.
+    queue_urls: Mutex<HashMap<String, String>>,
     /// The organization tree this container last read.
     tree: KeptTree,
 }
@@ -117,6 +118,7 @@ impl<P: Ports> Lifecycle<P> {
             queues,
             settings,
             management: OnceCell::new(),
+            queue_urls: Mutex::default(),
             tree: KeptTree::default(),
         }
     }
@@ -144,7 +146,6 @@ impl<P: Ports> Lifecycle<P> {
         self.dead_letter(records, &mut outcomes).await;
 
         let mut response = SqsBatchResponse::default();
-        let mut queue_urls: HashMap<String, String> = HashMap::new();
         let (mut done, mut retried, mut dead_lettered) = (0, 0, 0);
         for (index, record) in records.iter().enumerate() {
             let outcome = outcomes.get(index).cloned().unwrap_or(Fate::Done {
@@ -192,7 +193,7 @@ impl<P: Ports> Lifecycle<P> {
                         );
                         continue;
                     }
-                    self.postpone(record, &mut queue_urls).await;
+                    self.postpone(record).await;
                     response.add_failure(message_id);
                 }
             }
@@ -409,7 +410,7 @@ impl<P: Ports> Lifecycle<P> {
         let bodies: Vec<String> = planned.iter().map(|p| p.work.to_message()).collect();
         let queue = &self.settings.names.registration_queue;
         let sent = async {
-            let url = self.queues.queue_url(queue).await?;
+            let url = self.queue_url(queue).await?;
             send_all(&self.queues, &url, &bodies, Duration::from_millis(200)).await
         };
         match sent.await {
@@ -431,11 +432,27 @@ impl<P: Ports> Lifecycle<P> {
         }
     }
 
+    /// The URL of the queue `name`, looked up once per process (`GetQueueUrl`).
+    async fn queue_url(&self, name: &str) -> Result<String, Error> {
+        let known = self
+            .queue_urls
+            .lock()
+            .ok()
+            .and_then(|urls| urls.get(name).cloned());
+        if let Some(url) = known {
+            return Ok(url);
+        }
+        let url = self.queues.queue_url(name).await?;
+        if let Ok(mut urls) = self.queue_urls.lock() {
+            urls.insert(name.to_owned(), url.clone());
+        }
+        Ok(url)
+    }
+
     /// Sends each record that must be given up on to the account dead-letter queue with its
     /// reason; one that cannot be sent there goes back to the queue instead.
     async fn dead_letter(&self, records: &[SqsMessage], outcomes: &mut [Fate]) {
         let queue = &self.settings.names.account_dead_letter_queue;
-        let url = OnceCell::new();
         for (index, record) in records.iter().enumerate() {
             let Some(Fate::DeadLetter { reason }) = outcomes.get(index).cloned() else {
                 continue;
@@ -446,8 +463,8 @@ impl<P: Ports> Lifecycle<P> {
                 .filter(|body| !body.is_empty())
                 .unwrap_or("(the message had no body)");
             let sent = async {
-                let url = url.get_or_try_init(|| self.queues.queue_url(queue)).await?;
-                self.queues.dead_letter(url, body, &reason).await
+                let url = self.queue_url(queue).await?;
+                self.queues.dead_letter(&url, body, &reason).await
             };
             if let Err(err) = sent.await {
                 outcomes[index] = Fate::Retry {
@@ -461,7 +478,7 @@ impl<P: Ports> Lifecycle<P> {
 
     /// Keeps a record that goes back hidden for longer with each receive; a failure here
     /// only means it comes back after the queue's own visibility timeout.
-    async fn postpone(&self, record: &SqsMessage, queue_urls: &mut HashMap<String, String>) {
+    async fn postpone(&self, record: &SqsMessage) {
         let (Some(receipt_handle), Some(queue)) = (
             record.receipt_handle.as_deref(),
             record
@@ -481,16 +498,10 @@ impl<P: Ports> Lifecycle<P> {
         let message_id = record.message_id.as_deref().unwrap_or_default();
         let delay = retry_delay_seconds(receive_count, message_id);
         let changed = async {
-            let url = match queue_urls.entry(queue) {
-                Entry::Occupied(known) => known.into_mut(),
-                Entry::Vacant(slot) => {
-                    let url = self.queues.queue_url(slot.key()).await?;
-                    slot.insert(url)
-                }
-            };
+            let url = self.queue_url(&queue).await?;
             let delay = Duration::from_secs(u64::from(delay));
             self.queues
-                .change_visibility(url, receipt_handle, delay)
+                .change_visibility(&url, receipt_handle, delay)
                 .await
         };
         match changed.await {

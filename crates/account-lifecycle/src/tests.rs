@@ -309,6 +309,8 @@ async fn a_busy_stack_set_sends_its_records_back_later_and_later_each_time() {
     assert_eq!(failures(&first), ["m-1", "m-2"]);
     let second = lifecycle.handle(batch(4)).await;
     assert_eq!(failures(&second), ["m-1", "m-2"]);
+    // The account queue's URL is looked up once for both invocations.
+    assert_eq!(lifecycle.queues.url_lookups(), 1);
     let visibility = lifecycle.queues.visibility_changes();
     assert_eq!(visibility.len(), 4, "{visibility:?}");
     for change in &visibility {

@@ -51,6 +51,8 @@ struct State {
     visibility_changes: Vec<VisibilityChange>,
     /// How many messages each `ChangeMessageVisibilityBatch` call released, in order.
     release_batches: Vec<usize>,
+    /// How many `GetQueueUrl` calls were made.
+    url_lookups: usize,
     failing_sends: bool,
     failing_dead_letters: bool,
 }
@@ -106,6 +108,11 @@ impl MemoryQueues {
     /// Every visibility change, in order (receipt handles of an event source included).
     pub fn visibility_changes(&self) -> Vec<VisibilityChange> {
         self.state().visibility_changes.clone()
+    }
+
+    /// How many `GetQueueUrl` calls were made.
+    pub fn url_lookups(&self) -> usize {
+        self.state().url_lookups
     }
 
     /// How many messages each `ChangeMessageVisibilityBatch` call released, in order.
@@ -181,6 +188,7 @@ fn ours(receipt: &str) -> bool {
 
 impl MessageQueues for MemoryQueues {
     async fn queue_url(&self, name: &str) -> Result<String, Error> {
+        self.state().url_lookups += 1;
         Ok(format!("{}{name}", self.url_start))
     }
 

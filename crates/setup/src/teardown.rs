@@ -7,8 +7,7 @@ use lwct_aws::log_archive::LogArchive;
 use lwct_aws::stacksets::{StackSets, remove_existing_stack_set};
 use lwct_domain::Error;
 use lwct_domain::bucket_notifications::notification_id;
-use lwct_domain::drain::cloudtrail_integration_name;
-use lwct_domain::error::LaceworkErrorKind;
+use lwct_domain::drain::{cloudtrail_integration_name, is_unknown_sub_account};
 use lwct_domain::lacework::{AwsCtSqsData, Scope, SubAccount};
 use lwct_domain::naming::{NamePrefix, Names};
 use lwct_lacework::Client;
@@ -70,7 +69,7 @@ impl<P: Ports> Setup<P> {
         for scope in scopes {
             let found = match lacework.find_by_name::<AwsCtSqsData>(&scope, &name).await {
                 Ok(found) => found,
-                Err(err) if is_absent_scope(&err) => continue,
+                Err(err) if is_unknown_sub_account(&err) => continue,
                 Err(err) => return Err(err),
             };
             for record in found {
@@ -213,7 +212,7 @@ impl<P: Ports> Setup<P> {
         for scope in self.member_scopes() {
             let records = match lacework.list(&scope).await {
                 Ok(records) => records,
-                Err(err) if is_absent_scope(&err) => continue,
+                Err(err) if is_unknown_sub_account(&err) => continue,
                 Err(err) => return Err(err),
             };
             for record in records
@@ -249,13 +248,3 @@ impl<P: Ports> Setup<P> {
     }
 }
 
-/// A sub-account Lacework does not know (any more): nothing of ours can be in it.
-fn is_absent_scope(err: &Error) -> bool {
-    matches!(
-        err,
-        Error::Lacework {
-            kind: LaceworkErrorKind::Forbidden | LaceworkErrorKind::NotFound,
-            ..
-        }
-    )
-}

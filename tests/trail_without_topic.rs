@@ -65,7 +65,7 @@ async fn add_their_notification(zone: &LandingZone) {
         .expect("a queue configuration");
     s3_client(&log_archive(zone).await)
         .put_bucket_notification_configuration()
-        .bucket(&zone.trail_without_topic.bucket)
+        .bucket(&zone.trail_without_topic().bucket)
         .notification_configuration(
             NotificationConfiguration::builder()
                 .queue_configurations(theirs)
@@ -80,7 +80,7 @@ async fn add_their_notification(zone: &LandingZone) {
 async fn bucket_notifications(zone: &LandingZone) -> Vec<(String, String, Vec<String>, String)> {
     let got = s3_client(&log_archive(zone).await)
         .get_bucket_notification_configuration()
-        .bucket(&zone.trail_without_topic.bucket)
+        .bucket(&zone.trail_without_topic().bucket)
         .send()
         .await
         .expect("the bucket's notification configuration");
@@ -287,7 +287,7 @@ async fn a_trail_without_a_topic_is_announced_by_s3_event_notifications() {
             reason.contains(&format!(
                 "adding event notification {OUR_NOTIFICATION_ID} (s3:ObjectCreated:* under org-logs/AWSLogs/ to SNS topic {}) to bucket {}",
                 topic_arn(&zone),
-                zone.trail_without_topic.bucket
+                zone.trail_without_topic().bucket
             )),
             "the answer says what was done to the bucket: {reason}"
         );
@@ -376,7 +376,7 @@ async fn a_trail_without_a_topic_is_announced_by_s3_event_notifications() {
         let s3 = s3_client(&log_archive);
         for key in [log_file.as_str(), "org-logs/elsewhere/readme.txt"] {
             s3.put_object()
-                .bucket(&zone.trail_without_topic.bucket)
+                .bucket(&zone.trail_without_topic().bucket)
                 .key(key)
                 .body(b"{}".to_vec().into())
                 .send()
@@ -395,7 +395,7 @@ async fn a_trail_without_a_topic_is_announced_by_s3_event_notifications() {
         assert_eq!(record["eventName"], "ObjectCreated:Put", "{event}");
         assert_eq!(
             record["s3"]["bucket"]["name"],
-            zone.trail_without_topic.bucket.as_str()
+            zone.trail_without_topic().bucket.as_str()
         );
         assert_eq!(
             record["s3"]["configurationId"],

@@ -143,8 +143,6 @@ pub struct LandingZone {
     /// What `state.json` records: moto and the emulator, the organization, the trail, the
     /// management account's resources.
     pub state: RunningState,
-    /// A second trail, without an SNS topic (used only where a test names it).
-    pub trail_without_topic: TrailWithoutTopic,
     /// The names every resource gets (default prefix).
     pub names: Names,
     /// Every registration topic notification delivered so far, in order.
@@ -158,6 +156,12 @@ pub struct LandingZone {
 }
 
 impl LandingZone {
+    /// The second trail, without an SNS topic, that `start` seeds (used only where a test
+    /// names it).
+    pub fn trail_without_topic(&self) -> TrailWithoutTopic {
+        TrailWithoutTopic::of(&self.state.organization)
+    }
+
     /// Installs moto if needed, starts moto and the emulator on free loopback ports, and seeds
     /// the organization, the trail and the management account's resources.
     pub async fn start(options: Options) -> Result<LandingZone> {
@@ -228,7 +232,6 @@ impl LandingZone {
     ) -> Result<LandingZone> {
         Ok(LandingZone {
             management: aws::management_config(&state.moto.url).await,
-            trail_without_topic: TrailWithoutTopic::of(&state.organization),
             names: Names::default(),
             delivered: Mutex::default(),
             listener: ResponseListener::start().await?,

@@ -247,4 +247,3 @@ impl<P: Ports> Setup<P> {
             .collect()
     }
 }
-
